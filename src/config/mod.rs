@@ -1,0 +1,159 @@
+//! Configuration: [`raw`] is the TOML as written, [`plan`] the validated plan.
+//!
+//! Every error names the offending key, so `check-config` can point at it.
+
+pub mod plan;
+pub mod raw;
+
+pub use plan::{ConnectionPlan, CorePlan, Plan, StreamSpec, VenuePlan};
+use std::fmt;
+use std::path::Path;
+
+/// A configuration problem: which key, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config error at `{}`: {}", self.key, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads and plans a config file.
+pub fn load(path: &Path) -> Result<Plan, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new("(file)", format!("cannot read {}: {e}", path.display()))
+    })?;
+    load_str(&text)
+}
+
+/// Parses and plans config text.
+pub fn load_str(text: &str) -> Result<Plan, ConfigError> {
+    let raw: raw::RawConfig = toml::from_str(text).map_err(toml_error)?;
+    Plan::from_raw(&raw)
+}
+
+/// Turns a TOML/serde error into a keyed error: the key is the text of the
+/// offending line up to `=` (or the table header), which is what a user
+/// searches for in their file.
+fn toml_error(e: toml::de::Error) -> ConfigError {
+    let msg = e.message().to_string();
+    let key = unknown_field_name(&msg)
+        .map(str::to_string)
+        .or_else(|| e.span().map(|_| String::new()))
+        .unwrap_or_default();
+    let key = if key.is_empty() {
+        // Fall back to the rendered error, whose first lines show the spot.
+        "(toml)".to_string()
+    } else {
+        key
+    };
+    ConfigError::new(key, e.to_string().trim().replace('\n', " | "))
+}
+
+fn unknown_field_name(msg: &str) -> Option<&str> {
+    let rest = msg.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> ConfigError {
+        load_str(text).expect_err("config should be rejected")
+    }
+
+    const GOOD: &str = "[exchanges.binance_spot]\nsymbols=[\"BTCUSDT\"]\ndata_types=[\"trade\"]\n";
+
+    #[test]
+    fn minimal_config_plans() {
+        let plan = load_str(GOOD).unwrap();
+        assert_eq!(plan.cores.len(), 1);
+        assert_eq!(plan.engine.batch_max_events, 4096);
+        assert_eq!(plan.engine.batch_max_delay.as_millis(), 20);
+        assert_eq!(plan.http_listen.to_string(), "127.0.0.1:9092");
+        assert_eq!(plan.sink.path.to_str(), Some("data"));
+    }
+
+    #[test]
+    fn contract_example_from_issue_parses() {
+        let text = r#"
+[engine]
+cores = [0, 1]
+batch_max_events = 4096
+batch_max_delay_ms = 20
+[http]
+listen = "127.0.0.1:9092"
+[sink]
+kind = "file"
+path = "data"
+[exchanges.binance_spot]
+ws_url = "wss://stream.binance.com:9443"
+rest_url = "https://api.binance.com"
+symbols = ["BTCUSDT", "ETHUSDT"]
+data_types = ["trade"]
+streams_per_connection = 200
+# ca_file = "path/to/extra-ca.pem"
+"#;
+        let plan = load_str(text).unwrap();
+        assert_eq!(plan.cores.len(), 2);
+        assert_eq!(plan.venues[0].symbols, vec!["BTCUSDT", "ETHUSDT"]);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert_eq!(err(&format!("[engine]\ncores=[]\n{GOOD}")).key, "engine.cores");
+        assert_eq!(err(&format!("[engine]\ncores=[1,1]\n{GOOD}")).key, "engine.cores[1]");
+        assert_eq!(
+            err(&format!("[engine]\nbatch_max_events=0\n{GOOD}")).key,
+            "engine.batch_max_events"
+        );
+        assert_eq!(err(&format!("[http]\nlisten=\"nope\"\n{GOOD}")).key, "http.listen");
+        assert_eq!(err(&format!("[sink]\nkind=\"kafka\"\n{GOOD}")).key, "sink.kind");
+        assert_eq!(
+            err("[exchanges.binance_spotx]\nsymbols=[\"BTCUSDT\"]\ndata_types=[\"trade\"]\n").key,
+            "exchanges.binance_spotx"
+        );
+        assert_eq!(
+            err("[exchanges.binance_spot]\nsymbols=[\"BTCUSDT\"]\ndata_types=[\"trades\"]\n").key,
+            "exchanges.binance_spot.data_types[0]"
+        );
+        let e = err("[exchanges.binance_spot]\nsymbols=[\"BTCUSDT\"]\ndata_types=[\"orderbook\"]\n");
+        assert!(e.reason.contains("not supported by this build"), "{e}");
+        assert_eq!(
+            err("[exchanges.binance_spot]\nsymbols=[]\ndata_types=[\"trade\"]\n").key,
+            "exchanges.binance_spot.symbols"
+        );
+        assert_eq!(
+            err("[exchanges.binance_spot]\nsymbols=[\"BTC USDT\"]\ndata_types=[\"trade\"]\n").key,
+            "exchanges.binance_spot.symbols[0]"
+        );
+        assert_eq!(
+            err(&format!("{GOOD}ws_url=\"ftp://x\"\n")).key,
+            "exchanges.binance_spot.ws_url"
+        );
+        assert_eq!(
+            err(&format!("{GOOD}streams_per_connection=1025\n")).key,
+            "exchanges.binance_spot.streams_per_connection"
+        );
+        assert_eq!(err(&format!("[engine]\ncoress=[0]\n{GOOD}")).key, "coress");
+        assert_eq!(err("").key, "exchanges");
+        let e = err("[engine]\ncores=\"zero\"\n");
+        assert!(e.to_string().contains("cores"), "{e}");
+    }
+}

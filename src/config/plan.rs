@@ -1,0 +1,478 @@
+//! The validated, resolved configuration: which core owns which connection and
+//! which streams ride on it. Planning is pure and deterministic, so
+//! `check-config` prints exactly what `run` will do.
+
+use super::raw::RawConfig;
+use super::ConfigError;
+use crate::model::{DataType, VenueId};
+use crate::venue;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+
+/// Everything `run` needs, already checked.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub engine: EnginePlan,
+    pub http_listen: SocketAddr,
+    pub sink: FileSinkPlan,
+    pub venues: Vec<VenuePlan>,
+    pub cores: Vec<CorePlan>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EnginePlan {
+    pub batch_max_events: usize,
+    pub batch_max_delay: Duration,
+    pub spin_before_park: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct FileSinkPlan {
+    pub path: PathBuf,
+    pub rotate_max_bytes: u64,
+    pub rotate_interval: Duration,
+}
+
+/// One enabled venue with its endpoints.
+#[derive(Debug, Clone)]
+pub struct VenuePlan {
+    pub id: VenueId,
+    pub ws_url: Url,
+    pub rest_url: Url,
+    pub ca_file: Option<PathBuf>,
+    /// Native symbols, upper-case, as configured.
+    pub symbols: Vec<String>,
+    pub data_types: Vec<DataType>,
+    pub streams_per_connection: usize,
+}
+
+/// One subscription: a symbol's data type on a venue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSpec {
+    pub symbol: String,
+    pub data_type: DataType,
+}
+
+/// One WebSocket connection and the streams it carries.
+#[derive(Debug, Clone)]
+pub struct ConnectionPlan {
+    /// Stable id across the whole plan (also the log/metric id).
+    pub id: usize,
+    pub venue: VenueId,
+    /// Position among this venue's connections.
+    pub venue_conn: usize,
+    pub streams: Vec<StreamSpec>,
+}
+
+/// One pinned core and the connections it owns.
+#[derive(Debug, Clone)]
+pub struct CorePlan {
+    /// Shard index (0..cores.len()).
+    pub shard: usize,
+    /// CPU id the executor is pinned to.
+    pub cpu: usize,
+    pub connections: Vec<ConnectionPlan>,
+}
+
+impl CorePlan {
+    pub fn stream_count(&self) -> usize {
+        self.connections.iter().map(|c| c.streams.len()).sum()
+    }
+}
+
+impl Plan {
+    pub fn from_raw(raw: &RawConfig) -> Result<Plan, ConfigError> {
+        let e = &raw.engine;
+        if e.cores.is_empty() {
+            return Err(ConfigError::new("engine.cores", "must list at least one CPU id"));
+        }
+        for (i, c) in e.cores.iter().enumerate() {
+            if e.cores[..i].contains(c) {
+                return Err(ConfigError::new(
+                    format!("engine.cores[{i}]"),
+                    format!("CPU {c} is listed twice; each core runs one executor"),
+                ));
+            }
+        }
+        if e.batch_max_events == 0 || e.batch_max_events > 1_000_000 {
+            return Err(ConfigError::new(
+                "engine.batch_max_events",
+                "must be between 1 and 1000000",
+            ));
+        }
+        if e.batch_max_delay_ms == 0 || e.batch_max_delay_ms > 60_000 {
+            return Err(ConfigError::new(
+                "engine.batch_max_delay_ms",
+                "must be between 1 and 60000",
+            ));
+        }
+        let http_listen: SocketAddr = raw.http.listen.parse().map_err(|err| {
+            ConfigError::new("http.listen", format!("not an ip:port address: {err}"))
+        })?;
+
+        for (i, k) in raw.sink.kind.names().iter().enumerate() {
+            if *k != "file" {
+                let key = match raw.sink.kind {
+                    super::raw::SinkKinds::One(_) => "sink.kind".to_string(),
+                    super::raw::SinkKinds::Many(_) => format!("sink.kind[{i}]"),
+                };
+                return Err(ConfigError::new(
+                    key,
+                    format!("unknown sink `{k}` (this build has: file)"),
+                ));
+            }
+        }
+        if raw.sink.path.as_os_str().is_empty() {
+            return Err(ConfigError::new("sink.path", "must not be empty"));
+        }
+        if raw.sink.rotate_max_bytes < 4096 {
+            return Err(ConfigError::new("sink.rotate_max_bytes", "must be at least 4096"));
+        }
+        if raw.sink.rotate_interval_s == 0 {
+            return Err(ConfigError::new("sink.rotate_interval_s", "must be at least 1"));
+        }
+
+        let mut venues = Vec::new();
+        for (key, vc) in &raw.exchanges {
+            let id = VenueId::from_config_key(key).ok_or_else(|| {
+                let known: Vec<&str> = VenueId::ALL.iter().map(|v| v.config_key()).collect();
+                ConfigError::new(
+                    format!("exchanges.{key}"),
+                    format!("unknown venue (known: {})", known.join(", ")),
+                )
+            })?;
+            if !vc.enabled {
+                continue;
+            }
+            venues.push(plan_venue(id, key, vc)?);
+        }
+        if venues.is_empty() {
+            return Err(ConfigError::new(
+                "exchanges",
+                "no enabled venue: add e.g. [exchanges.binance_spot] with symbols and data_types",
+            ));
+        }
+
+        let cores = assign(&e.cores, &venues);
+        Ok(Plan {
+            engine: EnginePlan {
+                batch_max_events: e.batch_max_events,
+                batch_max_delay: Duration::from_millis(e.batch_max_delay_ms),
+                spin_before_park: Duration::from_micros(e.spin_before_park_us),
+            },
+            http_listen,
+            sink: FileSinkPlan {
+                path: raw.sink.path.clone(),
+                rotate_max_bytes: raw.sink.rotate_max_bytes,
+                rotate_interval: Duration::from_secs(raw.sink.rotate_interval_s),
+            },
+            venues,
+            cores,
+        })
+    }
+
+    pub fn venue(&self, id: VenueId) -> Option<&VenuePlan> {
+        self.venues.iter().find(|v| v.id == id)
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.cores.iter().map(|c| c.connections.len()).sum()
+    }
+
+    pub fn stream_count(&self) -> usize {
+        self.cores.iter().map(CorePlan::stream_count).sum()
+    }
+
+    /// CPU ids in the plan that this machine does not have.
+    pub fn missing_cpus(&self) -> Vec<usize> {
+        let online: Vec<usize> = core_affinity::get_core_ids()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        self.cores
+            .iter()
+            .map(|c| c.cpu)
+            .filter(|c| !online.contains(c))
+            .collect()
+    }
+}
+
+fn plan_venue(id: VenueId, key: &str, vc: &super::raw::VenueConfig) -> Result<VenuePlan, ConfigError> {
+    let defaults = venue::endpoints(id);
+    let ws_url = parse_url(
+        &format!("exchanges.{key}.ws_url"),
+        vc.ws_url.as_deref().unwrap_or(defaults.ws_url),
+        &["wss", "ws"],
+    )?;
+    let rest_url = parse_url(
+        &format!("exchanges.{key}.rest_url"),
+        vc.rest_url.as_deref().unwrap_or(defaults.rest_url),
+        &["https", "http"],
+    )?;
+    if vc.symbols.is_empty() {
+        return Err(ConfigError::new(
+            format!("exchanges.{key}.symbols"),
+            "must list at least one symbol",
+        ));
+    }
+    let mut symbols: Vec<String> = Vec::with_capacity(vc.symbols.len());
+    for (i, s) in vc.symbols.iter().enumerate() {
+        let k = format!("exchanges.{key}.symbols[{i}]");
+        let up = s.trim().to_ascii_uppercase();
+        if up.is_empty() || up.len() > 32 || !up.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(ConfigError::new(k, format!("`{s}` is not a venue symbol (letters, digits, - or _)")));
+        }
+        if symbols.contains(&up) {
+            return Err(ConfigError::new(k, format!("`{s}` is listed twice")));
+        }
+        symbols.push(up);
+    }
+    if vc.data_types.is_empty() {
+        return Err(ConfigError::new(
+            format!("exchanges.{key}.data_types"),
+            "must list at least one data type (e.g. \"trade\")",
+        ));
+    }
+    let mut data_types = Vec::with_capacity(vc.data_types.len());
+    for (i, d) in vc.data_types.iter().enumerate() {
+        let k = format!("exchanges.{key}.data_types[{i}]");
+        let dt = match DataType::from_name(d) {
+            Some(dt) => dt,
+            None if DataType::KNOWN_UNSUPPORTED.contains(&d.as_str()) => {
+                return Err(ConfigError::new(
+                    k,
+                    format!("data type `{d}` is not supported by this build yet (supported: trade)"),
+                ))
+            }
+            None => {
+                return Err(ConfigError::new(k, format!("unknown data type `{d}`")));
+            }
+        };
+        if !venue::supports(id, dt) {
+            return Err(ConfigError::new(k, format!("venue {key} does not offer `{d}`")));
+        }
+        if data_types.contains(&dt) {
+            return Err(ConfigError::new(k, format!("`{d}` is listed twice")));
+        }
+        data_types.push(dt);
+    }
+    let max = venue::max_streams_per_connection(id);
+    if vc.streams_per_connection == 0 || vc.streams_per_connection > max {
+        return Err(ConfigError::new(
+            format!("exchanges.{key}.streams_per_connection"),
+            format!("must be between 1 and {max} for {key}"),
+        ));
+    }
+    if let Some(ca) = &vc.ca_file {
+        if ca.as_os_str().is_empty() {
+            return Err(ConfigError::new(format!("exchanges.{key}.ca_file"), "must not be empty"));
+        }
+    }
+    Ok(VenuePlan {
+        id,
+        ws_url,
+        rest_url,
+        ca_file: vc.ca_file.clone(),
+        symbols,
+        data_types,
+        streams_per_connection: vc.streams_per_connection,
+    })
+}
+
+fn parse_url(key: &str, s: &str, schemes: &[&str]) -> Result<Url, ConfigError> {
+    let url = Url::parse(s).map_err(|e| ConfigError::new(key, format!("`{s}` is not a URL: {e}")))?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(ConfigError::new(
+            key,
+            format!("scheme `{}` not allowed (use {})", url.scheme(), schemes.join(" or ")),
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ConfigError::new(key, format!("`{s}` has no host")));
+    }
+    Ok(url)
+}
+
+/// Packs each venue's streams into connections (symbol-major, so one
+/// symbol's data types share a connection), then assigns connections to cores:
+/// largest first, each to the core with the fewest streams (ties → lowest
+/// shard). Deterministic for a given config.
+fn assign(cpus: &[usize], venues: &[VenuePlan]) -> Vec<CorePlan> {
+    let mut conns = Vec::new();
+    for v in venues {
+        let mut streams = Vec::new();
+        for s in &v.symbols {
+            for &d in &v.data_types {
+                streams.push(StreamSpec {
+                    symbol: s.clone(),
+                    data_type: d,
+                });
+            }
+        }
+        for (i, chunk) in streams.chunks(v.streams_per_connection).enumerate() {
+            conns.push(ConnectionPlan {
+                id: 0,
+                venue: v.id,
+                venue_conn: i,
+                streams: chunk.to_vec(),
+            });
+        }
+    }
+    for (i, c) in conns.iter_mut().enumerate() {
+        c.id = i;
+    }
+    let mut order: Vec<usize> = (0..conns.len()).collect();
+    order.sort_by(|&a, &b| conns[b].streams.len().cmp(&conns[a].streams.len()).then(a.cmp(&b)));
+    let mut cores: Vec<CorePlan> = cpus
+        .iter()
+        .enumerate()
+        .map(|(shard, &cpu)| CorePlan {
+            shard,
+            cpu,
+            connections: Vec::new(),
+        })
+        .collect();
+    for i in order {
+        let target = cores
+            .iter()
+            .enumerate()
+            .min_by_key(|(shard, c)| (c.stream_count(), *shard))
+            .map(|(s, _)| s)
+            .unwrap_or(0);
+        cores[target].connections.push(conns[i].clone());
+    }
+    for c in &mut cores {
+        c.connections.sort_by_key(|c| c.id);
+    }
+    cores
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "plan: {} core(s), {} connection(s), {} stream(s); batch {} events / {} ms; sink file:{}",
+            self.cores.len(),
+            self.connection_count(),
+            self.stream_count(),
+            self.engine.batch_max_events,
+            self.engine.batch_max_delay.as_millis(),
+            self.sink.path.display()
+        )?;
+        for v in &self.venues {
+            writeln!(
+                f,
+                "  venue {}: ws {} rest {} ({} symbols x {} data types)",
+                v.id,
+                v.ws_url,
+                v.rest_url,
+                v.symbols.len(),
+                v.data_types.len()
+            )?;
+        }
+        for c in &self.cores {
+            writeln!(
+                f,
+                "  core {} (cpu {}): {} connection(s), {} stream(s)",
+                c.shard,
+                c.cpu,
+                c.connections.len(),
+                c.stream_count()
+            )?;
+            for conn in &c.connections {
+                let names: Vec<String> = conn
+                    .streams
+                    .iter()
+                    .map(|s| venue::stream_name(conn.venue, &s.symbol, s.data_type))
+                    .collect();
+                writeln!(
+                    f,
+                    "    conn {} {}#{}: {} stream(s): {}",
+                    conn.id,
+                    conn.venue,
+                    conn.venue_conn,
+                    conn.streams.len(),
+                    names.join(" ")
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::load_str;
+    use super::*;
+
+    fn cfg(extra: &str) -> String {
+        format!(
+            "[engine]\ncores = [0, 1]\n[exchanges.binance_spot]\nsymbols = [\"BTCUSDT\",\"ETHUSDT\",\"BNBUSDT\",\"SOLUSDT\",\"XRPUSDT\"]\ndata_types = [\"trade\"]\n{extra}"
+        )
+    }
+
+    #[test]
+    fn packs_streams_and_balances_cores() {
+        let plan = load_str(&cfg("streams_per_connection = 2\n")).unwrap();
+        assert_eq!(plan.connection_count(), 3);
+        // Connections of 2, 2 and 1 streams: conn0 → core0, conn1 → core1, then
+        // both cores hold 2 streams and the tie goes to shard 0.
+        let c0: Vec<usize> = plan.cores[0].connections.iter().map(|c| c.id).collect();
+        let c1: Vec<usize> = plan.cores[1].connections.iter().map(|c| c.id).collect();
+        assert_eq!(c0, vec![0, 2]);
+        assert_eq!(c1, vec![1]);
+        assert_eq!(plan.cores[0].stream_count(), 3);
+        assert_eq!(plan.cores[1].stream_count(), 2);
+        let syms: Vec<&str> = plan.cores[1].connections[0]
+            .streams
+            .iter()
+            .map(|s| s.symbol.as_str())
+            .collect();
+        assert_eq!(syms, vec!["BNBUSDT", "SOLUSDT"]);
+        // Every stream lands on exactly one core.
+        let mut all: Vec<String> = plan
+            .cores
+            .iter()
+            .flat_map(|c| c.connections.iter())
+            .flat_map(|c| c.streams.iter().map(|s| s.symbol.clone()))
+            .collect();
+        all.sort();
+        assert_eq!(all, vec!["BNBUSDT", "BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]);
+    }
+
+    #[test]
+    fn planning_is_deterministic_and_printed() {
+        let a = load_str(&cfg("streams_per_connection = 2\n")).unwrap().to_string();
+        let b = load_str(&cfg("streams_per_connection = 2\n")).unwrap().to_string();
+        assert_eq!(a, b);
+        assert!(a.contains("core 1 (cpu 1): 1 connection(s), 2 stream(s)"), "{a}");
+        assert!(a.contains("bnbusdt@trade solusdt@trade"), "{a}");
+    }
+
+    #[test]
+    fn default_streams_per_connection_is_200() {
+        let plan = load_str(&cfg("")).unwrap();
+        assert_eq!(plan.venues[0].streams_per_connection, 200);
+        assert_eq!(plan.connection_count(), 1);
+        assert_eq!(plan.cores[1].connections.len(), 0);
+        assert_eq!(plan.venues[0].ws_url.as_str(), "wss://stream.binance.com:9443/");
+        assert_eq!(plan.venues[0].rest_url.as_str(), "https://api.binance.com/");
+    }
+
+    #[test]
+    fn many_connections_balance_by_streams() {
+        let syms: Vec<String> = (0..1000).map(|i| format!("\"S{i}USDT\"")).collect();
+        let text = format!(
+            "[engine]\ncores=[0,1,2]\n[exchanges.binance_spot]\nsymbols=[{}]\ndata_types=[\"trade\"]\nstreams_per_connection=300\n",
+            syms.join(",")
+        );
+        let plan = load_str(&text).unwrap();
+        let counts: Vec<usize> = plan.cores.iter().map(CorePlan::stream_count).collect();
+        // 300,300,300,100 → 300+100, 300, 300
+        assert_eq!(counts, vec![400, 300, 300]);
+    }
+}

@@ -1,0 +1,171 @@
+//! The configuration exactly as written in TOML: serde structs, defaults, no I/O
+//! and no cross-field checks (those live in [`super::plan`]).
+//!
+//! Unknown keys are rejected (`deny_unknown_fields`) so a typo never silently
+//! falls back to a default.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub engine: EngineConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub sink: SinkConfig,
+    /// Venue key (e.g. `binance_spot`) → venue settings. Keys are checked
+    /// against the known venues by the planner, which names the bad one.
+    #[serde(default)]
+    pub exchanges: BTreeMap<String, VenueConfig>,
+}
+
+/// `[engine]`: cores and batching.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// CPU ids; one pinned executor per entry.
+    #[serde(default = "default_cores")]
+    pub cores: Vec<usize>,
+    /// Flush a core's batch once it holds this many records.
+    #[serde(default = "default_batch_max_events")]
+    pub batch_max_events: usize,
+    /// Flush a core's batch once its oldest record is this old.
+    #[serde(default = "default_batch_max_delay_ms")]
+    pub batch_max_delay_ms: u64,
+    /// Busy-poll this long before parking an idle executor (only worth it on
+    /// isolated cores; costs a full core while idle).
+    #[serde(default)]
+    pub spin_before_park_us: u64,
+}
+
+fn default_cores() -> Vec<usize> {
+    vec![0]
+}
+const fn default_batch_max_events() -> usize {
+    4096
+}
+const fn default_batch_max_delay_ms() -> u64 {
+    20
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            cores: default_cores(),
+            batch_max_events: default_batch_max_events(),
+            batch_max_delay_ms: default_batch_max_delay_ms(),
+            spin_before_park_us: 0,
+        }
+    }
+}
+
+/// `[http]`: the `/metrics` and `/health` listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:9092".to_string()
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: default_listen(),
+        }
+    }
+}
+
+/// `[sink]`: where records go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    #[serde(default = "default_sink_kind")]
+    pub kind: SinkKinds,
+    /// Directory of the file sink.
+    #[serde(default = "default_sink_path")]
+    pub path: PathBuf,
+    /// Rotate a core's file once it reaches this size.
+    #[serde(default = "default_rotate_max_bytes")]
+    pub rotate_max_bytes: u64,
+    /// Rotate a core's file once it is this old.
+    #[serde(default = "default_rotate_interval_s")]
+    pub rotate_interval_s: u64,
+}
+
+/// `kind = "file"` or `kind = ["file", ...]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SinkKinds {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl SinkKinds {
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            SinkKinds::One(s) => vec![s.as_str()],
+            SinkKinds::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+fn default_sink_kind() -> SinkKinds {
+    SinkKinds::One("file".to_string())
+}
+fn default_sink_path() -> PathBuf {
+    PathBuf::from("data")
+}
+const fn default_rotate_max_bytes() -> u64 {
+    256 * 1024 * 1024
+}
+const fn default_rotate_interval_s() -> u64 {
+    3600
+}
+
+impl Default for SinkConfig {
+    fn default() -> Self {
+        SinkConfig {
+            kind: default_sink_kind(),
+            path: default_sink_path(),
+            rotate_max_bytes: default_rotate_max_bytes(),
+            rotate_interval_s: default_rotate_interval_s(),
+        }
+    }
+}
+
+/// `[exchanges.<venue>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VenueConfig {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Overrides the venue's production WebSocket base URL.
+    pub ws_url: Option<String>,
+    /// Overrides the venue's production REST base URL.
+    pub rest_url: Option<String>,
+    /// Native symbols (e.g. `BTCUSDT`).
+    #[serde(default)]
+    pub symbols: Vec<String>,
+    /// MarketPrism data type names (e.g. `trade`).
+    #[serde(default)]
+    pub data_types: Vec<String>,
+    #[serde(default = "default_streams_per_connection")]
+    pub streams_per_connection: usize,
+    /// Extra PEM CA certificate(s) to trust besides the webpki roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+const fn default_true() -> bool {
+    true
+}
+const fn default_streams_per_connection() -> usize {
+    200
+}

@@ -1,0 +1,11 @@
+//! Connections: DNS off the executor, TCP + rustls, WebSocket framing, and
+//! reconnect backoff. Nothing here knows a venue's JSON.
+
+pub mod backoff;
+pub mod dns;
+pub mod tls;
+pub mod transport;
+pub mod ws;
+
+pub use backoff::Backoff;
+pub use transport::Transport;

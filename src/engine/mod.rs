@@ -1,0 +1,281 @@
+//! The engine: start one pinned glommio executor per configured core, give
+//! each its [`shard::Shard`], wait, and stop them in order. It only starts,
+//! gathers and stops; all data work happens inside the shards.
+//!
+//! Start-up order: memlock → signals → TLS configs → instrument lists (one
+//! REST call per venue, before any core starts, so every core sees the same
+//! symbol map) → HTTP listener bound → executors.
+
+pub mod pipeline;
+pub mod shard;
+pub mod shutdown;
+
+use crate::config::{ConfigError, Plan};
+use crate::conn::tls;
+use crate::metrics::{CoreStats, Exporter};
+use crate::model::VenueId;
+use crate::venue::{self, InstrumentMap};
+use glommio::{LocalExecutorBuilder, Placement, PoolPlacement};
+use pipeline::Pipeline;
+use shard::{Shard, VenueRuntime};
+use std::fmt;
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Why the engine could not run.
+#[derive(Debug)]
+pub enum EngineError {
+    /// The config is wrong (exit code 2).
+    Config(ConfigError),
+    /// Something at run time failed (exit code 1).
+    Runtime(String),
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::Config(e) => write!(f, "{e}"),
+            EngineError::Runtime(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+fn runtime(e: impl fmt::Display) -> EngineError {
+    EngineError::Runtime(e.to_string())
+}
+
+/// Runs the collector until SIGINT/SIGTERM; returns after every core flushed.
+pub fn run(plan: Plan) -> Result<(), EngineError> {
+    let memlock = crate::sys::ensure_memlock().map_err(runtime)?;
+    log::debug!("RLIMIT_MEMLOCK = {memlock} bytes");
+    let missing = plan.missing_cpus();
+    if !missing.is_empty() {
+        return Err(EngineError::Config(ConfigError::new(
+            "engine.cores",
+            format!("CPU(s) {missing:?} are not available to this process"),
+        )));
+    }
+    shutdown::install().map_err(|e| runtime(format!("installing signal handlers: {e}")))?;
+    eprint!("{plan}");
+
+    // TLS configs (a bad ca_file is a config error naming the key).
+    let mut ws_tls = Vec::new();
+    let mut rest_tls = Vec::new();
+    for v in &plan.venues {
+        let key = format!("exchanges.{}.ca_file", v.id);
+        let ca = v.ca_file.as_deref();
+        ws_tls.push(tls::client_config(ca, false).map_err(|e| EngineError::Config(ConfigError::new(&key, e)))?);
+        rest_tls.push(tls::client_config(ca, true).map_err(|e| EngineError::Config(ConfigError::new(&key, e)))?);
+    }
+
+    let instruments = fetch_instruments(&plan, &rest_tls)?;
+    let Some(instruments) = instruments else {
+        log::info!("stopped before start-up completed");
+        return Ok(());
+    };
+
+    let std_listener = std::net::TcpListener::bind(plan.http_listen)
+        .map_err(|e| runtime(format!("http.listen {}: {e}", plan.http_listen)))?;
+    std_listener.set_nonblocking(true).map_err(runtime)?;
+    let http_addr = std_listener.local_addr().map_err(runtime)?;
+    log::info!("metrics and health on http://{http_addr}/metrics and /health");
+    let mut http_fd = Some(std_listener.into_raw_fd());
+
+    let stats: Vec<Arc<CoreStats>> = plan
+        .cores
+        .iter()
+        .map(|c| Arc::new(CoreStats::new(c.shard, c.cpu)))
+        .collect();
+    let exporter = Exporter {
+        cores: Arc::new(stats.clone()),
+        venues: plan.venues.iter().map(|v| v.id).collect(),
+        started: Instant::now(),
+    };
+
+    let mut handles = Vec::new();
+    for core in &plan.cores {
+        let core = core.clone();
+        let engine = plan.engine.clone();
+        let sink_plan = plan.sink.clone();
+        let stats = stats[core.shard].clone();
+        let venues: Vec<VenueRuntime> = plan
+            .venues
+            .iter()
+            .zip(&ws_tls)
+            .map(|(v, t)| VenueRuntime {
+                id: v.id,
+                ws_url: v.ws_url.clone(),
+                tls: Some(t.clone()),
+            })
+            .collect();
+        // Each core gets only the instruments of its own streams.
+        let mut maps: Vec<InstrumentMap> = Vec::new();
+        for id in VenueId::ALL {
+            let mine: Vec<String> = core
+                .connections
+                .iter()
+                .filter(|c| c.venue == id)
+                .flat_map(|c| c.streams.iter().map(|s| s.symbol.clone()))
+                .collect();
+            let mut m = instruments[id.index()].clone();
+            m.retain(&mine);
+            maps.push(m);
+        }
+        let http = if core.shard == 0 {
+            http_fd.take().map(|fd| (fd, exporter.clone()))
+        } else {
+            None
+        };
+        let mut builder = LocalExecutorBuilder::new(Placement::Fixed(core.cpu))
+            .name(&format!("core{}", core.shard))
+            // Only sockets use the ring; a small registered area keeps the
+            // memlock need low when many cores run.
+            .io_memory(256 << 10)
+            .blocking_thread_pool_placement(PoolPlacement::Unbound(1));
+        if !engine.spin_before_park.is_zero() {
+            builder = builder.spin_before_park(engine.spin_before_park);
+        }
+        let h = builder
+            .spawn(move || async move {
+                let pipeline = Pipeline::new(
+                    core.shard,
+                    engine.batch_max_events,
+                    &sink_plan,
+                    maps,
+                    stats.clone(),
+                )
+                .map_err(|e| format!("core {}: {e}", core.shard))?;
+                let server = http.map(|(fd, ex)| {
+                    // SAFETY: `fd` is a bound, non-blocking listening socket whose
+                    // ownership was released with `into_raw_fd` above.
+                    let listener = unsafe { glommio::net::TcpListener::from_raw_fd(fd) };
+                    glommio::spawn_local(crate::metrics::http::serve(listener, ex))
+                });
+                let shard = Shard::new(core, engine, venues, pipeline, stats);
+                let r = shard.run().await;
+                if let Some(s) = server {
+                    s.cancel().await;
+                }
+                r
+            })
+            .map_err(|e| runtime(format!("starting executor on cpu {}: {e}", plan.cores[handles.len()].cpu)));
+        match h {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                shutdown::request();
+                for h in handles {
+                    let _ = h.join();
+                }
+                return Err(e);
+            }
+        }
+    }
+
+    let mut errors = Vec::new();
+    for (i, h) in handles.into_iter().enumerate() {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                shutdown::request();
+                errors.push(e);
+            }
+            Err(e) => {
+                shutdown::request();
+                errors.push(format!("core {i}: executor failed: {e}"));
+            }
+        }
+    }
+    if errors.is_empty() {
+        log::info!("all cores flushed and stopped");
+        Ok(())
+    } else {
+        Err(EngineError::Runtime(errors.join("; ")))
+    }
+}
+
+/// Fetches every venue's instrument list on a temporary executor, retrying
+/// with backoff until it works or a stop is requested (`Ok(None)`). Checks
+/// that every configured symbol is listed.
+fn fetch_instruments(
+    plan: &Plan,
+    rest_tls: &[Arc<rustls::ClientConfig>],
+) -> Result<Option<Vec<InstrumentMap>>, EngineError> {
+    let venues: Vec<_> = plan
+        .venues
+        .iter()
+        .zip(rest_tls)
+        .map(|(v, t)| (v.id, v.rest_url.clone(), t.clone()))
+        .collect();
+    let cpu = plan.cores[0].cpu;
+    let fetched = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+        .name("bootstrap")
+        .io_memory(256 << 10)
+        .blocking_thread_pool_placement(PoolPlacement::Unbound(1))
+        .spawn(move || async move {
+            let mut out: Vec<(VenueId, InstrumentMap)> = Vec::new();
+            for (id, rest, tls) in venues {
+                let mut url = rest.clone();
+                url.set_path(venue::instruments_path(id));
+                let mut backoff = crate::conn::Backoff::new(
+                    Duration::from_millis(500),
+                    Duration::from_secs(30),
+                    crate::sys::now_ns(),
+                );
+                loop {
+                    if shutdown::requested() {
+                        return None;
+                    }
+                    let err = match crate::rest::get(&url, Some(&tls), Duration::from_secs(15)).await {
+                        Ok(r) if r.status == 200 => match venue::parse_instruments(id, &r.body) {
+                            Ok(map) => {
+                                log::info!("{id}: {} instruments from {url}", map.len());
+                                out.push((id, map));
+                                break;
+                            }
+                            Err(e) => e,
+                        },
+                        Ok(r) => format!("HTTP {} from {url}", r.status),
+                        Err(e) => e.to_string(),
+                    };
+                    let d = backoff.next_delay();
+                    log::warn!("{id}: instrument list unavailable ({err}); retrying in {d:?}");
+                    let until = Instant::now() + d;
+                    while Instant::now() < until && !shutdown::requested() {
+                        glommio::timer::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+            Some(out)
+        })
+        .map_err(|e| runtime(format!("starting bootstrap executor: {e}")))?
+        .join()
+        .map_err(|e| runtime(format!("bootstrap executor: {e}")))?;
+    let Some(fetched) = fetched else {
+        return Ok(None);
+    };
+    let mut maps: Vec<InstrumentMap> = vec![InstrumentMap::default(); VenueId::COUNT];
+    for (id, map) in fetched {
+        maps[id.index()] = map;
+    }
+    for v in &plan.venues {
+        let map = &maps[v.id.index()];
+        for (i, s) in v.symbols.iter().enumerate() {
+            match map.get(s) {
+                None => {
+                    return Err(EngineError::Config(ConfigError::new(
+                        format!("exchanges.{}.symbols[{i}]", v.id),
+                        format!("`{s}` is not listed by {}", v.rest_url),
+                    )))
+                }
+                Some(inst) if !inst.trading => {
+                    log::warn!("{}: {s} is listed but not trading; subscribing anyway", v.id)
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(Some(maps))
+}

@@ -1,0 +1,289 @@
+//! A shard: everything one pinned core owns (its connections, pipeline, sink
+//! and stats) and the tasks that drive them on that core's executor:
+//! one reader task per connection, a flusher for the batch age limit, and a
+//! control loop that watches for shutdown. Nothing here is shared with
+//! another core except the stats it writes.
+
+use super::pipeline::Pipeline;
+use super::shutdown;
+use crate::config::plan::{ConnectionPlan, CorePlan, EnginePlan};
+use crate::conn::{ws, Backoff};
+use crate::metrics::CoreStats;
+use crate::model::VenueId;
+use crate::venue::{self, FrameOutcome, Malformed};
+use async_tungstenite::tungstenite::{self, Message};
+use futures_util::StreamExt;
+use rustls::ClientConfig;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+use url::Url;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// A connection that stayed up this long resets the backoff.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
+/// Frames handled before offering the executor a chance to run other tasks.
+const YIELD_EVERY: u32 = 64;
+
+/// What a connection needs of its venue.
+#[derive(Clone)]
+pub struct VenueRuntime {
+    pub id: VenueId,
+    pub ws_url: Url,
+    pub tls: Option<Arc<ClientConfig>>,
+}
+
+pub struct Shard {
+    pub plan: CorePlan,
+    engine: EnginePlan,
+    venues: Vec<VenueRuntime>,
+    pipeline: RefCell<Pipeline>,
+    stats: Arc<CoreStats>,
+    /// The flusher parks here while the batch is empty.
+    flush_waker: Cell<Option<Waker>>,
+}
+
+impl Shard {
+    pub fn new(
+        plan: CorePlan,
+        engine: EnginePlan,
+        venues: Vec<VenueRuntime>,
+        pipeline: Pipeline,
+        stats: Arc<CoreStats>,
+    ) -> Rc<Shard> {
+        for c in &plan.connections {
+            stats.venue(c.venue).connections_planned.add(1);
+        }
+        Rc::new(Shard {
+            plan,
+            engine,
+            venues,
+            pipeline: RefCell::new(pipeline),
+            stats,
+            flush_waker: Cell::new(None),
+        })
+    }
+
+    /// Runs until shutdown is requested, then stops reading, flushes and closes.
+    pub async fn run(self: Rc<Self>) -> Result<(), String> {
+        // The first glommio timer pays a one-off registration cost: pay it now.
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+        let mut readers = Vec::new();
+        for conn in self.plan.connections.clone() {
+            let me = self.clone();
+            readers.push(glommio::spawn_local(async move { me.connection(conn).await }));
+        }
+        let me = self.clone();
+        let flusher = glommio::spawn_local(async move { me.flusher().await });
+        log::info!(
+            "core {} (cpu {}) running {} connection(s)",
+            self.plan.shard,
+            self.plan.cpu,
+            self.plan.connections.len()
+        );
+        while !shutdown::requested() {
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
+        // Readers stop at an await point: every frame already read has been
+        // pushed into the batch synchronously, so cancelling loses nothing.
+        for r in readers {
+            r.cancel().await;
+        }
+        flusher.cancel().await;
+        let result = self.pipeline.borrow_mut().close();
+        let (parsed, written) = self.stats.venues.iter().fold((0, 0), |(p, w), v| {
+            (
+                p + v.parsed.iter().map(|c| c.get()).sum::<u64>(),
+                w + v.written.iter().map(|c| c.get()).sum::<u64>(),
+            )
+        });
+        log::info!(
+            "core {} stopped: parsed {parsed}, written {written}, batches {}",
+            self.plan.shard,
+            self.stats.batches_flushed.get()
+        );
+        result
+    }
+
+    fn venue(&self, id: VenueId) -> &VenueRuntime {
+        // The engine builds a runtime for every venue in the plan.
+        self.venues
+            .iter()
+            .find(|v| v.id == id)
+            .unwrap_or(&self.venues[0])
+    }
+
+    /// One connection's life: connect, read until it drops, back off, repeat.
+    async fn connection(self: Rc<Self>, conn: ConnectionPlan) {
+        let v = self.venue(conn.venue).clone();
+        let url = venue::connection_url(&v.ws_url, &conn);
+        let vs = &self.stats.venue(conn.venue);
+        let seed = (conn.id as u64) ^ crate::sys::now_ns();
+        let mut backoff = Backoff::new(BACKOFF_BASE, BACKOFF_CAP, seed);
+        let mut attempt: u64 = 0;
+        loop {
+            if attempt > 0 {
+                vs.reconnects.inc();
+            }
+            attempt += 1;
+            match ws::connect(&url, v.tls.as_ref(), CONNECT_TIMEOUT).await {
+                Err(e) => {
+                    vs.connect_failures.inc();
+                    log::warn!(
+                        "conn {} {}: connect to {} failed (attempt {}): {e}",
+                        conn.id,
+                        conn.venue,
+                        url.host_str().unwrap_or("?"),
+                        attempt
+                    );
+                }
+                Ok(mut stream) => {
+                    let up = UpGuard::new(&vs.connections_up);
+                    let since = Instant::now();
+                    log::info!(
+                        "conn {} {}: connected ({} streams)",
+                        conn.id,
+                        conn.venue,
+                        conn.streams.len()
+                    );
+                    let why = self.read_loop(&mut stream, conn.venue).await;
+                    drop(up);
+                    if since.elapsed() >= STABLE_AFTER {
+                        backoff.reset();
+                    }
+                    log::warn!("conn {} {}: disconnected: {why}", conn.id, conn.venue);
+                }
+            }
+            let delay = backoff.next_delay();
+            glommio::timer::sleep(delay).await;
+        }
+    }
+
+    /// Reads frames until the connection ends; returns why it ended.
+    async fn read_loop(&self, stream: &mut ws::WsStream, venue: VenueId) -> String {
+        let vs = self.stats.venue(venue);
+        let mut since_yield = 0u32;
+        loop {
+            since_yield += 1;
+            if since_yield >= YIELD_EVERY {
+                since_yield = 0;
+                glommio::yield_if_needed().await;
+            }
+            let msg = match stream.next().await {
+                None => return "stream ended".to_string(),
+                Some(Ok(m)) => m,
+                Some(Err(e)) => {
+                    let now = crate::sys::now_ns();
+                    let mut p = self.pipeline.borrow_mut();
+                    match &e {
+                        tungstenite::Error::Capacity(_) => {
+                            p.on_rejected(venue, Malformed::Oversized, 0, now)
+                        }
+                        tungstenite::Error::Utf8(_) => p.on_rejected(venue, Malformed::InvalidUtf8, 0, now),
+                        _ => {}
+                    }
+                    return format!("read error: {e}");
+                }
+            };
+            let now = crate::sys::now_ns();
+            match msg {
+                Message::Text(text) => {
+                    let (full, became_nonempty) = {
+                        let mut p = self.pipeline.borrow_mut();
+                        let was_empty = p.batch_len() == 0;
+                        let out = p.on_text(venue, text.as_str(), now);
+                        let pushed = matches!(out, FrameOutcome::Records(..));
+                        (p.is_full(), was_empty && pushed)
+                    };
+                    if full {
+                        self.pipeline.borrow_mut().flush(now);
+                    } else if became_nonempty {
+                        if let Some(w) = self.flush_waker.take() {
+                            w.wake();
+                        }
+                    }
+                }
+                Message::Binary(b) => {
+                    self.pipeline
+                        .borrow_mut()
+                        .on_rejected(venue, Malformed::NonText, b.len(), now)
+                }
+                // tungstenite has already queued the pong.
+                Message::Ping(_) => vs.pings.inc(),
+                Message::Pong(_) | Message::Frame(_) => {}
+                Message::Close(frame) => {
+                    return match frame {
+                        Some(f) => format!("server closed ({} {})", f.code, f.reason),
+                        None => "server closed".to_string(),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Flushes the batch when its oldest record reaches `batch_max_delay`.
+    async fn flusher(self: Rc<Self>) {
+        let delay_ns = self.engine.batch_max_delay.as_nanos() as u64;
+        loop {
+            let (oldest, pending) = {
+                let p = self.pipeline.borrow();
+                (p.oldest_receive_ns(), p.has_pending())
+            };
+            match oldest {
+                None if pending => {
+                    // A failed write is retried at the batch cadence.
+                    glommio::timer::sleep(self.engine.batch_max_delay).await;
+                    self.pipeline.borrow_mut().flush(crate::sys::now_ns());
+                }
+                None => NonEmpty { shard: &self }.await,
+                Some(t) => {
+                    let now = crate::sys::now_ns();
+                    let deadline = t.saturating_add(delay_ns);
+                    if now >= deadline {
+                        self.pipeline.borrow_mut().flush(now);
+                    } else {
+                        glommio::timer::sleep(Duration::from_nanos(deadline - now)).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Resolves once the batch holds a record (woken by the reader that adds it).
+struct NonEmpty<'a> {
+    shard: &'a Shard,
+}
+
+impl Future for NonEmpty<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.shard.pipeline.borrow().batch_len() > 0 {
+            return Poll::Ready(());
+        }
+        self.shard.flush_waker.set(Some(cx.waker().clone()));
+        Poll::Pending
+    }
+}
+
+/// Counts a connection as up for as long as it lives (also when cancelled).
+struct UpGuard<'a>(&'a crate::metrics::LocalGauge);
+
+impl<'a> UpGuard<'a> {
+    fn new(g: &'a crate::metrics::LocalGauge) -> Self {
+        g.add(1);
+        UpGuard(g)
+    }
+}
+
+impl Drop for UpGuard<'_> {
+    fn drop(&mut self) {
+        self.0.add(-1);
+    }
+}

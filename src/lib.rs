@@ -1,0 +1,25 @@
+//! marketprism: a thread-per-core market-data collector for crypto exchanges,
+//! wire-compatible with MarketPrism (subjects, JSON field names, metrics).
+//!
+//! The flow, one folder per stage:
+//! - [`engine`]: pinned executors, one [`engine::shard::Shard`] per core;
+//! - [`conn`]: DNS, TCP + rustls, WebSocket, reconnect backoff;
+//! - [`venue`]: each venue's protocol (Binance: [`venue::binance::wire`] turns a frame into a record);
+//! - [`batch`]: records in a bump arena per batch;
+//! - [`sink`]: per-core writers (JSON Lines files);
+//! - [`metrics`]: per-core stats, `/metrics` and `/health`;
+//! - [`config`]: TOML → validated [`config::Plan`];
+//! - [`mock`]: a local exchange speaking the venues' real protocols, for tests and demos.
+
+pub mod batch;
+pub mod config;
+pub mod conn;
+pub mod engine;
+pub mod logging;
+pub mod metrics;
+pub mod mock;
+pub mod model;
+pub mod rest;
+pub mod sink;
+pub mod sys;
+pub mod venue;

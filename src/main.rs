@@ -1,0 +1,139 @@
+//! `marketprism` binary: parse the command line, run one mode, map the result
+//! to an exit code (0 ok, 1 runtime failure, 2 bad config or usage).
+
+use marketprism::{config, engine, logging, mock};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+marketprism: thread-per-core market-data collector
+
+USAGE:
+  marketprism run [--config FILE]        collect (default config/default.toml)
+  marketprism check-config [FILE]        validate a config and print the core/connection plan
+  marketprism mock-exchange --listen ADDR [--tls-dir DIR] [options]
+                                         local mock of the venues (see --help there)
+  marketprism --version
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.
+Log level: MARKETPRISM_LOG=error|warn|info|debug|trace (default info).
+";
+
+const DEFAULT_CONFIG: &str = "config/default.toml";
+
+fn main() -> ExitCode {
+    logging::init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let rest = &args[1..];
+    match cmd.as_str() {
+        "run" => cmd_run(rest),
+        "check-config" => cmd_check(rest),
+        "mock-exchange" => cmd_mock(rest),
+        "-h" | "--help" | "help" => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        "-V" | "--version" => {
+            println!("marketprism {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        other => {
+            eprintln!("unknown command `{other}`\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn config_path(args: &[String], allow_positional: bool) -> Result<PathBuf, String> {
+    let mut path = None;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--config" | "-c" => {
+                let v = args.get(i + 1).ok_or("--config needs a file")?;
+                path = Some(PathBuf::from(v));
+                i += 2;
+            }
+            s if allow_positional && !s.starts_with('-') && path.is_none() => {
+                path = Some(PathBuf::from(s));
+                i += 1;
+            }
+            s => return Err(format!("unexpected argument `{s}`")),
+        }
+    }
+    Ok(path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG)))
+}
+
+fn cmd_run(args: &[String]) -> ExitCode {
+    let path = match config_path(args, false) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let plan = match config::load(&path) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    match engine::run(plan) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(engine::EngineError::Config(e)) => {
+            eprintln!("{}: {e}", path.display());
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("marketprism: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn cmd_check(args: &[String]) -> ExitCode {
+    let path = match config_path(args, true) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match config::load(&path) {
+        Ok(plan) => {
+            print!("{plan}");
+            let missing = plan.missing_cpus();
+            if !missing.is_empty() {
+                eprintln!("warning: CPU(s) {missing:?} in engine.cores are not available on this machine");
+            }
+            println!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn cmd_mock(args: &[String]) -> ExitCode {
+    let opts = match mock::MockOptions::from_args(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match mock::run(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mock-exchange: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! Metrics: every core owns a [`CoreStats`] it alone writes (plain load+store on
+//! relaxed atomics: no lock, no contended read-modify-write, no atomic two
+//! cores write). The scrape handler reads all cores at scrape time through
+//! [`Exporter`], a prometheus-client `Collector`.
+//!
+//! All metric names live in [`Exporter::encode`]; they carry MarketPrism's
+//! `marketprism_` prefix (and its names where MarketPrism has one, e.g.
+//! `websocket_connected`, `websocket_reconnections_total`).
+
+pub mod http;
+
+use crate::model::{DataType, VenueId};
+use crate::venue::Malformed;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A counter with a single writer (its core).
+#[derive(Debug, Default)]
+pub struct LocalCounter(AtomicU64);
+
+impl LocalCounter {
+    #[inline]
+    pub fn add(&self, n: u64) {
+        // Single writer: a plain load+store avoids the locked RMW instruction.
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1)
+    }
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// A gauge with a single writer.
+#[derive(Debug, Default)]
+pub struct LocalGauge(AtomicI64);
+
+impl LocalGauge {
+    #[inline]
+    pub fn set(&self, v: i64) {
+        self.0.store(v, Relaxed)
+    }
+    #[inline]
+    pub fn add(&self, d: i64) {
+        self.0.store(self.0.load(Relaxed) + d, Relaxed)
+    }
+    #[inline]
+    pub fn get(&self) -> i64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// A fixed-bucket histogram with a single writer. Values are integers in the
+/// histogram's base unit (ns, records); `scale` converts them for export.
+#[derive(Debug)]
+pub struct LocalHistogram {
+    bounds: &'static [u64],
+    buckets: Box<[AtomicU64]>,
+    sum: AtomicU64,
+    count: AtomicU64,
+    scale: f64,
+}
+
+/// Latency buckets in ns: 1 µs … 10 s.
+pub const LATENCY_BOUNDS_NS: &[u64] = &[
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    15_000_000,
+    20_000_000,
+    25_000_000,
+    30_000_000,
+    40_000_000,
+    50_000_000,
+    75_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    10_000_000_000,
+];
+
+/// Batch-size buckets in records.
+pub const BATCH_BOUNDS: &[u64] = &[1, 4, 16, 64, 256, 1024, 4096, 16384, 65536];
+
+impl LocalHistogram {
+    pub fn new(bounds: &'static [u64], scale: f64) -> Self {
+        LocalHistogram {
+            bounds,
+            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+            scale,
+        }
+    }
+
+    #[inline]
+    pub fn observe(&self, v: u64) {
+        let i = self.bounds.partition_point(|&b| b < v);
+        let b = &self.buckets[i];
+        b.store(b.load(Relaxed) + 1, Relaxed);
+        self.sum.store(self.sum.load(Relaxed).wrapping_add(v), Relaxed);
+        self.count.store(self.count.load(Relaxed) + 1, Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Relaxed)
+    }
+
+    /// (upper bound in export units, non-cumulative count), `+Inf` last.
+    pub fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
+        let mut out = Vec::with_capacity(self.buckets.len());
+        for (i, b) in self.buckets.iter().enumerate() {
+            let upper = self
+                .bounds
+                .get(i)
+                .map(|&x| x as f64 * self.scale)
+                .unwrap_or(f64::INFINITY);
+            out.push((upper, b.load(Relaxed)));
+        }
+        (self.sum.load(Relaxed) as f64 * self.scale, self.count(), out)
+    }
+
+    /// Upper bound (export units) of the bucket holding quantile `q`.
+    pub fn quantile_upper_bound(&self, q: f64) -> Option<f64> {
+        let (_, count, buckets) = self.snapshot();
+        if count == 0 {
+            return None;
+        }
+        let target = (q * count as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (upper, n) in buckets {
+            seen += n;
+            if seen >= target {
+                return Some(upper);
+            }
+        }
+        None
+    }
+}
+
+/// Per-venue counters of one core.
+#[derive(Debug, Default)]
+pub struct VenueStats {
+    pub frames_received: LocalCounter,
+    pub bytes_received: LocalCounter,
+    pub malformed: [LocalCounter; Malformed::COUNT],
+    pub control: LocalCounter,
+    pub control_errors: LocalCounter,
+    pub parsed: [LocalCounter; DataType::COUNT],
+    pub written: [LocalCounter; DataType::COUNT],
+    pub connections_up: LocalGauge,
+    pub connections_planned: LocalGauge,
+    pub reconnects: LocalCounter,
+    pub connect_failures: LocalCounter,
+    pub pings: LocalCounter,
+}
+
+/// Everything one core measures. Aligned so two cores' stats never share a line.
+#[derive(Debug)]
+#[repr(align(128))]
+pub struct CoreStats {
+    pub shard: usize,
+    pub cpu: usize,
+    pub venues: [VenueStats; VenueId::COUNT],
+    pub batch_size: LocalHistogram,
+    pub flush_duration: LocalHistogram,
+    pub receive_to_written: LocalHistogram,
+    pub batches_flushed: LocalCounter,
+    pub arena_high_water_bytes: LocalGauge,
+    pub sink_bytes: LocalCounter,
+    pub sink_errors: LocalCounter,
+    pub sink_records_dropped: LocalCounter,
+    pub sink_pending_records: LocalGauge,
+    pub sink_files_opened: LocalCounter,
+}
+
+impl CoreStats {
+    pub fn new(shard: usize, cpu: usize) -> Self {
+        CoreStats {
+            shard,
+            cpu,
+            venues: Default::default(),
+            batch_size: LocalHistogram::new(BATCH_BOUNDS, 1.0),
+            flush_duration: LocalHistogram::new(LATENCY_BOUNDS_NS, 1e-9),
+            receive_to_written: LocalHistogram::new(LATENCY_BOUNDS_NS, 1e-9),
+            batches_flushed: LocalCounter::default(),
+            arena_high_water_bytes: LocalGauge::default(),
+            sink_bytes: LocalCounter::default(),
+            sink_errors: LocalCounter::default(),
+            sink_records_dropped: LocalCounter::default(),
+            sink_pending_records: LocalGauge::default(),
+            sink_files_opened: LocalCounter::default(),
+        }
+    }
+
+    #[inline]
+    pub fn venue(&self, v: VenueId) -> &VenueStats {
+        &self.venues[v.index()]
+    }
+
+    pub fn connections_up(&self) -> i64 {
+        self.venues.iter().map(|v| v.connections_up.get()).sum()
+    }
+
+    pub fn connections_planned(&self) -> i64 {
+        self.venues.iter().map(|v| v.connections_planned.get()).sum()
+    }
+}
+
+/// Reads every core's stats at scrape time.
+#[derive(Debug, Clone)]
+pub struct Exporter {
+    pub cores: Arc<Vec<Arc<CoreStats>>>,
+    pub venues: Vec<VenueId>,
+    pub started: Instant,
+}
+
+type Fmt = Result<(), std::fmt::Error>;
+
+impl Exporter {
+    fn venue_counter(
+        &self,
+        enc: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        get: impl Fn(&VenueStats) -> u64,
+    ) -> Fmt {
+        let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for c in self.cores.iter() {
+            for &v in &self.venues {
+                let labels = [
+                    ("exchange", v.exchange()),
+                    ("market_type", v.market_type()),
+                    ("core", core_label(c.shard)),
+                ];
+                ConstCounter::new(get(c.venue(v))).encode(m.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn venue_gauge(&self, enc: &mut DescriptorEncoder, name: &str, help: &str, get: impl Fn(&VenueStats) -> i64) -> Fmt {
+        let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for c in self.cores.iter() {
+            for &v in &self.venues {
+                let labels = [
+                    ("exchange", v.exchange()),
+                    ("market_type", v.market_type()),
+                    ("core", core_label(c.shard)),
+                ];
+                ConstGauge::new(get(c.venue(v))).encode(m.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn data_type_counter(
+        &self,
+        enc: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        get: impl Fn(&VenueStats, DataType) -> u64,
+    ) -> Fmt {
+        let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for c in self.cores.iter() {
+            for &v in &self.venues {
+                for dt in DataType::ALL {
+                    let labels = [
+                        ("exchange", v.exchange()),
+                        ("market_type", v.market_type()),
+                        ("data_type", dt.name()),
+                        ("core", core_label(c.shard)),
+                    ];
+                    ConstCounter::new(get(c.venue(v), dt)).encode(m.encode_family(&labels)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn core_counter(&self, enc: &mut DescriptorEncoder, name: &str, help: &str, get: impl Fn(&CoreStats) -> u64) -> Fmt {
+        let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for c in self.cores.iter() {
+            ConstCounter::new(get(c)).encode(m.encode_family(&[("core", core_label(c.shard))])?)?;
+        }
+        Ok(())
+    }
+
+    fn core_gauge(&self, enc: &mut DescriptorEncoder, name: &str, help: &str, get: impl Fn(&CoreStats) -> i64) -> Fmt {
+        let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for c in self.cores.iter() {
+            ConstGauge::new(get(c)).encode(m.encode_family(&[("core", core_label(c.shard))])?)?;
+        }
+        Ok(())
+    }
+
+    fn core_histogram(
+        &self,
+        enc: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        get: impl Fn(&CoreStats) -> &LocalHistogram,
+    ) -> Fmt {
+        let mut m = enc.encode_descriptor(name, help, None, MetricType::Histogram)?;
+        for c in self.cores.iter() {
+            let (sum, count, buckets) = get(c).snapshot();
+            m.encode_family(&[("core", core_label(c.shard))])?
+                .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
+        }
+        Ok(())
+    }
+}
+
+/// Core labels without allocating per scrape for the usual core counts.
+fn core_label(shard: usize) -> &'static str {
+    const L: [&str; 16] = [
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
+    ];
+    L.get(shard).copied().unwrap_or_else(|| Box::leak(shard.to_string().into_boxed_str()))
+}
+
+impl prometheus_client::collector::Collector for Exporter {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Fmt {
+        let e = &mut enc;
+        self.venue_counter(e, "messages_received", "WebSocket text/binary frames received", |v| {
+            v.frames_received.get()
+        })?;
+        self.venue_counter(e, "bytes_received", "Payload bytes of received frames", |v| {
+            v.bytes_received.get()
+        })?;
+        self.data_type_counter(e, "messages_parsed", "Records parsed from frames", |v, d| {
+            v.parsed[d.index()].get()
+        })?;
+        self.data_type_counter(e, "messages_written", "Records written by the sink", |v, d| {
+            v.written[d.index()].get()
+        })?;
+        {
+            let mut m = e.encode_descriptor(
+                "malformed_frames",
+                "Frames rejected and skipped, by reason",
+                None,
+                MetricType::Counter,
+            )?;
+            for c in self.cores.iter() {
+                for &v in &self.venues {
+                    for r in Malformed::ALL {
+                        let labels = [
+                            ("exchange", v.exchange()),
+                            ("market_type", v.market_type()),
+                            ("reason", r.label()),
+                            ("core", core_label(c.shard)),
+                        ];
+                        ConstCounter::new(c.venue(v).malformed[r.index()].get())
+                            .encode(m.encode_family(&labels)?)?;
+                    }
+                }
+            }
+        }
+        self.venue_counter(e, "control_messages", "Subscription acks and other control frames", |v| {
+            v.control.get()
+        })?;
+        self.venue_counter(e, "control_errors", "Error answers from the venue", |v| {
+            v.control_errors.get()
+        })?;
+        self.venue_gauge(e, "websocket_connected", "WebSocket connections up", |v| {
+            v.connections_up.get()
+        })?;
+        self.venue_gauge(e, "websocket_planned", "WebSocket connections planned", |v| {
+            v.connections_planned.get()
+        })?;
+        self.venue_counter(e, "websocket_reconnections", "Reconnects after a drop or failed connect", |v| {
+            v.reconnects.get()
+        })?;
+        self.venue_counter(e, "websocket_connect_failures", "Failed connection attempts", |v| {
+            v.connect_failures.get()
+        })?;
+        self.venue_counter(e, "websocket_pings", "Server pings received (answered with pongs)", |v| {
+            v.pings.get()
+        })?;
+        self.core_histogram(e, "batch_size", "Records per flushed batch", |c| &c.batch_size)?;
+        self.core_histogram(
+            e,
+            "batch_flush_duration_seconds",
+            "Time to encode and write one batch",
+            |c| &c.flush_duration,
+        )?;
+        self.core_histogram(
+            e,
+            "receive_to_written_seconds",
+            "Latency from frame receive to sink write, per record",
+            |c| &c.receive_to_written,
+        )?;
+        self.core_counter(e, "batches_flushed", "Batches flushed", |c| c.batches_flushed.get())?;
+        self.core_gauge(e, "arena_high_water_bytes", "Largest batch arena seen", |c| {
+            c.arena_high_water_bytes.get()
+        })?;
+        self.core_counter(e, "sink_bytes_written", "Bytes written by the sink", |c| c.sink_bytes.get())?;
+        self.core_counter(e, "sink_write_errors", "Failed sink writes (records kept for retry)", |c| {
+            c.sink_errors.get()
+        })?;
+        self.core_counter(e, "sink_records_dropped", "Records dropped after the sink's pending limit", |c| {
+            c.sink_records_dropped.get()
+        })?;
+        self.core_gauge(e, "sink_pending_records", "Records encoded but not yet written", |c| {
+            c.sink_pending_records.get()
+        })?;
+        self.core_counter(e, "sink_files_opened", "Output files opened (rotations)", |c| {
+            c.sink_files_opened.get()
+        })?;
+        {
+            let m = e.encode_descriptor("process_rss_bytes", "Resident set size", None, MetricType::Gauge)?;
+            ConstGauge::new(process_rss_bytes() as i64).encode(m)?;
+        }
+        {
+            let m = e.encode_descriptor("uptime_seconds", "Seconds since start", None, MetricType::Gauge)?;
+            ConstGauge::new(self.started.elapsed().as_secs() as i64).encode(m)?;
+        }
+        Ok(())
+    }
+}
+
+/// RSS from `/proc/self/statm` (pages × page size); 0 if unreadable.
+pub fn process_rss_bytes() -> u64 {
+    let Ok(s) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    let pages: u64 = s.split_whitespace().nth(1).and_then(|x| x.parse().ok()).unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * page.max(0) as u64
+}
+
+/// Renders all metrics as OpenMetrics text.
+pub fn render(exporter: &Exporter) -> String {
+    let mut registry = prometheus_client::registry::Registry::with_prefix("marketprism");
+    registry.register_collector(Box::new(exporter.clone()));
+    let mut out = String::with_capacity(16 * 1024);
+    // Encoding into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_and_quantiles() {
+        let h = LocalHistogram::new(LATENCY_BOUNDS_NS, 1e-9);
+        for _ in 0..98 {
+            h.observe(3_000); // ≤ 5 µs
+        }
+        h.observe(20_000_000); // ≤ 20 ms
+        h.observe(20_000_001); // ≤ 25 ms
+        assert_eq!(h.count(), 100);
+        assert_eq!(h.quantile_upper_bound(0.5), Some(5_000.0 * 1e-9));
+        assert_eq!(h.quantile_upper_bound(0.99), Some(20_000_000.0 * 1e-9));
+        assert_eq!(h.quantile_upper_bound(1.0), Some(25_000_000.0 * 1e-9));
+        let (_, _, b) = h.snapshot();
+        assert_eq!(b.last().unwrap().0, f64::INFINITY);
+    }
+
+    #[test]
+    fn renders_openmetrics_with_prefix_and_labels() {
+        let c = Arc::new(CoreStats::new(1, 3));
+        c.venue(VenueId::BinanceSpot).frames_received.add(5);
+        c.venue(VenueId::BinanceSpot).malformed[Malformed::BadJson.index()].inc();
+        c.venue(VenueId::BinanceSpot).parsed[DataType::Trade.index()].add(4);
+        c.receive_to_written.observe(1_500);
+        let ex = Exporter {
+            cores: Arc::new(vec![c]),
+            venues: vec![VenueId::BinanceSpot],
+            started: Instant::now(),
+        };
+        let text = render(&ex);
+        assert!(
+            text.contains("marketprism_messages_received_total{exchange=\"binance\",market_type=\"spot\",core=\"1\"} 5"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "marketprism_malformed_frames_total{exchange=\"binance\",market_type=\"spot\",reason=\"bad_json\",core=\"1\"} 1"
+        ));
+        assert!(text.contains(
+            "marketprism_messages_parsed_total{exchange=\"binance\",market_type=\"spot\",data_type=\"trade\",core=\"1\"} 4"
+        ));
+        assert!(text.contains("marketprism_receive_to_written_seconds_bucket{core=\"1\",le=\"2.5e-6\"} 1")
+            || text.contains("marketprism_receive_to_written_seconds_bucket{core=\"1\",le=\"0.0000025\"} 1"),
+            "{text}");
+        assert!(text.contains("marketprism_process_rss_bytes "));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

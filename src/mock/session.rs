@@ -1,0 +1,752 @@
+//! A WebSocket session after the 101: a reader half (client frames, control
+//! messages, pongs, Binance's 5-messages-per-second limit) and a writer half
+//! (trade streaming, malformed injection, server pings), run as one task via
+//! `or` so whichever ends first ends the connection. They share per-connection
+//! state through `Cell`/`RefCell` (one thread, never borrowed across awaits).
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use futures_util::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use sonic_rs::{JsonContainerTrait, JsonValueTrait};
+
+use super::binance::{self, EventTemplate, MalformedKind, PriceStyle};
+use super::stats::Bump;
+use super::ws::{self, Decoded};
+use super::Shared;
+
+/// Target size of one write: big enough to amortise syscalls and TLS records.
+const CHUNK: usize = 64 * 1024;
+/// Trades taken from one subscription before moving to the next (fairness).
+const PER_SUB_BURST: usize = 64;
+/// Largest client message accepted.
+const MAX_CLIENT_PAYLOAD: usize = 64 * 1024;
+/// Binance: more than this many incoming messages per second closes the connection.
+const MAX_MSGS_PER_SEC: usize = 5;
+
+/// What the router decided for a WebSocket request.
+pub(crate) struct Upgrade {
+    /// The 101 response to send.
+    pub response: Vec<u8>,
+    /// `/stream` (wrapped events) vs `/ws` (bare events).
+    pub combined: bool,
+    /// Symbol indices subscribed through the URL.
+    pub streams: Vec<usize>,
+}
+
+/// One subscribed stream and the next trade id it will receive.
+pub(crate) struct Sub {
+    pub tpl: EventTemplate,
+    pub next_id: u64,
+}
+
+/// Server ping bookkeeping.
+struct PingState {
+    /// Payload (as a number) of the last ping sent; 0 = none yet.
+    counter: u64,
+    next_ping_at: Instant,
+    /// When the oldest still-unanswered ping was sent.
+    unanswered_since: Option<Instant>,
+}
+
+/// Wakes the writer when the reader queued something for it.
+#[derive(Default)]
+struct Notify {
+    flag: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Notify {
+    fn notify(&self) {
+        self.flag.set(true);
+        let waker = self.waker.borrow_mut().take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    fn wait(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            if self.flag.replace(false) {
+                Poll::Ready(())
+            } else {
+                *self.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// Per-connection state shared by the reader and writer halves.
+pub(crate) struct Conn {
+    combined: Cell<bool>,
+    pub(crate) subs: RefCell<Vec<Sub>>,
+    /// Frames queued by the reader (control replies, pongs).
+    out: RefCell<Vec<u8>>,
+    /// Close frame payload to send, after which the session ends.
+    closing: RefCell<Option<Vec<u8>>>,
+    ping: RefCell<PingState>,
+    notify: Notify,
+}
+
+impl Conn {
+    pub(crate) fn new(shared: &Shared, combined: bool, streams: &[usize]) -> Conn {
+        let conn = Conn {
+            combined: Cell::new(combined),
+            subs: RefCell::new(Vec::new()),
+            out: RefCell::new(Vec::new()),
+            closing: RefCell::new(None),
+            ping: RefCell::new(PingState {
+                counter: 0,
+                next_ping_at: Instant::now() + Duration::from_millis(shared.opts.ping_interval_ms),
+                unanswered_since: None,
+            }),
+            notify: Notify::default(),
+        };
+        for &i in streams {
+            conn.subscribe(shared, i);
+        }
+        conn
+    }
+
+    /// Adds a subscription starting after what the market has produced now.
+    fn subscribe(&self, shared: &Shared, idx: usize) {
+        let mut subs = self.subs.borrow_mut();
+        if subs.iter().any(|s| s.tpl.symbol_index == idx) {
+            return;
+        }
+        let Some(sym) = shared.opts.symbols.get(idx) else {
+            return;
+        };
+        subs.push(Sub {
+            tpl: EventTemplate::new(idx, sym, self.combined.get()),
+            next_id: shared.market.produced(idx).saturating_add(1),
+        });
+    }
+
+    fn close_with(&self, code: u16, reason: &str) {
+        let mut p = code.to_be_bytes().to_vec();
+        p.extend_from_slice(&reason.as_bytes()[..reason.len().min(123)]);
+        *self.closing.borrow_mut() = Some(p);
+        self.notify.notify();
+    }
+
+    fn queue_text(&self, text: &str) {
+        ws::write_frame(&mut self.out.borrow_mut(), ws::OP_TEXT, text.as_bytes());
+        self.notify.notify();
+    }
+}
+
+/// Decrements `connections_open` however the session ends.
+struct OpenGuard(Rc<Shared>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        let c = &self.0.stats.connections_open;
+        c.set(c.get().saturating_sub(1));
+    }
+}
+
+/// Runs the session until either side ends it. `leftover`: bytes read after
+/// the request head.
+pub(crate) async fn run<S>(shared: Rc<Shared>, io: S, leftover: Vec<u8>, up: Upgrade)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    shared.stats.connections_total.add(1);
+    shared.stats.connections_open.add(1);
+    let _guard = OpenGuard(shared.clone());
+    let conn = Conn::new(&shared, up.combined, &up.streams);
+    let (r, w) = io.split();
+    futures_lite::future::or(
+        reader(&shared, &conn, r, leftover),
+        writer(&shared, &conn, w),
+    )
+    .await;
+}
+
+/// Reads client frames until EOF or until it asked the writer to close (it
+/// then parks, leaving the writer to send the close frame and finish).
+async fn reader<R: AsyncRead + Unpin>(shared: &Shared, conn: &Conn, mut r: R, mut buf: Vec<u8>) {
+    let mut chunk = vec![0u8; 16 * 1024];
+    let mut recent: VecDeque<Instant> = VecDeque::with_capacity(MAX_MSGS_PER_SEC + 1);
+    loop {
+        loop {
+            match ws::decode_frame(&buf, true, MAX_CLIENT_PAYLOAD) {
+                Decoded::Incomplete => break,
+                Decoded::Error(code, why) => {
+                    log::debug!("mock-exchange: closing, client protocol error: {why}");
+                    conn.close_with(code, why);
+                    return std::future::pending().await;
+                }
+                Decoded::Frame(f, used) => {
+                    buf.drain(..used);
+                    if !handle_frame(shared, conn, &mut recent, f) {
+                        return std::future::pending().await;
+                    }
+                }
+            }
+        }
+        match r.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// Handles one client frame; `false` once the session is closing.
+fn handle_frame(
+    shared: &Shared,
+    conn: &Conn,
+    recent: &mut VecDeque<Instant>,
+    f: ws::Frame,
+) -> bool {
+    if matches!(
+        f.opcode,
+        ws::OP_TEXT | ws::OP_BINARY | ws::OP_PING | ws::OP_PONG | ws::OP_CONT
+    ) {
+        let now = Instant::now();
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            recent.pop_front();
+        }
+        recent.push_back(now);
+        if recent.len() > MAX_MSGS_PER_SEC {
+            log::warn!(
+                "mock-exchange: client sent more than {MAX_MSGS_PER_SEC} messages in 1 s, closing"
+            );
+            conn.close_with(ws::CLOSE_POLICY, "Too many messages");
+            return false;
+        }
+    }
+    match f.opcode {
+        ws::OP_TEXT if f.fin => match std::str::from_utf8(&f.payload) {
+            Ok(text) => {
+                let reply = handle_control(shared, conn, text);
+                conn.queue_text(&reply);
+                true
+            }
+            Err(_) => {
+                conn.close_with(ws::CLOSE_INVALID_DATA, "invalid UTF-8");
+                false
+            }
+        },
+        ws::OP_TEXT | ws::OP_CONT => {
+            conn.close_with(ws::CLOSE_UNSUPPORTED, "fragmented messages not supported");
+            false
+        }
+        ws::OP_BINARY => {
+            conn.close_with(ws::CLOSE_UNSUPPORTED, "binary messages not supported");
+            false
+        }
+        ws::OP_PING => {
+            ws::write_frame(&mut conn.out.borrow_mut(), ws::OP_PONG, &f.payload);
+            conn.notify.notify();
+            true
+        }
+        ws::OP_PONG => {
+            let mut p = conn.ping.borrow_mut();
+            let expected = p.counter > 0 && ascii_u64(&f.payload) == Some(p.counter);
+            if expected {
+                shared.stats.pongs_received.add(1);
+                p.unanswered_since = None;
+            } else {
+                shared.stats.pongs_mismatched.add(1);
+            }
+            true
+        }
+        ws::OP_CLOSE => {
+            // Echo the status code (not the reason), as RFC 6455 5.5.1 suggests.
+            let echo = if f.payload.len() >= 2 {
+                f.payload[..2].to_vec()
+            } else {
+                Vec::new()
+            };
+            *conn.closing.borrow_mut() = Some(echo);
+            conn.notify.notify();
+            false
+        }
+        _ => {
+            conn.close_with(ws::CLOSE_PROTOCOL, "unexpected opcode");
+            false
+        }
+    }
+}
+
+fn ascii_u64(b: &[u8]) -> Option<u64> {
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+fn error_reply(shared: &Shared, msg: &str, id: &str) -> String {
+    shared.stats.control_rejected.add(1);
+    format!("{{\"error\":{{\"code\":2,\"msg\":\"{msg}\"}},\"id\":{id}}}")
+}
+
+/// Answers one control message (`SUBSCRIBE`, `UNSUBSCRIBE`,
+/// `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`/`GET_PROPERTY combined`), applying it
+/// to the connection. Returns the JSON reply.
+pub(crate) fn handle_control(shared: &Shared, conn: &Conn, text: &str) -> String {
+    let v: sonic_rs::Value = match sonic_rs::from_str::<sonic_rs::Value>(text) {
+        Ok(v) if v.is_object() => v,
+        _ => {
+            shared.stats.control_rejected.add(1);
+            return "{\"code\":3,\"msg\":\"Invalid JSON: expected value at line 1 column 1\",\"id\":null}"
+                .to_string();
+        }
+    };
+    // Binance echoes the id; it must be an unsigned integer, a string or null.
+    let id = match v.get("id") {
+        None => "null".to_string(),
+        Some(x) if x.is_null() || x.is_u64() || x.is_str() => {
+            sonic_rs::to_string(x).unwrap_or_else(|_| "null".to_string())
+        }
+        Some(_) => return error_reply(shared, "Invalid request: invalid id", "null"),
+    };
+    let method = v.get("method").and_then(|m| m.as_str().map(str::to_string));
+    let params: Vec<sonic_rs::Value> = match v.get("params") {
+        None => Vec::new(),
+        Some(p) => match p.as_array() {
+            Some(a) => a.iter().cloned().collect(),
+            None => return error_reply(shared, "Invalid request: params must be an array", &id),
+        },
+    };
+    let Some(method) = method else {
+        return error_reply(shared, "Invalid request: missing method", &id);
+    };
+    match method.as_str() {
+        "SUBSCRIBE" | "UNSUBSCRIBE" => {
+            let subscribe = method == "SUBSCRIBE";
+            if subscribe {
+                shared.stats.subscribe_requests.add(1);
+            }
+            let mut indices = Vec::with_capacity(params.len());
+            for p in &params {
+                let idx = p
+                    .as_str()
+                    .and_then(|s| binance::stream_symbol_index(&shared.opts.symbols, s));
+                match idx {
+                    Some(i) => indices.push(i),
+                    None => return error_reply(shared, "Invalid request: invalid stream", &id),
+                }
+            }
+            if subscribe {
+                for i in indices {
+                    conn.subscribe(shared, i);
+                }
+            } else {
+                conn.subs
+                    .borrow_mut()
+                    .retain(|s| !indices.contains(&s.tpl.symbol_index));
+            }
+            format!("{{\"result\":null,\"id\":{id}}}")
+        }
+        "LIST_SUBSCRIPTIONS" => {
+            let list: Vec<String> = conn
+                .subs
+                .borrow()
+                .iter()
+                .map(|s| format!("\"{}\"", s.tpl.stream))
+                .collect();
+            format!("{{\"result\":[{}],\"id\":{id}}}", list.join(","))
+        }
+        "GET_PROPERTY" if params.len() == 1 && params[0].as_str() == Some("combined") => {
+            format!("{{\"result\":{},\"id\":{id}}}", conn.combined.get())
+        }
+        "SET_PROPERTY"
+            if params.len() == 2
+                && params[0].as_str() == Some("combined")
+                && params[1].as_bool().is_some() =>
+        {
+            let combined = params[1].as_bool().unwrap_or(false);
+            conn.combined.set(combined);
+            for s in conn.subs.borrow_mut().iter_mut() {
+                if let Some(sym) = shared.opts.symbols.get(s.tpl.symbol_index) {
+                    s.tpl = EventTemplate::new(s.tpl.symbol_index, sym, combined);
+                }
+            }
+            format!("{{\"result\":null,\"id\":{id}}}")
+        }
+        "GET_PROPERTY" | "SET_PROPERTY" => {
+            error_reply(shared, "Invalid request: unknown property", &id)
+        }
+        _ => error_reply(shared, "Invalid request: unknown method", &id),
+    }
+}
+
+/// Malformed-injection progress of one connection.
+#[derive(Default)]
+pub(crate) struct MalformedState {
+    since_last: u64,
+    sent: u64,
+}
+
+/// Appends as many trade frames (and due malformed frames) as fit in one
+/// chunk, round-robin over the subscriptions.
+pub(crate) fn fill_trades(
+    shared: &Shared,
+    conn: &Conn,
+    buf: &mut Vec<u8>,
+    mal: &mut MalformedState,
+) {
+    let mut subs = conn.subs.borrow_mut();
+    if subs.is_empty() {
+        return;
+    }
+    let every = shared.opts.malformed_every;
+    let base = shared.opts.time_base_ms;
+    loop {
+        let mut progressed = false;
+        for si in 0..subs.len() {
+            let idx = subs[si].tpl.symbol_index;
+            let avail = shared.market.available_up_to(idx, subs[si].next_id);
+            let mut sent = 0usize;
+            while subs[si].next_id <= avail && sent < PER_SUB_BURST && buf.len() < CHUNK {
+                let sub = &mut subs[si];
+                let n = binance::trade_nums(idx, sub.next_id, base);
+                let tpl = &sub.tpl;
+                ws::write_frame_with(buf, ws::OP_TEXT, |b| {
+                    tpl.write_trade(b, &n, PriceStyle::Quoted)
+                });
+                sub.next_id += 1;
+                sent += 1;
+                if every > 0 {
+                    mal.since_last += 1;
+                    if mal.since_last >= every {
+                        mal.since_last = 0;
+                        let kind = MalformedKind::nth(mal.sent);
+                        mal.sent += 1;
+                        // Named after the first subscription, disguised as the
+                        // trade it last received (no id is consumed).
+                        let first = &subs[0];
+                        let fid = first.next_id.saturating_sub(1).max(1);
+                        let fnums = binance::trade_nums(first.tpl.symbol_index, fid, base);
+                        let op = if kind.is_binary() {
+                            ws::OP_BINARY
+                        } else {
+                            ws::OP_TEXT
+                        };
+                        ws::write_frame_with(buf, op, |b| {
+                            kind.write_payload(b, &first.tpl, &fnums)
+                        });
+                        shared.stats.count_malformed(kind);
+                    }
+                }
+            }
+            if sent > 0 {
+                shared.stats.count_trades(idx, sent as u64);
+                progressed = true;
+            }
+        }
+        if !progressed || buf.len() >= CHUNK {
+            return;
+        }
+    }
+}
+
+/// How long the writer may sleep when it has nothing to send.
+fn idle_wait(shared: &Shared, conn: &Conn, now: Instant) -> Duration {
+    let mut wait = Duration::from_secs(1);
+    {
+        let p = conn.ping.borrow();
+        if shared.opts.ping_interval_ms > 0 {
+            wait = wait.min(p.next_ping_at.saturating_duration_since(now));
+        }
+        if let (Some(since), true) = (p.unanswered_since, shared.opts.pong_timeout_ms > 0) {
+            let deadline = since + Duration::from_millis(shared.opts.pong_timeout_ms);
+            wait = wait.min(deadline.saturating_duration_since(now));
+        }
+    }
+    if shared.market.rate() > 0 {
+        for s in conn.subs.borrow().iter() {
+            if !shared.market.exhausted(s.next_id) {
+                let due = shared.market.due_in(s.next_id).unwrap_or_default();
+                wait = wait.min(due.clamp(Duration::from_millis(1), Duration::from_millis(5)));
+            }
+        }
+    }
+    wait
+}
+
+/// Streams everything due to the client, one chunk per write.
+async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &Conn, mut w: W) {
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 8 * 1024);
+    let mut mal = MalformedState::default();
+    let ping_every = Duration::from_millis(shared.opts.ping_interval_ms);
+    let pong_timeout = Duration::from_millis(shared.opts.pong_timeout_ms);
+    loop {
+        buf.clear();
+        {
+            let mut out = conn.out.borrow_mut();
+            buf.extend_from_slice(&out);
+            out.clear();
+        }
+        let closing = conn.closing.borrow_mut().take();
+        if let Some(payload) = closing {
+            ws::write_frame(&mut buf, ws::OP_CLOSE, &payload);
+            finish(&mut w, &buf).await;
+            return;
+        }
+        let now = Instant::now();
+        let timed_out = conn.ping.borrow().unanswered_since.is_some_and(|since| {
+            !pong_timeout.is_zero() && now.duration_since(since) >= pong_timeout
+        });
+        if timed_out {
+            shared.stats.pong_timeouts.add(1);
+            log::warn!("mock-exchange: pong timeout, closing connection");
+            ws::write_close(&mut buf, ws::CLOSE_GOING_AWAY, "pong timeout");
+            finish(&mut w, &buf).await;
+            return;
+        }
+        {
+            let mut p = conn.ping.borrow_mut();
+            if !ping_every.is_zero() && now >= p.next_ping_at {
+                p.counter += 1;
+                let mut payload = Vec::with_capacity(20);
+                binance::push_u64(&mut payload, p.counter);
+                ws::write_frame(&mut buf, ws::OP_PING, &payload);
+                shared.stats.pings_sent.add(1);
+                p.next_ping_at = now + ping_every;
+                p.unanswered_since.get_or_insert(now);
+            }
+        }
+        fill_trades(shared, conn, &mut buf, &mut mal);
+        if !buf.is_empty() {
+            if w.write_all(&buf).await.is_err() || w.flush().await.is_err() {
+                return;
+            }
+            // Let the reader (same task, polled first by `or`) and other
+            // connections run between chunks.
+            futures_lite::future::yield_now().await;
+            continue;
+        }
+        let wait = idle_wait(shared, conn, now);
+        futures_lite::future::or(conn.notify.wait(), glommio::timer::sleep(wait)).await;
+    }
+}
+
+/// Sends the final bytes (ending in a close frame) and shuts the stream down.
+async fn finish<W: AsyncWrite + Unpin>(w: &mut W, buf: &[u8]) {
+    if w.write_all(buf).await.is_ok() && w.flush().await.is_ok() {
+        let _ = w.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::MockOptions;
+
+    fn shared(malformed_every: u64, trades: u64) -> Shared {
+        Shared::new(MockOptions {
+            symbols: binance::default_symbols()[..3].to_vec(),
+            time_base_ms: 1_000,
+            malformed_every,
+            trades_per_symbol: trades,
+            ..MockOptions::default()
+        })
+    }
+
+    #[test]
+    fn control_messages() {
+        let s = shared(0, 0);
+        let c = Conn::new(&s, true, &[]);
+        let r = handle_control(
+            &s,
+            &c,
+            r#"{"method":"SUBSCRIBE","params":["btcusdt@trade","bnbusdt@trade"],"id":1}"#,
+        );
+        assert_eq!(r, r#"{"result":null,"id":1}"#);
+        assert_eq!(s.stats.subscribe_requests.get(), 1);
+        let r = handle_control(&s, &c, r#"{"method":"LIST_SUBSCRIPTIONS","id":"x"}"#);
+        assert_eq!(
+            r,
+            r#"{"result":["btcusdt@trade","bnbusdt@trade"],"id":"x"}"#
+        );
+        // Duplicate subscribe is a no-op.
+        handle_control(
+            &s,
+            &c,
+            r#"{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":2}"#,
+        );
+        assert_eq!(c.subs.borrow().len(), 2);
+        let r = handle_control(
+            &s,
+            &c,
+            r#"{"method":"UNSUBSCRIBE","params":["btcusdt@trade"],"id":3}"#,
+        );
+        assert_eq!(r, r#"{"result":null,"id":3}"#);
+        let r = handle_control(&s, &c, r#"{"method":"LIST_SUBSCRIPTIONS","id":4}"#);
+        assert_eq!(r, r#"{"result":["bnbusdt@trade"],"id":4}"#);
+        assert_eq!(s.stats.control_rejected.get(), 0);
+
+        let r = handle_control(
+            &s,
+            &c,
+            r#"{"method":"SUBSCRIBE","params":["ethusdt@trade","nope@trade"],"id":5}"#,
+        );
+        assert_eq!(
+            r,
+            r#"{"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":5}"#
+        );
+        assert_eq!(
+            c.subs.borrow().len(),
+            1,
+            "rejected request subscribes nothing"
+        );
+        let r = handle_control(&s, &c, "not json");
+        assert_eq!(
+            r,
+            r#"{"code":3,"msg":"Invalid JSON: expected value at line 1 column 1","id":null}"#
+        );
+        let r = handle_control(&s, &c, r#"{"method":"FROB","id":6}"#);
+        assert!(r.starts_with(r#"{"error":{"code":2,"#) && r.ends_with(r#""id":6}"#));
+        let r = handle_control(
+            &s,
+            &c,
+            r#"{"method":"SUBSCRIBE","params":"btcusdt@trade","id":7}"#,
+        );
+        assert!(r.contains("\"error\""));
+        assert_eq!(s.stats.control_rejected.get(), 4);
+        assert_eq!(s.stats.subscribe_requests.get(), 4);
+
+        let r = handle_control(
+            &s,
+            &c,
+            r#"{"method":"GET_PROPERTY","params":["combined"],"id":8}"#,
+        );
+        assert_eq!(r, r#"{"result":true,"id":8}"#);
+        let r = handle_control(
+            &s,
+            &c,
+            r#"{"method":"SET_PROPERTY","params":["combined",false],"id":9}"#,
+        );
+        assert_eq!(r, r#"{"result":null,"id":9}"#);
+        assert!(!c.subs.borrow()[0].tpl.combined());
+    }
+
+    #[test]
+    fn subscription_starts_after_produced() {
+        let s = shared(0, 0);
+        let c1 = Conn::new(&s, true, &[0]);
+        assert_eq!(c1.subs.borrow()[0].next_id, 1);
+        let mut buf = Vec::new();
+        fill_trades(&s, &c1, &mut buf, &mut MalformedState::default());
+        assert!(buf.len() >= CHUNK);
+        let sent = s.stats.trades_sent_total.get();
+        assert_eq!(c1.subs.borrow()[0].next_id, sent + 1);
+        // A later subscriber gets trades from "now" on.
+        let c2 = Conn::new(&s, true, &[0]);
+        assert_eq!(c2.subs.borrow()[0].next_id, s.market.produced(0) + 1);
+        assert!(s.market.produced(0) >= sent);
+    }
+
+    fn frames(mut b: &[u8]) -> Vec<ws::Frame> {
+        let mut v = Vec::new();
+        while let Decoded::Frame(f, used) = ws::decode_frame(b, false, usize::MAX) {
+            v.push(f);
+            b = &b[used..];
+        }
+        assert!(b.is_empty());
+        v
+    }
+
+    #[test]
+    fn fill_respects_cap_and_injects_malformed_cycle() {
+        let s = shared(2, 13);
+        let c = Conn::new(&s, true, &[1]);
+        let mut buf = Vec::new();
+        let mut mal = MalformedState::default();
+        fill_trades(&s, &c, &mut buf, &mut mal);
+        let fs = frames(&buf);
+        // 13 trades, a malformed one after every 2nd: 6 malformed.
+        assert_eq!(fs.len(), 19);
+        let mut ids = Vec::new();
+        let mut kinds = Vec::new();
+        for f in &fs {
+            if f.opcode == ws::OP_BINARY {
+                kinds.push("binary_frame");
+                continue;
+            }
+            let t = std::str::from_utf8(&f.payload).unwrap();
+            if t.contains("@weird") {
+                kinds.push("unknown_event");
+            } else if t.contains("12.3.4") {
+                kinds.push("invalid_number");
+            } else if sonic_rs::from_str::<sonic_rs::Value>(t).is_err() {
+                kinds.push("truncated_json");
+            } else if t.contains("\"p\":\"") {
+                let v: sonic_rs::Value = sonic_rs::from_str(t).unwrap();
+                let d = v.get("data").unwrap();
+                ids.push(d.get("t").unwrap().as_u64().unwrap());
+                let want = binance::trade(1, *ids.last().unwrap(), 1_000);
+                assert_eq!(d.get("p").unwrap().as_str(), Some(want.price.as_str()));
+            } else {
+                kinds.push("wrong_type");
+            }
+        }
+        assert_eq!(ids, (1..=13).collect::<Vec<_>>());
+        assert_eq!(
+            kinds,
+            [
+                "truncated_json",
+                "wrong_type",
+                "unknown_event",
+                "invalid_number",
+                "binary_frame",
+                "truncated_json"
+            ]
+        );
+        assert_eq!(s.stats.malformed_sent.get(), 6);
+        assert_eq!(s.stats.trades_sent_total.get(), 13);
+        // Nothing more once the cap is reached.
+        buf.clear();
+        fill_trades(&s, &c, &mut buf, &mut mal);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn rate_limit_closes_after_five_messages() {
+        let s = shared(0, 0);
+        let c = Conn::new(&s, true, &[]);
+        let mut recent = VecDeque::new();
+        let ping = || ws::Frame {
+            fin: true,
+            opcode: ws::OP_PING,
+            payload: b"x".to_vec(),
+        };
+        for _ in 0..5 {
+            assert!(handle_frame(&s, &c, &mut recent, ping()));
+        }
+        assert!(c.closing.borrow().is_none());
+        assert!(!handle_frame(&s, &c, &mut recent, ping()));
+        let close = c.closing.borrow().clone().unwrap();
+        assert_eq!(&close[..2], &ws::CLOSE_POLICY.to_be_bytes());
+    }
+
+    #[test]
+    fn pong_matching() {
+        let s = shared(0, 0);
+        let c = Conn::new(&s, true, &[]);
+        let mut recent = VecDeque::new();
+        let pong = |p: &[u8]| ws::Frame {
+            fin: true,
+            opcode: ws::OP_PONG,
+            payload: p.to_vec(),
+        };
+        handle_frame(&s, &c, &mut recent, pong(b"1")); // before any ping
+        c.ping.borrow_mut().counter = 3;
+        c.ping.borrow_mut().unanswered_since = Some(Instant::now());
+        handle_frame(&s, &c, &mut recent, pong(b"2"));
+        assert!(c.ping.borrow().unanswered_since.is_some());
+        handle_frame(&s, &c, &mut recent, pong(b"3"));
+        assert!(c.ping.borrow().unanswered_since.is_none());
+        assert_eq!(s.stats.pongs_received.get(), 1);
+        assert_eq!(s.stats.pongs_mismatched.get(), 2);
+    }
+}

@@ -1,0 +1,122 @@
+//! Process-level OS knobs shared by the collector and the mock exchange.
+//!
+//! glommio 0.9 refuses to build an executor when `RLIMIT_MEMLOCK` is below
+//! 512 KiB (its io_uring rings are locked memory), so every binary that starts an
+//! executor calls [`ensure_memlock`] first and fails with an actionable message.
+
+use std::fmt;
+
+/// glommio's own hard floor.
+pub const MEMLOCK_MIN: u64 = 512 * 1024;
+/// What we ask for when allowed: rings for a few executors plus headroom.
+pub const MEMLOCK_WANTED: u64 = 64 * 1024 * 1024;
+
+/// RLIMIT_MEMLOCK could not be brought to [`MEMLOCK_MIN`].
+#[derive(Debug)]
+pub struct MemlockError {
+    pub current: u64,
+    pub hard: u64,
+}
+
+impl fmt::Display for MemlockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "locked-memory limit too low for io_uring: RLIMIT_MEMLOCK is {} bytes (hard limit {}), \
+             glommio needs at least {} bytes. Raise it: `ulimit -l 65536` in the shell, \
+             `LimitMEMLOCK=64M` in the systemd unit, or `--ulimit memlock=-1` for containers",
+            self.current, self.hard, MEMLOCK_MIN
+        )
+    }
+}
+
+impl std::error::Error for MemlockError {}
+
+/// Raises the soft (and, if privileged, hard) memlock limit towards
+/// [`MEMLOCK_WANTED`]. Returns the resulting soft limit.
+pub fn ensure_memlock() -> Result<u64, MemlockError> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } != 0 {
+        return Err(MemlockError {
+            current: 0,
+            hard: 0,
+        });
+    }
+    let cur = lim.rlim_cur as u64;
+    let hard = lim.rlim_max as u64;
+    if cur >= MEMLOCK_WANTED || lim.rlim_cur == libc::RLIM_INFINITY {
+        return Ok(cur);
+    }
+    // First try raising the hard limit too (works with CAP_SYS_RESOURCE).
+    let want_hard = if lim.rlim_max == libc::RLIM_INFINITY {
+        lim.rlim_max
+    } else {
+        hard.max(MEMLOCK_WANTED) as libc::rlim_t
+    };
+    let attempts = [
+        libc::rlimit {
+            rlim_cur: MEMLOCK_WANTED as libc::rlim_t,
+            rlim_max: want_hard,
+        },
+        libc::rlimit {
+            rlim_cur: (hard.min(MEMLOCK_WANTED)) as libc::rlim_t,
+            rlim_max: lim.rlim_max,
+        },
+    ];
+    for a in attempts {
+        // SAFETY: setrlimit only reads the struct.
+        if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &a) } == 0 {
+            let now = a.rlim_cur as u64;
+            if now >= MEMLOCK_MIN {
+                return Ok(now);
+            }
+        }
+    }
+    if cur >= MEMLOCK_MIN {
+        return Ok(cur);
+    }
+    Err(MemlockError { current: cur, hard })
+}
+
+/// Wall-clock time in nanoseconds since the Unix epoch (vDSO, no syscall).
+#[inline]
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the struct we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Wall-clock time in milliseconds since the Unix epoch.
+#[inline]
+pub fn now_ms() -> u64 {
+    now_ns() / 1_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memlock_is_raised_or_explained() {
+        match ensure_memlock() {
+            Ok(v) => assert!(v >= MEMLOCK_MIN),
+            Err(e) => assert!(e.to_string().contains("LimitMEMLOCK")),
+        }
+    }
+
+    #[test]
+    fn clocks_agree() {
+        let ms = now_ms();
+        let ns = now_ns();
+        assert!(ns / 1_000_000 >= ms);
+        assert!(ns / 1_000_000 - ms < 1000);
+    }
+}

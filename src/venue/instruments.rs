@@ -1,0 +1,84 @@
+//! Native symbol → normalized `BASE-QUOTE`, built once from the venue's
+//! instrument list (never by guessing at suffixes) and shared read-only by the
+//! cores (each core gets its own clone: no cross-core reads on the hot path).
+
+use std::collections::HashMap;
+
+/// One listed instrument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instrument {
+    /// Native symbol, e.g. `BTCUSDT`.
+    pub native: String,
+    /// Normalized symbol, e.g. `BTC-USDT`.
+    pub normalized: String,
+    pub base: String,
+    pub quote: String,
+    /// Whether the venue reports it as currently trading.
+    pub trading: bool,
+}
+
+/// Lookup table keyed by native symbol (upper-case as the venue sends it).
+#[derive(Debug, Clone, Default)]
+pub struct InstrumentMap {
+    by_native: HashMap<Box<str>, Instrument>,
+}
+
+impl InstrumentMap {
+    pub fn insert(&mut self, native: &str, base: &str, quote: &str, trading: bool) {
+        let normalized = format!("{}-{}", base.to_ascii_uppercase(), quote.to_ascii_uppercase());
+        self.by_native.insert(
+            native.into(),
+            Instrument {
+                native: native.to_string(),
+                normalized,
+                base: base.to_string(),
+                quote: quote.to_string(),
+                trading,
+            },
+        );
+    }
+
+    #[inline]
+    pub fn get(&self, native: &str) -> Option<&Instrument> {
+        self.by_native.get(native)
+    }
+
+    /// Normalized symbol for a native one (hot path: a hash lookup, no allocation).
+    #[inline]
+    pub fn normalize(&self, native: &str) -> Option<&str> {
+        self.by_native.get(native).map(|i| i.normalized.as_str())
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_native.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_native.is_empty()
+    }
+
+    /// Keeps only the given native symbols (a core needs just its own).
+    pub fn retain(&mut self, keep: &[String]) {
+        self.by_native.retain(|k, _| keep.iter().any(|s| s.as_str() == &**k));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_from_listed_assets() {
+        let mut m = InstrumentMap::default();
+        m.insert("BTCUSDT", "BTC", "USDT", true);
+        // A suffix guess would split this wrong ("BTCFD-USD").
+        m.insert("BTCFDUSD", "BTC", "FDUSD", true);
+        m.insert("1000SATSUSDT", "1000SATS", "USDT", true);
+        assert_eq!(m.normalize("BTCUSDT"), Some("BTC-USDT"));
+        assert_eq!(m.normalize("BTCFDUSD"), Some("BTC-FDUSD"));
+        assert_eq!(m.normalize("1000SATSUSDT"), Some("1000SATS-USDT"));
+        assert_eq!(m.normalize("ETHUSDT"), None);
+        m.retain(&["BTCUSDT".to_string()]);
+        assert_eq!(m.len(), 1);
+    }
+}

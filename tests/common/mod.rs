@@ -1,0 +1,229 @@
+//! Helpers for end-to-end tests: start the mock exchange and the collector as
+//! real processes (the built `marketprism` binary), scrape them, read output.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_marketprism");
+
+/// A child process killed on drop (tests never leave strays behind).
+pub struct Proc {
+    pub child: Child,
+    pub lines: Receiver<String>,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    /// Waits for an output line containing `needle`; returns it.
+    pub fn wait_line(&self, needle: &str, timeout: Duration) -> String {
+        let end = Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return l,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "no line containing {needle:?} within {timeout:?}; output so far:\n{}",
+                    self.log.lock().unwrap().join("\n")
+                ),
+            }
+        }
+    }
+
+    pub fn output(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Sends a signal and waits for the exit status.
+    pub fn signal_and_wait(&mut self, sig: i32, timeout: Duration) -> std::process::ExitStatus {
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            if Instant::now() > end {
+                panic!("process did not exit within {timeout:?}; output:\n{}", self.output());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Spawns `marketprism args...`, merging stdout and stderr lines into one channel.
+pub fn spawn(args: &[&str]) -> Proc {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("MARKETPRISM_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn marketprism");
+    let (tx, rx) = channel();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    for stream in [Box::new(out) as Box<dyn Read + Send>, Box::new(err)] {
+        let tx = tx.clone();
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                log.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+    }
+    Proc { child, lines: rx, log }
+}
+
+/// Starts the mock with TLS in `tls_dir`; returns it and its address.
+pub fn start_mock(tls_dir: &Path, extra: &[&str]) -> (Proc, SocketAddr) {
+    let mut args = vec![
+        "mock-exchange",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-dir",
+        tls_dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let p = spawn(&args);
+    let line = p.wait_line("listening on", Duration::from_secs(20));
+    let addr = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("cannot parse mock address from {line:?}"));
+    (p, addr)
+}
+
+/// Starts the collector on `config`; returns it and its metrics address.
+pub fn start_collector(config: &Path) -> (Proc, SocketAddr) {
+    let p = spawn(&["run", "--config", config.to_str().unwrap()]);
+    let line = p.wait_line("metrics and health on http://", Duration::from_secs(30));
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("cannot parse metrics address from {line:?}"));
+    (p, addr)
+}
+
+/// Plain HTTP/1.1 GET (for /metrics and /health); returns (status, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+/// HTTPS GET against the mock (its /mock/stats), trusting its CA.
+pub fn https_get(addr: SocketAddr, ca: &Path, path: &str) -> String {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let conn = rustls::ClientConnection::new(
+        std::sync::Arc::new(cfg),
+        rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+    )
+    .unwrap();
+    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    write!(tls, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let _ = tls.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).to_string();
+    text.split("\r\n\r\n").nth(1).unwrap_or("").to_string()
+}
+
+/// Sum of a metric family's samples whose line contains every `filters` entry.
+pub fn metric_sum(text: &str, name: &str, filters: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| filters.iter().all(|f| l.contains(f)))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
+}
+
+/// Every JSON line of every `.jsonl` file under `dir`, with its file name.
+pub fn read_records(dir: &Path) -> Vec<(String, sonic_rs::Value)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| r.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        assert_eq!(f.extension().and_then(|e| e.to_str()), Some("jsonl"), "{f:?}");
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(text.is_empty() || text.ends_with('\n'), "torn last line in {name}");
+        for line in text.lines() {
+            let v: sonic_rs::Value =
+                sonic_rs::from_str(line).unwrap_or_else(|e| panic!("bad JSON line in {name}: {e}: {line}"));
+            out.push((name.clone(), v));
+        }
+    }
+    out
+}
+
+/// A JSON number field of the stats answer of the mock, e.g. "trades_sent_total".
+pub fn json_u64(body: &str, key: &str) -> u64 {
+    use sonic_rs::JsonValueTrait;
+    let v: sonic_rs::Value = sonic_rs::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    v.get(key).and_then(|x| x.as_u64()).unwrap_or_else(|| panic!("no {key} in {body}"))
+}
+
+/// Polls `f` until it returns true.
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// Counts by key.
+pub fn counts<K: std::hash::Hash + Eq>(it: impl Iterator<Item = K>) -> HashMap<K, usize> {
+    let mut m = HashMap::new();
+    for k in it {
+        *m.entry(k).or_insert(0) += 1;
+    }
+    m
+}

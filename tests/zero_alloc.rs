@@ -1,0 +1,128 @@
+//! Steady state allocates nothing per message: 100 000+ Binance trade frames
+//! go through parse → batch (arena) → encode → file write, and a counting
+//! global allocator sees zero heap allocations on this thread after warm-up.
+
+use marketprism::config::plan::FileSinkPlan;
+use marketprism::engine::pipeline::Pipeline;
+use marketprism::metrics::CoreStats;
+use marketprism::mock::binance::trade;
+use marketprism::model::{DataType, VenueId};
+use marketprism::venue::{FrameOutcome, InstrumentMap};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn bump() {
+    // try_with: the counter may be gone during thread teardown.
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        bump();
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        bump();
+        unsafe { System.alloc_zeroed(l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        bump();
+        unsafe { System.realloc(p, l, n) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocs() -> u64 {
+    ALLOCS.with(|c| c.get())
+}
+
+const SYMBOLS: [(&str, &str, &str); 4] = [
+    ("BTCUSDT", "BTC", "USDT"),
+    ("ETHUSDT", "ETH", "USDT"),
+    ("BNBUSDT", "BNB", "USDT"),
+    ("ETHBTC", "ETH", "BTC"),
+];
+
+fn frames(n: u64) -> Vec<String> {
+    (1..=n)
+        .map(|id| {
+            let si = (id % SYMBOLS.len() as u64) as usize;
+            let (sym, _, _) = SYMBOLS[si];
+            let t = trade(si, id, 1_700_000_000_000);
+            format!(
+                "{{\"stream\":\"{}@trade\",\"data\":{{\"e\":\"trade\",\"E\":{},\"s\":\"{}\",\"t\":{},\"p\":\"{}\",\"q\":\"{}\",\"T\":{},\"m\":{},\"M\":true}}}}",
+                sym.to_lowercase(),
+                t.event_time_ms,
+                sym,
+                id,
+                t.price,
+                t.quantity,
+                t.trade_time_ms,
+                t.is_buyer_maker
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn no_heap_allocation_per_message_in_steady_state() {
+    const WARMUP: usize = 30_000;
+    const MEASURED: usize = 120_000;
+    let all = frames((WARMUP + MEASURED) as u64);
+    let dir = tempfile::tempdir().unwrap();
+    let plan = FileSinkPlan {
+        path: dir.path().to_path_buf(),
+        rotate_max_bytes: 1 << 40,
+        rotate_interval: Duration::from_secs(86_400),
+    };
+    let mut map = InstrumentMap::default();
+    for (s, b, q) in SYMBOLS {
+        map.insert(s, b, q, true);
+    }
+    let stats = Arc::new(CoreStats::new(0, 0));
+    let mut p = Pipeline::new(0, 4096, &plan, vec![map], stats.clone()).unwrap();
+
+    let mut feed = |p: &mut Pipeline, frames: &[String]| {
+        for (i, f) in frames.iter().enumerate() {
+            let out = p.on_text(VenueId::BinanceSpot, f, 1_700_000_000_000_000_000 + i as u64);
+            assert_eq!(out, FrameOutcome::Records(DataType::Trade, 1));
+            if p.is_full() {
+                p.flush(1_700_000_000_000_000_000 + i as u64);
+            }
+        }
+    };
+    feed(&mut p, &all[..WARMUP]);
+    let before = allocs();
+    feed(&mut p, &all[WARMUP..]);
+    let during = allocs() - before;
+    p.close().unwrap();
+
+    let v = stats.venue(VenueId::BinanceSpot);
+    assert_eq!(v.parsed[DataType::Trade.index()].get(), (WARMUP + MEASURED) as u64);
+    assert_eq!(v.written[DataType::Trade.index()].get(), (WARMUP + MEASURED) as u64);
+    assert!(stats.batches_flushed.get() >= (MEASURED / 4096) as u64);
+    assert_eq!(
+        during, 0,
+        "{during} heap allocations over {MEASURED} messages ({} per message)",
+        during as f64 / MEASURED as f64
+    );
+    // Every record reached the file.
+    let mut lines = 0;
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        lines += std::fs::read_to_string(e.unwrap().path()).unwrap().lines().count();
+    }
+    assert_eq!(lines, WARMUP + MEASURED);
+}
