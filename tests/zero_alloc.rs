@@ -95,7 +95,7 @@ fn no_heap_allocation_per_message_in_steady_state() {
     let stats = Arc::new(CoreStats::new(0, 0));
     let mut p = Pipeline::new(0, 4096, &plan, vec![map], stats.clone()).unwrap();
 
-    let mut feed = |p: &mut Pipeline, frames: &[String]| {
+    let feed = |p: &mut Pipeline, frames: &[String]| {
         for (i, f) in frames.iter().enumerate() {
             let out = p.on_text(VenueId::BinanceSpot, f, 1_700_000_000_000_000_000 + i as u64);
             assert_eq!(out, FrameOutcome::Records(DataType::Trade, 1));

@@ -143,8 +143,10 @@ mod tests {
         assert_eq!(b.oldest_receive_ns(), None);
         assert!(b.high_water_bytes() > 0);
         push(&mut b, "SOL-USDT", 3, 300);
-        match b.iter().next().unwrap() {
-            Record::Trade(t) => assert_eq!(t.symbol, "SOL-USDT"),
+        let first = b.iter().next().copied();
+        match first {
+            Some(Record::Trade(t)) => assert_eq!(t.symbol, "SOL-USDT"),
+            None => panic!("empty"),
         }
     }
 

@@ -305,7 +305,7 @@ mod tests {
                 assert!(u.combined);
                 assert_eq!(u.streams, vec![0, 2]);
                 let r = String::from_utf8(u.response).unwrap();
-                assert!(r.contains("s3pPLMBiTxaQ9kYGzzhZRrbPGo="));
+                assert!(r.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
             }
             Route::Reply(..) => panic!(),
         }

@@ -49,8 +49,47 @@ struct PingState {
     /// Payload (as a number) of the last ping sent; 0 = none yet.
     counter: u64,
     next_ping_at: Instant,
+    /// Pings sent and not yet answered, oldest first (bounded).
+    outstanding: VecDeque<u64>,
     /// When the oldest still-unanswered ping was sent.
     unanswered_since: Option<Instant>,
+    /// Send time of each outstanding ping, parallel to `outstanding`.
+    sent_at: VecDeque<Instant>,
+}
+
+/// More outstanding pings than this are forgotten (oldest first); the pong
+/// timeout still runs from the oldest one.
+const MAX_OUTSTANDING_PINGS: usize = 256;
+
+impl PingState {
+    /// Records a ping sent now; returns its payload number.
+    fn sent(&mut self, now: Instant) -> u64 {
+        self.counter += 1;
+        self.outstanding.push_back(self.counter);
+        self.sent_at.push_back(now);
+        if self.outstanding.len() > MAX_OUTSTANDING_PINGS {
+            self.outstanding.pop_front();
+            self.sent_at.pop_front();
+        }
+        self.unanswered_since.get_or_insert(now);
+        self.counter
+    }
+
+    /// A pong with this payload arrived: `true` if it answers an outstanding
+    /// ping (a late answer to an older ping counts: a busy client may lag
+    /// several pings behind). That ping and all older ones are settled.
+    fn answer(&mut self, payload: &[u8]) -> bool {
+        let Some(n) = ascii_u64(payload) else {
+            return false;
+        };
+        let Some(pos) = self.outstanding.iter().position(|&c| c == n) else {
+            return false;
+        };
+        self.outstanding.drain(..=pos);
+        self.sent_at.drain(..=pos);
+        self.unanswered_since = self.sent_at.front().copied();
+        true
+    }
 }
 
 /// Wakes the writer when the reader queued something for it.
@@ -102,8 +141,13 @@ impl Conn {
             closing: RefCell::new(None),
             ping: RefCell::new(PingState {
                 counter: 0,
-                next_ping_at: Instant::now() + Duration::from_millis(shared.opts.ping_interval_ms),
+                next_ping_at: after(
+                    Instant::now(),
+                    Duration::from_millis(shared.opts.ping_interval_ms),
+                ),
+                outstanding: VecDeque::new(),
                 unanswered_since: None,
+                sent_at: VecDeque::new(),
             }),
             notify: Notify::default(),
         };
@@ -205,10 +249,16 @@ fn handle_frame(
     recent: &mut VecDeque<Instant>,
     f: ws::Frame,
 ) -> bool {
-    if matches!(
-        f.opcode,
-        ws::OP_TEXT | ws::OP_BINARY | ws::OP_PING | ws::OP_PONG | ws::OP_CONT
-    ) {
+    // A pong answering one of the mock's own pings is exempt: with short test
+    // ping intervals (e.g. 200 ms = 5 pongs/s) counting it would make a
+    // well-behaved client trip the limit on timing jitter alone.
+    let solicited_pong = f.opcode == ws::OP_PONG && conn.ping.borrow_mut().answer(&f.payload);
+    if !solicited_pong
+        && matches!(
+            f.opcode,
+            ws::OP_TEXT | ws::OP_BINARY | ws::OP_PING | ws::OP_PONG | ws::OP_CONT
+        )
+    {
         let now = Instant::now();
         while recent
             .front()
@@ -251,11 +301,8 @@ fn handle_frame(
             true
         }
         ws::OP_PONG => {
-            let mut p = conn.ping.borrow_mut();
-            let expected = p.counter > 0 && ascii_u64(&f.payload) == Some(p.counter);
-            if expected {
+            if solicited_pong {
                 shared.stats.pongs_received.add(1);
-                p.unanswered_since = None;
             } else {
                 shared.stats.pongs_mismatched.add(1);
             }
@@ -277,6 +324,13 @@ fn handle_frame(
             false
         }
     }
+}
+
+/// `t + d`, saturating at a far-future instant (huge option values must not panic).
+fn after(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(10 * 365 * 86_400)))
+        .unwrap_or(t)
 }
 
 fn ascii_u64(b: &[u8]) -> Option<u64> {
@@ -309,6 +363,9 @@ pub(crate) fn handle_control(shared: &Shared, conn: &Conn, text: &str) -> String
         Some(_) => return error_reply(shared, "Invalid request: invalid id", "null"),
     };
     let method = v.get("method").and_then(|m| m.as_str().map(str::to_string));
+    if method.as_deref() == Some("SUBSCRIBE") {
+        shared.stats.subscribe_requests.add(1);
+    }
     let params: Vec<sonic_rs::Value> = match v.get("params") {
         None => Vec::new(),
         Some(p) => match p.as_array() {
@@ -322,9 +379,6 @@ pub(crate) fn handle_control(shared: &Shared, conn: &Conn, text: &str) -> String
     match method.as_str() {
         "SUBSCRIBE" | "UNSUBSCRIBE" => {
             let subscribe = method == "SUBSCRIBE";
-            if subscribe {
-                shared.stats.subscribe_requests.add(1);
-            }
             let mut indices = Vec::with_capacity(params.len());
             for p in &params {
                 let idx = p
@@ -458,7 +512,7 @@ fn idle_wait(shared: &Shared, conn: &Conn, now: Instant) -> Duration {
             wait = wait.min(p.next_ping_at.saturating_duration_since(now));
         }
         if let (Some(since), true) = (p.unanswered_since, shared.opts.pong_timeout_ms > 0) {
-            let deadline = since + Duration::from_millis(shared.opts.pong_timeout_ms);
+            let deadline = after(since, Duration::from_millis(shared.opts.pong_timeout_ms));
             wait = wait.min(deadline.saturating_duration_since(now));
         }
     }
@@ -506,13 +560,12 @@ async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &Conn, mut w: W) {
         {
             let mut p = conn.ping.borrow_mut();
             if !ping_every.is_zero() && now >= p.next_ping_at {
-                p.counter += 1;
+                let n = p.sent(now);
                 let mut payload = Vec::with_capacity(20);
-                binance::push_u64(&mut payload, p.counter);
+                binance::push_u64(&mut payload, n);
                 ws::write_frame(&mut buf, ws::OP_PING, &payload);
                 shared.stats.pings_sent.add(1);
-                p.next_ping_at = now + ping_every;
-                p.unanswered_since.get_or_insert(now);
+                p.next_ping_at = after(now, ping_every);
             }
         }
         fill_trades(shared, conn, &mut buf, &mut mal);
@@ -727,6 +780,24 @@ mod tests {
         assert!(!handle_frame(&s, &c, &mut recent, ping()));
         let close = c.closing.borrow().clone().unwrap();
         assert_eq!(&close[..2], &ws::CLOSE_POLICY.to_be_bytes());
+
+        // Pongs count too, except those answering the mock's latest ping.
+        let c = Conn::new(&s, true, &[]);
+        let mut recent = VecDeque::new();
+        let pong = |p: &[u8]| ws::Frame {
+            fin: true,
+            opcode: ws::OP_PONG,
+            payload: p.to_vec(),
+        };
+        for i in 1..=20u64 {
+            c.ping.borrow_mut().sent(Instant::now());
+            let payload = i.to_string();
+            assert!(handle_frame(&s, &c, &mut recent, pong(payload.as_bytes())));
+        }
+        for _ in 0..5 {
+            assert!(handle_frame(&s, &c, &mut recent, pong(b"6")));
+        }
+        assert!(!handle_frame(&s, &c, &mut recent, pong(b"x")));
     }
 
     #[test]
@@ -739,14 +810,24 @@ mod tests {
             opcode: ws::OP_PONG,
             payload: p.to_vec(),
         };
-        handle_frame(&s, &c, &mut recent, pong(b"1")); // before any ping
-        c.ping.borrow_mut().counter = 3;
-        c.ping.borrow_mut().unanswered_since = Some(Instant::now());
+        handle_frame(&s, &c, &mut recent, pong(b"1")); // before any ping: mismatched
+        let t0 = Instant::now();
+        for k in 0..4u64 {
+            c.ping.borrow_mut().sent(t0 + Duration::from_millis(k));
+        }
+        assert_eq!(c.ping.borrow().unanswered_since, Some(t0));
+        // A late answer to ping 2 settles pings 1 and 2.
         handle_frame(&s, &c, &mut recent, pong(b"2"));
-        assert!(c.ping.borrow().unanswered_since.is_some());
-        handle_frame(&s, &c, &mut recent, pong(b"3"));
+        assert_eq!(
+            c.ping.borrow().unanswered_since,
+            Some(t0 + Duration::from_millis(2))
+        );
+        handle_frame(&s, &c, &mut recent, pong(b"1")); // already settled
+        handle_frame(&s, &c, &mut recent, pong(b"9")); // never sent
+        handle_frame(&s, &c, &mut recent, pong(b"4"));
         assert!(c.ping.borrow().unanswered_since.is_none());
-        assert_eq!(s.stats.pongs_received.get(), 1);
-        assert_eq!(s.stats.pongs_mismatched.get(), 2);
+        assert!(c.ping.borrow().outstanding.is_empty());
+        assert_eq!(s.stats.pongs_received.get(), 2);
+        assert_eq!(s.stats.pongs_mismatched.get(), 3);
     }
 }

@@ -305,7 +305,7 @@ fn e2e_plain_rest_ws_pings_and_stats() {
     let mut c = Client::new(tcp(addr));
     let head = c.upgrade("/stream?streams=btcusdt@trade");
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    assert!(head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRrbPGo="));
+    assert!(head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
     for id in 1..=3000u64 {
         let t = c.text();
         let want = format!(
@@ -576,7 +576,7 @@ fn e2e_rate_mode_paces_trades() {
         last = id;
     }
     let got = last - first_id;
-    assert!((60..=160).contains(&got), "{got} trades in 0.5 s at 200/s");
+    assert!((50..=200).contains(&got), "{got} trades in 0.5 s at 200/s");
 }
 
 #[test]

@@ -189,7 +189,7 @@ mod tests {
     fn accept_key_matches_rfc_example() {
         let r = String::from_utf8(handshake_response("dGhlIHNhbXBsZSBub25jZQ==")).unwrap();
         assert!(r.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
-        assert!(r.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRrbPGo=\r\n"));
+        assert!(r.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
         assert!(!r.to_ascii_lowercase().contains("extensions"));
         assert!(r.ends_with("\r\n\r\n"));
     }

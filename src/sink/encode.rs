@@ -6,7 +6,7 @@
 //! with a dot and `int()`s the rest, so "1e-05" would become 0).
 
 use crate::batch::{Record, Trade, TradeId};
-use std::io::Write;
+use rust_decimal::Decimal;
 
 /// Appends `rec` as one JSON object and a newline.
 pub fn encode_record(out: &mut Vec<u8>, rec: &Record<'_>) {
@@ -35,10 +35,9 @@ fn encode_trade(out: &mut Vec<u8>, t: &Trade<'_>) {
         TradeId::Str(s) => json_str(out, s),
     }
     out.extend_from_slice(b",\"price\":\"");
-    // Writing into a Vec cannot fail.
-    let _ = write!(out, "{}", t.price);
+    push_decimal(out, &t.price);
     out.extend_from_slice(b"\",\"quantity\":\"");
-    let _ = write!(out, "{}", t.quantity);
+    push_decimal(out, &t.quantity);
     out.extend_from_slice(b"\",\"side\":\"");
     out.extend_from_slice(t.side.as_str().as_bytes());
     out.push(b'"');
@@ -54,6 +53,49 @@ fn encode_trade(out: &mut Vec<u8>, t: &Trade<'_>) {
     out.extend_from_slice(b",\"receive_ts_ns\":");
     push_u64(out, t.receive_ts_ns);
     out.extend_from_slice(b",\"data_source\":\"marketprism\"}");
+}
+
+/// A decimal exactly as rust_decimal's `Display` prints it (scale kept, no
+/// exponent), from mantissa and scale directly: `fmt` machinery cost more
+/// than the whole JSON parse of a trade.
+#[inline]
+pub fn push_decimal(out: &mut Vec<u8>, d: &Decimal) {
+    let m = d.mantissa();
+    if m < 0 {
+        out.push(b'-');
+    }
+    let mut abs = m.unsigned_abs();
+    let mut buf = [0u8; 40];
+    let mut i = buf.len();
+    // u64 arithmetic for the usual case; 128-bit division is much slower.
+    while abs > u64::MAX as u128 {
+        i -= 1;
+        buf[i] = b'0' + (abs % 10) as u8;
+        abs /= 10;
+    }
+    let mut small = abs as u64;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (small % 10) as u8;
+        small /= 10;
+        if small == 0 {
+            break;
+        }
+    }
+    let digits = &buf[i..];
+    let scale = d.scale() as usize;
+    if scale == 0 {
+        out.extend_from_slice(digits);
+    } else if digits.len() <= scale {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', scale - digits.len()));
+        out.extend_from_slice(digits);
+    } else {
+        let (int, frac) = digits.split_at(digits.len() - scale);
+        out.extend_from_slice(int);
+        out.push(b'.');
+        out.extend_from_slice(frac);
+    }
 }
 
 /// Decimal digits of `n` without going through `fmt` machinery.
@@ -139,6 +181,32 @@ mod tests {
         let v: sonic_rs::Value = sonic_rs::from_str(line.trim_end()).unwrap();
         use sonic_rs::JsonValueTrait;
         assert_eq!(v.get("price").and_then(|p| p.as_str()), Some("64000.10000000"));
+    }
+
+    #[test]
+    fn decimals_print_like_display() {
+        let cases = [
+            "0", "1", "0.001", "100", "0.00100000", "64000.10000000", "12345678901234567890.123456789",
+            "79228162514264337593543950335", "0.0000000000000000000000000001", "7.9228162514264337593543950335",
+            "-1.50", "-0.001", "1844674407370955161.6", "18446744073709551615", "18446744073709551616",
+        ];
+        for c in cases {
+            let d = Decimal::from_str(c).unwrap();
+            let mut o = Vec::new();
+            push_decimal(&mut o, &d);
+            assert_eq!(String::from_utf8(o).unwrap(), d.to_string(), "{c}");
+        }
+        // And a sweep over mantissas and scales.
+        let mut rng = 0x9e3779b97f4a7c15u64;
+        for _ in 0..20_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let d = Decimal::from_i128_with_scale((rng as i128) * if rng & 1 == 0 { 1 } else { -1 }, (rng % 29) as u32);
+            let mut o = Vec::new();
+            push_decimal(&mut o, &d);
+            assert_eq!(String::from_utf8(o).unwrap(), d.to_string());
+        }
     }
 
     #[test]

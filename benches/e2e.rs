@@ -1,0 +1,139 @@
+//! End-to-end loopback benchmark: the mock exchange (pinned to CPU 1) streams
+//! Binance spot trades over TLS as fast as it can; the collector runs on one
+//! core (CPU 0) and writes JSON Lines files. Prints messages/s on the
+//! collector core, receive→written latency quantiles, and CPU per 100 000
+//! messages for both processes. Run: `cargo bench --bench e2e`.
+//!
+//! Environment: `E2E_TRADES` (per symbol, default 400000), `E2E_SYMBOLS`
+//! (default 5), `E2E_BATCH_DELAY_MS` (default 20).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+fn env_u64(k: &str, d: u64) -> u64 {
+    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+}
+
+/// utime+stime of a process in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = s.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields after ")" start at index 0 = state; utime = 11, stime = 12.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) / hz
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing else to parse.
+    let per_symbol = env_u64("E2E_TRADES", 400_000);
+    let nsym = env_u64("E2E_SYMBOLS", 5).min(12) as usize;
+    let delay_ms = env_u64("E2E_BATCH_DELAY_MS", 20);
+    let names = [
+        "BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "ETHBTC", "BNBBTC", "LTCBTC",
+        "BTCFDUSD", "BTCEUR",
+    ];
+    let syms: Vec<&str> = names[..nsym].to_vec();
+    let total = per_symbol * nsym as u64;
+
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    let n = per_symbol.to_string();
+    let (mock, addr) = start_mock(&tls, &["--trades-per-symbol", &n, "--rate", "0", "--core", "1"]);
+    let quoted: Vec<String> = syms.iter().map(|s| format!("\"{s}\"")).collect();
+    let cfg = dir.path().join("bench.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[engine]\ncores = [0]\nbatch_max_events = 4096\nbatch_max_delay_ms = {delay_ms}\n\
+             [http]\nlisten = \"127.0.0.1:0\"\n[sink]\npath = \"{}\"\n\
+             [exchanges.binance_spot]\nws_url = \"wss://localhost:{}\"\nrest_url = \"https://localhost:{}\"\n\
+             symbols = [{}]\ndata_types = [\"trade\"]\nca_file = \"{}\"\n",
+            dir.path().join("data").display(),
+            addr.port(),
+            addr.port(),
+            quoted.join(", "),
+            tls.join("ca.pem").display()
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let (mut collector, metrics) = start_collector(&cfg);
+    let cpu0_c = cpu_seconds(collector.child.id());
+    let cpu0_m = cpu_seconds(mock.child.id());
+    let mut last = String::new();
+    wait_until("all trades written", Duration::from_secs(600), || {
+        last = http_get(metrics, "/metrics").1;
+        metric_sum(&last, "marketprism_messages_written_total", &[]) as u64 >= total
+    });
+    let wall = started.elapsed();
+    let cpu_c = cpu_seconds(collector.child.id()) - cpu0_c;
+    let cpu_m = cpu_seconds(mock.child.id()) - cpu0_m;
+    let status = collector.signal_and_wait(libc::SIGTERM, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0));
+    drop(mock);
+
+    // Receive span from the records themselves.
+    let mut first = u64::MAX;
+    let mut lastr = 0u64;
+    let mut count = 0u64;
+    for e in std::fs::read_dir(dir.path().join("data")).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        for line in text.lines() {
+            let i = line.find("\"receive_ts_ns\":").unwrap() + 16;
+            let v: u64 = line[i..].split([',', '}']).next().unwrap().parse().unwrap();
+            first = first.min(v);
+            lastr = lastr.max(v);
+            count += 1;
+        }
+    }
+    assert_eq!(count, total, "every trade written exactly once");
+    let span = (lastr - first) as f64 / 1e9;
+    let q = |want: f64| -> String {
+        let buckets: Vec<(f64, f64)> = last
+            .lines()
+            .filter(|l| l.starts_with("marketprism_receive_to_written_seconds_bucket"))
+            .filter_map(|l| {
+                let le = l.split("le=\"").nth(1)?.split('"').next()?;
+                let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+                Some((le, l.rsplit(' ').next()?.parse().ok()?))
+            })
+            .collect();
+        let n = buckets.last().map(|b| b.1).unwrap_or(0.0);
+        let target = (want * n).ceil();
+        buckets
+            .iter()
+            .find(|b| b.1 >= target)
+            .map(|b| format!("≤ {:.3} ms", b.0 * 1e3))
+            .unwrap_or_else(|| "n/a".into())
+    };
+    println!("e2e: mock (cpu 1) → TLS → collector (1 core, cpu 0) → files; {nsym} symbols x {per_symbol} trades");
+    println!("  messages           {total}");
+    println!(
+        "  throughput         {:.0} msg/s on the collector core (first→last receive, {:.2} s)",
+        total as f64 / span,
+        span
+    );
+    println!("  wall (incl. start) {:.2} s", wall.as_secs_f64());
+    println!(
+        "  CPU per 100k msgs  collector {:.1} ms, mock {:.1} ms (collector busy {:.0}% of the span)",
+        cpu_c / total as f64 * 1e5 * 1e3,
+        cpu_m / total as f64 * 1e5 * 1e3,
+        (cpu_c / span * 100.0).min(100.0)
+    );
+    println!(
+        "  receive→written    p50 {}  p99 {}  p99.9 {}  (batch_max_delay_ms = {delay_ms}, batch 4096)",
+        q(0.5),
+        q(0.99),
+        q(0.999)
+    );
+    println!(
+        "  arena high water   {} bytes; RSS {} MB",
+        metric_sum(&last, "marketprism_arena_high_water_bytes", &[]),
+        metric_sum(&last, "marketprism_process_rss_bytes", &[]) / 1e6
+    );
+}
