@@ -14,7 +14,10 @@ use common::*;
 use std::time::{Duration, Instant};
 
 fn env_u64(k: &str, d: u64) -> u64 {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
 }
 
 /// utime+stime of a process in seconds.
@@ -34,8 +37,8 @@ fn main() {
     let nsym = env_u64("E2E_SYMBOLS", 5).min(12) as usize;
     let delay_ms = env_u64("E2E_BATCH_DELAY_MS", 20);
     let names = [
-        "BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "ETHBTC", "BNBBTC", "LTCBTC",
-        "BTCFDUSD", "BTCEUR",
+        "BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "ETHBTC",
+        "BNBBTC", "LTCBTC", "BTCFDUSD", "BTCEUR",
     ];
     let syms: Vec<&str> = names[..nsym].to_vec();
     let total = per_symbol * nsym as u64;
@@ -43,7 +46,10 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let tls = dir.path().join("tls");
     let n = per_symbol.to_string();
-    let (mock, addr) = start_mock(&tls, &["--trades-per-symbol", &n, "--rate", "0", "--core", "1"]);
+    let (mock, addr) = start_mock(
+        &tls,
+        &["--trades-per-symbol", &n, "--rate", "0", "--core", "1"],
+    );
     let quoted: Vec<String> = syms.iter().map(|s| format!("\"{s}\"")).collect();
     let cfg = dir.path().join("bench.toml");
     std::fs::write(
@@ -99,7 +105,11 @@ fn main() {
             .filter(|l| l.starts_with("marketprism_receive_to_written_seconds_bucket"))
             .filter_map(|l| {
                 let le = l.split("le=\"").nth(1)?.split('"').next()?;
-                let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
                 Some((le, l.rsplit(' ').next()?.parse().ok()?))
             })
             .collect();

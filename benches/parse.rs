@@ -101,17 +101,22 @@ fn main() {
     let map = instruments();
 
     let mut batch = Batch::new(4096, 4096 * 192);
-    report("parse → record in arena (binance trade)", &frames, 5, |fr| {
-        for f in fr {
-            let out = binance::wire::on_text(f, 1, &map, &mut batch);
-            debug_assert!(matches!(out, FrameOutcome::Records(..)));
-            black_box(out);
-            if batch.len() >= 4096 {
-                batch.reset();
+    report(
+        "parse → record in arena (binance trade)",
+        &frames,
+        5,
+        |fr| {
+            for f in fr {
+                let out = binance::wire::on_text(f, 1, &map, &mut batch);
+                debug_assert!(matches!(out, FrameOutcome::Records(..)));
+                black_box(out);
+                if batch.len() >= 4096 {
+                    batch.reset();
+                }
             }
-        }
-        batch.reset();
-    });
+            batch.reset();
+        },
+    );
 
     let mut batch = Batch::new(4096, 4096 * 192);
     for f in frames.iter().take(4096) {
@@ -137,15 +142,20 @@ fn main() {
     };
     let stats = Arc::new(CoreStats::new(0, 0));
     let mut p = Pipeline::new(0, 4096, &plan, vec![instruments()], stats).unwrap();
-    report("pipeline: parse → batch → encode → write", &frames, 3, |fr| {
-        for f in fr {
-            black_box(p.on_text(VenueId::BinanceSpot, f, 1));
-            if p.is_full() {
-                p.flush(1);
+    report(
+        "pipeline: parse → batch → encode → write",
+        &frames,
+        3,
+        |fr| {
+            for f in fr {
+                black_box(p.on_text(VenueId::BinanceSpot, f, 1));
+                if p.is_full() {
+                    p.flush(1);
+                }
             }
-        }
-        p.flush(1);
-    });
+            p.flush(1);
+        },
+    );
     p.close().unwrap();
 
     let prices: Vec<String> = frames

@@ -20,9 +20,9 @@ impl log::Log for StderrLogger {
         let ms = crate::sys::now_ms();
         let thread = std::thread::current();
         let name = thread.name().unwrap_or("main");
+        let (y, mo, d, h, mi, s) = crate::sys::civil_utc(ms / 1000);
         let line = format!(
-            "{}.{:03} {:<5} [{}] {}\n",
-            ms / 1000,
+            "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z {:<5} [{}] {}\n",
             ms % 1000,
             r.level(),
             name,

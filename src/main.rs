@@ -109,7 +109,9 @@ fn cmd_check(args: &[String]) -> ExitCode {
             print!("{plan}");
             let missing = plan.missing_cpus();
             if !missing.is_empty() {
-                eprintln!("warning: CPU(s) {missing:?} in engine.cores are not available on this machine");
+                eprintln!(
+                    "warning: CPU(s) {missing:?} in engine.cores are not available on this machine"
+                );
             }
             println!("{}: ok", path.display());
             ExitCode::SUCCESS

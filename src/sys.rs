@@ -46,8 +46,8 @@ pub fn ensure_memlock() -> Result<u64, MemlockError> {
             hard: 0,
         });
     }
-    let cur = lim.rlim_cur as u64;
-    let hard = lim.rlim_max as u64;
+    let cur: u64 = lim.rlim_cur;
+    let hard: u64 = lim.rlim_max;
     if cur >= MEMLOCK_WANTED || lim.rlim_cur == libc::RLIM_INFINITY {
         return Ok(cur);
     }
@@ -70,7 +70,7 @@ pub fn ensure_memlock() -> Result<u64, MemlockError> {
     for a in attempts {
         // SAFETY: setrlimit only reads the struct.
         if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &a) } == 0 {
-            let now = a.rlim_cur as u64;
+            let now: u64 = a.rlim_cur;
             if now >= MEMLOCK_MIN {
                 return Ok(now);
             }
@@ -98,6 +98,31 @@ pub fn now_ns() -> u64 {
 #[inline]
 pub fn now_ms() -> u64 {
     now_ns() / 1_000_000
+}
+
+/// (year, month, day, hour, minute, second) of Unix seconds, UTC, without a
+/// date library (civil-from-days, proleptic Gregorian).
+pub fn civil_utc(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = if m <= 2 { y + 1 } else { y };
+    (
+        y,
+        m,
+        d,
+        (rem / 3600) as u32,
+        ((rem % 3600) / 60) as u32,
+        (rem % 60) as u32,
+    )
 }
 
 #[cfg(test)]

@@ -19,8 +19,14 @@ fn run(args: &[&str]) -> (i32, String, String) {
 fn check_config_prints_the_plan_for_the_default_config() {
     let (code, out, err) = run(&["check-config", "config/default.toml"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("plan: 1 core(s), 1 connection(s), 5 stream(s)"), "{out}");
-    assert!(out.contains("btcusdt@trade ethusdt@trade bnbusdt@trade solusdt@trade xrpusdt@trade"), "{out}");
+    assert!(
+        out.contains("plan: 1 core(s), 1 connection(s), 5 stream(s)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("btcusdt@trade ethusdt@trade bnbusdt@trade solusdt@trade xrpusdt@trade"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -23,7 +23,12 @@ const SYMBOLS: [(&str, usize, &str); 5] = [
     ("ETHBTC", 7, "ETH-BTC"),
 ];
 
-fn write_config(dir: &Path, mock: std::net::SocketAddr, per_conn: usize, extra_engine: &str) -> std::path::PathBuf {
+fn write_config(
+    dir: &Path,
+    mock: std::net::SocketAddr,
+    per_conn: usize,
+    extra_engine: &str,
+) -> std::path::PathBuf {
     let syms: Vec<String> = SYMBOLS.iter().map(|(s, _, _)| format!("\"{s}\"")).collect();
     let text = format!(
         r#"[engine]
@@ -81,7 +86,12 @@ fn every_trade_exactly_once_over_tls_on_two_cores() {
     let total = N * SYMBOLS.len() as u64;
     wait_until("all trades written", Duration::from_secs(120), || {
         let (_, m) = http_get(metrics, "/metrics");
-        metric_sum(&m, "marketprism_messages_written_total", &["data_type=\"trade\""]) as u64 >= total
+        metric_sum(
+            &m,
+            "marketprism_messages_written_total",
+            &["data_type=\"trade\""],
+        ) as u64
+            >= total
     });
     // Let a few more pings go by so pong accounting is exercised.
     std::thread::sleep(Duration::from_millis(600));
@@ -98,16 +108,30 @@ fn every_trade_exactly_once_over_tls_on_two_cores() {
     let malformed_sent = json_u64(&stats, "malformed_sent");
     assert!(malformed_sent >= 5 * 13, "{stats}");
     assert_eq!(
-        metric_sum(&m, "marketprism_malformed_frames_total", &["exchange=\"binance\""]) as u64,
+        metric_sum(
+            &m,
+            "marketprism_malformed_frames_total",
+            &["exchange=\"binance\""]
+        ) as u64,
         malformed_sent,
         "every malformed frame the mock sent is counted\n{m}"
     );
     assert_eq!(
-        metric_sum(&m, "marketprism_messages_parsed_total", &["data_type=\"trade\""]) as u64,
+        metric_sum(
+            &m,
+            "marketprism_messages_parsed_total",
+            &["data_type=\"trade\""]
+        ) as u64,
         total
     );
-    assert_eq!(metric_sum(&m, "marketprism_websocket_connected", &[]) as u64, 3);
-    assert!(metric_sum(&m, "marketprism_websocket_pings_total", &[]) >= 3.0, "{m}");
+    assert_eq!(
+        metric_sum(&m, "marketprism_websocket_connected", &[]) as u64,
+        3
+    );
+    assert!(
+        metric_sum(&m, "marketprism_websocket_pings_total", &[]) >= 3.0,
+        "{m}"
+    );
     assert!(metric_sum(&m, "marketprism_bytes_received_total", &[]) > (total * 150) as f64);
     assert!(metric_sum(&m, "marketprism_receive_to_written_seconds_count", &[]) as u64 >= total);
     assert!(metric_sum(&m, "marketprism_arena_high_water_bytes", &[]) > 0.0);
@@ -130,29 +154,50 @@ fn every_trade_exactly_once_over_tls_on_two_cores() {
     let records = read_records(&dir.path().join("data"));
     assert_eq!(records.len() as u64, total);
     let files: HashSet<&str> = records.iter().map(|(f, _)| &f[..6]).collect();
-    assert_eq!(files, HashSet::from(["core00", "core01"]), "one file set per core");
+    assert_eq!(
+        files,
+        HashSet::from(["core00", "core01"]),
+        "one file set per core"
+    );
     let mut seen: BTreeMap<&str, HashSet<u64>> = BTreeMap::new();
     for (file, r) in &records {
-        let s = |k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or_else(|| panic!("{k} in {file}"));
-        let u = |k: &str| r.get(k).and_then(|v| v.as_u64()).unwrap_or_else(|| panic!("{k} in {file}"));
+        let s = |k: &str| {
+            r.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_else(|| panic!("{k} in {file}"))
+        };
+        let u = |k: &str| {
+            r.get(k)
+                .and_then(|v| v.as_u64())
+                .unwrap_or_else(|| panic!("{k} in {file}"))
+        };
         assert_eq!(s("data_type"), "trade");
         assert_eq!(s("exchange"), "binance");
         assert_eq!(s("market_type"), "spot");
         assert_eq!(s("data_source"), "marketprism");
         let raw = s("raw_symbol");
-        let &(_, idx, norm) = SYMBOLS.iter().find(|(n, _, _)| *n == raw).expect("known symbol");
+        let &(_, idx, norm) = SYMBOLS
+            .iter()
+            .find(|(n, _, _)| *n == raw)
+            .expect("known symbol");
         assert_eq!(s("symbol"), norm);
         let id: u64 = s("trade_id").parse().unwrap();
         let want = trade(idx, id, TIME_BASE);
         assert_eq!(s("price"), want.price, "{raw} {id}");
         assert_eq!(s("quantity"), want.quantity, "{raw} {id}");
         assert_eq!(s("side"), if want.is_buyer_maker { "sell" } else { "buy" });
-        assert_eq!(r.get("is_maker").and_then(|v| v.as_bool()), Some(want.is_buyer_maker));
+        assert_eq!(
+            r.get("is_maker").and_then(|v| v.as_bool()),
+            Some(want.is_buyer_maker)
+        );
         assert_eq!(u("trade_ts_ms"), want.trade_time_ms);
         assert_eq!(u("ts_ms"), want.event_time_ms);
         let recv = u("receive_ts_ns");
         assert_eq!(u("collected_ts_ms"), recv / 1_000_000);
-        assert!(seen.entry(norm).or_default().insert(id), "duplicate {norm} {id}");
+        assert!(
+            seen.entry(norm).or_default().insert(id),
+            "duplicate {norm} {id}"
+        );
     }
     for (_, _, norm) in SYMBOLS {
         let ids = &seen[norm];
@@ -169,7 +214,10 @@ fn every_trade_exactly_once_over_tls_on_two_cores() {
 fn sigterm_mid_stream_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let tls = dir.path().join("tls");
-    let (mock, mock_addr) = start_mock(&tls, &["--rate", "3000", "--time-base-ms", &TIME_BASE.to_string()]);
+    let (mock, mock_addr) = start_mock(
+        &tls,
+        &["--rate", "3000", "--time-base-ms", &TIME_BASE.to_string()],
+    );
     let cfg = write_config(dir.path(), mock_addr, 3, "");
     let (mut collector, metrics) = start_collector(&cfg);
     wait_until("trades flowing", Duration::from_secs(60), || {
@@ -193,14 +241,26 @@ fn sigterm_mid_stream_loses_nothing() {
         written += nums[n - 2];
     }
     assert!(parsed > 5_000, "{out}");
-    assert_eq!(parsed, written, "records parsed but not written at stop\n{out}");
+    assert_eq!(
+        parsed, written,
+        "records parsed but not written at stop\n{out}"
+    );
 
     let records = read_records(&dir.path().join("data"));
     assert_eq!(records.len() as u64, written);
     let mut ids: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for (_, r) in &records {
-        let sym = r.get("symbol").and_then(|v| v.as_str()).unwrap().to_string();
-        let id: u64 = r.get("trade_id").and_then(|v| v.as_str()).unwrap().parse().unwrap();
+        let sym = r
+            .get("symbol")
+            .and_then(|v| v.as_str())
+            .unwrap()
+            .to_string();
+        let id: u64 = r
+            .get("trade_id")
+            .and_then(|v| v.as_str())
+            .unwrap()
+            .parse()
+            .unwrap();
         ids.entry(sym).or_default().push(id);
     }
     assert_eq!(ids.len(), SYMBOLS.len());
@@ -208,7 +268,11 @@ fn sigterm_mid_stream_loses_nothing() {
         v.sort_unstable();
         let first = v[0];
         let n = v.len() as u64;
-        assert_eq!(v, (first..first + n).collect::<Vec<u64>>(), "{sym}: gap or duplicate");
+        assert_eq!(
+            v,
+            (first..first + n).collect::<Vec<u64>>(),
+            "{sym}: gap or duplicate"
+        );
     }
 }
 
@@ -218,10 +282,16 @@ fn unlisted_symbol_is_a_config_error_naming_the_key() {
     let tls = dir.path().join("tls");
     let (_mock, mock_addr) = start_mock(&tls, &["--trades-per-symbol", "1"]);
     let cfg = write_config(dir.path(), mock_addr, 2, "");
-    let text = std::fs::read_to_string(&cfg).unwrap().replace("\"ETHBTC\"", "\"NOPEUSDT\"");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("\"ETHBTC\"", "\"NOPEUSDT\"");
     std::fs::write(&cfg, text).unwrap();
     let mut p = spawn(&["run", "--config", cfg.to_str().unwrap()]);
     let status = p.signal_and_wait(0, Duration::from_secs(30));
     assert_eq!(status.code(), Some(2), "{}", p.output());
-    assert!(p.output().contains("exchanges.binance_spot.symbols[4]"), "{}", p.output());
+    assert!(
+        p.output().contains("exchanges.binance_spot.symbols[4]"),
+        "{}",
+        p.output()
+    );
 }

@@ -97,7 +97,11 @@ fn no_heap_allocation_per_message_in_steady_state() {
 
     let feed = |p: &mut Pipeline, frames: &[String]| {
         for (i, f) in frames.iter().enumerate() {
-            let out = p.on_text(VenueId::BinanceSpot, f, 1_700_000_000_000_000_000 + i as u64);
+            let out = p.on_text(
+                VenueId::BinanceSpot,
+                f,
+                1_700_000_000_000_000_000 + i as u64,
+            );
             assert_eq!(out, FrameOutcome::Records(DataType::Trade, 1));
             if p.is_full() {
                 p.flush(1_700_000_000_000_000_000 + i as u64);
@@ -111,18 +115,28 @@ fn no_heap_allocation_per_message_in_steady_state() {
     p.close().unwrap();
 
     let v = stats.venue(VenueId::BinanceSpot);
-    assert_eq!(v.parsed[DataType::Trade.index()].get(), (WARMUP + MEASURED) as u64);
-    assert_eq!(v.written[DataType::Trade.index()].get(), (WARMUP + MEASURED) as u64);
+    assert_eq!(
+        v.parsed[DataType::Trade.index()].get(),
+        (WARMUP + MEASURED) as u64
+    );
+    assert_eq!(
+        v.written[DataType::Trade.index()].get(),
+        (WARMUP + MEASURED) as u64
+    );
     assert!(stats.batches_flushed.get() >= (MEASURED / 4096) as u64);
     assert_eq!(
-        during, 0,
+        during,
+        0,
         "{during} heap allocations over {MEASURED} messages ({} per message)",
         during as f64 / MEASURED as f64
     );
     // Every record reached the file.
     let mut lines = 0;
     for e in std::fs::read_dir(dir.path()).unwrap() {
-        lines += std::fs::read_to_string(e.unwrap().path()).unwrap().lines().count();
+        lines += std::fs::read_to_string(e.unwrap().path())
+            .unwrap()
+            .lines()
+            .count();
     }
     assert_eq!(lines, WARMUP + MEASURED);
 }

@@ -42,7 +42,8 @@ impl Batch {
         let rec = f(&self.arena)?;
         let r: &mut Record<'_> = self.arena.alloc(rec);
         // Erase the arena lifetime; see the module doc for why this is sound.
-        self.records.push(NonNull::from(r).cast::<Record<'static>>());
+        self.records
+            .push(NonNull::from(r).cast::<Record<'static>>());
         if self.oldest_receive_ns.is_none() {
             self.oldest_receive_ns = Some(receive_ns);
         }
@@ -70,7 +71,9 @@ impl Batch {
         // SAFETY: every pointer refers to a live record in `self.arena`
         // (cleared together in `reset`); the returned lifetime is bounded by
         // the `&self` borrow, which prevents a reset while it is held.
-        self.records.iter().map(|p| unsafe { p.cast::<Record<'_>>().as_ref() })
+        self.records
+            .iter()
+            .map(|p| unsafe { p.cast::<Record<'_>>().as_ref() })
     }
 
     /// Bytes currently allocated in the arena.
@@ -137,7 +140,13 @@ mod tests {
                 Record::Trade(t) => (t.symbol.to_string(), t.trade_id),
             })
             .collect();
-        assert_eq!(ids, vec![("BTC-USDT".into(), TradeId::Num(1)), ("ETH-USDT".into(), TradeId::Num(2))]);
+        assert_eq!(
+            ids,
+            vec![
+                ("BTC-USDT".into(), TradeId::Num(1)),
+                ("ETH-USDT".into(), TradeId::Num(2))
+            ]
+        );
         b.reset();
         assert!(b.is_empty());
         assert_eq!(b.oldest_receive_ns(), None);

@@ -35,9 +35,8 @@ impl std::error::Error for ConfigError {}
 
 /// Reads and plans a config file.
 pub fn load(path: &Path) -> Result<Plan, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::new("(file)", format!("cannot read {}: {e}", path.display()))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("(file)", format!("cannot read {}: {e}", path.display())))?;
     load_str(&text)
 }
 
@@ -117,14 +116,26 @@ streams_per_connection = 200
 
     #[test]
     fn errors_name_the_key() {
-        assert_eq!(err(&format!("[engine]\ncores=[]\n{GOOD}")).key, "engine.cores");
-        assert_eq!(err(&format!("[engine]\ncores=[1,1]\n{GOOD}")).key, "engine.cores[1]");
+        assert_eq!(
+            err(&format!("[engine]\ncores=[]\n{GOOD}")).key,
+            "engine.cores"
+        );
+        assert_eq!(
+            err(&format!("[engine]\ncores=[1,1]\n{GOOD}")).key,
+            "engine.cores[1]"
+        );
         assert_eq!(
             err(&format!("[engine]\nbatch_max_events=0\n{GOOD}")).key,
             "engine.batch_max_events"
         );
-        assert_eq!(err(&format!("[http]\nlisten=\"nope\"\n{GOOD}")).key, "http.listen");
-        assert_eq!(err(&format!("[sink]\nkind=\"kafka\"\n{GOOD}")).key, "sink.kind");
+        assert_eq!(
+            err(&format!("[http]\nlisten=\"nope\"\n{GOOD}")).key,
+            "http.listen"
+        );
+        assert_eq!(
+            err(&format!("[sink]\nkind=\"kafka\"\n{GOOD}")).key,
+            "sink.kind"
+        );
         assert_eq!(
             err("[exchanges.binance_spotx]\nsymbols=[\"BTCUSDT\"]\ndata_types=[\"trade\"]\n").key,
             "exchanges.binance_spotx"
@@ -133,7 +144,8 @@ streams_per_connection = 200
             err("[exchanges.binance_spot]\nsymbols=[\"BTCUSDT\"]\ndata_types=[\"trades\"]\n").key,
             "exchanges.binance_spot.data_types[0]"
         );
-        let e = err("[exchanges.binance_spot]\nsymbols=[\"BTCUSDT\"]\ndata_types=[\"orderbook\"]\n");
+        let e =
+            err("[exchanges.binance_spot]\nsymbols=[\"BTCUSDT\"]\ndata_types=[\"orderbook\"]\n");
         assert!(e.reason.contains("not supported by this build"), "{e}");
         assert_eq!(
             err("[exchanges.binance_spot]\nsymbols=[]\ndata_types=[\"trade\"]\n").key,

@@ -87,7 +87,10 @@ impl Plan {
     pub fn from_raw(raw: &RawConfig) -> Result<Plan, ConfigError> {
         let e = &raw.engine;
         if e.cores.is_empty() {
-            return Err(ConfigError::new("engine.cores", "must list at least one CPU id"));
+            return Err(ConfigError::new(
+                "engine.cores",
+                "must list at least one CPU id",
+            ));
         }
         for (i, c) in e.cores.iter().enumerate() {
             if e.cores[..i].contains(c) {
@@ -129,10 +132,16 @@ impl Plan {
             return Err(ConfigError::new("sink.path", "must not be empty"));
         }
         if raw.sink.rotate_max_bytes < 4096 {
-            return Err(ConfigError::new("sink.rotate_max_bytes", "must be at least 4096"));
+            return Err(ConfigError::new(
+                "sink.rotate_max_bytes",
+                "must be at least 4096",
+            ));
         }
         if raw.sink.rotate_interval_s == 0 {
-            return Err(ConfigError::new("sink.rotate_interval_s", "must be at least 1"));
+            return Err(ConfigError::new(
+                "sink.rotate_interval_s",
+                "must be at least 1",
+            ));
         }
 
         let mut venues = Vec::new();
@@ -201,7 +210,11 @@ impl Plan {
     }
 }
 
-fn plan_venue(id: VenueId, key: &str, vc: &super::raw::VenueConfig) -> Result<VenuePlan, ConfigError> {
+fn plan_venue(
+    id: VenueId,
+    key: &str,
+    vc: &super::raw::VenueConfig,
+) -> Result<VenuePlan, ConfigError> {
     let defaults = venue::endpoints(id);
     let ws_url = parse_url(
         &format!("exchanges.{key}.ws_url"),
@@ -223,8 +236,16 @@ fn plan_venue(id: VenueId, key: &str, vc: &super::raw::VenueConfig) -> Result<Ve
     for (i, s) in vc.symbols.iter().enumerate() {
         let k = format!("exchanges.{key}.symbols[{i}]");
         let up = s.trim().to_ascii_uppercase();
-        if up.is_empty() || up.len() > 32 || !up.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(ConfigError::new(k, format!("`{s}` is not a venue symbol (letters, digits, - or _)")));
+        if up.is_empty()
+            || up.len() > 32
+            || !up
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ConfigError::new(
+                k,
+                format!("`{s}` is not a venue symbol (letters, digits, - or _)"),
+            ));
         }
         if symbols.contains(&up) {
             return Err(ConfigError::new(k, format!("`{s}` is listed twice")));
@@ -245,7 +266,9 @@ fn plan_venue(id: VenueId, key: &str, vc: &super::raw::VenueConfig) -> Result<Ve
             None if DataType::KNOWN_UNSUPPORTED.contains(&d.as_str()) => {
                 return Err(ConfigError::new(
                     k,
-                    format!("data type `{d}` is not supported by this build yet (supported: trade)"),
+                    format!(
+                        "data type `{d}` is not supported by this build yet (supported: trade)"
+                    ),
                 ))
             }
             None => {
@@ -253,7 +276,10 @@ fn plan_venue(id: VenueId, key: &str, vc: &super::raw::VenueConfig) -> Result<Ve
             }
         };
         if !venue::supports(id, dt) {
-            return Err(ConfigError::new(k, format!("venue {key} does not offer `{d}`")));
+            return Err(ConfigError::new(
+                k,
+                format!("venue {key} does not offer `{d}`"),
+            ));
         }
         if data_types.contains(&dt) {
             return Err(ConfigError::new(k, format!("`{d}` is listed twice")));
@@ -269,7 +295,10 @@ fn plan_venue(id: VenueId, key: &str, vc: &super::raw::VenueConfig) -> Result<Ve
     }
     if let Some(ca) = &vc.ca_file {
         if ca.as_os_str().is_empty() {
-            return Err(ConfigError::new(format!("exchanges.{key}.ca_file"), "must not be empty"));
+            return Err(ConfigError::new(
+                format!("exchanges.{key}.ca_file"),
+                "must not be empty",
+            ));
         }
     }
     Ok(VenuePlan {
@@ -284,11 +313,16 @@ fn plan_venue(id: VenueId, key: &str, vc: &super::raw::VenueConfig) -> Result<Ve
 }
 
 fn parse_url(key: &str, s: &str, schemes: &[&str]) -> Result<Url, ConfigError> {
-    let url = Url::parse(s).map_err(|e| ConfigError::new(key, format!("`{s}` is not a URL: {e}")))?;
+    let url =
+        Url::parse(s).map_err(|e| ConfigError::new(key, format!("`{s}` is not a URL: {e}")))?;
     if !schemes.contains(&url.scheme()) {
         return Err(ConfigError::new(
             key,
-            format!("scheme `{}` not allowed (use {})", url.scheme(), schemes.join(" or ")),
+            format!(
+                "scheme `{}` not allowed (use {})",
+                url.scheme(),
+                schemes.join(" or ")
+            ),
         ));
     }
     if url.host_str().is_none_or(str::is_empty) {
@@ -326,7 +360,13 @@ fn assign(cpus: &[usize], venues: &[VenuePlan]) -> Vec<CorePlan> {
         c.id = i;
     }
     let mut order: Vec<usize> = (0..conns.len()).collect();
-    order.sort_by(|&a, &b| conns[b].streams.len().cmp(&conns[a].streams.len()).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| {
+        conns[b]
+            .streams
+            .len()
+            .cmp(&conns[a].streams.len())
+            .then(a.cmp(&b))
+    });
     let mut cores: Vec<CorePlan> = cpus
         .iter()
         .enumerate()
@@ -441,15 +481,25 @@ mod tests {
             .flat_map(|c| c.streams.iter().map(|s| s.symbol.clone()))
             .collect();
         all.sort();
-        assert_eq!(all, vec!["BNBUSDT", "BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]);
+        assert_eq!(
+            all,
+            vec!["BNBUSDT", "BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]
+        );
     }
 
     #[test]
     fn planning_is_deterministic_and_printed() {
-        let a = load_str(&cfg("streams_per_connection = 2\n")).unwrap().to_string();
-        let b = load_str(&cfg("streams_per_connection = 2\n")).unwrap().to_string();
+        let a = load_str(&cfg("streams_per_connection = 2\n"))
+            .unwrap()
+            .to_string();
+        let b = load_str(&cfg("streams_per_connection = 2\n"))
+            .unwrap()
+            .to_string();
         assert_eq!(a, b);
-        assert!(a.contains("core 1 (cpu 1): 1 connection(s), 2 stream(s)"), "{a}");
+        assert!(
+            a.contains("core 1 (cpu 1): 1 connection(s), 2 stream(s)"),
+            "{a}"
+        );
         assert!(a.contains("bnbusdt@trade solusdt@trade"), "{a}");
     }
 
@@ -459,7 +509,10 @@ mod tests {
         assert_eq!(plan.venues[0].streams_per_connection, 200);
         assert_eq!(plan.connection_count(), 1);
         assert_eq!(plan.cores[1].connections.len(), 0);
-        assert_eq!(plan.venues[0].ws_url.as_str(), "wss://stream.binance.com:9443/");
+        assert_eq!(
+            plan.venues[0].ws_url.as_str(),
+            "wss://stream.binance.com:9443/"
+        );
         assert_eq!(plan.venues[0].rest_url.as_str(), "https://api.binance.com/");
     }
 

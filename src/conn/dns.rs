@@ -14,7 +14,12 @@ pub fn host_port(url: &Url) -> io::Result<(String, u16)> {
         Some(Host::Domain(d)) => d.to_string(),
         Some(Host::Ipv4(ip)) => ip.to_string(),
         Some(Host::Ipv6(ip)) => ip.to_string(),
-        None => return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{url} has no host"))),
+        None => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{url} has no host"),
+            ))
+        }
     };
     let port = url
         .port_or_known_default()
@@ -29,10 +34,17 @@ pub async fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
     }
     let h = host.to_string();
     let addrs = glommio::executor()
-        .spawn_blocking(move || (h.as_str(), port).to_socket_addrs().map(|i| i.collect::<Vec<_>>()))
+        .spawn_blocking(move || {
+            (h.as_str(), port)
+                .to_socket_addrs()
+                .map(|i| i.collect::<Vec<_>>())
+        })
         .await?;
     if addrs.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::NotFound, format!("{host} resolved to no address")));
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{host} resolved to no address"),
+        ));
     }
     Ok(addrs)
 }

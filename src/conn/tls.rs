@@ -9,7 +9,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Builds a client config. `alpn_http1` is set for REST connections.
-pub fn client_config(ca_file: Option<&Path>, alpn_http1: bool) -> Result<Arc<ClientConfig>, String> {
+pub fn client_config(
+    ca_file: Option<&Path>,
+    alpn_http1: bool,
+) -> Result<Arc<ClientConfig>, String> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = ca_file {
@@ -53,9 +56,13 @@ mod tests {
     fn bad_ca_files_are_explained() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.pem");
-        assert!(client_config(Some(&missing), false).unwrap_err().contains("cannot read CA file"));
+        assert!(client_config(Some(&missing), false)
+            .unwrap_err()
+            .contains("cannot read CA file"));
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "hello\n").unwrap();
-        assert!(client_config(Some(&empty), false).unwrap_err().contains("no certificate"));
+        assert!(client_config(Some(&empty), false)
+            .unwrap_err()
+            .contains("no certificate"));
     }
 }

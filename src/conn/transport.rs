@@ -30,13 +30,20 @@ impl Transport {
         let Some(cfg) = tls else {
             return Ok(Transport::Plain(tcp));
         };
-        let name = ServerName::try_from(host.to_string())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("bad TLS name {host}: {e}")))?;
+        let name = ServerName::try_from(host.to_string()).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("bad TLS name {host}: {e}"),
+            )
+        })?;
         let connector = futures_rustls::TlsConnector::from(cfg.clone());
         let handshake = connector.connect(name, tcp);
         let stream = futures_lite::FutureExt::or(handshake, async {
             glommio::timer::sleep(timeout).await;
-            Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "TLS handshake timed out",
+            ))
         })
         .await?;
         Ok(Transport::Tls(Box::new(stream)))
@@ -44,7 +51,11 @@ impl Transport {
 }
 
 impl AsyncRead for Transport {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
@@ -53,7 +64,11 @@ impl AsyncRead for Transport {
 }
 
 impl AsyncWrite for Transport {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),

@@ -25,18 +25,30 @@ pub fn ws_config() -> WebSocketConfig {
 }
 
 /// Opens `url` (`wss://` needs `tls`) and completes the WebSocket handshake.
-pub async fn connect(url: &Url, tls: Option<&Arc<ClientConfig>>, timeout: Duration) -> io::Result<WsStream> {
+pub async fn connect(
+    url: &Url,
+    tls: Option<&Arc<ClientConfig>>,
+    timeout: Duration,
+) -> io::Result<WsStream> {
     let (host, port) = super::dns::host_port(url)?;
-    let tls = match url.scheme() {
-        "wss" => Some(tls.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "wss needs TLS config"))?),
-        _ => None,
-    };
+    let tls =
+        match url.scheme() {
+            "wss" => Some(tls.ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "wss needs TLS config")
+            })?),
+            _ => None,
+        };
     let transport = Transport::connect(&host, port, tls, timeout).await?;
-    let handshake = async_tungstenite::client_async_with_config(url.as_str(), transport, Some(ws_config()));
-    let result = futures_lite::FutureExt::or(async { handshake.await.map_err(io::Error::other) }, async {
-        glommio::timer::sleep(timeout).await;
-        Err(io::Error::new(io::ErrorKind::TimedOut, "WebSocket handshake timed out"))
-    })
-    .await?;
+    let handshake =
+        async_tungstenite::client_async_with_config(url.as_str(), transport, Some(ws_config()));
+    let result =
+        futures_lite::FutureExt::or(async { handshake.await.map_err(io::Error::other) }, async {
+            glommio::timer::sleep(timeout).await;
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "WebSocket handshake timed out",
+            ))
+        })
+        .await?;
     Ok(result.0)
 }

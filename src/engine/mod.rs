@@ -67,8 +67,14 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
     for v in &plan.venues {
         let key = format!("exchanges.{}.ca_file", v.id);
         let ca = v.ca_file.as_deref();
-        ws_tls.push(tls::client_config(ca, false).map_err(|e| EngineError::Config(ConfigError::new(&key, e)))?);
-        rest_tls.push(tls::client_config(ca, true).map_err(|e| EngineError::Config(ConfigError::new(&key, e)))?);
+        ws_tls.push(
+            tls::client_config(ca, false)
+                .map_err(|e| EngineError::Config(ConfigError::new(&key, e)))?,
+        );
+        rest_tls.push(
+            tls::client_config(ca, true)
+                .map_err(|e| EngineError::Config(ConfigError::new(&key, e)))?,
+        );
     }
 
     let instruments = fetch_instruments(&plan, &rest_tls)?;
@@ -161,7 +167,12 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
                 }
                 r
             })
-            .map_err(|e| runtime(format!("starting executor on cpu {}: {e}", plan.cores[handles.len()].cpu)));
+            .map_err(|e| {
+                runtime(format!(
+                    "starting executor on cpu {}: {e}",
+                    plan.cores[handles.len()].cpu
+                ))
+            });
         match h {
             Ok(h) => handles.push(h),
             Err(e) => {
@@ -228,7 +239,9 @@ fn fetch_instruments(
                     if shutdown::requested() {
                         return None;
                     }
-                    let err = match crate::rest::get(&url, Some(&tls), Duration::from_secs(15)).await {
+                    let err = match crate::rest::get(&url, Some(&tls), Duration::from_secs(15))
+                        .await
+                    {
                         Ok(r) if r.status == 200 => match venue::parse_instruments(id, &r.body) {
                             Ok(map) => {
                                 log::info!("{id}: {} instruments from {url}", map.len());
@@ -271,7 +284,10 @@ fn fetch_instruments(
                     )))
                 }
                 Some(inst) if !inst.trading => {
-                    log::warn!("{}: {s} is listed but not trading; subscribing anyway", v.id)
+                    log::warn!(
+                        "{}: {s} is listed but not trading; subscribing anyway",
+                        v.id
+                    )
                 }
                 Some(_) => {}
             }

@@ -72,7 +72,10 @@ impl Pipeline {
             FrameOutcome::ControlError => {
                 vs.control_errors.inc();
                 if let Some(n) = self.control_log.check(receive_ns) {
-                    log::warn!("{venue}: error answer from venue: {} ({n} more suppressed)", snippet(text));
+                    log::warn!(
+                        "{venue}: error answer from venue: {} ({n} more suppressed)",
+                        snippet(text)
+                    );
                 }
             }
             FrameOutcome::Malformed(r) => self.count_malformed(venue, r, text, receive_ns),
@@ -81,7 +84,13 @@ impl Pipeline {
     }
 
     /// Counts a frame rejected before parsing (binary, oversized, bad UTF-8).
-    pub fn on_rejected(&mut self, venue: VenueId, reason: Malformed, bytes: usize, receive_ns: u64) {
+    pub fn on_rejected(
+        &mut self,
+        venue: VenueId,
+        reason: Malformed,
+        bytes: usize,
+        receive_ns: u64,
+    ) {
         let vs = self.stats.venue(venue);
         vs.frames_received.inc();
         vs.bytes_received.add(bytes as u64);
@@ -153,7 +162,9 @@ impl Pipeline {
             }
             Err(e) => {
                 self.stats.sink_errors.inc();
-                self.stats.sink_pending_records.set(e.pending_records as i64);
+                self.stats
+                    .sink_pending_records
+                    .set(e.pending_records as i64);
                 if e.dropped_records > 0 {
                     self.stats.sink_records_dropped.add(e.dropped_records);
                     self.pending = [[0; DataType::COUNT]; VenueId::COUNT];
@@ -185,7 +196,10 @@ impl Pipeline {
     pub fn close(&mut self) -> Result<(), String> {
         self.flush(crate::sys::now_ns());
         self.sink.close().map_err(|e| {
-            format!("closing the file sink: {} ({} records not written)", e.error, e.pending_records)
+            format!(
+                "closing the file sink: {} ({} records not written)",
+                e.error, e.pending_records
+            )
         })
     }
 }

@@ -77,7 +77,9 @@ impl Shard {
         let mut readers = Vec::new();
         for conn in self.plan.connections.clone() {
             let me = self.clone();
-            readers.push(glommio::spawn_local(async move { me.connection(conn).await }));
+            readers.push(glommio::spawn_local(
+                async move { me.connection(conn).await },
+            ));
         }
         let me = self.clone();
         let flusher = glommio::spawn_local(async move { me.flusher().await });
@@ -185,7 +187,9 @@ impl Shard {
                         tungstenite::Error::Capacity(_) => {
                             p.on_rejected(venue, Malformed::Oversized, 0, now)
                         }
-                        tungstenite::Error::Utf8(_) => p.on_rejected(venue, Malformed::InvalidUtf8, 0, now),
+                        tungstenite::Error::Utf8(_) => {
+                            p.on_rejected(venue, Malformed::InvalidUtf8, 0, now)
+                        }
                         _ => {}
                     }
                     return format!("read error: {e}");

@@ -21,18 +21,22 @@ pub fn request() {
 pub fn install() -> std::io::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
-    std::thread::Builder::new().name("signals".into()).spawn(move || {
-        let mut seen = 0;
-        for sig in signals.forever() {
-            seen += 1;
-            if seen == 1 {
-                log::info!("signal {sig}: stopping (flushing every core); send again to exit at once");
-                request();
-            } else {
-                log::warn!("second signal {sig}: exiting without flushing");
-                std::process::exit(130);
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut seen = 0;
+            for sig in signals.forever() {
+                seen += 1;
+                if seen == 1 {
+                    log::info!(
+                        "signal {sig}: stopping (flushing every core); send again to exit at once"
+                    );
+                    request();
+                } else {
+                    log::warn!("second signal {sig}: exiting without flushing");
+                    std::process::exit(130);
+                }
             }
-        }
-    })?;
+        })?;
     Ok(())
 }

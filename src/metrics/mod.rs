@@ -117,7 +117,8 @@ impl LocalHistogram {
         let i = self.bounds.partition_point(|&b| b < v);
         let b = &self.buckets[i];
         b.store(b.load(Relaxed) + 1, Relaxed);
-        self.sum.store(self.sum.load(Relaxed).wrapping_add(v), Relaxed);
+        self.sum
+            .store(self.sum.load(Relaxed).wrapping_add(v), Relaxed);
         self.count.store(self.count.load(Relaxed) + 1, Relaxed);
     }
 
@@ -136,7 +137,11 @@ impl LocalHistogram {
                 .unwrap_or(f64::INFINITY);
             out.push((upper, b.load(Relaxed)));
         }
-        (self.sum.load(Relaxed) as f64 * self.scale, self.count(), out)
+        (
+            self.sum.load(Relaxed) as f64 * self.scale,
+            self.count(),
+            out,
+        )
     }
 
     /// Upper bound (export units) of the bucket holding quantile `q`.
@@ -222,7 +227,10 @@ impl CoreStats {
     }
 
     pub fn connections_planned(&self) -> i64 {
-        self.venues.iter().map(|v| v.connections_planned.get()).sum()
+        self.venues
+            .iter()
+            .map(|v| v.connections_planned.get())
+            .sum()
     }
 }
 
@@ -258,7 +266,13 @@ impl Exporter {
         Ok(())
     }
 
-    fn venue_gauge(&self, enc: &mut DescriptorEncoder, name: &str, help: &str, get: impl Fn(&VenueStats) -> i64) -> Fmt {
+    fn venue_gauge(
+        &self,
+        enc: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        get: impl Fn(&VenueStats) -> i64,
+    ) -> Fmt {
         let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
         for c in self.cores.iter() {
             for &v in &self.venues {
@@ -297,7 +311,13 @@ impl Exporter {
         Ok(())
     }
 
-    fn core_counter(&self, enc: &mut DescriptorEncoder, name: &str, help: &str, get: impl Fn(&CoreStats) -> u64) -> Fmt {
+    fn core_counter(
+        &self,
+        enc: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        get: impl Fn(&CoreStats) -> u64,
+    ) -> Fmt {
         let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
         for c in self.cores.iter() {
             ConstCounter::new(get(c)).encode(m.encode_family(&[("core", core_label(c.shard))])?)?;
@@ -305,7 +325,13 @@ impl Exporter {
         Ok(())
     }
 
-    fn core_gauge(&self, enc: &mut DescriptorEncoder, name: &str, help: &str, get: impl Fn(&CoreStats) -> i64) -> Fmt {
+    fn core_gauge(
+        &self,
+        enc: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        get: impl Fn(&CoreStats) -> i64,
+    ) -> Fmt {
         let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
         for c in self.cores.iter() {
             ConstGauge::new(get(c)).encode(m.encode_family(&[("core", core_label(c.shard))])?)?;
@@ -335,24 +361,38 @@ fn core_label(shard: usize) -> &'static str {
     const L: [&str; 16] = [
         "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
     ];
-    L.get(shard).copied().unwrap_or_else(|| Box::leak(shard.to_string().into_boxed_str()))
+    L.get(shard)
+        .copied()
+        .unwrap_or_else(|| Box::leak(shard.to_string().into_boxed_str()))
 }
 
 impl prometheus_client::collector::Collector for Exporter {
     fn encode(&self, mut enc: DescriptorEncoder) -> Fmt {
         let e = &mut enc;
-        self.venue_counter(e, "messages_received", "WebSocket text/binary frames received", |v| {
-            v.frames_received.get()
-        })?;
-        self.venue_counter(e, "bytes_received", "Payload bytes of received frames", |v| {
-            v.bytes_received.get()
-        })?;
-        self.data_type_counter(e, "messages_parsed", "Records parsed from frames", |v, d| {
-            v.parsed[d.index()].get()
-        })?;
-        self.data_type_counter(e, "messages_written", "Records written by the sink", |v, d| {
-            v.written[d.index()].get()
-        })?;
+        self.venue_counter(
+            e,
+            "messages_received",
+            "WebSocket text/binary frames received",
+            |v| v.frames_received.get(),
+        )?;
+        self.venue_counter(
+            e,
+            "bytes_received",
+            "Payload bytes of received frames",
+            |v| v.bytes_received.get(),
+        )?;
+        self.data_type_counter(
+            e,
+            "messages_parsed",
+            "Records parsed from frames",
+            |v, d| v.parsed[d.index()].get(),
+        )?;
+        self.data_type_counter(
+            e,
+            "messages_written",
+            "Records written by the sink",
+            |v, d| v.written[d.index()].get(),
+        )?;
         {
             let mut m = e.encode_descriptor(
                 "malformed_frames",
@@ -375,28 +415,45 @@ impl prometheus_client::collector::Collector for Exporter {
                 }
             }
         }
-        self.venue_counter(e, "control_messages", "Subscription acks and other control frames", |v| {
-            v.control.get()
-        })?;
+        self.venue_counter(
+            e,
+            "control_messages",
+            "Subscription acks and other control frames",
+            |v| v.control.get(),
+        )?;
         self.venue_counter(e, "control_errors", "Error answers from the venue", |v| {
             v.control_errors.get()
         })?;
         self.venue_gauge(e, "websocket_connected", "WebSocket connections up", |v| {
             v.connections_up.get()
         })?;
-        self.venue_gauge(e, "websocket_planned", "WebSocket connections planned", |v| {
-            v.connections_planned.get()
+        self.venue_gauge(
+            e,
+            "websocket_planned",
+            "WebSocket connections planned",
+            |v| v.connections_planned.get(),
+        )?;
+        self.venue_counter(
+            e,
+            "websocket_reconnections",
+            "Reconnects after a drop or failed connect",
+            |v| v.reconnects.get(),
+        )?;
+        self.venue_counter(
+            e,
+            "websocket_connect_failures",
+            "Failed connection attempts",
+            |v| v.connect_failures.get(),
+        )?;
+        self.venue_counter(
+            e,
+            "websocket_pings",
+            "Server pings received (answered with pongs)",
+            |v| v.pings.get(),
+        )?;
+        self.core_histogram(e, "batch_size", "Records per flushed batch", |c| {
+            &c.batch_size
         })?;
-        self.venue_counter(e, "websocket_reconnections", "Reconnects after a drop or failed connect", |v| {
-            v.reconnects.get()
-        })?;
-        self.venue_counter(e, "websocket_connect_failures", "Failed connection attempts", |v| {
-            v.connect_failures.get()
-        })?;
-        self.venue_counter(e, "websocket_pings", "Server pings received (answered with pongs)", |v| {
-            v.pings.get()
-        })?;
-        self.core_histogram(e, "batch_size", "Records per flushed batch", |c| &c.batch_size)?;
         self.core_histogram(
             e,
             "batch_flush_duration_seconds",
@@ -409,29 +466,58 @@ impl prometheus_client::collector::Collector for Exporter {
             "Latency from frame receive to sink write, per record",
             |c| &c.receive_to_written,
         )?;
-        self.core_counter(e, "batches_flushed", "Batches flushed", |c| c.batches_flushed.get())?;
-        self.core_gauge(e, "arena_high_water_bytes", "Largest batch arena seen", |c| {
-            c.arena_high_water_bytes.get()
+        self.core_counter(e, "batches_flushed", "Batches flushed", |c| {
+            c.batches_flushed.get()
         })?;
-        self.core_counter(e, "sink_bytes_written", "Bytes written by the sink", |c| c.sink_bytes.get())?;
-        self.core_counter(e, "sink_write_errors", "Failed sink writes (records kept for retry)", |c| {
-            c.sink_errors.get()
+        self.core_gauge(
+            e,
+            "arena_high_water_bytes",
+            "Largest batch arena seen",
+            |c| c.arena_high_water_bytes.get(),
+        )?;
+        self.core_counter(e, "sink_bytes_written", "Bytes written by the sink", |c| {
+            c.sink_bytes.get()
         })?;
-        self.core_counter(e, "sink_records_dropped", "Records dropped after the sink's pending limit", |c| {
-            c.sink_records_dropped.get()
-        })?;
-        self.core_gauge(e, "sink_pending_records", "Records encoded but not yet written", |c| {
-            c.sink_pending_records.get()
-        })?;
-        self.core_counter(e, "sink_files_opened", "Output files opened (rotations)", |c| {
-            c.sink_files_opened.get()
-        })?;
+        self.core_counter(
+            e,
+            "sink_write_errors",
+            "Failed sink writes (records kept for retry)",
+            |c| c.sink_errors.get(),
+        )?;
+        self.core_counter(
+            e,
+            "sink_records_dropped",
+            "Records dropped after the sink's pending limit",
+            |c| c.sink_records_dropped.get(),
+        )?;
+        self.core_gauge(
+            e,
+            "sink_pending_records",
+            "Records encoded but not yet written",
+            |c| c.sink_pending_records.get(),
+        )?;
+        self.core_counter(
+            e,
+            "sink_files_opened",
+            "Output files opened (rotations)",
+            |c| c.sink_files_opened.get(),
+        )?;
         {
-            let m = e.encode_descriptor("process_rss_bytes", "Resident set size", None, MetricType::Gauge)?;
+            let m = e.encode_descriptor(
+                "process_rss_bytes",
+                "Resident set size",
+                None,
+                MetricType::Gauge,
+            )?;
             ConstGauge::new(process_rss_bytes() as i64).encode(m)?;
         }
         {
-            let m = e.encode_descriptor("uptime_seconds", "Seconds since start", None, MetricType::Gauge)?;
+            let m = e.encode_descriptor(
+                "uptime_seconds",
+                "Seconds since start",
+                None,
+                MetricType::Gauge,
+            )?;
             ConstGauge::new(self.started.elapsed().as_secs() as i64).encode(m)?;
         }
         Ok(())
@@ -443,7 +529,11 @@ pub fn process_rss_bytes() -> u64 {
     let Ok(s) = std::fs::read_to_string("/proc/self/statm") else {
         return 0;
     };
-    let pages: u64 = s.split_whitespace().nth(1).and_then(|x| x.parse().ok()).unwrap_or(0);
+    let pages: u64 = s
+        .split_whitespace()
+        .nth(1)
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0);
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     pages * page.max(0) as u64
@@ -502,9 +592,14 @@ mod tests {
         assert!(text.contains(
             "marketprism_messages_parsed_total{exchange=\"binance\",market_type=\"spot\",data_type=\"trade\",core=\"1\"} 4"
         ));
-        assert!(text.contains("marketprism_receive_to_written_seconds_bucket{core=\"1\",le=\"2.5e-6\"} 1")
-            || text.contains("marketprism_receive_to_written_seconds_bucket{core=\"1\",le=\"0.0000025\"} 1"),
-            "{text}");
+        assert!(
+            text.contains(
+                "marketprism_receive_to_written_seconds_bucket{core=\"1\",le=\"2.5e-6\"} 1"
+            ) || text.contains(
+                "marketprism_receive_to_written_seconds_bucket{core=\"1\",le=\"0.0000025\"} 1"
+            ),
+            "{text}"
+        );
         assert!(text.contains("marketprism_process_rss_bytes "));
         assert!(text.ends_with("# EOF\n"));
     }

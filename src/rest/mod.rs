@@ -36,7 +36,11 @@ impl fmt::Display for RestError {
 impl std::error::Error for RestError {}
 
 /// GET `url` (`https` uses `tls`), one connection per call.
-pub async fn get(url: &Url, tls: Option<&Arc<ClientConfig>>, timeout: Duration) -> Result<RestResponse, RestError> {
+pub async fn get(
+    url: &Url,
+    tls: Option<&Arc<ClientConfig>>,
+    timeout: Duration,
+) -> Result<RestResponse, RestError> {
     let work = async {
         let (host, port) = dns::host_port(url).map_err(|e| RestError(e.to_string()))?;
         let tls = if url.scheme() == "https" { tls } else { None };
@@ -62,7 +66,10 @@ pub async fn get(url: &Url, tls: Option<&Arc<ClientConfig>>, timeout: Duration) 
         };
         let req = hyper::Request::get(path)
             .header(hyper::header::HOST, host_header)
-            .header(hyper::header::USER_AGENT, concat!("marketprism/", env!("CARGO_PKG_VERSION")))
+            .header(
+                hyper::header::USER_AGENT,
+                concat!("marketprism/", env!("CARGO_PKG_VERSION")),
+            )
             .header(hyper::header::ACCEPT, "application/json")
             .body(Empty::<Bytes>::new())
             .map_err(|e| RestError(format!("request: {e}")))?;

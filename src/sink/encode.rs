@@ -42,7 +42,11 @@ fn encode_trade(out: &mut Vec<u8>, t: &Trade<'_>) {
     out.extend_from_slice(t.side.as_str().as_bytes());
     out.push(b'"');
     if let Some(m) = t.is_maker {
-        out.extend_from_slice(if m { b",\"is_maker\":true" } else { b",\"is_maker\":false" });
+        out.extend_from_slice(if m {
+            b",\"is_maker\":true"
+        } else {
+            b",\"is_maker\":false"
+        });
     }
     out.extend_from_slice(b",\"trade_ts_ms\":");
     push_u64(out, t.trade_ts_ms);
@@ -180,15 +184,30 @@ mod tests {
         // And it is valid JSON that round-trips through a real parser.
         let v: sonic_rs::Value = sonic_rs::from_str(line.trim_end()).unwrap();
         use sonic_rs::JsonValueTrait;
-        assert_eq!(v.get("price").and_then(|p| p.as_str()), Some("64000.10000000"));
+        assert_eq!(
+            v.get("price").and_then(|p| p.as_str()),
+            Some("64000.10000000")
+        );
     }
 
     #[test]
     fn decimals_print_like_display() {
         let cases = [
-            "0", "1", "0.001", "100", "0.00100000", "64000.10000000", "12345678901234567890.123456789",
-            "79228162514264337593543950335", "0.0000000000000000000000000001", "7.9228162514264337593543950335",
-            "-1.50", "-0.001", "1844674407370955161.6", "18446744073709551615", "18446744073709551616",
+            "0",
+            "1",
+            "0.001",
+            "100",
+            "0.00100000",
+            "64000.10000000",
+            "12345678901234567890.123456789",
+            "79228162514264337593543950335",
+            "0.0000000000000000000000000001",
+            "7.9228162514264337593543950335",
+            "-1.50",
+            "-0.001",
+            "1844674407370955161.6",
+            "18446744073709551615",
+            "18446744073709551616",
         ];
         for c in cases {
             let d = Decimal::from_str(c).unwrap();
@@ -202,7 +221,10 @@ mod tests {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            let d = Decimal::from_i128_with_scale((rng as i128) * if rng & 1 == 0 { 1 } else { -1 }, (rng % 29) as u32);
+            let d = Decimal::from_i128_with_scale(
+                (rng as i128) * if rng & 1 == 0 { 1 } else { -1 },
+                (rng % 29) as u32,
+            );
             let mut o = Vec::new();
             push_decimal(&mut o, &d);
             assert_eq!(String::from_utf8(o).unwrap(), d.to_string());

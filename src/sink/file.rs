@@ -54,7 +54,10 @@ pub struct WriteError {
 impl FileSink {
     pub fn open(plan: &FileSinkPlan, shard: usize) -> io::Result<FileSink> {
         std::fs::create_dir_all(&plan.path).map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot create sink.path {}: {e}", plan.path.display()))
+            io::Error::new(
+                e.kind(),
+                format!("cannot create sink.path {}: {e}", plan.path.display()),
+            )
         })?;
         Ok(FileSink {
             dir: plan.path.clone(),
@@ -98,7 +101,8 @@ impl FileSink {
         let needs_rotation = match self.file {
             None => true,
             Some(_) => {
-                (self.bytes_in_file > 0 && self.bytes_in_file + self.pending.len() as u64 > self.max_bytes)
+                (self.bytes_in_file > 0
+                    && self.bytes_in_file + self.pending.len() as u64 > self.max_bytes)
                     || self.opened_at.elapsed() >= self.interval
             }
         };
@@ -117,7 +121,10 @@ impl FileSink {
                 Ok(0) => {
                     self.pending.drain(..written);
                     self.bytes_in_file += written as u64;
-                    return Err(self.failed(io::Error::new(io::ErrorKind::WriteZero, "file accepted no bytes")));
+                    return Err(self.failed(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "file accepted no bytes",
+                    )));
                 }
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -165,9 +172,10 @@ impl FileSink {
         let stamp = utc_stamp(std::time::SystemTime::now());
         loop {
             self.seq += 1;
-            let path = self
-                .dir
-                .join(format!("core{:02}-{}-{:04}.jsonl", self.shard, stamp, self.seq));
+            let path = self.dir.join(format!(
+                "core{:02}-{}-{:04}.jsonl",
+                self.shard, stamp, self.seq
+            ));
             match OpenOptions::new().append(true).create_new(true).open(&path) {
                 Ok(f) => {
                     self.file = Some(f);
@@ -179,7 +187,10 @@ impl FileSink {
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => {
-                    return Err(io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())))
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("cannot create {}: {e}", path.display()),
+                    ))
                 }
             }
         }
@@ -199,33 +210,14 @@ impl FileSink {
     }
 }
 
-/// `YYYYMMDDTHHMMSSZ` without a date library (civil-from-days, proleptic Gregorian).
+/// `YYYYMMDDTHHMMSSZ` for file names.
 fn utc_stamp(t: std::time::SystemTime) -> String {
     let secs = t
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        y,
-        m,
-        d,
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    let (y, mo, d, h, mi, s) = crate::sys::civil_utc(secs);
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
 }
 
 #[cfg(test)]
@@ -279,7 +271,14 @@ mod tests {
             for line in std::fs::read_to_string(f).unwrap().lines() {
                 let v: sonic_rs::Value = sonic_rs::from_str(line).unwrap();
                 use sonic_rs::JsonValueTrait;
-                ids.push(v.get("trade_id").unwrap().as_str().unwrap().parse().unwrap());
+                ids.push(
+                    v.get("trade_id")
+                        .unwrap()
+                        .as_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap(),
+                );
             }
         }
         (ids, files.len())
@@ -297,7 +296,12 @@ mod tests {
         let (ids, files) = read_ids(dir.path());
         assert_eq!(ids, (0..200).collect::<Vec<u64>>());
         assert!(files > 1, "expected rotation, got {files} file(s)");
-        let name = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().file_name();
+        let name = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .file_name();
         assert!(name.to_str().unwrap().starts_with("core03-"), "{name:?}");
     }
 

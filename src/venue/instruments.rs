@@ -25,7 +25,11 @@ pub struct InstrumentMap {
 
 impl InstrumentMap {
     pub fn insert(&mut self, native: &str, base: &str, quote: &str, trading: bool) {
-        let normalized = format!("{}-{}", base.to_ascii_uppercase(), quote.to_ascii_uppercase());
+        let normalized = format!(
+            "{}-{}",
+            base.to_ascii_uppercase(),
+            quote.to_ascii_uppercase()
+        );
         self.by_native.insert(
             native.into(),
             Instrument {
@@ -59,7 +63,8 @@ impl InstrumentMap {
 
     /// Keeps only the given native symbols (a core needs just its own).
     pub fn retain(&mut self, keep: &[String]) {
-        self.by_native.retain(|k, _| keep.iter().any(|s| s.as_str() == &**k));
+        self.by_native
+            .retain(|k, _| keep.iter().any(|s| s.as_str() == &**k));
     }
 }
 

@@ -56,7 +56,10 @@ impl Proc {
                 return st;
             }
             if Instant::now() > end {
-                panic!("process did not exit within {timeout:?}; output:\n{}", self.output());
+                panic!(
+                    "process did not exit within {timeout:?}; output:\n{}",
+                    self.output()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -86,7 +89,11 @@ pub fn spawn(args: &[&str]) -> Proc {
             }
         });
     }
-    Proc { child, lines: rx, log }
+    Proc {
+        child,
+        lines: rx,
+        log,
+    }
 }
 
 /// Starts the mock with TLS in `tls_dir`; returns it and its address.
@@ -127,7 +134,11 @@ pub fn start_collector(config: &Path) -> (Proc, SocketAddr) {
 pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf).to_string();
@@ -162,7 +173,11 @@ pub fn https_get(addr: SocketAddr, ca: &Path, path: &str) -> String {
     let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, tcp);
-    write!(tls, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut buf = Vec::new();
     let _ = tls.read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf).to_string();
@@ -187,13 +202,20 @@ pub fn read_records(dir: &Path) -> Vec<(String, sonic_rs::Value)> {
     files.sort();
     let mut out = Vec::new();
     for f in files {
-        assert_eq!(f.extension().and_then(|e| e.to_str()), Some("jsonl"), "{f:?}");
+        assert_eq!(
+            f.extension().and_then(|e| e.to_str()),
+            Some("jsonl"),
+            "{f:?}"
+        );
         let name = f.file_name().unwrap().to_string_lossy().to_string();
         let text = std::fs::read_to_string(&f).unwrap();
-        assert!(text.is_empty() || text.ends_with('\n'), "torn last line in {name}");
+        assert!(
+            text.is_empty() || text.ends_with('\n'),
+            "torn last line in {name}"
+        );
         for line in text.lines() {
-            let v: sonic_rs::Value =
-                sonic_rs::from_str(line).unwrap_or_else(|e| panic!("bad JSON line in {name}: {e}: {line}"));
+            let v: sonic_rs::Value = sonic_rs::from_str(line)
+                .unwrap_or_else(|e| panic!("bad JSON line in {name}: {e}: {line}"));
             out.push((name.clone(), v));
         }
     }
@@ -204,7 +226,9 @@ pub fn read_records(dir: &Path) -> Vec<(String, sonic_rs::Value)> {
 pub fn json_u64(body: &str, key: &str) -> u64 {
     use sonic_rs::JsonValueTrait;
     let v: sonic_rs::Value = sonic_rs::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
-    v.get(key).and_then(|x| x.as_u64()).unwrap_or_else(|| panic!("no {key} in {body}"))
+    v.get(key)
+        .and_then(|x| x.as_u64())
+        .unwrap_or_else(|| panic!("no {key} in {body}"))
 }
 
 /// Polls `f` until it returns true.

@@ -19,14 +19,19 @@ struct SymbolInfo {
 }
 
 pub fn parse_exchange_info(body: &[u8]) -> Result<InstrumentMap, String> {
-    let info: ExchangeInfo =
-        sonic_rs::from_slice(body).map_err(|e| format!("exchangeInfo is not the expected JSON: {e}"))?;
+    let info: ExchangeInfo = sonic_rs::from_slice(body)
+        .map_err(|e| format!("exchangeInfo is not the expected JSON: {e}"))?;
     let mut map = InstrumentMap::default();
     for s in &info.symbols {
         if s.symbol.is_empty() || s.base_asset.is_empty() || s.quote_asset.is_empty() {
             continue;
         }
-        map.insert(&s.symbol, &s.base_asset, &s.quote_asset, s.status == "TRADING");
+        map.insert(
+            &s.symbol,
+            &s.base_asset,
+            &s.quote_asset,
+            s.status == "TRADING",
+        );
     }
     if map.is_empty() {
         return Err("exchangeInfo lists no symbols".to_string());

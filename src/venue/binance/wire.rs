@@ -55,7 +55,12 @@ struct Event<'a> {
 }
 
 /// Parses one text frame into `batch`.
-pub fn on_text(text: &str, receive_ns: u64, instruments: &InstrumentMap, batch: &mut Batch) -> FrameOutcome {
+pub fn on_text(
+    text: &str,
+    receive_ns: u64,
+    instruments: &InstrumentMap,
+    batch: &mut Batch,
+) -> FrameOutcome {
     let frame: Frame<'_> = match sonic_rs::from_str(text) {
         Ok(f) => f,
         Err(e) if e.is_unmatched_type() => return FrameOutcome::Malformed(Malformed::WrongType),
@@ -63,7 +68,9 @@ pub fn on_text(text: &str, receive_ns: u64, instruments: &InstrumentMap, batch: 
     };
     let (stream, data) = match (frame.stream, frame.data) {
         (Some(s), Some(d)) => (s, d),
-        (None, None) if frame.error.is_some() || frame.code.is_some() => return FrameOutcome::ControlError,
+        (None, None) if frame.error.is_some() || frame.code.is_some() => {
+            return FrameOutcome::ControlError
+        }
         (None, None) => return FrameOutcome::Control,
         _ => return FrameOutcome::Malformed(Malformed::WrongType),
     };
@@ -73,7 +80,12 @@ pub fn on_text(text: &str, receive_ns: u64, instruments: &InstrumentMap, batch: 
     }
 }
 
-fn trade(ev: Event<'_>, receive_ns: u64, instruments: &InstrumentMap, batch: &mut Batch) -> FrameOutcome {
+fn trade(
+    ev: Event<'_>,
+    receive_ns: u64,
+    instruments: &InstrumentMap,
+    batch: &mut Batch,
+) -> FrameOutcome {
     let (Some(raw_symbol), Some(id), Some(p), Some(q), Some(t), Some(m)) = (
         ev.symbol,
         ev.trade_id,
@@ -149,13 +161,19 @@ mod tests {
             on_text(DOC_TRADE, 7, &instruments(), &mut b),
             FrameOutcome::Records(DataType::Trade, 1)
         );
-        let Some(Record::Trade(t)) = b.iter().next() else { panic!("no record") };
+        let Some(Record::Trade(t)) = b.iter().next() else {
+            panic!("no record")
+        };
         assert_eq!(t.symbol, "BNB-BTC");
         assert_eq!(t.raw_symbol, "BNBBTC");
         assert_eq!(t.trade_id, TradeId::Num(12345));
         assert_eq!(t.price.to_string(), "0.001");
         assert_eq!(t.quantity.to_string(), "100");
-        assert_eq!(t.side, Side::Sell, "m:true means the buyer was maker: taker sold");
+        assert_eq!(
+            t.side,
+            Side::Sell,
+            "m:true means the buyer was maker: taker sold"
+        );
         assert_eq!(t.is_maker, Some(true));
         assert_eq!(t.trade_ts_ms, 1672515782136);
         assert_eq!(t.ts_ms, 1672515782136);
@@ -166,8 +184,13 @@ mod tests {
     fn keeps_trailing_zeros_and_buy_side() {
         let f = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":2,"s":"BTCUSDT","t":9,"p":"64000.10000000","q":"0.00100000","T":1,"m":false,"M":true,"x":"new field"}}"#;
         let mut b = Batch::new(4, 4096);
-        assert_eq!(on_text(f, 1, &instruments(), &mut b), FrameOutcome::Records(DataType::Trade, 1));
-        let Some(Record::Trade(t)) = b.iter().next() else { panic!() };
+        assert_eq!(
+            on_text(f, 1, &instruments(), &mut b),
+            FrameOutcome::Records(DataType::Trade, 1)
+        );
+        let Some(Record::Trade(t)) = b.iter().next() else {
+            panic!()
+        };
         assert_eq!(t.price.to_string(), "64000.10000000");
         assert_eq!(t.quantity.to_string(), "0.00100000");
         assert_eq!(t.side, Side::Buy);
@@ -178,15 +201,23 @@ mod tests {
     fn more_digits_than_f64_survive() {
         let f = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":2,"s":"BTCUSDT","t":9,"p":"0.1000000000000000055511151231","q":"1","T":1,"m":false}}"#;
         let mut b = Batch::new(4, 4096);
-        assert_eq!(on_text(f, 1, &instruments(), &mut b), FrameOutcome::Records(DataType::Trade, 1));
-        let Some(Record::Trade(t)) = b.iter().next() else { panic!() };
+        assert_eq!(
+            on_text(f, 1, &instruments(), &mut b),
+            FrameOutcome::Records(DataType::Trade, 1)
+        );
+        let Some(Record::Trade(t)) = b.iter().next() else {
+            panic!()
+        };
         assert_eq!(t.price.to_string(), "0.1000000000000000055511151231");
     }
 
     #[test]
     fn control_frames() {
         assert_eq!(one(r#"{"result":null,"id":1}"#).0, FrameOutcome::Control);
-        assert_eq!(one(r#"{"result":["btcusdt@trade"],"id":"abc"}"#).0, FrameOutcome::Control);
+        assert_eq!(
+            one(r#"{"result":["btcusdt@trade"],"id":"abc"}"#).0,
+            FrameOutcome::Control
+        );
         assert_eq!(
             one(r#"{"code": 2, "msg": "Invalid request: too many parameters"}"#).0,
             FrameOutcome::ControlError
@@ -200,7 +231,10 @@ mod tests {
     #[test]
     fn malformed_frames_are_classified_and_push_nothing() {
         let cases = [
-            (r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":17"#, Malformed::BadJson),
+            (
+                r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":17"#,
+                Malformed::BadJson,
+            ),
             ("not json", Malformed::BadJson),
             ("", Malformed::BadJson),
             (
@@ -215,8 +249,14 @@ mod tests {
                 r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":2,"s":"BTCUSDT","p":"1","q":"1","T":1,"m":false}}"#,
                 Malformed::WrongType,
             ),
-            (r#"{"stream":"btcusdt@weird","data":{"e":"weird","E":1}}"#, Malformed::UnknownEvent),
-            (r#"{"stream":"btcusdt@trade","data":{"E":1}}"#, Malformed::UnknownEvent),
+            (
+                r#"{"stream":"btcusdt@weird","data":{"e":"weird","E":1}}"#,
+                Malformed::UnknownEvent,
+            ),
+            (
+                r#"{"stream":"btcusdt@trade","data":{"E":1}}"#,
+                Malformed::UnknownEvent,
+            ),
             (
                 r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":2,"s":"BTCUSDT","t":9,"p":"12.3.4","q":"1","T":1,"m":false}}"#,
                 Malformed::InvalidNumber,
@@ -260,7 +300,10 @@ mod tests {
         let text = std::fs::read_to_string("../shared/captures/BINANCE.ws.1.0").expect("capture");
         let mut b = Batch::new(64, 1 << 16);
         let mut unknown = 0;
-        for line in text.lines().filter(|l| l.starts_with(|c: char| c.is_ascii_digit())) {
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+        {
             let Some(i) = line.find(": ") else { continue };
             let frame = &line[i + 2..];
             match on_text(frame, 0, &instruments(), &mut b) {
