@@ -27,6 +27,8 @@ pub struct EnginePlan {
     pub batch_max_events: usize,
     pub batch_max_delay: Duration,
     pub spin_before_park: Duration,
+    /// Receive-only benchmark mode (frames counted, not parsed).
+    pub discard_frames: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +173,7 @@ impl Plan {
                 batch_max_events: e.batch_max_events,
                 batch_max_delay: Duration::from_millis(e.batch_max_delay_ms),
                 spin_before_park: Duration::from_micros(e.spin_before_park_us),
+                discard_frames: e.discard_frames,
             },
             http_listen,
             sink: FileSinkPlan {

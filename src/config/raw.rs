@@ -40,6 +40,10 @@ pub struct EngineConfig {
     /// isolated cores; costs a full core while idle).
     #[serde(default)]
     pub spin_before_park_us: u64,
+    /// Benchmark switch: count received frames and drop them unparsed, to
+    /// measure the receive-only ceiling (TLS + WebSocket) of a core.
+    #[serde(default)]
+    pub discard_frames: bool,
 }
 
 fn default_cores() -> Vec<usize> {
@@ -59,6 +63,7 @@ impl Default for EngineConfig {
             batch_max_events: default_batch_max_events(),
             batch_max_delay_ms: default_batch_max_delay_ms(),
             spin_before_park_us: 0,
+            discard_frames: false,
         }
     }
 }

@@ -196,6 +196,11 @@ impl Shard {
                 }
             };
             let now = crate::sys::now_ns();
+            if self.engine.discard_frames {
+                vs.frames_received.inc();
+                vs.bytes_received.add(msg.len() as u64);
+                continue;
+            }
             match msg {
                 Message::Text(text) => {
                     let (full, became_nonempty) = {
