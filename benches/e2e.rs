@@ -47,7 +47,10 @@ fn run(syms: &[&str], per_symbol: u64, delay_ms: u64, discard: bool) -> Outcome 
     let dir = tempfile::tempdir().unwrap();
     let tls = dir.path().join("tls");
     let n = per_symbol.to_string();
-    let (mock, addr) = start_mock(&tls, &["--trades-per-symbol", &n, "--rate", "0", "--core", "1"]);
+    let (mock, addr) = start_mock(
+        &tls,
+        &["--trades-per-symbol", &n, "--rate", "0", "--core", "1"],
+    );
     let quoted: Vec<String> = syms.iter().map(|s| format!("\"{s}\"")).collect();
     let cfg = dir.path().join("bench.toml");
     std::fs::write(
@@ -74,7 +77,7 @@ fn run(syms: &[&str], per_symbol: u64, delay_ms: u64, discard: bool) -> Outcome 
     } else {
         "marketprism_messages_written_total"
     };
-    let mut last = String::new();
+    let mut last;
     let mut first_seen: Option<Instant> = None;
     let end = Instant::now() + Duration::from_secs(600);
     loop {
@@ -139,7 +142,11 @@ fn quantile(metrics: &str, want: f64) -> String {
         .filter(|l| l.starts_with("marketprism_receive_to_written_seconds_bucket"))
         .filter_map(|l| {
             let le = l.split("le=\"").nth(1)?.split('"').next()?;
-            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
             Some((le, l.rsplit(' ').next()?.parse().ok()?))
         })
         .collect();
@@ -158,8 +165,8 @@ fn main() {
     let nsym = env_u64("E2E_SYMBOLS", 5).min(12) as usize;
     let delay_ms = env_u64("E2E_BATCH_DELAY_MS", 20);
     let names = [
-        "BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "ETHBTC", "BNBBTC", "LTCBTC",
-        "BTCFDUSD", "BTCEUR",
+        "BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "ETHBTC",
+        "BNBBTC", "LTCBTC", "BTCFDUSD", "BTCEUR",
     ];
     let syms: Vec<&str> = names[..nsym].to_vec();
     let total = per_symbol * nsym as u64;
@@ -179,7 +186,10 @@ fn main() {
         "  end to end to files   {:>9.0} msg/s ({:.2} s first→last receive; wall incl. start {:.2} s)",
         full.rate, full.span, full.wall
     );
-    println!("  ratio                 {:.0} % of the ceiling", full.rate / ceiling.rate * 100.0);
+    println!(
+        "  ratio                 {:.0} % of the ceiling",
+        full.rate / ceiling.rate * 100.0
+    );
     println!(
         "  CPU per 100k msgs     collector {:.1} ms, mock {:.1} ms (collector busy {:.0}% of the span)",
         per100k(full.cpu_c),

@@ -8,7 +8,7 @@ use marketprism::config::plan::FileSinkPlan;
 use marketprism::engine::pipeline::Pipeline;
 use marketprism::metrics::CoreStats;
 use marketprism::mock::binance::trade;
-use marketprism::model::VenueId;
+use marketprism::model::{DataType, VenueId};
 use marketprism::sink::encode::encode_record;
 use marketprism::venue::{binance, FrameOutcome, InstrumentMap};
 use rust_decimal::Decimal;
@@ -148,7 +148,7 @@ fn main() {
         3,
         |fr| {
             for f in fr {
-                black_box(p.on_text(VenueId::BinanceSpot, f, 1));
+                black_box(p.on_text(VenueId::BinanceSpot, Some(DataType::Trade), f, 1));
                 if p.is_full() {
                     p.flush(1);
                 }

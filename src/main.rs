@@ -124,6 +124,10 @@ fn cmd_check(args: &[String]) -> ExitCode {
 }
 
 fn cmd_mock(args: &[String]) -> ExitCode {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{}", mock::USAGE);
+        return ExitCode::SUCCESS;
+    }
     let opts = match mock::MockOptions::from_args(args) {
         Ok(o) => o,
         Err(e) => {

@@ -99,6 +99,7 @@ fn no_heap_allocation_per_message_in_steady_state() {
         for (i, f) in frames.iter().enumerate() {
             let out = p.on_text(
                 VenueId::BinanceSpot,
+                Some(DataType::Trade),
                 f,
                 1_700_000_000_000_000_000 + i as u64,
             );

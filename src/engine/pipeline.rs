@@ -53,11 +53,18 @@ impl Pipeline {
         })
     }
 
-    /// Handles one text frame received at `receive_ns`.
+    /// Handles one text frame received at `receive_ns` on a connection of
+    /// `venue` carrying `conn_type` (`None`: several data types).
     #[inline]
-    pub fn on_text(&mut self, venue: VenueId, text: &str, receive_ns: u64) -> FrameOutcome {
+    pub fn on_text(
+        &mut self,
+        venue: VenueId,
+        conn_type: Option<DataType>,
+        text: &str,
+        receive_ns: u64,
+    ) -> FrameOutcome {
         let vs = self.stats.venue(venue);
-        vs.frames_received.inc();
+        vs.frames_received[received_slot(conn_type)].inc();
         vs.bytes_received.add(text.len() as u64);
         let out = venue::on_text(
             venue,
@@ -87,12 +94,13 @@ impl Pipeline {
     pub fn on_rejected(
         &mut self,
         venue: VenueId,
+        conn_type: Option<DataType>,
         reason: Malformed,
         bytes: usize,
         receive_ns: u64,
     ) {
         let vs = self.stats.venue(venue);
-        vs.frames_received.inc();
+        vs.frames_received[received_slot(conn_type)].inc();
         vs.bytes_received.add(bytes as u64);
         self.count_malformed(venue, reason, "", receive_ns);
     }
@@ -202,6 +210,12 @@ impl Pipeline {
             )
         })
     }
+}
+
+/// Slot of `VenueStats::frames_received` for a connection's data type.
+#[inline]
+pub fn received_slot(conn_type: Option<DataType>) -> usize {
+    conn_type.map(DataType::index).unwrap_or(DataType::COUNT)
 }
 
 /// First bytes of a frame for a log line (on a char boundary).

@@ -154,7 +154,7 @@ impl Shard {
                         conn.venue,
                         conn.streams.len()
                     );
-                    let why = self.read_loop(&mut stream, conn.venue).await;
+                    let why = self.read_loop(&mut stream, &conn).await;
                     drop(up);
                     if since.elapsed() >= STABLE_AFTER {
                         backoff.reset();
@@ -168,7 +168,14 @@ impl Shard {
     }
 
     /// Reads frames until the connection ends; returns why it ended.
-    async fn read_loop(&self, stream: &mut ws::WsStream, venue: VenueId) -> String {
+    async fn read_loop(&self, stream: &mut ws::WsStream, conn: &ConnectionPlan) -> String {
+        let venue = conn.venue;
+        // The data type a frame belongs to before parsing it: the connection's,
+        // if it carries only one.
+        let conn_type = match conn.streams.first() {
+            Some(s) if conn.streams.iter().all(|x| x.data_type == s.data_type) => Some(s.data_type),
+            _ => None,
+        };
         let vs = self.stats.venue(venue);
         let mut since_yield = 0u32;
         loop {
@@ -185,10 +192,10 @@ impl Shard {
                     let mut p = self.pipeline.borrow_mut();
                     match &e {
                         tungstenite::Error::Capacity(_) => {
-                            p.on_rejected(venue, Malformed::Oversized, 0, now)
+                            p.on_rejected(venue, conn_type, Malformed::Oversized, 0, now)
                         }
                         tungstenite::Error::Utf8(_) => {
-                            p.on_rejected(venue, Malformed::InvalidUtf8, 0, now)
+                            p.on_rejected(venue, conn_type, Malformed::InvalidUtf8, 0, now)
                         }
                         _ => {}
                     }
@@ -197,7 +204,7 @@ impl Shard {
             };
             let now = crate::sys::now_ns();
             if self.engine.discard_frames {
-                vs.frames_received.inc();
+                vs.frames_received[super::pipeline::received_slot(conn_type)].inc();
                 vs.bytes_received.add(msg.len() as u64);
                 continue;
             }
@@ -206,7 +213,7 @@ impl Shard {
                     let (full, became_nonempty) = {
                         let mut p = self.pipeline.borrow_mut();
                         let was_empty = p.batch_len() == 0;
-                        let out = p.on_text(venue, text.as_str(), now);
+                        let out = p.on_text(venue, conn_type, text.as_str(), now);
                         let pushed = matches!(out, FrameOutcome::Records(..));
                         (p.is_full(), was_empty && pushed)
                     };
@@ -218,11 +225,13 @@ impl Shard {
                         }
                     }
                 }
-                Message::Binary(b) => {
-                    self.pipeline
-                        .borrow_mut()
-                        .on_rejected(venue, Malformed::NonText, b.len(), now)
-                }
+                Message::Binary(b) => self.pipeline.borrow_mut().on_rejected(
+                    venue,
+                    conn_type,
+                    Malformed::NonText,
+                    b.len(),
+                    now,
+                ),
                 // tungstenite has already queued the pong.
                 Message::Ping(_) => vs.pings.inc(),
                 Message::Pong(_) | Message::Frame(_) => {}

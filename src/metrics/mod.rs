@@ -165,7 +165,9 @@ impl LocalHistogram {
 /// Per-venue counters of one core.
 #[derive(Debug, Default)]
 pub struct VenueStats {
-    pub frames_received: LocalCounter,
+    /// Frames received, by the connection's data type; the last slot counts
+    /// connections carrying several data types ("mixed").
+    pub frames_received: [LocalCounter; DataType::COUNT + 1],
     pub bytes_received: LocalCounter,
     pub malformed: [LocalCounter; Malformed::COUNT],
     pub control: LocalCounter,
@@ -369,12 +371,29 @@ fn core_label(shard: usize) -> &'static str {
 impl prometheus_client::collector::Collector for Exporter {
     fn encode(&self, mut enc: DescriptorEncoder) -> Fmt {
         let e = &mut enc;
-        self.venue_counter(
-            e,
-            "messages_received",
-            "WebSocket text/binary frames received",
-            |v| v.frames_received.get(),
-        )?;
+        {
+            let mut m = e.encode_descriptor(
+                "messages_received",
+                "WebSocket frames received, by the data type of the connection",
+                None,
+                MetricType::Counter,
+            )?;
+            for c in self.cores.iter() {
+                for &v in &self.venues {
+                    for i in 0..=DataType::COUNT {
+                        let dt = DataType::ALL.get(i).map(|d| d.name()).unwrap_or("mixed");
+                        let labels = [
+                            ("exchange", v.exchange()),
+                            ("market_type", v.market_type()),
+                            ("data_type", dt),
+                            ("core", core_label(c.shard)),
+                        ];
+                        ConstCounter::new(c.venue(v).frames_received[i].get())
+                            .encode(m.encode_family(&labels)?)?;
+                    }
+                }
+            }
+        }
         self.venue_counter(
             e,
             "bytes_received",
@@ -572,7 +591,7 @@ mod tests {
     #[test]
     fn renders_openmetrics_with_prefix_and_labels() {
         let c = Arc::new(CoreStats::new(1, 3));
-        c.venue(VenueId::BinanceSpot).frames_received.add(5);
+        c.venue(VenueId::BinanceSpot).frames_received[0].add(5);
         c.venue(VenueId::BinanceSpot).malformed[Malformed::BadJson.index()].inc();
         c.venue(VenueId::BinanceSpot).parsed[DataType::Trade.index()].add(4);
         c.receive_to_written.observe(1_500);
@@ -583,7 +602,9 @@ mod tests {
         };
         let text = render(&ex);
         assert!(
-            text.contains("marketprism_messages_received_total{exchange=\"binance\",market_type=\"spot\",core=\"1\"} 5"),
+            text.contains(
+                "marketprism_messages_received_total{exchange=\"binance\",market_type=\"spot\",data_type=\"trade\",core=\"1\"} 5"
+            ),
             "{text}"
         );
         assert!(text.contains(

@@ -86,8 +86,9 @@ impl Default for MockOptions {
 pub const USAGE: &str = "\
 usage: marketprism mock-exchange --listen ADDR [options]
   --listen ADDR            address to bind, e.g. 127.0.0.1:0 (required)
-  --tls-dir DIR            generate a CA + localhost certificate into DIR and serve TLS
-                           (DIR/ca.pem, DIR/server.pem, DIR/server.key); default: plain TCP
+  --tls-dir DIR            serve TLS; generates a CA + localhost certificate into DIR
+                           (DIR/ca.pem, DIR/server.pem, DIR/server.key), or reuses
+                           them when present; default: plain TCP
   --symbols LIST           comma-separated: names from the default table or SYM:BASE:QUOTE
   --trades-per-symbol N    stop each symbol's market after N trades (0 = unlimited)
   --rate N                 trades per second per symbol (0 = as fast as possible)
@@ -266,7 +267,7 @@ impl Shared {
 pub fn start(opts: MockOptions) -> io::Result<MockServer> {
     crate::sys::ensure_memlock().map_err(io::Error::other)?;
     let tls_cfg = match &opts.tls_dir {
-        Some(dir) => Some(tls::server_config(&tls::generate(dir)?)?),
+        Some(dir) => Some(tls::server_config(&tls::load_or_generate(dir)?)?),
         None => None,
     };
     let tls = tls_cfg.is_some();

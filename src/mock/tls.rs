@@ -23,6 +23,26 @@ pub(crate) struct Material {
     pub leaf_key: PrivateKeyDer<'static>,
 }
 
+/// Reuses `ca.pem`, `server.pem` and `server.key` from `dir` when all three
+/// exist (so a restarted mock stays trusted by a running collector), else
+/// generates them with [`generate`].
+pub(crate) fn load_or_generate(dir: &Path) -> io::Result<Material> {
+    use rustls_pki_types::pem::PemObject;
+    let (ca, leaf, key) = (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    );
+    if ca.exists() && leaf.exists() && key.exists() {
+        return Ok(Material {
+            ca_der: CertificateDer::from_pem_file(&ca).map_err(|e| tls_err("ca.pem", e))?,
+            leaf_der: CertificateDer::from_pem_file(&leaf).map_err(|e| tls_err("server.pem", e))?,
+            leaf_key: PrivateKeyDer::from_pem_file(&key).map_err(|e| tls_err("server.key", e))?,
+        });
+    }
+    generate(dir)
+}
+
 /// Creates `dir`, generates the CA and the leaf (SANs localhost, 127.0.0.1,
 /// ::1) and writes `ca.pem`, `server.pem` and `server.key` into it.
 pub(crate) fn generate(dir: &Path) -> io::Result<Material> {
@@ -111,6 +131,10 @@ mod tests {
         assert_eq!(CertificateDer::from_pem_slice(&leaf).unwrap(), m.leaf_der);
         assert!(PrivateKeyDer::from_pem_slice(&key).is_ok());
         server_config(&m).unwrap();
+        // A second start reuses the same files (a running client keeps trusting it).
+        let again = load_or_generate(&sub).unwrap();
+        assert_eq!(again.ca_der, m.ca_der);
+        assert_eq!(again.leaf_der, m.leaf_der);
 
         // The leaf must verify for all three names against the CA alone.
         let provider = Arc::new(rustls::crypto::ring::default_provider());
