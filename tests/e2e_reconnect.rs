@@ -10,7 +10,12 @@ use std::time::Duration;
 
 fn cpu_seconds(pid: u32) -> f64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let f: Vec<&str> = s.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let f: Vec<&str> = s
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (t(11) + t(12)) / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
@@ -48,14 +53,28 @@ fn survives_exchange_restart_without_spinning() {
     let (code, health) = http_get(metrics, "/health");
     assert_eq!(code, 503, "{health}");
     assert!(health.contains("\"status\":\"down\""), "{health}");
-    let failures0 = metric_sum(&scrape(), "marketprism_websocket_connect_failures_total", &[]);
+    let failures0 = metric_sum(
+        &scrape(),
+        "marketprism_websocket_connect_failures_total",
+        &[],
+    );
     let cpu0 = cpu_seconds(collector.child.id());
     std::thread::sleep(Duration::from_secs(3));
     let cpu = cpu_seconds(collector.child.id()) - cpu0;
-    let failures = metric_sum(&scrape(), "marketprism_websocket_connect_failures_total", &[]) - failures0;
+    let failures = metric_sum(
+        &scrape(),
+        "marketprism_websocket_connect_failures_total",
+        &[],
+    ) - failures0;
     // Backoff 250 ms doubling (with jitter ≥ half): at most a handful in 3 s.
-    assert!(failures >= 1.0 && failures <= 8.0, "{failures} attempts in 3 s");
-    assert!(cpu < 0.3, "collector used {cpu} s CPU in 3 s while the exchange was down");
+    assert!(
+        failures >= 1.0 && failures <= 8.0,
+        "{failures} attempts in 3 s"
+    );
+    assert!(
+        cpu < 0.3,
+        "collector used {cpu} s CPU in 3 s while the exchange was down"
+    );
     assert_eq!(collector.child.try_wait().unwrap(), None, "collector died");
 
     // The exchange comes back on the same port (same certificate).
@@ -72,11 +91,15 @@ fn survives_exchange_restart_without_spinning() {
     ]);
     back.wait_line("listening on", Duration::from_secs(20));
     let before = metric_sum(&scrape(), "marketprism_messages_written_total", &[]);
-    wait_until("reconnected and collecting", Duration::from_secs(60), || {
-        let m = scrape();
-        metric_sum(&m, "marketprism_websocket_connected", &[]) == 1.0
-            && metric_sum(&m, "marketprism_messages_written_total", &[]) > before + 500.0
-    });
+    wait_until(
+        "reconnected and collecting",
+        Duration::from_secs(60),
+        || {
+            let m = scrape();
+            metric_sum(&m, "marketprism_websocket_connected", &[]) == 1.0
+                && metric_sum(&m, "marketprism_messages_written_total", &[]) > before + 500.0
+        },
+    );
     let m = scrape();
     assert!(metric_sum(&m, "marketprism_websocket_reconnections_total", &[]) >= 1.0);
     assert_eq!(http_get(metrics, "/health").0, 200);
@@ -85,7 +108,10 @@ fn survives_exchange_restart_without_spinning() {
     assert_eq!(status.code(), Some(0), "{}", collector.output());
     drop(back);
     let out = collector.output();
-    let line = out.lines().find(|l| l.contains("stopped: parsed ")).expect("stop line");
+    let line = out
+        .lines()
+        .find(|l| l.contains("stopped: parsed "))
+        .expect("stop line");
     let nums: Vec<u64> = line
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|x| x.parse().ok())
