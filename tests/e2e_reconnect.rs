@@ -68,7 +68,7 @@ fn survives_exchange_restart_without_spinning() {
     ) - failures0;
     // Backoff 250 ms doubling (with jitter ≥ half): at most a handful in 3 s.
     assert!(
-        failures >= 1.0 && failures <= 8.0,
+        (1.0..=8.0).contains(&failures),
         "{failures} attempts in 3 s"
     );
     assert!(
