@@ -99,22 +99,28 @@ fn run(syms: &[&str], per_symbol: u64, delay_ms: u64, discard: bool) -> Outcome 
     let status = collector.signal_and_wait(libc::SIGTERM, Duration::from_secs(30));
     assert_eq!(status.code(), Some(0));
     drop(mock);
-    if discard {
-        let span = (done - first_seen.unwrap_or(done)).as_secs_f64().max(1e-9);
-        return Outcome {
-            rate: total as f64 / span,
-            span,
-            wall,
-            cpu_c,
-            cpu_m,
-            metrics: last,
-        };
+    let span = if discard {
+        (done - first_seen.unwrap_or(done)).as_secs_f64().max(1e-9)
+    } else {
+        receive_span(&dir.path().join("data"), total)
+    };
+    Outcome {
+        rate: total as f64 / span,
+        span,
+        wall,
+        cpu_c,
+        cpu_m,
+        metrics: last,
     }
-    // Receive span from the records themselves.
+}
+
+/// First → last `receive_ts_ns` over all written records (seconds), checking
+/// that exactly `total` were written.
+fn receive_span(data: &std::path::Path, total: u64) -> f64 {
     let mut first = u64::MAX;
     let mut lastr = 0u64;
     let mut count = 0u64;
-    for e in std::fs::read_dir(dir.path().join("data")).unwrap() {
+    for e in std::fs::read_dir(data).unwrap() {
         let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
         for line in text.lines() {
             let i = line.find("\"receive_ts_ns\":").unwrap() + 16;
@@ -125,15 +131,7 @@ fn run(syms: &[&str], per_symbol: u64, delay_ms: u64, discard: bool) -> Outcome 
         }
     }
     assert_eq!(count, total, "every trade written exactly once");
-    let span = (lastr - first) as f64 / 1e9;
-    Outcome {
-        rate: total as f64 / span,
-        span,
-        wall,
-        cpu_c,
-        cpu_m,
-        metrics: last,
-    }
+    (lastr - first) as f64 / 1e9
 }
 
 fn quantile(metrics: &str, want: f64) -> String {

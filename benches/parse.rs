@@ -7,7 +7,7 @@ use marketprism::batch::{Batch, Record};
 use marketprism::config::plan::FileSinkPlan;
 use marketprism::engine::pipeline::Pipeline;
 use marketprism::metrics::CoreStats;
-use marketprism::mock::binance::trade;
+use marketprism::mock::binance::{trade, trade_frames};
 use marketprism::model::{DataType, VenueId};
 use marketprism::sink::encode::encode_record;
 use marketprism::venue::{binance, FrameOutcome, InstrumentMap};
@@ -50,17 +50,7 @@ const SYMBOLS: [(&str, &str, &str); 4] = [
 ];
 
 fn frames(n: u64) -> Vec<String> {
-    (1..=n)
-        .map(|id| {
-            let si = (id % 4) as usize;
-            let (sym, _, _) = SYMBOLS[si];
-            let t = trade(si, id, 1_700_000_000_000);
-            format!(
-                "{{\"stream\":\"{}@trade\",\"data\":{{\"e\":\"trade\",\"E\":{},\"s\":\"{}\",\"t\":{},\"p\":\"{}\",\"q\":\"{}\",\"T\":{},\"m\":{},\"M\":true}}}}",
-                sym.to_lowercase(), t.event_time_ms, sym, id, t.price, t.quantity, t.trade_time_ms, t.is_buyer_maker
-            )
-        })
-        .collect()
+    trade_frames(&SYMBOLS, n, 1_700_000_000_000)
 }
 
 fn instruments() -> InstrumentMap {

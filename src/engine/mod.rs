@@ -135,8 +135,13 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
         } else {
             None
         };
+        // Readers yield when the preempt timer fires; keep it well under the
+        // batch age limit so the flusher is never starved by a busy socket.
+        let preempt =
+            (engine.batch_max_delay / 2).clamp(Duration::from_millis(1), Duration::from_millis(50));
         let mut builder = LocalExecutorBuilder::new(Placement::Fixed(core.cpu))
             .name(&format!("core{}", core.shard))
+            .preempt_timer(preempt)
             // Only sockets use the ring; a small registered area keeps the
             // memlock need low when many cores run.
             .io_memory(256 << 10)

@@ -59,14 +59,15 @@ impl LocalGauge {
 }
 
 /// A fixed-bucket histogram with a single writer. Values are integers in the
-/// histogram's base unit (ns, records); `scale` converts them for export.
+/// histogram's base unit (ns, records); dividing by `divisor` converts them
+/// for export (a division keeps bounds like 1 µs exact: "0.000001").
 #[derive(Debug)]
 pub struct LocalHistogram {
     bounds: &'static [u64],
     buckets: Box<[AtomicU64]>,
     sum: AtomicU64,
     count: AtomicU64,
-    scale: f64,
+    divisor: f64,
 }
 
 /// Latency buckets in ns: 1 µs … 10 s.
@@ -102,13 +103,13 @@ pub const LATENCY_BOUNDS_NS: &[u64] = &[
 pub const BATCH_BOUNDS: &[u64] = &[1, 4, 16, 64, 256, 1024, 4096, 16384, 65536];
 
 impl LocalHistogram {
-    pub fn new(bounds: &'static [u64], scale: f64) -> Self {
+    pub fn new(bounds: &'static [u64], divisor: f64) -> Self {
         LocalHistogram {
             bounds,
             buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
             sum: AtomicU64::new(0),
             count: AtomicU64::new(0),
-            scale,
+            divisor,
         }
     }
 
@@ -133,12 +134,12 @@ impl LocalHistogram {
             let upper = self
                 .bounds
                 .get(i)
-                .map(|&x| x as f64 * self.scale)
+                .map(|&x| x as f64 / self.divisor)
                 .unwrap_or(f64::INFINITY);
             out.push((upper, b.load(Relaxed)));
         }
         (
-            self.sum.load(Relaxed) as f64 * self.scale,
+            self.sum.load(Relaxed) as f64 / self.divisor,
             self.count(),
             out,
         )
@@ -207,8 +208,8 @@ impl CoreStats {
             cpu,
             venues: Default::default(),
             batch_size: LocalHistogram::new(BATCH_BOUNDS, 1.0),
-            flush_duration: LocalHistogram::new(LATENCY_BOUNDS_NS, 1e-9),
-            receive_to_written: LocalHistogram::new(LATENCY_BOUNDS_NS, 1e-9),
+            flush_duration: LocalHistogram::new(LATENCY_BOUNDS_NS, 1e9),
+            receive_to_written: LocalHistogram::new(LATENCY_BOUNDS_NS, 1e9),
             batches_flushed: LocalCounter::default(),
             arena_high_water_bytes: LocalGauge::default(),
             sink_bytes: LocalCounter::default(),
@@ -574,16 +575,16 @@ mod tests {
 
     #[test]
     fn histogram_buckets_and_quantiles() {
-        let h = LocalHistogram::new(LATENCY_BOUNDS_NS, 1e-9);
+        let h = LocalHistogram::new(LATENCY_BOUNDS_NS, 1e9);
         for _ in 0..98 {
             h.observe(3_000); // ≤ 5 µs
         }
         h.observe(20_000_000); // ≤ 20 ms
         h.observe(20_000_001); // ≤ 25 ms
         assert_eq!(h.count(), 100);
-        assert_eq!(h.quantile_upper_bound(0.5), Some(5_000.0 * 1e-9));
-        assert_eq!(h.quantile_upper_bound(0.99), Some(20_000_000.0 * 1e-9));
-        assert_eq!(h.quantile_upper_bound(1.0), Some(25_000_000.0 * 1e-9));
+        assert_eq!(h.quantile_upper_bound(0.5), Some(5e-6));
+        assert_eq!(h.quantile_upper_bound(0.99), Some(0.02));
+        assert_eq!(h.quantile_upper_bound(1.0), Some(0.025));
         let (_, _, b) = h.snapshot();
         assert_eq!(b.last().unwrap().0, f64::INFINITY);
     }
@@ -615,9 +616,9 @@ mod tests {
         ));
         assert!(
             text.contains(
-                "marketprism_receive_to_written_seconds_bucket{core=\"1\",le=\"2.5e-6\"} 1"
-            ) || text.contains(
-                "marketprism_receive_to_written_seconds_bucket{core=\"1\",le=\"0.0000025\"} 1"
+                "marketprism_receive_to_written_seconds_bucket{le=\"0.000001\",core=\"1\"} 0"
+            ) && text.contains(
+                "marketprism_receive_to_written_seconds_bucket{le=\"0.0000025\",core=\"1\"} 1"
             ),
             "{text}"
         );

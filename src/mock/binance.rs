@@ -81,6 +81,43 @@ const DEFAULT_TABLE: &[(&str, &str, &str)] = &[
     ("BTCEUR", "BTC", "EUR"),
 ];
 
+/// The combined-stream frame the mock sends for trade `id` of `sym` (at
+/// `symbol_index`), byte for byte: for tests and benchmarks that feed the
+/// collector's parser directly.
+pub fn trade_frame(sym: &MockSymbol, symbol_index: usize, id: u64, time_base_ms: u64) -> String {
+    let tpl = EventTemplate::new(symbol_index, sym, true);
+    let mut buf = Vec::with_capacity(200);
+    tpl.write_trade(
+        &mut buf,
+        &trade_nums(symbol_index, id, time_base_ms),
+        PriceStyle::Quoted,
+    );
+    // The template only writes ASCII.
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// `n` trade frames (ids 1..=n) cycling over `symbols` (symbol, base, quote):
+/// id `i` goes to `symbols[i % len]`, whose index there is its symbol_index.
+pub fn trade_frames(symbols: &[(&str, &str, &str)], n: u64, time_base_ms: u64) -> Vec<String> {
+    let syms: Vec<MockSymbol> = symbols
+        .iter()
+        .map(|(s, b, q)| MockSymbol {
+            symbol: s.to_string(),
+            base: b.to_string(),
+            quote: q.to_string(),
+        })
+        .collect();
+    if syms.is_empty() {
+        return Vec::new();
+    }
+    (1..=n)
+        .map(|id| {
+            let si = (id % syms.len() as u64) as usize;
+            trade_frame(&syms[si], si, id, time_base_ms)
+        })
+        .collect()
+}
+
 /// The mock's default symbol table, in symbol_index order.
 pub fn default_symbols() -> Vec<MockSymbol> {
     DEFAULT_TABLE
@@ -237,21 +274,8 @@ impl Market {
     }
 }
 
-/// Appends `n` in decimal.
-#[inline]
-pub(crate) fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&tmp[i..]);
-}
+/// Decimal digits, shared with the collector's encoder.
+pub(crate) use crate::sink::encode::push_u64;
 
 /// Appends `n` (< 10^8) as exactly 8 digits.
 #[inline]
