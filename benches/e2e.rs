@@ -5,7 +5,8 @@
 //! messages for both processes. Run: `cargo bench --bench e2e`.
 //!
 //! Environment: `E2E_TRADES` (per symbol, default 400000), `E2E_SYMBOLS`
-//! (default 5), `E2E_BATCH_DELAY_MS` (default 20).
+//! (default 5), `E2E_BATCH_DELAY_MS` (default 20), `E2E_DATA_DIR` (where the
+//! files go; default /dev/shm).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -44,7 +45,17 @@ struct Outcome {
 /// counted, not parsed): the ceiling of the same TLS + WebSocket path.
 fn run(syms: &[&str], per_symbol: u64, delay_ms: u64, discard: bool) -> Outcome {
     let total = per_symbol * syms.len() as u64;
-    let dir = tempfile::tempdir().unwrap();
+    // Output on tmpfs by default: this measures the collector, not the
+    // machine's disk (a VM disk throttles page-cache writeback at ~100 MB/s,
+    // which stalls write(2) for hundreds of ms). E2E_DATA_DIR overrides it.
+    let base = std::env::var("E2E_DATA_DIR").unwrap_or_else(|_| {
+        if std::path::Path::new("/dev/shm").is_dir() {
+            "/dev/shm".into()
+        } else {
+            std::env::temp_dir().display().to_string()
+        }
+    });
+    let dir = tempfile::tempdir_in(&base).unwrap();
     let tls = dir.path().join("tls");
     let n = per_symbol.to_string();
     let (mock, addr) = start_mock(
@@ -172,7 +183,10 @@ fn main() {
     let ceiling = run(&syms, per_symbol, delay_ms, true);
     let full = run(&syms, per_symbol, delay_ms, false);
     let per100k = |cpu: f64| cpu / total as f64 * 1e5 * 1e3;
-    println!("e2e: mock (cpu 1) → TLS → collector (1 core, cpu 0); {nsym} symbols x {per_symbol} trades = {total}");
+    println!(
+        "e2e: mock (cpu 1) → TLS → collector (1 core, cpu 0) → files in {}; {nsym} symbols x {per_symbol} trades = {total}",
+        std::env::var("E2E_DATA_DIR").unwrap_or_else(|_| "/dev/shm".into())
+    );
     println!(
         "  receive-only ceiling  {:>9.0} msg/s ({:.2} s; collector CPU {:.1} ms/100k msgs, mock {:.1})",
         ceiling.rate,
