@@ -20,6 +20,16 @@ pub struct Plan {
     pub sink: FileSinkPlan,
     pub venues: Vec<VenuePlan>,
     pub cores: Vec<CorePlan>,
+    pub cluster: ClusterPlan,
+}
+
+/// This instance's share of the work.
+#[derive(Debug, Clone)]
+pub struct ClusterPlan {
+    pub instance: u32,
+    pub instances: u32,
+    /// Per venue: configured symbols owned by other instances.
+    pub not_owned: Vec<(VenueId, Vec<String>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +156,20 @@ impl Plan {
             ));
         }
 
+        let cl = &raw.cluster;
+        if cl.instances == 0 || cl.instances > 1024 {
+            return Err(ConfigError::new(
+                "cluster.instances",
+                "must be between 1 and 1024",
+            ));
+        }
+        if cl.instance == 0 || cl.instance > cl.instances {
+            return Err(ConfigError::new(
+                "cluster.instance",
+                format!("must be between 1 and cluster.instances ({})", cl.instances),
+            ));
+        }
+        let mut not_owned = Vec::new();
         let mut venues = Vec::new();
         for (key, vc) in &raw.exchanges {
             let id = VenueId::from_config_key(key).ok_or_else(|| {
@@ -158,7 +182,16 @@ impl Plan {
             if !vc.enabled {
                 continue;
             }
-            venues.push(plan_venue(id, key, vc)?);
+            let mut v = plan_venue(id, key, vc)?;
+            let (mine, others): (Vec<String>, Vec<String>) = v
+                .symbols
+                .drain(..)
+                .partition(|s| owner(id, s, cl.instances) == cl.instance);
+            v.symbols = mine;
+            if !others.is_empty() {
+                not_owned.push((id, others));
+            }
+            venues.push(v);
         }
         if venues.is_empty() {
             return Err(ConfigError::new(
@@ -166,6 +199,8 @@ impl Plan {
                 "no enabled venue: add e.g. [exchanges.binance_spot] with symbols and data_types",
             ));
         }
+        // A venue none of whose symbols this instance owns opens no connection.
+        venues.retain(|v| !v.symbols.is_empty());
 
         let cores = assign(&e.cores, &venues);
         Ok(Plan {
@@ -183,6 +218,11 @@ impl Plan {
             },
             venues,
             cores,
+            cluster: ClusterPlan {
+                instance: cl.instance,
+                instances: cl.instances,
+                not_owned,
+            },
         })
     }
 
@@ -315,6 +355,35 @@ fn plan_venue(
     })
 }
 
+/// Which instance (1-based) collects `symbol` of `venue`: rendezvous
+/// (highest random weight) hashing, so adding an instance moves only the
+/// symbols the new one wins (about 1/n of them) and every instance computes
+/// the same answer from the config alone.
+pub fn owner(venue: VenueId, symbol: &str, instances: u32) -> u32 {
+    (1..=instances)
+        .max_by_key(|&i| (weight(venue, symbol, i), std::cmp::Reverse(i)))
+        .unwrap_or(1)
+}
+
+/// A stable 64-bit hash (FNV-1a, then a splitmix64 finalizer): must never
+/// change between builds, or instances of different versions would disagree.
+fn weight(venue: VenueId, symbol: &str, instance: u32) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    };
+    venue.config_key().bytes().for_each(&mut eat);
+    eat(0);
+    symbol.bytes().for_each(&mut eat);
+    eat(0);
+    instance.to_le_bytes().into_iter().for_each(&mut eat);
+    let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 fn parse_url(key: &str, s: &str, schemes: &[&str]) -> Result<Url, ConfigError> {
     let url =
         Url::parse(s).map_err(|e| ConfigError::new(key, format!("`{s}` is not a URL: {e}")))?;
@@ -406,6 +475,16 @@ impl fmt::Display for Plan {
             self.engine.batch_max_delay.as_millis(),
             self.sink.path.display()
         )?;
+        if self.cluster.instances > 1 {
+            writeln!(
+                f,
+                "  cluster: instance {} of {}",
+                self.cluster.instance, self.cluster.instances
+            )?;
+            for (id, others) in &self.cluster.not_owned {
+                writeln!(f, "    {id}: left to other instances: {}", others.join(" "))?;
+            }
+        }
         for v in &self.venues {
             writeln!(
                 f,
@@ -416,6 +495,9 @@ impl fmt::Display for Plan {
                 v.symbols.len(),
                 v.data_types.len()
             )?;
+            if self.cluster.instances > 1 {
+                writeln!(f, "    owned here: {}", v.symbols.join(" "))?;
+            }
         }
         for c in &self.cores {
             writeln!(
@@ -517,6 +599,64 @@ mod tests {
             "wss://stream.binance.com:9443/"
         );
         assert_eq!(plan.venues[0].rest_url.as_str(), "https://api.binance.com/");
+    }
+
+    #[test]
+    fn cluster_instances_split_symbols_disjointly() {
+        let syms: Vec<String> = (0..300).map(|i| format!("S{i}USDT")).collect();
+        let quoted: Vec<String> = syms.iter().map(|s| format!("\"{s}\"")).collect();
+        let plan_for = |inst: u32, n: u32| {
+            load_str(&format!(
+                "[cluster]\ninstance={inst}\ninstances={n}\n[exchanges.binance_spot]\nsymbols=[{}]\ndata_types=[\"trade\"]\n",
+                quoted.join(",")
+            ))
+            .unwrap()
+        };
+        let owned =
+            |p: &Plan| -> Vec<String> { p.venues.iter().flat_map(|v| v.symbols.clone()).collect() };
+        let three: Vec<Vec<String>> = (1..=3).map(|i| owned(&plan_for(i, 3))).collect();
+        let mut all: Vec<String> = three.concat();
+        all.sort();
+        let mut want = syms.clone();
+        want.sort();
+        assert_eq!(all, want, "every symbol owned exactly once");
+        for part in &three {
+            assert!(
+                part.len() > 60 && part.len() < 140,
+                "unbalanced: {}",
+                part.len()
+            );
+        }
+        // Adding a fourth instance moves only symbols to the new one.
+        let four: Vec<Vec<String>> = (1..=4).map(|i| owned(&plan_for(i, 4))).collect();
+        for (i, part) in three.iter().enumerate() {
+            for s in &four[i] {
+                assert!(part.contains(s), "{s} moved between old instances");
+            }
+        }
+        let moved = four[3].len();
+        assert!(moved > 40 && moved < 110, "{moved} moved");
+        let text = plan_for(2, 3).to_string();
+        assert!(text.contains("cluster: instance 2 of 3"), "{text}");
+        assert!(text.contains("owned here: "), "{text}");
+        assert!(text.contains("left to other instances: "), "{text}");
+    }
+
+    #[test]
+    fn cluster_keys_are_checked() {
+        let base = "[exchanges.binance_spot]\nsymbols=[\"BTCUSDT\"]\ndata_types=[\"trade\"]\n";
+        let e = load_str(&format!("[cluster]\ninstance=4\ninstances=3\n{base}")).unwrap_err();
+        assert_eq!(e.key, "cluster.instance");
+        let e = load_str(&format!("[cluster]\ninstances=0\n{base}")).unwrap_err();
+        assert_eq!(e.key, "cluster.instances");
+        // Pinned: instances of different builds must agree, so the hash must
+        // never change. These values were computed once by this function.
+        assert_eq!(owner(VenueId::BinanceSpot, "BTCUSDT", 1), 1);
+        let got: Vec<u32> = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"]
+            .iter()
+            .map(|s| owner(VenueId::BinanceSpot, s, 3))
+            .collect();
+        assert_eq!(got, vec![3, 1, 2, 3]);
     }
 
     #[test]

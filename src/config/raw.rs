@@ -21,6 +21,35 @@ pub struct RawConfig {
     /// against the known venues by the planner, which names the bad one.
     #[serde(default)]
     pub exchanges: BTreeMap<String, VenueConfig>,
+    /// Scale-out: which share of the venues × symbols this instance collects.
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+}
+
+/// `[cluster]`: several collector instances split the symbols between them
+/// (rendezvous hashing) and publish into one NATS cluster.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This instance, 1-based.
+    #[serde(default = "one")]
+    pub instance: u32,
+    /// How many instances share the work.
+    #[serde(default = "one")]
+    pub instances: u32,
+}
+
+const fn one() -> u32 {
+    1
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            instance: 1,
+            instances: 1,
+        }
+    }
 }
 
 /// `[engine]`: cores and batching.
