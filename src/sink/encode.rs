@@ -8,12 +8,17 @@
 use crate::batch::{Record, Trade, TradeId};
 use rust_decimal::Decimal;
 
-/// Appends `rec` as one JSON object and a newline.
+/// Appends `rec` as one JSON object and a newline (a JSON Lines line).
 pub fn encode_record(out: &mut Vec<u8>, rec: &Record<'_>) {
+    encode_json(out, rec);
+    out.push(b'\n');
+}
+
+/// Appends `rec` as one JSON object (a NATS payload).
+pub fn encode_json(out: &mut Vec<u8>, rec: &Record<'_>) {
     match rec {
         Record::Trade(t) => encode_trade(out, t),
     }
-    out.push(b'\n');
 }
 
 fn encode_trade(out: &mut Vec<u8>, t: &Trade<'_>) {
@@ -57,6 +62,57 @@ fn encode_trade(out: &mut Vec<u8>, t: &Trade<'_>) {
     out.extend_from_slice(b",\"receive_ts_ns\":");
     push_u64(out, t.receive_ts_ns);
     out.extend_from_slice(b",\"data_source\":\"marketprism\"}");
+}
+
+/// NATS subject of a record: `{data_type}.{exchange}.{market_type}.{symbol}`
+/// (MarketPrism's, e.g. `trade.binance.spot.BTC-USDT`). Symbols are
+/// `BASE-QUOTE` from the instrument list; characters NATS treats specially
+/// (`.`, `*`, `>`, spaces) are replaced by `_` so a record can never land on
+/// another subject.
+pub fn push_subject(out: &mut Vec<u8>, rec: &Record<'_>) {
+    let (venue, symbol) = match rec {
+        Record::Trade(t) => (t.venue, t.symbol),
+    };
+    out.extend_from_slice(rec.data_type().name().as_bytes());
+    out.push(b'.');
+    out.extend_from_slice(venue.exchange().as_bytes());
+    out.push(b'.');
+    out.extend_from_slice(venue.market_type().as_bytes());
+    out.push(b'.');
+    push_token(out, symbol);
+}
+
+/// JetStream `Nats-Msg-Id`: MarketPrism's `trade:{exchange}:{symbol}:{trade_id}`
+/// with the market type added (`trade:binance:spot:BTC-USDT:123`), because
+/// spot and perpetual share symbol names but not id spaces: without it the
+/// server would drop a perpetual trade as a duplicate of a spot one.
+pub fn push_msg_id(out: &mut Vec<u8>, rec: &Record<'_>) {
+    match rec {
+        Record::Trade(t) => {
+            out.extend_from_slice(b"trade:");
+            out.extend_from_slice(t.venue.exchange().as_bytes());
+            out.push(b':');
+            out.extend_from_slice(t.venue.market_type().as_bytes());
+            out.push(b':');
+            push_token(out, t.symbol);
+            out.push(b':');
+            match t.trade_id {
+                TradeId::Num(n) => push_u64(out, n),
+                TradeId::Str(s) => push_token(out, s),
+            }
+        }
+    }
+}
+
+/// A subject/header token: printable ASCII without NATS wildcards or separators.
+fn push_token(out: &mut Vec<u8>, s: &str) {
+    for b in s.bytes() {
+        out.push(match b {
+            b'.' | b'*' | b'>' => b'_',
+            0x21..=0x7e => b,
+            _ => b'_',
+        });
+    }
 }
 
 /// A decimal exactly as rust_decimal's `Display` prints it (scale kept, no
@@ -229,6 +285,37 @@ mod tests {
             push_decimal(&mut o, &d);
             assert_eq!(String::from_utf8(o).unwrap(), d.to_string());
         }
+    }
+
+    #[test]
+    fn subjects_and_msg_ids() {
+        let mut t = Trade {
+            venue: VenueId::BinanceSpot,
+            symbol: "BTC-USDT",
+            raw_symbol: "BTCUSDT",
+            trade_id: TradeId::Num(12345),
+            price: Decimal::ONE,
+            quantity: Decimal::ONE,
+            side: Side::Buy,
+            is_maker: None,
+            trade_ts_ms: 0,
+            ts_ms: 0,
+            receive_ts_ns: 0,
+        };
+        let mut o = Vec::new();
+        push_subject(&mut o, &Record::Trade(t));
+        assert_eq!(o, b"trade.binance.spot.BTC-USDT");
+        o.clear();
+        push_msg_id(&mut o, &Record::Trade(t));
+        assert_eq!(o, b"trade:binance:spot:BTC-USDT:12345");
+        t.symbol = "A.B *>C";
+        t.trade_id = TradeId::Str("x y");
+        o.clear();
+        push_subject(&mut o, &Record::Trade(t));
+        assert_eq!(o, b"trade.binance.spot.A_B___C");
+        o.clear();
+        push_msg_id(&mut o, &Record::Trade(t));
+        assert_eq!(o, b"trade:binance:spot:A_B___C:x_y");
     }
 
     #[test]

@@ -4,5 +4,6 @@
 
 pub mod encode;
 pub mod file;
+pub mod spill;
 
 pub use file::{FileSink, WriteError, WriteReport};

@@ -1,0 +1,311 @@
+//! Per-core on-disk FIFO for records a network sink cannot take right now
+//! (queue full, server down). Records keep their order: once anything is
+//! spilled, newer records go behind it until the spill is drained.
+//!
+//! Layout: `<dir>/seg-<seq>.spill` segment files of framed entries
+//! `[u32 LE rest_len][u16 LE subject_len][u16 LE id_len][subject][id][payload]`,
+//! where `rest_len` counts the bytes after the 8-byte header.
+//! A segment is deleted once fully handed back. On open, leftover segments
+//! from a previous run are picked up in order (a torn last entry from a crash
+//! is cut off), so a restart resends them; the sink's message ids let the
+//! server drop any that were already delivered.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+const HEADER: usize = 8;
+/// Entries larger than this are refused (they would not fit a NATS payload anyway).
+const MAX_ENTRY: usize = 64 << 20;
+
+/// Why a push was refused.
+#[derive(Debug)]
+pub enum SpillError {
+    /// The disk budget is used up; the record was not stored.
+    Full,
+    Io(io::Error),
+}
+
+impl std::fmt::Display for SpillError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpillError::Full => f.write_str("spill disk budget exhausted"),
+            SpillError::Io(e) => write!(f, "spill I/O: {e}"),
+        }
+    }
+}
+
+struct Segment {
+    seq: u64,
+    bytes: u64,
+}
+
+pub struct Spill {
+    dir: PathBuf,
+    max_bytes: u64,
+    segment_bytes: u64,
+    /// Segments on disk, oldest first; the last one is being written.
+    segments: VecDeque<Segment>,
+    writer: Option<File>,
+    reader: Option<(File, u64)>,
+    next_seq: u64,
+    total_bytes: u64,
+    entries: u64,
+    scratch: Vec<u8>,
+}
+
+impl Spill {
+    /// Opens (creating) `dir` and recovers segments left by a previous run.
+    pub fn open(dir: &Path, max_bytes: u64, segment_bytes: u64) -> io::Result<Spill> {
+        std::fs::create_dir_all(dir)?;
+        let mut seqs: Vec<u64> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_prefix("seg-")?.strip_suffix(".spill")?.parse().ok()
+            })
+            .collect();
+        seqs.sort_unstable();
+        let mut s = Spill {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            segment_bytes: segment_bytes.max(4096),
+            segments: VecDeque::new(),
+            writer: None,
+            reader: None,
+            next_seq: seqs.last().map(|s| s + 1).unwrap_or(1),
+            total_bytes: 0,
+            entries: 0,
+            scratch: Vec::new(),
+        };
+        for seq in seqs {
+            let (bytes, entries) = s.recover(seq)?;
+            if bytes == 0 {
+                let _ = std::fs::remove_file(s.path(seq));
+                continue;
+            }
+            s.segments.push_back(Segment { seq, bytes });
+            s.total_bytes += bytes;
+            s.entries += entries;
+        }
+        Ok(s)
+    }
+
+    fn path(&self, seq: u64) -> PathBuf {
+        self.dir.join(format!("seg-{seq:010}.spill"))
+    }
+
+    /// Counts whole entries of a segment and truncates a torn tail.
+    fn recover(&mut self, seq: u64) -> io::Result<(u64, u64)> {
+        let path = self.path(seq);
+        let mut f = OpenOptions::new().read(true).write(true).open(&path)?;
+        let len = f.metadata()?.len();
+        let mut pos = 0u64;
+        let mut entries = 0;
+        let mut head = [0u8; HEADER];
+        while pos + HEADER as u64 <= len {
+            f.seek(SeekFrom::Start(pos))?;
+            f.read_exact(&mut head)?;
+            let body = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as u64;
+            if pos + HEADER as u64 + body > len {
+                break;
+            }
+            pos += HEADER as u64 + body;
+            entries += 1;
+        }
+        if pos < len {
+            log::warn!(
+                "spill {}: cut a torn entry at byte {pos} of {len} (crash while writing)",
+                path.display()
+            );
+            f.set_len(pos)?;
+        }
+        Ok((pos, entries))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// Entries waiting.
+    pub fn len(&self) -> u64 {
+        self.entries
+    }
+
+    /// Bytes on disk.
+    pub fn bytes(&self) -> u64 {
+        self.total_bytes
+    }
+
+    /// Appends one entry at the end of the queue.
+    pub fn push(&mut self, subject: &[u8], id: &[u8], payload: &[u8]) -> Result<(), SpillError> {
+        let body = subject.len() + id.len() + payload.len();
+        if subject.len() > u16::MAX as usize || id.len() > u16::MAX as usize || body > MAX_ENTRY {
+            return Err(SpillError::Io(io::Error::new(io::ErrorKind::InvalidInput, "entry too large")));
+        }
+        let entry = (HEADER + body) as u64;
+        if self.total_bytes + entry > self.max_bytes {
+            return Err(SpillError::Full);
+        }
+        let need_new = match (self.writer.as_ref(), self.segments.back()) {
+            (Some(_), Some(last)) => last.bytes + entry > self.segment_bytes && last.bytes > 0,
+            _ => true,
+        };
+        if need_new {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.path(seq))
+                .map_err(SpillError::Io)?;
+            self.writer = Some(f);
+            self.segments.push_back(Segment { seq, bytes: 0 });
+        }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&(body as u32).to_le_bytes());
+        self.scratch.extend_from_slice(&(subject.len() as u16).to_le_bytes());
+        self.scratch.extend_from_slice(&(id.len() as u16).to_le_bytes());
+        self.scratch.extend_from_slice(subject);
+        self.scratch.extend_from_slice(id);
+        self.scratch.extend_from_slice(payload);
+        let Some(w) = self.writer.as_mut() else {
+            return Err(SpillError::Io(io::Error::other("no spill segment open")));
+        };
+        w.write_all(&self.scratch).map_err(SpillError::Io)?;
+        if let Some(last) = self.segments.back_mut() {
+            last.bytes += entry;
+        }
+        self.total_bytes += entry;
+        self.entries += 1;
+        Ok(())
+    }
+
+    /// Hands entries back oldest first to `take(subject, id, payload)` until it
+    /// returns false (the receiver is full; that entry stays) or the spill is
+    /// empty. Returns how many were taken.
+    pub fn drain(&mut self, mut take: impl FnMut(&[u8], &[u8], &[u8]) -> bool) -> io::Result<u64> {
+        let mut taken = 0;
+        while let Some(front) = self.segments.front() {
+            let seq = front.seq;
+            let seg_bytes = front.bytes;
+            if self.reader.is_none() {
+                let f = File::open(self.path(seq))?;
+                self.reader = Some((f, 0));
+            }
+            let Some((f, pos)) = self.reader.as_mut() else { break };
+            if *pos >= seg_bytes {
+                // Fully handed back: the segment is no longer needed.
+                let is_writer = self.segments.len() == 1;
+                if is_writer && self.writer.is_some() {
+                    // Keep writing into a fresh segment rather than reusing this one.
+                    self.writer = None;
+                }
+                self.reader = None;
+                self.segments.pop_front();
+                let _ = std::fs::remove_file(self.path(seq));
+                continue;
+            }
+            f.seek(SeekFrom::Start(*pos))?;
+            let mut head = [0u8; HEADER];
+            f.read_exact(&mut head)?;
+            let body = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            let sl = u16::from_le_bytes([head[4], head[5]]) as usize;
+            let il = u16::from_le_bytes([head[6], head[7]]) as usize;
+            if sl + il > body || body > MAX_ENTRY {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "corrupt spill entry"));
+            }
+            self.scratch.resize(body, 0);
+            f.read_exact(&mut self.scratch)?;
+            let (subject, rest) = self.scratch.split_at(sl);
+            let (id, payload) = rest.split_at(il);
+            if !take(subject, id, payload) {
+                break;
+            }
+            *pos += (HEADER + body) as u64;
+            self.total_bytes -= (HEADER + body) as u64;
+            self.entries -= 1;
+            taken += 1;
+        }
+        Ok(taken)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(s: &mut Spill, stop_after: usize) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        s.drain(|a, b, c| {
+            if out.len() == stop_after {
+                return false;
+            }
+            out.push((
+                String::from_utf8_lossy(a).into(),
+                String::from_utf8_lossy(b).into(),
+                String::from_utf8_lossy(c).into(),
+            ));
+            true
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn fifo_across_segments_and_partial_drains() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spill::open(dir.path(), 1 << 20, 4096).unwrap();
+        for i in 0..200 {
+            s.push(b"trade.x", format!("id{i}").as_bytes(), format!("{{\"n\":{i}}}").as_bytes())
+                .unwrap();
+        }
+        assert_eq!(s.len(), 200);
+        assert!(std::fs::read_dir(dir.path()).unwrap().count() > 1, "segments rotate");
+        let first = entries(&mut s, 50);
+        assert_eq!(first.len(), 50);
+        assert_eq!(first[0], ("trade.x".into(), "id0".into(), "{\"n\":0}".into()));
+        assert_eq!(first[49].1, "id49");
+        // New entries go behind the old ones.
+        s.push(b"trade.y", b"late", b"{}").unwrap();
+        let rest = entries(&mut s, usize::MAX);
+        assert_eq!(rest.len(), 151);
+        assert_eq!(rest[0].1, "id50");
+        assert_eq!(rest[149].1, "id199");
+        assert_eq!(rest[150].1, "late");
+        assert!(s.is_empty());
+        assert_eq!(s.bytes(), 0);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "drained segments deleted");
+    }
+
+    #[test]
+    fn budget_is_enforced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spill::open(dir.path(), 100, 4096).unwrap();
+        s.push(b"a", b"b", &[b'x'; 50]).unwrap();
+        assert!(matches!(s.push(b"a", b"b", &[b'x'; 50]), Err(SpillError::Full)));
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn survives_restart_and_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = Spill::open(dir.path(), 1 << 20, 1 << 20).unwrap();
+            for i in 0..10 {
+                s.push(b"s", format!("{i}").as_bytes(), b"payload").unwrap();
+            }
+        }
+        // Simulate a crash mid-write: half an entry at the end.
+        let seg = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+        let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
+        f.write_all(&[40, 0, 0, 0, 1, 0]).unwrap();
+        drop(f);
+        let mut s = Spill::open(dir.path(), 1 << 20, 1 << 20).unwrap();
+        assert_eq!(s.len(), 10);
+        s.push(b"s", b"10", b"payload").unwrap();
+        let got: Vec<String> = entries(&mut s, usize::MAX).into_iter().map(|e| e.1).collect();
+        assert_eq!(got, (0..=10).map(|i| i.to_string()).collect::<Vec<_>>());
+    }
+}
