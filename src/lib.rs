@@ -9,9 +9,11 @@
 //! - [`sink`]: per-core writers (JSON Lines files);
 //! - [`metrics`]: per-core stats, `/metrics` and `/health`;
 //! - [`config`]: TOML → validated [`config::Plan`];
+//! - [`capture`]: raw frame capture and its reader for `replay`;
 //! - [`mock`]: a local exchange speaking the venues' real protocols, for tests and demos.
 
 pub mod batch;
+pub mod capture;
 pub mod config;
 pub mod conn;
 pub mod engine;

@@ -11,6 +11,9 @@ marketprism: thread-per-core market-data collector
 USAGE:
   marketprism run [--config FILE]        collect (default config/default.toml)
   marketprism check-config [FILE]        validate a config and print the core/connection plan
+  marketprism replay --input DIR [--speed N|max] [--config FILE]
+                                         feed raw captures (sink.raw) through the parsers
+                                         into the config's file sink, deterministically
   marketprism mock-exchange --listen ADDR [--tls-dir DIR] [options]
                                          local mock of the venues (see --help there)
   marketprism --version
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
         "run" => cmd_run(rest),
         "check-config" => cmd_check(rest),
         "mock-exchange" => cmd_mock(rest),
+        "replay" => cmd_replay(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             ExitCode::SUCCESS
@@ -119,6 +123,61 @@ fn cmd_check(args: &[String]) -> ExitCode {
         Err(e) => {
             eprintln!("{}: {e}", path.display());
             ExitCode::from(2)
+        }
+    }
+}
+
+fn cmd_replay(args: &[String]) -> ExitCode {
+    let mut input = None;
+    let mut speed = engine::replay::Speed::Max;
+    let mut config = PathBuf::from(DEFAULT_CONFIG);
+    let mut i = 0;
+    while i < args.len() {
+        let val = args.get(i + 1);
+        match (args[i].as_str(), val) {
+            ("--input", Some(v)) => input = Some(PathBuf::from(v)),
+            ("--config", Some(v)) => config = PathBuf::from(v),
+            ("--speed", Some(v)) if v == "max" => speed = engine::replay::Speed::Max,
+            ("--speed", Some(v)) => match v.parse::<f64>() {
+                Ok(x) if x > 0.0 && x.is_finite() => speed = engine::replay::Speed::Times(x),
+                _ => {
+                    eprintln!("--speed takes a positive number or `max`, not `{v}`");
+                    return ExitCode::from(2);
+                }
+            },
+            (flag, _) => {
+                eprintln!("replay: unexpected or incomplete argument `{flag}`\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+        i += 2;
+    }
+    let Some(input) = input else {
+        eprintln!("replay needs --input DIR\n\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    let plan = match config::load(&config) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{}: {e}", config.display());
+            return ExitCode::from(2);
+        }
+    };
+    match engine::replay::replay(&plan, &input, speed) {
+        Ok(s) => {
+            println!(
+                "replayed {} frames from {}: {} records written to {}, {} malformed",
+                s.frames,
+                input.display(),
+                s.records,
+                plan.sink.path.display(),
+                s.malformed
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("replay: {e}");
+            ExitCode::from(1)
         }
     }
 }

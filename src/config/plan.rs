@@ -18,6 +18,7 @@ pub struct Plan {
     pub engine: EnginePlan,
     pub http_listen: SocketAddr,
     pub sink: FileSinkPlan,
+    pub raw: Option<RawPlan>,
     pub venues: Vec<VenuePlan>,
     pub cores: Vec<CorePlan>,
     pub cluster: ClusterPlan,
@@ -39,6 +40,13 @@ pub struct EnginePlan {
     pub spin_before_park: Duration,
     /// Receive-only benchmark mode (frames counted, not parsed).
     pub discard_frames: bool,
+}
+
+/// Raw frame capture: where, and for which venues.
+#[derive(Debug, Clone)]
+pub struct RawPlan {
+    pub path: PathBuf,
+    pub venues: Vec<VenueId>,
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +179,7 @@ impl Plan {
         }
         let mut not_owned = Vec::new();
         let mut venues = Vec::new();
+        let mut raw_venues = Vec::new();
         for (key, vc) in &raw.exchanges {
             let id = VenueId::from_config_key(key).ok_or_else(|| {
                 let known: Vec<&str> = VenueId::ALL.iter().map(|v| v.config_key()).collect();
@@ -181,6 +190,9 @@ impl Plan {
             })?;
             if !vc.enabled {
                 continue;
+            }
+            if vc.raw.unwrap_or(raw.sink.raw) {
+                raw_venues.push(id);
             }
             let mut v = plan_venue(id, key, vc)?;
             let (mine, others): (Vec<String>, Vec<String>) = v
@@ -211,6 +223,14 @@ impl Plan {
                 discard_frames: e.discard_frames,
             },
             http_listen,
+            raw: (!raw_venues.is_empty()).then(|| RawPlan {
+                path: raw
+                    .sink
+                    .raw_path
+                    .clone()
+                    .unwrap_or_else(|| raw.sink.path.join("raw")),
+                venues: raw_venues,
+            }),
             sink: FileSinkPlan {
                 path: raw.sink.path.clone(),
                 rotate_max_bytes: raw.sink.rotate_max_bytes,
@@ -484,6 +504,15 @@ impl fmt::Display for Plan {
             for (id, others) in &self.cluster.not_owned {
                 writeln!(f, "    {id}: left to other instances: {}", others.join(" "))?;
             }
+        }
+        if let Some(r) = &self.raw {
+            let names: Vec<&str> = r.venues.iter().map(|v| v.config_key()).collect();
+            writeln!(
+                f,
+                "  raw capture: {} -> {}",
+                names.join(", "),
+                r.path.display()
+            )?;
         }
         for v in &self.venues {
             writeln!(

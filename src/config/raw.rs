@@ -132,6 +132,12 @@ pub struct SinkConfig {
     /// Rotate a core's file once it is this old.
     #[serde(default = "default_rotate_interval_s")]
     pub rotate_interval_s: u64,
+    /// Also record every received frame (receive time, connection id) to
+    /// per-core gzip files, for `marketprism replay`. Per venue: `exchanges.<v>.raw`.
+    #[serde(default)]
+    pub raw: bool,
+    /// Where raw captures go (default `<path>/raw`).
+    pub raw_path: Option<PathBuf>,
 }
 
 /// `kind = "file"` or `kind = ["file", ...]`.
@@ -171,6 +177,8 @@ impl Default for SinkConfig {
             path: default_sink_path(),
             rotate_max_bytes: default_rotate_max_bytes(),
             rotate_interval_s: default_rotate_interval_s(),
+            raw: false,
+            raw_path: None,
         }
     }
 }
@@ -195,6 +203,8 @@ pub struct VenueConfig {
     pub streams_per_connection: usize,
     /// Extra PEM CA certificate(s) to trust besides the webpki roots.
     pub ca_file: Option<PathBuf>,
+    /// Raw frame capture for this venue (overrides `sink.raw`).
+    pub raw: Option<bool>,
 }
 
 const fn default_true() -> bool {

@@ -7,6 +7,7 @@
 //! symbol map) → HTTP listener bound → executors.
 
 pub mod pipeline;
+pub mod replay;
 pub mod shard;
 pub mod shutdown;
 
@@ -82,6 +83,12 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
         log::info!("stopped before start-up completed");
         return Ok(());
     };
+    if let Some(raw) = &plan.raw {
+        for v in &raw.venues {
+            crate::capture::write_instruments(&raw.path, *v, &instruments[v.index()])
+                .map_err(|e| runtime(format!("raw capture dir {}: {e}", raw.path.display())))?;
+        }
+    }
 
     let std_listener = std::net::TcpListener::bind(plan.http_listen)
         .map_err(|e| runtime(format!("http.listen {}: {e}", plan.http_listen)))?;
@@ -106,6 +113,7 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
         let core = core.clone();
         let engine = plan.engine.clone();
         let sink_plan = plan.sink.clone();
+        let raw_plan = plan.raw.clone();
         let stats = stats[core.shard].clone();
         let venues: Vec<VenueRuntime> = plan
             .venues
@@ -159,6 +167,19 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
                     stats.clone(),
                 )
                 .map_err(|e| format!("core {}: {e}", core.shard))?;
+                let pipeline = match raw_plan {
+                    Some(r) => {
+                        let w = crate::capture::RawWriter::open(
+                            &r.path,
+                            core.shard,
+                            sink_plan.rotate_max_bytes,
+                            sink_plan.rotate_interval,
+                        )
+                        .map_err(|e| format!("core {}: {e}", core.shard))?;
+                        pipeline.with_raw_capture(w, &r.venues)
+                    }
+                    None => pipeline,
+                };
                 let server = http.map(|(fd, ex)| {
                     // SAFETY: `fd` is a bound, non-blocking listening socket whose
                     // ownership was released with `into_raw_fd` above.

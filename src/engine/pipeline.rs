@@ -4,6 +4,7 @@
 //! testable (and allocation-countable) without sockets.
 
 use crate::batch::Batch;
+use crate::capture::{FrameKind, RawWriter};
 use crate::config::plan::FileSinkPlan;
 use crate::logging::RateLimit;
 use crate::metrics::CoreStats;
@@ -30,6 +31,10 @@ pub struct Pipeline {
     malformed_log: RateLimit,
     control_log: RateLimit,
     sink_log: RateLimit,
+    /// Raw frame capture, and which venues it records.
+    raw: Option<RawWriter>,
+    raw_venues: [bool; VenueId::COUNT],
+    raw_log: RateLimit,
 }
 
 impl Pipeline {
@@ -50,7 +55,43 @@ impl Pipeline {
             malformed_log: RateLimit::new(1_000_000_000),
             control_log: RateLimit::new(1_000_000_000),
             sink_log: RateLimit::new(1_000_000_000),
+            raw: None,
+            raw_venues: [false; VenueId::COUNT],
+            raw_log: RateLimit::new(1_000_000_000),
         })
+    }
+
+    /// Enables raw capture of `venues` into `writer`.
+    pub fn with_raw_capture(mut self, writer: RawWriter, venues: &[VenueId]) -> Pipeline {
+        for v in venues {
+            self.raw_venues[v.index()] = true;
+        }
+        self.raw = Some(writer);
+        self
+    }
+
+    /// Records a received frame if raw capture is on for its venue.
+    #[inline]
+    pub fn record_raw(
+        &mut self,
+        receive_ns: u64,
+        conn_id: usize,
+        venue: VenueId,
+        kind: FrameKind,
+        payload: &[u8],
+    ) {
+        if !self.raw_venues[venue.index()] {
+            return;
+        }
+        let Some(w) = self.raw.as_mut() else { return };
+        if let Err(e) = w.record(receive_ns, conn_id, venue, kind, payload) {
+            self.stats.raw_capture_errors.inc();
+            if let Some(n) = self.raw_log.check(receive_ns) {
+                log::error!("raw capture write failed: {e} ({n} similar errors suppressed)");
+            }
+        } else {
+            self.stats.raw_frames.inc();
+        }
     }
 
     /// Handles one text frame received at `receive_ns` on a connection of
@@ -191,6 +232,14 @@ impl Pipeline {
             self.stats.batch_size.observe(n);
             self.stats.batches_flushed.inc();
         }
+        if let Some(w) = self.raw.as_mut() {
+            if let Err(e) = w.flush() {
+                self.stats.raw_capture_errors.inc();
+                if let Some(n) = self.raw_log.check(now_ns) {
+                    log::error!("raw capture flush failed: {e} ({n} similar errors suppressed)");
+                }
+            }
+        }
         self.stats
             .flush_duration
             .observe(started.elapsed().as_nanos() as u64);
@@ -203,6 +252,10 @@ impl Pipeline {
     /// Final flush and file close (clean shutdown).
     pub fn close(&mut self) -> Result<(), String> {
         self.flush(crate::sys::now_ns());
+        if let Some(w) = self.raw.as_mut() {
+            w.close()
+                .map_err(|e| format!("closing the raw capture: {e}"))?;
+        }
         self.sink.close().map_err(|e| {
             format!(
                 "closing the file sink: {} ({} records not written)",

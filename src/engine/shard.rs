@@ -6,6 +6,7 @@
 
 use super::pipeline::Pipeline;
 use super::shutdown;
+use crate::capture::FrameKind;
 use crate::config::plan::{ConnectionPlan, CorePlan, EnginePlan};
 use crate::conn::{ws, Backoff};
 use crate::metrics::CoreStats;
@@ -212,6 +213,7 @@ impl Shard {
                 Message::Text(text) => {
                     let (full, became_nonempty) = {
                         let mut p = self.pipeline.borrow_mut();
+                        p.record_raw(now, conn.id, venue, FrameKind::Text, text.as_bytes());
                         let was_empty = p.batch_len() == 0;
                         let out = p.on_text(venue, conn_type, text.as_str(), now);
                         let pushed = matches!(out, FrameOutcome::Records(..));
@@ -225,13 +227,11 @@ impl Shard {
                         }
                     }
                 }
-                Message::Binary(b) => self.pipeline.borrow_mut().on_rejected(
-                    venue,
-                    conn_type,
-                    Malformed::NonText,
-                    b.len(),
-                    now,
-                ),
+                Message::Binary(b) => {
+                    let mut p = self.pipeline.borrow_mut();
+                    p.record_raw(now, conn.id, venue, FrameKind::Binary, &b);
+                    p.on_rejected(venue, conn_type, Malformed::NonText, b.len(), now);
+                }
                 // tungstenite has already queued the pong.
                 Message::Ping(_) => vs.pings.inc(),
                 Message::Pong(_) | Message::Frame(_) => {}

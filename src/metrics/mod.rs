@@ -199,6 +199,8 @@ pub struct CoreStats {
     pub sink_records_dropped: LocalCounter,
     pub sink_pending_records: LocalGauge,
     pub sink_files_opened: LocalCounter,
+    pub raw_frames: LocalCounter,
+    pub raw_capture_errors: LocalCounter,
 }
 
 impl CoreStats {
@@ -217,6 +219,8 @@ impl CoreStats {
             sink_records_dropped: LocalCounter::default(),
             sink_pending_records: LocalGauge::default(),
             sink_files_opened: LocalCounter::default(),
+            raw_frames: LocalCounter::default(),
+            raw_capture_errors: LocalCounter::default(),
         }
     }
 
@@ -522,6 +526,15 @@ impl prometheus_client::collector::Collector for Exporter {
             "Output files opened (rotations)",
             |c| c.sink_files_opened.get(),
         )?;
+        self.core_counter(
+            e,
+            "raw_frames_captured",
+            "Frames recorded by raw capture",
+            |c| c.raw_frames.get(),
+        )?;
+        self.core_counter(e, "raw_capture_errors", "Failed raw capture writes", |c| {
+            c.raw_capture_errors.get()
+        })?;
         {
             let m = e.encode_descriptor(
                 "process_rss_bytes",

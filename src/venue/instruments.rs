@@ -53,6 +53,11 @@ impl InstrumentMap {
         self.by_native.get(native).map(|i| i.normalized.as_str())
     }
 
+    /// Every instrument (any order).
+    pub fn iter(&self) -> impl Iterator<Item = &Instrument> {
+        self.by_native.values()
+    }
+
     pub fn len(&self) -> usize {
         self.by_native.len()
     }
