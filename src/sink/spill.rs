@@ -63,7 +63,10 @@ impl Spill {
             .filter_map(|e| e.ok())
             .filter_map(|e| {
                 let name = e.file_name().into_string().ok()?;
-                name.strip_prefix("seg-")?.strip_suffix(".spill")?.parse().ok()
+                name.strip_prefix("seg-")?
+                    .strip_suffix(".spill")?
+                    .parse()
+                    .ok()
             })
             .collect();
         seqs.sort_unstable();
@@ -142,7 +145,10 @@ impl Spill {
     pub fn push(&mut self, subject: &[u8], id: &[u8], payload: &[u8]) -> Result<(), SpillError> {
         let body = subject.len() + id.len() + payload.len();
         if subject.len() > u16::MAX as usize || id.len() > u16::MAX as usize || body > MAX_ENTRY {
-            return Err(SpillError::Io(io::Error::new(io::ErrorKind::InvalidInput, "entry too large")));
+            return Err(SpillError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "entry too large",
+            )));
         }
         let entry = (HEADER + body) as u64;
         if self.total_bytes + entry > self.max_bytes {
@@ -165,8 +171,10 @@ impl Spill {
         }
         self.scratch.clear();
         self.scratch.extend_from_slice(&(body as u32).to_le_bytes());
-        self.scratch.extend_from_slice(&(subject.len() as u16).to_le_bytes());
-        self.scratch.extend_from_slice(&(id.len() as u16).to_le_bytes());
+        self.scratch
+            .extend_from_slice(&(subject.len() as u16).to_le_bytes());
+        self.scratch
+            .extend_from_slice(&(id.len() as u16).to_le_bytes());
         self.scratch.extend_from_slice(subject);
         self.scratch.extend_from_slice(id);
         self.scratch.extend_from_slice(payload);
@@ -194,7 +202,9 @@ impl Spill {
                 let f = File::open(self.path(seq))?;
                 self.reader = Some((f, 0));
             }
-            let Some((f, pos)) = self.reader.as_mut() else { break };
+            let Some((f, pos)) = self.reader.as_mut() else {
+                break;
+            };
             if *pos >= seg_bytes {
                 // Fully handed back: the segment is no longer needed.
                 let is_writer = self.segments.len() == 1;
@@ -214,7 +224,10 @@ impl Spill {
             let sl = u16::from_le_bytes([head[4], head[5]]) as usize;
             let il = u16::from_le_bytes([head[6], head[7]]) as usize;
             if sl + il > body || body > MAX_ENTRY {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "corrupt spill entry"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "corrupt spill entry",
+                ));
             }
             self.scratch.resize(body, 0);
             f.read_exact(&mut self.scratch)?;
@@ -258,14 +271,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Spill::open(dir.path(), 1 << 20, 4096).unwrap();
         for i in 0..200 {
-            s.push(b"trade.x", format!("id{i}").as_bytes(), format!("{{\"n\":{i}}}").as_bytes())
-                .unwrap();
+            s.push(
+                b"trade.x",
+                format!("id{i}").as_bytes(),
+                format!("{{\"n\":{i}}}").as_bytes(),
+            )
+            .unwrap();
         }
         assert_eq!(s.len(), 200);
-        assert!(std::fs::read_dir(dir.path()).unwrap().count() > 1, "segments rotate");
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().count() > 1,
+            "segments rotate"
+        );
         let first = entries(&mut s, 50);
         assert_eq!(first.len(), 50);
-        assert_eq!(first[0], ("trade.x".into(), "id0".into(), "{\"n\":0}".into()));
+        assert_eq!(
+            first[0],
+            ("trade.x".into(), "id0".into(), "{\"n\":0}".into())
+        );
         assert_eq!(first[49].1, "id49");
         // New entries go behind the old ones.
         s.push(b"trade.y", b"late", b"{}").unwrap();
@@ -276,7 +299,11 @@ mod tests {
         assert_eq!(rest[150].1, "late");
         assert!(s.is_empty());
         assert_eq!(s.bytes(), 0);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "drained segments deleted");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "drained segments deleted"
+        );
     }
 
     #[test]
@@ -284,7 +311,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Spill::open(dir.path(), 100, 4096).unwrap();
         s.push(b"a", b"b", &[b'x'; 50]).unwrap();
-        assert!(matches!(s.push(b"a", b"b", &[b'x'; 50]), Err(SpillError::Full)));
+        assert!(matches!(
+            s.push(b"a", b"b", &[b'x'; 50]),
+            Err(SpillError::Full)
+        ));
         assert_eq!(s.len(), 1);
     }
 
@@ -298,14 +328,22 @@ mod tests {
             }
         }
         // Simulate a crash mid-write: half an entry at the end.
-        let seg = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+        let seg = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
         let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
         f.write_all(&[40, 0, 0, 0, 1, 0]).unwrap();
         drop(f);
         let mut s = Spill::open(dir.path(), 1 << 20, 1 << 20).unwrap();
         assert_eq!(s.len(), 10);
         s.push(b"s", b"10", b"payload").unwrap();
-        let got: Vec<String> = entries(&mut s, usize::MAX).into_iter().map(|e| e.1).collect();
+        let got: Vec<String> = entries(&mut s, usize::MAX)
+            .into_iter()
+            .map(|e| e.1)
+            .collect();
         assert_eq!(got, (0..=10).map(|i| i.to_string()).collect::<Vec<_>>());
     }
 }
