@@ -9,8 +9,11 @@ use crate::config::plan::FileSinkPlan;
 use crate::logging::RateLimit;
 use crate::metrics::CoreStats;
 use crate::model::{DataType, VenueId};
-use crate::sink::FileSink;
+use crate::sink::encode::{encode_json, push_msg_id, push_subject};
+use crate::sink::spill::{Spill, SpillError};
+use crate::sink::{FileSink, MessageSink};
 use crate::venue::{self, FrameOutcome, InstrumentMap, Malformed};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,9 +21,40 @@ use std::time::Instant;
 /// is about 150 bytes), so steady state never grows the arena.
 const ARENA_BYTES_PER_EVENT: usize = 192;
 
+/// The message-sink side of a core: the sink, the spill it falls back to,
+/// and scratch buffers reused for every record.
+pub struct NetOut {
+    sink: Rc<dyn MessageSink>,
+    spill: Spill,
+    subject: Vec<u8>,
+    id: Vec<u8>,
+    payload: Vec<u8>,
+    log: RateLimit,
+}
+
+impl NetOut {
+    pub fn new(sink: Rc<dyn MessageSink>, spill: Spill) -> NetOut {
+        NetOut {
+            sink,
+            spill,
+            subject: Vec::with_capacity(128),
+            id: Vec::with_capacity(128),
+            payload: Vec::with_capacity(1024),
+            log: RateLimit::new(1_000_000_000),
+        }
+    }
+}
+
+/// ASCII scratch as `&str` (subjects and ids are built from ASCII only).
+fn ascii(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or("")
+}
+
 pub struct Pipeline {
     batch: Batch,
-    sink: FileSink,
+    /// `None` when only a message sink is configured.
+    sink: Option<FileSink>,
+    net: Option<NetOut>,
     stats: Arc<CoreStats>,
     /// Indexed by `VenueId::index()`.
     instruments: Vec<InstrumentMap>,
@@ -47,7 +81,8 @@ impl Pipeline {
     ) -> std::io::Result<Pipeline> {
         Ok(Pipeline {
             batch: Batch::new(max_events, max_events * ARENA_BYTES_PER_EVENT),
-            sink: FileSink::open(sink_plan, shard)?,
+            sink: Some(FileSink::open(sink_plan, shard)?),
+            net: None,
             stats,
             instruments,
             max_events,
@@ -59,6 +94,99 @@ impl Pipeline {
             raw_venues: [false; VenueId::COUNT],
             raw_log: RateLimit::new(1_000_000_000),
         })
+    }
+
+    /// Turns the file sink off (`sink.kind = "nats"` alone).
+    pub fn without_file_sink(mut self) -> Pipeline {
+        self.sink = None;
+        self
+    }
+
+    /// Adds a message sink (NATS) with its spill.
+    pub fn with_message_sink(mut self, net: NetOut) -> Pipeline {
+        self.stats.spill_records.set(net.spill.len() as i64);
+        self.stats.spill_bytes.set(net.spill.bytes() as i64);
+        self.net = Some(net);
+        self
+    }
+
+    /// Records waiting in the spill.
+    pub fn spilled(&self) -> u64 {
+        self.net.as_ref().map(|n| n.spill.len()).unwrap_or(0)
+    }
+
+    /// Moves spilled records to the message sink, oldest first, until it is
+    /// full or the spill is empty. Returns how many moved.
+    pub fn pump_spill(&mut self) -> u64 {
+        let Some(net) = self.net.as_mut() else {
+            return 0;
+        };
+        if net.spill.is_empty() {
+            return 0;
+        }
+        let sink = net.sink.clone();
+        let moved = net
+            .spill
+            .drain(|s, i, p| sink.try_send(ascii(s), ascii(i), p))
+            .unwrap_or_else(|e| {
+                self.stats.sink_errors.inc();
+                if let Some(n) = net.log.check(crate::sys::now_ns()) {
+                    log::error!("reading the spill failed: {e} ({n} similar errors suppressed)");
+                }
+                0
+            });
+        self.stats.spill_records.set(net.spill.len() as i64);
+        self.stats.spill_bytes.set(net.spill.bytes() as i64);
+        moved
+    }
+
+    /// Hands the batch to the message sink: straight to it while nothing is
+    /// spilled and it has room, otherwise behind the spilled records.
+    fn send_batch(&mut self, count_written: bool) {
+        let Some(net) = self.net.as_mut() else { return };
+        for rec in self.batch.iter() {
+            let written = &self.stats.venue(rec.venue()).written[rec.data_type().index()];
+            net.subject.clear();
+            net.id.clear();
+            net.payload.clear();
+            push_subject(&mut net.subject, rec);
+            push_msg_id(&mut net.id, rec);
+            encode_json(&mut net.payload, rec);
+            if net.spill.is_empty()
+                && net
+                    .sink
+                    .try_send(ascii(&net.subject), ascii(&net.id), &net.payload)
+            {
+                if count_written {
+                    written.inc();
+                }
+                continue;
+            }
+            match net.spill.push(&net.subject, &net.id, &net.payload) {
+                Ok(()) => {
+                    if count_written {
+                        written.inc();
+                    }
+                    self.stats.spilled_total.inc();
+                }
+                Err(e) => {
+                    // Disk budget gone too: the one place records are dropped,
+                    // always counted and logged.
+                    self.stats.sink_records_dropped.inc();
+                    if let Some(n) = net.log.check(rec.receive_ts_ns()) {
+                        log::error!(
+                            "message sink full and spill refused ({e}): dropped {} ({n} more dropped since the last line)",
+                            ascii(&net.id)
+                        );
+                    }
+                    if matches!(e, SpillError::Io(_)) {
+                        self.stats.sink_errors.inc();
+                    }
+                }
+            }
+        }
+        self.stats.spill_records.set(net.spill.len() as i64);
+        self.stats.spill_bytes.set(net.spill.bytes() as i64);
     }
 
     /// Enables raw capture of `venues` into `writer`.
@@ -177,17 +305,58 @@ impl Pipeline {
         self.pending.iter().flatten().any(|&n| n > 0)
     }
 
-    /// Writes the batch (and anything pending) to the sink and resets the arena.
+    /// Writes the batch (and anything pending) to the sinks and resets the arena.
     pub fn flush(&mut self, now_ns: u64) {
         if self.batch.is_empty() && !self.has_pending() {
             return;
         }
         let started = Instant::now();
+        let n = self.batch.len() as u64;
+        if self.net.is_some() {
+            // Without a file sink, "written" means handed to the message sink
+            // (queued or spilled); its acks are counted by the sink itself.
+            self.send_batch(self.sink.is_none());
+        }
+        if self.sink.is_some() {
+            self.write_file(now_ns);
+        } else {
+            let written_ns = crate::sys::now_ns();
+            for rec in self.batch.iter() {
+                self.stats
+                    .receive_to_written
+                    .observe(written_ns.saturating_sub(rec.receive_ts_ns()));
+            }
+        }
+        if n > 0 {
+            self.stats.batch_size.observe(n);
+            self.stats.batches_flushed.inc();
+        }
+        if let Some(w) = self.raw.as_mut() {
+            if let Err(e) = w.flush() {
+                self.stats.raw_capture_errors.inc();
+                if let Some(n) = self.raw_log.check(now_ns) {
+                    log::error!("raw capture flush failed: {e} ({n} similar errors suppressed)");
+                }
+            }
+        }
+        self.stats
+            .flush_duration
+            .observe(started.elapsed().as_nanos() as u64);
+        self.batch.reset();
+        self.stats
+            .arena_high_water_bytes
+            .set(self.batch.high_water_bytes() as i64);
+    }
+
+    /// The file sink part of a flush.
+    fn write_file(&mut self, now_ns: u64) {
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
         for rec in self.batch.iter() {
             self.pending[rec.venue().index()][rec.data_type().index()] += 1;
         }
-        let n = self.batch.len() as u64;
-        match self.sink.write_batch(&self.batch) {
+        match sink.write_batch(&self.batch) {
             Ok(rep) => {
                 let written_ns = crate::sys::now_ns();
                 for rec in self.batch.iter() {
@@ -228,25 +397,6 @@ impl Pipeline {
                 }
             }
         }
-        if n > 0 {
-            self.stats.batch_size.observe(n);
-            self.stats.batches_flushed.inc();
-        }
-        if let Some(w) = self.raw.as_mut() {
-            if let Err(e) = w.flush() {
-                self.stats.raw_capture_errors.inc();
-                if let Some(n) = self.raw_log.check(now_ns) {
-                    log::error!("raw capture flush failed: {e} ({n} similar errors suppressed)");
-                }
-            }
-        }
-        self.stats
-            .flush_duration
-            .observe(started.elapsed().as_nanos() as u64);
-        self.batch.reset();
-        self.stats
-            .arena_high_water_bytes
-            .set(self.batch.high_water_bytes() as i64);
     }
 
     /// Final flush and file close (clean shutdown).
@@ -256,12 +406,15 @@ impl Pipeline {
             w.close()
                 .map_err(|e| format!("closing the raw capture: {e}"))?;
         }
-        self.sink.close().map_err(|e| {
-            format!(
-                "closing the file sink: {} ({} records not written)",
-                e.error, e.pending_records
-            )
-        })
+        match self.sink.as_mut() {
+            Some(s) => s.close().map_err(|e| {
+                format!(
+                    "closing the file sink: {} ({} records not written)",
+                    e.error, e.pending_records
+                )
+            }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -278,4 +431,106 @@ fn snippet(text: &str) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::binance::trade_frames;
+    use std::cell::{Cell, RefCell};
+    use std::time::Duration;
+
+    /// A message sink with room for `room` messages; records what it took.
+    struct Fake {
+        room: Cell<usize>,
+        got: RefCell<Vec<(String, String)>>,
+    }
+
+    impl MessageSink for Fake {
+        fn try_send(&self, subject: &str, msg_id: &str, payload: &[u8]) -> bool {
+            if self.room.get() == 0 {
+                return false;
+            }
+            assert!(payload.starts_with(b"{\"data_type\":\"trade\""));
+            self.room.set(self.room.get() - 1);
+            self.got.borrow_mut().push((subject.to_string(), msg_id.to_string()));
+            true
+        }
+    }
+
+    #[test]
+    fn full_message_sink_spills_and_pumps_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = FileSinkPlan {
+            path: dir.path().join("files"),
+            rotate_max_bytes: 1 << 30,
+            rotate_interval: Duration::from_secs(3600),
+        };
+        let mut map = InstrumentMap::default();
+        map.insert("BTCUSDT", "BTC", "USDT", true);
+        let fake = Rc::new(Fake {
+            room: Cell::new(30),
+            got: RefCell::new(Vec::new()),
+        });
+        let spill = Spill::open(&dir.path().join("spill"), 1 << 20, 1 << 16).unwrap();
+        let stats = Arc::new(CoreStats::new(0, 0));
+        let mut p = Pipeline::new(0, 16, &plan, vec![map], stats.clone())
+            .unwrap()
+            .without_file_sink()
+            .with_message_sink(NetOut::new(fake.clone(), spill));
+        for f in trade_frames(&[("BTCUSDT", "BTC", "USDT")], 100, 0) {
+            p.on_text(VenueId::BinanceSpot, Some(DataType::Trade), &f, 1);
+            if p.is_full() {
+                p.flush(1);
+            }
+        }
+        p.flush(1);
+        assert_eq!(fake.got.borrow().len(), 30);
+        assert_eq!(p.spilled(), 70);
+        assert_eq!(stats.spill_records.get(), 70);
+        // Room comes back a little at a time; order is kept throughout.
+        fake.room.set(20);
+        assert_eq!(p.pump_spill(), 20);
+        fake.room.set(1000);
+        assert_eq!(p.pump_spill(), 50);
+        assert_eq!(p.spilled(), 0);
+        let ids: Vec<String> = fake.got.borrow().iter().map(|(_, id)| id.clone()).collect();
+        let want: Vec<String> = (1..=100).map(|i| format!("trade:binance:spot:BTC-USDT:{i}")).collect();
+        assert_eq!(ids, want);
+        assert!(fake.got.borrow().iter().all(|(s, _)| s == "trade.binance.spot.BTC-USDT"));
+        assert_eq!(stats.venue(VenueId::BinanceSpot).written[0].get(), 100);
+        assert_eq!(stats.sink_records_dropped.get(), 0);
+        assert!(!dir.path().join("files").read_dir().unwrap().any(|_| true));
+    }
+
+    #[test]
+    fn exhausted_spill_drops_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = FileSinkPlan {
+            path: dir.path().join("files"),
+            rotate_max_bytes: 1 << 30,
+            rotate_interval: Duration::from_secs(3600),
+        };
+        let mut map = InstrumentMap::default();
+        map.insert("BTCUSDT", "BTC", "USDT", true);
+        let fake = Rc::new(Fake {
+            room: Cell::new(0),
+            got: RefCell::new(Vec::new()),
+        });
+        // Room for about 3 entries of ~400 bytes.
+        let spill = Spill::open(&dir.path().join("spill"), 1200, 1 << 16).unwrap();
+        let stats = Arc::new(CoreStats::new(0, 0));
+        let mut p = Pipeline::new(0, 16, &plan, vec![map], stats.clone())
+            .unwrap()
+            .with_message_sink(NetOut::new(fake, spill));
+        for f in trade_frames(&[("BTCUSDT", "BTC", "USDT")], 10, 0) {
+            p.on_text(VenueId::BinanceSpot, Some(DataType::Trade), &f, 1);
+        }
+        p.flush(1);
+        let kept = p.spilled();
+        assert!((2..10).contains(&kept), "{kept}");
+        assert_eq!(stats.sink_records_dropped.get(), 10 - kept);
+        // The file sink still wrote everything.
+        assert_eq!(stats.venue(VenueId::BinanceSpot).written[0].get(), 10);
+    }
 }

@@ -201,6 +201,9 @@ pub struct CoreStats {
     pub sink_files_opened: LocalCounter,
     pub raw_frames: LocalCounter,
     pub raw_capture_errors: LocalCounter,
+    pub spill_records: LocalGauge,
+    pub spill_bytes: LocalGauge,
+    pub spilled_total: LocalCounter,
 }
 
 impl CoreStats {
@@ -221,6 +224,9 @@ impl CoreStats {
             sink_files_opened: LocalCounter::default(),
             raw_frames: LocalCounter::default(),
             raw_capture_errors: LocalCounter::default(),
+            spill_records: LocalGauge::default(),
+            spill_bytes: LocalGauge::default(),
+            spilled_total: LocalCounter::default(),
         }
     }
 
