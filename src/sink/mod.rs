@@ -7,3 +7,10 @@ pub mod file;
 pub mod spill;
 
 pub use file::{FileSink, WriteError, WriteReport};
+
+/// A message sink that delivers asynchronously (NATS): the core hands it
+/// encoded messages and never waits. `false` means "full right now": the
+/// caller keeps the message (spills it) and retries later, in order.
+pub trait MessageSink {
+    fn try_send(&self, subject: &str, msg_id: &str, payload: &[u8]) -> bool;
+}
