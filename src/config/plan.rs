@@ -18,6 +18,9 @@ pub struct Plan {
     pub engine: EnginePlan,
     pub http_listen: SocketAddr,
     pub sink: FileSinkPlan,
+    /// Whether the file sink runs (`sink.kind` includes "file").
+    pub file_sink: bool,
+    pub nats: Option<NatsPlan>,
     pub raw: Option<RawPlan>,
     pub venues: Vec<VenuePlan>,
     pub cores: Vec<CorePlan>,
@@ -40,6 +43,16 @@ pub struct EnginePlan {
     pub spin_before_park: Duration,
     /// Receive-only benchmark mode (frames counted, not parsed).
     pub discard_frames: bool,
+}
+
+/// The NATS sink: its settings, the stream subjects, and the spill.
+#[derive(Debug, Clone)]
+pub struct NatsPlan {
+    pub config: crate::sink::nats::NatsSinkConfig,
+    /// Stream subjects, one wildcard per collected data type (`trade.>`).
+    pub subjects: Vec<String>,
+    pub spill_path: PathBuf,
+    pub spill_max_bytes: u64,
 }
 
 /// Raw frame capture: where, and for which venues.
@@ -136,15 +149,22 @@ impl Plan {
             ConfigError::new("http.listen", format!("not an ip:port address: {err}"))
         })?;
 
-        for (i, k) in raw.sink.kind.names().iter().enumerate() {
-            if *k != "file" {
+        let kinds = raw.sink.kind.names();
+        if kinds.is_empty() {
+            return Err(ConfigError::new(
+                "sink.kind",
+                "names no sink (use \"file\", \"nats\" or both)",
+            ));
+        }
+        for (i, k) in kinds.iter().enumerate() {
+            if *k != "file" && *k != "nats" {
                 let key = match raw.sink.kind {
                     super::raw::SinkKinds::One(_) => "sink.kind".to_string(),
                     super::raw::SinkKinds::Many(_) => format!("sink.kind[{i}]"),
                 };
                 return Err(ConfigError::new(
                     key,
-                    format!("unknown sink `{k}` (this build has: file)"),
+                    format!("unknown sink `{k}` (this build has: file, nats)"),
                 ));
             }
         }
@@ -164,6 +184,23 @@ impl Plan {
             ));
         }
 
+        let file_sink = kinds.contains(&"file");
+        let nats_cfg = if kinds.contains(&"nats") {
+            let c = raw.sink.nats.clone().unwrap_or_default();
+            c.validate().map_err(|(k, r)| ConfigError::new(k, r))?;
+            Some(c)
+        } else {
+            if raw.sink.nats.is_some() {
+                log::warn!("[sink.nats] is set but sink.kind does not include \"nats\": ignored");
+            }
+            None
+        };
+        if raw.sink.spill_max_bytes < 1 << 20 {
+            return Err(ConfigError::new(
+                "sink.spill_max_bytes",
+                "must be at least 1048576",
+            ));
+        }
         let cl = &raw.cluster;
         if cl.instances == 0 || cl.instances > 1024 {
             return Err(ConfigError::new(
@@ -230,6 +267,25 @@ impl Plan {
                     .clone()
                     .unwrap_or_else(|| raw.sink.path.join("raw")),
                 venues: raw_venues,
+            }),
+            file_sink,
+            nats: nats_cfg.map(|config| {
+                let mut subjects: Vec<String> = venues
+                    .iter()
+                    .flat_map(|v| v.data_types.iter().map(|d| format!("{}.>", d.name())))
+                    .collect();
+                subjects.sort();
+                subjects.dedup();
+                NatsPlan {
+                    config,
+                    subjects,
+                    spill_path: raw
+                        .sink
+                        .spill_path
+                        .clone()
+                        .unwrap_or_else(|| raw.sink.path.join("spill")),
+                    spill_max_bytes: raw.sink.spill_max_bytes,
+                }
             }),
             sink: FileSinkPlan {
                 path: raw.sink.path.clone(),
@@ -485,15 +541,31 @@ fn assign(cpus: &[usize], venues: &[VenuePlan]) -> Vec<CorePlan> {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sinks = Vec::new();
+        if self.file_sink {
+            sinks.push(format!("file:{}", self.sink.path.display()));
+        }
+        if let Some(n) = &self.nats {
+            sinks.push(format!(
+                "nats:{} ({}{})",
+                n.config.servers.join(","),
+                if n.config.jetstream {
+                    "JetStream "
+                } else {
+                    "core "
+                },
+                n.config.stream
+            ));
+        }
         writeln!(
             f,
-            "plan: {} core(s), {} connection(s), {} stream(s); batch {} events / {} ms; sink file:{}",
+            "plan: {} core(s), {} connection(s), {} stream(s); batch {} events / {} ms; sink {}",
             self.cores.len(),
             self.connection_count(),
             self.stream_count(),
             self.engine.batch_max_events,
             self.engine.batch_max_delay.as_millis(),
-            self.sink.path.display()
+            sinks.join(" + ")
         )?;
         if self.cluster.instances > 1 {
             writeln!(

@@ -138,6 +138,18 @@ pub struct SinkConfig {
     pub raw: bool,
     /// Where raw captures go (default `<path>/raw`).
     pub raw_path: Option<PathBuf>,
+    /// `[sink.nats]`: used when `kind` includes "nats" (defaults otherwise).
+    pub nats: Option<crate::sink::nats::NatsSinkConfig>,
+    /// Per-core disk budget for records the message sink cannot take now
+    /// (server down or slow); beyond it records are dropped and counted.
+    #[serde(default = "default_spill_max_bytes")]
+    pub spill_max_bytes: u64,
+    /// Where spills go (default `<path>/spill`).
+    pub spill_path: Option<PathBuf>,
+}
+
+const fn default_spill_max_bytes() -> u64 {
+    8 << 30
 }
 
 /// `kind = "file"` or `kind = ["file", ...]`.
@@ -179,6 +191,9 @@ impl Default for SinkConfig {
             rotate_interval_s: default_rotate_interval_s(),
             raw: false,
             raw_path: None,
+            nats: None,
+            spill_max_bytes: default_spill_max_bytes(),
+            spill_path: None,
         }
     }
 }

@@ -15,12 +15,15 @@ use crate::config::{ConfigError, Plan};
 use crate::conn::tls;
 use crate::metrics::{CoreStats, Exporter};
 use crate::model::VenueId;
+use crate::sink::nats::Publisher;
+use crate::sink::spill::Spill;
 use crate::venue::{self, InstrumentMap};
 use glommio::{LocalExecutorBuilder, Placement, PoolPlacement};
-use pipeline::Pipeline;
+use pipeline::{NetOut, Pipeline};
 use shard::{Shard, VenueRuntime};
 use std::fmt;
 use std::os::fd::{FromRawFd, IntoRawFd};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -114,6 +117,8 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
         let engine = plan.engine.clone();
         let sink_plan = plan.sink.clone();
         let raw_plan = plan.raw.clone();
+        let nats_plan = plan.nats.clone();
+        let file_sink = plan.file_sink;
         let stats = stats[core.shard].clone();
         let venues: Vec<VenueRuntime> = plan
             .venues
@@ -180,13 +185,39 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
                     }
                     None => pipeline,
                 };
+                let pipeline = if file_sink { pipeline } else { pipeline.without_file_sink() };
+                let (pipeline, publisher) = match nats_plan {
+                    Some(n) => {
+                        let publisher = Publisher::new(n.config.clone(), core.shard, n.subjects.clone());
+                        let _ = stats.nats.set(publisher.stats_arc());
+                        let dir = n.spill_path.join(format!("core{:02}", core.shard));
+                        let spill = Spill::open(&dir, n.spill_max_bytes, 64 << 20)
+                            .map_err(|e| format!("core {}: spill {}: {e}", core.shard, dir.display()))?;
+                        if !spill.is_empty() {
+                            log::info!(
+                                "core {}: {} records left in the spill by the last run will be sent first",
+                                core.shard,
+                                spill.len()
+                            );
+                        }
+                        let out = NetOut::new(
+                            Rc::new(shard::NatsAdapter {
+                                publisher: publisher.clone(),
+                                config: n.config.clone(),
+                            }),
+                            spill,
+                        );
+                        (pipeline.with_message_sink(out), Some(publisher))
+                    }
+                    None => (pipeline, None),
+                };
                 let server = http.map(|(fd, ex)| {
                     // SAFETY: `fd` is a bound, non-blocking listening socket whose
                     // ownership was released with `into_raw_fd` above.
                     let listener = unsafe { glommio::net::TcpListener::from_raw_fd(fd) };
                     glommio::spawn_local(crate::metrics::http::serve(listener, ex))
                 });
-                let shard = Shard::new(core, engine, venues, pipeline, stats);
+                let shard = Shard::new(core, engine, venues, pipeline, stats, publisher);
                 let r = shard.run().await;
                 if let Some(s) = server {
                     s.cancel().await;

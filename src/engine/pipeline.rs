@@ -453,7 +453,9 @@ mod tests {
             }
             assert!(payload.starts_with(b"{\"data_type\":\"trade\""));
             self.room.set(self.room.get() - 1);
-            self.got.borrow_mut().push((subject.to_string(), msg_id.to_string()));
+            self.got
+                .borrow_mut()
+                .push((subject.to_string(), msg_id.to_string()));
             true
         }
     }
@@ -495,9 +497,15 @@ mod tests {
         assert_eq!(p.pump_spill(), 50);
         assert_eq!(p.spilled(), 0);
         let ids: Vec<String> = fake.got.borrow().iter().map(|(_, id)| id.clone()).collect();
-        let want: Vec<String> = (1..=100).map(|i| format!("trade:binance:spot:BTC-USDT:{i}")).collect();
+        let want: Vec<String> = (1..=100)
+            .map(|i| format!("trade:binance:spot:BTC-USDT:{i}"))
+            .collect();
         assert_eq!(ids, want);
-        assert!(fake.got.borrow().iter().all(|(s, _)| s == "trade.binance.spot.BTC-USDT"));
+        assert!(fake
+            .got
+            .borrow()
+            .iter()
+            .all(|(s, _)| s == "trade.binance.spot.BTC-USDT"));
         assert_eq!(stats.venue(VenueId::BinanceSpot).written[0].get(), 100);
         assert_eq!(stats.sink_records_dropped.get(), 0);
         assert!(!dir.path().join("files").read_dir().unwrap().any(|_| true));

@@ -11,6 +11,8 @@ use crate::config::plan::{ConnectionPlan, CorePlan, EnginePlan};
 use crate::conn::{ws, Backoff};
 use crate::metrics::CoreStats;
 use crate::model::VenueId;
+use crate::sink::nats::Publisher;
+use crate::sink::MessageSink;
 use crate::venue::{self, FrameOutcome, Malformed};
 use async_tungstenite::tungstenite::{self, Message};
 use futures_util::StreamExt;
@@ -31,6 +33,8 @@ const BACKOFF_CAP: Duration = Duration::from_secs(30);
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 /// Frames handled before offering the executor a chance to run other tasks.
 const YIELD_EVERY: u32 = 64;
+/// How long a clean stop waits for NATS acks.
+const NATS_DRAIN: Duration = Duration::from_secs(15);
 
 /// What a connection needs of its venue.
 #[derive(Clone)]
@@ -40,8 +44,26 @@ pub struct VenueRuntime {
     pub tls: Option<Arc<ClientConfig>>,
 }
 
+/// The NATS publisher as the pipeline's message sink: the data type (first
+/// subject token) decides JetStream-acked vs core-NATS publishing.
+pub struct NatsAdapter {
+    pub publisher: Rc<Publisher>,
+    pub config: crate::sink::nats::NatsSinkConfig,
+}
+
+impl MessageSink for NatsAdapter {
+    fn try_send(&self, subject: &str, msg_id: &str, payload: &[u8]) -> bool {
+        let dt = subject.split('.').next().unwrap_or("");
+        let ack = self.config.acked(dt);
+        self.publisher
+            .try_publish(subject, msg_id, payload, ack)
+            .is_ok()
+    }
+}
+
 pub struct Shard {
     pub plan: CorePlan,
+    publisher: Option<Rc<Publisher>>,
     engine: EnginePlan,
     venues: Vec<VenueRuntime>,
     pipeline: RefCell<Pipeline>,
@@ -57,12 +79,14 @@ impl Shard {
         venues: Vec<VenueRuntime>,
         pipeline: Pipeline,
         stats: Arc<CoreStats>,
+        publisher: Option<Rc<Publisher>>,
     ) -> Rc<Shard> {
         for c in &plan.connections {
             stats.venue(c.venue).connections_planned.add(1);
         }
         Rc::new(Shard {
             plan,
+            publisher,
             engine,
             venues,
             pipeline: RefCell::new(pipeline),
@@ -84,6 +108,13 @@ impl Shard {
         }
         let me = self.clone();
         let flusher = glommio::spawn_local(async move { me.flusher().await });
+        let nats = self.publisher.clone().map(|p| {
+            let me = self.clone();
+            (
+                glommio::spawn_local(p.run()),
+                glommio::spawn_local(async move { me.pump().await }),
+            )
+        });
         log::info!(
             "core {} (cpu {}) running {} connection(s)",
             self.plan.shard,
@@ -99,7 +130,14 @@ impl Shard {
             r.cancel().await;
         }
         flusher.cancel().await;
-        let result = self.pipeline.borrow_mut().close();
+        let mut result = self.pipeline.borrow_mut().close();
+        if let (Some(p), Some((run, pump))) = (self.publisher.clone(), nats) {
+            pump.cancel().await;
+            if let Err(e) = self.drain_nats(&p).await {
+                result = result.and(Err(e));
+            }
+            run.cancel().await;
+        }
         let (parsed, written) = self.stats.venues.iter().fold((0, 0), |(p, w), v| {
             (
                 p + v.parsed.iter().map(|c| c.get()).sum::<u64>(),
@@ -112,6 +150,45 @@ impl Shard {
             self.stats.batches_flushed.get()
         );
         result
+    }
+
+    /// Moves spilled records to the publisher whenever it has room.
+    async fn pump(self: Rc<Self>) {
+        loop {
+            if self.pipeline.borrow().spilled() > 0 {
+                self.pipeline.borrow_mut().pump_spill();
+            }
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Shutdown: push the spill out and wait for acks, bounded in time.
+    /// Whatever is still spilled stays on disk and goes out at the next start.
+    async fn drain_nats(&self, p: &Publisher) -> Result<(), String> {
+        let deadline = Instant::now() + NATS_DRAIN;
+        while self.pipeline.borrow().spilled() > 0 && Instant::now() < deadline {
+            self.pipeline.borrow_mut().pump_spill();
+            if self.pipeline.borrow().spilled() > 0 {
+                glommio::timer::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let left = p
+            .drain(deadline.saturating_duration_since(Instant::now()))
+            .await;
+        let spilled = self.pipeline.borrow().spilled();
+        if spilled > 0 {
+            log::warn!(
+                "core {}: {spilled} records stay in the spill and are sent at the next start",
+                self.plan.shard
+            );
+        }
+        if left > 0 {
+            return Err(format!(
+                "core {}: {left} records not acknowledged by NATS within {NATS_DRAIN:?}",
+                self.plan.shard
+            ));
+        }
+        Ok(())
     }
 
     fn venue(&self, id: VenueId) -> &VenueRuntime {

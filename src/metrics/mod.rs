@@ -204,6 +204,8 @@ pub struct CoreStats {
     pub spill_records: LocalGauge,
     pub spill_bytes: LocalGauge,
     pub spilled_total: LocalCounter,
+    /// The core's NATS publisher counters, once it has one.
+    pub nats: std::sync::OnceLock<Arc<crate::sink::nats::NatsStats>>,
 }
 
 impl CoreStats {
@@ -227,6 +229,7 @@ impl CoreStats {
             spill_records: LocalGauge::default(),
             spill_bytes: LocalGauge::default(),
             spilled_total: LocalCounter::default(),
+            nats: std::sync::OnceLock::new(),
         }
     }
 
@@ -364,6 +367,90 @@ impl Exporter {
             let (sum, count, buckets) = get(c).snapshot();
             m.encode_family(&[("core", core_label(c.shard))])?
                 .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
+        }
+        Ok(())
+    }
+}
+
+/// Name, help and reader of one NATS publisher metric.
+type NatsMetric<T> = (
+    &'static str,
+    &'static str,
+    fn(&crate::sink::nats::NatsStats) -> T,
+);
+
+impl Exporter {
+    /// `marketprism_nats_*`: the per-core publishers (MarketPrism's
+    /// `nats_messages_published_total` name included).
+    fn encode_nats(&self, e: &mut DescriptorEncoder) -> Fmt {
+        let n = |c: &CoreStats| c.nats.get().cloned();
+        let counters: [NatsMetric<u64>; 7] = [
+            (
+                "nats_messages_published",
+                "Messages published (first sends)",
+                |s| s.published.get(),
+            ),
+            ("nats_acked", "JetStream acks received", |s| s.acked.get()),
+            (
+                "nats_duplicates",
+                "Acks reporting a duplicate (deduplicated resends)",
+                |s| s.duplicates.get(),
+            ),
+            (
+                "nats_publish_errors",
+                "NATS errors (-ERR, error acks, refused messages)",
+                |s| s.errors.get(),
+            ),
+            ("nats_reconnects", "NATS reconnections", |s| {
+                s.reconnects.get()
+            }),
+            (
+                "nats_connect_failures",
+                "Failed NATS connection attempts",
+                |s| s.connect_failures.get(),
+            ),
+            (
+                "nats_resent",
+                "Unacked messages resent after a reconnect",
+                |s| s.resent.get(),
+            ),
+        ];
+        for (name, help, get) in counters {
+            self.core_counter(e, name, help, |c| n(c).map(|s| get(&s)).unwrap_or(0))?;
+        }
+        let gauges: [NatsMetric<i64>; 4] = [
+            ("nats_in_flight", "Published, not yet acked", |s| {
+                s.in_flight.get()
+            }),
+            (
+                "nats_buffered_records",
+                "Records held by the publisher (queued + unacked)",
+                |s| s.buffered_msgs.get(),
+            ),
+            ("nats_buffered_bytes", "Bytes held by the publisher", |s| {
+                s.buffered_bytes.get()
+            }),
+            (
+                "nats_connected",
+                "1 while the core's NATS connection is up",
+                |s| s.connected.get(),
+            ),
+        ];
+        for (name, help, get) in gauges {
+            self.core_gauge(e, name, help, |c| n(c).map(|s| get(&s)).unwrap_or(0))?;
+        }
+        let mut m = e.encode_descriptor(
+            "nats_publish_ack_seconds",
+            "Publish to JetStream ack latency",
+            None,
+            MetricType::Histogram,
+        )?;
+        for c in self.cores.iter() {
+            if let Some(s) = n(c) {
+                let (sum, count, buckets) = s.ack_latency.snapshot();
+                m.encode_family(&[("core", core_label(c.shard))])?
+                    .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
+            }
         }
         Ok(())
     }
@@ -532,6 +619,24 @@ impl prometheus_client::collector::Collector for Exporter {
             "Output files opened (rotations)",
             |c| c.sink_files_opened.get(),
         )?;
+        self.core_gauge(
+            e,
+            "spill_records",
+            "Records waiting in the on-disk spill",
+            |c| c.spill_records.get(),
+        )?;
+        self.core_gauge(e, "spill_bytes", "Bytes in the on-disk spill", |c| {
+            c.spill_bytes.get()
+        })?;
+        self.core_counter(
+            e,
+            "spilled_records",
+            "Records that went through the spill",
+            |c| c.spilled_total.get(),
+        )?;
+        if self.cores.iter().any(|c| c.nats.get().is_some()) {
+            self.encode_nats(e)?;
+        }
         self.core_counter(
             e,
             "raw_frames_captured",

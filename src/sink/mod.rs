@@ -4,6 +4,7 @@
 
 pub mod encode;
 pub mod file;
+pub mod nats;
 pub mod spill;
 
 pub use file::{FileSink, WriteError, WriteReport};

@@ -197,7 +197,11 @@ pub fn metric_sum(text: &str, name: &str, filters: &[&str]) -> f64 {
 /// Every JSON line of every `.jsonl` file under `dir`, with its file name.
 pub fn read_records(dir: &Path) -> Vec<(String, sonic_rs::Value)> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|r| r.map(|e| e.unwrap().path()).collect())
+        .map(|r| {
+            r.map(|e| e.unwrap().path())
+                .filter(|p| p.is_file())
+                .collect()
+        })
         .unwrap_or_default();
     files.sort();
     let mut out = Vec::new();
@@ -250,4 +254,91 @@ pub fn counts<K: std::hash::Hash + Eq>(it: impl Iterator<Item = K>) -> HashMap<K
         *m.entry(k).or_insert(0) += 1;
     }
     m
+}
+
+/// A free loopback port (bound and released; fine for tests on one machine).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `nats-server` binary: on PATH or Debian's /usr/sbin.
+pub fn nats_server_bin() -> String {
+    for p in [
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+        "/usr/local/bin/nats-server",
+    ] {
+        if Path::new(p).exists() {
+            return p.to_string();
+        }
+    }
+    panic!("nats-server not found: install it (Debian: apt-get install nats-server); .ci/run does");
+}
+
+/// Starts nats-server with JetStream on `port` (monitoring on `mport`),
+/// storing in `store`; waits until it accepts connections.
+pub fn start_nats(port: u16, mport: u16, store: &Path) -> Proc {
+    let mut child = Command::new(nats_server_bin())
+        .args([
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-m",
+            &mport.to_string(),
+            "-sd",
+            store.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nats-server");
+    let (_tx, rx) = channel();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let err = child.stderr.take().unwrap();
+    let l2 = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            l2.lock().unwrap().push(line);
+        }
+    });
+    let p = Proc {
+        child,
+        lines: rx,
+        log,
+    };
+    let addr: SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
+    wait_until("nats-server up", Duration::from_secs(20), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok() && http_get(addr, "/healthz").0 == 200
+    });
+    p
+}
+
+/// Messages stored in a JetStream stream, from the monitoring endpoint.
+pub fn stream_messages(mport: u16, stream: &str) -> u64 {
+    let addr: SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
+    let (code, body) = http_get(addr, "/jsz?accounts=true&streams=true");
+    if code != 200 {
+        return 0;
+    }
+    // The server pretty-prints; names and numbers contain no spaces.
+    let body: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    // {"account_details":[{"stream_detail":[{"name":"MARKET_DATA","state":{"messages":N,...
+    let Some(i) = body.find(&format!("\"name\":\"{stream}\"")) else {
+        return 0;
+    };
+    let rest = &body[i..];
+    let Some(j) = rest.find("\"messages\":") else {
+        return 0;
+    };
+    rest[j + 11..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }

@@ -1,0 +1,762 @@
+//! The per-core publisher: accepts messages into the [`Queue`], and its `run`
+//! task keeps one connection alive (server list in order, backoff between
+//! attempts), creates/updates the stream, and drives three loops per
+//! connection: a writer (batches queued HPUBs into one write, answers PINGs),
+//! a reader (parses acks and server ops from one reused buffer) and a ticker
+//! (ack timeout, our own PINGs). Any error ends the connection; unacked
+//! messages are then resent on the next one, deduplicated by the server
+//! through `Nats-Msg-Id`.
+
+use super::config::{NatsSinkConfig, ServerAddr};
+use super::conn::{self, ConnError, HandshakeParams, ReadBuf};
+use super::proto::{self, Op};
+use super::queue::{AckMatch, Queue};
+use crate::conn::{Backoff, Transport};
+use crate::metrics::{LocalCounter, LocalGauge, LocalHistogram, LATENCY_BOUNDS_NS};
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use futures_util::io::{ReadHalf, WriteHalf};
+use rustls::ClientConfig;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// `try_publish` could not take the message: the queue is at
+/// `max_buffered_bytes` (or the message can never be sent: bad subject or id,
+/// larger than the server's max_payload; those are also logged and counted in
+/// `errors`). The caller keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full;
+
+/// Counters of one core's publisher (single writer: that core).
+#[derive(Debug)]
+pub struct NatsStats {
+    /// Messages written for the first time (resends are in `resent`).
+    pub published: LocalCounter,
+    /// Successful PubAcks (duplicates included).
+    pub acked: LocalCounter,
+    /// PubAcks with `"duplicate":true`.
+    pub duplicates: LocalCounter,
+    /// `-ERR`, error PubAcks (incl. 503 no responders), refused messages.
+    pub errors: LocalCounter,
+    /// Connections established after the first.
+    pub reconnects: LocalCounter,
+    /// Failed connection attempts.
+    pub connect_failures: LocalCounter,
+    /// Messages written again on a new connection.
+    pub resent: LocalCounter,
+    pub in_flight: LocalGauge,
+    /// Messages held (queued + unacked).
+    pub buffered_msgs: LocalGauge,
+    pub buffered_bytes: LocalGauge,
+    pub connected: LocalGauge,
+    /// try_publish → ack, ns.
+    pub ack_latency: LocalHistogram,
+}
+
+impl Default for NatsStats {
+    fn default() -> Self {
+        NatsStats {
+            published: LocalCounter::default(),
+            acked: LocalCounter::default(),
+            duplicates: LocalCounter::default(),
+            errors: LocalCounter::default(),
+            reconnects: LocalCounter::default(),
+            connect_failures: LocalCounter::default(),
+            resent: LocalCounter::default(),
+            in_flight: LocalGauge::default(),
+            buffered_msgs: LocalGauge::default(),
+            buffered_bytes: LocalGauge::default(),
+            connected: LocalGauge::default(),
+            ack_latency: LocalHistogram::new(LATENCY_BOUNDS_NS, 1e9),
+        }
+    }
+}
+
+/// A wake-up flag with one waiting task (single-threaded).
+#[derive(Default)]
+struct Notify {
+    flag: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Notify {
+    fn notify(&self) {
+        self.flag.set(true);
+        let w = self.waker.borrow_mut().take();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+
+    fn wait(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            if self.flag.replace(false) {
+                Poll::Ready(())
+            } else {
+                *self.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// At most one warning per interval for a repeating condition; the next one
+/// says how many were suppressed.
+struct LogLimit {
+    last: Cell<Option<Instant>>,
+    suppressed: Cell<u64>,
+}
+
+impl LogLimit {
+    fn new() -> Self {
+        LogLimit {
+            last: Cell::new(None),
+            suppressed: Cell::new(0),
+        }
+    }
+
+    /// Some(n suppressed since the last line) when a line may be logged now.
+    fn allow(&self) -> Option<u64> {
+        let now = Instant::now();
+        match self.last.get() {
+            Some(t) if now.duration_since(t) < Duration::from_secs(1) => {
+                self.suppressed.set(self.suppressed.get() + 1);
+                None
+            }
+            _ => {
+                self.last.set(Some(now));
+                Some(self.suppressed.replace(0))
+            }
+        }
+    }
+}
+
+/// Bytes gathered into one write.
+const WRITE_BATCH: usize = 256 * 1024;
+/// Our PING cadence; two unanswered PINGs end the connection.
+const PING_INTERVAL: Duration = Duration::from_secs(10);
+const TICK: Duration = Duration::from_millis(100);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const API_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connection that lived this long resets the backoff.
+const STABLE_AFTER: Duration = Duration::from_secs(10);
+/// Assumed until the server's INFO says otherwise (the NATS default).
+const DEFAULT_MAX_PAYLOAD: usize = 1 << 20;
+
+/// One core's NATS publisher. Lives in an `Rc` on its executor.
+pub struct Publisher {
+    cfg: NatsSinkConfig,
+    servers: Vec<ServerAddr>,
+    subjects: Vec<String>,
+    name: String,
+    /// `_INBOX.<token>`: acks come to `<inbox>.<seq>`, API replies to `<inbox>.c<n>`.
+    inbox: String,
+    stats: Arc<NatsStats>,
+    queue: RefCell<Queue>,
+    epoch: Instant,
+    max_payload: Cell<usize>,
+    connected: Cell<bool>,
+    wake_writer: Notify,
+    drained: Notify,
+    tls: RefCell<Option<Arc<ClientConfig>>>,
+    api_seq: Cell<u64>,
+    warn_refused: LogLimit,
+    warn_ack_error: LogLimit,
+}
+
+impl Publisher {
+    pub fn new(cfg: NatsSinkConfig, core: usize, subjects: Vec<String>) -> Rc<Publisher> {
+        let token = fastrand::u64(..);
+        let inbox = format!("_INBOX.mp{}x{token:016x}c{core}", std::process::id());
+        let servers = cfg.server_addrs();
+        // Most messages are far smaller than 1 KiB: size the index for the
+        // window plus as much again queued, the bytes for a quarter of the cap.
+        let entries_cap = cfg.max_in_flight.saturating_mul(2).min(1 << 20);
+        let bytes_cap = (cfg.max_buffered_bytes / 4).min(16 << 20);
+        Rc::new(Publisher {
+            servers,
+            subjects,
+            name: format!("marketprism-core{core}"),
+            inbox,
+            stats: Arc::new(NatsStats::default()),
+            queue: RefCell::new(Queue::new(entries_cap, bytes_cap)),
+            epoch: Instant::now(),
+            max_payload: Cell::new(DEFAULT_MAX_PAYLOAD),
+            connected: Cell::new(false),
+            wake_writer: Notify::default(),
+            drained: Notify::default(),
+            tls: RefCell::new(None),
+            api_seq: Cell::new(0),
+            warn_refused: LogLimit::new(),
+            warn_ack_error: LogLimit::new(),
+            cfg,
+        })
+    }
+
+    pub fn stats(&self) -> &NatsStats {
+        &self.stats
+    }
+
+    pub fn stats_arc(&self) -> Arc<NatsStats> {
+        self.stats.clone()
+    }
+
+    pub fn connected(&self) -> bool {
+        self.connected.get()
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    fn refuse(&self, why: &str, subject: &str) -> Result<(), Full> {
+        self.stats.errors.inc();
+        if let Some(n) = self.warn_refused.allow() {
+            log::warn!("NATS publish refused ({why}) for subject {subject:?} (+{n} suppressed)");
+        }
+        Err(Full)
+    }
+
+    /// Queues one message (copied into the queue's buffer, already encoded).
+    /// `ack = false` (or `jetstream = false`): plain PUB, no ack, no resend.
+    pub fn try_publish(
+        &self,
+        subject: &str,
+        msg_id: &str,
+        payload: &[u8],
+        ack: bool,
+    ) -> Result<(), Full> {
+        let ack = ack && self.cfg.jetstream;
+        if !proto::valid_subject(subject) {
+            return self.refuse("invalid subject", subject);
+        }
+        let body = if ack {
+            if !proto::valid_msg_id(msg_id) {
+                return self.refuse("invalid Nats-Msg-Id", subject);
+            }
+            proto::header_len(msg_id) + payload.len()
+        } else {
+            payload.len()
+        };
+        if body > self.max_payload.get() {
+            return self.refuse("larger than the server's max_payload", subject);
+        }
+        let mut q = self.queue.borrow_mut();
+        let len = if ack {
+            proto::hpub_len(subject, &self.inbox, q.next_seq(), msg_id, payload.len())
+        } else {
+            proto::pub_len(subject, None, payload.len())
+        };
+        if q.live_bytes() + len > self.cfg.max_buffered_bytes {
+            return Err(Full);
+        }
+        let now = self.now_ns();
+        let inbox = &self.inbox;
+        q.push(len, ack, now, |buf, seq| {
+            if ack {
+                proto::encode_hpub(buf, subject, inbox, seq, msg_id, payload);
+            } else {
+                proto::encode_pub(buf, subject, None, payload);
+            }
+        });
+        self.update_gauges(&q);
+        drop(q);
+        self.wake_writer.notify();
+        Ok(())
+    }
+
+    fn update_gauges(&self, q: &Queue) {
+        self.stats.in_flight.set(q.in_flight() as i64);
+        self.stats.buffered_msgs.set(q.len() as i64);
+        self.stats.buffered_bytes.set(q.live_bytes() as i64);
+    }
+
+    /// Waits until every queued message is delivered or `timeout` passes;
+    /// returns how many are still undelivered. (One drain at a time.)
+    pub async fn drain(&self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.queue.borrow().is_empty() {
+                return 0;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return self.queue.borrow().undelivered();
+            }
+            self.wake_writer.notify();
+            futures_lite::FutureExt::or(self.drained.wait(), glommio::timer::sleep(deadline - now))
+                .await;
+        }
+    }
+
+    fn set_connected(&self, up: bool) {
+        self.connected.set(up);
+        self.stats.connected.set(up as i64);
+    }
+
+    /// The connection is gone: unacked messages go back to the queue.
+    fn connection_lost(&self) {
+        self.set_connected(false);
+        let mut q = self.queue.borrow_mut();
+        q.requeue();
+        self.update_gauges(&q);
+    }
+
+    fn tls_config(&self) -> Option<Arc<ClientConfig>> {
+        if let Some(c) = self.tls.borrow().as_ref() {
+            return Some(c.clone());
+        }
+        match crate::conn::tls::client_config(self.cfg.ca_file.as_deref(), false) {
+            Ok(c) => {
+                *self.tls.borrow_mut() = Some(c.clone());
+                Some(c)
+            }
+            Err(e) => {
+                log::error!("NATS TLS configuration: {e}");
+                None
+            }
+        }
+    }
+
+    /// Drives the connection forever (see the module docs). Cancel-safe: if
+    /// dropped, unacked messages stay queued.
+    pub async fn run(self: Rc<Self>) {
+        struct Lost<'a>(&'a Publisher);
+        impl Drop for Lost<'_> {
+            fn drop(&mut self) {
+                self.0.connection_lost();
+            }
+        }
+        let _lost = Lost(&self);
+        if self.servers.is_empty() {
+            log::error!("NATS sink: no valid server in sink.nats.servers; not publishing");
+            std::future::pending::<()>().await;
+            return;
+        }
+        let mut backoff = Backoff::new(
+            Duration::from_millis(100),
+            Duration::from_secs(5),
+            fastrand::u64(..),
+        );
+        let mut idx = 0usize;
+        let mut ever_connected = false;
+        loop {
+            let addr = &self.servers[idx % self.servers.len()];
+            let mut established = None;
+            let err = self
+                .session(addr, &mut established, &mut ever_connected)
+                .await;
+            self.connection_lost();
+            if matches!(err, ConnError::Server(_)) {
+                self.stats.errors.inc();
+            }
+            match established {
+                Some(t) => {
+                    log::warn!("NATS {addr}: connection lost: {err}; reconnecting");
+                    if t.elapsed() >= STABLE_AFTER {
+                        backoff.reset();
+                    }
+                }
+                None => {
+                    self.stats.connect_failures.inc();
+                    log::warn!("NATS {addr}: cannot connect: {err}");
+                    // Failover: the next attempt goes to the next server.
+                    idx = idx.wrapping_add(1);
+                }
+            }
+            glommio::timer::sleep(backoff.next_delay()).await;
+        }
+    }
+
+    /// One connection, from TCP connect until it fails. Always returns why.
+    async fn session(
+        &self,
+        addr: &ServerAddr,
+        established: &mut Option<Instant>,
+        ever: &mut bool,
+    ) -> ConnError {
+        let creds = match self.cfg.credentials() {
+            Ok(c) => c,
+            Err(e) => return ConnError::Config(e),
+        };
+        let tls = if addr.tls { self.tls_config() } else { None };
+        let params = HandshakeParams {
+            tls: tls.as_ref(),
+            name: &self.name,
+            user: creds.user.as_deref(),
+            pass: creds.password.as_deref(),
+            token: creds.token.as_deref(),
+            timeout: CONNECT_TIMEOUT,
+        };
+        let mut opened = match conn::open(addr, &params).await {
+            Ok(o) => o,
+            // A server asking for TLS on a nats:// URL: retry once with TLS.
+            Err(ConnError::Config(e)) if tls.is_none() && e.contains("TLS needed") => {
+                let tls = self.tls_config();
+                let params = HandshakeParams {
+                    tls: tls.as_ref(),
+                    ..params
+                };
+                match conn::open(addr, &params).await {
+                    Ok(o) => o,
+                    Err(e) => return e,
+                }
+            }
+            Err(e) => return e,
+        };
+        let max_payload = opened
+            .info
+            .max_payload
+            .map_or(DEFAULT_MAX_PAYLOAD, |m| m as usize);
+        self.max_payload.set(max_payload);
+        if !opened.info.jetstream && self.cfg.jetstream {
+            log::warn!("NATS {addr}: server does not announce JetStream; publishes will fail until it does");
+        }
+        let (mut rd, mut wr) = futures_util::io::AsyncReadExt::split(opened.stream);
+        let rbuf = &mut opened.rbuf;
+        let mut out = Vec::with_capacity(WRITE_BATCH + 64 * 1024);
+        proto::encode_sub(&mut out, &format!("{}.*", self.inbox), 1);
+        if let Err(e) = conn::write_flush(&mut wr, &out).await {
+            return e;
+        }
+        if self.cfg.jetstream && self.cfg.create_stream {
+            if let Err(e) = self
+                .ensure_stream(&mut rd, &mut wr, rbuf, max_payload)
+                .await
+            {
+                return e;
+            }
+        }
+        *established = Some(Instant::now());
+        if *ever {
+            self.stats.reconnects.inc();
+        }
+        *ever = true;
+        self.set_connected(true);
+        log::info!(
+            "NATS {addr}: connected as {} (server {} {})",
+            self.name,
+            opened.info.server_id,
+            opened.info.version
+        );
+        let ctl = SessionCtl::default();
+        let reader = self.reader(&mut rd, rbuf, max_payload, &ctl);
+        let writer = self.writer(&mut wr, &mut out, &ctl);
+        let ticker = self.ticker(&ctl);
+        let r =
+            futures_lite::FutureExt::or(reader, futures_lite::FutureExt::or(writer, ticker)).await;
+        match r {
+            Err(e) => e,
+            Ok(never) => match never {},
+        }
+    }
+
+    /// Creates the stream, or updates it when it exists with other settings.
+    /// Failures are logged, not fatal: the publishes' own acks tell the truth.
+    async fn ensure_stream(
+        &self,
+        rd: &mut ReadHalf<Transport>,
+        wr: &mut WriteHalf<Transport>,
+        rbuf: &mut ReadBuf,
+        max_payload: usize,
+    ) -> Result<(), ConnError> {
+        let body = proto::encode_json(&proto::StreamConfig {
+            name: &self.cfg.stream,
+            subjects: &self.subjects,
+            storage: &self.cfg.storage,
+            max_age: self.cfg.max_age_s.saturating_mul(1_000_000_000),
+            duplicate_window: self.cfg.duplicate_window_s.saturating_mul(1_000_000_000),
+            retention: "limits",
+            discard: "old",
+            num_replicas: 1,
+        });
+        for verb in ["CREATE", "UPDATE"] {
+            let n = self.api_seq.get() + 1;
+            self.api_seq.set(n);
+            let reply = format!("{}.c{n}", self.inbox);
+            let subject = format!("$JS.API.STREAM.{verb}.{}", self.cfg.stream);
+            let mut out = Vec::with_capacity(body.len() + 128);
+            proto::encode_pub(&mut out, &subject, Some(&reply), &body);
+            conn::write_flush(wr, &out).await?;
+            let answer = conn::with_timeout(API_TIMEOUT, "JetStream API reply", async {
+                loop {
+                    while let Some((op, used)) = proto::parse_op(rbuf.data(), max_payload)? {
+                        let res = match op {
+                            Op::Msg {
+                                subject: s,
+                                headers,
+                                payload,
+                                ..
+                            } if s == reply.as_bytes() => {
+                                if let Some(code) = headers.and_then(proto::header_status) {
+                                    Some(Err(format!("status {code} (JetStream not enabled?)")))
+                                } else {
+                                    Some(Ok(payload.to_vec()))
+                                }
+                            }
+                            Op::Ping => {
+                                conn::write_flush(wr, b"PONG\r\n").await?;
+                                None
+                            }
+                            Op::Err(e) => {
+                                return Err(ConnError::Server(
+                                    String::from_utf8_lossy(e).into_owned(),
+                                ))
+                            }
+                            _ => None,
+                        };
+                        rbuf.consume(used);
+                        if let Some(r) = res {
+                            return Ok(r);
+                        }
+                    }
+                    rbuf.fill(rd, conn::read_limit(max_payload)).await?;
+                }
+            })
+            .await;
+            let payload = match answer {
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) => {
+                    log::warn!("NATS stream {}: {verb} failed: {e}", self.cfg.stream);
+                    return Ok(());
+                }
+                Err(ConnError::Timeout(w)) => {
+                    log::warn!("NATS stream {}: {verb}: no answer ({w})", self.cfg.stream);
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
+            match proto::parse_api_reply(&payload) {
+                Ok(r) => match r.error {
+                    None => {
+                        log::info!(
+                            "NATS stream {} {} (subjects {:?})",
+                            self.cfg.stream,
+                            if verb == "CREATE" {
+                                "created or unchanged"
+                            } else {
+                                "updated"
+                            },
+                            self.subjects
+                        );
+                        return Ok(());
+                    }
+                    // "stream name already in use" (with other settings).
+                    Some(e) if verb == "CREATE" && e.err_code == 10058 => continue,
+                    Some(e) => {
+                        log::warn!(
+                            "NATS stream {}: {verb} refused: {} (code {}, err_code {})",
+                            self.cfg.stream,
+                            e.description,
+                            e.code,
+                            e.err_code
+                        );
+                        return Ok(());
+                    }
+                },
+                Err(e) => {
+                    log::warn!("NATS stream {}: {verb}: {e}", self.cfg.stream);
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn writer<W: AsyncWrite + Unpin>(
+        &self,
+        wr: &mut W,
+        out: &mut Vec<u8>,
+        ctl: &SessionCtl,
+    ) -> Result<std::convert::Infallible, ConnError> {
+        let max_in_flight = self.cfg.max_in_flight;
+        loop {
+            out.clear();
+            for _ in 0..ctl.pongs_due.replace(0) {
+                out.extend_from_slice(b"PONG\r\n");
+            }
+            if ctl.ping_due.replace(false) {
+                out.extend_from_slice(b"PING\r\n");
+                ctl.pings_out.set(ctl.pings_out.get() + 1);
+            }
+            let g = {
+                let mut q = self.queue.borrow_mut();
+                let g = q.gather(out, WRITE_BATCH, max_in_flight, self.now_ns());
+                self.update_gauges(&q);
+                g
+            };
+            if out.is_empty() {
+                self.wake_writer.wait().await;
+                continue;
+            }
+            // Counted when handed to the socket: a failed write makes them
+            // resends on the next connection, not new publishes.
+            self.stats.published.add(g.fresh);
+            self.stats.resent.add(g.resent);
+            conn::write_flush(wr, out).await?;
+            if g.core > 0 {
+                let mut q = self.queue.borrow_mut();
+                q.written(&g);
+                self.update_gauges(&q);
+                if q.is_empty() {
+                    self.drained.notify();
+                }
+            }
+            glommio::yield_if_needed().await;
+        }
+    }
+
+    async fn reader<R: AsyncRead + Unpin>(
+        &self,
+        rd: &mut R,
+        rbuf: &mut ReadBuf,
+        max_payload: usize,
+        ctl: &SessionCtl,
+    ) -> Result<std::convert::Infallible, ConnError> {
+        let limit = conn::read_limit(max_payload);
+        loop {
+            let mut acks = false;
+            while let Some((op, used)) = proto::parse_op(rbuf.data(), max_payload)? {
+                match op {
+                    Op::Msg {
+                        subject,
+                        headers,
+                        payload,
+                        ..
+                    } => {
+                        self.on_msg(subject, headers, payload)?;
+                        acks = true;
+                    }
+                    Op::Ping => {
+                        ctl.pongs_due.set(ctl.pongs_due.get() + 1);
+                        self.wake_writer.notify();
+                    }
+                    Op::Pong => ctl.pings_out.set(0),
+                    Op::Ok => {}
+                    Op::Info(json) => {
+                        // Cluster topology updates; only max_payload matters here.
+                        if let Ok(i) = proto::parse_info(json) {
+                            if let Some(m) = i.max_payload {
+                                self.max_payload.set((m as usize).min(max_payload));
+                            }
+                        }
+                    }
+                    Op::Err(e) => {
+                        self.stats.errors.inc();
+                        return Err(ConnError::Server(String::from_utf8_lossy(e).into_owned()));
+                    }
+                }
+                rbuf.consume(used);
+            }
+            if acks {
+                let q = self.queue.borrow();
+                self.update_gauges(&q);
+                if q.is_empty() {
+                    self.drained.notify();
+                }
+                if q.has_unsent(self.cfg.max_in_flight) {
+                    self.wake_writer.notify();
+                }
+            }
+            rbuf.fill(rd, limit).await?;
+        }
+    }
+
+    /// An inbox message: a PubAck, an error PubAck, or a status (503: no
+    /// stream listens on the subject). Errors end the connection so the
+    /// message is retried after a backoff (and a stream create) instead of
+    /// being dropped.
+    fn on_msg(
+        &self,
+        subject: &[u8],
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> Result<(), ConnError> {
+        let Some(tail) = subject
+            .strip_prefix(self.inbox.as_bytes())
+            .and_then(|t| t.strip_prefix(b"."))
+        else {
+            return Ok(()); // not ours
+        };
+        let Some(seq) = proto::parse_u64(tail) else {
+            return Ok(()); // a late API reply (`c<n>`)
+        };
+        if !self.queue.borrow().is_sent(seq) {
+            return Ok(()); // settled already
+        }
+        let failure = if let Some(code) = headers.and_then(proto::header_status) {
+            Some(format!(
+                "status {code}{}",
+                if code == 503 {
+                    " (no stream for this subject)"
+                } else {
+                    ""
+                }
+            ))
+        } else {
+            match proto::parse_pub_ack(payload) {
+                Ok(a) => match a.error {
+                    Some(e) => Some(format!(
+                        "{} (code {}, err_code {})",
+                        e.description, e.code, e.err_code
+                    )),
+                    None if a.seq.is_none() => Some("PubAck without seq".into()),
+                    None => {
+                        let now = self.now_ns();
+                        if let AckMatch::Acked(lat) = self.queue.borrow_mut().ack(seq, now) {
+                            self.stats.acked.inc();
+                            if a.duplicate {
+                                self.stats.duplicates.inc();
+                            }
+                            self.stats.ack_latency.observe(lat);
+                        }
+                        None
+                    }
+                },
+                Err(e) => Some(e.0),
+            }
+        };
+        match failure {
+            None => Ok(()),
+            Some(why) => {
+                self.stats.errors.inc();
+                if let Some(n) = self.warn_ack_error.allow() {
+                    log::warn!("NATS publish not stored: {why} (+{n} suppressed); will resend");
+                }
+                Err(ConnError::Proto(format!("publish rejected: {why}")))
+            }
+        }
+    }
+
+    async fn ticker(&self, ctl: &SessionCtl) -> Result<std::convert::Infallible, ConnError> {
+        let ack_timeout = Duration::from_millis(self.cfg.ack_timeout_ms).as_nanos() as u64;
+        let mut last_ping = Instant::now();
+        loop {
+            glommio::timer::sleep(TICK).await;
+            if let Some(sent) = self.queue.borrow().oldest_sent_ns() {
+                if self.now_ns().saturating_sub(sent) > ack_timeout {
+                    return Err(ConnError::Timeout("PubAck"));
+                }
+            }
+            if last_ping.elapsed() >= PING_INTERVAL {
+                if ctl.pings_out.get() >= 2 {
+                    return Err(ConnError::Timeout("PONG (connection stale)"));
+                }
+                last_ping = Instant::now();
+                ctl.ping_due.set(true);
+                self.wake_writer.notify();
+            }
+        }
+    }
+}
+
+/// Flags the three loops of one connection share.
+#[derive(Default)]
+struct SessionCtl {
+    pongs_due: Cell<u32>,
+    ping_due: Cell<bool>,
+    pings_out: Cell<u32>,
+}

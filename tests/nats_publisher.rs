@@ -1,0 +1,722 @@
+//! The NATS JetStream publisher against a real `nats-server` (started per test
+//! on free ports with its own store directory). Results are checked
+//! independently of our client, through a small blocking NATS client written
+//! here (stream info and message fetches over the JetStream API).
+
+use marketprism::sink::nats::{NatsSinkConfig, Publisher};
+use serde::Deserialize;
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------- server
+
+fn nats_bin() -> PathBuf {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("nats-server"))
+                .collect()
+        })
+        .unwrap_or_default();
+    candidates.push("/usr/sbin/nats-server".into());
+    candidates.push("/usr/local/bin/nats-server".into());
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "nats-server not found on PATH or in /usr/sbin: these tests need a real server \
+                 (Debian/Ubuntu: `apt-get install -y nats-server`)"
+            )
+        })
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().unwrap().port()
+}
+
+struct Server {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+    extra: Vec<String>,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let mut s = Server {
+            child: None,
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        s.spawn();
+        s
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("server.log")).unwrap();
+        let child = Command::new(nats_bin())
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(self.dir.path().join("store"))
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start nats-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                // Ready once it greets with INFO.
+                s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let mut b = [0u8; 4];
+                if s.read_exact(&mut b).is_ok() && &b == b"INFO" {
+                    return;
+                }
+            }
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("nats-server exited: {st}; log:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not come up:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// SIGTERM (the server flushes its store) and wait for the exit.
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while c.try_wait().ok().flatten().is_none() {
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+// ---------------------------------------------------------- raw client
+
+/// A minimal blocking NATS client, independent of the code under test.
+struct Raw {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+    n: u64,
+}
+
+#[derive(Deserialize)]
+struct StreamInfo {
+    state: StreamState,
+}
+#[derive(Deserialize)]
+struct StreamState {
+    messages: u64,
+}
+#[derive(Deserialize)]
+struct MsgGet {
+    message: StoredMsg,
+}
+#[derive(Deserialize)]
+struct StoredMsg {
+    subject: String,
+    #[serde(default)]
+    hdrs: Option<String>,
+    #[serde(default)]
+    data: Option<String>,
+}
+
+impl Raw {
+    fn connect(port: u16, auth: Option<(&str, &str)>) -> Raw {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut raw = Raw {
+            r: BufReader::new(s.try_clone().unwrap()),
+            w: s,
+            n: 0,
+        };
+        let info = raw.line();
+        assert!(info.starts_with("INFO "), "{info}");
+        let auth = auth
+            .map(|(u, p)| format!(r#","user":"{u}","pass":"{p}""#))
+            .unwrap_or_default();
+        write!(
+            raw.w,
+            "CONNECT {{\"verbose\":false,\"pedantic\":false,\"headers\":true,\"protocol\":1{auth}}}\r\nPING\r\n"
+        )
+        .unwrap();
+        loop {
+            let l = raw.line();
+            match l.as_str() {
+                "PONG" => break,
+                "+OK" => {}
+                l if l.starts_with("INFO") => {}
+                other => panic!("handshake: {other}"),
+            }
+        }
+        raw
+    }
+
+    fn line(&mut self) -> String {
+        let mut l = String::new();
+        self.r.read_line(&mut l).unwrap();
+        l.trim_end().to_string()
+    }
+
+    /// Request/reply; returns the reply payload.
+    fn request(&mut self, subject: &str, payload: &[u8]) -> Vec<u8> {
+        self.n += 1;
+        let inbox = format!("_RAW.reply.{}", self.n);
+        write!(
+            self.w,
+            "SUB {inbox} {}\r\nPUB {subject} {inbox} {}\r\n",
+            self.n,
+            payload.len()
+        )
+        .unwrap();
+        self.w.write_all(payload).unwrap();
+        self.w.write_all(b"\r\n").unwrap();
+        loop {
+            let l = self.line();
+            let f: Vec<&str> = l.split(' ').collect();
+            match f[0] {
+                "MSG" => {
+                    let len: usize = f.last().unwrap().parse().unwrap();
+                    let mut body = vec![0; len + 2];
+                    self.r.read_exact(&mut body).unwrap();
+                    body.truncate(len);
+                    write!(self.w, "UNSUB {}\r\n", self.n).unwrap();
+                    return body;
+                }
+                "PING" => self.w.write_all(b"PONG\r\n").unwrap(),
+                "HMSG" => panic!("status reply to {subject}: {l}"),
+                _ => {}
+            }
+        }
+    }
+
+    fn stream_messages(&mut self, stream: &str) -> u64 {
+        let body = self.request(&format!("$JS.API.STREAM.INFO.{stream}"), b"");
+        let info: StreamInfo = sonic_rs::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
+        info.state.messages
+    }
+
+    /// (subject, headers, data) of a stored message.
+    fn get(&mut self, stream: &str, seq: u64) -> (String, String, Vec<u8>) {
+        let body = self.request(
+            &format!("$JS.API.STREAM.MSG.GET.{stream}"),
+            format!("{{\"seq\":{seq}}}").as_bytes(),
+        );
+        let m: MsgGet = sonic_rs::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
+        let m = m.message;
+        let hdrs = String::from_utf8(b64(m.hdrs.as_deref().unwrap_or(""))).unwrap();
+        (m.subject, hdrs, b64(m.data.as_deref().unwrap_or("")))
+    }
+}
+
+fn b64(s: &str) -> Vec<u8> {
+    let val = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => (c - b'A') as u32,
+            b'a'..=b'z' => (c - b'a' + 26) as u32,
+            b'0'..=b'9' => (c - b'0' + 52) as u32,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("bad base64 {c}"),
+        }
+    };
+    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=').collect();
+    let mut out = Vec::new();
+    for chunk in bytes.chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= val(c) << (18 - 6 * i);
+        }
+        let k = chunk.len() * 6 / 8;
+        for i in 0..k {
+            out.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    out
+}
+
+// ------------------------------------------------------------- helpers
+
+fn on_glommio<F, Fut, T>(f: F) -> T
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    marketprism::logging::init();
+    marketprism::sys::ensure_memlock().expect("memlock");
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+fn config(servers: Vec<String>) -> NatsSinkConfig {
+    NatsSinkConfig {
+        servers,
+        ack_timeout_ms: 3000,
+        ..NatsSinkConfig::default()
+    }
+}
+
+fn subjects() -> Vec<String> {
+    vec!["trade.>".into(), "orderbook.>".into()]
+}
+
+fn payload(tag: &str, i: usize) -> String {
+    format!(
+        r#"{{"data_type":"trade","exchange":"binance","symbol":"BTC-USDT","trade_id":"{tag}{i}","price":"64000.{i:08}","pad":"{}"}}"#,
+        "x".repeat(i % 97)
+    )
+}
+
+fn subject(i: usize) -> String {
+    format!("trade.binance.spot.S{}-USDT", i % 7)
+}
+
+/// Publishes, yielding to the publisher's task now and then and waiting
+/// when the queue is full (nothing is dropped).
+async fn publish(p: &Publisher, tag: &str, i: usize) {
+    let (s, id, body) = (subject(i), format!("{tag}-{i}"), payload(tag, i));
+    let mut waited = 0;
+    while p.try_publish(&s, &id, body.as_bytes(), true).is_err() {
+        waited += 1;
+        assert!(waited < 20_000, "queue stayed full");
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+    if i % 256 == 0 {
+        futures_lite::future::yield_now().await;
+    }
+}
+
+async fn wait_until(timeout: Duration, f: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    true
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Snap {
+    published: u64,
+    acked: u64,
+    duplicates: u64,
+    errors: u64,
+    reconnects: u64,
+    resent: u64,
+    connect_failures: u64,
+    in_flight: i64,
+    buffered: i64,
+    left: usize,
+}
+
+fn snap(p: &Publisher, left: usize) -> Snap {
+    let s = p.stats();
+    Snap {
+        published: s.published.get(),
+        acked: s.acked.get(),
+        duplicates: s.duplicates.get(),
+        errors: s.errors.get(),
+        reconnects: s.reconnects.get(),
+        resent: s.resent.get(),
+        connect_failures: s.connect_failures.get(),
+        in_flight: s.in_flight.get(),
+        buffered: s.buffered_msgs.get(),
+        left,
+    }
+}
+
+fn check_stored(raw: &mut Raw, seq: u64, tag: &str, i: usize) {
+    let (subj, hdrs, data) = raw.get("MARKET_DATA", seq);
+    assert_eq!(subj, subject(i));
+    assert_eq!(data, payload(tag, i).as_bytes(), "stream seq {seq}");
+    assert!(
+        hdrs.contains(&format!("Nats-Msg-Id: {tag}-{i}\r\n")),
+        "{hdrs:?}"
+    );
+}
+
+// --------------------------------------------------------------- tests
+
+#[test]
+fn pipelined_acks_20k_exact_payloads() {
+    let srv = Server::start(&[]);
+    let url = srv.url();
+    const N: usize = 20_000;
+    let t0 = Instant::now();
+    let s = on_glommio(move || async move {
+        let p = Publisher::new(config(vec![url]), 0, subjects());
+        let run = glommio::spawn_local(p.clone().run());
+        for i in 0..N {
+            publish(&p, "a", i).await;
+        }
+        let left = p.drain(Duration::from_secs(20)).await;
+        assert!(p.connected());
+        let hist = p.stats().ack_latency.count();
+        drop(run);
+        (snap(&p, left), hist)
+    });
+    eprintln!("20k publish+ack: {:?}, {:?}", t0.elapsed(), s);
+    let (s, hist) = s;
+    assert_eq!(s.left, 0);
+    assert_eq!(s.acked, N as u64);
+    assert_eq!(s.published, N as u64);
+    assert_eq!((s.in_flight, s.buffered), (0, 0));
+    assert_eq!((s.errors, s.duplicates, s.resent), (0, 0, 0));
+    assert_eq!(hist, N as u64);
+    let mut raw = Raw::connect(srv.port, None);
+    assert_eq!(raw.stream_messages("MARKET_DATA"), N as u64);
+    // One connection, in order: stream sequence = publish index + 1.
+    for i in [0, 1, 96, 777, 12_345, N - 1] {
+        check_stored(&mut raw, i as u64 + 1, "a", i);
+    }
+}
+
+#[test]
+fn same_msg_id_is_deduplicated() {
+    let srv = Server::start(&[]);
+    let url = srv.url();
+    let s = on_glommio(move || async move {
+        let p = Publisher::new(config(vec![url]), 3, subjects());
+        let run = glommio::spawn_local(p.clone().run());
+        p.try_publish("trade.binance.spot.BTC-USDT", "dup-1", b"first", true)
+            .unwrap();
+        assert_eq!(p.drain(Duration::from_secs(10)).await, 0);
+        p.try_publish("trade.binance.spot.BTC-USDT", "dup-1", b"second", true)
+            .unwrap();
+        p.try_publish("trade.binance.spot.BTC-USDT", "other", b"third", true)
+            .unwrap();
+        let left = p.drain(Duration::from_secs(10)).await;
+        drop(run);
+        snap(&p, left)
+    });
+    assert_eq!(s.left, 0);
+    assert_eq!((s.acked, s.duplicates, s.errors), (3, 1, 0));
+    let mut raw = Raw::connect(srv.port, None);
+    assert_eq!(raw.stream_messages("MARKET_DATA"), 2);
+    assert_eq!(raw.get("MARKET_DATA", 1).2, b"first");
+    assert_eq!(raw.get("MARKET_DATA", 2).2, b"third");
+}
+
+#[test]
+fn server_restart_loses_and_duplicates_nothing() {
+    let srv = Server::start(&[]);
+    let url = srv.url();
+    const N: usize = 30_000;
+    let srv = std::sync::Arc::new(std::sync::Mutex::new(srv));
+    let srv2 = srv.clone();
+    let s = on_glommio(move || async move {
+        let p = Publisher::new(config(vec![url]), 1, subjects());
+        let run = glommio::spawn_local(p.clone().run());
+        for i in 0..N {
+            if (N / 3 + 1..N / 3 + 2000).contains(&i) {
+                continue; // published while the server was down
+            }
+            publish(&p, "r", i).await;
+            if i == N / 3 {
+                // Some acked, some in flight: kill the server mid-stream.
+                let pp = p.clone();
+                assert!(
+                    wait_until(Duration::from_secs(10), || pp.stats().acked.get() > 2000).await
+                );
+                srv2.lock().unwrap().stop();
+                assert!(wait_until(Duration::from_secs(5), || !pp.connected()).await);
+                // Keep publishing into the queue while the server is down.
+                for j in i + 1..i + 2000 {
+                    publish(&p, "r", j).await;
+                }
+                srv2.lock().unwrap().spawn();
+            }
+        }
+        let left = p.drain(Duration::from_secs(30)).await;
+        drop(run);
+        snap(&p, left)
+    });
+    eprintln!("restart: {s:?}");
+    assert_eq!(s.left, 0);
+    assert!(s.reconnects >= 1, "{s:?}");
+    let port = srv.lock().unwrap().port;
+    let mut raw = Raw::connect(port, None);
+    assert_eq!(raw.stream_messages("MARKET_DATA"), N as u64, "{s:?}");
+    assert_eq!((s.acked, s.published), (N as u64, N as u64));
+}
+
+#[test]
+fn failover_to_second_server() {
+    let srv = Server::start(&[]);
+    let dead = format!("nats://127.0.0.1:{}", free_port());
+    let urls = vec![dead, srv.url()];
+    let s = on_glommio(move || async move {
+        let p = Publisher::new(config(urls), 0, subjects());
+        let run = glommio::spawn_local(p.clone().run());
+        for i in 0..1000 {
+            publish(&p, "f", i).await;
+        }
+        let left = p.drain(Duration::from_secs(15)).await;
+        drop(run);
+        snap(&p, left)
+    });
+    assert_eq!(s.left, 0);
+    assert_eq!(s.acked, 1000);
+    assert!(s.connect_failures >= 1, "{s:?}");
+    let mut raw = Raw::connect(srv.port, None);
+    assert_eq!(raw.stream_messages("MARKET_DATA"), 1000);
+}
+
+#[test]
+fn auth_wrong_and_right_password() {
+    let srv = Server::start(&["--user", "u", "--pass", "p"]);
+    let url = srv.url();
+    let (bad, good) = on_glommio(move || async move {
+        let mut cfg = config(vec![url.clone()]);
+        cfg.user = Some("u".into());
+        cfg.password = Some("wrong".into());
+        let p = Publisher::new(cfg, 0, subjects());
+        let run = glommio::spawn_local(p.clone().run());
+        p.try_publish("trade.binance.spot.BTC-USDT", "x1", b"x", true)
+            .unwrap();
+        let pp = p.clone();
+        assert!(wait_until(Duration::from_secs(10), || pp.stats().errors.get() >= 2).await);
+        assert!(!p.connected());
+        drop(run);
+        let bad = snap(&p, p.drain(Duration::ZERO).await);
+
+        let mut cfg = config(vec![url]);
+        cfg.user = Some("u".into());
+        cfg.password_env = Some("MP_NATS_TEST_PASSWORD".into());
+        std::env::set_var("MP_NATS_TEST_PASSWORD", "p");
+        let p = Publisher::new(cfg, 0, subjects());
+        let run = glommio::spawn_local(p.clone().run());
+        for i in 0..100 {
+            publish(&p, "auth", i).await;
+        }
+        let left = p.drain(Duration::from_secs(10)).await;
+        drop(run);
+        (bad, snap(&p, left))
+    });
+    assert!(
+        bad.errors >= 2 && bad.acked == 0 && bad.left == 1,
+        "{bad:?}"
+    );
+    assert_eq!((good.left, good.acked, good.errors), (0, 100, 0));
+    let mut raw = Raw::connect(srv.port, Some(("u", "p")));
+    assert_eq!(raw.stream_messages("MARKET_DATA"), 100);
+    check_stored(&mut raw, 100, "auth", 99);
+}
+
+#[test]
+fn core_nats_messages_need_no_ack() {
+    let srv = Server::start(&[]);
+    let url = srv.url();
+    let port = srv.port;
+    // A raw subscriber sees the plain PUBs.
+    let sub = std::thread::spawn(move || {
+        let mut raw = Raw::connect(port, None);
+        write!(raw.w, "SUB orderbook.> 9\r\nPING\r\n").unwrap();
+        assert_eq!(raw.line(), "PONG");
+        let mut got = Vec::new();
+        while got.len() < 50 {
+            let l = raw.line();
+            if let Some(rest) = l.strip_prefix("MSG ") {
+                let len: usize = rest.rsplit(' ').next().unwrap().parse().unwrap();
+                let mut b = vec![0; len + 2];
+                raw.r.read_exact(&mut b).unwrap();
+                b.truncate(len);
+                got.push(b);
+            }
+        }
+        got
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let s = on_glommio(move || async move {
+        let mut cfg = config(vec![url]);
+        cfg.core_nats_data_types = vec!["orderbook".into()];
+        let p = Publisher::new(cfg.clone(), 0, subjects());
+        let run = glommio::spawn_local(p.clone().run());
+        for i in 0..50 {
+            let ack = cfg.acked("orderbook");
+            p.try_publish(
+                "orderbook.binance.spot.BTC-USDT",
+                "",
+                format!("ob{i}").as_bytes(),
+                ack,
+            )
+            .unwrap();
+        }
+        let left = p.drain(Duration::from_secs(10)).await;
+        drop(run);
+        snap(&p, left)
+    });
+    assert_eq!((s.left, s.acked, s.published), (0, 0, 50));
+    let got = sub.join().unwrap();
+    for (i, g) in got.iter().enumerate() {
+        assert_eq!(g, format!("ob{i}").as_bytes());
+    }
+}
+
+/// Writes a throw-away CA and a server certificate for 127.0.0.1/localhost.
+fn make_pki(dir: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    std::fs::write(dir.join("server.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+}
+
+/// Total stored messages from the monitoring endpoint (`/jsz`).
+fn jsz_messages(mport: u16) -> u64 {
+    let mut s = TcpStream::connect(("127.0.0.1", mport)).unwrap();
+    write!(
+        s,
+        "GET /jsz HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    let json = &body[body.find("\r\n\r\n").expect("HTTP answer") + 4..];
+    #[derive(Deserialize)]
+    struct Jsz {
+        messages: u64,
+    }
+    sonic_rs::from_str::<Jsz>(json).unwrap().messages
+}
+
+#[test]
+fn tls_with_extra_ca() {
+    let pki = tempfile::tempdir().unwrap();
+    make_pki(pki.path());
+    let mport = free_port();
+    let p = |f: &str| pki.path().join(f).to_string_lossy().into_owned();
+    let srv = Server::start(&[
+        "--tls",
+        "--tlscert",
+        &p("server.pem"),
+        "--tlskey",
+        &p("server.key"),
+        "-m",
+        &mport.to_string(),
+    ]);
+    let port = srv.port;
+    let ca = pki.path().join("ca.pem");
+    let s = on_glommio(move || async move {
+        let mut out = Vec::new();
+        // tls:// by IP, and nats:// by name on a server that requires TLS
+        // (upgraded after INFO says tls_required).
+        for (k, url) in [
+            format!("tls://127.0.0.1:{port}"),
+            format!("nats://localhost:{port}"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut cfg = config(vec![url]);
+            cfg.ca_file = Some(ca.clone());
+            let p = Publisher::new(cfg, k, subjects());
+            let run = glommio::spawn_local(p.clone().run());
+            for i in 0..500 {
+                publish(&p, &format!("tls{k}"), i).await;
+            }
+            let left = p.drain(Duration::from_secs(15)).await;
+            drop(run);
+            out.push(snap(&p, left));
+        }
+        out
+    });
+    for s in &s {
+        assert_eq!((s.left, s.acked), (0, 500), "{s:?}");
+    }
+    assert_eq!(jsz_messages(mport), 1000);
+}
+
+#[test]
+fn ack_timeout_reconnects_and_resends() {
+    let srv = Server::start(&[]);
+    let url = srv.url();
+    let pid = srv.child.as_ref().unwrap().id() as i32;
+    const N: usize = 3000;
+    let s = on_glommio(move || async move {
+        let mut cfg = config(vec![url]);
+        cfg.ack_timeout_ms = 300;
+        let p = Publisher::new(cfg, 0, subjects());
+        let run = glommio::spawn_local(p.clone().run());
+        for i in 0..N / 2 {
+            publish(&p, "t", i).await;
+        }
+        let pp = p.clone();
+        assert!(wait_until(Duration::from_secs(10), || pp.stats().acked.get() > 0).await);
+        // A frozen server: the socket stays open but no ack comes back.
+        // SAFETY: plain kill(2) on the child we started.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        for i in N / 2..N {
+            publish(&p, "t", i).await;
+        }
+        assert!(wait_until(Duration::from_secs(5), || !pp.connected()).await);
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        let left = p.drain(Duration::from_secs(20)).await;
+        drop(run);
+        snap(&p, left)
+    });
+    eprintln!("ack timeout: {s:?}");
+    assert_eq!((s.left, s.in_flight), (0, 0), "{s:?}");
+    assert!(s.reconnects >= 1, "{s:?}");
+    let mut raw = Raw::connect(srv.port, None);
+    assert_eq!(raw.stream_messages("MARKET_DATA"), N as u64);
+}
