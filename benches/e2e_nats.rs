@@ -1,0 +1,170 @@
+//! End-to-end to NATS: mock (CPU 1) → TLS → collector (1 core, CPU 0) →
+//! nats-server on loopback. Two scenarios: JetStream (file storage, acked,
+//! pipelined) and core NATS (no ack). Prints records/s on the collector core,
+//! the collector core's busy share (idle = the collector is not the
+//! bottleneck), publish→ack latency quantiles and CPU per 100k records.
+//! Run: `cargo bench --bench e2e_nats` (needs nats-server on PATH or /usr/sbin).
+//!
+//! Environment: `E2E_TRADES` (per symbol, default 200000), `E2E_SYMBOLS` (default 5).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+fn env_u64(k: &str, d: u64) -> u64 {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+fn cpu_seconds(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let f: Vec<&str> = s
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (t(11) + t(12)) / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+fn quantile(metrics: &str, family: &str, want: f64) -> String {
+    let prefix = format!("{family}_bucket");
+    let buckets: Vec<(f64, f64)> = metrics
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, l.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect();
+    let n = buckets.last().map(|b| b.1).unwrap_or(0.0);
+    let target = (want * n).ceil();
+    buckets
+        .iter()
+        .find(|b| b.1 >= target)
+        .map(|b| format!("≤ {:.3} ms", b.0 * 1e3))
+        .unwrap_or_else(|| "n/a".into())
+}
+
+fn scenario(name: &str, jetstream_ack: bool, per_symbol: u64, nsym: usize) {
+    let names = [
+        "BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "ETHBTC",
+    ];
+    let syms: Vec<String> = names[..nsym].iter().map(|s| format!("\"{s}\"")).collect();
+    let total = per_symbol * nsym as u64;
+    let base = if std::path::Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let (np, mp) = (free_port(), free_port());
+    let nats = start_nats(np, mp, &dir.path().join("js"));
+    let n = per_symbol.to_string();
+    let (mock, addr) = start_mock(
+        &dir.path().join("tls"),
+        &["--trades-per-symbol", &n, "--rate", "0", "--core", "1"],
+    );
+    let core_types = if jetstream_ack {
+        ""
+    } else {
+        "core_nats_data_types=[\"trade\"]"
+    };
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[engine]\ncores=[0]\n[http]\nlisten=\"127.0.0.1:0\"\n[sink]\nkind=\"nats\"\npath=\"{}\"\n\
+             [sink.nats]\nservers=[\"nats://127.0.0.1:{np}\"]\nstorage=\"file\"\n{core_types}\n\
+             [exchanges.binance_spot]\nws_url=\"wss://localhost:{p}\"\nrest_url=\"https://localhost:{p}\"\n\
+             symbols=[{}]\ndata_types=[\"trade\"]\nca_file=\"{}\"\n",
+            dir.path().join("data").display(),
+            syms.join(","),
+            dir.path().join("tls/ca.pem").display(),
+            p = addr.port()
+        ),
+    )
+    .unwrap();
+    let (mut collector, metrics) = start_collector(&cfg);
+    let pid = collector.child.id();
+    let family = if jetstream_ack {
+        "marketprism_nats_acked_total"
+    } else {
+        "marketprism_nats_messages_published_total"
+    };
+    let mut first: Option<(Instant, f64)> = None;
+    let mut last;
+    let end = Instant::now() + Duration::from_secs(600);
+    loop {
+        last = http_get(metrics, "/metrics").1;
+        let done = metric_sum(&last, family, &[]) as u64;
+        if done > 0 && first.is_none() {
+            first = Some((Instant::now(), cpu_seconds(pid)));
+        }
+        if done >= total {
+            break;
+        }
+        assert!(Instant::now() < end, "timed out");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (t0, c0) = first.unwrap_or((Instant::now(), 0.0));
+    let span = t0.elapsed().as_secs_f64().max(1e-9);
+    let cpu = cpu_seconds(pid) - c0;
+    let stored = if jetstream_ack {
+        stream_messages(mp, "MARKET_DATA")
+    } else {
+        0
+    };
+    assert_eq!(
+        collector
+            .signal_and_wait(libc::SIGTERM, Duration::from_secs(30))
+            .code(),
+        Some(0)
+    );
+    drop(mock);
+    drop(nats);
+    println!("{name}: {nsym} symbols x {per_symbol} trades = {total}");
+    println!(
+        "  records/s          {:.0} {} on one collector core ({:.2} s)",
+        total as f64 / span,
+        if jetstream_ack { "acked" } else { "published" },
+        span
+    );
+    println!(
+        "  collector core     busy {:.0} %, idle {:.0} % of the span; CPU {:.1} ms per 100k records",
+        (cpu / span * 100.0).min(100.0),
+        (100.0 - cpu / span * 100.0).max(0.0),
+        cpu / total as f64 * 1e5 * 1e3
+    );
+    if jetstream_ack {
+        println!(
+            "  publish→ack        p50 {}  p99 {}  p99.9 {}",
+            quantile(&last, "marketprism_nats_publish_ack_seconds", 0.5),
+            quantile(&last, "marketprism_nats_publish_ack_seconds", 0.99),
+            quantile(&last, "marketprism_nats_publish_ack_seconds", 0.999)
+        );
+        println!("  stream holds       {stored} messages");
+    }
+    println!(
+        "  receive→handed     p50 {}  p99 {} (batch delay 20 ms)",
+        quantile(&last, "marketprism_receive_to_written_seconds", 0.5),
+        quantile(&last, "marketprism_receive_to_written_seconds", 0.99)
+    );
+}
+
+fn main() {
+    let per_symbol = env_u64("E2E_TRADES", 200_000);
+    let nsym = env_u64("E2E_SYMBOLS", 5).clamp(1, 8) as usize;
+    scenario("JetStream (file storage, acked)", true, per_symbol, nsym);
+    scenario("core NATS (no ack)", false, per_symbol, nsym);
+}
