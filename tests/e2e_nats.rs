@@ -115,8 +115,10 @@ fn nats_restart_mid_run_loses_and_duplicates_nothing() {
     wait_until("some records acked", Duration::from_secs(30), || {
         metric_sum(&scrape(metrics), "marketprism_nats_acked_total", &[]) > 3000.0
     });
-    // Hard kill: unacked messages must be resent to the restarted server.
-    nats.child.kill().unwrap();
+    // Stop the server under load: unacked messages must be resent to the
+    // restarted one. (SIGTERM: nats-server may ack before its own write-back,
+    // so a SIGKILL can lose acked data inside the server itself.)
+    unsafe { libc::kill(nats.child.id() as i32, libc::SIGTERM) };
     nats.child.wait().unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let down = scrape(metrics);
@@ -207,6 +209,47 @@ fn absent_nats_spills_to_disk_then_delivers_everything() {
     assert_eq!(stream_messages(mp, STREAM), 8000);
     assert_eq!(
         collector
+            .signal_and_wait(libc::SIGTERM, Duration::from_secs(20))
+            .code(),
+        Some(0)
+    );
+    drop(mock);
+}
+
+/// A clean stop while NATS is down keeps every record on disk; the next
+/// start delivers them.
+#[test]
+fn stop_while_nats_is_down_then_next_start_delivers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (np, mp) = (free_port(), free_port());
+    let (mock, addr) = start_mock(&dir.path().join("tls"), &["--trades-per-symbol", "3000"]);
+    let cfg = collector_config(dir.path(), addr.port(), np, "", &["BTCUSDT", "ETHUSDT"]);
+    let (mut first, metrics) = start_collector(&cfg);
+    wait_until("records collected", Duration::from_secs(60), || {
+        metric_sum(&scrape(metrics), "marketprism_messages_written_total", &[]) as u64 >= 6000
+    });
+    let status = first.signal_and_wait(libc::SIGTERM, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0), "{}", first.output());
+    assert!(
+        first.output().contains("saved to the spill"),
+        "{}",
+        first.output()
+    );
+    drop(first);
+
+    let _nats = start_nats(np, mp, &dir.path().join("js"));
+    let (mut second, metrics) = start_collector(&cfg);
+    wait_until(
+        "the spill from the first run delivered",
+        Duration::from_secs(60),
+        || {
+            stream_messages(mp, STREAM) >= 6000
+                && metric_sum(&scrape(metrics), "marketprism_spill_records", &[]) == 0.0
+        },
+    );
+    assert_eq!(stream_messages(mp, STREAM), 6000);
+    assert_eq!(
+        second
             .signal_and_wait(libc::SIGTERM, Duration::from_secs(20))
             .code(),
         Some(0)

@@ -115,6 +115,20 @@ impl Pipeline {
         self.net.as_ref().map(|n| n.spill.len()).unwrap_or(0)
     }
 
+    /// Keeps one message the message sink gave back (shutdown) in the spill.
+    pub fn spill_message(&mut self, subject: &str, msg_id: &str, payload: &[u8]) -> bool {
+        let Some(net) = self.net.as_mut() else {
+            return false;
+        };
+        let ok = net
+            .spill
+            .push(subject.as_bytes(), msg_id.as_bytes(), payload)
+            .is_ok();
+        self.stats.spill_records.set(net.spill.len() as i64);
+        self.stats.spill_bytes.set(net.spill.bytes() as i64);
+        ok
+    }
+
     /// Moves spilled records to the message sink, oldest first, until it is
     /// full or the spill is empty. Returns how many moved.
     pub fn pump_spill(&mut self) -> u64 {

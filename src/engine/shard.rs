@@ -133,10 +133,32 @@ impl Shard {
         let mut result = self.pipeline.borrow_mut().close();
         if let (Some(p), Some((run, pump))) = (self.publisher.clone(), nats) {
             pump.cancel().await;
-            if let Err(e) = self.drain_nats(&p).await {
-                result = result.and(Err(e));
-            }
+            let drained = self.drain_nats(&p).await;
             run.cancel().await;
+            // Whatever NATS did not acknowledge goes to the spill, so the next
+            // start sends it (ids let the server drop any it already has).
+            let mut kept = 0u64;
+            let mut lost = 0u64;
+            let taken = p.take_undelivered(|s, i, pl| {
+                if self.pipeline.borrow_mut().spill_message(s, i, pl) {
+                    kept += 1;
+                } else {
+                    lost += 1;
+                }
+            });
+            if taken > 0 {
+                log::warn!(
+                    "core {}: {kept} unacknowledged records saved to the spill for the next start{}",
+                    self.plan.shard,
+                    if lost > 0 { format!(", {lost} could not be saved") } else { String::new() }
+                );
+            }
+            if lost > 0 {
+                result = result.and(drained).and(Err(format!(
+                    "core {}: {lost} records neither acknowledged nor saved",
+                    self.plan.shard
+                )));
+            }
         }
         let (parsed, written) = self.stats.venues.iter().fold((0, 0), |(p, w), v| {
             (
@@ -165,7 +187,13 @@ impl Shard {
     /// Shutdown: push the spill out and wait for acks, bounded in time.
     /// Whatever is still spilled stays on disk and goes out at the next start.
     async fn drain_nats(&self, p: &Publisher) -> Result<(), String> {
-        let deadline = Instant::now() + NATS_DRAIN;
+        // No point waiting for a server that is not there: save to disk now.
+        let wait = if p.connected() {
+            NATS_DRAIN
+        } else {
+            Duration::from_millis(500)
+        };
+        let deadline = Instant::now() + wait;
         while self.pipeline.borrow().spilled() > 0 && Instant::now() < deadline {
             self.pipeline.borrow_mut().pump_spill();
             if self.pipeline.borrow().spilled() > 0 {

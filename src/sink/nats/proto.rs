@@ -291,6 +291,30 @@ pub fn encode_hpub(
     out.extend_from_slice(b"\r\n");
 }
 
+/// Splits a frame made by [`encode_hpub`] or [`encode_pub`] back into
+/// (subject, msg id, payload); the id is empty for PUB. Used to hand
+/// undelivered messages back (to the spill) at shutdown.
+pub fn split_frame(frame: &[u8]) -> Option<(&str, &str, &[u8])> {
+    let eol = frame.windows(2).position(|w| w == b"\r\n")?;
+    let line = std::str::from_utf8(&frame[..eol]).ok()?;
+    let body = frame.get(eol + 2..frame.len().checked_sub(2)?)?;
+    let mut parts = line.split(' ');
+    match parts.next()? {
+        "HPUB" => {
+            let subject = parts.next()?;
+            let hdr: usize = parts.nth(1)?.parse().ok()?;
+            let headers = std::str::from_utf8(body.get(..hdr)?).ok()?;
+            let id = headers
+                .lines()
+                .find_map(|l| l.strip_prefix("Nats-Msg-Id: "))
+                .unwrap_or("");
+            Some((subject, id, &body[hdr..]))
+        }
+        "PUB" => Some((parts.next()?, "", body)),
+        _ => None,
+    }
+}
+
 /// Bytes [`encode_pub`] will append.
 pub fn pub_len(subject: &str, reply: Option<&str>, payload_len: usize) -> usize {
     4 + subject.len()
@@ -475,6 +499,27 @@ mod tests {
 +OK\r\nPING\r\npong\r\nMSG a.b 1 5\r\nhello\r\nMSG _INBOX.x.7 2 _R.1 2\r\nhi\r\n\
 HMSG _INBOX.x.9 1 16 16\r\nNATS/1.0 503\r\n\r\n\r\n-ERR 'Authorization Violation'\r\n\
 HMSG s 3 r 18 21\r\nNATS/1.0\r\nA: b\r\n\r\nabc\r\n";
+
+    #[test]
+    fn frames_split_back() {
+        let mut b = Vec::new();
+        encode_hpub(
+            &mut b,
+            "trade.x.y.Z",
+            "_INBOX.a",
+            7,
+            "trade:x:y:Z:1",
+            b"{\"k\":1}",
+        );
+        assert_eq!(
+            split_frame(&b),
+            Some(("trade.x.y.Z", "trade:x:y:Z:1", &b"{\"k\":1}"[..]))
+        );
+        b.clear();
+        encode_pub(&mut b, "a.b", None, b"xy");
+        assert_eq!(split_frame(&b), Some(("a.b", "", &b"xy"[..])));
+        assert_eq!(split_frame(b"garbage"), None);
+    }
 
     #[test]
     fn parses_every_op_and_split_reads() {

@@ -268,6 +268,24 @@ impl Publisher {
         Ok(())
     }
 
+    /// Shutdown with messages still unacked (server down or slow): hands
+    /// each back as (subject, msg id, payload), oldest first, and empties the
+    /// queue, so the caller can keep them (spill to disk) for the next run.
+    /// Call only after the `run` task is stopped.
+    pub fn take_undelivered(&self, mut f: impl FnMut(&str, &str, &[u8])) -> usize {
+        let mut q = self.queue.borrow_mut();
+        let mut n = 0;
+        for frame in q.undelivered_frames() {
+            if let Some((subject, id, payload)) = proto::split_frame(frame) {
+                f(subject, id, payload);
+                n += 1;
+            }
+        }
+        q.clear();
+        self.update_gauges(&q);
+        n
+    }
+
     fn update_gauges(&self, q: &Queue) {
         self.stats.in_flight.set(q.in_flight() as i64);
         self.stats.buffered_msgs.set(q.len() as i64);

@@ -303,6 +303,25 @@ impl Queue {
         }
     }
 
+    /// Encoded frames not yet acked (or, for core NATS, not yet written),
+    /// oldest first.
+    pub fn undelivered_frames(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.entries
+            .iter()
+            .filter(|e| e.state != State::Done)
+            .map(|e| self.bytes(e))
+    }
+
+    /// Forgets everything (after [`Queue::undelivered_frames`] were saved elsewhere).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.base += self.buf.len() as u64;
+        self.buf.clear();
+        self.in_flight = 0;
+        self.live_bytes = 0;
+        self.cursor = self.next_seq;
+    }
+
     #[cfg(test)]
     fn entry_bytes(&self, seq: u64) -> Option<&[u8]> {
         self.index(seq).map(|i| self.bytes(&self.entries[i]))
