@@ -274,6 +274,8 @@ impl Plan {
                     .iter()
                     .flat_map(|v| v.data_types.iter().map(|d| format!("{}.>", d.name())))
                     .collect();
+                // Gap records (what was lost, and why) share the stream.
+                subjects.push("gap.>".to_string());
                 subjects.sort();
                 subjects.dedup();
                 NatsPlan {

@@ -26,6 +26,9 @@ const ARENA_BYTES_PER_EVENT: usize = 192;
 pub struct NetOut {
     sink: Rc<dyn MessageSink>,
     spill: Spill,
+    /// Records dropped (sink and spill both full), per stream, until a `gap`
+    /// record about them has been handed on.
+    gaps: Vec<Gap>,
     subject: Vec<u8>,
     id: Vec<u8>,
     payload: Vec<u8>,
@@ -37,11 +40,77 @@ impl NetOut {
         NetOut {
             sink,
             spill,
+            gaps: Vec::new(),
             subject: Vec::with_capacity(128),
             id: Vec::with_capacity(128),
             payload: Vec::with_capacity(1024),
             log: RateLimit::new(1_000_000_000),
         }
+    }
+}
+
+/// What was lost on one stream while the message sink and its spill were full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    pub venue: VenueId,
+    pub data_type: DataType,
+    pub symbol: String,
+    pub count: u64,
+    /// Receive times (ms) of the first and last lost record.
+    pub from_ts_ms: u64,
+    pub to_ts_ms: u64,
+    /// Trade ids of the first and last lost record, where the type has them.
+    pub from_id: Option<String>,
+    pub to_id: Option<String>,
+}
+
+impl Gap {
+    fn subject(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"gap.");
+        out.extend_from_slice(self.venue.exchange().as_bytes());
+        out.push(b'.');
+        out.extend_from_slice(self.venue.market_type().as_bytes());
+        out.push(b'.');
+        out.extend_from_slice(self.symbol.replace(['.', '*', '>', ' '], "_").as_bytes());
+    }
+
+    fn msg_id(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(
+            format!(
+                "gap:{}:{}:{}:{}:{}:{}",
+                self.venue.exchange(),
+                self.venue.market_type(),
+                self.data_type.name(),
+                self.symbol,
+                self.from_ts_ms,
+                self.count
+            )
+            .as_bytes(),
+        );
+    }
+
+    /// The `gap` record: MarketPrism-style fields plus what was lost.
+    fn json(&self, out: &mut Vec<u8>) {
+        let ids = match (&self.from_id, &self.to_id) {
+            (Some(a), Some(b)) => format!(",\"from_id\":\"{a}\",\"to_id\":\"{b}\""),
+            _ => String::new(),
+        };
+        out.extend_from_slice(
+            format!(
+                "{{\"data_type\":\"gap\",\"exchange\":\"{}\",\"market_type\":\"{}\",\"symbol\":\"{}\",\
+                 \"channel\":\"{}\",\"reason\":\"sink_backpressure\",\"lost\":{},\"from_ts_ms\":{},\"to_ts_ms\":{}{ids},\
+                 \"filled\":false,\"ts_ms\":{},\"data_source\":\"marketprism\"}}",
+                self.venue.exchange(),
+                self.venue.market_type(),
+                self.symbol,
+                self.data_type.name(),
+                self.count,
+                self.from_ts_ms,
+                self.to_ts_ms,
+                self.to_ts_ms
+            )
+            .as_bytes(),
+        );
     }
 }
 
@@ -149,6 +218,9 @@ impl Pipeline {
                 }
                 0
             });
+        if !net.gaps.is_empty() {
+            Self::emit_gaps(net, &self.stats);
+        }
         self.stats.spill_records.set(net.spill.len() as i64);
         self.stats.spill_bytes.set(net.spill.bytes() as i64);
         moved
@@ -185,8 +257,9 @@ impl Pipeline {
                 }
                 Err(e) => {
                     // Disk budget gone too: the one place records are dropped,
-                    // always counted and logged.
+                    // always counted, logged, and reported by a `gap` record.
                     self.stats.sink_records_dropped.inc();
+                    note_gap(&mut net.gaps, rec);
                     if let Some(n) = net.log.check(rec.receive_ts_ns()) {
                         log::error!(
                             "message sink full and spill refused ({e}): dropped {} ({n} more dropped since the last line)",
@@ -199,8 +272,46 @@ impl Pipeline {
                 }
             }
         }
+        Self::emit_gaps(net, &self.stats);
         self.stats.spill_records.set(net.spill.len() as i64);
         self.stats.spill_bytes.set(net.spill.bytes() as i64);
+    }
+
+    /// Hands pending `gap` records on (behind everything already spilled),
+    /// as soon as there is room again.
+    fn emit_gaps(net: &mut NetOut, stats: &CoreStats) {
+        while let Some(g) = net.gaps.first() {
+            net.subject.clear();
+            net.id.clear();
+            net.payload.clear();
+            g.subject(&mut net.subject);
+            g.msg_id(&mut net.id);
+            g.json(&mut net.payload);
+            let sent = (net.spill.is_empty()
+                && net
+                    .sink
+                    .try_send(ascii(&net.subject), ascii(&net.id), &net.payload))
+                || net.spill.push(&net.subject, &net.id, &net.payload).is_ok();
+            if !sent {
+                return;
+            }
+            stats.gaps_emitted.inc();
+            log::warn!(
+                "gap record: {} {} {} lost {} records ({}..{} ms)",
+                g.venue,
+                g.data_type,
+                g.symbol,
+                g.count,
+                g.from_ts_ms,
+                g.to_ts_ms
+            );
+            net.gaps.remove(0);
+        }
+    }
+
+    /// Gaps not yet handed on (for tests and shutdown).
+    pub fn pending_gaps(&self) -> &[Gap] {
+        self.net.as_ref().map(|n| n.gaps.as_slice()).unwrap_or(&[])
     }
 
     /// Enables raw capture of `venues` into `writer`.
@@ -432,6 +543,36 @@ impl Pipeline {
     }
 }
 
+/// Adds a dropped record to its stream's gap (drop path only: may allocate).
+fn note_gap(gaps: &mut Vec<Gap>, rec: &crate::batch::Record<'_>) {
+    let crate::batch::Record::Trade(t) = rec;
+    let ms = t.receive_ts_ns / 1_000_000;
+    let id = match t.trade_id {
+        crate::batch::TradeId::Num(n) => n.to_string(),
+        crate::batch::TradeId::Str(s) => s.to_string(),
+    };
+    match gaps
+        .iter_mut()
+        .find(|g| g.venue == t.venue && g.data_type == rec.data_type() && g.symbol == t.symbol)
+    {
+        Some(g) => {
+            g.count += 1;
+            g.to_ts_ms = ms;
+            g.to_id = Some(id);
+        }
+        None => gaps.push(Gap {
+            venue: t.venue,
+            data_type: rec.data_type(),
+            symbol: t.symbol.to_string(),
+            count: 1,
+            from_ts_ms: ms,
+            to_ts_ms: ms,
+            from_id: Some(id.clone()),
+            to_id: Some(id),
+        }),
+    }
+}
+
 /// Slot of `VenueStats::frames_received` for a connection's data type.
 #[inline]
 pub fn received_slot(conn_type: Option<DataType>) -> usize {
@@ -465,7 +606,10 @@ mod tests {
             if self.room.get() == 0 {
                 return false;
             }
-            assert!(payload.starts_with(b"{\"data_type\":\"trade\""));
+            assert!(
+                payload.starts_with(b"{\"data_type\":\"trade\"")
+                    || payload.starts_with(b"{\"data_type\":\"gap\"")
+            );
             self.room.set(self.room.get() - 1);
             self.got
                 .borrow_mut()
@@ -539,12 +683,13 @@ mod tests {
             room: Cell::new(0),
             got: RefCell::new(Vec::new()),
         });
+        let fake_out = fake.clone();
         // Room for about 3 entries of ~400 bytes.
         let spill = Spill::open(&dir.path().join("spill"), 1200, 1 << 16).unwrap();
         let stats = Arc::new(CoreStats::new(0, 0));
         let mut p = Pipeline::new(0, 16, &plan, vec![map], stats.clone())
             .unwrap()
-            .with_message_sink(NetOut::new(fake, spill));
+            .with_message_sink(NetOut::new(fake_out, spill));
         for f in trade_frames(&[("BTCUSDT", "BTC", "USDT")], 10, 0) {
             p.on_text(VenueId::BinanceSpot, Some(DataType::Trade), &f, 1);
         }
@@ -552,6 +697,24 @@ mod tests {
         let kept = p.spilled();
         assert!((2..10).contains(&kept), "{kept}");
         assert_eq!(stats.sink_records_dropped.get(), 10 - kept);
+        // The loss is described by one gap record, waiting for room.
+        let gaps = p.pending_gaps().to_vec();
+        assert_eq!(gaps.len(), 1);
+        assert_eq!(gaps[0].count, 10 - kept);
+        assert_eq!(gaps[0].symbol, "BTC-USDT");
+        assert_eq!(
+            gaps[0].from_id.as_deref(),
+            Some((kept + 1).to_string().as_str())
+        );
+        assert_eq!(gaps[0].to_id.as_deref(), Some("10"));
+        // Room again: spilled records first, then the gap record, in order.
+        fake.room.set(100);
+        p.pump_spill();
+        assert!(p.pending_gaps().is_empty());
+        let got = fake.got.borrow();
+        assert_eq!(got.len() as u64, kept + 1);
+        assert_eq!(got.last().unwrap().0, "gap.binance.spot.BTC-USDT");
+        assert_eq!(stats.gaps_emitted.get(), 1);
         // The file sink still wrote everything.
         assert_eq!(stats.venue(VenueId::BinanceSpot).written[0].get(), 10);
     }

@@ -204,6 +204,7 @@ pub struct CoreStats {
     pub spill_records: LocalGauge,
     pub spill_bytes: LocalGauge,
     pub spilled_total: LocalCounter,
+    pub gaps_emitted: LocalCounter,
     /// The core's NATS publisher counters, once it has one.
     pub nats: std::sync::OnceLock<Arc<crate::sink::nats::NatsStats>>,
 }
@@ -229,6 +230,7 @@ impl CoreStats {
             spill_records: LocalGauge::default(),
             spill_bytes: LocalGauge::default(),
             spilled_total: LocalCounter::default(),
+            gaps_emitted: LocalCounter::default(),
             nats: std::sync::OnceLock::new(),
         }
     }
@@ -633,6 +635,12 @@ impl prometheus_client::collector::Collector for Exporter {
             "spilled_records",
             "Records that went through the spill",
             |c| c.spilled_total.get(),
+        )?;
+        self.core_counter(
+            e,
+            "gap_records",
+            "Gap records emitted for records lost to sink backpressure",
+            |c| c.gaps_emitted.get(),
         )?;
         if self.cores.iter().any(|c| c.nats.get().is_some()) {
             self.encode_nats(e)?;
