@@ -41,6 +41,9 @@ pub struct NatsSinkConfig {
     /// How long the server remembers a `Nats-Msg-Id` to drop a resend.
     #[serde(default = "default_duplicate_window_s")]
     pub duplicate_window_s: u64,
+    /// Stream replicas in a NATS cluster (3 for a 3-node cluster; 1..=5).
+    #[serde(default = "default_replicas")]
+    pub replicas: u32,
     /// Unacked publishes on the wire per core.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
@@ -70,6 +73,10 @@ fn default_storage() -> String {
 const fn default_max_age_s() -> u64 {
     7 * 24 * 3600
 }
+const fn default_replicas() -> u32 {
+    1
+}
+
 const fn default_duplicate_window_s() -> u64 {
     120
 }
@@ -100,6 +107,7 @@ impl Default for NatsSinkConfig {
             storage: default_storage(),
             max_age_s: default_max_age_s(),
             duplicate_window_s: default_duplicate_window_s(),
+            replicas: default_replicas(),
             max_in_flight: default_max_in_flight(),
             ack_timeout_ms: default_ack_timeout_ms(),
             max_buffered_bytes: default_max_buffered_bytes(),
@@ -216,6 +224,9 @@ impl NatsSinkConfig {
         }
         if self.max_age_s == 0 {
             return err("max_age_s", "must be > 0".into());
+        }
+        if !(1..=5).contains(&self.replicas) {
+            return err("replicas", "must be between 1 and 5 (NATS' limit)".into());
         }
         if self.duplicate_window_s == 0 {
             return err("duplicate_window_s", "must be > 0".into());

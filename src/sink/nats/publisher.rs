@@ -489,7 +489,7 @@ impl Publisher {
             duplicate_window: self.cfg.duplicate_window_s.saturating_mul(1_000_000_000),
             retention: "limits",
             discard: "old",
-            num_replicas: 1,
+            num_replicas: self.cfg.replicas,
         });
         for verb in ["CREATE", "UPDATE"] {
             let n = self.api_seq.get() + 1;
