@@ -162,9 +162,90 @@ fn scenario(name: &str, jetstream_ack: bool, per_symbol: u64, nsym: usize) {
     );
 }
 
+/// JetStream below saturation: the mock paced at `rate` per symbol for
+/// `secs`, to read latencies that are not queueing.
+fn paced(rate: u64, nsym: usize, secs: u64) {
+    let names = [
+        "BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "ETHBTC",
+    ];
+    let syms: Vec<String> = names[..nsym].iter().map(|s| format!("\"{s}\"")).collect();
+    let base = if std::path::Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let (np, mp) = (free_port(), free_port());
+    let nats = start_nats(np, mp, &dir.path().join("js"));
+    let r = rate.to_string();
+    let (mock, addr) = start_mock(&dir.path().join("tls"), &["--rate", &r, "--core", "1"]);
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[engine]\ncores=[0]\n[http]\nlisten=\"127.0.0.1:0\"\n[sink]\nkind=\"nats\"\npath=\"{}\"\n\
+             [sink.nats]\nservers=[\"nats://127.0.0.1:{np}\"]\n\
+             [exchanges.binance_spot]\nws_url=\"wss://localhost:{p}\"\nrest_url=\"https://localhost:{p}\"\n\
+             symbols=[{}]\ndata_types=[\"trade\"]\nca_file=\"{}\"\n",
+            dir.path().join("data").display(),
+            syms.join(","),
+            dir.path().join("tls/ca.pem").display(),
+            p = addr.port()
+        ),
+    )
+    .unwrap();
+    let (mut collector, metrics) = start_collector(&cfg);
+    let pid = collector.child.id();
+    wait_until("first acks", Duration::from_secs(30), || {
+        metric_sum(
+            &http_get(metrics, "/metrics").1,
+            "marketprism_nats_acked_total",
+            &[],
+        ) > 0.0
+    });
+    let c0 = cpu_seconds(pid);
+    let a0 = metric_sum(
+        &http_get(metrics, "/metrics").1,
+        "marketprism_nats_acked_total",
+        &[],
+    );
+    std::thread::sleep(Duration::from_secs(secs));
+    let last = http_get(metrics, "/metrics").1;
+    let acked = metric_sum(&last, "marketprism_nats_acked_total", &[]) - a0;
+    let cpu = cpu_seconds(pid) - c0;
+    assert_eq!(
+        collector
+            .signal_and_wait(libc::SIGTERM, Duration::from_secs(30))
+            .code(),
+        Some(0)
+    );
+    drop(mock);
+    drop(nats);
+    println!(
+        "JetStream paced at {} records/s ({nsym} symbols x {rate}/s), {secs} s:",
+        rate * nsym as u64
+    );
+    println!(
+        "  acked              {:.0} records/s; collector core busy {:.0} %",
+        acked / secs as f64,
+        cpu / secs as f64 * 100.0
+    );
+    println!(
+        "  receive→handed     p50 {}  p99 {}",
+        quantile(&last, "marketprism_receive_to_written_seconds", 0.5),
+        quantile(&last, "marketprism_receive_to_written_seconds", 0.99)
+    );
+    println!(
+        "  handed→acked       p50 {}  p99 {}  (receive→acked ≤ the sum)",
+        quantile(&last, "marketprism_nats_publish_ack_seconds", 0.5),
+        quantile(&last, "marketprism_nats_publish_ack_seconds", 0.99)
+    );
+}
+
 fn main() {
     let per_symbol = env_u64("E2E_TRADES", 200_000);
     let nsym = env_u64("E2E_SYMBOLS", 5).clamp(1, 8) as usize;
     scenario("JetStream (file storage, acked)", true, per_symbol, nsym);
     scenario("core NATS (no ack)", false, per_symbol, nsym);
+    paced(4000, nsym, 5);
 }
