@@ -24,7 +24,21 @@ Log level: MARKETPRISM_LOG=error|warn|info|debug|trace (default info).
 
 const DEFAULT_CONFIG: &str = "config/default.toml";
 
+/// Counts allocations per thread for `marketprism_heap_allocations_total`
+/// and `/debug/memory`; with the `dhat-heap` feature, dhat profiles instead.
+#[cfg(not(feature = "dhat-heap"))]
+#[global_allocator]
+static ALLOC: marketprism::sys::CountingAlloc = marketprism::sys::CountingAlloc;
+
+#[cfg(feature = "dhat-heap")]
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
 fn main() -> ExitCode {
+    // Heap profile on demand: `cargo run --release --features dhat-heap -- run`
+    // writes dhat-heap.json at exit (view it with dhat's viewer).
+    #[cfg(feature = "dhat-heap")]
+    let _profiler = dhat::Profiler::new_heap();
     logging::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = args.first() else {

@@ -82,6 +82,46 @@ pub fn ensure_memlock() -> Result<u64, MemlockError> {
     Err(MemlockError { current: cur, hard })
 }
 
+/// The binary's global allocator: the system allocator plus a per-thread
+/// allocation count, so each core can report its own allocations (the
+/// message path should make none). A thread-local `Cell`: no atomics.
+pub struct CountingAlloc;
+
+thread_local! {
+    static THREAD_ALLOCS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+#[inline]
+fn count_alloc() {
+    // try_with: the slot may already be gone while a thread exits.
+    let _ = THREAD_ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        count_alloc();
+        unsafe { std::alloc::System.alloc(l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: std::alloc::Layout) -> *mut u8 {
+        count_alloc();
+        unsafe { std::alloc::System.alloc_zeroed(l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, n: usize) -> *mut u8 {
+        count_alloc();
+        unsafe { std::alloc::System.realloc(p, l, n) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(p, l) }
+    }
+}
+
+/// Allocations made so far by the calling thread (0 unless [`CountingAlloc`]
+/// is the global allocator).
+pub fn thread_allocations() -> u64 {
+    THREAD_ALLOCS.try_with(|c| c.get()).unwrap_or(0)
+}
+
 /// Wall-clock time in nanoseconds since the Unix epoch (vDSO, no syscall).
 #[inline]
 pub fn now_ns() -> u64 {

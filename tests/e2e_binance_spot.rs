@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use marketprism::mock::binance::trade;
-use sonic_rs::JsonValueTrait;
+use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
@@ -136,6 +136,51 @@ fn every_trade_exactly_once_over_tls_on_two_cores() {
     assert!(metric_sum(&m, "marketprism_receive_to_written_seconds_count", &[]) as u64 >= total);
     assert!(metric_sum(&m, "marketprism_arena_high_water_bytes", &[]) > 0.0);
     assert!(metric_sum(&m, "marketprism_process_rss_bytes", &[]) > 1e6);
+    assert_eq!(
+        metric_sum(&m, "marketprism_receive_to_parsed_seconds_count", &[]) as u64,
+        total
+    );
+    assert!(
+        metric_sum(&m, "marketprism_heap_allocations_total", &[]) > 0.0,
+        "counting allocator installed"
+    );
+    // Introspection endpoints: valid JSON with the per-core figures.
+    let (code, lat) = http_get(metrics, "/debug/latency");
+    assert_eq!(code, 200);
+    let lat: sonic_rs::Value = sonic_rs::from_str(&lat).unwrap();
+    let cores = lat.get("cores").and_then(|c| c.as_array()).unwrap();
+    assert_eq!(cores.len(), 2);
+    let parsed_count: u64 = cores
+        .iter()
+        .map(|c| {
+            c.pointer(&["stages", "receive_to_parsed", "count"])
+                .and_then(|v| v.as_u64())
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(parsed_count, total);
+    assert!(cores[0]
+        .pointer(&["stages", "receive_to_written", "p99"])
+        .and_then(|v| v.as_f64())
+        .is_some());
+    let (code, mem) = http_get(metrics, "/debug/memory");
+    assert_eq!(code, 200);
+    let mem: sonic_rs::Value = sonic_rs::from_str(&mem).unwrap();
+    assert!(mem.get("rss_bytes").and_then(|v| v.as_u64()).unwrap() > 1_000_000);
+    assert!(!mem
+        .get("rss_history")
+        .and_then(|v| v.as_array())
+        .unwrap()
+        .is_empty());
+    let mcores = mem.get("cores").and_then(|c| c.as_array()).unwrap();
+    assert_eq!(mcores.len(), 2);
+    assert!(
+        mcores[0]
+            .get("arena_high_water_bytes")
+            .and_then(|v| v.as_i64())
+            .unwrap()
+            > 0
+    );
     // Both cores did work.
     for core in ["core=\"0\"", "core=\"1\""] {
         assert!(

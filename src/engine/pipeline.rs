@@ -138,6 +138,8 @@ pub struct Pipeline {
     raw: Option<RawWriter>,
     raw_venues: [bool; VenueId::COUNT],
     raw_log: RateLimit,
+    /// Receive times are now (live) rather than recorded (replay).
+    live: bool,
 }
 
 impl Pipeline {
@@ -162,7 +164,14 @@ impl Pipeline {
             raw: None,
             raw_venues: [false; VenueId::COUNT],
             raw_log: RateLimit::new(1_000_000_000),
+            live: true,
         })
+    }
+
+    /// Replays carry recorded receive times: skip live latency histograms.
+    pub fn replaying(mut self) -> Pipeline {
+        self.live = false;
+        self
     }
 
     /// Turns the file sink off (`sink.kind = "nats"` alone).
@@ -368,7 +377,14 @@ impl Pipeline {
             &mut self.batch,
         );
         match out {
-            FrameOutcome::Records(dt, n) => vs.parsed[dt.index()].add(n as u64),
+            FrameOutcome::Records(dt, n) => {
+                vs.parsed[dt.index()].add(n as u64);
+                if self.live {
+                    self.stats
+                        .receive_to_parsed
+                        .observe(crate::sys::now_ns().saturating_sub(receive_ns));
+                }
+            }
             FrameOutcome::Control => vs.control.inc(),
             FrameOutcome::ControlError => {
                 vs.control_errors.inc();
@@ -444,7 +460,7 @@ impl Pipeline {
         }
         if self.sink.is_some() {
             self.write_file(now_ns);
-        } else {
+        } else if self.live {
             let written_ns = crate::sys::now_ns();
             for rec in self.batch.iter() {
                 self.stats
@@ -467,10 +483,12 @@ impl Pipeline {
         self.stats
             .flush_duration
             .observe(started.elapsed().as_nanos() as u64);
+        self.stats.arena_bytes.set(self.batch.arena_bytes() as i64);
         self.batch.reset();
         self.stats
             .arena_high_water_bytes
             .set(self.batch.high_water_bytes() as i64);
+        self.stats.arena_resets.set(self.batch.resets());
     }
 
     /// The file sink part of a flush.
@@ -484,10 +502,12 @@ impl Pipeline {
         match sink.write_batch(&self.batch) {
             Ok(rep) => {
                 let written_ns = crate::sys::now_ns();
-                for rec in self.batch.iter() {
-                    self.stats
-                        .receive_to_written
-                        .observe(written_ns.saturating_sub(rec.receive_ts_ns()));
+                if self.live {
+                    for rec in self.batch.iter() {
+                        self.stats
+                            .receive_to_written
+                            .observe(written_ns.saturating_sub(rec.receive_ts_ns()));
+                    }
                 }
                 for v in VenueId::ALL {
                     for dt in DataType::ALL {

@@ -46,7 +46,8 @@ pub fn replay(plan: &Plan, input: &Path, speed: Speed) -> Result<ReplaySummary, 
         maps,
         stats.clone(),
     )
-    .map_err(|e| format!("sink: {e}"))?;
+    .map_err(|e| format!("sink: {e}"))?
+    .replaying();
     let started = Instant::now();
     let mut first_ns = None;
     let mut frames = 0u64;

@@ -123,6 +123,7 @@ impl Shard {
         );
         while !shutdown::requested() {
             glommio::timer::sleep(Duration::from_millis(10)).await;
+            self.stats.allocations.set(crate::sys::thread_allocations());
         }
         // Readers stop at an await point: every frame already read has been
         // pushed into the batch synchronously, so cancelling loses nothing.

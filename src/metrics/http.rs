@@ -2,12 +2,146 @@
 //! executor. It only *reads* the other cores' stats (relaxed atomic loads),
 //! so serving a scrape never blocks a core.
 
-use super::{render, Exporter};
+use super::{process_rss_bytes, render, CoreStats, Exporter, LocalHistogram};
 use bytes::Bytes;
 use glommio::net::TcpListener;
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// RSS samples kept for `/debug/memory`: one per 10 s over the last hour.
+const RSS_EVERY: Duration = Duration::from_secs(10);
+const RSS_KEEP: usize = 360;
+
+/// What `/debug/memory` remembers between requests (lives on the HTTP core).
+#[derive(Default)]
+pub struct DebugState {
+    /// (unix ms, RSS bytes), oldest first.
+    rss: RefCell<VecDeque<(u64, u64)>>,
+    /// Per core: (unix ms, allocation total) of the last sample, and the rate.
+    allocs: RefCell<Vec<(u64, u64, f64)>>,
+}
+
+impl DebugState {
+    /// Takes one sample (RSS, per-core allocation rates).
+    pub fn sample(&self, ex: &Exporter) {
+        let now = crate::sys::now_ms();
+        let mut rss = self.rss.borrow_mut();
+        if rss.len() == RSS_KEEP {
+            rss.pop_front();
+        }
+        rss.push_back((now, process_rss_bytes()));
+        let mut a = self.allocs.borrow_mut();
+        a.resize(ex.cores.len(), (0, 0, 0.0));
+        for (slot, c) in a.iter_mut().zip(ex.cores.iter()) {
+            let total = c.allocations.get();
+            if slot.0 > 0 && now > slot.0 {
+                slot.2 = total.saturating_sub(slot.1) as f64 * 1000.0 / (now - slot.0) as f64;
+            }
+            *slot = (now, total, slot.2);
+        }
+    }
+}
+
+fn quantiles_json(out: &mut String, name: &str, h: &LocalHistogram) {
+    let q = |p: f64| match h.quantile_upper_bound(p) {
+        Some(v) if v.is_finite() => format!("{v}"),
+        Some(_) => "\"+Inf\"".to_string(),
+        None => "null".to_string(),
+    };
+    let _ = write!(
+        out,
+        "\"{name}\":{{\"count\":{},\"p50\":{},\"p95\":{},\"p99\":{},\"p999\":{}}}",
+        h.count(),
+        q(0.5),
+        q(0.95),
+        q(0.99),
+        q(0.999)
+    );
+}
+
+/// `/debug/latency`: p50/p95/p99/p99.9 (bucket upper bounds, seconds) per
+/// stage per core, from the same histograms `/metrics` exports.
+pub fn debug_latency(ex: &Exporter) -> String {
+    let mut out = String::from("{\"unit\":\"seconds (histogram bucket upper bound)\",\"cores\":[");
+    for (i, c) in ex.cores.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(
+            out,
+            "{{\"core\":{},\"cpu\":{},\"stages\":{{",
+            c.shard, c.cpu
+        );
+        quantiles_json(&mut out, "receive_to_parsed", &c.receive_to_parsed);
+        out.push(',');
+        quantiles_json(&mut out, "receive_to_written", &c.receive_to_written);
+        out.push(',');
+        quantiles_json(&mut out, "flush", &c.flush_duration);
+        if let Some(n) = c.nats.get() {
+            out.push(',');
+            quantiles_json(&mut out, "publish_to_acked", &n.ack_latency);
+        }
+        out.push_str("}}");
+    }
+    out.push_str("]}");
+    out
+}
+
+fn core_memory_json(out: &mut String, c: &CoreStats, alloc_rate: f64) {
+    let _ = write!(
+        out,
+        "{{\"core\":{},\"cpu\":{},\"arena_bytes\":{},\"arena_high_water_bytes\":{},\"arena_resets\":{},\
+         \"heap_allocations\":{},\"heap_allocations_per_s\":{:.1},\"sink_pending_records\":{},\
+         \"spill_records\":{},\"spill_bytes\":{}",
+        c.shard,
+        c.cpu,
+        c.arena_bytes.get(),
+        c.arena_high_water_bytes.get(),
+        c.arena_resets.get(),
+        c.allocations.get(),
+        alloc_rate,
+        c.sink_pending_records.get(),
+        c.spill_records.get(),
+        c.spill_bytes.get()
+    );
+    if let Some(n) = c.nats.get() {
+        let _ = write!(
+            out,
+            ",\"nats_buffered_records\":{},\"nats_buffered_bytes\":{}",
+            n.buffered_msgs.get(),
+            n.buffered_bytes.get()
+        );
+    }
+    out.push('}');
+}
+
+/// `/debug/memory`: RSS now and over the last hour, per-core arena, heap
+/// allocations (total and per second) and buffer sizes.
+pub fn debug_memory(ex: &Exporter, st: &DebugState) -> String {
+    let mut out = format!("{{\"rss_bytes\":{},\"rss_history\":[", process_rss_bytes());
+    for (i, (t, b)) in st.rss.borrow().iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "[{t},{b}]");
+    }
+    out.push_str("],\"cores\":[");
+    let rates = st.allocs.borrow();
+    for (i, c) in ex.cores.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        core_memory_json(&mut out, c, rates.get(i).map(|r| r.2).unwrap_or(0.0));
+    }
+    out.push_str("]}");
+    out
+}
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -41,9 +175,19 @@ pub fn health(exporter: &Exporter) -> (StatusCode, String) {
     (code, body)
 }
 
-fn respond(exporter: &Exporter, req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+fn respond(
+    exporter: &Exporter,
+    st: &DebugState,
+    req: &Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
     let (code, ctype, body) = match req.uri().path() {
         "/metrics" => (StatusCode::OK, OPENMETRICS, render(exporter)),
+        "/debug/latency" => (StatusCode::OK, "application/json", debug_latency(exporter)),
+        "/debug/memory" => (
+            StatusCode::OK,
+            "application/json",
+            debug_memory(exporter, st),
+        ),
         "/health" => {
             let (c, b) = health(exporter);
             (c, "application/json", b)
@@ -51,7 +195,8 @@ fn respond(exporter: &Exporter, req: &Request<hyper::body::Incoming>) -> Respons
         _ => (
             StatusCode::NOT_FOUND,
             "application/json",
-            "{\"error\":\"not found; try /metrics or /health\"}".to_string(),
+            "{\"error\":\"not found; try /metrics, /health, /debug/latency or /debug/memory\"}"
+                .to_string(),
         ),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
@@ -64,6 +209,15 @@ fn respond(exporter: &Exporter, req: &Request<hyper::body::Incoming>) -> Respons
 
 /// Serves until the task is cancelled.
 pub async fn serve(listener: TcpListener, exporter: Exporter) {
+    let state = Rc::new(DebugState::default());
+    let (st, ex) = (state.clone(), exporter.clone());
+    // Dropping the task (when `serve` is cancelled) stops the sampler too.
+    let _sampler = glommio::spawn_local(async move {
+        loop {
+            st.sample(&ex);
+            glommio::timer::sleep(RSS_EVERY).await;
+        }
+    });
     loop {
         let stream = match listener.accept().await {
             Ok(s) => s,
@@ -74,9 +228,10 @@ pub async fn serve(listener: TcpListener, exporter: Exporter) {
             }
         };
         let ex = exporter.clone();
+        let st = state.clone();
         glommio::spawn_local(async move {
             let svc = hyper::service::service_fn(move |req| {
-                let r = respond(&ex, &req);
+                let r = respond(&ex, &st, &req);
                 async move { Ok::<_, Infallible>(r) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()

@@ -33,6 +33,11 @@ impl LocalCounter {
     pub fn inc(&self) {
         self.add(1)
     }
+    /// Mirrors a total kept elsewhere by the same thread.
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Relaxed)
+    }
     #[inline]
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
@@ -97,6 +102,12 @@ pub const LATENCY_BOUNDS_NS: &[u64] = &[
     500_000_000,
     1_000_000_000,
     10_000_000_000,
+];
+
+/// Parse-latency buckets in ns: 100 ns … 10 ms (the target is p99 < 5 µs).
+pub const PARSE_BOUNDS_NS: &[u64] = &[
+    100, 250, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 10_000, 25_000, 100_000, 1_000_000,
+    10_000_000,
 ];
 
 /// Batch-size buckets in records.
@@ -192,8 +203,15 @@ pub struct CoreStats {
     pub batch_size: LocalHistogram,
     pub flush_duration: LocalHistogram,
     pub receive_to_written: LocalHistogram,
+    /// Frame receive → record in the batch (parse, decimals, arena).
+    pub receive_to_parsed: LocalHistogram,
+    /// Heap allocations made by this core's thread (from the binary's
+    /// counting allocator; 0 when it is not installed).
+    pub allocations: LocalCounter,
     pub batches_flushed: LocalCounter,
     pub arena_high_water_bytes: LocalGauge,
+    pub arena_bytes: LocalGauge,
+    pub arena_resets: LocalCounter,
     pub sink_bytes: LocalCounter,
     pub sink_errors: LocalCounter,
     pub sink_records_dropped: LocalCounter,
@@ -218,8 +236,12 @@ impl CoreStats {
             batch_size: LocalHistogram::new(BATCH_BOUNDS, 1.0),
             flush_duration: LocalHistogram::new(LATENCY_BOUNDS_NS, 1e9),
             receive_to_written: LocalHistogram::new(LATENCY_BOUNDS_NS, 1e9),
+            receive_to_parsed: LocalHistogram::new(PARSE_BOUNDS_NS, 1e9),
+            allocations: LocalCounter::default(),
             batches_flushed: LocalCounter::default(),
             arena_high_water_bytes: LocalGauge::default(),
+            arena_bytes: LocalGauge::default(),
+            arena_resets: LocalCounter::default(),
             sink_bytes: LocalCounter::default(),
             sink_errors: LocalCounter::default(),
             sink_records_dropped: LocalCounter::default(),
@@ -584,6 +606,18 @@ impl prometheus_client::collector::Collector for Exporter {
             "receive_to_written_seconds",
             "Latency from frame receive to sink write, per record",
             |c| &c.receive_to_written,
+        )?;
+        self.core_histogram(
+            e,
+            "receive_to_parsed_seconds",
+            "Latency from frame receive to record in the batch (parse)",
+            |c| &c.receive_to_parsed,
+        )?;
+        self.core_counter(
+            e,
+            "heap_allocations",
+            "Heap allocations by the core's thread",
+            |c| c.allocations.get(),
         )?;
         self.core_counter(e, "batches_flushed", "Batches flushed", |c| {
             c.batches_flushed.get()
