@@ -146,9 +146,21 @@ fn receive_span(data: &std::path::Path, total: u64) -> f64 {
 }
 
 fn quantile(metrics: &str, want: f64) -> String {
+    quantile_of(
+        metrics,
+        "marketprism_receive_to_written_seconds",
+        want,
+        1e3,
+        "ms",
+    )
+}
+
+/// Quantile `want` of histogram `family` as "≤ bound" in `unit` (× `scale`).
+fn quantile_of(metrics: &str, family: &str, want: f64, scale: f64, unit: &str) -> String {
+    let prefix = format!("{family}_bucket");
     let buckets: Vec<(f64, f64)> = metrics
         .lines()
-        .filter(|l| l.starts_with("marketprism_receive_to_written_seconds_bucket"))
+        .filter(|l| l.starts_with(&prefix))
         .filter_map(|l| {
             let le = l.split("le=\"").nth(1)?.split('"').next()?;
             let le = if le == "+Inf" {
@@ -164,7 +176,7 @@ fn quantile(metrics: &str, want: f64) -> String {
     buckets
         .iter()
         .find(|b| b.1 >= target)
-        .map(|b| format!("≤ {:.3} ms", b.0 * 1e3))
+        .map(|b| format!("≤ {:.3} {unit}", b.0 * scale))
         .unwrap_or_else(|| "n/a".into())
 }
 
@@ -213,6 +225,34 @@ fn main() {
         quantile(&full.metrics, 0.5),
         quantile(&full.metrics, 0.99),
         quantile(&full.metrics, 0.999)
+    );
+    println!(
+        "  receive→parsed        p50 {}  p99 {}  p99.9 {}",
+        quantile_of(
+            &full.metrics,
+            "marketprism_receive_to_parsed_seconds",
+            0.5,
+            1e6,
+            "µs"
+        ),
+        quantile_of(
+            &full.metrics,
+            "marketprism_receive_to_parsed_seconds",
+            0.99,
+            1e6,
+            "µs"
+        ),
+        quantile_of(
+            &full.metrics,
+            "marketprism_receive_to_parsed_seconds",
+            0.999,
+            1e6,
+            "µs"
+        )
+    );
+    println!(
+        "  heap allocations      {:.4} per message over the whole run (incl. start-up; rustls allocates one buffer per TLS record)",
+        metric_sum(&full.metrics, "marketprism_heap_allocations_total", &[]) / total as f64
     );
     println!(
         "  arena high water      {} bytes; RSS {:.1} MB",
