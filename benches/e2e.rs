@@ -180,6 +180,66 @@ fn quantile_of(metrics: &str, family: &str, want: f64, scale: f64, unit: &str) -
         .unwrap_or_else(|| "n/a".into())
 }
 
+/// RSS of the collector with `n` streams (symbols × trade) at a low rate,
+/// after a few seconds, and its growth over the last seconds of the run.
+fn rss_at(n: usize) -> (f64, f64) {
+    let base = if std::path::Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let syms: Vec<String> = (0..n).map(|i| format!("S{i}USDT")).collect();
+    let mock_syms: Vec<String> = syms
+        .iter()
+        .map(|s| format!("{s}:{}:USDT", &s[..s.len() - 4]))
+        .collect();
+    let list = mock_syms.join(",");
+    let (mock, addr) = start_mock(
+        &dir.path().join("tls"),
+        &["--symbols", &list, "--rate", "5", "--core", "1"],
+    );
+    let quoted: Vec<String> = syms.iter().map(|s| format!("\"{s}\"")).collect();
+    let cfg = dir.path().join("rss.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[engine]\ncores = [0]\n[http]\nlisten = \"127.0.0.1:0\"\n[sink]\npath = \"{}\"\n\
+             [exchanges.binance_spot]\nws_url = \"wss://localhost:{p}\"\nrest_url = \"https://localhost:{p}\"\n\
+             symbols = [{}]\ndata_types = [\"trade\"]\nca_file = \"{}\"\n",
+            dir.path().join("data").display(),
+            quoted.join(", "),
+            tls_ca(&dir),
+            p = addr.port()
+        ),
+    )
+    .unwrap();
+    let (mut collector, metrics) = start_collector(&cfg);
+    let rss = || {
+        metric_sum(
+            &http_get(metrics, "/metrics").1,
+            "marketprism_process_rss_bytes",
+            &[],
+        ) / 1e6
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    let early = rss();
+    std::thread::sleep(Duration::from_secs(4));
+    let late = rss();
+    assert_eq!(
+        collector
+            .signal_and_wait(libc::SIGTERM, Duration::from_secs(30))
+            .code(),
+        Some(0)
+    );
+    drop(mock);
+    (late, late - early)
+}
+
+fn tls_ca(dir: &tempfile::TempDir) -> String {
+    dir.path().join("tls").join("ca.pem").display().to_string()
+}
+
 fn main() {
     // `cargo bench` passes --bench; nothing else to parse.
     let per_symbol = env_u64("E2E_TRADES", 400_000);
@@ -259,4 +319,12 @@ fn main() {
         metric_sum(&full.metrics, "marketprism_arena_high_water_bytes", &[]),
         metric_sum(&full.metrics, "marketprism_process_rss_bytes", &[]) / 1e6
     );
+    if std::env::var("E2E_SKIP_RSS").is_err() {
+        for n in [10, 100, 1000] {
+            let (rss, growth) = rss_at(n);
+            println!(
+                "  RSS with {n:>4} streams {rss:.1} MB (growth over the last 4 s: {growth:+.2} MB)"
+            );
+        }
+    }
 }

@@ -24,4 +24,6 @@ pub mod model;
 pub mod rest;
 pub mod sink;
 pub mod sys;
+pub mod top;
+pub mod tune;
 pub mod venue;

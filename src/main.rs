@@ -14,6 +14,10 @@ USAGE:
   marketprism replay --input DIR [--speed N|max] [--config FILE]
                                          feed raw captures (sink.raw) through the parsers
                                          into the config's file sink, deterministically
+  marketprism tune check [--config FILE] [--root DIR]
+                                         audit this host against tuning/ and the config
+  marketprism top [--url URL] [--interval-ms N] [--once] [--iterations N]
+                                         live per-core view of /metrics and /health
   marketprism mock-exchange --listen ADDR [--tls-dir DIR] [options]
                                          local mock of the venues (see --help there)
   marketprism --version
@@ -51,6 +55,8 @@ fn main() -> ExitCode {
         "check-config" => cmd_check(rest),
         "mock-exchange" => cmd_mock(rest),
         "replay" => cmd_replay(rest),
+        "top" => marketprism::top::cli(rest),
+        "tune" => marketprism::tune::cli(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             ExitCode::SUCCESS
