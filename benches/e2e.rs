@@ -14,24 +14,6 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-fn env_u64(k: &str, d: u64) -> u64 {
-    std::env::var(k)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(d)
-}
-
-/// utime+stime of a process in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = s.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // Fields after ")" start at index 0 = state; utime = 11, stime = 12.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    (ticks(11) + ticks(12)) / hz
-}
-
 struct Outcome {
     rate: f64,
     span: f64,
@@ -153,31 +135,6 @@ fn quantile(metrics: &str, want: f64) -> String {
         1e3,
         "ms",
     )
-}
-
-/// Quantile `want` of histogram `family` as "≤ bound" in `unit` (× `scale`).
-fn quantile_of(metrics: &str, family: &str, want: f64, scale: f64, unit: &str) -> String {
-    let prefix = format!("{family}_bucket");
-    let buckets: Vec<(f64, f64)> = metrics
-        .lines()
-        .filter(|l| l.starts_with(&prefix))
-        .filter_map(|l| {
-            let le = l.split("le=\"").nth(1)?.split('"').next()?;
-            let le = if le == "+Inf" {
-                f64::INFINITY
-            } else {
-                le.parse().ok()?
-            };
-            Some((le, l.rsplit(' ').next()?.parse().ok()?))
-        })
-        .collect();
-    let n = buckets.last().map(|b| b.1).unwrap_or(0.0);
-    let target = (want * n).ceil();
-    buckets
-        .iter()
-        .find(|b| b.1 >= target)
-        .map(|b| format!("≤ {:.3} {unit}", b.0 * scale))
-        .unwrap_or_else(|| "n/a".into())
 }
 
 /// RSS of the collector with `n` streams (symbols × trade) at a low rate,

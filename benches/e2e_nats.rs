@@ -13,47 +13,8 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-fn env_u64(k: &str, d: u64) -> u64 {
-    std::env::var(k)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(d)
-}
-
-fn cpu_seconds(pid: u32) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let f: Vec<&str> = s
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (t(11) + t(12)) / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
-}
-
 fn quantile(metrics: &str, family: &str, want: f64) -> String {
-    let prefix = format!("{family}_bucket");
-    let buckets: Vec<(f64, f64)> = metrics
-        .lines()
-        .filter(|l| l.starts_with(&prefix))
-        .filter_map(|l| {
-            let le = l.split("le=\"").nth(1)?.split('"').next()?;
-            let le = if le == "+Inf" {
-                f64::INFINITY
-            } else {
-                le.parse().ok()?
-            };
-            Some((le, l.rsplit(' ').next()?.parse().ok()?))
-        })
-        .collect();
-    let n = buckets.last().map(|b| b.1).unwrap_or(0.0);
-    let target = (want * n).ceil();
-    buckets
-        .iter()
-        .find(|b| b.1 >= target)
-        .map(|b| format!("≤ {:.3} ms", b.0 * 1e3))
-        .unwrap_or_else(|| "n/a".into())
+    quantile_of(metrics, family, want, 1e3, "ms")
 }
 
 fn scenario(name: &str, jetstream_ack: bool, per_symbol: u64, nsym: usize) {

@@ -342,3 +342,59 @@ pub fn stream_messages(mport: u16, stream: &str) -> u64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
 }
+
+/// utime+stime of a process in seconds (from /proc).
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the ")" that closes the command name: state is 0, utime 11, stime 12.
+    let f: Vec<&str> = s
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (t(11) + t(12)) / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// Quantile `want` of histogram `family` in a /metrics text, as "≤ bound unit"
+/// (bound × `scale`), summed over all label sets.
+pub fn quantile_of(metrics: &str, family: &str, want: f64, scale: f64, unit: &str) -> String {
+    let prefix = format!("{family}_bucket");
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    for l in metrics.lines().filter(|l| l.starts_with(&prefix)) {
+        let Some(le) = l.split("le=\"").nth(1).and_then(|x| x.split('"').next()) else {
+            continue;
+        };
+        let le = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse().unwrap_or(f64::NAN)
+        };
+        let n: f64 = l
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        match buckets.iter_mut().find(|b| b.0 == le) {
+            Some(b) => b.1 += n,
+            None => buckets.push((le, n)),
+        }
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n = buckets.last().map(|b| b.1).unwrap_or(0.0);
+    let target = (want * n).ceil();
+    buckets
+        .iter()
+        .find(|b| b.1 >= target && n > 0.0)
+        .map(|b| format!("≤ {:.3} {unit}", b.0 * scale))
+        .unwrap_or_else(|| "n/a".into())
+}
+
+/// A numeric environment variable, or `d`.
+pub fn env_u64(k: &str, d: u64) -> u64 {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
