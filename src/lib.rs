@@ -21,6 +21,7 @@ pub mod logging;
 pub mod metrics;
 pub mod mock;
 pub mod model;
+pub mod notify;
 pub mod rest;
 pub mod sink;
 pub mod sys;

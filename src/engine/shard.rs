@@ -11,18 +11,16 @@ use crate::config::plan::{ConnectionPlan, CorePlan, EnginePlan};
 use crate::conn::{ws, Backoff};
 use crate::metrics::CoreStats;
 use crate::model::VenueId;
+use crate::notify::Notify;
 use crate::sink::nats::Publisher;
 use crate::sink::MessageSink;
 use crate::venue::{self, FrameOutcome, Malformed};
 use async_tungstenite::tungstenite::{self, Message};
 use futures_util::StreamExt;
 use rustls::ClientConfig;
-use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::pin::Pin;
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use url::Url;
 
@@ -68,8 +66,8 @@ pub struct Shard {
     venues: Vec<VenueRuntime>,
     pipeline: RefCell<Pipeline>,
     stats: Arc<CoreStats>,
-    /// The flusher parks here while the batch is empty.
-    flush_waker: Cell<Option<Waker>>,
+    /// Wakes the flusher when the batch gets its first record.
+    batch_started: Notify,
 }
 
 impl Shard {
@@ -91,7 +89,7 @@ impl Shard {
             venues,
             pipeline: RefCell::new(pipeline),
             stats,
-            flush_waker: Cell::new(None),
+            batch_started: Notify::default(),
         })
     }
 
@@ -328,9 +326,7 @@ impl Shard {
                     if full {
                         self.pipeline.borrow_mut().flush(now);
                     } else if became_nonempty {
-                        if let Some(w) = self.flush_waker.take() {
-                            w.wake();
-                        }
+                        self.batch_started.notify();
                     }
                 }
                 Message::Binary(b) => {
@@ -365,7 +361,8 @@ impl Shard {
                     glommio::timer::sleep(self.engine.batch_max_delay).await;
                     self.pipeline.borrow_mut().flush(crate::sys::now_ns());
                 }
-                None => NonEmpty { shard: &self }.await,
+                // A stale flag (batch flushed by size meanwhile) just loops once.
+                None => self.batch_started.wait().await,
                 Some(t) => {
                     let now = crate::sys::now_ns();
                     let deadline = t.saturating_add(delay_ns);
@@ -377,22 +374,6 @@ impl Shard {
                 }
             }
         }
-    }
-}
-
-/// Resolves once the batch holds a record (woken by the reader that adds it).
-struct NonEmpty<'a> {
-    shard: &'a Shard,
-}
-
-impl Future for NonEmpty<'_> {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.shard.pipeline.borrow().batch_len() > 0 {
-            return Poll::Ready(());
-        }
-        self.shard.flush_waker.set(Some(cx.waker().clone()));
-        Poll::Pending
     }
 }
 

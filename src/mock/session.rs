@@ -4,11 +4,10 @@
 //! `or` so whichever ends first ends the connection. They share per-connection
 //! state through `Cell`/`RefCell` (one thread, never borrowed across awaits).
 
+use crate::notify::Notify;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::future::Future;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use futures_util::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -92,34 +91,6 @@ impl PingState {
     }
 }
 
-/// Wakes the writer when the reader queued something for it.
-#[derive(Default)]
-struct Notify {
-    flag: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
-}
-
-impl Notify {
-    fn notify(&self) {
-        self.flag.set(true);
-        let waker = self.waker.borrow_mut().take();
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    fn wait(&self) -> impl Future<Output = ()> + '_ {
-        std::future::poll_fn(move |cx| {
-            if self.flag.replace(false) {
-                Poll::Ready(())
-            } else {
-                *self.waker.borrow_mut() = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-    }
-}
-
 /// Per-connection state shared by the reader and writer halves.
 pub(crate) struct Conn {
     combined: Cell<bool>,
@@ -129,6 +100,7 @@ pub(crate) struct Conn {
     /// Close frame payload to send, after which the session ends.
     closing: RefCell<Option<Vec<u8>>>,
     ping: RefCell<PingState>,
+    /// Wakes the writer when the reader queued something for it.
     notify: Notify,
 }
 

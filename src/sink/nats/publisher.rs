@@ -13,14 +13,13 @@ use super::proto::{self, Op};
 use super::queue::{AckMatch, Queue};
 use crate::conn::{Backoff, Transport};
 use crate::metrics::{LocalCounter, LocalGauge, LocalHistogram, LATENCY_BOUNDS_NS};
+use crate::notify::Notify;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_util::io::{ReadHalf, WriteHalf};
 use rustls::ClientConfig;
 use std::cell::{Cell, RefCell};
-use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// `try_publish` could not take the message: the queue is at
@@ -72,34 +71,6 @@ impl Default for NatsStats {
             connected: LocalGauge::default(),
             ack_latency: LocalHistogram::new(LATENCY_BOUNDS_NS, 1e9),
         }
-    }
-}
-
-/// A wake-up flag with one waiting task (single-threaded).
-#[derive(Default)]
-struct Notify {
-    flag: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
-}
-
-impl Notify {
-    fn notify(&self) {
-        self.flag.set(true);
-        let w = self.waker.borrow_mut().take();
-        if let Some(w) = w {
-            w.wake();
-        }
-    }
-
-    fn wait(&self) -> impl Future<Output = ()> + '_ {
-        std::future::poll_fn(move |cx| {
-            if self.flag.replace(false) {
-                Poll::Ready(())
-            } else {
-                *self.waker.borrow_mut() = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
     }
 }
 
