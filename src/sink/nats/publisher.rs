@@ -12,6 +12,7 @@ use super::conn::{self, ConnError, HandshakeParams, ReadBuf};
 use super::proto::{self, Op};
 use super::queue::{AckMatch, Queue};
 use crate::conn::{Backoff, Transport};
+use crate::logging::RateLimit;
 use crate::metrics::{LocalCounter, LocalGauge, LocalHistogram, LATENCY_BOUNDS_NS};
 use crate::notify::Notify;
 use futures_lite::io::{AsyncRead, AsyncWrite};
@@ -74,37 +75,6 @@ impl Default for NatsStats {
     }
 }
 
-/// At most one warning per interval for a repeating condition; the next one
-/// says how many were suppressed.
-struct LogLimit {
-    last: Cell<Option<Instant>>,
-    suppressed: Cell<u64>,
-}
-
-impl LogLimit {
-    fn new() -> Self {
-        LogLimit {
-            last: Cell::new(None),
-            suppressed: Cell::new(0),
-        }
-    }
-
-    /// Some(n suppressed since the last line) when a line may be logged now.
-    fn allow(&self) -> Option<u64> {
-        let now = Instant::now();
-        match self.last.get() {
-            Some(t) if now.duration_since(t) < Duration::from_secs(1) => {
-                self.suppressed.set(self.suppressed.get() + 1);
-                None
-            }
-            _ => {
-                self.last.set(Some(now));
-                Some(self.suppressed.replace(0))
-            }
-        }
-    }
-}
-
 /// Bytes gathered into one write.
 const WRITE_BATCH: usize = 256 * 1024;
 /// Our PING cadence; two unanswered PINGs end the connection.
@@ -134,8 +104,9 @@ pub struct Publisher {
     drained: Notify,
     tls: RefCell<Option<Arc<ClientConfig>>>,
     api_seq: Cell<u64>,
-    warn_refused: LogLimit,
-    warn_ack_error: LogLimit,
+    /// One warning per second per condition (the shared rate limiter).
+    warn_refused: RefCell<RateLimit>,
+    warn_ack_error: RefCell<RateLimit>,
 }
 
 impl Publisher {
@@ -161,8 +132,8 @@ impl Publisher {
             drained: Notify::default(),
             tls: RefCell::new(None),
             api_seq: Cell::new(0),
-            warn_refused: LogLimit::new(),
-            warn_ack_error: LogLimit::new(),
+            warn_refused: RefCell::new(RateLimit::new(1_000_000_000)),
+            warn_ack_error: RefCell::new(RateLimit::new(1_000_000_000)),
             cfg,
         })
     }
@@ -185,7 +156,7 @@ impl Publisher {
 
     fn refuse(&self, why: &str, subject: &str) -> Result<(), Full> {
         self.stats.errors.inc();
-        if let Some(n) = self.warn_refused.allow() {
+        if let Some(n) = self.warn_refused.borrow_mut().check(crate::sys::now_ns()) {
             log::warn!("NATS publish refused ({why}) for subject {subject:?} (+{n} suppressed)");
         }
         Err(Full)
@@ -712,7 +683,7 @@ impl Publisher {
             None => Ok(()),
             Some(why) => {
                 self.stats.errors.inc();
-                if let Some(n) = self.warn_ack_error.allow() {
+                if let Some(n) = self.warn_ack_error.borrow_mut().check(crate::sys::now_ns()) {
                     log::warn!("NATS publish not stored: {why} (+{n} suppressed); will resend");
                 }
                 Err(ConnError::Proto(format!("publish rejected: {why}")))
