@@ -237,8 +237,14 @@ impl Pipeline {
 
     /// Hands the batch to the message sink: straight to it while nothing is
     /// spilled and it has room, otherwise behind the spilled records.
-    fn send_batch(&mut self, count_written: bool) {
+    /// With a file sink too, each record is encoded once here and the same
+    /// bytes are queued for the file (see [`Pipeline::write_file`]).
+    fn send_batch(&mut self) {
         let Some(net) = self.net.as_mut() else { return };
+        let mut file = self.sink.as_mut();
+        // Without a file sink, "written" means handed to the message sink
+        // (queued or spilled); its acks are counted by the sink itself.
+        let count_written = file.is_none();
         for rec in self.batch.iter() {
             let written = &self.stats.venue(rec.venue()).written[rec.data_type().index()];
             net.subject.clear();
@@ -247,6 +253,9 @@ impl Pipeline {
             push_subject(&mut net.subject, rec);
             push_msg_id(&mut net.id, rec);
             encode_json(&mut net.payload, rec);
+            if let Some(f) = file.as_mut() {
+                f.push_encoded(&net.payload);
+            }
             if net.spill.is_empty()
                 && net
                     .sink
@@ -453,13 +462,10 @@ impl Pipeline {
         }
         let started = Instant::now();
         let n = self.batch.len() as u64;
-        if self.net.is_some() {
-            // Without a file sink, "written" means handed to the message sink
-            // (queued or spilled); its acks are counted by the sink itself.
-            self.send_batch(self.sink.is_none());
-        }
+        let encoded = self.net.is_some();
+        self.send_batch();
         if self.sink.is_some() {
-            self.write_file(now_ns);
+            self.write_file(now_ns, encoded);
         } else if self.live {
             let written_ns = crate::sys::now_ns();
             for rec in self.batch.iter() {
@@ -492,14 +498,20 @@ impl Pipeline {
     }
 
     /// The file sink part of a flush.
-    fn write_file(&mut self, now_ns: u64) {
+    /// `encoded`: the batch's lines were already queued by `send_batch`.
+    fn write_file(&mut self, now_ns: u64, encoded: bool) {
         let Some(sink) = self.sink.as_mut() else {
             return;
         };
         for rec in self.batch.iter() {
             self.pending[rec.venue().index()][rec.data_type().index()] += 1;
         }
-        match sink.write_batch(&self.batch) {
+        let result = if encoded {
+            sink.write_queued()
+        } else {
+            sink.write_batch(&self.batch)
+        };
+        match result {
             Ok(rep) => {
                 let written_ns = crate::sys::now_ns();
                 if self.live {
