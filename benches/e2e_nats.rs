@@ -17,6 +17,32 @@ fn quantile(metrics: &str, family: &str, want: f64) -> String {
     quantile_of(metrics, family, want, 1e3, "ms")
 }
 
+/// Collector config: one core, NATS sink only, `extra` lines in `[sink.nats]`.
+fn nats_config(
+    dir: &tempfile::TempDir,
+    np: u16,
+    mock_port: u16,
+    syms: &[String],
+    extra: &str,
+) -> std::path::PathBuf {
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[engine]\ncores=[0]\n[http]\nlisten=\"127.0.0.1:0\"\n[sink]\nkind=\"nats\"\npath=\"{}\"\n\
+             [sink.nats]\nservers=[\"nats://127.0.0.1:{np}\"]\nstorage=\"file\"\n{extra}\n\
+             [exchanges.binance_spot]\nws_url=\"wss://localhost:{p}\"\nrest_url=\"https://localhost:{p}\"\n\
+             symbols=[{}]\ndata_types=[\"trade\"]\nca_file=\"{}\"\n",
+            dir.path().join("data").display(),
+            syms.join(","),
+            dir.path().join("tls/ca.pem").display(),
+            p = mock_port
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
 fn scenario(name: &str, jetstream_ack: bool, per_symbol: u64, nsym: usize) {
     let names = [
         "BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "ETHBTC",
@@ -41,21 +67,7 @@ fn scenario(name: &str, jetstream_ack: bool, per_symbol: u64, nsym: usize) {
     } else {
         "core_nats_data_types=[\"trade\"]"
     };
-    let cfg = dir.path().join("c.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[engine]\ncores=[0]\n[http]\nlisten=\"127.0.0.1:0\"\n[sink]\nkind=\"nats\"\npath=\"{}\"\n\
-             [sink.nats]\nservers=[\"nats://127.0.0.1:{np}\"]\nstorage=\"file\"\n{core_types}\n\
-             [exchanges.binance_spot]\nws_url=\"wss://localhost:{p}\"\nrest_url=\"https://localhost:{p}\"\n\
-             symbols=[{}]\ndata_types=[\"trade\"]\nca_file=\"{}\"\n",
-            dir.path().join("data").display(),
-            syms.join(","),
-            dir.path().join("tls/ca.pem").display(),
-            p = addr.port()
-        ),
-    )
-    .unwrap();
+    let cfg = nats_config(&dir, np, addr.port(), &syms, core_types);
     let (mut collector, metrics) = start_collector(&cfg);
     let pid = collector.child.id();
     let family = if jetstream_ack {
@@ -140,21 +152,7 @@ fn paced(rate: u64, nsym: usize, secs: u64) {
     let nats = start_nats(np, mp, &dir.path().join("js"));
     let r = rate.to_string();
     let (mock, addr) = start_mock(&dir.path().join("tls"), &["--rate", &r, "--core", "1"]);
-    let cfg = dir.path().join("c.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[engine]\ncores=[0]\n[http]\nlisten=\"127.0.0.1:0\"\n[sink]\nkind=\"nats\"\npath=\"{}\"\n\
-             [sink.nats]\nservers=[\"nats://127.0.0.1:{np}\"]\n\
-             [exchanges.binance_spot]\nws_url=\"wss://localhost:{p}\"\nrest_url=\"https://localhost:{p}\"\n\
-             symbols=[{}]\ndata_types=[\"trade\"]\nca_file=\"{}\"\n",
-            dir.path().join("data").display(),
-            syms.join(","),
-            dir.path().join("tls/ca.pem").display(),
-            p = addr.port()
-        ),
-    )
-    .unwrap();
+    let cfg = nats_config(&dir, np, addr.port(), &syms, "");
     let (mut collector, metrics) = start_collector(&cfg);
     let pid = collector.child.id();
     wait_until("first acks", Duration::from_secs(30), || {
