@@ -132,13 +132,14 @@ fn main() {
     };
     let stats = Arc::new(CoreStats::new(0, 0));
     let mut p = Pipeline::new(0, 4096, &plan, vec![instruments()], stats).unwrap();
+    let mut conn = marketprism::engine::pipeline::ConnState::default();
     report(
         "pipeline: parse → batch → encode → write",
         &frames,
         3,
         |fr| {
             for f in fr {
-                black_box(p.on_text(VenueId::BinanceSpot, Some(DataType::Trade), f, 1));
+                black_box(p.on_text(VenueId::BinanceSpot, Some(DataType::Trade), f, 1, &mut conn));
                 if p.is_full() {
                     p.flush(1);
                 }

@@ -13,6 +13,7 @@
 //! - [`mock`]: a local exchange speaking the venues' real protocols, for tests and demos.
 
 pub mod batch;
+pub mod book;
 pub mod capture;
 pub mod config;
 pub mod conn;

@@ -9,16 +9,39 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum VenueId {
     BinanceSpot,
+    /// Binance USDⓈ-M perpetuals.
+    BinanceDerivatives,
+    OkxSpot,
+    /// OKX perpetual swaps.
+    OkxDerivatives,
+    DeribitDerivatives,
+    BybitSpot,
+    /// Bybit USDT/USDC linear perpetuals.
+    BybitLinear,
 }
 
 impl VenueId {
-    pub const ALL: [VenueId; 1] = [VenueId::BinanceSpot];
+    pub const ALL: [VenueId; 7] = [
+        VenueId::BinanceSpot,
+        VenueId::BinanceDerivatives,
+        VenueId::OkxSpot,
+        VenueId::OkxDerivatives,
+        VenueId::DeribitDerivatives,
+        VenueId::BybitSpot,
+        VenueId::BybitLinear,
+    ];
     pub const COUNT: usize = Self::ALL.len();
 
     /// Key under `[exchanges.*]` in the config.
     pub fn config_key(self) -> &'static str {
         match self {
             VenueId::BinanceSpot => "binance_spot",
+            VenueId::BinanceDerivatives => "binance_derivatives",
+            VenueId::OkxSpot => "okx_spot",
+            VenueId::OkxDerivatives => "okx_derivatives",
+            VenueId::DeribitDerivatives => "deribit_derivatives",
+            VenueId::BybitSpot => "bybit_spot",
+            VenueId::BybitLinear => "bybit_linear",
         }
     }
 
@@ -29,14 +52,28 @@ impl VenueId {
     /// `exchange` field of records (MarketPrism's base exchange name).
     pub fn exchange(self) -> &'static str {
         match self {
-            VenueId::BinanceSpot => "binance",
+            VenueId::BinanceSpot | VenueId::BinanceDerivatives => "binance",
+            VenueId::OkxSpot | VenueId::OkxDerivatives => "okx",
+            VenueId::DeribitDerivatives => "deribit",
+            VenueId::BybitSpot | VenueId::BybitLinear => "bybit",
         }
     }
 
-    /// `market_type` field of records.
+    /// `market_type` field of records. Deribit's volatility index is the
+    /// exception (`options`, as MarketPrism publishes it): see
+    /// [`VenueId::market_type_of`].
     pub fn market_type(self) -> &'static str {
         match self {
-            VenueId::BinanceSpot => "spot",
+            VenueId::BinanceSpot | VenueId::OkxSpot | VenueId::BybitSpot => "spot",
+            _ => "perpetual",
+        }
+    }
+
+    /// `market_type` of a record of `dt` from this venue.
+    pub fn market_type_of(self, dt: DataType) -> &'static str {
+        match (self, dt) {
+            (VenueId::DeribitDerivatives, DataType::VolatilityIndex) => "options",
+            _ => self.market_type(),
         }
     }
 
@@ -52,36 +89,61 @@ impl fmt::Display for VenueId {
     }
 }
 
-/// A MarketPrism data type. Only the ones this build collects are listed in
-/// [`DataType::ALL`]; [`DataType::KNOWN_UNSUPPORTED`] are recognised names that
-/// a later version implements, so config errors can say which is which.
+/// A MarketPrism data type (plus `ticker` and `orderbook_delta`, ours).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DataType {
     Trade,
+    OrderBook,
+    /// Every applied book update (opt-in per venue: `book_deltas = true`).
+    OrderBookDelta,
+    FundingRate,
+    OpenInterest,
+    Liquidation,
+    LsrTopPosition,
+    LsrAllAccount,
+    VolatilityIndex,
+    /// Best bid/offer (top of book) where the venue streams it.
+    Ticker,
 }
 
 impl DataType {
-    pub const ALL: [DataType; 1] = [DataType::Trade];
-    pub const COUNT: usize = Self::ALL.len();
-    pub const KNOWN_UNSUPPORTED: [&'static str; 8] = [
-        "orderbook",
-        "funding_rate",
-        "open_interest",
-        "liquidation",
-        "lsr_top_position",
-        "lsr_all_account",
-        "volatility_index",
-        "ticker",
+    pub const ALL: [DataType; 10] = [
+        DataType::Trade,
+        DataType::OrderBook,
+        DataType::OrderBookDelta,
+        DataType::FundingRate,
+        DataType::OpenInterest,
+        DataType::Liquidation,
+        DataType::LsrTopPosition,
+        DataType::LsrAllAccount,
+        DataType::VolatilityIndex,
+        DataType::Ticker,
     ];
+    pub const COUNT: usize = Self::ALL.len();
 
     pub fn name(self) -> &'static str {
         match self {
             DataType::Trade => "trade",
+            DataType::OrderBook => "orderbook",
+            DataType::OrderBookDelta => "orderbook_delta",
+            DataType::FundingRate => "funding_rate",
+            DataType::OpenInterest => "open_interest",
+            DataType::Liquidation => "liquidation",
+            DataType::LsrTopPosition => "lsr_top_position",
+            DataType::LsrAllAccount => "lsr_all_account",
+            DataType::VolatilityIndex => "volatility_index",
+            DataType::Ticker => "ticker",
         }
     }
 
     pub fn from_name(name: &str) -> Option<DataType> {
         Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// Bit of this type in a [`DataTypeSet`].
+    #[inline]
+    pub fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 
     #[inline]
@@ -96,7 +158,27 @@ impl fmt::Display for DataType {
     }
 }
 
-/// Taker (aggressor) side of a trade.
+/// A set of data types as a bit mask (what a symbol is configured to collect).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct DataTypeSet(pub u16);
+
+impl DataTypeSet {
+    #[inline]
+    pub fn contains(self, dt: DataType) -> bool {
+        self.0 & dt.bit() != 0
+    }
+
+    #[inline]
+    pub fn insert(&mut self, dt: DataType) {
+        self.0 |= dt.bit();
+    }
+
+    pub fn all() -> DataTypeSet {
+        DataTypeSet(DataType::ALL.iter().fold(0, |m, d| m | d.bit()))
+    }
+}
+
+/// Taker (aggressor) side of a trade; order side of a liquidation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
     Buy,
@@ -108,6 +190,13 @@ impl Side {
         match self {
             Side::Buy => "buy",
             Side::Sell => "sell",
+        }
+    }
+
+    pub fn opposite(self) -> Side {
+        match self {
+            Side::Buy => Side::Sell,
+            Side::Sell => Side::Buy,
         }
     }
 }
@@ -131,6 +220,18 @@ mod tests {
             assert_eq!(DataType::from_name(d.name()), Some(d));
             assert_eq!(DataType::ALL[d.index()], d);
         }
-        assert_eq!(DataType::from_name("orderbook"), None);
+        assert_eq!(DataType::from_name("orderbooks"), None);
+        let mut s = DataTypeSet::default();
+        s.insert(DataType::Ticker);
+        assert!(s.contains(DataType::Ticker) && !s.contains(DataType::Trade));
+    }
+
+    #[test]
+    fn deribit_volatility_is_options() {
+        assert_eq!(
+            VenueId::DeribitDerivatives.market_type_of(DataType::VolatilityIndex),
+            "options"
+        );
+        assert_eq!(VenueId::OkxDerivatives.market_type(), "perpetual");
     }
 }

@@ -78,15 +78,17 @@ fn no_heap_allocation_per_message_in_steady_state() {
     let stats = Arc::new(CoreStats::new(0, 0));
     let mut p = Pipeline::new(0, 4096, &plan, vec![map], stats.clone()).unwrap();
 
-    let feed = |p: &mut Pipeline, frames: &[String]| {
+    let mut conn = marketprism::engine::pipeline::ConnState::default();
+    let mut feed = |p: &mut Pipeline, frames: &[String]| {
         for (i, f) in frames.iter().enumerate() {
-            let out = p.on_text(
+            let (out, _) = p.on_text(
                 VenueId::BinanceSpot,
                 Some(DataType::Trade),
                 f,
                 1_700_000_000_000_000_000 + i as u64,
+                &mut conn,
             );
-            assert_eq!(out, FrameOutcome::Records(DataType::Trade, 1));
+            assert_eq!(out, FrameOutcome::Records(1));
             if p.is_full() {
                 p.flush(1_700_000_000_000_000_000 + i as u64);
             }

@@ -66,6 +66,14 @@ impl Batch {
         self.oldest_receive_ns
     }
 
+    /// The records from position `start` on (those one frame just added).
+    pub fn iter_from(&self, start: usize) -> impl Iterator<Item = &Record<'_>> + '_ {
+        // SAFETY: as in `iter`.
+        self.records[start.min(self.records.len())..]
+            .iter()
+            .map(|p| unsafe { p.cast::<Record<'_>>().as_ref() })
+    }
+
     /// The records in arrival order.
     pub fn iter(&self) -> impl Iterator<Item = &Record<'_>> + '_ {
         // SAFETY: every pointer refers to a live record in `self.arena`
@@ -117,6 +125,7 @@ mod tests {
                 trade_id: TradeId::Num(id),
                 price: Decimal::from_str("1.50").unwrap(),
                 quantity: Decimal::ONE,
+                contracts: None,
                 side: Side::Buy,
                 is_maker: None,
                 trade_ts_ms: 1,
@@ -138,6 +147,7 @@ mod tests {
             .iter()
             .map(|r| match r {
                 Record::Trade(t) => (t.symbol.to_string(), t.trade_id),
+                _ => panic!("not a trade"),
             })
             .collect();
         assert_eq!(
@@ -155,7 +165,7 @@ mod tests {
         let first = b.iter().next().copied();
         match first {
             Some(Record::Trade(t)) => assert_eq!(t.symbol, "SOL-USDT"),
-            None => panic!("empty"),
+            _ => panic!("not the trade pushed"),
         }
     }
 

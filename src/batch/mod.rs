@@ -5,4 +5,7 @@ pub mod arena;
 pub mod record;
 
 pub use arena::Batch;
-pub use record::{Record, Trade, TradeId};
+pub use record::{
+    BookRecord, FundingRate, Level, Liquidation, LongShortRatio, OpenInterest, Origin, Record,
+    Ticker, Trade, TradeId, VolatilityIndex,
+};

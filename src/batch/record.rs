@@ -1,5 +1,6 @@
-//! Normalized records. They borrow their strings from the batch arena, so
-//! building one costs a bump-pointer move, not a heap allocation.
+//! Normalized records. They borrow their strings (and book levels) from the
+//! batch arena, so building one costs a bump-pointer move, not a heap
+//! allocation. Field names follow MarketPrism's payloads (see `sink::encode`).
 
 use crate::model::{DataType, Side, VenueId};
 use rust_decimal::Decimal;
@@ -9,6 +10,20 @@ use rust_decimal::Decimal;
 pub enum TradeId<'b> {
     Num(u64),
     Str(&'b str),
+}
+
+/// Where a record comes from: the fields every record carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin<'b> {
+    pub venue: VenueId,
+    /// Normalized `BASE-QUOTE` (Deribit volatility index: the currency, `BTC`).
+    pub symbol: &'b str,
+    /// The venue's own instrument name, e.g. `BTCUSDT`, `BTC-USDT-SWAP`.
+    pub raw_symbol: &'b str,
+    /// Exchange event time, ms (receive time when the venue sends none).
+    pub ts_ms: u64,
+    /// Local receive time, ns since the epoch.
+    pub receive_ts_ns: u64,
 }
 
 /// One public trade, MarketPrism's `trade` payload.
@@ -22,7 +37,10 @@ pub struct Trade<'b> {
     pub trade_id: TradeId<'b>,
     /// Exact, parsed from the received string (scale kept: "0.00100000").
     pub price: Decimal,
+    /// In base units (contracts × contract value where the venue counts contracts).
     pub quantity: Decimal,
+    /// The venue's own count when it is in contracts (OKX swap `sz`, Deribit amount).
+    pub contracts: Option<Decimal>,
     /// Taker side.
     pub side: Side,
     /// Venue's maker flag as MarketPrism forwards it (Binance: `m`, "buyer is maker").
@@ -35,17 +53,161 @@ pub struct Trade<'b> {
     pub receive_ts_ns: u64,
 }
 
+/// One price level, as received (scale kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Level {
+    pub price: Decimal,
+    pub quantity: Decimal,
+}
+
+impl Level {
+    pub fn new(price: Decimal, quantity: Decimal) -> Level {
+        Level { price, quantity }
+    }
+}
+
+/// `orderbook` (top N of a verified book) or `orderbook_delta` (one applied
+/// update: changed levels, quantity 0 = removed).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BookRecord<'b> {
+    pub origin: Origin<'b>,
+    /// `true`: an `orderbook_delta` record.
+    pub delta: bool,
+    /// The venue's update id of the book state (Binance `u`, OKX `seqId`,
+    /// Bybit `u`, Deribit `change_id`).
+    pub last_update_id: u64,
+    /// First update id covered (Binance `U`; deltas only, else = last).
+    pub first_update_id: u64,
+    /// Previous update id where the venue sends one (`pu`, `prevSeqId`, `prev_change_id`).
+    pub prev_update_id: Option<u64>,
+    /// Best first: bids descending, asks ascending.
+    pub bids: &'b [Level],
+    pub asks: &'b [Level],
+}
+
+/// `funding_rate`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FundingRate<'b> {
+    pub origin: Origin<'b>,
+    pub funding_rate: Decimal,
+    /// Predicted rate of the next period, where the venue gives one.
+    pub estimated_rate: Option<Decimal>,
+    /// Settlement time this rate applies to, ms.
+    pub funding_ts_ms: Option<u64>,
+    pub next_funding_ts_ms: Option<u64>,
+    pub mark_price: Option<Decimal>,
+    pub index_price: Option<Decimal>,
+}
+
+/// `open_interest`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OpenInterest<'b> {
+    pub origin: Origin<'b>,
+    /// In base units (coins).
+    pub open_interest: Decimal,
+    /// The venue's contract count, where it counts contracts.
+    pub contracts: Option<Decimal>,
+    /// Notional value in USD/quote, where the venue gives it.
+    pub value_usd: Option<Decimal>,
+}
+
+/// `liquidation`. `side` is the liquidation **order** side (Binance `S`, OKX
+/// `side`); a `sell` closes a long. `position_side` is the liquidated position.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Liquidation<'b> {
+    pub origin: Origin<'b>,
+    pub side: Side,
+    pub position_side: Option<&'b str>,
+    pub price: Decimal,
+    /// In base units.
+    pub quantity: Decimal,
+    pub contracts: Option<Decimal>,
+    pub liquidation_ts_ms: u64,
+}
+
+/// `lsr_top_position` / `lsr_all_account`: long/short ratio for one period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LongShortRatio<'b> {
+    pub origin: Origin<'b>,
+    /// `LsrTopPosition` or `LsrAllAccount`.
+    pub data_type: DataType,
+    pub long_short_ratio: Decimal,
+    /// Long share (position share for top positions, account share otherwise).
+    pub long_ratio: Option<Decimal>,
+    pub short_ratio: Option<Decimal>,
+    /// `5m` style period.
+    pub period: &'b str,
+}
+
+/// `volatility_index` (Deribit DVOL).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VolatilityIndex<'b> {
+    pub origin: Origin<'b>,
+    pub volatility_index: Decimal,
+    /// e.g. `btc_usd`.
+    pub index_name: &'b str,
+}
+
+/// `ticker`: best bid/offer (and last price where streamed).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ticker<'b> {
+    pub origin: Origin<'b>,
+    pub bid_price: Option<Decimal>,
+    pub bid_quantity: Option<Decimal>,
+    pub ask_price: Option<Decimal>,
+    pub ask_quantity: Option<Decimal>,
+    pub last_price: Option<Decimal>,
+    /// The venue's update id, where it sends one (Binance bookTicker `u`).
+    pub update_id: Option<u64>,
+}
+
 /// Any record a batch can hold.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Record<'b> {
     Trade(Trade<'b>),
+    Book(BookRecord<'b>),
+    Funding(FundingRate<'b>),
+    OpenInterest(OpenInterest<'b>),
+    Liquidation(Liquidation<'b>),
+    Lsr(LongShortRatio<'b>),
+    Volatility(VolatilityIndex<'b>),
+    Ticker(Ticker<'b>),
 }
 
-impl Record<'_> {
+impl<'b> Record<'b> {
     #[inline]
     pub fn data_type(&self) -> DataType {
         match self {
             Record::Trade(_) => DataType::Trade,
+            Record::Book(b) if b.delta => DataType::OrderBookDelta,
+            Record::Book(_) => DataType::OrderBook,
+            Record::Funding(_) => DataType::FundingRate,
+            Record::OpenInterest(_) => DataType::OpenInterest,
+            Record::Liquidation(_) => DataType::Liquidation,
+            Record::Lsr(l) => l.data_type,
+            Record::Volatility(_) => DataType::VolatilityIndex,
+            Record::Ticker(_) => DataType::Ticker,
+        }
+    }
+
+    /// The common fields (a trade's are inline for its hot path).
+    #[inline]
+    pub fn origin(&self) -> Origin<'b> {
+        match self {
+            Record::Trade(t) => Origin {
+                venue: t.venue,
+                symbol: t.symbol,
+                raw_symbol: t.raw_symbol,
+                ts_ms: t.ts_ms,
+                receive_ts_ns: t.receive_ts_ns,
+            },
+            Record::Book(r) => r.origin,
+            Record::Funding(r) => r.origin,
+            Record::OpenInterest(r) => r.origin,
+            Record::Liquidation(r) => r.origin,
+            Record::Lsr(r) => r.origin,
+            Record::Volatility(r) => r.origin,
+            Record::Ticker(r) => r.origin,
         }
     }
 
@@ -53,6 +215,15 @@ impl Record<'_> {
     pub fn venue(&self) -> VenueId {
         match self {
             Record::Trade(t) => t.venue,
+            _ => self.origin().venue,
+        }
+    }
+
+    #[inline]
+    pub fn symbol(&self) -> &'b str {
+        match self {
+            Record::Trade(t) => t.symbol,
+            _ => self.origin().symbol,
         }
     }
 
@@ -60,6 +231,7 @@ impl Record<'_> {
     pub fn receive_ts_ns(&self) -> u64 {
         match self {
             Record::Trade(t) => t.receive_ts_ns,
+            _ => self.origin().receive_ts_ns,
         }
     }
 }

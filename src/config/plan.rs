@@ -80,6 +80,22 @@ pub struct VenuePlan {
     pub symbols: Vec<String>,
     pub data_types: Vec<DataType>,
     pub streams_per_connection: usize,
+    /// Levels per side in `orderbook` records.
+    pub book_depth: usize,
+    pub book_publish_interval: Duration,
+    /// Levels asked for in REST snapshots.
+    pub snapshot_depth: usize,
+    /// Polling interval of each REST-polled data type (indexed by `DataType::index`).
+    pub poll_every: [Duration; DataType::COUNT],
+}
+
+/// A REST-polled stream: one data type of one symbol, on one core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollPlan {
+    pub venue: VenueId,
+    pub symbol: String,
+    pub data_type: DataType,
+    pub every: Duration,
 }
 
 /// One subscription: a symbol's data type on a venue.
@@ -97,6 +113,9 @@ pub struct ConnectionPlan {
     pub venue: VenueId,
     /// Position among this venue's connections.
     pub venue_conn: usize,
+    /// The venue's entry point for these streams (Binance USDⓈ-M `public` /
+    /// `market`; "" where the venue has one).
+    pub route: &'static str,
     pub streams: Vec<StreamSpec>,
 }
 
@@ -108,11 +127,17 @@ pub struct CorePlan {
     /// CPU id the executor is pinned to.
     pub cpu: usize,
     pub connections: Vec<ConnectionPlan>,
+    /// REST-polled streams this core runs.
+    pub polls: Vec<PollPlan>,
 }
 
 impl CorePlan {
     pub fn stream_count(&self) -> usize {
-        self.connections.iter().map(|c| c.streams.len()).sum()
+        self.connections
+            .iter()
+            .map(|c| c.streams.len())
+            .sum::<usize>()
+            + self.polls.len()
     }
 }
 
@@ -384,16 +409,12 @@ fn plan_venue(
         let k = format!("exchanges.{key}.data_types[{i}]");
         let dt = match DataType::from_name(d) {
             Some(dt) => dt,
-            None if DataType::KNOWN_UNSUPPORTED.contains(&d.as_str()) => {
+            None => {
+                let known: Vec<&str> = DataType::ALL.iter().map(|d| d.name()).collect();
                 return Err(ConfigError::new(
                     k,
-                    format!(
-                        "data type `{d}` is not supported by this build yet (supported: trade)"
-                    ),
-                ))
-            }
-            None => {
-                return Err(ConfigError::new(k, format!("unknown data type `{d}`")));
+                    format!("unknown data type `{d}` (known: {})", known.join(", ")),
+                ));
             }
         };
         if !venue::supports(id, dt) {
@@ -408,11 +429,49 @@ fn plan_venue(
         data_types.push(dt);
     }
     let max = venue::max_streams_per_connection(id);
-    if vc.streams_per_connection == 0 || vc.streams_per_connection > max {
+    let streams_per_connection = vc.streams_per_connection.unwrap_or(max.min(200));
+    if streams_per_connection == 0 || streams_per_connection > max {
         return Err(ConfigError::new(
             format!("exchanges.{key}.streams_per_connection"),
             format!("must be between 1 and {max} for {key}"),
         ));
+    }
+    if vc.book_depth == 0 || vc.book_depth > 5000 {
+        return Err(ConfigError::new(
+            format!("exchanges.{key}.book_depth"),
+            "must be between 1 and 5000",
+        ));
+    }
+    if vc.snapshot_depth == 0 || vc.snapshot_depth > 5000 {
+        return Err(ConfigError::new(
+            format!("exchanges.{key}.snapshot_depth"),
+            "must be between 1 and 5000",
+        ));
+    }
+    let proto = venue::protocol(id);
+    let mut poll_every = [Duration::ZERO; DataType::COUNT];
+    for dt in DataType::ALL {
+        if let venue::Source::Poll { every } = proto.source(dt) {
+            poll_every[dt.index()] = every;
+        }
+    }
+    for (name, &ms) in &vc.poll_interval_ms {
+        let k = format!("exchanges.{key}.poll_interval_ms.{name}");
+        let Some(dt) = DataType::from_name(name) else {
+            return Err(ConfigError::new(k, format!("unknown data type `{name}`")));
+        };
+        if !matches!(proto.source(dt), venue::Source::Poll { .. }) {
+            return Err(ConfigError::new(
+                k,
+                format!(
+                    "{key} streams `{name}` over WebSocket; only polled types take an interval"
+                ),
+            ));
+        }
+        if ms < 1000 {
+            return Err(ConfigError::new(k, "must be at least 1000 ms"));
+        }
+        poll_every[dt.index()] = Duration::from_millis(ms);
     }
     if let Some(ca) = &vc.ca_file {
         if ca.as_os_str().is_empty() {
@@ -429,7 +488,11 @@ fn plan_venue(
         ca_file: vc.ca_file.clone(),
         symbols,
         data_types,
-        streams_per_connection: vc.streams_per_connection,
+        streams_per_connection,
+        book_depth: vc.book_depth,
+        book_publish_interval: Duration::from_millis(vc.book_publish_interval_ms),
+        snapshot_depth: vc.snapshot_depth,
+        poll_every,
     })
 }
 
@@ -487,23 +550,49 @@ fn parse_url(key: &str, s: &str, schemes: &[&str]) -> Result<Url, ConfigError> {
 /// shard). Deterministic for a given config.
 fn assign(cpus: &[usize], venues: &[VenuePlan]) -> Vec<CorePlan> {
     let mut conns = Vec::new();
+    let mut polls = Vec::new();
     for v in venues {
-        let mut streams = Vec::new();
+        let proto = venue::protocol(v.id);
+        // WebSocket streams grouped by the venue's entry point (route), in
+        // config order; a route's streams are packed into connections.
+        let mut routes: Vec<(&'static str, Vec<StreamSpec>)> = Vec::new();
         for s in &v.symbols {
             for &d in &v.data_types {
-                streams.push(StreamSpec {
-                    symbol: s.clone(),
-                    data_type: d,
-                });
+                match proto.source(d) {
+                    venue::Source::Ws { route } => {
+                        let spec = StreamSpec {
+                            symbol: s.clone(),
+                            data_type: d,
+                        };
+                        match routes.iter_mut().find(|(r, _)| *r == route) {
+                            Some((_, list)) => list.push(spec),
+                            None => routes.push((route, vec![spec])),
+                        }
+                    }
+                    venue::Source::Poll { .. } => polls.push(PollPlan {
+                        venue: v.id,
+                        symbol: s.clone(),
+                        data_type: d,
+                        every: v.poll_every[d.index()],
+                    }),
+                    venue::Source::Unsupported => {}
+                }
             }
         }
-        for (i, chunk) in streams.chunks(v.streams_per_connection).enumerate() {
-            conns.push(ConnectionPlan {
-                id: 0,
-                venue: v.id,
-                venue_conn: i,
-                streams: chunk.to_vec(),
-            });
+        let mut venue_conn = 0;
+        for (route, streams) in routes {
+            for chunk in pack(&streams, v.streams_per_connection, |s| {
+                proto.channel(&s.symbol, s.data_type)
+            }) {
+                conns.push(ConnectionPlan {
+                    id: 0,
+                    venue: v.id,
+                    venue_conn,
+                    route,
+                    streams: chunk,
+                });
+                venue_conn += 1;
+            }
         }
     }
     for (i, c) in conns.iter_mut().enumerate() {
@@ -524,6 +613,7 @@ fn assign(cpus: &[usize], venues: &[VenuePlan]) -> Vec<CorePlan> {
             shard,
             cpu,
             connections: Vec::new(),
+            polls: Vec::new(),
         })
         .collect();
     for i in order {
@@ -535,10 +625,47 @@ fn assign(cpus: &[usize], venues: &[VenuePlan]) -> Vec<CorePlan> {
             .unwrap_or(0);
         cores[target].connections.push(conns[i].clone());
     }
+    for p in polls {
+        let target = cores
+            .iter()
+            .enumerate()
+            .min_by_key(|(shard, c)| (c.stream_count(), *shard))
+            .map(|(s, _)| s)
+            .unwrap_or(0);
+        cores[target].polls.push(p);
+    }
     for c in &mut cores {
         c.connections.sort_by_key(|c| c.id);
     }
     cores
+}
+
+/// Splits streams into connections of at most `max` distinct channels
+/// (streams sharing a channel, like Bybit's `tickers` for funding, open
+/// interest and BBO, count once and stay together).
+fn pack(
+    streams: &[StreamSpec],
+    max: usize,
+    channel: impl Fn(&StreamSpec) -> String,
+) -> Vec<Vec<StreamSpec>> {
+    let mut out: Vec<Vec<StreamSpec>> = Vec::new();
+    let mut channels: Vec<String> = Vec::new();
+    let mut cur: Vec<StreamSpec> = Vec::new();
+    for s in streams {
+        let c = channel(s);
+        if !channels.contains(&c) {
+            if channels.len() == max {
+                out.push(std::mem::take(&mut cur));
+                channels.clear();
+            }
+            channels.push(c);
+        }
+        cur.push(s.clone());
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 impl fmt::Display for Plan {

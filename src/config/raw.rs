@@ -214,17 +214,37 @@ pub struct VenueConfig {
     /// MarketPrism data type names (e.g. `trade`).
     #[serde(default)]
     pub data_types: Vec<String>,
-    #[serde(default = "default_streams_per_connection")]
-    pub streams_per_connection: usize,
+    /// Channels per WebSocket connection (default: min(200, venue maximum)).
+    pub streams_per_connection: Option<usize>,
     /// Extra PEM CA certificate(s) to trust besides the webpki roots.
     pub ca_file: Option<PathBuf>,
     /// Raw frame capture for this venue (overrides `sink.raw`).
     pub raw: Option<bool>,
+    /// Levels per side in published `orderbook` records (MarketPrism: 400).
+    #[serde(default = "default_book_depth")]
+    pub book_depth: usize,
+    /// At most one `orderbook` record per symbol per interval (MarketPrism: 100 ms).
+    #[serde(default = "default_book_publish_interval_ms")]
+    pub book_publish_interval_ms: u64,
+    /// Levels requested in REST book snapshots (venues that sync from REST).
+    #[serde(default = "default_snapshot_depth")]
+    pub snapshot_depth: usize,
+    /// REST polling intervals per data type, ms (e.g. `{ open_interest = 60000 }`);
+    /// defaults are MarketPrism's.
+    #[serde(default)]
+    pub poll_interval_ms: BTreeMap<String, u64>,
+}
+
+const fn default_book_depth() -> usize {
+    400
+}
+const fn default_book_publish_interval_ms() -> u64 {
+    100
+}
+const fn default_snapshot_depth() -> usize {
+    1000
 }
 
 const fn default_true() -> bool {
     true
-}
-const fn default_streams_per_connection() -> usize {
-    200
 }

@@ -285,31 +285,43 @@ fn fetch_instruments(
         .spawn(move || async move {
             let mut out: Vec<(VenueId, InstrumentMap)> = Vec::new();
             for (id, rest, tls) in venues {
-                let mut url = rest.clone();
-                url.set_path(venue::instruments_path(id));
+                let proto = venue::protocol(id);
+                let mut map = InstrumentMap::default();
+                let mut cursor: Option<String> = None;
                 let mut backoff = crate::conn::Backoff::new(
                     Duration::from_millis(500),
                     Duration::from_secs(30),
                     crate::sys::now_ns(),
                 );
-                loop {
+                // Page through the list (Bybit paginates; others answer in one page).
+                while let Some(req) = proto.instruments_request(cursor.as_deref()) {
+                    let url = match crate::rest::join(&rest, &req.path) {
+                        Ok(u) => u,
+                        Err(e) => {
+                            log::error!("{id}: bad instrument URL: {e}");
+                            return None;
+                        }
+                    };
                     if shutdown::requested() {
                         return None;
                     }
-                    let err = match crate::rest::get(&url, Some(&tls), Duration::from_secs(15))
-                        .await
-                    {
-                        Ok(r) if r.status == 200 => match venue::parse_instruments(id, &r.body) {
-                            Ok(map) => {
-                                log::info!("{id}: {} instruments from {url}", map.len());
-                                out.push((id, map));
-                                break;
+                    let err =
+                        match crate::rest::get(&url, Some(&tls), Duration::from_secs(15)).await {
+                            Ok(r) if r.status == 200 => {
+                                match proto.parse_instruments(&r.body, &mut map) {
+                                    Ok(next) => {
+                                        cursor = next;
+                                        if cursor.is_none() {
+                                            break;
+                                        }
+                                        continue;
+                                    }
+                                    Err(e) => e,
+                                }
                             }
-                            Err(e) => e,
-                        },
-                        Ok(r) => format!("HTTP {} from {url}", r.status),
-                        Err(e) => e.to_string(),
-                    };
+                            Ok(r) => format!("HTTP {} from {url}", r.status),
+                            Err(e) => e.to_string(),
+                        };
                     let d = backoff.next_delay();
                     log::warn!("{id}: instrument list unavailable ({err}); retrying in {d:?}");
                     let until = Instant::now() + d;
@@ -317,6 +329,8 @@ fn fetch_instruments(
                         glommio::timer::sleep(Duration::from_millis(50)).await;
                     }
                 }
+                log::info!("{id}: {} instruments from {rest}", map.len());
+                out.push((id, map));
             }
             Some(out)
         })

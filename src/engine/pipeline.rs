@@ -4,6 +4,7 @@
 //! testable (and allocation-countable) without sockets.
 
 use crate::batch::Batch;
+use crate::book::{BookAction, BookMsg, Books};
 use crate::capture::{FrameKind, RawWriter};
 use crate::config::plan::FileSinkPlan;
 use crate::logging::RateLimit;
@@ -12,7 +13,7 @@ use crate::model::{DataType, VenueId};
 use crate::sink::encode::{encode_json, push_msg_id, push_subject};
 use crate::sink::spill::{Spill, SpillError};
 use crate::sink::{FileSink, MessageSink};
-use crate::venue::{self, FrameOutcome, InstrumentMap, Malformed};
+use crate::venue::{self, FrameOutcome, InstrumentMap, Malformed, ParseCtx, VenueState};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -140,6 +141,18 @@ pub struct Pipeline {
     raw_log: RateLimit,
     /// Receive times are now (live) rather than recorded (replay).
     live: bool,
+    /// This core's order books.
+    books: Books,
+    /// Reused book message the parsers fill.
+    book_msg: BookMsg,
+}
+
+/// What a connection keeps for its parser between frames.
+#[derive(Debug, Default)]
+pub struct ConnState {
+    pub venue: VenueState,
+    /// Frames the parser wants sent back (drained by the connection task).
+    pub replies: Vec<String>,
 }
 
 impl Pipeline {
@@ -165,7 +178,28 @@ impl Pipeline {
             raw_venues: [false; VenueId::COUNT],
             raw_log: RateLimit::new(1_000_000_000),
             live: true,
+            books: Books::default(),
+            book_msg: BookMsg::default(),
         })
+    }
+
+    /// Gives the pipeline this core's books.
+    pub fn with_books(mut self, books: Books) -> Pipeline {
+        self.books = books;
+        self
+    }
+
+    pub fn books(&self) -> &Books {
+        &self.books
+    }
+
+    pub fn books_mut(&mut self) -> &mut Books {
+        &mut self.books
+    }
+
+    /// Instruments of a venue (this core's copy).
+    pub fn instruments(&self, venue: VenueId) -> &InstrumentMap {
+        &self.instruments[venue.index()]
     }
 
     /// Replays carry recorded receive times: skip live latency histograms.
@@ -366,7 +400,8 @@ impl Pipeline {
     }
 
     /// Handles one text frame received at `receive_ns` on a connection of
-    /// `venue` carrying `conn_type` (`None`: several data types).
+    /// `venue` carrying `conn_type` (`None`: several data types). A book
+    /// message goes to the books; the returned action is theirs.
     #[inline]
     pub fn on_text(
         &mut self,
@@ -374,27 +409,29 @@ impl Pipeline {
         conn_type: Option<DataType>,
         text: &str,
         receive_ns: u64,
-    ) -> FrameOutcome {
+        conn: &mut ConnState,
+    ) -> (FrameOutcome, BookAction) {
         let vs = self.stats.venue(venue);
         vs.frames_received[received_slot(conn_type)].inc();
         vs.bytes_received.add(text.len() as u64);
-        let out = venue::on_text(
+        let start = self.batch.len();
+        let mut cx = ParseCtx {
             venue,
-            text,
-            receive_ns,
-            &self.instruments[venue.index()],
-            &mut self.batch,
-        );
+            instruments: &self.instruments[venue.index()],
+            book: &mut self.book_msg,
+            state: &mut conn.venue,
+            replies: &mut conn.replies,
+        };
+        let out = venue::protocol(venue).on_text(text, receive_ns, &mut cx, &mut self.batch);
+        let mut action = BookAction::None;
         match out {
-            FrameOutcome::Records(dt, n) => {
-                vs.parsed[dt.index()].add(n as u64);
-                if self.live {
-                    self.stats
-                        .receive_to_parsed
-                        .observe(crate::sys::now_ns().saturating_sub(receive_ns));
-                }
+            FrameOutcome::Records(_) => {}
+            FrameOutcome::Book => {
+                action = self
+                    .books
+                    .on_ws(venue, &self.book_msg, receive_ns, &mut self.batch);
             }
-            FrameOutcome::Control => vs.control.inc(),
+            FrameOutcome::Control | FrameOutcome::Ignored => vs.control.inc(),
             FrameOutcome::ControlError => {
                 vs.control_errors.inc();
                 if let Some(n) = self.control_log.check(receive_ns) {
@@ -406,7 +443,94 @@ impl Pipeline {
             }
             FrameOutcome::Malformed(r) => self.count_malformed(venue, r, text, receive_ns),
         }
+        if self.batch.len() > start {
+            self.count_parsed(start, receive_ns);
+        }
+        (out, action)
+    }
+
+    /// Counts the records added since `start` per venue × type.
+    fn count_parsed(&mut self, start: usize, receive_ns: u64) {
+        for rec in self.batch.iter_from(start) {
+            self.stats.venue(rec.venue()).parsed[rec.data_type().index()].inc();
+        }
+        if self.live {
+            self.stats
+                .receive_to_parsed
+                .observe(crate::sys::now_ns().saturating_sub(receive_ns));
+        }
+    }
+
+    /// A REST body polled for `dt` of `raw_symbol` → records.
+    pub fn on_poll(
+        &mut self,
+        venue: VenueId,
+        dt: DataType,
+        raw_symbol: &str,
+        body: &[u8],
+        receive_ns: u64,
+    ) -> FrameOutcome {
+        let start = self.batch.len();
+        let Some(inst) = self.instruments[venue.index()].get(raw_symbol) else {
+            self.count_malformed(venue, Malformed::UnknownSymbol, raw_symbol, receive_ns);
+            return FrameOutcome::Malformed(Malformed::UnknownSymbol);
+        };
+        let out = venue::protocol(venue).parse_poll(dt, inst, body, receive_ns, &mut self.batch);
+        match out {
+            FrameOutcome::Malformed(r) => {
+                let text = std::str::from_utf8(body).unwrap_or("");
+                self.count_malformed(venue, r, text, receive_ns)
+            }
+            FrameOutcome::ControlError => self.stats.venue(venue).control_errors.inc(),
+            _ => {}
+        }
+        if self.batch.len() > start {
+            self.count_parsed(start, receive_ns);
+        }
         out
+    }
+
+    /// A REST book snapshot body for `raw_symbol` → the books.
+    pub fn on_book_snapshot(
+        &mut self,
+        venue: VenueId,
+        raw_symbol: &str,
+        body: &[u8],
+        receive_ns: u64,
+    ) -> BookAction {
+        self.book_msg.clear();
+        let parsed = venue::protocol(venue).parse_book_snapshot(
+            raw_symbol,
+            body,
+            receive_ns,
+            &mut self.book_msg,
+        );
+        if let Err(r) = parsed {
+            let text = std::str::from_utf8(body).unwrap_or("");
+            self.count_malformed(venue, r, text, receive_ns);
+            self.books.on_snapshot_failed(venue, raw_symbol);
+            return BookAction::FetchSnapshot;
+        }
+        let start = self.batch.len();
+        let action =
+            self.books
+                .on_rest_snapshot(venue, &self.book_msg, receive_ns, &mut self.batch);
+        if self.batch.len() > start {
+            self.count_parsed(start, receive_ns);
+        }
+        action
+    }
+
+    /// Publishes throttled books that are due; returns the next deadline (ns).
+    pub fn publish_books(&mut self, now_ns: u64) -> Option<u64> {
+        let start = self.batch.len();
+        let next = self.books.publish_due(now_ns, &mut self.batch);
+        if self.batch.len() > start {
+            for rec in self.batch.iter_from(start) {
+                self.stats.venue(rec.venue()).parsed[rec.data_type().index()].inc();
+            }
+        }
+        next
     }
 
     /// Counts a frame rejected before parsing (binary, oversized, bad UTF-8).
@@ -577,30 +701,36 @@ impl Pipeline {
 
 /// Adds a dropped record to its stream's gap (drop path only: may allocate).
 fn note_gap(gaps: &mut Vec<Gap>, rec: &crate::batch::Record<'_>) {
-    let crate::batch::Record::Trade(t) = rec;
-    let ms = t.receive_ts_ns / 1_000_000;
-    let id = match t.trade_id {
-        crate::batch::TradeId::Num(n) => n.to_string(),
-        crate::batch::TradeId::Str(s) => s.to_string(),
+    let o = rec.origin();
+    let ms = o.receive_ts_ns / 1_000_000;
+    let id = match rec {
+        crate::batch::Record::Trade(t) => Some(match t.trade_id {
+            crate::batch::TradeId::Num(n) => n.to_string(),
+            crate::batch::TradeId::Str(s) => s.to_string(),
+        }),
+        crate::batch::Record::Book(b) => Some(b.last_update_id.to_string()),
+        _ => None,
     };
     match gaps
         .iter_mut()
-        .find(|g| g.venue == t.venue && g.data_type == rec.data_type() && g.symbol == t.symbol)
+        .find(|g| g.venue == o.venue && g.data_type == rec.data_type() && g.symbol == o.symbol)
     {
         Some(g) => {
             g.count += 1;
             g.to_ts_ms = ms;
-            g.to_id = Some(id);
+            if id.is_some() {
+                g.to_id = id;
+            }
         }
         None => gaps.push(Gap {
-            venue: t.venue,
+            venue: o.venue,
             data_type: rec.data_type(),
-            symbol: t.symbol.to_string(),
+            symbol: o.symbol.to_string(),
             count: 1,
             from_ts_ms: ms,
             to_ts_ms: ms,
-            from_id: Some(id.clone()),
-            to_id: Some(id),
+            from_id: id.clone(),
+            to_id: id,
         }),
     }
 }
@@ -671,7 +801,13 @@ mod tests {
             .without_file_sink()
             .with_message_sink(NetOut::new(fake.clone(), spill));
         for f in trade_frames(&[("BTCUSDT", "BTC", "USDT")], 100, 0) {
-            p.on_text(VenueId::BinanceSpot, Some(DataType::Trade), &f, 1);
+            p.on_text(
+                VenueId::BinanceSpot,
+                Some(DataType::Trade),
+                &f,
+                1,
+                &mut ConnState::default(),
+            );
             if p.is_full() {
                 p.flush(1);
             }
@@ -723,7 +859,13 @@ mod tests {
             .unwrap()
             .with_message_sink(NetOut::new(fake_out, spill));
         for f in trade_frames(&[("BTCUSDT", "BTC", "USDT")], 10, 0) {
-            p.on_text(VenueId::BinanceSpot, Some(DataType::Trade), &f, 1);
+            p.on_text(
+                VenueId::BinanceSpot,
+                Some(DataType::Trade),
+                &f,
+                1,
+                &mut ConnState::default(),
+            );
         }
         p.flush(1);
         let kept = p.spilled();

@@ -51,6 +51,9 @@ pub fn replay(plan: &Plan, input: &Path, speed: Speed) -> Result<ReplaySummary, 
     let started = Instant::now();
     let mut first_ns = None;
     let mut frames = 0u64;
+    // Parser state per recorded connection, as it was live.
+    let mut conns: std::collections::HashMap<usize, super::pipeline::ConnState> =
+        std::collections::HashMap::new();
     while let Some(f) = reader.next_frame().map_err(|e| e.to_string())? {
         frames += 1;
         if let Speed::Times(x) = speed {
@@ -73,7 +76,9 @@ pub fn replay(plan: &Plan, input: &Path, speed: Speed) -> Result<ReplaySummary, 
         }
         match std::str::from_utf8(&f.payload) {
             Ok(text) => {
-                p.on_text(f.venue, None, text, f.receive_ns);
+                let cstate = conns.entry(f.conn_id).or_default();
+                p.on_text(f.venue, None, text, f.receive_ns, cstate);
+                cstate.replies.clear();
             }
             Err(_) => p.on_rejected(
                 f.venue,

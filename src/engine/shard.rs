@@ -14,7 +14,7 @@ use crate::model::VenueId;
 use crate::notify::Notify;
 use crate::sink::nats::Publisher;
 use crate::sink::MessageSink;
-use crate::venue::{self, FrameOutcome, Malformed};
+use crate::venue::{self, Malformed};
 use async_tungstenite::tungstenite::{self, Message};
 use futures_util::StreamExt;
 use rustls::ClientConfig;
@@ -282,6 +282,7 @@ impl Shard {
             _ => None,
         };
         let vs = self.stats.venue(venue);
+        let mut cstate = super::pipeline::ConnState::default();
         let mut since_yield = 0u32;
         loop {
             since_yield += 1;
@@ -319,9 +320,9 @@ impl Shard {
                         let mut p = self.pipeline.borrow_mut();
                         p.record_raw(now, conn.id, venue, FrameKind::Text, text.as_bytes());
                         let was_empty = p.batch_len() == 0;
-                        let out = p.on_text(venue, conn_type, text.as_str(), now);
-                        let pushed = matches!(out, FrameOutcome::Records(..));
-                        (p.is_full(), was_empty && pushed)
+                        let (_out, _action) =
+                            p.on_text(venue, conn_type, text.as_str(), now, &mut cstate);
+                        (p.is_full(), was_empty && p.batch_len() > 0)
                     };
                     if full {
                         self.pipeline.borrow_mut().flush(now);

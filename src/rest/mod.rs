@@ -106,3 +106,10 @@ pub async fn get(
     })
     .await
 }
+
+/// `base` + a venue path with query (`/api/v3/depth?symbol=X`), keeping any
+/// path prefix of `base` (e.g. a mock mounted under a prefix).
+pub fn join(base: &Url, path_and_query: &str) -> Result<Url, String> {
+    let s = format!("{}{}", base.as_str().trim_end_matches('/'), path_and_query);
+    Url::parse(&s).map_err(|e| format!("{s}: {e}"))
+}

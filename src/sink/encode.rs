@@ -5,7 +5,11 @@
 //! scale and never uses exponents (MarketPrism's consumer `float()`s strings
 //! with a dot and `int()`s the rest, so "1e-05" would become 0).
 
-use crate::batch::{Record, Trade, TradeId};
+use crate::batch::{
+    BookRecord, FundingRate, Level, Liquidation, LongShortRatio, OpenInterest, Origin, Record,
+    Ticker, Trade, TradeId, VolatilityIndex,
+};
+use crate::model::DataType;
 use rust_decimal::Decimal;
 
 /// Appends `rec` as one JSON object and a newline (a JSON Lines line).
@@ -18,7 +22,183 @@ pub fn encode_record(out: &mut Vec<u8>, rec: &Record<'_>) {
 pub fn encode_json(out: &mut Vec<u8>, rec: &Record<'_>) {
     match rec {
         Record::Trade(t) => encode_trade(out, t),
+        Record::Book(b) => encode_book(out, b),
+        Record::Funding(f) => encode_funding(out, f),
+        Record::OpenInterest(o) => encode_open_interest(out, o),
+        Record::Liquidation(l) => encode_liquidation(out, l),
+        Record::Lsr(l) => encode_lsr(out, l),
+        Record::Volatility(v) => encode_volatility(out, v),
+        Record::Ticker(t) => encode_ticker(out, t),
     }
+}
+
+/// `{"data_type":..,"exchange":..,"market_type":..,"symbol":..,"instrument_id":..`
+fn head(out: &mut Vec<u8>, dt: DataType, o: &Origin<'_>) {
+    out.extend_from_slice(b"{\"data_type\":\"");
+    out.extend_from_slice(dt.name().as_bytes());
+    out.extend_from_slice(b"\",\"exchange\":\"");
+    out.extend_from_slice(o.venue.exchange().as_bytes());
+    out.extend_from_slice(b"\",\"market_type\":\"");
+    out.extend_from_slice(o.venue.market_type_of(dt).as_bytes());
+    out.extend_from_slice(b"\",\"symbol\":");
+    json_str(out, o.symbol);
+    out.extend_from_slice(b",\"instrument_id\":");
+    json_str(out, o.raw_symbol);
+}
+
+/// `,"ts_ms":..,"collected_ts_ms":..,"receive_ts_ns":..,"data_source":"marketprism"}`
+fn tail(out: &mut Vec<u8>, o: &Origin<'_>) {
+    u64_field(out, "ts_ms", o.ts_ms);
+    u64_field(out, "collected_ts_ms", o.receive_ts_ns / 1_000_000);
+    u64_field(out, "receive_ts_ns", o.receive_ts_ns);
+    out.extend_from_slice(b",\"data_source\":\"marketprism\"}");
+}
+
+fn key(out: &mut Vec<u8>, k: &str) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(k.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+fn u64_field(out: &mut Vec<u8>, k: &str, v: u64) {
+    key(out, k);
+    push_u64(out, v);
+}
+
+/// Decimals as strings (MarketPrism sends them so; exact).
+fn dec_field(out: &mut Vec<u8>, k: &str, v: &Decimal) {
+    key(out, k);
+    out.push(b'"');
+    push_decimal(out, v);
+    out.push(b'"');
+}
+
+fn opt_dec(out: &mut Vec<u8>, k: &str, v: &Option<Decimal>) {
+    if let Some(v) = v {
+        dec_field(out, k, v);
+    }
+}
+
+fn str_field(out: &mut Vec<u8>, k: &str, v: &str) {
+    key(out, k);
+    json_str(out, v);
+}
+
+/// Levels as MarketPrism's `[{"price":"..","quantity":".."}]`, best first.
+fn levels(out: &mut Vec<u8>, k: &str, ls: &[Level]) {
+    key(out, k);
+    out.push(b'[');
+    for (i, l) in ls.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"price\":\"");
+        push_decimal(out, &l.price);
+        out.extend_from_slice(b"\",\"quantity\":\"");
+        push_decimal(out, &l.quantity);
+        out.extend_from_slice(b"\"}");
+    }
+    out.push(b']');
+}
+
+fn encode_book(out: &mut Vec<u8>, b: &BookRecord<'_>) {
+    let dt = if b.delta {
+        DataType::OrderBookDelta
+    } else {
+        DataType::OrderBook
+    };
+    head(out, dt, &b.origin);
+    u64_field(out, "last_update_id", b.last_update_id);
+    if b.delta {
+        u64_field(out, "first_update_id", b.first_update_id);
+    }
+    if let Some(p) = b.prev_update_id {
+        u64_field(out, "prev_update_id", p);
+    }
+    str_field(
+        out,
+        "update_type",
+        if b.delta { "delta" } else { "snapshot" },
+    );
+    u64_field(out, "depth_levels", (b.bids.len() + b.asks.len()) as u64);
+    levels(out, "bids", b.bids);
+    levels(out, "asks", b.asks);
+    tail(out, &b.origin);
+}
+
+fn encode_funding(out: &mut Vec<u8>, f: &FundingRate<'_>) {
+    head(out, DataType::FundingRate, &f.origin);
+    dec_field(out, "current_funding_rate", &f.funding_rate);
+    opt_dec(out, "estimated_funding_rate", &f.estimated_rate);
+    if let Some(t) = f.next_funding_ts_ms {
+        u64_field(out, "next_funding_ts_ms", t);
+    }
+    if let Some(t) = f.funding_ts_ms {
+        u64_field(out, "funding_ts_ms", t);
+    }
+    opt_dec(out, "mark_price", &f.mark_price);
+    opt_dec(out, "index_price", &f.index_price);
+    tail(out, &f.origin);
+}
+
+fn encode_open_interest(out: &mut Vec<u8>, o: &OpenInterest<'_>) {
+    head(out, DataType::OpenInterest, &o.origin);
+    // MarketPrism's field is `open_interest_value`; its consumer also reads `open_interest`.
+    dec_field(out, "open_interest", &o.open_interest);
+    dec_field(out, "open_interest_value", &o.open_interest);
+    str_field(out, "open_interest_unit", "coins");
+    opt_dec(out, "open_interest_contracts", &o.contracts);
+    opt_dec(out, "open_interest_usd", &o.value_usd);
+    tail(out, &o.origin);
+}
+
+fn encode_liquidation(out: &mut Vec<u8>, l: &Liquidation<'_>) {
+    head(out, DataType::Liquidation, &l.origin);
+    str_field(out, "side", l.side.as_str());
+    if let Some(p) = l.position_side {
+        str_field(out, "position_side", p);
+    }
+    dec_field(out, "price", &l.price);
+    dec_field(out, "quantity", &l.quantity);
+    opt_dec(out, "contracts", &l.contracts);
+    u64_field(out, "liquidation_ts_ms", l.liquidation_ts_ms);
+    tail(out, &l.origin);
+}
+
+fn encode_lsr(out: &mut Vec<u8>, l: &LongShortRatio<'_>) {
+    head(out, l.data_type, &l.origin);
+    dec_field(out, "long_short_ratio", &l.long_short_ratio);
+    let (long, short) = if l.data_type == DataType::LsrTopPosition {
+        ("long_position_ratio", "short_position_ratio")
+    } else {
+        ("long_account_ratio", "short_account_ratio")
+    };
+    opt_dec(out, long, &l.long_ratio);
+    opt_dec(out, short, &l.short_ratio);
+    str_field(out, "period", l.period);
+    tail(out, &l.origin);
+}
+
+fn encode_volatility(out: &mut Vec<u8>, v: &VolatilityIndex<'_>) {
+    head(out, DataType::VolatilityIndex, &v.origin);
+    str_field(out, "currency", v.origin.symbol);
+    str_field(out, "underlying_asset", v.origin.symbol);
+    dec_field(out, "volatility_index", &v.volatility_index);
+    str_field(out, "index_name", v.index_name);
+    tail(out, &v.origin);
+}
+
+fn encode_ticker(out: &mut Vec<u8>, t: &Ticker<'_>) {
+    head(out, DataType::Ticker, &t.origin);
+    opt_dec(out, "best_bid_price", &t.bid_price);
+    opt_dec(out, "best_bid_quantity", &t.bid_quantity);
+    opt_dec(out, "best_ask_price", &t.ask_price);
+    opt_dec(out, "best_ask_quantity", &t.ask_quantity);
+    opt_dec(out, "last_price", &t.last_price);
+    if let Some(u) = t.update_id {
+        u64_field(out, "update_id", u);
+    }
+    tail(out, &t.origin);
 }
 
 fn encode_trade(out: &mut Vec<u8>, t: &Trade<'_>) {
@@ -46,6 +226,7 @@ fn encode_trade(out: &mut Vec<u8>, t: &Trade<'_>) {
     out.extend_from_slice(b"\",\"side\":\"");
     out.extend_from_slice(t.side.as_str().as_bytes());
     out.push(b'"');
+    opt_dec(out, "contracts", &t.contracts);
     if let Some(m) = t.is_maker {
         out.extend_from_slice(if m {
             b",\"is_maker\":true"
@@ -70,14 +251,13 @@ fn encode_trade(out: &mut Vec<u8>, t: &Trade<'_>) {
 /// (`.`, `*`, `>`, spaces) are replaced by `_` so a record can never land on
 /// another subject.
 pub fn push_subject(out: &mut Vec<u8>, rec: &Record<'_>) {
-    let (venue, symbol) = match rec {
-        Record::Trade(t) => (t.venue, t.symbol),
-    };
-    out.extend_from_slice(rec.data_type().name().as_bytes());
+    let (venue, symbol) = (rec.venue(), rec.symbol());
+    let dt = rec.data_type();
+    out.extend_from_slice(dt.name().as_bytes());
     out.push(b'.');
     out.extend_from_slice(venue.exchange().as_bytes());
     out.push(b'.');
-    out.extend_from_slice(venue.market_type().as_bytes());
+    out.extend_from_slice(venue.market_type_of(dt).as_bytes());
     out.push(b'.');
     push_token(out, symbol);
 }
@@ -99,6 +279,45 @@ pub fn push_msg_id(out: &mut Vec<u8>, rec: &Record<'_>) {
             match t.trade_id {
                 TradeId::Num(n) => push_u64(out, n),
                 TradeId::Str(s) => push_token(out, s),
+            }
+        }
+        _ => {
+            // MarketPrism's `{dt}:{exchange}:{symbol}:{ts}` family, with the
+            // market type added and a discriminator per type.
+            let dt = rec.data_type();
+            let o = rec.origin();
+            out.extend_from_slice(dt.name().as_bytes());
+            out.push(b':');
+            out.extend_from_slice(o.venue.exchange().as_bytes());
+            out.push(b':');
+            out.extend_from_slice(o.venue.market_type_of(dt).as_bytes());
+            out.push(b':');
+            push_token(out, o.symbol);
+            out.push(b':');
+            match rec {
+                Record::Book(b) => {
+                    push_u64(out, b.last_update_id);
+                    if b.delta {
+                        out.push(b':');
+                        push_u64(out, b.first_update_id);
+                    }
+                }
+                Record::Ticker(t) => push_u64(out, t.update_id.unwrap_or(o.ts_ms)),
+                Record::Liquidation(l) => {
+                    push_u64(out, l.liquidation_ts_ms);
+                    out.push(b':');
+                    push_decimal(out, &l.price);
+                    out.push(b':');
+                    push_decimal(out, &l.quantity);
+                    out.push(b':');
+                    out.extend_from_slice(l.side.as_str().as_bytes());
+                }
+                Record::Lsr(l) => {
+                    push_u64(out, o.ts_ms);
+                    out.push(b':');
+                    push_token(out, l.period);
+                }
+                _ => push_u64(out, o.ts_ms),
             }
         }
     }
@@ -221,6 +440,7 @@ mod tests {
             trade_id: TradeId::Num(12345),
             price: Decimal::from_str("64000.10000000").unwrap(),
             quantity: Decimal::from_str("0.00001000").unwrap(),
+            contracts: None,
             side: Side::Sell,
             is_maker: Some(true),
             trade_ts_ms: 1672515782136,
@@ -296,6 +516,7 @@ mod tests {
             trade_id: TradeId::Num(12345),
             price: Decimal::ONE,
             quantity: Decimal::ONE,
+            contracts: None,
             side: Side::Buy,
             is_maker: None,
             trade_ts_ms: 0,

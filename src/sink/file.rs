@@ -252,6 +252,7 @@ mod tests {
                     trade_id: TradeId::Num(id),
                     price: Decimal::new(12345, 2),
                     quantity: Decimal::ONE,
+                    contracts: None,
                     side: Side::Buy,
                     is_maker: Some(false),
                     trade_ts_ms: id,

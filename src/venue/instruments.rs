@@ -2,6 +2,8 @@
 //! instrument list (never by guessing at suffixes) and shared read-only by the
 //! cores (each core gets its own clone: no cross-core reads on the hot path).
 
+use crate::model::{DataType, DataTypeSet};
+use rust_decimal::Decimal;
 use std::collections::HashMap;
 
 /// One listed instrument.
@@ -15,6 +17,28 @@ pub struct Instrument {
     pub quote: String,
     /// Whether the venue reports it as currently trading.
     pub trading: bool,
+    /// Base units per contract where the venue counts contracts (OKX `ctVal`
+    /// of a linear swap); `None`: quantities are already in base units.
+    pub contract_value: Option<Decimal>,
+    /// Data types configured for it (broadcast channels such as OKX
+    /// `liquidation-orders` are filtered by this).
+    pub wanted: DataTypeSet,
+}
+
+impl Instrument {
+    #[inline]
+    pub fn wants(&self, dt: DataType) -> bool {
+        self.wanted.contains(dt)
+    }
+
+    /// Contracts → base units (exact decimal product); unchanged without a contract value.
+    #[inline]
+    pub fn to_base(&self, qty: Decimal) -> Decimal {
+        match self.contract_value {
+            Some(v) => qty.checked_mul(v).unwrap_or(qty),
+            None => qty,
+        }
+    }
 }
 
 /// Lookup table keyed by native symbol (upper-case as the venue sends it).
@@ -25,6 +49,18 @@ pub struct InstrumentMap {
 
 impl InstrumentMap {
     pub fn insert(&mut self, native: &str, base: &str, quote: &str, trading: bool) {
+        self.insert_contract(native, base, quote, trading, None);
+    }
+
+    /// Adds a contract-sized instrument (`contract_value` base units per contract).
+    pub fn insert_contract(
+        &mut self,
+        native: &str,
+        base: &str,
+        quote: &str,
+        trading: bool,
+        contract_value: Option<Decimal>,
+    ) {
         let normalized = format!(
             "{}-{}",
             base.to_ascii_uppercase(),
@@ -38,8 +74,17 @@ impl InstrumentMap {
                 base: base.to_string(),
                 quote: quote.to_string(),
                 trading,
+                contract_value,
+                wanted: DataTypeSet::default(),
             },
         );
+    }
+
+    /// Marks what is collected of `native` (no-op if it is not listed).
+    pub fn set_wanted(&mut self, native: &str, wanted: DataTypeSet) {
+        if let Some(i) = self.by_native.get_mut(native) {
+            i.wanted = wanted;
+        }
     }
 
     #[inline]

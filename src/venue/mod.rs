@@ -1,16 +1,25 @@
 //! Venue protocols. A venue module only *describes* its protocol: endpoints,
-//! stream names and subscription URL, how a text frame becomes records, and
-//! how its instrument list maps native symbols to `BASE-QUOTE`. The engine
-//! around it (connections, batching, sinks) is generic and dispatches here by
-//! [`VenueId`] (a plain `match`, no type matrix).
+//! channel names, subscribe frames and heartbeats, how a text frame or a REST
+//! body becomes records or book messages, and which book-sync rule applies.
+//! The engine around it (connections, books, REST budget, batching, sinks) is
+//! generic and reaches a venue only through [`Protocol`]: adding a venue is
+//! one module plus one line in [`protocol`].
+//!
+//! Where a frame becomes a record: `binance::wire` (Binance spot),
+//! `binance::futures` (USDⓈ-M), `okx::wire`, `bybit::wire`, `deribit::wire`.
 
 pub mod binance;
+pub mod bybit;
+pub mod deribit;
 pub mod instruments;
+pub mod okx;
 
 use crate::batch::Batch;
+use crate::book::{BookMsg, SyncRule};
 use crate::config::ConnectionPlan;
 use crate::model::{DataType, VenueId};
-pub use instruments::InstrumentMap;
+pub use instruments::{Instrument, InstrumentMap};
+use std::time::Duration;
 use url::Url;
 
 /// Production endpoints of a venue (overridable per config).
@@ -19,55 +28,185 @@ pub struct Endpoints {
     pub rest_url: &'static str,
 }
 
-pub fn endpoints(id: VenueId) -> Endpoints {
-    match id {
-        VenueId::BinanceSpot => Endpoints {
-            ws_url: binance::spot::WS_URL,
-            rest_url: binance::spot::REST_URL,
-        },
+/// How a venue delivers a data type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A WebSocket channel, on the venue's `route` (Binance USDⓈ-M splits
+    /// `public` book data from `market` data; "" where there is one endpoint).
+    Ws { route: &'static str },
+    /// REST polling at this default interval (the venue has no stream for it).
+    Poll { every: Duration },
+    /// The venue does not offer it.
+    Unsupported,
+}
+
+/// A client heartbeat the venue requires (server pings are answered by the
+/// WebSocket layer and need none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub every: Duration,
+    /// Text frame to send, e.g. OKX `ping`, Bybit `{"op":"ping"}`.
+    pub frame: &'static str,
+}
+
+/// One REST request: path and query (appended to `rest_url`), and its cost in
+/// the venue's request-weight units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestRequest {
+    pub path: String,
+    pub weight: u32,
+}
+
+/// A venue's REST request budget (per IP; the engine splits it across cores).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestLimit {
+    /// Weight units allowed per `window`.
+    pub weight: u32,
+    pub window: Duration,
+}
+
+/// What a parser may use besides the frame: the instrument list, the reused
+/// book message it fills, per-connection venue state and a reply queue.
+pub struct ParseCtx<'a> {
+    pub venue: VenueId,
+    pub instruments: &'a InstrumentMap,
+    /// Filled when the parser returns [`FrameOutcome::Book`].
+    pub book: &'a mut BookMsg,
+    /// Per-connection state (e.g. Bybit's ticker snapshot+delta cache).
+    pub state: &'a mut VenueState,
+    /// Text frames to send back on this connection (Deribit `test_request` → `public/test`).
+    pub replies: &'a mut Vec<String>,
+}
+
+/// Per-connection state a venue parser keeps between frames.
+#[derive(Debug, Default)]
+pub struct VenueState {
+    pub bybit: bybit::State,
+}
+
+/// A venue protocol. Implementations are zero-sized or hold only their
+/// [`VenueId`] (OKX spot and swap share one implementation).
+pub trait Protocol: Sync {
+    fn id(&self) -> VenueId;
+    fn endpoints(&self) -> Endpoints;
+    /// How `dt` is collected (`Unsupported`: rejected by config validation).
+    fn source(&self, dt: DataType) -> Source;
+    /// The venue's documented ceiling of channels per connection.
+    fn max_streams_per_connection(&self) -> usize;
+    /// The venue's channel name for one stream; several data types may share
+    /// one channel (Bybit `tickers` carries funding, open interest and BBO).
+    fn channel(&self, symbol: &str, dt: DataType) -> String;
+    /// URL a connection opens; `channels` are subscribed in the URL where the
+    /// venue allows it (Binance), else by [`Protocol::subscribe_frames`].
+    fn connection_url(&self, base: &Url, _route: &str, _channels: &[String]) -> Url {
+        base.clone()
     }
+    /// Frames sent right after connecting (subscriptions, heartbeat set-up).
+    fn subscribe_frames(&self, _channels: &[String]) -> Vec<String> {
+        Vec::new()
+    }
+    /// Frames that drop channels (book resync: unsubscribe, then subscribe again).
+    fn unsubscribe_frames(&self, _channels: &[String]) -> Vec<String> {
+        Vec::new()
+    }
+    fn heartbeat(&self) -> Option<Heartbeat> {
+        None
+    }
+    fn book_rule(&self) -> SyncRule;
+    /// REST request of the instrument list (page after `cursor`); `None`: no list.
+    fn instruments_request(&self, cursor: Option<&str>) -> Option<RestRequest>;
+    /// Adds the listed instruments to `map`; returns the next page's cursor.
+    fn parse_instruments(
+        &self,
+        body: &[u8],
+        map: &mut InstrumentMap,
+    ) -> Result<Option<String>, String>;
+    /// REST book snapshot, where the venue's sync procedure needs one.
+    fn book_snapshot_request(&self, _raw_symbol: &str, _depth: usize) -> Option<RestRequest> {
+        None
+    }
+    fn parse_book_snapshot(
+        &self,
+        _raw_symbol: &str,
+        _body: &[u8],
+        _receive_ns: u64,
+        _msg: &mut BookMsg,
+    ) -> Result<(), Malformed> {
+        Err(Malformed::UnknownEvent)
+    }
+    fn rest_limit(&self) -> RestLimit;
+    /// REST request polling `dt` of one instrument (`Source::Poll` types).
+    fn poll_request(&self, _dt: DataType, _inst: &Instrument) -> Option<RestRequest> {
+        None
+    }
+    /// A polled REST body → records.
+    fn parse_poll(
+        &self,
+        _dt: DataType,
+        _inst: &Instrument,
+        _body: &[u8],
+        _receive_ns: u64,
+        _batch: &mut Batch,
+    ) -> FrameOutcome {
+        FrameOutcome::Malformed(Malformed::UnknownEvent)
+    }
+    /// One text frame → records in `batch`, or a book message in `cx.book`.
+    fn on_text(
+        &self,
+        text: &str,
+        receive_ns: u64,
+        cx: &mut ParseCtx<'_>,
+        batch: &mut Batch,
+    ) -> FrameOutcome;
+}
+
+/// The protocol of a venue.
+pub fn protocol(id: VenueId) -> &'static dyn Protocol {
+    match id {
+        VenueId::BinanceSpot => &binance::spot::SPOT,
+        VenueId::BinanceDerivatives => &binance::futures::FUTURES,
+        VenueId::OkxSpot => &okx::OKX_SPOT,
+        VenueId::OkxDerivatives => &okx::OKX_SWAP,
+        VenueId::DeribitDerivatives => &deribit::DERIBIT,
+        VenueId::BybitSpot => &bybit::BYBIT_SPOT,
+        VenueId::BybitLinear => &bybit::BYBIT_LINEAR,
+    }
+}
+
+pub fn endpoints(id: VenueId) -> Endpoints {
+    protocol(id).endpoints()
 }
 
 /// Whether the venue offers a data type.
 pub fn supports(id: VenueId, dt: DataType) -> bool {
-    match id {
-        VenueId::BinanceSpot => matches!(dt, DataType::Trade),
-    }
+    protocol(id).source(dt) != Source::Unsupported
 }
 
-/// The venue's documented ceiling of streams per connection.
 pub fn max_streams_per_connection(id: VenueId) -> usize {
-    match id {
-        VenueId::BinanceSpot => binance::spot::MAX_STREAMS_PER_CONNECTION,
-    }
+    protocol(id).max_streams_per_connection()
 }
 
 /// The venue's name for one stream (for URLs, subscribe frames and logs).
 pub fn stream_name(id: VenueId, symbol: &str, dt: DataType) -> String {
-    match id {
-        VenueId::BinanceSpot => binance::stream_name(symbol, dt),
+    protocol(id).channel(symbol, dt)
+}
+
+/// The distinct channels of a connection, in plan order.
+pub fn connection_channels(conn: &ConnectionPlan) -> Vec<String> {
+    let p = protocol(conn.venue);
+    let mut out: Vec<String> = Vec::with_capacity(conn.streams.len());
+    for s in &conn.streams {
+        let c = p.channel(&s.symbol, s.data_type);
+        if !out.contains(&c) {
+            out.push(c);
+        }
     }
+    out
 }
 
 /// The URL a connection opens (subscriptions included where the venue allows).
 pub fn connection_url(base: &Url, conn: &ConnectionPlan) -> Url {
-    match conn.venue {
-        VenueId::BinanceSpot => binance::combined_stream_url(base, conn),
-    }
-}
-
-/// REST path of the instrument list used to normalize symbols.
-pub fn instruments_path(id: VenueId) -> &'static str {
-    match id {
-        VenueId::BinanceSpot => binance::spot::EXCHANGE_INFO_PATH,
-    }
-}
-
-/// Builds the instrument map from the venue's instrument-list body.
-pub fn parse_instruments(id: VenueId, body: &[u8]) -> Result<InstrumentMap, String> {
-    match id {
-        VenueId::BinanceSpot => binance::instruments::parse_exchange_info(body),
-    }
+    protocol(conn.venue).connection_url(base, conn.route, &connection_channels(conn))
 }
 
 /// Why a frame was rejected; the label of the malformed-frames metric.
@@ -126,26 +265,17 @@ impl Malformed {
 /// What one text frame turned into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameOutcome {
-    /// This many records were pushed into the batch, of this data type.
-    Records(DataType, u32),
-    /// A subscription ack or other control message (no data).
+    /// This many records were pushed into the batch.
+    Records(u32),
+    /// The parser filled `ParseCtx::book` with a book message.
+    Book,
+    /// A subscription ack, pong or other control message (no data).
     Control,
     /// The venue reported an error on a control request.
     ControlError,
+    /// A frame of a known channel that carries nothing to record (e.g. a
+    /// broadcast entry for an instrument this collector does not want).
+    Ignored,
     /// Rejected; counted and skipped.
     Malformed(Malformed),
-}
-
-/// Parses one text frame of `venue` into `batch`.
-#[inline]
-pub fn on_text(
-    venue: VenueId,
-    text: &str,
-    receive_ns: u64,
-    instruments: &InstrumentMap,
-    batch: &mut Batch,
-) -> FrameOutcome {
-    match venue {
-        VenueId::BinanceSpot => binance::wire::on_text(text, receive_ns, instruments, batch),
-    }
 }

@@ -18,10 +18,10 @@ struct SymbolInfo {
     quote_asset: String,
 }
 
-pub fn parse_exchange_info(body: &[u8]) -> Result<InstrumentMap, String> {
+/// Adds the listed symbols to `map`.
+pub fn parse_exchange_info(body: &[u8], map: &mut InstrumentMap) -> Result<(), String> {
     let info: ExchangeInfo = sonic_rs::from_slice(body)
         .map_err(|e| format!("exchangeInfo is not the expected JSON: {e}"))?;
-    let mut map = InstrumentMap::default();
     for s in &info.symbols {
         if s.symbol.is_empty() || s.base_asset.is_empty() || s.quote_asset.is_empty() {
             continue;
@@ -36,7 +36,7 @@ pub fn parse_exchange_info(body: &[u8]) -> Result<InstrumentMap, String> {
     if map.is_empty() {
         return Err("exchangeInfo lists no symbols".to_string());
     }
-    Ok(map)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -56,7 +56,8 @@ mod tests {
             .find(|l| l.starts_with("https://api.binance.com/api/v3/exchangeInfo"))
             .expect("exchangeInfo line");
         let body = &line[line.find(": ").unwrap() + 2..];
-        let map = parse_exchange_info(body.as_bytes()).unwrap();
+        let mut map = InstrumentMap::default();
+        parse_exchange_info(body.as_bytes(), &mut map).unwrap();
         assert!(map.len() > 1000, "{}", map.len());
         assert_eq!(map.normalize("BTCUSDT"), Some("BTC-USDT"));
         assert_eq!(map.normalize("NKNUSDT"), Some("NKN-USDT"));
@@ -67,8 +68,8 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        assert!(parse_exchange_info(b"{\"code\":-1121}").is_err());
-        assert!(parse_exchange_info(b"{\"symbols\":[]}").is_err());
-        assert!(parse_exchange_info(b"<html>").is_err());
+        assert!(parse_exchange_info(b"{\"code\":-1121}", &mut InstrumentMap::default()).is_err());
+        assert!(parse_exchange_info(b"{\"symbols\":[]}", &mut InstrumentMap::default()).is_err());
+        assert!(parse_exchange_info(b"<html>", &mut InstrumentMap::default()).is_err());
     }
 }

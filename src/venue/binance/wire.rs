@@ -13,7 +13,7 @@
 //! decimals go straight from the received string to `rust_decimal` (never f64).
 
 use crate::batch::{Batch, Record, Trade, TradeId};
-use crate::model::{DataType, Side, VenueId};
+use crate::model::{Side, VenueId};
 use crate::venue::{FrameOutcome, InstrumentMap, Malformed};
 use rust_decimal::Decimal;
 use serde::de::IgnoredAny;
@@ -111,6 +111,7 @@ fn trade(
             price,
             quantity,
             side: if m { Side::Sell } else { Side::Buy },
+            contracts: None,
             is_maker: Some(m),
             trade_ts_ms: t,
             ts_ms: ev.event_time.unwrap_or(t),
@@ -118,7 +119,7 @@ fn trade(
         }))
     });
     match pushed {
-        Ok(()) => FrameOutcome::Records(DataType::Trade, 1),
+        Ok(()) => FrameOutcome::Records(1),
         Err(()) => FrameOutcome::Malformed(Malformed::WrongType),
     }
 }
@@ -159,7 +160,7 @@ mod tests {
         let mut b = Batch::new(4, 4096);
         assert_eq!(
             on_text(DOC_TRADE, 7, &instruments(), &mut b),
-            FrameOutcome::Records(DataType::Trade, 1)
+            FrameOutcome::Records(1)
         );
         let Some(Record::Trade(t)) = b.iter().next() else {
             panic!("no record")
@@ -186,7 +187,7 @@ mod tests {
         let mut b = Batch::new(4, 4096);
         assert_eq!(
             on_text(f, 1, &instruments(), &mut b),
-            FrameOutcome::Records(DataType::Trade, 1)
+            FrameOutcome::Records(1)
         );
         let Some(Record::Trade(t)) = b.iter().next() else {
             panic!()
@@ -203,7 +204,7 @@ mod tests {
         let mut b = Batch::new(4, 4096);
         assert_eq!(
             on_text(f, 1, &instruments(), &mut b),
-            FrameOutcome::Records(DataType::Trade, 1)
+            FrameOutcome::Records(1)
         );
         let Some(Record::Trade(t)) = b.iter().next() else {
             panic!()
