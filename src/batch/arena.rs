@@ -66,6 +66,15 @@ impl Batch {
         self.oldest_receive_ns
     }
 
+    /// Drops the records from position `len` on (a polled answer that repeated
+    /// the last datapoint). Their arena bytes stay until the next reset.
+    pub fn truncate(&mut self, len: usize) {
+        self.records.truncate(len);
+        if self.records.is_empty() {
+            self.oldest_receive_ns = None;
+        }
+    }
+
     /// The records from position `start` on (those one frame just added).
     pub fn iter_from(&self, start: usize) -> impl Iterator<Item = &Record<'_>> + '_ {
         // SAFETY: as in `iter`.

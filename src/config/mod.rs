@@ -144,9 +144,20 @@ streams_per_connection = 200
             err("[exchanges.binance_spot]\nsymbols=[\"BTCUSDT\"]\ndata_types=[\"trades\"]\n").key,
             "exchanges.binance_spot.data_types[0]"
         );
-        let e =
-            err("[exchanges.binance_spot]\nsymbols=[\"BTCUSDT\"]\ndata_types=[\"orderbook\"]\n");
-        assert!(e.reason.contains("not supported by this build"), "{e}");
+        // Binance spot has no volatility index: the venue is named in the reason.
+        let e = err(
+            "[exchanges.binance_spot]\nsymbols=[\"BTCUSDT\"]\ndata_types=[\"volatility_index\"]\n",
+        );
+        assert_eq!(e.key, "exchanges.binance_spot.data_types[0]");
+        assert!(e.reason.contains("does not offer"), "{e}");
+        assert_eq!(
+            err(&format!("{GOOD}poll_interval_ms = {{ trade = 5000 }}\n")).key,
+            "exchanges.binance_spot.poll_interval_ms.trade"
+        );
+        assert_eq!(
+            err(&format!("{GOOD}book_depth = 0\n")).key,
+            "exchanges.binance_spot.book_depth"
+        );
         assert_eq!(
             err("[exchanges.binance_spot]\nsymbols=[]\ndata_types=[\"trade\"]\n").key,
             "exchanges.binance_spot.symbols"

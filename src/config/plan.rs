@@ -558,6 +558,9 @@ fn assign(cpus: &[usize], venues: &[VenuePlan]) -> Vec<CorePlan> {
         let mut routes: Vec<(&'static str, Vec<StreamSpec>)> = Vec::new();
         for s in &v.symbols {
             for &d in &v.data_types {
+                if !proto.symbol_applies(s, d) {
+                    continue;
+                }
                 match proto.source(d) {
                     venue::Source::Ws { route } => {
                         let spec = StreamSpec {

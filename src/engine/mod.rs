@@ -120,29 +120,23 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
         let nats_plan = plan.nats.clone();
         let file_sink = plan.file_sink;
         let stats = stats[core.shard].clone();
+        let cores_n = plan.cores.len() as u32;
         let venues: Vec<VenueRuntime> = plan
             .venues
             .iter()
-            .zip(&ws_tls)
-            .map(|(v, t)| VenueRuntime {
+            .zip(ws_tls.iter().zip(&rest_tls))
+            .map(|(v, (t, rt))| VenueRuntime {
                 id: v.id,
                 ws_url: v.ws_url.clone(),
                 tls: Some(t.clone()),
+                rest_url: v.rest_url.clone(),
+                rest_tls: Some(rt.clone()),
+                snapshot_depth: v.snapshot_depth,
+                // One budget per venue and core: each core gets an equal share.
+                rest_share: (venue::protocol(v.id).rest_limit().weight / cores_n).max(1),
             })
             .collect();
-        // Each core gets only the instruments of its own streams.
-        let mut maps: Vec<InstrumentMap> = Vec::new();
-        for id in VenueId::ALL {
-            let mine: Vec<String> = core
-                .connections
-                .iter()
-                .filter(|c| c.venue == id)
-                .flat_map(|c| c.streams.iter().map(|s| s.symbol.clone()))
-                .collect();
-            let mut m = instruments[id.index()].clone();
-            m.retain(&mine);
-            maps.push(m);
-        }
+        let (maps, books) = core_books_and_instruments(&plan, &core, &instruments);
         let http = if core.shard == 0 {
             http_fd.take().map(|fd| (fd, exporter.clone()))
         } else {
@@ -186,6 +180,7 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
                     None => pipeline,
                 };
                 let pipeline = if file_sink { pipeline } else { pipeline.without_file_sink() };
+                let pipeline = pipeline.with_books(books);
                 let (pipeline, publisher) = match nats_plan {
                     Some(n) => {
                         let publisher = Publisher::new(n.config.clone(), core.shard, n.subjects.clone());
@@ -262,6 +257,65 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
     } else {
         Err(EngineError::Runtime(errors.join("; ")))
     }
+}
+
+/// A core's instrument maps (only its own symbols, each marked with the data
+/// types collected of it) and its books (one per symbol with a book stream).
+fn core_books_and_instruments(
+    plan: &Plan,
+    core: &crate::config::CorePlan,
+    instruments: &[InstrumentMap],
+) -> (Vec<InstrumentMap>, crate::book::Books) {
+    let mut maps: Vec<InstrumentMap> = Vec::new();
+    for id in VenueId::ALL {
+        let mut mine: Vec<String> = core
+            .connections
+            .iter()
+            .filter(|c| c.venue == id)
+            .flat_map(|c| c.streams.iter().map(|s| s.symbol.clone()))
+            .collect();
+        mine.extend(core.polls.iter().filter(|p| p.venue == id).map(|p| p.symbol.clone()));
+        let mut m = instruments[id.index()].clone();
+        m.retain(&mine);
+        if let Some(v) = plan.venue(id) {
+            let mut wanted = crate::model::DataTypeSet::default();
+            v.data_types.iter().for_each(|&d| wanted.insert(d));
+            for s in &mine {
+                m.set_wanted(s, wanted);
+            }
+        }
+        maps.push(m);
+    }
+    let configs: Vec<(VenueId, crate::book::BookConfig)> = plan
+        .venues
+        .iter()
+        .map(|v| {
+            (
+                v.id,
+                crate::book::BookConfig {
+                    depth: v.book_depth,
+                    publish_interval_ns: v.book_publish_interval.as_nanos() as u64,
+                    deltas: v.data_types.contains(&crate::model::DataType::OrderBookDelta),
+                },
+            )
+        })
+        .collect();
+    let mut books = crate::book::Books::new(&configs);
+    for c in &core.connections {
+        for s in &c.streams {
+            if matches!(
+                s.data_type,
+                crate::model::DataType::OrderBook | crate::model::DataType::OrderBookDelta
+            ) {
+                let normalized = maps[c.venue.index()]
+                    .normalize(&s.symbol)
+                    .unwrap_or(&s.symbol)
+                    .to_string();
+                books.register(c.venue, &s.symbol, &normalized);
+            }
+        }
+    }
+    (maps, books)
 }
 
 /// Fetches every venue's instrument list on a temporary executor, retrying
@@ -346,7 +400,15 @@ fn fetch_instruments(
     }
     for v in &plan.venues {
         let map = &maps[v.id.index()];
+        let proto = venue::protocol(v.id);
         for (i, s) in v.symbols.iter().enumerate() {
+            let listed_needed = v
+                .data_types
+                .iter()
+                .any(|&d| proto.symbol_applies(s, d) && proto.needs_instrument(d));
+            if !listed_needed {
+                continue;
+            }
             match map.get(s) {
                 None => {
                     return Err(EngineError::Config(ConfigError::new(

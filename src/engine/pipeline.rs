@@ -461,7 +461,14 @@ impl Pipeline {
         }
     }
 
-    /// A REST body polled for `dt` of `raw_symbol` → records.
+    /// The symbol of the last book message (the one a returned action is about).
+    pub fn last_book_symbol(&self) -> &str {
+        &self.book_msg.raw_symbol
+    }
+
+    /// A REST body polled for `dt` of `raw_symbol` → records. `last_ts_ms` is
+    /// the newest datapoint already published for this poll: an answer that
+    /// repeats it adds nothing (polls run more often than the data changes).
     pub fn on_poll(
         &mut self,
         venue: VenueId,
@@ -469,6 +476,7 @@ impl Pipeline {
         raw_symbol: &str,
         body: &[u8],
         receive_ns: u64,
+        last_ts_ms: &mut u64,
     ) -> FrameOutcome {
         let start = self.batch.len();
         let Some(inst) = self.instruments[venue.index()].get(raw_symbol) else {
@@ -476,6 +484,20 @@ impl Pipeline {
             return FrameOutcome::Malformed(Malformed::UnknownSymbol);
         };
         let out = venue::protocol(venue).parse_poll(dt, inst, body, receive_ns, &mut self.batch);
+        if self.batch.len() > start {
+            let newest = self
+                .batch
+                .iter_from(start)
+                .map(|r| r.origin().ts_ms)
+                .max()
+                .unwrap_or(0);
+            if newest <= *last_ts_ms {
+                self.batch.truncate(start);
+                self.stats.venue(venue).poll_unchanged.inc();
+            } else {
+                *last_ts_ms = newest;
+            }
+        }
         match out {
             FrameOutcome::Malformed(r) => {
                 let text = std::str::from_utf8(body).unwrap_or("");

@@ -4,21 +4,26 @@
 //! control loop that watches for shutdown. Nothing here is shared with
 //! another core except the stats it writes.
 
-use super::pipeline::Pipeline;
+use super::pipeline::{ConnState, Pipeline};
 use super::shutdown;
+use crate::book::BookAction;
 use crate::capture::FrameKind;
 use crate::config::plan::{ConnectionPlan, CorePlan, EnginePlan};
 use crate::conn::{ws, Backoff};
+use crate::logging::RateLimit;
 use crate::metrics::CoreStats;
-use crate::model::VenueId;
+use crate::model::{DataType, VenueId};
 use crate::notify::Notify;
+use crate::rest::{self, Budget};
 use crate::sink::nats::Publisher;
 use crate::sink::MessageSink;
 use crate::venue::{self, Malformed};
 use async_tungstenite::tungstenite::{self, Message};
+use futures_util::future::Either;
 use futures_util::StreamExt;
 use rustls::ClientConfig;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,12 +39,61 @@ const YIELD_EVERY: u32 = 64;
 /// How long a clean stop waits for NATS acks.
 const NATS_DRAIN: Duration = Duration::from_secs(15);
 
+/// REST request timeout (snapshots, polls).
+const REST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Wait before retrying a failed REST job.
+const REST_RETRY: Duration = Duration::from_secs(1);
+/// Wait before asking again for a snapshot the book found too old.
+const SNAPSHOT_RETRY: Duration = Duration::from_millis(250);
+
 /// What a connection needs of its venue.
 #[derive(Clone)]
 pub struct VenueRuntime {
     pub id: VenueId,
     pub ws_url: Url,
     pub tls: Option<Arc<ClientConfig>>,
+    pub rest_url: Url,
+    pub rest_tls: Option<Arc<ClientConfig>>,
+    /// Levels asked for in REST book snapshots.
+    pub snapshot_depth: usize,
+    /// This core's share of the venue's REST weight limit (1/cores).
+    pub rest_share: u32,
+}
+
+/// One REST call a venue worker makes for this core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum JobKind {
+    /// A book snapshot of this symbol.
+    Snapshot(String),
+    /// Poll number N of the core plan.
+    Poll(usize),
+}
+
+#[derive(Debug)]
+struct Job {
+    kind: JobKind,
+    not_before: Instant,
+}
+
+/// A venue's REST jobs on this core, run in order by one worker that owns
+/// the kept-alive connection and the weight budget.
+#[derive(Default)]
+struct RestQueue {
+    jobs: RefCell<VecDeque<Job>>,
+    wake: Notify,
+}
+
+impl RestQueue {
+    /// Queues `kind` unless it is already waiting.
+    fn push(&self, kind: JobKind, not_before: Instant) {
+        let mut jobs = self.jobs.borrow_mut();
+        if jobs.iter().any(|j| j.kind == kind) {
+            return;
+        }
+        jobs.push_back(Job { kind, not_before });
+        drop(jobs);
+        self.wake.notify();
+    }
 }
 
 /// The NATS publisher as the pipeline's message sink: the data type (first
@@ -68,6 +122,11 @@ pub struct Shard {
     stats: Arc<CoreStats>,
     /// Wakes the flusher when the batch gets its first record.
     batch_started: Notify,
+    /// REST jobs per venue (indexed by `VenueId::index`).
+    rest: Vec<RestQueue>,
+    /// Newest datapoint published per poll (index of `plan.polls`), ms.
+    poll_last_ts: Vec<Cell<u64>>,
+    rest_log: RefCell<RateLimit>,
 }
 
 impl Shard {
@@ -82,6 +141,7 @@ impl Shard {
         for c in &plan.connections {
             stats.venue(c.venue).connections_planned.add(1);
         }
+        let polls = plan.polls.len();
         Rc::new(Shard {
             plan,
             publisher,
@@ -90,6 +150,9 @@ impl Shard {
             pipeline: RefCell::new(pipeline),
             stats,
             batch_started: Notify::default(),
+            rest: VenueId::ALL.iter().map(|_| RestQueue::default()).collect(),
+            poll_last_ts: (0..polls).map(|_| Cell::new(0)).collect(),
+            rest_log: RefCell::new(RateLimit::new(1_000_000_000)),
         })
     }
 
@@ -106,6 +169,28 @@ impl Shard {
         }
         let me = self.clone();
         let flusher = glommio::spawn_local(async move { me.flusher().await });
+        // One REST worker per venue this core talks to (snapshots, polls).
+        let mut helpers = Vec::new();
+        let mut rest_venues: Vec<VenueId> = self.plan.connections.iter().map(|c| c.venue).collect();
+        rest_venues.extend(self.plan.polls.iter().map(|p| p.venue));
+        rest_venues.sort();
+        rest_venues.dedup();
+        for v in rest_venues {
+            let me = self.clone();
+            helpers.push(glommio::spawn_local(async move { me.rest_worker(v).await }));
+        }
+        if !self.plan.polls.is_empty() {
+            let me = self.clone();
+            helpers.push(glommio::spawn_local(async move { me.poll_scheduler().await }));
+        }
+        if self.plan.connections.iter().any(|c| {
+            c.streams
+                .iter()
+                .any(|s| matches!(s.data_type, DataType::OrderBook | DataType::OrderBookDelta))
+        }) {
+            let me = self.clone();
+            helpers.push(glommio::spawn_local(async move { me.book_publisher().await }));
+        }
         let nats = self.publisher.clone().map(|p| {
             let me = self.clone();
             (
@@ -122,11 +207,15 @@ impl Shard {
         while !shutdown::requested() {
             glommio::timer::sleep(Duration::from_millis(10)).await;
             self.stats.allocations.set(crate::sys::thread_allocations());
+            self.copy_book_stats();
         }
         // Readers stop at an await point: every frame already read has been
         // pushed into the batch synchronously, so cancelling loses nothing.
         for r in readers {
             r.cancel().await;
+        }
+        for h in helpers {
+            h.cancel().await;
         }
         flusher.cancel().await;
         let mut result = self.pipeline.borrow_mut().close();
@@ -226,10 +315,12 @@ impl Shard {
             .unwrap_or(&self.venues[0])
     }
 
-    /// One connection's life: connect, read until it drops, back off, repeat.
+    /// One connection's life: connect, subscribe, read until it drops, back
+    /// off, repeat. Its books are marked unsynced whenever it drops.
     async fn connection(self: Rc<Self>, conn: ConnectionPlan) {
         let v = self.venue(conn.venue).clone();
         let url = venue::connection_url(&v.ws_url, &conn);
+        let channels = venue::connection_channels(&conn);
         let vs = &self.stats.venue(conn.venue);
         let seed = (conn.id as u64) ^ crate::sys::now_ns();
         let mut backoff = Backoff::new(BACKOFF_BASE, BACKOFF_CAP, seed);
@@ -259,8 +350,12 @@ impl Shard {
                         conn.venue,
                         conn.streams.len()
                     );
-                    let why = self.read_loop(&mut stream, &conn).await;
+                    let why = match self.subscribe(&mut stream, &conn, &channels).await {
+                        Ok(()) => self.read_loop(&mut stream, &conn).await,
+                        Err(e) => format!("subscribing failed: {e}"),
+                    };
                     drop(up);
+                    self.connection_lost(&conn);
                     if since.elapsed() >= STABLE_AFTER {
                         backoff.reset();
                     }
@@ -272,9 +367,34 @@ impl Shard {
         }
     }
 
-    /// Reads frames until the connection ends; returns why it ended.
+    /// Sends the venue's subscribe frames (none for venues that subscribe in the URL).
+    async fn subscribe(
+        &self,
+        stream: &mut ws::WsStream,
+        conn: &ConnectionPlan,
+        channels: &[String],
+    ) -> Result<(), tungstenite::Error> {
+        for f in venue::protocol(conn.venue).subscribe_frames(channels) {
+            stream.send(Message::text(f)).await?;
+        }
+        Ok(())
+    }
+
+    /// The connection dropped: its books can no longer be trusted.
+    fn connection_lost(&self, conn: &ConnectionPlan) {
+        let mut p = self.pipeline.borrow_mut();
+        for s in &conn.streams {
+            if matches!(s.data_type, DataType::OrderBook | DataType::OrderBookDelta) {
+                p.books_mut().on_disconnect(conn.venue, &s.symbol);
+            }
+        }
+    }
+
+    /// Reads frames until the connection ends; returns why it ended. Sends
+    /// the venue's heartbeats, parser replies and book resubscriptions.
     async fn read_loop(&self, stream: &mut ws::WsStream, conn: &ConnectionPlan) -> String {
         let venue = conn.venue;
+        let proto = venue::protocol(venue);
         // The data type a frame belongs to before parsing it: the connection's,
         // if it carries only one.
         let conn_type = match conn.streams.first() {
@@ -282,7 +402,10 @@ impl Shard {
             _ => None,
         };
         let vs = self.stats.venue(venue);
-        let mut cstate = super::pipeline::ConnState::default();
+        let mut cstate = ConnState::default();
+        let heartbeat = proto.heartbeat();
+        let mut tick = heartbeat.map(|h| Box::pin(glommio::timer::Timer::new(h.every)));
+        let mut last_frame = Instant::now();
         let mut since_yield = 0u32;
         loop {
             since_yield += 1;
@@ -290,7 +413,27 @@ impl Shard {
                 since_yield = 0;
                 glommio::yield_if_needed().await;
             }
-            let msg = match stream.next().await {
+            let next = match (tick.as_mut(), heartbeat) {
+                (Some(t), Some(hb)) => match futures_util::future::select(stream.next(), t.as_mut()).await {
+                    Either::Left((m, _)) => m,
+                    Either::Right((_, pending)) => {
+                        drop(pending);
+                        // A socket with no frames and no pongs for two
+                        // heartbeats is dead even if TCP has not noticed.
+                        if last_frame.elapsed() > hb.every * 2 + Duration::from_secs(5) {
+                            return format!("no frames for {:?} (stale)", last_frame.elapsed());
+                        }
+                        if let Err(e) = stream.send(Message::text(hb.frame)).await {
+                            return format!("sending heartbeat: {e}");
+                        }
+                        vs.heartbeats_sent.inc();
+                        *t = Box::pin(glommio::timer::Timer::new(hb.every));
+                        continue;
+                    }
+                },
+                _ => stream.next().await,
+            };
+            let msg = match next {
                 None => return "stream ended".to_string(),
                 Some(Ok(m)) => m,
                 Some(Err(e)) => {
@@ -308,6 +451,7 @@ impl Shard {
                     return format!("read error: {e}");
                 }
             };
+            last_frame = Instant::now();
             let now = crate::sys::now_ns();
             if self.engine.discard_frames {
                 vs.frames_received[super::pipeline::received_slot(conn_type)].inc();
@@ -316,18 +460,31 @@ impl Shard {
             }
             match msg {
                 Message::Text(text) => {
-                    let (full, became_nonempty) = {
+                    let (full, became_nonempty, action) = {
                         let mut p = self.pipeline.borrow_mut();
                         p.record_raw(now, conn.id, venue, FrameKind::Text, text.as_bytes());
                         let was_empty = p.batch_len() == 0;
-                        let (_out, _action) =
+                        let (_out, action) =
                             p.on_text(venue, conn_type, text.as_str(), now, &mut cstate);
-                        (p.is_full(), was_empty && p.batch_len() > 0)
+                        (p.is_full(), was_empty && p.batch_len() > 0, action)
                     };
                     if full {
                         self.pipeline.borrow_mut().flush(now);
                     } else if became_nonempty {
                         self.batch_started.notify();
+                    }
+                    if action != BookAction::None {
+                        if let Err(e) = self.on_book_action(stream, venue, action).await {
+                            return format!("sending resubscription: {e}");
+                        }
+                    }
+                    if !cstate.replies.is_empty() {
+                        for r in std::mem::take(&mut cstate.replies) {
+                            if let Err(e) = stream.send(Message::text(r)).await {
+                                return format!("sending reply: {e}");
+                            }
+                            vs.heartbeats_sent.inc();
+                        }
                     }
                 }
                 Message::Binary(b) => {
@@ -345,6 +502,242 @@ impl Shard {
                     }
                 }
             }
+        }
+    }
+
+    /// Acts on what the books asked after a frame: a REST snapshot (queued
+    /// for the venue's REST worker) or a resubscription of that one symbol's
+    /// book channel on this connection (the others are not disturbed).
+    async fn on_book_action(
+        &self,
+        stream: &mut ws::WsStream,
+        venue: VenueId,
+        action: BookAction,
+    ) -> Result<(), tungstenite::Error> {
+        let symbol = self.pipeline.borrow().last_book_symbol().to_string();
+        match action {
+            BookAction::None => {}
+            BookAction::FetchSnapshot => {
+                self.rest[venue.index()].push(JobKind::Snapshot(symbol), Instant::now());
+            }
+            BookAction::Resubscribe => {
+                let proto = venue::protocol(venue);
+                let channel = vec![proto.channel(&symbol, DataType::OrderBook)];
+                log::info!("{venue}: resubscribing {} to resync its book", channel[0]);
+                self.stats.venue(venue).book_resubscribes.inc();
+                for f in proto
+                    .unsubscribe_frames(&channel)
+                    .into_iter()
+                    .chain(proto.subscribe_frames(&channel))
+                {
+                    stream.send(Message::text(f)).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a venue's REST jobs in order within its weight budget, on one
+    /// kept-alive connection.
+    async fn rest_worker(self: Rc<Self>, venue: VenueId) {
+        let rt = self.venue(venue).clone();
+        let proto = venue::protocol(venue);
+        let limit = proto.rest_limit();
+        let mut budget = Budget::new(rt.rest_share, limit.window, Instant::now());
+        let mut client = rest::Client::new(rt.rest_tls.clone());
+        let queue = &self.rest[venue.index()];
+        let vs = self.stats.venue(venue);
+        loop {
+            // The first job that may run now; else wait for one.
+            let job = {
+                let now = Instant::now();
+                let mut jobs = queue.jobs.borrow_mut();
+                match jobs.iter().position(|j| j.not_before <= now) {
+                    Some(i) => jobs.remove(i),
+                    None => None,
+                }
+            };
+            let Some(job) = job else {
+                let soonest = queue.jobs.borrow().iter().map(|j| j.not_before).min();
+                match soonest {
+                    Some(t) => {
+                        let wait = t.saturating_duration_since(Instant::now());
+                        let _ = futures_lite::FutureExt::or(
+                            async {
+                                glommio::timer::sleep(wait).await;
+                            },
+                            queue.wake.wait(),
+                        )
+                        .await;
+                    }
+                    None => queue.wake.wait().await,
+                }
+                continue;
+            };
+            let req = match &job.kind {
+                JobKind::Snapshot(sym) => proto.book_snapshot_request(sym, rt.snapshot_depth),
+                JobKind::Poll(i) => {
+                    let p = &self.plan.polls[*i];
+                    let pl = self.pipeline.borrow();
+                    pl.instruments(venue)
+                        .get(&p.symbol)
+                        .and_then(|inst| proto.poll_request(p.data_type, inst))
+                }
+            };
+            let Some(req) = req else {
+                log::error!("{venue}: no REST request for {:?}; dropping the job", job.kind);
+                continue;
+            };
+            loop {
+                let wait = budget.try_take(req.weight, Instant::now());
+                if wait.is_zero() {
+                    break;
+                }
+                glommio::timer::sleep(wait).await;
+            }
+            vs.rest_weight_used.set(budget.used() as i64);
+            let url = match rest::join(&rt.rest_url, &req.path) {
+                Ok(u) => u,
+                Err(e) => {
+                    log::error!("{venue}: bad REST URL: {e}");
+                    continue;
+                }
+            };
+            vs.rest_requests.inc();
+            let answer = client.get(&url, REST_TIMEOUT).await;
+            let now = Instant::now();
+            let failed = match answer {
+                Ok(r) => {
+                    let verdict = budget.on_answer(
+                        r.status,
+                        r.used_weight_1m,
+                        r.retry_after_s,
+                        limit.weight,
+                        now,
+                    );
+                    if verdict == rest::budget::Verdict::Throttled {
+                        vs.rest_rate_limited.inc();
+                        log::warn!(
+                            "{venue}: REST answered {} (rate limit); pausing until {:?} from now",
+                            r.status,
+                            budget.blocked_until().map(|b| b.saturating_duration_since(now))
+                        );
+                        Some(format!("HTTP {}", r.status))
+                    } else if r.status == 200 {
+                        self.rest_done(venue, &job.kind, &r.body);
+                        None
+                    } else {
+                        Some(format!("HTTP {} from {url}", r.status))
+                    }
+                }
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(err) = failed {
+                vs.rest_errors.inc();
+                if let Some(n) = self.rest_log.borrow_mut().check(crate::sys::now_ns()) {
+                    log::warn!("{venue}: REST {:?} failed: {err} ({n} more suppressed)", job.kind);
+                }
+                if let JobKind::Snapshot(sym) = &job.kind {
+                    self.pipeline.borrow_mut().books_mut().on_snapshot_failed(venue, sym);
+                    queue.push(job.kind.clone(), now + REST_RETRY);
+                }
+                // A failed poll simply waits for its next turn.
+            }
+        }
+    }
+
+    /// Hands a REST answer to the pipeline.
+    fn rest_done(&self, venue: VenueId, kind: &JobKind, body: &[u8]) {
+        let now = crate::sys::now_ns();
+        let (became_nonempty, full, again) = {
+            let mut p = self.pipeline.borrow_mut();
+            let was_empty = p.batch_len() == 0;
+            let again = match kind {
+                JobKind::Snapshot(sym) => {
+                    p.on_book_snapshot(venue, sym, body, now) == BookAction::FetchSnapshot
+                }
+                JobKind::Poll(i) => {
+                    let poll = &self.plan.polls[*i];
+                    let mut last = self.poll_last_ts[*i].get();
+                    p.on_poll(venue, poll.data_type, &poll.symbol, body, now, &mut last);
+                    self.poll_last_ts[*i].set(last);
+                    false
+                }
+            };
+            (was_empty && p.batch_len() > 0, p.is_full(), again)
+        };
+        if again {
+            if let JobKind::Snapshot(sym) = kind {
+                // The snapshot was older than the buffered diffs: ask again.
+                self.rest[venue.index()]
+                    .push(JobKind::Snapshot(sym.clone()), Instant::now() + SNAPSHOT_RETRY);
+            }
+        }
+        if full {
+            self.pipeline.borrow_mut().flush(now);
+        } else if became_nonempty {
+            self.batch_started.notify();
+        }
+    }
+
+    /// Queues each poll at its interval (staggered at start so a core's polls
+    /// do not all fire at once).
+    async fn poll_scheduler(self: Rc<Self>) {
+        let start = Instant::now();
+        let mut due: Vec<Instant> = (0..self.plan.polls.len())
+            .map(|i| start + Duration::from_millis(50 * i as u64))
+            .collect();
+        loop {
+            let now = Instant::now();
+            for (i, p) in self.plan.polls.iter().enumerate() {
+                if now >= due[i] {
+                    self.rest[p.venue.index()].push(JobKind::Poll(i), now);
+                    due[i] = now + p.every;
+                }
+            }
+            let next = due.iter().min().copied().unwrap_or(now + Duration::from_secs(1));
+            glommio::timer::sleep(next.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))).await;
+        }
+    }
+
+    /// Publishes throttled books when their interval has passed, so the final
+    /// state of every book goes out within one interval.
+    async fn book_publisher(self: Rc<Self>) {
+        const TICK: Duration = Duration::from_millis(5);
+        loop {
+            let now = crate::sys::now_ns();
+            let (next, became_nonempty, full) = {
+                let mut p = self.pipeline.borrow_mut();
+                let was_empty = p.batch_len() == 0;
+                let next = p.publish_books(now);
+                (next, was_empty && p.batch_len() > 0, p.is_full())
+            };
+            if full {
+                self.pipeline.borrow_mut().flush(now);
+            } else if became_nonempty {
+                self.batch_started.notify();
+            }
+            let wait = match next {
+                Some(t) if t > now => Duration::from_nanos(t - now).min(TICK),
+                _ => TICK,
+            };
+            glommio::timer::sleep(wait).await;
+        }
+    }
+
+    /// Copies the books' counters into the exported per-core stats.
+    fn copy_book_stats(&self) {
+        let p = self.pipeline.borrow();
+        for v in VenueId::ALL {
+            let b = p.books().stats(v);
+            let vs = self.stats.venue(v);
+            vs.book_updates.set(b.updates_applied as i64);
+            vs.book_snapshots.set(b.snapshots_applied as i64);
+            vs.book_resyncs.set(b.resyncs as i64);
+            vs.book_gaps.set(b.gaps as i64);
+            vs.book_checksum_failures.set(b.checksum_failures as i64);
+            vs.book_crossed.set(b.crossed as i64);
+            vs.book_published.set(b.published as i64);
         }
     }
 

@@ -191,6 +191,26 @@ pub struct VenueStats {
     pub reconnects: LocalCounter,
     pub connect_failures: LocalCounter,
     pub pings: LocalCounter,
+    /// Client heartbeats sent (OKX `ping`, Bybit `{"op":"ping"}`, Deribit `public/test`).
+    pub heartbeats_sent: LocalCounter,
+    /// Order books: copied from the core's `Books` counters.
+    pub book_updates: LocalGauge,
+    pub book_snapshots: LocalGauge,
+    pub book_resyncs: LocalGauge,
+    pub book_gaps: LocalGauge,
+    pub book_checksum_failures: LocalGauge,
+    pub book_crossed: LocalGauge,
+    pub book_published: LocalGauge,
+    /// One symbol's book channel unsubscribed and subscribed again (resync).
+    pub book_resubscribes: LocalCounter,
+    /// REST: requests by outcome, and throttling.
+    pub rest_requests: LocalCounter,
+    pub rest_errors: LocalCounter,
+    pub rest_rate_limited: LocalCounter,
+    /// Weight units this core spent in the current window.
+    pub rest_weight_used: LocalGauge,
+    /// Polled answers that repeated an already published datapoint.
+    pub poll_unchanged: LocalCounter,
 }
 
 /// Everything one core measures. Aligned so two cores' stats never share a line.
@@ -591,6 +611,54 @@ impl prometheus_client::collector::Collector for Exporter {
             "websocket_pings",
             "Server pings received (answered with pongs)",
             |v| v.pings.get(),
+        )?;
+        self.venue_counter(
+            e,
+            "websocket_heartbeats_sent",
+            "Client heartbeats sent",
+            |v| v.heartbeats_sent.get(),
+        )?;
+        let book: [(&str, &str, fn(&VenueStats) -> i64); 7] = [
+            ("orderbook_updates", "Book updates applied", |v| v.book_updates.get()),
+            ("orderbook_snapshots", "Book snapshots applied", |v| v.book_snapshots.get()),
+            ("orderbook_resync_count", "Book resynchronizations (one symbol each)", |v| v.book_resyncs.get()),
+            ("orderbook_gaps", "Sequence gaps detected in book streams", |v| v.book_gaps.get()),
+            ("orderbook_checksum_failures", "Books whose checksum did not match", |v| v.book_checksum_failures.get()),
+            ("orderbook_crossed", "Books found crossed (best bid >= best ask)", |v| v.book_crossed.get()),
+            ("orderbook_published", "orderbook records published", |v| v.book_published.get()),
+        ];
+        for (name, help, f) in book {
+            self.venue_counter(e, name, help, |v| f(v).max(0) as u64)?;
+        }
+        self.venue_counter(
+            e,
+            "orderbook_resubscribes",
+            "Book channels resubscribed to resync one symbol",
+            |v| v.book_resubscribes.get(),
+        )?;
+        self.venue_counter(e, "rest_requests", "REST requests sent", |v| {
+            v.rest_requests.get()
+        })?;
+        self.venue_counter(e, "rest_errors", "REST requests that failed", |v| {
+            v.rest_errors.get()
+        })?;
+        self.venue_counter(
+            e,
+            "rest_rate_limited",
+            "REST answers 429/418 (backing off)",
+            |v| v.rest_rate_limited.get(),
+        )?;
+        self.venue_gauge(
+            e,
+            "rest_weight_used",
+            "Request weight spent in the current window",
+            |v| v.rest_weight_used.get(),
+        )?;
+        self.venue_counter(
+            e,
+            "poll_unchanged",
+            "Polled answers that repeated the last datapoint (not republished)",
+            |v| v.poll_unchanged.get(),
         )?;
         self.core_histogram(e, "batch_size", "Records per flushed batch", |c| {
             &c.batch_size

@@ -91,6 +91,16 @@ pub trait Protocol: Sync {
     fn endpoints(&self) -> Endpoints;
     /// How `dt` is collected (`Unsupported`: rejected by config validation).
     fn source(&self, dt: DataType) -> Source;
+    /// Whether a configured symbol is collected for `dt` (Deribit lists
+    /// currencies such as `BTC` for its volatility index and instruments such
+    /// as `BTC-PERPETUAL` for the rest, under one `symbols` key).
+    fn symbol_applies(&self, _symbol: &str, _dt: DataType) -> bool {
+        true
+    }
+    /// Whether `dt`'s symbols must be in the instrument list.
+    fn needs_instrument(&self, _dt: DataType) -> bool {
+        true
+    }
     /// The venue's documented ceiling of channels per connection.
     fn max_streams_per_connection(&self) -> usize;
     /// The venue's channel name for one stream; several data types may share
