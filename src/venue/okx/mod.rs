@@ -193,6 +193,17 @@ impl Protocol for Okx {
         None
     }
 
+    /// The REST book (`/api/v5/market/books`), for when a snapshot is requested.
+    fn parse_book_snapshot(
+        &self,
+        raw_symbol: &str,
+        body: &[u8],
+        receive_ns: u64,
+        msg: &mut crate::book::BookMsg,
+    ) -> Result<(), crate::venue::Malformed> {
+        wire::parse_book_snapshot(raw_symbol, body, receive_ns, msg)
+    }
+
     /// OKX limits per endpoint and IP: instruments 20 req / 2 s, books 40 / 2 s,
     /// rubik statistics 5 / 2 s. One budget of 20 units per 2 s, with
     /// [`rest::RUBIK_WEIGHT`] = 4 per rubik request (so at most 5 per 2 s).
