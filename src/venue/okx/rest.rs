@@ -320,7 +320,6 @@ mod tests {
             FrameOutcome::Malformed(Malformed::BadJson)
         );
         assert_eq!(run(b"<html>"), FrameOutcome::Malformed(Malformed::BadJson));
-        drop(run);
         assert!(b.is_empty());
     }
 
