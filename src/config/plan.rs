@@ -643,30 +643,33 @@ fn assign(cpus: &[usize], venues: &[VenuePlan]) -> Vec<CorePlan> {
     cores
 }
 
-/// Splits streams into connections of at most `max` distinct channels
-/// (streams sharing a channel, like Bybit's `tickers` for funding, open
-/// interest and BBO, count once and stay together).
+/// Splits streams into connections of at most `max` distinct channels.
+/// Streams sharing a channel (Bybit's `tickers` for funding, open interest
+/// and BBO; OKX's venue-wide `liquidation-orders`) always join the connection
+/// that already carries it, so a channel is subscribed exactly once and no
+/// record is received twice.
 fn pack(
     streams: &[StreamSpec],
     max: usize,
     channel: impl Fn(&StreamSpec) -> String,
 ) -> Vec<Vec<StreamSpec>> {
     let mut out: Vec<Vec<StreamSpec>> = Vec::new();
-    let mut channels: Vec<String> = Vec::new();
-    let mut cur: Vec<StreamSpec> = Vec::new();
+    let mut owner: Vec<(String, usize)> = Vec::new();
+    let mut channels_in_last = 0usize;
     for s in streams {
         let c = channel(s);
-        if !channels.contains(&c) {
-            if channels.len() == max {
-                out.push(std::mem::take(&mut cur));
-                channels.clear();
-            }
-            channels.push(c);
+        if let Some(&(_, i)) = owner.iter().find(|(k, _)| *k == c) {
+            out[i].push(s.clone());
+            continue;
         }
-        cur.push(s.clone());
-    }
-    if !cur.is_empty() {
-        out.push(cur);
+        if out.is_empty() || channels_in_last == max {
+            out.push(Vec::new());
+            channels_in_last = 0;
+        }
+        channels_in_last += 1;
+        let i = out.len() - 1;
+        owner.push((c, i));
+        out[i].push(s.clone());
     }
     out
 }
@@ -747,14 +750,26 @@ impl fmt::Display for Plan {
                     .iter()
                     .map(|s| venue::stream_name(conn.venue, &s.symbol, s.data_type))
                     .collect();
+                let route = if conn.route.is_empty() {
+                    String::new()
+                } else {
+                    format!(" /{}", conn.route)
+                };
                 writeln!(
                     f,
-                    "    conn {} {}#{}: {} stream(s): {}",
+                    "    conn {} {}#{}{route}: {} stream(s): {}",
                     conn.id,
                     conn.venue,
                     conn.venue_conn,
                     conn.streams.len(),
                     names.join(" ")
+                )?;
+            }
+            for p in &c.polls {
+                writeln!(
+                    f,
+                    "    poll {} {} {} every {:?}",
+                    p.venue, p.symbol, p.data_type, p.every
                 )?;
             }
         }
