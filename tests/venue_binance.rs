@@ -9,7 +9,41 @@ use marketprism::model::{DataType, Side, VenueId};
 use marketprism::sink::encode::encode_json;
 use marketprism::venue::{self, FrameOutcome, InstrumentMap, Malformed, ParseCtx, VenueState};
 use rust_decimal::Decimal;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::collections::HashMap;
+
+/// Counts this thread's heap allocations (for the steady-state check below).
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc_zeroed(l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.realloc(p, l, n) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocs() -> u64 {
+    ALLOCS.with(|c| c.get())
+}
 
 const SPOT: VenueId = VenueId::BinanceSpot;
 const FUT: VenueId = VenueId::BinanceDerivatives;
@@ -148,9 +182,15 @@ fn spot_agg_trade_uses_the_aggregate_id() {
         (t.venue, t.symbol, t.raw_symbol, t.trade_id),
         (SPOT, "BNB-BTC", "BNBBTC", TradeId::Num(12345))
     );
-    assert_eq!((t.price.to_string(), t.quantity.to_string()), ("0.001".into(), "100".into()));
+    assert_eq!(
+        (t.price.to_string(), t.quantity.to_string()),
+        ("0.001".into(), "100".into())
+    );
     assert_eq!((t.side, t.is_maker), (Side::Sell, Some(true)));
-    assert_eq!((t.trade_ts_ms, t.ts_ms, t.receive_ts_ns), (1672515782136, 1672515782136, RECV));
+    assert_eq!(
+        (t.trade_ts_ms, t.ts_ms, t.receive_ts_ns),
+        (1672515782136, 1672515782136, RECV)
+    );
 }
 
 #[test]
@@ -173,7 +213,8 @@ fn spot_depth_update() {
 fn spot_depth_snapshot() {
     let p = venue::protocol(SPOT);
     assert_eq!(
-        p.book_snapshot_request("BNBBTC", 1000).map(|r| (r.path, r.weight)),
+        p.book_snapshot_request("BNBBTC", 1000)
+            .map(|r| (r.path, r.weight)),
         Some(("/api/v3/depth?symbol=BNBBTC&limit=1000".to_string(), 50))
     );
     let mut msg = BookMsg::default();
@@ -182,7 +223,10 @@ fn spot_depth_snapshot() {
         .unwrap();
     assert_eq!(msg.raw_symbol, "BNBBTC");
     assert!(msg.snapshot);
-    assert_eq!((msg.first_id, msg.last_id, msg.prev_id), (1027024, 1027024, None));
+    assert_eq!(
+        (msg.first_id, msg.last_id, msg.prev_id),
+        (1027024, 1027024, None)
+    );
     assert_eq!(msg.checksum, None);
     assert_eq!(msg.ts_ms, RECV_MS, "spot snapshots carry no time");
     assert_eq!(msg.bids, vec![lv("4.00000000", "431.00000000")]);
@@ -224,9 +268,15 @@ fn control_frames() {
             h.feed(venue, &fixture("spot_server_shutdown.json")),
             FrameOutcome::Control
         );
-        assert_eq!(h.feed(venue, r#"{"result":null,"id":1}"#), FrameOutcome::Control);
         assert_eq!(
-            h.feed(venue, r#"{"code": 2, "msg": "Invalid request: too many parameters"}"#),
+            h.feed(venue, r#"{"result":null,"id":1}"#),
+            FrameOutcome::Control
+        );
+        assert_eq!(
+            h.feed(
+                venue,
+                r#"{"code": 2, "msg": "Invalid request: too many parameters"}"#
+            ),
             FrameOutcome::ControlError
         );
         assert_eq!(
@@ -291,7 +341,8 @@ fn futures_depth_update() {
 fn futures_depth_snapshot() {
     let p = venue::protocol(FUT);
     assert_eq!(
-        p.book_snapshot_request("BTCUSDT", 400).map(|r| (r.path, r.weight)),
+        p.book_snapshot_request("BTCUSDT", 400)
+            .map(|r| (r.path, r.weight)),
         Some(("/fapi/v1/depth?symbol=BTCUSDT&limit=500".to_string(), 10))
     );
     let mut msg = BookMsg::default();
@@ -300,7 +351,10 @@ fn futures_depth_snapshot() {
         .unwrap();
     assert_eq!(msg.raw_symbol, "BTCUSDT");
     assert!(msg.snapshot);
-    assert_eq!((msg.first_id, msg.last_id, msg.prev_id), (1027024, 1027024, None));
+    assert_eq!(
+        (msg.first_id, msg.last_id, msg.prev_id),
+        (1027024, 1027024, None)
+    );
     assert_eq!(msg.ts_ms, 1589436922972);
     assert_eq!(msg.bids, vec![lv("4.00000000", "431.00000000")]);
     assert_eq!(msg.asks, vec![lv("4.00000200", "12.00000000")]);
@@ -363,7 +417,9 @@ fn funding_rates_may_be_negative_and_empty_ones_are_ignored() {
     let mut h = futures();
     let neg = r#"{"stream":"btcusdt@markPrice@1s","data":{"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"1.0","i":"1.0","P":"1.0","r":"-0.00012500","T":2}}"#;
     assert_eq!(h.feed(FUT, neg), FrameOutcome::Records(1));
-    let Record::Funding(r) = h.only() else { panic!() };
+    let Record::Funding(r) = h.only() else {
+        panic!()
+    };
     assert_eq!(r.funding_rate.to_string(), "-0.00012500");
     let delivery = r#"{"stream":"!markPrice@arr","data":{"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"1.0","i":"1.0","P":"1.0","r":"","T":0}}"#;
     assert_eq!(h.feed(FUT, delivery), FrameOutcome::Ignored);
@@ -376,7 +432,9 @@ fn futures_force_order_is_a_liquidation() {
     let f = combined("btcusdt@forceOrder", &fixture("futures_force_order.json"));
     assert_eq!(h.feed(FUT, &f), FrameOutcome::Records(1));
     let rec = h.only();
-    let Record::Liquidation(l) = rec else { panic!() };
+    let Record::Liquidation(l) = rec else {
+        panic!()
+    };
     assert_eq!(l.origin.venue, FUT);
     assert_eq!(l.origin.symbol, "BTC-USDT");
     assert_eq!(l.origin.raw_symbol, "BTCUSDT");
@@ -401,19 +459,25 @@ fn liquidation_price_is_the_average_fill_where_there_is_one() {
     let mut h = futures();
     let buy = r#"{"stream":"btcusdt@forceOrder","data":{"e":"forceOrder","E":5,"o":{"s":"BTCUSDT","S":"BUY","o":"LIMIT","f":"IOC","q":"2.5","p":"101.10","ap":"100.95","X":"FILLED","l":"2.5","z":"2.5","T":4}}}"#;
     assert_eq!(h.feed(FUT, buy), FrameOutcome::Records(1));
-    let Record::Liquidation(l) = h.only() else { panic!() };
+    let Record::Liquidation(l) = h.only() else {
+        panic!()
+    };
     assert_eq!((l.side, l.position_side), (Side::Buy, Some("short")));
     assert_eq!(l.price.to_string(), "100.95");
     assert_eq!((l.origin.ts_ms, l.liquidation_ts_ms), (5, 4));
     h.batch.reset();
     let unfilled = buy.replace(r#""ap":"100.95""#, r#""ap":"0""#);
     assert_eq!(h.feed(FUT, &unfilled), FrameOutcome::Records(1));
-    let Record::Liquidation(l) = h.only() else { panic!() };
+    let Record::Liquidation(l) = h.only() else {
+        panic!()
+    };
     assert_eq!(l.price.to_string(), "101.10");
     h.batch.reset();
     let no_ap = buy.replace(r#""ap":"100.95","#, "");
     assert_eq!(h.feed(FUT, &no_ap), FrameOutcome::Records(1));
-    let Record::Liquidation(l) = h.only() else { panic!() };
+    let Record::Liquidation(l) = h.only() else {
+        panic!()
+    };
     assert_eq!(l.price.to_string(), "101.10");
 }
 
@@ -431,7 +495,9 @@ fn futures_open_interest_poll() {
     }
     let recs: Vec<Record<'_>> = h.batch.iter().copied().collect();
     assert_eq!(recs[0], recs[1]);
-    let Record::OpenInterest(o) = recs[0] else { panic!() };
+    let Record::OpenInterest(o) = recs[0] else {
+        panic!()
+    };
     assert_eq!(o.origin.venue, FUT);
     assert_eq!(o.origin.symbol, "BTC-USDT");
     assert_eq!(o.origin.raw_symbol, "BTCUSDT");
@@ -519,7 +585,11 @@ fn rest_error_bodies() {
         DataType::LsrTopPosition,
         DataType::LsrAllAccount,
     ] {
-        assert_eq!(h.poll(FUT, dt, "BTCUSDT", &err), FrameOutcome::ControlError, "{dt}");
+        assert_eq!(
+            h.poll(FUT, dt, "BTCUSDT", &err),
+            FrameOutcome::ControlError,
+            "{dt}"
+        );
         assert_eq!(
             h.poll(FUT, dt, "BTCUSDT", "<html>"),
             FrameOutcome::Malformed(Malformed::BadJson),
@@ -567,7 +637,11 @@ fn rest_error_bodies() {
             r#"[{"symbol":"BTCUSDT","longShortRatio":"1.5","longAccount":"0.6","shortAccount":"0.4","timestamp":"soon"}]"#,
             Malformed::WrongType,
         ),
-        (DataType::LsrAllAccount, r#"{"symbol":"BTCUSDT"}"#, Malformed::WrongType),
+        (
+            DataType::LsrAllAccount,
+            r#"{"symbol":"BTCUSDT"}"#,
+            Malformed::WrongType,
+        ),
         (DataType::LsrAllAccount, r#"[1]"#, Malformed::WrongType),
         (DataType::Trade, r#"[]"#, Malformed::UnknownEvent),
     ];
@@ -597,10 +671,17 @@ fn rest_error_bodies() {
             Err(Malformed::WrongType)
         );
         assert_eq!(
-            snap(r#"{"lastUpdateId":1,"bids":[["1","-2"]],"asks":[]}"#, &mut msg),
+            snap(
+                r#"{"lastUpdateId":1,"bids":[["1","-2"]],"asks":[]}"#,
+                &mut msg
+            ),
             Err(Malformed::InvalidNumber)
         );
-        assert_eq!(msg, BookMsg::default(), "a rejected snapshot leaves nothing");
+        assert_eq!(
+            msg,
+            BookMsg::default(),
+            "a rejected snapshot leaves nothing"
+        );
     }
 }
 
@@ -664,13 +745,59 @@ fn futures_malformed_events() {
             r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT","U":1,"u":2,"b":[],"a":[]}}"#,
             Malformed::WrongType,
         ),
-        (r#"{"stream":"btcusdt@aggTrade","data":"#, Malformed::BadJson),
-        (r#"{"stream":"btcusdt@aggTrade","data":{}} x"#, Malformed::BadJson),
+        (
+            r#"{"stream":"btcusdt@aggTrade","data":"#,
+            Malformed::BadJson,
+        ),
+        (
+            r#"{"stream":"btcusdt@aggTrade","data":{}} x"#,
+            Malformed::BadJson,
+        ),
     ];
     for (f, want) in cases {
         assert_eq!(h.feed(FUT, f), FrameOutcome::Malformed(want), "{f}");
     }
     assert!(h.batch.is_empty());
+}
+
+/// Every frame kind, once warmed up (book vectors grown, arena sized),
+/// parses without touching the heap.
+#[test]
+fn steady_state_frames_allocate_nothing() {
+    let spot_frames = [
+        combined("bnbbtc@trade", &fixture("spot_trade.json")),
+        combined("bnbbtc@aggTrade", &fixture("spot_agg_trade.json")),
+        combined("bnbbtc@depth@100ms", &fixture("spot_depth_update.json")),
+        combined("bnbusdt@bookTicker", &fixture("spot_book_ticker.json")),
+    ];
+    let fut_frames = [
+        combined("btcusdt@aggTrade", &fixture("futures_agg_trade.json")),
+        combined("btcusdt@depth@100ms", &fixture("futures_depth_update.json")),
+        combined("bnbusdt@bookTicker", &fixture("futures_book_ticker.json")),
+        combined("btcusdt@markPrice@1s", &fixture("futures_mark_price.json")),
+        combined("btcusdt@forceOrder", &fixture("futures_force_order.json")),
+    ];
+    let mut s = spot();
+    let mut f = futures();
+    let mut run = |rounds: usize| {
+        for _ in 0..rounds {
+            for fr in &spot_frames {
+                assert!(!matches!(s.feed(SPOT, fr), FrameOutcome::Malformed(_)));
+            }
+            for fr in &fut_frames {
+                assert!(!matches!(f.feed(FUT, fr), FrameOutcome::Malformed(_)));
+            }
+            s.batch.reset();
+            f.batch.reset();
+        }
+    };
+    run(3);
+    let before = allocs();
+    drop(std::hint::black_box(Vec::<u8>::with_capacity(8)));
+    assert_eq!(allocs() - before, 1, "the counter counts");
+    let before = allocs();
+    run(1000);
+    assert_eq!(allocs() - before, 0, "heap allocations in steady state");
 }
 
 // ---------------------------------------------------------------------------
@@ -751,7 +878,7 @@ fn replay(venue: VenueId, ws: &str, map: InstrumentMap) -> (Replay, Harness) {
                 }
                 last_u.insert(b.raw_symbol.clone(), b.last_id);
                 assert!(b.first_id <= b.last_id, "{f}");
-                assert_eq!(b.ts_ms > 1_600_000_000_000, true);
+                assert!(b.ts_ms > 1_600_000_000_000, "{f}");
                 r.levels += b.bids.len() + b.asks.len();
                 "book".to_string()
             }
@@ -761,11 +888,7 @@ fn replay(venue: VenueId, ws: &str, map: InstrumentMap) -> (Replay, Harness) {
             }
             other => format!("{other:?}"),
         };
-        *r.by_kind
-            .entry(kind)
-            .or_default()
-            .entry(label)
-            .or_default() += 1;
+        *r.by_kind.entry(kind).or_default().entry(label).or_default() += 1;
     }
     (r, h)
 }
@@ -828,7 +951,12 @@ fn replays_the_futures_capture() {
         panic!()
     };
     assert_eq!(
-        (t.origin.symbol, t.origin.raw_symbol, t.origin.ts_ms, t.update_id),
+        (
+            t.origin.symbol,
+            t.origin.raw_symbol,
+            t.origin.ts_ms,
+            t.update_id
+        ),
         ("SUSHI-USDT", "SUSHIUSDT", 1626992741017, Some(600859600576))
     );
     assert_eq!(t.bid_price.unwrap().to_string(), "7.6110");
@@ -916,6 +1044,9 @@ fn parses_the_recorded_futures_exchange_info() {
     assert_eq!(map.get("BTCUSDT_210924"), None);
     assert_eq!(map.get("BTCSTUSDT"), None);
     assert!(venue::protocol(FUT)
-        .parse_instruments(b"{\"code\":-1121,\"msg\":\"Invalid symbol.\"}", &mut map.clone())
+        .parse_instruments(
+            b"{\"code\":-1121,\"msg\":\"Invalid symbol.\"}",
+            &mut map.clone()
+        )
         .is_err());
 }

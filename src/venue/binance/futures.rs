@@ -265,7 +265,10 @@ mod tests {
                 every: Duration::from_secs(60)
             }
         );
-        assert_eq!(p.source(DataType::LsrAllAccount), p.source(DataType::LsrTopPosition));
+        assert_eq!(
+            p.source(DataType::LsrAllAccount),
+            p.source(DataType::LsrTopPosition)
+        );
         assert_eq!(p.source(DataType::VolatilityIndex), Source::Unsupported);
         let base = Url::parse(WS_URL).unwrap();
         let ch = vec![

@@ -32,7 +32,9 @@ pub fn parse_exchange_info(body: &[u8], map: &mut InstrumentMap) -> Result<(), S
 /// are in the base asset, so no contract value is set. Perpetuals that are
 /// not `TRADING` are listed with `trading == false`, as spot symbols are.
 pub fn parse_futures_exchange_info(body: &[u8], map: &mut InstrumentMap) -> Result<(), String> {
-    parse(body, map, |s| s.contract_type.as_deref() == Some("PERPETUAL"))
+    parse(body, map, |s| {
+        s.contract_type.as_deref() == Some("PERPETUAL")
+    })
 }
 
 fn parse(
@@ -43,8 +45,7 @@ fn parse(
     let info: ExchangeInfo = sonic_rs::from_slice(body)
         .map_err(|e| format!("exchangeInfo is not the expected JSON: {e}"))?;
     for s in &info.symbols {
-        if s.symbol.is_empty() || s.base_asset.is_empty() || s.quote_asset.is_empty() || !keep(s)
-        {
+        if s.symbol.is_empty() || s.base_asset.is_empty() || s.quote_asset.is_empty() || !keep(s) {
             continue;
         }
         map.insert(

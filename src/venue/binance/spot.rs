@@ -57,10 +57,9 @@ impl Protocol for BinanceSpot {
 
     fn source(&self, dt: DataType) -> Source {
         match dt {
-            DataType::Trade
-            | DataType::OrderBook
-            | DataType::OrderBookDelta
-            | DataType::Ticker => Source::Ws { route: "" },
+            DataType::Trade | DataType::OrderBook | DataType::OrderBookDelta | DataType::Ticker => {
+                Source::Ws { route: "" }
+            }
             _ => Source::Unsupported,
         }
     }
@@ -148,7 +147,10 @@ mod tests {
     fn channels_and_sources() {
         let p = &SPOT;
         assert_eq!(p.channel("BTCUSDT", DataType::Trade), "btcusdt@trade");
-        assert_eq!(p.channel("BTCUSDT", DataType::OrderBook), "btcusdt@depth@100ms");
+        assert_eq!(
+            p.channel("BTCUSDT", DataType::OrderBook),
+            "btcusdt@depth@100ms"
+        );
         assert_eq!(
             p.channel("BTCUSDT", DataType::OrderBookDelta),
             p.channel("BTCUSDT", DataType::OrderBook)

@@ -149,13 +149,9 @@ struct Cx<'i> {
 }
 
 fn trade(cx: &Cx<'_>, ev: &Event<'_>, id: u64, batch: &mut Batch) -> FrameOutcome {
-    let (Some(raw_symbol), Some(p), Some(q), Some(t), Some(m)) = (
-        ev.symbol,
-        ev.price,
-        ev.quantity,
-        ev.time,
-        ev.buyer_is_maker,
-    ) else {
+    let (Some(raw_symbol), Some(p), Some(q), Some(t), Some(m)) =
+        (ev.symbol, ev.price, ev.quantity, ev.time, ev.buyer_is_maker)
+    else {
         return FrameOutcome::Malformed(Malformed::WrongType);
     };
     let (Some(price), Some(quantity)) = (decimal(p), decimal(q)) else {
@@ -900,7 +896,10 @@ mod tests {
         assert_eq!(out, FrameOutcome::Book);
         assert_eq!(book.raw_symbol, "BNBBTC");
         assert!(!book.snapshot);
-        assert_eq!((book.first_id, book.last_id, book.prev_id), (157, 160, None));
+        assert_eq!(
+            (book.first_id, book.last_id, book.prev_id),
+            (157, 160, None)
+        );
         assert_eq!(book.ts_ms, 1672515782136);
         assert_eq!(book.bids, vec![Level::new(dec("0.0024"), dec("10"))]);
         assert_eq!(book.asks, vec![Level::new(dec("0.0026"), dec("100"))]);
@@ -1005,7 +1004,8 @@ mod tests {
     #[test]
     fn shutdown_and_raw_events() {
         assert_eq!(
-            one(r#"{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1770123456789}}"#).0,
+            one(r#"{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1770123456789}}"#)
+                .0,
             FrameOutcome::Control
         );
         assert_eq!(
