@@ -800,6 +800,116 @@ fn steady_state_frames_allocate_nothing() {
     assert_eq!(allocs() - before, 0, "heap allocations in steady state");
 }
 
+/// Truncated and mutated frames and bodies are rejected, never a panic, and a
+/// rejected frame pushes nothing.
+#[test]
+fn mangled_input_never_panics() {
+    let frames = [
+        (SPOT, combined("bnbbtc@trade", &fixture("spot_trade.json"))),
+        (
+            SPOT,
+            combined("bnbbtc@depth@100ms", &fixture("spot_depth_update.json")),
+        ),
+        (
+            SPOT,
+            combined("bnbusdt@bookTicker", &fixture("spot_book_ticker.json")),
+        ),
+        (
+            FUT,
+            combined("btcusdt@aggTrade", &fixture("futures_agg_trade.json")),
+        ),
+        (
+            FUT,
+            combined("btcusdt@depth@100ms", &fixture("futures_depth_update.json")),
+        ),
+        (
+            FUT,
+            combined("btcusdt@markPrice@1s", &fixture("futures_mark_price.json")),
+        ),
+        (
+            FUT,
+            combined("btcusdt@forceOrder", &fixture("futures_force_order.json")),
+        ),
+    ];
+    let bodies = [
+        (
+            DataType::OpenInterest,
+            fixture("futures_open_interest.json"),
+        ),
+        (
+            DataType::LsrTopPosition,
+            fixture("futures_lsr_top_position.json"),
+        ),
+        (
+            DataType::LsrAllAccount,
+            fixture("futures_lsr_all_account.json"),
+        ),
+    ];
+    let snapshots = [
+        (SPOT, fixture("spot_depth_snapshot.json")),
+        (FUT, fixture("futures_depth_snapshot.json")),
+    ];
+    let subst = [
+        '"', '{', '}', '[', ']', ',', ':', '0', '-', '\\', 'a', ' ', 'é',
+    ];
+    let variants = |text: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, _) in text.char_indices() {
+            out.push(text[..i].to_string());
+            for c in subst {
+                let mut t = String::with_capacity(text.len() + 2);
+                t.push_str(&text[..i]);
+                t.push(c);
+                let rest = &text[i..];
+                t.push_str(&rest[rest.chars().next().map_or(0, char::len_utf8)..]);
+                out.push(t);
+            }
+        }
+        out
+    };
+    let mut h = Harness::new(&[
+        ("BNBBTC", "BNB", "BTC"),
+        ("BNBUSDT", "BNB", "USDT"),
+        ("BTCUSDT", "BTC", "USDT"),
+    ]);
+    let mut fed = 0;
+    for (venue, frame) in &frames {
+        for v in variants(frame) {
+            let before = h.batch.len();
+            let out = h.feed(*venue, &v);
+            match out {
+                FrameOutcome::Records(n) => assert_eq!(h.batch.len() - before, n as usize),
+                _ => assert_eq!(h.batch.len(), before, "{v}"),
+            }
+            fed += 1;
+        }
+        h.batch.reset();
+    }
+    for (dt, body) in &bodies {
+        for v in variants(body) {
+            let before = h.batch.len();
+            if let FrameOutcome::Records(n) = h.poll(FUT, *dt, "BTCUSDT", &v) {
+                assert_eq!(h.batch.len() - before, n as usize);
+            }
+            fed += 1;
+        }
+        h.batch.reset();
+    }
+    for (venue, body) in &snapshots {
+        for v in variants(body) {
+            let mut msg = BookMsg::default();
+            if venue::protocol(*venue)
+                .parse_book_snapshot("BTCUSDT", v.as_bytes(), RECV, &mut msg)
+                .is_err()
+            {
+                assert_eq!(msg, BookMsg::default(), "{v}");
+            }
+            fed += 1;
+        }
+    }
+    assert!(fed > 10_000, "{fed}");
+}
+
 // ---------------------------------------------------------------------------
 // Recorded sessions
 // ---------------------------------------------------------------------------

@@ -44,7 +44,13 @@ pub fn parse_depth_snapshot(
     }
     .deserialize(&mut de)
     .and_then(|d| de.end().map(|()| d));
-    let d = parsed.map_err(|e| wire::json_error(&e))?;
+    let d = match parsed {
+        Ok(d) => d,
+        Err(e) => {
+            msg.clear();
+            return Err(wire::json_error(&e));
+        }
+    };
     if let Some(code) = d.code {
         msg.clear();
         return Err(if code == INVALID_SYMBOL {
