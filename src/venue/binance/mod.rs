@@ -1,24 +1,43 @@
 //! Binance. Docs: <https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams>.
 //!
-//! - [`spot`]: endpoints and limits of the spot market.
-//! - [`wire`]: combined-stream frames → records (payload examples double as tests).
-//! - [`instruments`]: `/api/v3/exchangeInfo` → symbol normalization.
+//! USDⓈ-M: <https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams>.
+//!
+//! - [`spot`]: endpoints, channels and limits of the spot market.
+//! - [`futures`]: the same for USDⓈ-M perpetuals (routed `public`/`market` entry points, REST polls).
+//! - [`wire`]: combined-stream frames of both → records / book messages (payload examples double as tests).
+//! - [`rest`]: REST answers → book snapshots, open interest, long/short ratios.
+//! - [`instruments`]: `exchangeInfo` → symbol normalization.
 
 pub mod futures;
 pub mod instruments;
+pub mod rest;
 pub mod spot;
 pub mod wire;
 
 use crate::model::DataType;
 use url::Url;
 
-/// `<symbol>@<channel>`, symbol lower-case as Binance requires.
+/// Spot `<symbol>@<channel>`, symbol lower-case as Binance requires.
+/// `orderbook` and `orderbook_delta` share the diff-depth stream.
 pub fn stream_name(symbol: &str, dt: DataType) -> String {
     let channel = match dt {
         DataType::Trade => "trade",
+        DataType::OrderBook | DataType::OrderBookDelta => "depth@100ms",
+        DataType::Ticker => "bookTicker",
         _ => "unsupported",
     };
-    format!("{}@{}", symbol.to_ascii_lowercase(), channel)
+    channel_name(symbol, channel)
+}
+
+/// `<symbol lower-case>@<channel>`.
+pub(crate) fn channel_name(symbol: &str, channel: &str) -> String {
+    let mut s = String::with_capacity(symbol.len() + 1 + channel.len());
+    for c in symbol.chars() {
+        s.push(c.to_ascii_lowercase());
+    }
+    s.push('@');
+    s.push_str(channel);
+    s
 }
 
 /// `wss://host[/route]/stream?streams=a/b/c`: subscribing in the URL costs
@@ -38,8 +57,20 @@ pub fn combined_stream_url(base: &Url, route: &str, channels: &[String]) -> Url 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A recorded capture: `../shared/captures/` beside the repo, else the
+    /// shared absolute path (worktrees live elsewhere).
+    pub(crate) fn capture(name: &str) -> String {
+        let beside = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/captures/");
+        for dir in [beside, "/work/shared/captures/"] {
+            if let Ok(text) = std::fs::read_to_string(format!("{dir}{name}")) {
+                return text;
+            }
+        }
+        panic!("capture {name} missing from {beside} and /work/shared/captures/");
+    }
 
     #[test]
     fn combined_url_lists_streams() {

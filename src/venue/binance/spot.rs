@@ -1,11 +1,18 @@
 //! Binance spot: endpoints, documented limits and the [`Protocol`] glue.
-//! Frames are parsed in [`super::wire`].
+//! Frames are parsed in [`super::wire`], REST answers in [`super::rest`].
+//!
+//! | data type | stream / request |
+//! |---|---|
+//! | `trade` | `<sym>@trade` |
+//! | `orderbook`, `orderbook_delta` | `<sym>@depth@100ms` + `GET /api/v3/depth?symbol=&limit=` snapshots |
+//! | `ticker` | `<sym>@bookTicker` (no event time: stamped with the receive time) |
 
 use crate::batch::Batch;
-use crate::book::SyncRule;
+use crate::book::{BookMsg, SyncRule};
 use crate::model::{DataType, VenueId};
 use crate::venue::{
-    Endpoints, FrameOutcome, InstrumentMap, ParseCtx, Protocol, RestLimit, RestRequest, Source,
+    Endpoints, FrameOutcome, InstrumentMap, Malformed, ParseCtx, Protocol, RestLimit, RestRequest,
+    Source,
 };
 use std::time::Duration;
 use url::Url;
@@ -18,6 +25,20 @@ pub const REST_URL: &str = "https://api.binance.com";
 pub const EXCHANGE_INFO_PATH: &str = "/api/v3/exchangeInfo";
 /// "A single connection can listen to a maximum of 1024 streams."
 pub const MAX_STREAMS_PER_CONNECTION: usize = 1024;
+/// Book snapshot; `limit` 1..=5000.
+pub const DEPTH_PATH: &str = "/api/v3/depth";
+pub const MAX_DEPTH_LIMIT: usize = 5000;
+
+/// `GET /api/v3/depth` weight by `limit`: 1–100 → 5, 101–500 → 25,
+/// 501–1000 → 50, 1001–5000 → 250.
+pub fn depth_weight(limit: usize) -> u32 {
+    match limit {
+        0..=100 => 5,
+        101..=500 => 25,
+        501..=1000 => 50,
+        _ => 250,
+    }
+}
 
 pub struct BinanceSpot;
 pub static SPOT: BinanceSpot = BinanceSpot;
@@ -36,7 +57,9 @@ impl Protocol for BinanceSpot {
 
     fn source(&self, dt: DataType) -> Source {
         match dt {
-            DataType::Trade => Source::Ws { route: "" },
+            DataType::Trade | DataType::OrderBook | DataType::OrderBookDelta | DataType::Ticker => {
+                Source::Ws { route: "" }
+            }
             _ => Source::Unsupported,
         }
     }
@@ -72,6 +95,24 @@ impl Protocol for BinanceSpot {
         super::instruments::parse_exchange_info(body, map).map(|()| None)
     }
 
+    fn book_snapshot_request(&self, raw_symbol: &str, depth: usize) -> Option<RestRequest> {
+        let limit = depth.clamp(1, MAX_DEPTH_LIMIT);
+        Some(RestRequest {
+            path: format!("{DEPTH_PATH}?symbol={raw_symbol}&limit={limit}"),
+            weight: depth_weight(limit),
+        })
+    }
+
+    fn parse_book_snapshot(
+        &self,
+        raw_symbol: &str,
+        body: &[u8],
+        receive_ns: u64,
+        msg: &mut BookMsg,
+    ) -> Result<(), Malformed> {
+        super::rest::parse_depth_snapshot(raw_symbol, body, receive_ns, msg)
+    }
+
     /// `REQUEST_WEIGHT` 6000 per minute per IP.
     fn rest_limit(&self) -> RestLimit {
         RestLimit {
@@ -87,6 +128,78 @@ impl Protocol for BinanceSpot {
         cx: &mut ParseCtx<'_>,
         batch: &mut Batch,
     ) -> FrameOutcome {
-        super::wire::on_text(text, receive_ns, cx.instruments, batch)
+        super::wire::on_frame(
+            text,
+            receive_ns,
+            VenueId::BinanceSpot,
+            cx.instruments,
+            cx.book,
+            batch,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_and_sources() {
+        let p = &SPOT;
+        assert_eq!(p.channel("BTCUSDT", DataType::Trade), "btcusdt@trade");
+        assert_eq!(
+            p.channel("BTCUSDT", DataType::OrderBook),
+            "btcusdt@depth@100ms"
+        );
+        assert_eq!(
+            p.channel("BTCUSDT", DataType::OrderBookDelta),
+            p.channel("BTCUSDT", DataType::OrderBook)
+        );
+        assert_eq!(p.channel("BTCUSDT", DataType::Ticker), "btcusdt@bookTicker");
+        for dt in [
+            DataType::Trade,
+            DataType::OrderBook,
+            DataType::OrderBookDelta,
+            DataType::Ticker,
+        ] {
+            assert_eq!(p.source(dt), Source::Ws { route: "" }, "{dt}");
+        }
+        for dt in [
+            DataType::FundingRate,
+            DataType::OpenInterest,
+            DataType::Liquidation,
+            DataType::LsrTopPosition,
+            DataType::LsrAllAccount,
+            DataType::VolatilityIndex,
+        ] {
+            assert_eq!(p.source(dt), Source::Unsupported, "{dt}");
+        }
+    }
+
+    #[test]
+    fn snapshot_requests_are_weighted_by_limit() {
+        let cases = [
+            (1, 1, 5),
+            (100, 100, 5),
+            (101, 101, 25),
+            (500, 500, 25),
+            (501, 501, 50),
+            (1000, 1000, 50),
+            (1001, 1001, 250),
+            (5000, 5000, 250),
+            (9000, 5000, 250),
+            (0, 1, 5),
+        ];
+        for (depth, limit, weight) in cases {
+            let r = SPOT.book_snapshot_request("BTCUSDT", depth).unwrap();
+            assert_eq!(
+                r,
+                RestRequest {
+                    path: format!("/api/v3/depth?symbol=BTCUSDT&limit={limit}"),
+                    weight
+                },
+                "{depth}"
+            );
+        }
     }
 }

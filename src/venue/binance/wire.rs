@@ -1,110 +1,170 @@
-//! Binance combined-stream frames → records. **This is where a Binance frame
-//! becomes a record.**
+//! Binance combined-stream frames → records or book messages, for spot and
+//! USDⓈ-M alike (same envelope, same one-letter field names). **This is where
+//! a Binance frame becomes a record.**
 //!
 //! A combined frame wraps each event: `{"stream":"btcusdt@trade","data":{...}}`.
-//! Documented trade payload (spot docs, "Trade Streams"):
-//! `{"e":"trade","E":1672515782136,"s":"BNBBTC","t":12345,"p":"0.001","q":"100","T":1672515782136,"m":true,"M":true}`
-//! `m` = "is the buyer the market maker", so the taker sold when `m` is true.
+//! Documented payloads (spot docs "Trade Streams" etc.; USDⓈ-M "Websocket
+//! Market Streams"), each one a test below or in `tests/venue_binance.rs`:
 //!
+//! | event | example | becomes |
+//! |---|---|---|
+//! | `trade` (spot) | `{"e":"trade","E":1672515782136,"s":"BNBBTC","t":12345,"p":"0.001","q":"100","T":1672515782136,"m":true,"M":true}` | `Trade`, id `t` |
+//! | `aggTrade` | `{"e":"aggTrade","E":123456789,"s":"BTCUSDT","a":5933014,"p":"0.001","q":"100","nq":"100","f":100,"l":105,"T":123456785,"m":true}` | `Trade`, id `a` |
+//! | `depthUpdate` | `{"e":"depthUpdate","E":123456789,"T":123456788,"s":"BTCUSDT","U":157,"u":160,"pu":149,"b":[["0.0024","10"]],"a":[["0.0026","100"]]}` | `BookMsg` (`pu` USDⓈ-M only) |
+//! | `bookTicker` | spot `{"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}` (no `e`, no time); USDⓈ-M adds `e`,`E`,`T` | `Ticker` |
+//! | `markPriceUpdate` | `{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT","p":"11794.15000000","ap":"11794.15000000","i":"11784.62659091","P":"11784.25641265","r":"0.00038167","T":1562306400000}` | `FundingRate` |
+//! | `forceOrder` | `{"e":"forceOrder","E":1568014460893,"o":{"s":"BTCUSDT","S":"SELL","o":"LIMIT","f":"IOC","q":"0.014","p":"9910","ap":"9910","X":"FILLED","l":"0.014","z":"0.014","T":1568014460893}}` | `Liquidation` |
+//! | `serverShutdown` | `{"e":"serverShutdown","E":1770123456789}` | `Control` |
+//!
+//! `m` = "is the buyer the market maker", so the taker sold when `m` is true.
 //! Control answers have no `stream`: `{"result":null,"id":1}`, errors either
 //! `{"code":2,"msg":"..."}` or (live servers) `{"error":{"code":2,"msg":"..."},"id":1}`.
 //!
-//! Parsing is one typed pass with sonic-rs over borrowed `&str`s (no allocation);
-//! decimals go straight from the received string to `rust_decimal` (never f64).
+//! Parsing is one sonic-rs pass over the borrowed `&str`: a hand-written
+//! visitor (the one-letter keys mean different things per event: `a` is an
+//! aggregate trade id, an ask price or the ask levels) that writes book
+//! levels straight into the reused [`BookMsg`] vectors, so no frame allocates.
+//! Decimals go straight from the received string to `rust_decimal` (never f64).
 
-use crate::batch::{Batch, Record, Trade, TradeId};
+use crate::batch::{
+    Batch, FundingRate, Level, Liquidation, Origin, Record, Ticker, Trade, TradeId,
+};
+use crate::book::BookMsg;
 use crate::model::{Side, VenueId};
 use crate::venue::{FrameOutcome, InstrumentMap, Malformed};
 use rust_decimal::Decimal;
-use serde::de::IgnoredAny;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use std::fmt;
 
-/// Envelope of every frame; unknown fields are ignored.
-#[derive(Deserialize)]
-struct Frame<'a> {
-    #[serde(borrow, default)]
-    stream: Option<&'a str>,
-    #[serde(borrow, default)]
-    data: Option<Event<'a>>,
-    #[serde(default)]
-    error: Option<IgnoredAny>,
-    #[serde(default)]
-    code: Option<IgnoredAny>,
+/// Parses one text frame of `venue` into `batch` (records) or `book` (a
+/// depth update; the caller applies it when [`FrameOutcome::Book`] is returned).
+pub fn on_frame(
+    text: &str,
+    receive_ns: u64,
+    venue: VenueId,
+    instruments: &InstrumentMap,
+    book: &mut BookMsg,
+    batch: &mut Batch,
+) -> FrameOutcome {
+    book.clear();
+    let mut bad_level = false;
+    let mut de = sonic_rs::Deserializer::from_str(text);
+    let parsed = FrameSeed {
+        book: &mut *book,
+        bad_level: &mut bad_level,
+    }
+    .deserialize(&mut de)
+    .and_then(|f| de.end().map(|()| f));
+    let frame = match parsed {
+        Ok(f) => f,
+        Err(e) => return FrameOutcome::Malformed(json_error(&e)),
+    };
+    let (stream, data) = match (frame.stream, frame.data) {
+        (Some(s), Some(d)) => (s, d),
+        (None, None) if frame.error => return FrameOutcome::ControlError,
+        (None, None) => {
+            // A raw (non-combined) event: only the shutdown notice is expected.
+            return match frame.event {
+                None | Some("serverShutdown") => FrameOutcome::Control,
+                Some(_) => FrameOutcome::Malformed(Malformed::UnknownEvent),
+            };
+        }
+        _ => return FrameOutcome::Malformed(Malformed::WrongType),
+    };
+    let cx = Cx {
+        venue,
+        receive_ns,
+        instruments,
+    };
+    match data.event {
+        Some("trade") => {
+            let Some(id) = data.trade_id else {
+                return FrameOutcome::Malformed(Malformed::WrongType);
+            };
+            trade(&cx, &data, id, batch)
+        }
+        Some("aggTrade") => {
+            let Field::Num(id) = data.a else {
+                return FrameOutcome::Malformed(Malformed::WrongType);
+            };
+            trade(&cx, &data, id, batch)
+        }
+        Some("depthUpdate") if is_diff_depth(stream) => depth(&cx, &data, bad_level, book),
+        Some("bookTicker") => ticker(&cx, &data, batch),
+        // Spot bookTicker payloads carry no `e`.
+        None if stream.ends_with("@bookTicker") => ticker(&cx, &data, batch),
+        Some("markPriceUpdate") => funding(&cx, &data, batch),
+        Some("forceOrder") => liquidation(&cx, &data, batch),
+        Some("serverShutdown") => FrameOutcome::Control,
+        _ => FrameOutcome::Malformed(Malformed::UnknownEvent),
+    }
 }
 
-/// Event fields we read (union over the events we handle; all optional so the
-/// event type decides which are required).
-#[derive(Deserialize)]
-struct Event<'a> {
-    #[serde(rename = "e", borrow, default)]
-    event: Option<&'a str>,
-    #[serde(rename = "E", default)]
-    event_time: Option<u64>,
-    #[serde(rename = "s", borrow, default)]
-    symbol: Option<&'a str>,
-    #[serde(rename = "t", default)]
-    trade_id: Option<u64>,
-    #[serde(rename = "p", borrow, default)]
-    price: Option<&'a str>,
-    #[serde(rename = "q", borrow, default)]
-    quantity: Option<&'a str>,
-    #[serde(rename = "T", default)]
-    trade_time: Option<u64>,
-    #[serde(rename = "m", default)]
-    buyer_is_maker: Option<bool>,
-}
-
-/// Parses one text frame into `batch`.
+/// Spot trade-path entry for callers without a [`crate::venue::ParseCtx`]
+/// (benches): book messages are parsed into a throwaway [`BookMsg`], which
+/// allocates only for depth frames. The protocol uses [`on_frame`].
 pub fn on_text(
     text: &str,
     receive_ns: u64,
     instruments: &InstrumentMap,
     batch: &mut Batch,
 ) -> FrameOutcome {
-    let frame: Frame<'_> = match sonic_rs::from_str(text) {
-        Ok(f) => f,
-        Err(e) if e.is_unmatched_type() => return FrameOutcome::Malformed(Malformed::WrongType),
-        Err(_) => return FrameOutcome::Malformed(Malformed::BadJson),
-    };
-    let (stream, data) = match (frame.stream, frame.data) {
-        (Some(s), Some(d)) => (s, d),
-        (None, None) if frame.error.is_some() || frame.code.is_some() => {
-            return FrameOutcome::ControlError
-        }
-        (None, None) => return FrameOutcome::Control,
-        _ => return FrameOutcome::Malformed(Malformed::WrongType),
-    };
-    match data.event {
-        Some("trade") if stream.ends_with("@trade") => trade(data, receive_ns, instruments, batch),
-        _ => FrameOutcome::Malformed(Malformed::UnknownEvent),
+    let mut book = BookMsg::default();
+    on_frame(
+        text,
+        receive_ns,
+        VenueId::BinanceSpot,
+        instruments,
+        &mut book,
+        batch,
+    )
+}
+
+/// A sonic-rs error → why the frame was rejected.
+pub(super) fn json_error(e: &sonic_rs::Error) -> Malformed {
+    if e.is_unmatched_type() {
+        Malformed::WrongType
+    } else {
+        Malformed::BadJson
     }
 }
 
-fn trade(
-    ev: Event<'_>,
+/// `<sym>@depth` / `<sym>@depth@100ms` (a diff stream), not the partial
+/// `<sym>@depth5@100ms` (USDⓈ-M partial books are `depthUpdate`s too).
+fn is_diff_depth(stream: &str) -> bool {
+    match stream.find("@depth") {
+        Some(i) => {
+            let rest = &stream[i + "@depth".len()..];
+            rest.is_empty() || rest.starts_with('@')
+        }
+        None => false,
+    }
+}
+
+struct Cx<'i> {
+    venue: VenueId,
     receive_ns: u64,
-    instruments: &InstrumentMap,
-    batch: &mut Batch,
-) -> FrameOutcome {
-    let (Some(raw_symbol), Some(id), Some(p), Some(q), Some(t), Some(m)) = (
-        ev.symbol,
-        ev.trade_id,
-        ev.price,
-        ev.quantity,
-        ev.trade_time,
-        ev.buyer_is_maker,
-    ) else {
+    instruments: &'i InstrumentMap,
+}
+
+fn trade(cx: &Cx<'_>, ev: &Event<'_>, id: u64, batch: &mut Batch) -> FrameOutcome {
+    let (Some(raw_symbol), Some(p), Some(q), Some(t), Some(m)) =
+        (ev.symbol, ev.price, ev.quantity, ev.time, ev.buyer_is_maker)
+    else {
         return FrameOutcome::Malformed(Malformed::WrongType);
     };
     let (Some(price), Some(quantity)) = (decimal(p), decimal(q)) else {
         return FrameOutcome::Malformed(Malformed::InvalidNumber);
     };
-    let Some(symbol) = instruments.normalize(raw_symbol) else {
+    let Some(symbol) = cx.instruments.normalize(raw_symbol) else {
         return FrameOutcome::Malformed(Malformed::UnknownSymbol);
     };
+    let venue = cx.venue;
+    let receive_ns = cx.receive_ns;
     let pushed = batch.push_with::<()>(receive_ns, |bump| {
         Ok(Record::Trade(Trade {
-            venue: VenueId::BinanceSpot,
+            venue,
             symbol: bump.alloc_str(symbol),
             raw_symbol: bump.alloc_str(raw_symbol),
             trade_id: TradeId::Num(id),
@@ -124,14 +184,541 @@ fn trade(
     }
 }
 
+/// `depthUpdate` → `book` (levels were written during the parse).
+fn depth(cx: &Cx<'_>, ev: &Event<'_>, bad_level: bool, book: &mut BookMsg) -> FrameOutcome {
+    let (Some(raw_symbol), Some(first), Some(last), Field::Levels, Field::Levels) =
+        (ev.symbol, ev.first_update, ev.last_update, ev.b, ev.a)
+    else {
+        return FrameOutcome::Malformed(Malformed::WrongType);
+    };
+    // USDⓈ-M continuity is `pu == previous u`: without it the book cannot sync.
+    if cx.venue == VenueId::BinanceDerivatives && ev.prev_update.is_none() {
+        return FrameOutcome::Malformed(Malformed::WrongType);
+    }
+    if bad_level {
+        return FrameOutcome::Malformed(Malformed::InvalidNumber);
+    }
+    if cx.instruments.get(raw_symbol).is_none() {
+        return FrameOutcome::Malformed(Malformed::UnknownSymbol);
+    }
+    book.raw_symbol.push_str(raw_symbol);
+    book.snapshot = false;
+    book.first_id = first;
+    book.last_id = last;
+    book.prev_id = ev.prev_update;
+    book.ts_ms = ev.event_time.unwrap_or(cx.receive_ns / 1_000_000);
+    FrameOutcome::Book
+}
+
+/// `bookTicker`: spot sends no time at all (→ receive time), USDⓈ-M sends `E`.
+fn ticker(cx: &Cx<'_>, ev: &Event<'_>, batch: &mut Batch) -> FrameOutcome {
+    let (Some(raw_symbol), Some(u), Field::Str(b), Some(bq), Field::Str(a), Some(aq)) = (
+        ev.symbol,
+        ev.last_update,
+        ev.b,
+        ev.bid_qty,
+        ev.a,
+        ev.ask_qty,
+    ) else {
+        return FrameOutcome::Malformed(Malformed::WrongType);
+    };
+    let (Some(bid), Some(bid_qty), Some(ask), Some(ask_qty)) =
+        (decimal(b), decimal(bq), decimal(a), decimal(aq))
+    else {
+        return FrameOutcome::Malformed(Malformed::InvalidNumber);
+    };
+    let Some(symbol) = cx.instruments.normalize(raw_symbol) else {
+        return FrameOutcome::Malformed(Malformed::UnknownSymbol);
+    };
+    let (venue, receive_ns) = (cx.venue, cx.receive_ns);
+    let ts_ms = ev.event_time.unwrap_or(receive_ns / 1_000_000);
+    push(batch, receive_ns, |bump| {
+        Record::Ticker(Ticker {
+            origin: Origin {
+                venue,
+                symbol: bump.alloc_str(symbol),
+                raw_symbol: bump.alloc_str(raw_symbol),
+                ts_ms,
+                receive_ts_ns: receive_ns,
+            },
+            bid_price: Some(bid),
+            bid_quantity: Some(bid_qty),
+            ask_price: Some(ask),
+            ask_quantity: Some(ask_qty),
+            last_price: None,
+            update_id: Some(u),
+        })
+    })
+}
+
+/// `markPriceUpdate`: `r` is the rate settled at `T` (the next funding time).
+fn funding(cx: &Cx<'_>, ev: &Event<'_>, batch: &mut Batch) -> FrameOutcome {
+    let (Some(raw_symbol), Some(r), Some(e)) = (ev.symbol, ev.funding_rate, ev.event_time) else {
+        return FrameOutcome::Malformed(Malformed::WrongType);
+    };
+    // Delivery contracts (in `!markPrice@arr`) carry `"r":""`: no funding.
+    if r.is_empty() {
+        return FrameOutcome::Ignored;
+    }
+    let Some(rate) = signed_decimal(r) else {
+        return FrameOutcome::Malformed(Malformed::InvalidNumber);
+    };
+    let (mark, index) = match (opt_decimal(ev.price), opt_decimal(ev.index_price)) {
+        (Ok(m), Ok(i)) => (m, i),
+        _ => return FrameOutcome::Malformed(Malformed::InvalidNumber),
+    };
+    let Some(symbol) = cx.instruments.normalize(raw_symbol) else {
+        return FrameOutcome::Malformed(Malformed::UnknownSymbol);
+    };
+    let (venue, receive_ns) = (cx.venue, cx.receive_ns);
+    let next = ev.time.filter(|&t| t > 0);
+    push(batch, receive_ns, |bump| {
+        Record::Funding(FundingRate {
+            origin: Origin {
+                venue,
+                symbol: bump.alloc_str(symbol),
+                raw_symbol: bump.alloc_str(raw_symbol),
+                ts_ms: e,
+                receive_ts_ns: receive_ns,
+            },
+            funding_rate: rate,
+            estimated_rate: None,
+            funding_ts_ms: None,
+            next_funding_ts_ms: next,
+            mark_price: mark,
+            index_price: index,
+        })
+    })
+}
+
+/// `forceOrder`: `S` is the liquidation **order** side (a SELL closes a long).
+/// Price: the average fill price `ap` where it is non-zero (what was actually
+/// paid, and what MarketPrism publishes), else the order price `p`.
+fn liquidation(cx: &Cx<'_>, ev: &Event<'_>, batch: &mut Batch) -> FrameOutcome {
+    let Some(o) = &ev.order else {
+        return FrameOutcome::Malformed(Malformed::WrongType);
+    };
+    let (Some(raw_symbol), Some(s), Some(p), Some(q), Some(t)) =
+        (o.symbol, o.side, o.price, o.quantity, o.time)
+    else {
+        return FrameOutcome::Malformed(Malformed::WrongType);
+    };
+    let (side, position_side) = match s {
+        "SELL" => (Side::Sell, "long"),
+        "BUY" => (Side::Buy, "short"),
+        _ => return FrameOutcome::Malformed(Malformed::WrongType),
+    };
+    let (Some(order_price), Some(quantity), Ok(avg)) =
+        (decimal(p), decimal(q), opt_decimal(o.avg_price))
+    else {
+        return FrameOutcome::Malformed(Malformed::InvalidNumber);
+    };
+    let price = match avg {
+        Some(ap) if !ap.is_zero() => ap,
+        _ => order_price,
+    };
+    let Some(symbol) = cx.instruments.normalize(raw_symbol) else {
+        return FrameOutcome::Malformed(Malformed::UnknownSymbol);
+    };
+    let (venue, receive_ns) = (cx.venue, cx.receive_ns);
+    let ts_ms = ev.event_time.unwrap_or(t);
+    push(batch, receive_ns, |bump| {
+        Record::Liquidation(Liquidation {
+            origin: Origin {
+                venue,
+                symbol: bump.alloc_str(symbol),
+                raw_symbol: bump.alloc_str(raw_symbol),
+                ts_ms,
+                receive_ts_ns: receive_ns,
+            },
+            side,
+            position_side: Some(position_side),
+            price,
+            quantity,
+            contracts: None,
+            liquidation_ts_ms: t,
+        })
+    })
+}
+
+/// Pushes one record built by `f` (which copies strings into the arena).
+#[inline]
+pub(super) fn push(
+    batch: &mut Batch,
+    receive_ns: u64,
+    f: impl for<'b> FnOnce(&'b bumpalo::Bump) -> Record<'b>,
+) -> FrameOutcome {
+    match batch.push_with::<()>(receive_ns, |bump| Ok(f(bump))) {
+        Ok(()) => FrameOutcome::Records(1),
+        Err(()) => FrameOutcome::Malformed(Malformed::WrongType),
+    }
+}
+
 /// Exact decimal from the venue's string; negative values are not prices or sizes.
 #[inline]
-fn decimal(s: &str) -> Option<Decimal> {
+pub(super) fn decimal(s: &str) -> Option<Decimal> {
     let d = Decimal::from_str_exact(s).ok()?;
     if d.is_sign_negative() {
         return None;
     }
     Some(d)
+}
+
+/// Exact decimal that may be negative (funding rates).
+#[inline]
+pub(super) fn signed_decimal(s: &str) -> Option<Decimal> {
+    Decimal::from_str_exact(s).ok()
+}
+
+/// An optional non-negative decimal: absent is fine, present must parse.
+#[inline]
+fn opt_decimal(s: Option<&str>) -> Result<Option<Decimal>, ()> {
+    match s {
+        None => Ok(None),
+        Some(s) => decimal(s).map(Some).ok_or(()),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The one-pass deserializer.
+// ---------------------------------------------------------------------------
+
+/// Envelope of a frame. Unknown keys are skipped.
+struct Frame<'a> {
+    stream: Option<&'a str>,
+    data: Option<Event<'a>>,
+    /// `error` or `code` present: a control error answer.
+    error: bool,
+    /// Top-level `e` (raw, non-combined event).
+    event: Option<&'a str>,
+}
+
+/// A value of the keys whose type depends on the event (`a`, `b`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field<'a> {
+    Absent,
+    Str(&'a str),
+    Num(u64),
+    /// Levels written into the book message.
+    Levels,
+}
+
+/// Union of the event fields read (the event type decides which are required).
+struct Event<'a> {
+    event: Option<&'a str>,
+    event_time: Option<u64>,
+    /// `T`: trade time, transaction time or next funding time.
+    time: Option<u64>,
+    symbol: Option<&'a str>,
+    trade_id: Option<u64>,
+    /// aggTrade id / bookTicker ask price / depth asks.
+    a: Field<'a>,
+    /// bookTicker bid price / depth bids.
+    b: Field<'a>,
+    ask_qty: Option<&'a str>,
+    bid_qty: Option<&'a str>,
+    /// `p`: trade price or mark price.
+    price: Option<&'a str>,
+    quantity: Option<&'a str>,
+    buyer_is_maker: Option<bool>,
+    first_update: Option<u64>,
+    last_update: Option<u64>,
+    prev_update: Option<i64>,
+    funding_rate: Option<&'a str>,
+    index_price: Option<&'a str>,
+    order: Option<ForceOrder<'a>>,
+}
+
+/// `forceOrder.o`. Unknown fields are ignored.
+#[derive(Deserialize)]
+struct ForceOrder<'a> {
+    #[serde(rename = "s", borrow, default)]
+    symbol: Option<&'a str>,
+    #[serde(rename = "S", borrow, default)]
+    side: Option<&'a str>,
+    #[serde(rename = "q", borrow, default)]
+    quantity: Option<&'a str>,
+    #[serde(rename = "p", borrow, default)]
+    price: Option<&'a str>,
+    #[serde(rename = "ap", borrow, default)]
+    avg_price: Option<&'a str>,
+    #[serde(rename = "T", default)]
+    time: Option<u64>,
+}
+
+struct FrameSeed<'v> {
+    book: &'v mut BookMsg,
+    bad_level: &'v mut bool,
+}
+
+impl<'de> DeserializeSeed<'de> for FrameSeed<'_> {
+    type Value = Frame<'de>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Frame<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FrameSeed<'_> {
+    type Value = Frame<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Binance stream frame")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Frame<'de>, M::Error> {
+        let mut frame = Frame {
+            stream: None,
+            data: None,
+            error: false,
+            event: None,
+        };
+        while let Some(key) = map.next_key::<&'de str>()? {
+            match key {
+                "stream" => frame.stream = Some(map.next_value()?),
+                "data" => {
+                    frame.data = Some(map.next_value_seed(EventSeed {
+                        book: &mut *self.book,
+                        bad_level: &mut *self.bad_level,
+                    })?)
+                }
+                "error" | "code" => {
+                    map.next_value::<IgnoredAny>()?;
+                    frame.error = true;
+                }
+                "e" => frame.event = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(frame)
+    }
+}
+
+struct EventSeed<'v> {
+    book: &'v mut BookMsg,
+    bad_level: &'v mut bool,
+}
+
+impl<'de> DeserializeSeed<'de> for EventSeed<'_> {
+    type Value = Event<'de>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Event<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EventSeed<'_> {
+    type Value = Event<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Binance event object")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Event<'de>, M::Error> {
+        let mut ev = Event {
+            event: None,
+            event_time: None,
+            time: None,
+            symbol: None,
+            trade_id: None,
+            a: Field::Absent,
+            b: Field::Absent,
+            ask_qty: None,
+            bid_qty: None,
+            price: None,
+            quantity: None,
+            buyer_is_maker: None,
+            first_update: None,
+            last_update: None,
+            prev_update: None,
+            funding_rate: None,
+            index_price: None,
+            order: None,
+        };
+        while let Some(key) = map.next_key::<&'de str>()? {
+            match key {
+                "e" => ev.event = Some(map.next_value()?),
+                "E" => ev.event_time = Some(map.next_value()?),
+                "T" => ev.time = Some(map.next_value()?),
+                "s" => ev.symbol = Some(map.next_value()?),
+                "t" => ev.trade_id = Some(map.next_value()?),
+                "p" => ev.price = Some(map.next_value()?),
+                "q" => ev.quantity = Some(map.next_value()?),
+                "m" => ev.buyer_is_maker = Some(map.next_value()?),
+                "U" => ev.first_update = Some(map.next_value()?),
+                "u" => ev.last_update = Some(map.next_value()?),
+                "pu" => ev.prev_update = Some(map.next_value()?),
+                "A" => ev.ask_qty = Some(map.next_value()?),
+                "B" => ev.bid_qty = Some(map.next_value()?),
+                "r" => ev.funding_rate = Some(map.next_value()?),
+                "i" => ev.index_price = Some(map.next_value()?),
+                "a" => {
+                    ev.a = map.next_value_seed(FieldSeed {
+                        levels: &mut self.book.asks,
+                        bad_level: &mut *self.bad_level,
+                    })?
+                }
+                "b" => {
+                    ev.b = map.next_value_seed(FieldSeed {
+                        levels: &mut self.book.bids,
+                        bad_level: &mut *self.bad_level,
+                    })?
+                }
+                "o" => ev.order = map.next_value_seed(OrderSeed)?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(ev)
+    }
+}
+
+/// `a` / `b`: a string, a number, or an array of levels (written to `levels`).
+struct FieldSeed<'v> {
+    levels: &'v mut Vec<Level>,
+    bad_level: &'v mut bool,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
+    type Value = Field<'de>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Field<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldSeed<'_> {
+    type Value = Field<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string, an unsigned integer or an array of [price, quantity]")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Field<'de>, E> {
+        Ok(Field::Str(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Field<'de>, E> {
+        Ok(Field::Num(v))
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<Field<'de>, S::Error> {
+        LevelsSeed {
+            out: self.levels,
+            bad_level: self.bad_level,
+        }
+        .visit_seq(seq)?;
+        Ok(Field::Levels)
+    }
+}
+
+/// `[["price","qty"], ...]` appended to `out`; a level that is not an exact
+/// non-negative decimal sets `bad_level` (the parse goes on, the caller rejects).
+pub(super) struct LevelsSeed<'v> {
+    pub out: &'v mut Vec<Level>,
+    pub bad_level: &'v mut bool,
+}
+
+impl<'de> DeserializeSeed<'de> for LevelsSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LevelsSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of [price, quantity]")
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
+        while let Some(LevelStr(p, q)) = seq.next_element()? {
+            match (decimal(p), decimal(q)) {
+                (Some(price), Some(quantity)) => self.out.push(Level { price, quantity }),
+                _ => *self.bad_level = true,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One `["price","qty"]` pair (extra elements are ignored).
+struct LevelStr<'a>(&'a str, &'a str);
+
+impl<'de> Deserialize<'de> for LevelStr<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LevelStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("[price, quantity]")
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<LevelStr<'de>, S::Error> {
+                let (Some(p), Some(q)) = (seq.next_element()?, seq.next_element()?) else {
+                    return Err(de::Error::invalid_length(0, &self));
+                };
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(LevelStr(p, q))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// `o`: the force order object, or anything else (24hrTicker's `o` is the
+/// open price) → `None`.
+struct OrderSeed;
+
+impl<'de> DeserializeSeed<'de> for OrderSeed {
+    type Value = Option<ForceOrder<'de>>;
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> Result<Option<ForceOrder<'de>>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for OrderSeed {
+    type Value = Option<ForceOrder<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a force order object")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
+        ForceOrder::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
 }
 
 #[cfg(test)]
@@ -294,26 +881,149 @@ mod tests {
         assert!(matches!(one(f).0, FrameOutcome::Malformed(_)));
     }
 
-    /// Real aggTrade frames from the 2021 capture are a stream this build does
-    /// not subscribe to: they must be counted as unknown, never mis-parsed.
-    #[test]
-    fn recorded_frames_never_panic() {
-        let text = std::fs::read_to_string("../shared/captures/BINANCE.ws.1.0").expect("capture");
-        let mut b = Batch::new(64, 1 << 16);
-        let mut unknown = 0;
-        for line in text
-            .lines()
-            .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
-        {
-            let Some(i) = line.find(": ") else { continue };
-            let frame = &line[i + 2..];
-            match on_text(frame, 0, &instruments(), &mut b) {
-                FrameOutcome::Malformed(Malformed::UnknownEvent) => unknown += 1,
-                FrameOutcome::Control => {}
-                other => panic!("{other:?} for {frame}"),
-            }
-        }
-        assert!(unknown > 100, "{unknown}");
+    fn book_of(text: &str, venue: VenueId) -> (FrameOutcome, BookMsg) {
+        let mut book = BookMsg::default();
+        let mut b = Batch::new(4, 4096);
+        let out = on_frame(text, 5_000_000, venue, &instruments(), &mut book, &mut b);
         assert!(b.is_empty());
+        (out, book)
+    }
+
+    #[test]
+    fn documented_spot_depth_update_becomes_a_book_message() {
+        let f = r#"{"stream":"bnbbtc@depth@100ms","data":{"e":"depthUpdate","E":1672515782136,"s":"BNBBTC","U":157,"u":160,"b":[["0.0024","10"]],"a":[["0.0026","100"]]}}"#;
+        let (out, book) = book_of(f, VenueId::BinanceSpot);
+        assert_eq!(out, FrameOutcome::Book);
+        assert_eq!(book.raw_symbol, "BNBBTC");
+        assert!(!book.snapshot);
+        assert_eq!(
+            (book.first_id, book.last_id, book.prev_id),
+            (157, 160, None)
+        );
+        assert_eq!(book.ts_ms, 1672515782136);
+        assert_eq!(book.bids, vec![Level::new(dec("0.0024"), dec("10"))]);
+        assert_eq!(book.asks, vec![Level::new(dec("0.0026"), dec("100"))]);
+    }
+
+    #[test]
+    fn futures_depth_needs_pu_and_keeps_it() {
+        let f = r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":123456789,"T":123456788,"s":"BTCUSDT","U":157,"u":160,"pu":149,"b":[["0.0024","10"]],"a":[["0.0026","100"]]}}"#;
+        let (out, book) = book_of(f, VenueId::BinanceDerivatives);
+        assert_eq!(out, FrameOutcome::Book);
+        assert_eq!(book.prev_id, Some(149));
+        let no_pu = f.replace(r#","pu":149"#, "");
+        assert_eq!(
+            book_of(&no_pu, VenueId::BinanceDerivatives).0,
+            FrameOutcome::Malformed(Malformed::WrongType)
+        );
+    }
+
+    #[test]
+    fn depth_rejections() {
+        let cases = [
+            // a bad level anywhere rejects the frame
+            (
+                r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[["1","x"]],"a":[]}}"#,
+                Malformed::InvalidNumber,
+            ),
+            (
+                r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[["1"]],"a":[]}}"#,
+                Malformed::WrongType,
+            ),
+            (
+                r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[[1,2]],"a":[]}}"#,
+                Malformed::WrongType,
+            ),
+            (
+                r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","u":2,"b":[],"a":[]}}"#,
+                Malformed::WrongType,
+            ),
+            (
+                r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":"1","a":[]}}"#,
+                Malformed::WrongType,
+            ),
+            (
+                r#"{"stream":"ethusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"ETHUSDT","U":1,"u":2,"b":[],"a":[]}}"#,
+                Malformed::UnknownSymbol,
+            ),
+            // a partial book stream is not a diff stream
+            (
+                r#"{"stream":"btcusdt@depth5@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"pu":0,"b":[],"a":[]}}"#,
+                Malformed::UnknownEvent,
+            ),
+            (
+                r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[["1","2"]],"a":[["1","2"]"#,
+                Malformed::BadJson,
+            ),
+        ];
+        for (f, want) in cases {
+            assert_eq!(
+                book_of(f, VenueId::BinanceSpot).0,
+                FrameOutcome::Malformed(want),
+                "{f}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_book_message_reuses_its_vectors() {
+        let mut book = BookMsg::default();
+        let mut b = Batch::new(4, 4096);
+        let map = instruments();
+        let f = r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[["1","2"],["3","4"]],"a":[["5","6"]]}}"#;
+        assert_eq!(
+            on_frame(f, 0, VenueId::BinanceSpot, &map, &mut book, &mut b),
+            FrameOutcome::Book
+        );
+        let (bp, ap) = (book.bids.as_ptr(), book.asks.as_ptr());
+        assert_eq!(
+            on_frame(f, 0, VenueId::BinanceSpot, &map, &mut book, &mut b),
+            FrameOutcome::Book
+        );
+        assert_eq!((book.bids.len(), book.asks.len()), (2, 1));
+        assert_eq!((book.bids.as_ptr(), book.asks.as_ptr()), (bp, ap));
+    }
+
+    #[test]
+    fn spot_book_ticker_uses_receive_time() {
+        let f = r#"{"stream":"bnbbtc@bookTicker","data":{"u":400900217,"s":"BNBBTC","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}}"#;
+        let mut b = Batch::new(4, 4096);
+        assert_eq!(
+            on_text(f, 1_700_000_000_123_456_789, &instruments(), &mut b),
+            FrameOutcome::Records(1)
+        );
+        let Some(Record::Ticker(t)) = b.iter().next() else {
+            panic!()
+        };
+        assert_eq!(t.origin.ts_ms, 1_700_000_000_123);
+        assert_eq!(t.update_id, Some(400900217));
+        assert_eq!(t.bid_price.unwrap().to_string(), "25.35190000");
+        assert_eq!(t.ask_quantity.unwrap().to_string(), "40.66000000");
+    }
+
+    #[test]
+    fn shutdown_and_raw_events() {
+        assert_eq!(
+            one(r#"{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1770123456789}}"#)
+                .0,
+            FrameOutcome::Control
+        );
+        assert_eq!(
+            one(r#"{"e":"serverShutdown","E":1770123456789}"#).0,
+            FrameOutcome::Control
+        );
+        assert_eq!(
+            one(r#"{"e":"trade","E":2,"s":"BTCUSDT","t":9,"p":"1","q":"1","T":1,"m":false}"#).0,
+            FrameOutcome::Malformed(Malformed::UnknownEvent)
+        );
+        // 24hrTicker: `o` is a price string, `b`/`a` strings; unknown, not wrong.
+        assert_eq!(
+            one(r#"{"stream":"bnbbtc@ticker","data":{"e":"24hrTicker","E":1672515782136,"s":"BNBBTC","p":"0.0015","P":"250.00","w":"0.0018","x":"0.0009","c":"0.0025","Q":"10","b":"0.0024","B":"10","a":"0.0026","A":"100","o":"0.0010","h":"0.0025","l":"0.0010","v":"10000","q":"18","O":0,"C":86400000,"F":0,"L":18150,"n":18151}}"#).0,
+            FrameOutcome::Malformed(Malformed::UnknownEvent)
+        );
+    }
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str_exact(s).unwrap()
     }
 }
