@@ -119,7 +119,10 @@ fn all_linear() -> Conn {
 fn documented_trade() {
     let mut c = all_linear();
     let mut b = Batch::new(16, 1 << 16);
-    assert_eq!(c.feed(&fixture("trade.json"), &mut b), FrameOutcome::Records(1));
+    assert_eq!(
+        c.feed(&fixture("trade.json"), &mut b),
+        FrameOutcome::Records(1)
+    );
     let Some(Record::Trade(t)) = b.iter().next() else {
         panic!("no trade")
     };
@@ -146,7 +149,10 @@ fn documented_trade() {
     // Spot: same payload, spot market type.
     let mut s = Conn::new(VenueId::BybitSpot, &[DataType::Trade]);
     let mut b = Batch::new(16, 1 << 16);
-    assert_eq!(s.feed(&fixture("trade.json"), &mut b), FrameOutcome::Records(1));
+    assert_eq!(
+        s.feed(&fixture("trade.json"), &mut b),
+        FrameOutcome::Records(1)
+    );
     assert!(jsons(&b)[0].contains(r#""exchange":"bybit","market_type":"spot""#));
 }
 
@@ -196,13 +202,19 @@ fn documented_book_snapshot_and_delta() {
     let m = &c.book;
     assert_eq!(m.raw_symbol, "BTCUSDT");
     assert!(m.snapshot);
-    assert_eq!((m.first_id, m.last_id, m.prev_id), (18521288, 18521288, None));
+    assert_eq!(
+        (m.first_id, m.last_id, m.prev_id),
+        (18521288, 18521288, None)
+    );
     assert_eq!(m.checksum, None);
     assert_eq!(m.ts_ms, 1672304484976, "cts, the engine time");
     assert_eq!(levels(&m.bids), ["0.006@16493.50", "0.100@16493.00"]);
     assert_eq!(levels(&m.asks), ["0.029@16611.00", "0.213@16612.00"]);
 
-    assert_eq!(c.feed(&fixture("book_delta.json"), &mut b), FrameOutcome::Book);
+    assert_eq!(
+        c.feed(&fixture("book_delta.json"), &mut b),
+        FrameOutcome::Book
+    );
     let m = &c.book;
     assert!(!m.snapshot);
     assert_eq!(
@@ -227,7 +239,10 @@ fn documented_book_snapshot_and_delta() {
     // Without `cts` the message time is `ts`.
     let f = r#"{"topic":"orderbook.200.BTCUSDT","type":"delta","ts":77,"data":{"s":"BTCUSDT","b":[],"a":[["1.5","2"]],"u":9,"seq":1}}"#;
     assert_eq!(c.feed(f, &mut b), FrameOutcome::Book);
-    assert_eq!((c.book.ts_ms, c.book.bids.len(), c.book.asks.len()), (77, 0, 1));
+    assert_eq!(
+        (c.book.ts_ms, c.book.bids.len(), c.book.asks.len()),
+        (77, 0, 1)
+    );
 }
 
 #[test]
@@ -312,7 +327,10 @@ fn linear_tickers_snapshot_then_delta_merge() {
     let f = r#"{"topic":"tickers.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT","lastPrice":"1.0"},"cs":4,"ts":1787590406300}"#;
     assert_eq!(c.feed(f, &mut b), FrameOutcome::Records(1));
     let st = c.state.bybit.ticker("BTCUSDT").unwrap();
-    assert_eq!((st.bid_price, st.funding_rate, st.mark_price), (None, None, None));
+    assert_eq!(
+        (st.bid_price, st.funding_rate, st.mark_price),
+        (None, None, None)
+    );
 }
 
 #[test]
@@ -398,23 +416,63 @@ fn malformed_frames() {
     let mut c = all_linear();
     let cases = [
         ("not json", Malformed::BadJson),
-        (r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1,"data":[{"T":1"#, Malformed::BadJson),
-        (r#"{"topic":"kline.1.BTCUSDT","type":"snapshot","ts":1,"data":[]}"#, Malformed::UnknownEvent),
-        (r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1}"#, Malformed::WrongType),
-        (r#"{"topic":"publicTrade.DOGEUSDT","type":"snapshot","ts":1,"data":[]}"#, Malformed::UnknownSymbol),
-        (r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1,"data":[{"T":1,"s":"BTCUSDT","S":"Buy","v":0.1,"p":"1","i":"x"}]}"#, Malformed::WrongType),
-        (r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1,"data":[{"T":1,"s":"BTCUSDT","S":"Up","v":"0.1","p":"1","i":"x"}]}"#, Malformed::WrongType),
-        (r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1,"data":[{"T":1,"s":"BTCUSDT","S":"Buy","v":"-0.1","p":"1","i":"x"}]}"#, Malformed::InvalidNumber),
-        (r#"{"topic":"orderbook.200.BTCUSDT","type":"delta","ts":1,"data":{"s":"BTCUSDT","b":[["1e5","1"]],"a":[],"u":1}}"#, Malformed::InvalidNumber),
-        (r#"{"topic":"orderbook.200.BTCUSDT","type":"delta","ts":1,"data":{"s":"ETHUSDT","b":[],"a":[],"u":1}}"#, Malformed::WrongType),
-        (r#"{"topic":"orderbook.200.BTCUSDT","type":"weird","ts":1,"data":{"s":"BTCUSDT","b":[],"a":[],"u":1}}"#, Malformed::WrongType),
-        (r#"{"topic":"tickers.BTCUSDT","type":"delta","ts":1,"data":{"symbol":"BTCUSDT","nextFundingTime":"soon"}}"#, Malformed::InvalidNumber),
-        (r#"{"topic":"tickers.ETHUSDT","type":"snapshot","ts":1,"data":{"symbol":"ETHUSDT","lastPrice":"1"}}"#, Malformed::UnknownSymbol),
+        (
+            r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1,"data":[{"T":1"#,
+            Malformed::BadJson,
+        ),
+        (
+            r#"{"topic":"kline.1.BTCUSDT","type":"snapshot","ts":1,"data":[]}"#,
+            Malformed::UnknownEvent,
+        ),
+        (
+            r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1}"#,
+            Malformed::WrongType,
+        ),
+        (
+            r#"{"topic":"publicTrade.DOGEUSDT","type":"snapshot","ts":1,"data":[]}"#,
+            Malformed::UnknownSymbol,
+        ),
+        (
+            r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1,"data":[{"T":1,"s":"BTCUSDT","S":"Buy","v":0.1,"p":"1","i":"x"}]}"#,
+            Malformed::WrongType,
+        ),
+        (
+            r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1,"data":[{"T":1,"s":"BTCUSDT","S":"Up","v":"0.1","p":"1","i":"x"}]}"#,
+            Malformed::WrongType,
+        ),
+        (
+            r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1,"data":[{"T":1,"s":"BTCUSDT","S":"Buy","v":"-0.1","p":"1","i":"x"}]}"#,
+            Malformed::InvalidNumber,
+        ),
+        (
+            r#"{"topic":"orderbook.200.BTCUSDT","type":"delta","ts":1,"data":{"s":"BTCUSDT","b":[["1e5","1"]],"a":[],"u":1}}"#,
+            Malformed::InvalidNumber,
+        ),
+        (
+            r#"{"topic":"orderbook.200.BTCUSDT","type":"delta","ts":1,"data":{"s":"ETHUSDT","b":[],"a":[],"u":1}}"#,
+            Malformed::WrongType,
+        ),
+        (
+            r#"{"topic":"orderbook.200.BTCUSDT","type":"weird","ts":1,"data":{"s":"BTCUSDT","b":[],"a":[],"u":1}}"#,
+            Malformed::WrongType,
+        ),
+        (
+            r#"{"topic":"tickers.BTCUSDT","type":"delta","ts":1,"data":{"symbol":"BTCUSDT","nextFundingTime":"soon"}}"#,
+            Malformed::InvalidNumber,
+        ),
+        (
+            r#"{"topic":"tickers.ETHUSDT","type":"snapshot","ts":1,"data":{"symbol":"ETHUSDT","lastPrice":"1"}}"#,
+            Malformed::UnknownSymbol,
+        ),
         (r#"{"hello":1}"#, Malformed::UnknownEvent),
     ];
     for (text, want) in cases {
         let mut b = Batch::new(16, 1 << 16);
-        assert_eq!(c.feed(text, &mut b), FrameOutcome::Malformed(want), "{text}");
+        assert_eq!(
+            c.feed(text, &mut b),
+            FrameOutcome::Malformed(want),
+            "{text}"
+        );
         assert!(b.is_empty(), "{text}");
     }
 }
@@ -422,12 +480,18 @@ fn malformed_frames() {
 #[test]
 fn subscribe_and_unsubscribe_frames() {
     let spot = protocol(VenueId::BybitSpot);
-    let ch: Vec<String> = ["publicTrade.BTCUSDT", "orderbook.200.BTCUSDT", "tickers.BTCUSDT"]
-        .map(String::from)
-        .to_vec();
+    let ch: Vec<String> = [
+        "publicTrade.BTCUSDT",
+        "orderbook.200.BTCUSDT",
+        "tickers.BTCUSDT",
+    ]
+    .map(String::from)
+    .to_vec();
     assert_eq!(
         spot.subscribe_frames(&ch),
-        [r#"{"req_id":"1","op":"subscribe","args":["publicTrade.BTCUSDT","orderbook.200.BTCUSDT","tickers.BTCUSDT"]}"#]
+        [
+            r#"{"req_id":"1","op":"subscribe","args":["publicTrade.BTCUSDT","orderbook.200.BTCUSDT","tickers.BTCUSDT"]}"#
+        ]
     );
     assert_eq!(
         spot.unsubscribe_frames(&ch[1..2]),
@@ -437,10 +501,16 @@ fn subscribe_and_unsubscribe_frames() {
     let f = spot.subscribe_frames(&many);
     assert_eq!(f.len(), 3);
     assert!(f[1].starts_with(r#"{"req_id":"2","op":"subscribe","args":["publicTrade.S10USDT","#));
-    assert_eq!(protocol(VenueId::BybitLinear).subscribe_frames(&many).len(), 1);
+    assert_eq!(
+        protocol(VenueId::BybitLinear).subscribe_frames(&many).len(),
+        1
+    );
     let hb = spot.heartbeat().unwrap();
     assert_eq!((hb.every.as_secs(), hb.frame), (20, r#"{"op":"ping"}"#));
-    assert_eq!(spot.endpoints().ws_url, "wss://stream.bybit.com/v5/public/spot");
+    assert_eq!(
+        spot.endpoints().ws_url,
+        "wss://stream.bybit.com/v5/public/spot"
+    );
     assert_eq!(
         protocol(VenueId::BybitLinear).endpoints().ws_url,
         "wss://stream.bybit.com/v5/public/linear"
@@ -467,7 +537,10 @@ fn instruments_pages() {
     let next = linear
         .parse_instruments(fixture("instruments_linear.json").as_bytes(), &mut map)
         .unwrap();
-    assert_eq!(next.as_deref(), Some("first%3D10000000%26last%3D1000PEPEUSDT"));
+    assert_eq!(
+        next.as_deref(),
+        Some("first%3D10000000%26last%3D1000PEPEUSDT")
+    );
     assert_eq!(
         linear.instruments_request(next.as_deref()).unwrap().path,
         "/v5/market/instruments-info?category=linear&limit=1000&cursor=first%3D10000000%26last%3D1000PEPEUSDT"
@@ -497,10 +570,16 @@ fn account_ratio_poll() {
     let c = all_linear();
     let inst = c.map.get("BTCUSDT").unwrap();
     assert_eq!(
-        linear.poll_request(DataType::LsrAllAccount, inst).unwrap().path,
+        linear
+            .poll_request(DataType::LsrAllAccount, inst)
+            .unwrap()
+            .path,
         "/v5/market/account-ratio?category=linear&symbol=BTCUSDT&period=5min&limit=1"
     );
-    assert_eq!(protocol(VenueId::BybitSpot).poll_request(DataType::LsrAllAccount, inst), None);
+    assert_eq!(
+        protocol(VenueId::BybitSpot).poll_request(DataType::LsrAllAccount, inst),
+        None
+    );
     let mut b = Batch::new(16, 1 << 16);
     assert_eq!(
         linear.parse_poll(

@@ -122,7 +122,10 @@ fn documented_book_snapshot_then_change() {
     assert_eq!(levels(&m.bids), ["1200.0@10746.5", "40000.0@10700.0"]);
     assert_eq!(levels(&m.asks), ["150000.0@10756.5", "20.0@10760.0"]);
 
-    assert_eq!(c.feed(&fixture("book_change.json"), &mut b), FrameOutcome::Book);
+    assert_eq!(
+        c.feed(&fixture("book_change.json"), &mut b),
+        FrameOutcome::Book
+    );
     let m = &c.book;
     assert!(!m.snapshot);
     assert_eq!(
@@ -140,7 +143,10 @@ fn documented_book_snapshot_then_change() {
 fn documented_trades_inverse_amounts_are_usd() {
     let mut c = Conn::new(&[DataType::Trade]);
     let mut b = Batch::new(16, 1 << 16);
-    assert_eq!(c.feed(&fixture("trades.json"), &mut b), FrameOutcome::Records(2));
+    assert_eq!(
+        c.feed(&fixture("trades.json"), &mut b),
+        FrameOutcome::Records(2)
+    );
     let Some(Record::Trade(t)) = b.iter().next() else {
         panic!()
     };
@@ -184,7 +190,10 @@ fn documented_ticker_feeds_three_types() {
         DataType::OpenInterest,
     ]);
     let mut b = Batch::new(16, 1 << 16);
-    assert_eq!(c.feed(&fixture("ticker.json"), &mut b), FrameOutcome::Records(3));
+    assert_eq!(
+        c.feed(&fixture("ticker.json"), &mut b),
+        FrameOutcome::Records(3)
+    );
     let head = |dt: &str| {
         format!(
             r#"{{"data_type":"{dt}","exchange":"deribit","market_type":"perpetual","symbol":"BTC-USD","instrument_id":"BTC-PERPETUAL""#
@@ -213,10 +222,16 @@ fn documented_ticker_feeds_three_types() {
     // Only the wanted types.
     let mut c = Conn::new(&[DataType::FundingRate]);
     let mut b = Batch::new(16, 1 << 16);
-    assert_eq!(c.feed(&fixture("ticker.json"), &mut b), FrameOutcome::Records(1));
+    assert_eq!(
+        c.feed(&fixture("ticker.json"), &mut b),
+        FrameOutcome::Records(1)
+    );
     assert!(matches!(b.iter().next(), Some(Record::Funding(_))));
     let mut c = Conn::new(&[DataType::Trade]);
-    assert_eq!(c.feed(&fixture("ticker.json"), &mut b), FrameOutcome::Ignored);
+    assert_eq!(
+        c.feed(&fixture("ticker.json"), &mut b),
+        FrameOutcome::Ignored
+    );
 }
 
 #[test]
@@ -229,7 +244,10 @@ fn ticker_nulls_and_empty_sides() {
     let Some(Record::Ticker(t)) = it.next() else {
         panic!()
     };
-    assert_eq!((t.bid_price, t.bid_quantity, t.last_price), (None, None, None));
+    assert_eq!(
+        (t.bid_price, t.bid_quantity, t.last_price),
+        (None, None, None)
+    );
     assert_eq!(t.ask_quantity.unwrap().to_string(), "0.00001");
     let Some(Record::OpenInterest(oi)) = it.next() else {
         panic!()
@@ -282,7 +300,10 @@ fn heartbeat_test_request_is_answered() {
         assert_eq!(c.feed(line, &mut b), FrameOutcome::Control, "{line}");
     }
     assert!(c.replies.is_empty());
-    assert_eq!(c.feed(&fixture("error.json"), &mut b), FrameOutcome::ControlError);
+    assert_eq!(
+        c.feed(&fixture("error.json"), &mut b),
+        FrameOutcome::ControlError
+    );
     assert!(b.is_empty());
 }
 
@@ -344,7 +365,11 @@ fn malformed_frames() {
     ];
     for (text, want) in cases {
         let mut b = Batch::new(16, 1 << 16);
-        assert_eq!(c.feed(&text, &mut b), FrameOutcome::Malformed(want), "{text}");
+        assert_eq!(
+            c.feed(&text, &mut b),
+            FrameOutcome::Malformed(want),
+            "{text}"
+        );
         assert!(b.is_empty(), "{text}");
     }
 }
@@ -369,7 +394,9 @@ fn subscribe_and_unsubscribe_frames() {
     );
     assert_eq!(
         p.unsubscribe_frames(&ch[..1]),
-        [r#"{"jsonrpc":"2.0","id":1000,"method":"public/unsubscribe","params":{"channels":["book.BTC-PERPETUAL.100ms"]}}"#]
+        [
+            r#"{"jsonrpc":"2.0","id":1000,"method":"public/unsubscribe","params":{"channels":["book.BTC-PERPETUAL.100ms"]}}"#
+        ]
     );
     assert_eq!(p.heartbeat(), None);
     assert_eq!(p.endpoints().ws_url, "wss://www.deribit.com/ws/api/v2");

@@ -238,13 +238,22 @@ mod tests {
     fn shared_tickers_channel() {
         let p = &BYBIT_LINEAR;
         assert_eq!(p.channel("BTCUSDT", DataType::Ticker), "tickers.BTCUSDT");
-        assert_eq!(p.channel("BTCUSDT", DataType::FundingRate), "tickers.BTCUSDT");
-        assert_eq!(p.channel("BTCUSDT", DataType::OpenInterest), "tickers.BTCUSDT");
+        assert_eq!(
+            p.channel("BTCUSDT", DataType::FundingRate),
+            "tickers.BTCUSDT"
+        );
+        assert_eq!(
+            p.channel("BTCUSDT", DataType::OpenInterest),
+            "tickers.BTCUSDT"
+        );
         assert_eq!(
             p.channel("BTCUSDT", DataType::OrderBookDelta),
             "orderbook.200.BTCUSDT"
         );
-        assert_eq!(BYBIT_SPOT.source(DataType::FundingRate), Source::Unsupported);
+        assert_eq!(
+            BYBIT_SPOT.source(DataType::FundingRate),
+            Source::Unsupported
+        );
         assert_eq!(
             p.source(DataType::LsrAllAccount),
             Source::Poll {

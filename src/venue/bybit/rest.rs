@@ -97,7 +97,12 @@ pub fn parse_instruments(
         if linear && i.contract_type.as_deref() != Some("LinearPerpetual") {
             continue;
         }
-        map.insert(&i.symbol, &i.base_coin, &i.quote_coin, i.status == "Trading");
+        map.insert(
+            &i.symbol,
+            &i.base_coin,
+            &i.quote_coin,
+            i.status == "Trading",
+        );
     }
     if map.is_empty() {
         return Err("instruments-info lists no instruments".to_string());
@@ -221,7 +226,9 @@ mod tests {
     fn ratio_is_rounded_to_8_places() {
         let d = |s: &str| Decimal::from_str_exact(s).unwrap();
         assert_eq!(
-            long_short_ratio(d("0.5777"), d("0.4223")).unwrap().to_string(),
+            long_short_ratio(d("0.5777"), d("0.4223"))
+                .unwrap()
+                .to_string(),
             "1.36798484"
         );
         assert_eq!(

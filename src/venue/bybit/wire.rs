@@ -272,23 +272,24 @@ fn trades(
         })?;
         for t in items.iter() {
             let id = &raw[t.id.0..t.id.1];
-            batch.push_with::<()>(receive_ns, |bump| {
-                Ok(Record::Trade(Trade {
-                    venue,
-                    symbol: bump.alloc_str(&inst.normalized),
-                    raw_symbol: bump.alloc_str(&inst.native),
-                    trade_id: TradeId::Str(bump.alloc_str(id)),
-                    price: t.price,
-                    quantity: t.quantity,
-                    contracts: None,
-                    side: t.side,
-                    is_maker: None,
-                    trade_ts_ms: t.time,
-                    ts_ms,
-                    receive_ts_ns: receive_ns,
-                }))
-            })
-            .map_err(|()| Malformed::WrongType)?;
+            batch
+                .push_with::<()>(receive_ns, |bump| {
+                    Ok(Record::Trade(Trade {
+                        venue,
+                        symbol: bump.alloc_str(&inst.normalized),
+                        raw_symbol: bump.alloc_str(&inst.native),
+                        trade_id: TradeId::Str(bump.alloc_str(id)),
+                        price: t.price,
+                        quantity: t.quantity,
+                        contracts: None,
+                        side: t.side,
+                        is_maker: None,
+                        trade_ts_ms: t.time,
+                        ts_ms,
+                        receive_ts_ns: receive_ns,
+                    }))
+                })
+                .map_err(|()| Malformed::WrongType)?;
         }
         Ok(counted(items.len()))
     })
@@ -319,27 +320,28 @@ fn liquidations(
             Ok(())
         })?;
         for l in items.iter() {
-            batch.push_with::<()>(receive_ns, |bump| {
-                Ok(Record::Liquidation(Liquidation {
-                    origin: Origin {
-                        venue,
-                        symbol: bump.alloc_str(&inst.normalized),
-                        raw_symbol: bump.alloc_str(&inst.native),
-                        ts_ms,
-                        receive_ts_ns: receive_ns,
-                    },
-                    side: l.side.opposite(),
-                    position_side: Some(match l.side {
-                        Side::Buy => "long",
-                        Side::Sell => "short",
-                    }),
-                    price: l.price,
-                    quantity: l.quantity,
-                    contracts: None,
-                    liquidation_ts_ms: l.time,
-                }))
-            })
-            .map_err(|()| Malformed::WrongType)?;
+            batch
+                .push_with::<()>(receive_ns, |bump| {
+                    Ok(Record::Liquidation(Liquidation {
+                        origin: Origin {
+                            venue,
+                            symbol: bump.alloc_str(&inst.normalized),
+                            raw_symbol: bump.alloc_str(&inst.native),
+                            ts_ms,
+                            receive_ts_ns: receive_ns,
+                        },
+                        side: l.side.opposite(),
+                        position_side: Some(match l.side {
+                            Side::Buy => "long",
+                            Side::Sell => "short",
+                        }),
+                        price: l.price,
+                        quantity: l.quantity,
+                        contracts: None,
+                        liquidation_ts_ms: l.time,
+                    }))
+                })
+                .map_err(|()| Malformed::WrongType)?;
         }
         Ok(counted(items.len()))
     })
@@ -439,7 +441,9 @@ fn tickers(
     let next_funding = match t.next_funding_time {
         None => None,
         Some("") => Some(None),
-        Some(s) => Some(Some(s.parse::<u64>().map_err(|_| Malformed::InvalidNumber)?)),
+        Some(s) => Some(Some(
+            s.parse::<u64>().map_err(|_| Malformed::InvalidNumber)?,
+        )),
     };
 
     let cache = &mut cx.state.bybit.tickers;
@@ -479,8 +483,7 @@ fn tickers(
             })
             .map(|()| n += 1)
     };
-    let any_quote =
-        st.bid_price.is_some() || st.ask_price.is_some() || st.last_price.is_some();
+    let any_quote = st.bid_price.is_some() || st.ask_price.is_some() || st.last_price.is_some();
     if inst.wants(DataType::Ticker) && (snapshot || quote_sent) && any_quote {
         let _ = push(&|origin| {
             Record::Ticker(Ticker {
@@ -512,9 +515,7 @@ fn tickers(
             });
         }
     }
-    if venue == VenueId::BybitLinear
-        && inst.wants(DataType::OpenInterest)
-        && (snapshot || oi_sent)
+    if venue == VenueId::BybitLinear && inst.wants(DataType::OpenInterest) && (snapshot || oi_sent)
     {
         if let Some(oi) = st.open_interest {
             let _ = push(&|origin| {

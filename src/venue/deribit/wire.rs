@@ -266,16 +266,19 @@ fn book(
 }
 
 fn levels(raw: &str, out: &mut Vec<Level>) -> Result<(), Malformed> {
-    each(raw, |(action, price, amount): (&str, RawNumber, RawNumber)| {
-        let price = decimal(&price)?;
-        let quantity = match action {
-            "new" | "change" => decimal(&amount)?,
-            "delete" => Decimal::ZERO,
-            _ => return Err(Malformed::WrongType),
-        };
-        out.push(Level::new(price, quantity));
-        Ok(())
-    })
+    each(
+        raw,
+        |(action, price, amount): (&str, RawNumber, RawNumber)| {
+            let price = decimal(&price)?;
+            let quantity = match action {
+                "new" | "change" => decimal(&amount)?,
+                "delete" => Decimal::ZERO,
+                _ => return Err(Malformed::WrongType),
+            };
+            out.push(Level::new(price, quantity));
+            Ok(())
+        },
+    )
 }
 
 fn trades(
