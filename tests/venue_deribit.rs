@@ -10,7 +10,37 @@ use marketprism::sink::encode::encode_json;
 use marketprism::venue::{
     protocol, FrameOutcome, InstrumentMap, Malformed, ParseCtx, Protocol, VenueState,
 };
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::collections::HashMap;
+
+/// Counts this thread's heap allocations (the zero-allocation check below).
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc_zeroed(l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.realloc(p, l, n) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 const RECV: u64 = 1_700_000_000_123_456_789;
 const TAIL: &str = r#","collected_ts_ms":1700000000123,"receive_ts_ns":1700000000123456789,"data_source":"marketprism"}"#;
@@ -541,4 +571,37 @@ fn recorded_session_replays() {
             ..Counts::default()
         }
     );
+}
+
+/// Steady state: books, trades, tickers and DVOL allocate nothing.
+#[test]
+fn steady_state_allocates_nothing() {
+    let mut c = Conn::new(&[
+        DataType::Trade,
+        DataType::OrderBook,
+        DataType::Ticker,
+        DataType::FundingRate,
+        DataType::OpenInterest,
+    ]);
+    let mut b = Batch::new(4096, 1 << 20);
+    let frames = [
+        fixture("book_snapshot.json"),
+        fixture("book_change.json"),
+        fixture("trades.json"),
+        fixture("ticker.json"),
+        fixture("volatility_index.json"),
+        fixture("control.jsonl").lines().next().unwrap().to_string(),
+    ];
+    for f in &frames {
+        assert!(!matches!(c.feed(f, &mut b), FrameOutcome::Malformed(_)));
+    }
+    b.reset();
+    let before = ALLOCS.with(|a| a.get());
+    for _ in 0..200 {
+        for f in &frames {
+            assert!(!matches!(c.feed(f, &mut b), FrameOutcome::Malformed(_)));
+        }
+        b.reset();
+    }
+    assert_eq!(ALLOCS.with(|a| a.get()) - before, 0);
 }
