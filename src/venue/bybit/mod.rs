@@ -1,13 +1,45 @@
-//! Bybit v5 (placeholder: being written).
+//! Bybit v5 public market data, spot and USDT/USDC linear perpetuals.
+//! Docs: <https://bybit-exchange.github.io/docs/v5/ws/connect>.
+//!
+//! - [`wire`]: WebSocket frames → records / book messages (payload examples double as tests).
+//! - [`rest`]: `instruments-info` → [`InstrumentMap`], `account-ratio` polls → records.
+//!
+//! Channels (one per data type, except `tickers`, which is shared):
+//!
+//! | data type | channel |
+//! |---|---|
+//! | trade | `publicTrade.{sym}` |
+//! | orderbook, orderbook_delta | `orderbook.200.{sym}` (WS snapshot, then absolute deltas) |
+//! | ticker, funding_rate, open_interest | `tickers.{sym}` (linear: snapshot + delta, merged per symbol in [`State`]) |
+//! | liquidation | `allLiquidation.{sym}` (linear) |
+//! | lsr_all_account | REST poll `/v5/market/account-ratio` (linear, 60 s) |
+
+pub mod rest;
+pub mod wire;
 
 use crate::batch::Batch;
 use crate::book::SyncRule;
 use crate::model::{DataType, VenueId};
 use crate::venue::{
-    Endpoints, FrameOutcome, InstrumentMap, Malformed, ParseCtx, Protocol, RestLimit, RestRequest,
-    Source,
+    Endpoints, FrameOutcome, Heartbeat, Instrument, InstrumentMap, ParseCtx, Protocol, RestLimit,
+    RestRequest, Source,
 };
 use std::time::Duration;
+
+pub use wire::State;
+
+pub const SPOT_WS_URL: &str = "wss://stream.bybit.com/v5/public/spot";
+pub const LINEAR_WS_URL: &str = "wss://stream.bybit.com/v5/public/linear";
+pub const REST_URL: &str = "https://api.bybit.com";
+/// Book depth subscribed: 200 levels, pushed every 100 ms (spot and linear).
+pub const BOOK_DEPTH: u32 = 200;
+/// "Spot: up to 10 args per subscription request."
+pub const SPOT_ARGS_PER_REQUEST: usize = 10;
+/// Linear has no documented args limit; requests stay well under the
+/// 21,000-character `args` ceiling at 100 topics.
+pub const LINEAR_ARGS_PER_REQUEST: usize = 100;
+/// Default interval of the `account-ratio` poll (its finest period is 5 min).
+pub const LSR_POLL_EVERY: Duration = Duration::from_secs(60);
 
 pub struct Bybit {
     pub id: VenueId,
@@ -20,9 +52,39 @@ pub static BYBIT_LINEAR: Bybit = Bybit {
     id: VenueId::BybitLinear,
 };
 
-/// Per-connection parser state.
-#[derive(Debug, Default)]
-pub struct State {}
+impl Bybit {
+    fn is_linear(&self) -> bool {
+        self.id == VenueId::BybitLinear
+    }
+
+    fn category(&self) -> &'static str {
+        if self.is_linear() {
+            "linear"
+        } else {
+            "spot"
+        }
+    }
+
+    fn args_per_request(&self) -> usize {
+        if self.is_linear() {
+            LINEAR_ARGS_PER_REQUEST
+        } else {
+            SPOT_ARGS_PER_REQUEST
+        }
+    }
+
+    /// `{"req_id":"1","op":"subscribe","args":[...]}`, one per chunk of args.
+    fn op_frames(&self, op: &str, channels: &[String]) -> Vec<String> {
+        channels
+            .chunks(self.args_per_request())
+            .enumerate()
+            .map(|(i, chunk)| {
+                let args = sonic_rs::to_string(chunk).unwrap_or_else(|_| "[]".to_string());
+                format!(r#"{{"req_id":"{}","op":"{op}","args":{args}}}"#, i + 1)
+            })
+            .collect()
+    }
+}
 
 impl Protocol for Bybit {
     fn id(&self) -> VenueId {
@@ -31,53 +93,173 @@ impl Protocol for Bybit {
 
     fn endpoints(&self) -> Endpoints {
         Endpoints {
-            ws_url: "wss://stream.bybit.com/v5/public/spot",
-            rest_url: "https://api.bybit.com",
+            ws_url: if self.is_linear() {
+                LINEAR_WS_URL
+            } else {
+                SPOT_WS_URL
+            },
+            rest_url: REST_URL,
         }
     }
 
-    fn source(&self, _dt: DataType) -> Source {
-        Source::Unsupported
+    fn source(&self, dt: DataType) -> Source {
+        let ws = Source::Ws { route: "" };
+        match dt {
+            DataType::Trade | DataType::OrderBook | DataType::OrderBookDelta | DataType::Ticker => {
+                ws
+            }
+            DataType::FundingRate | DataType::OpenInterest | DataType::Liquidation
+                if self.is_linear() =>
+            {
+                ws
+            }
+            DataType::LsrAllAccount if self.is_linear() => Source::Poll {
+                every: LSR_POLL_EVERY,
+            },
+            _ => Source::Unsupported,
+        }
     }
 
+    /// Bybit documents no per-connection topic ceiling for public streams
+    /// (only spot's 10 args per request and a 21,000-character `args` array);
+    /// these keep one connection's subscribe burst and fan-in moderate.
     fn max_streams_per_connection(&self) -> usize {
-        500
+        if self.is_linear() {
+            500
+        } else {
+            200
+        }
     }
 
     fn channel(&self, symbol: &str, dt: DataType) -> String {
-        format!("{}.{symbol}", dt.name())
+        match dt {
+            DataType::Trade => format!("publicTrade.{symbol}"),
+            DataType::OrderBook | DataType::OrderBookDelta => {
+                format!("orderbook.{BOOK_DEPTH}.{symbol}")
+            }
+            DataType::Ticker | DataType::FundingRate | DataType::OpenInterest => {
+                format!("tickers.{symbol}")
+            }
+            DataType::Liquidation => format!("allLiquidation.{symbol}"),
+            // Polled or unsupported: a name for logs only.
+            other => format!("{}.{symbol}", other.name()),
+        }
+    }
+
+    fn subscribe_frames(&self, channels: &[String]) -> Vec<String> {
+        self.op_frames("subscribe", channels)
+    }
+
+    fn unsubscribe_frames(&self, channels: &[String]) -> Vec<String> {
+        self.op_frames("unsubscribe", channels)
+    }
+
+    fn heartbeat(&self) -> Option<Heartbeat> {
+        Some(Heartbeat {
+            every: Duration::from_secs(20),
+            frame: r#"{"op":"ping"}"#,
+        })
     }
 
     fn book_rule(&self) -> SyncRule {
         SyncRule::Bybit
     }
 
-    fn instruments_request(&self, _cursor: Option<&str>) -> Option<RestRequest> {
-        None
+    fn instruments_request(&self, cursor: Option<&str>) -> Option<RestRequest> {
+        Some(rest::instruments_request(self.category(), cursor))
     }
 
     fn parse_instruments(
         &self,
-        _body: &[u8],
-        _map: &mut InstrumentMap,
+        body: &[u8],
+        map: &mut InstrumentMap,
     ) -> Result<Option<String>, String> {
-        Ok(None)
+        rest::parse_instruments(body, self.is_linear(), map)
     }
 
+    /// HTTP: 600 requests per 5 s per IP; half of it leaves room for other
+    /// clients on the same IP (exceeding it bans the IP for 10 minutes).
     fn rest_limit(&self) -> RestLimit {
         RestLimit {
-            weight: 600,
-            window: Duration::from_secs(60),
+            weight: 300,
+            window: Duration::from_secs(5),
         }
+    }
+
+    fn poll_request(&self, dt: DataType, inst: &Instrument) -> Option<RestRequest> {
+        (dt == DataType::LsrAllAccount && self.is_linear())
+            .then(|| rest::account_ratio_request(&inst.native))
+    }
+
+    fn parse_poll(
+        &self,
+        dt: DataType,
+        inst: &Instrument,
+        body: &[u8],
+        receive_ns: u64,
+        batch: &mut Batch,
+    ) -> FrameOutcome {
+        if dt != DataType::LsrAllAccount {
+            return FrameOutcome::Malformed(crate::venue::Malformed::UnknownEvent);
+        }
+        rest::parse_account_ratio(self.id, inst, body, receive_ns, batch)
     }
 
     fn on_text(
         &self,
-        _text: &str,
-        _receive_ns: u64,
-        _cx: &mut ParseCtx<'_>,
-        _batch: &mut Batch,
+        text: &str,
+        receive_ns: u64,
+        cx: &mut ParseCtx<'_>,
+        batch: &mut Batch,
     ) -> FrameOutcome {
-        FrameOutcome::Malformed(Malformed::UnknownEvent)
+        wire::on_text(self.id, text, receive_ns, cx, batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chans(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("publicTrade.S{i}")).collect()
+    }
+
+    #[test]
+    fn spot_subscribes_ten_args_per_request() {
+        let f = BYBIT_SPOT.subscribe_frames(&chans(21));
+        assert_eq!(f.len(), 3);
+        assert!(f[0].starts_with(r#"{"req_id":"1","op":"subscribe","args":["publicTrade.S0","#));
+        assert!(f[2].ends_with(r#""args":["publicTrade.S20"]}"#));
+        assert_eq!(BYBIT_LINEAR.subscribe_frames(&chans(150)).len(), 2);
+        assert!(BYBIT_SPOT.subscribe_frames(&[]).is_empty());
+    }
+
+    #[test]
+    fn shared_tickers_channel() {
+        let p = &BYBIT_LINEAR;
+        assert_eq!(p.channel("BTCUSDT", DataType::Ticker), "tickers.BTCUSDT");
+        assert_eq!(
+            p.channel("BTCUSDT", DataType::FundingRate),
+            "tickers.BTCUSDT"
+        );
+        assert_eq!(
+            p.channel("BTCUSDT", DataType::OpenInterest),
+            "tickers.BTCUSDT"
+        );
+        assert_eq!(
+            p.channel("BTCUSDT", DataType::OrderBookDelta),
+            "orderbook.200.BTCUSDT"
+        );
+        assert_eq!(
+            BYBIT_SPOT.source(DataType::FundingRate),
+            Source::Unsupported
+        );
+        assert_eq!(
+            p.source(DataType::LsrAllAccount),
+            Source::Poll {
+                every: Duration::from_secs(60)
+            }
+        );
+        assert_eq!(p.source(DataType::LsrTopPosition), Source::Unsupported);
     }
 }
