@@ -102,6 +102,19 @@ impl Protocol for Deribit {
         }
     }
 
+    /// One `symbols` list serves both kinds of channel, as in MarketPrism's
+    /// config: currencies (`BTC`) feed the volatility index, instrument names
+    /// (`BTC-PERPETUAL`) everything else.
+    fn symbol_applies(&self, symbol: &str, dt: DataType) -> bool {
+        let currency = !symbol.contains('-');
+        (dt == DataType::VolatilityIndex) == currency
+    }
+
+    /// The volatility index is not an instrument.
+    fn needs_instrument(&self, dt: DataType) -> bool {
+        dt != DataType::VolatilityIndex
+    }
+
     /// Deribit documents no channel ceiling per connection; this keeps one
     /// connection's 100 ms fan-in moderate.
     fn max_streams_per_connection(&self) -> usize {
