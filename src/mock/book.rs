@@ -701,7 +701,7 @@ mod tests {
 
         f.inject(FaultKind::SeqReset);
         f.advance_to(9);
-        let r = f.update(9).unwrap();
+        let r = f.update(9).unwrap().clone();
         assert!(r.last_id < r.prev_id);
         f.advance_to(10);
         assert_eq!(f.update(10).unwrap().prev_id, r.last_id);
