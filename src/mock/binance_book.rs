@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::book::{push_dec, BookFeed, Book, Change, Side, Update};
+use super::book::{push_dec, Book, BookFeed, Change, Side, Update};
 use super::venues::{book_spec, Venue};
 use super::MockOptions;
 
@@ -148,7 +148,12 @@ mod tests {
             time_base_ms: 1000,
             ..MockOptions::default()
         };
-        let mut f = BookFeed::new(book_spec(&o, Venue::BinanceDerivatives, 0, "BTCUSDT"), 1000, 0, 0);
+        let mut f = BookFeed::new(
+            book_spec(&o, Venue::BinanceDerivatives, 0, "BTCUSDT"),
+            1000,
+            0,
+            0,
+        );
         f.advance_to(3);
         let mut prev_u = None;
         for n in 1..=3 {
@@ -173,7 +178,10 @@ mod tests {
         let (n, id, b) = f.rest_snapshot();
         let snap = depth_snapshot_json(&f, id, n, &b, 5, true);
         let v: sonic_rs::Value = sonic_rs::from_str(&snap).unwrap();
-        assert_eq!(v.get("lastUpdateId").unwrap().as_u64(), Some(prev_u.unwrap()));
+        assert_eq!(
+            v.get("lastUpdateId").unwrap().as_u64(),
+            Some(prev_u.unwrap())
+        );
         assert_eq!(v.get("bids").unwrap().as_array().unwrap().len(), 5);
         assert!(snap.starts_with("{\"lastUpdateId\":") && snap.contains(",\"E\":"));
     }
@@ -188,6 +196,9 @@ mod tests {
         );
         assert!(book_ticker(&o, 99, 1).is_empty());
         assert_eq!((spot_depth_weight(100), spot_depth_weight(5000)), (5, 250));
-        assert_eq!((futures_depth_weight(50), futures_depth_weight(1000)), (2, 20));
+        assert_eq!(
+            (futures_depth_weight(50), futures_depth_weight(1000)),
+            (2, 20)
+        );
     }
 }

@@ -188,7 +188,14 @@ pub fn exchange_info_json(server_time_ms: u64) -> String {
     let rows: [(&str, &str, &str, &str, &str, &str); 3] = [
         ("BTCUSDT", "BTCUSDT", "PERPETUAL", "BTC", "0.10", "0.001"),
         ("ETHUSDT", "ETHUSDT", "PERPETUAL", "ETH", "0.01", "0.001"),
-        ("BTCUSDT_261225", "BTCUSDT", "CURRENT_QUARTER", "BTC", "0.10", "0.001"),
+        (
+            "BTCUSDT_261225",
+            "BTCUSDT",
+            "CURRENT_QUARTER",
+            "BTC",
+            "0.10",
+            "0.001",
+        ),
     ];
     for (k, (s, pair, ct, base, tick, step)) in rows.iter().enumerate() {
         if k > 0 {
@@ -302,7 +309,13 @@ mod tests {
         let e = v(&exchange_info_json(5));
         let syms = e.get("symbols").unwrap();
         assert_eq!(syms.as_array().unwrap().len(), 3);
-        assert_eq!(syms.as_array().unwrap()[0].get("contractType").unwrap().as_str(), Some("PERPETUAL"));
+        assert_eq!(
+            syms.as_array().unwrap()[0]
+                .get("contractType")
+                .unwrap()
+                .as_str(),
+            Some("PERPETUAL")
+        );
         let oi = v(&open_interest(0, 1, 0));
         assert_eq!(oi.get("symbol").unwrap().as_str(), Some("BTCUSDT"));
     }
@@ -315,8 +328,20 @@ mod tests {
         assert_eq!(a.len(), 1);
         let row = &a[0];
         assert_eq!(row.get("timestamp").unwrap().as_u64(), Some(SLOT_MS));
-        let l: f64 = row.get("longAccount").unwrap().as_str().unwrap().parse().unwrap();
-        let s: f64 = row.get("shortAccount").unwrap().as_str().unwrap().parse().unwrap();
+        let l: f64 = row
+            .get("longAccount")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let s: f64 = row
+            .get("shortAccount")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!((l + s - 1.0).abs() < 1e-9);
         // Request 3 with limit 3 ends with the slot request 3 alone sees.
         let three = global_long_short_account_ratio(1, 3, 1, 3);
@@ -328,7 +353,10 @@ mod tests {
     #[test]
     fn routing() {
         assert_eq!(parse_stream("btcusdt@depth@100ms"), Some((None, 0)));
-        assert_eq!(parse_stream("ethusdt@markPrice@1s"), Some((Some(Chan::MarkPrice), 1)));
+        assert_eq!(
+            parse_stream("ethusdt@markPrice@1s"),
+            Some((Some(Chan::MarkPrice), 1))
+        );
         assert_eq!(parse_stream("BTCUSDT@aggTrade"), None);
         assert_eq!(parse_stream("solusdt@aggTrade"), None);
         assert!(is_public(None) && !is_public(Some(Chan::AggTrade)));

@@ -535,7 +535,10 @@ impl BookFeed {
         match self.update(n) {
             Some(u) => u.last_id,
             None if n == 0 => self.spec.first_id,
-            None => self.update(n + 1).map(|u| u.prev_id).unwrap_or(self.last_id),
+            None => self
+                .update(n + 1)
+                .map(|u| u.prev_id)
+                .unwrap_or(self.last_id),
         }
     }
 
@@ -621,7 +624,9 @@ mod tests {
     #[test]
     fn okx_checksum_doc_vectors() {
         let s = |v: &[(&str, &str)]| -> Vec<(String, String)> {
-            v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
         };
         assert_eq!(
             okx_checksum(
@@ -710,7 +715,10 @@ mod tests {
         f.advance_to(11);
         let b = f.update(11).unwrap();
         assert_ne!(b.checksum, f.checksum());
-        assert_eq!(f.update(10).unwrap().checksum, f.book_at(10).map(|bk| f.checksum_of(&bk)).unwrap());
+        assert_eq!(
+            f.update(10).unwrap().checksum,
+            f.book_at(10).map(|bk| f.checksum_of(&bk)).unwrap()
+        );
 
         f.inject(FaultKind::U1);
         f.advance_to(13);

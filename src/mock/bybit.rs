@@ -267,7 +267,13 @@ pub fn write_orderbook_snapshot(o: &mut String, topic: &str, symbol: &str, f: &B
 
 /// The frame of update `up`: a delta (size "0" deletes), or a full snapshot
 /// for the `snapshot` / `u1` faults.
-pub fn write_orderbook_update(o: &mut String, topic: &str, symbol: &str, f: &BookFeed, up: &Update) {
+pub fn write_orderbook_update(
+    o: &mut String,
+    topic: &str,
+    symbol: &str,
+    f: &BookFeed,
+    up: &Update,
+) {
     match &up.snapshot {
         Some(s) => write_book_frame(
             o, topic, symbol, f, true, &s.0, &s.1, up.u, up.last_id, up.ts_ms,
@@ -456,8 +462,17 @@ mod tests {
         assert!(d.get("L").is_some());
         assert!(!trade(Cat::Spot, 0, 5, 100).contains("\"L\""));
         let l = v(&liquidation(1, 2, 0));
-        assert_eq!(l.get("topic").unwrap().as_str(), Some("allLiquidation.ETHUSDT"));
-        assert_eq!(l.get("data").unwrap().as_array().unwrap()[0].get("S").unwrap().as_str(), Some("Buy"));
+        assert_eq!(
+            l.get("topic").unwrap().as_str(),
+            Some("allLiquidation.ETHUSDT")
+        );
+        assert_eq!(
+            l.get("data").unwrap().as_array().unwrap()[0]
+                .get("S")
+                .unwrap()
+                .as_str(),
+            Some("Buy")
+        );
     }
 
     #[test]
@@ -506,18 +521,36 @@ mod tests {
         f.advance_to(3);
         for n in 1..=3 {
             let mut s = String::new();
-            write_orderbook_update(&mut s, "orderbook.50.BTCUSDT", "BTCUSDT", &f, f.update(n).unwrap());
+            write_orderbook_update(
+                &mut s,
+                "orderbook.50.BTCUSDT",
+                "BTCUSDT",
+                &f,
+                f.update(n).unwrap(),
+            );
             let x = v(&s);
             assert_eq!(x.get("data").unwrap().get("u").unwrap().as_u64(), Some(n));
         }
-        assert_eq!(parse_topic(Cat::Spot, "orderbook.200.ETHUSDT"), Some((None, 1)));
+        assert_eq!(
+            parse_topic(Cat::Spot, "orderbook.200.ETHUSDT"),
+            Some((None, 1))
+        );
         assert_eq!(parse_topic(Cat::Spot, "allLiquidation.ETHUSDT"), None);
         assert_eq!(parse_topic(Cat::Linear, "orderbook.500.ETHUSDT"), None);
         let a = v(&ack(Cat::Spot, true, "", "c", "7", "subscribe"));
         assert_eq!(a.get("ret_msg").unwrap().as_str(), Some("subscribe"));
         assert!(!pong(Cat::Spot, "c", "1").contains("req_id"));
         let r = v(&account_ratio(0, 1, 1_000_000, 2, 9));
-        assert_eq!(r.get("result").unwrap().get("list").unwrap().as_array().unwrap().len(), 2);
+        assert_eq!(
+            r.get("result")
+                .unwrap()
+                .get("list")
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
         let _ = v(&instruments_json(Cat::Linear, 1));
         let _ = v(&instruments_json(Cat::Spot, 1));
     }

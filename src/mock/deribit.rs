@@ -13,7 +13,10 @@ use super::book::{mix, push_dec, BookFeed, Side, Update};
 use super::venues::{Chan, DERIBIT_INSTRUMENTS, DERIBIT_VOL_INDICES};
 
 fn inst(i: usize) -> &'static str {
-    DERIBIT_INSTRUMENTS.get(i).copied().unwrap_or("BTC-PERPETUAL")
+    DERIBIT_INSTRUMENTS
+        .get(i)
+        .copied()
+        .unwrap_or("BTC-PERPETUAL")
 }
 
 /// (mid in price units, price decimals, tick in units)
@@ -87,8 +90,16 @@ pub(crate) fn write_ticker(o: &mut String, i: usize, n: u64, base: u64, interval
     let bid = last - tick * (1 + (n % 3) as i64);
     let ask = last + tick * (1 + (n % 2) as i64);
     let funding = (mix(n ^ 0xd3) % 20_001) as i64 - 10_000; // 1e-8
-    let _ = write!(o, "{{\"timestamp\":{},\"state\":\"open\",\"open_interest\":", ts(n, base));
-    push_dec(o, 1_000_000_000 + (mix(n ^ 0xd4) % 1_000_000) as i64 * 10, 1);
+    let _ = write!(
+        o,
+        "{{\"timestamp\":{},\"state\":\"open\",\"open_interest\":",
+        ts(n, base)
+    );
+    push_dec(
+        o,
+        1_000_000_000 + (mix(n ^ 0xd4) % 1_000_000) as i64 * 10,
+        1,
+    );
     let fields: [(&str, i64, u32); 8] = [
         ("best_bid_price", bid, dp),
         ("best_bid_amount", 10 * (1 + (n % 997) as i64) * 10, 1),
@@ -121,7 +132,11 @@ pub(crate) fn write_volatility(o: &mut String, idx: usize, n: u64, base: u64) {
     head(o, &format!("deribit_volatility_index.{name}"));
     o.push_str("{\"volatility\":");
     push_dec(o, 4000 + (mix(n ^ 0xd5 ^ idx as u64) % 3000) as i64, 2);
-    let _ = write!(o, ",\"timestamp\":{},\"index_name\":\"{name}\"}}}}}}", ts(n, base));
+    let _ = write!(
+        o,
+        ",\"timestamp\":{},\"index_name\":\"{name}\"}}}}}}",
+        ts(n, base)
+    );
 }
 
 /// `[action, price, amount]` entries.
@@ -169,7 +184,13 @@ pub fn write_book_snapshot(o: &mut String, channel: &str, instrument: &str, f: &
 
 /// `book.*` change notification of update `u`: `new` (level was absent),
 /// `delete` (amount 0.0) or `change`.
-pub fn write_book_change(o: &mut String, channel: &str, instrument: &str, f: &BookFeed, u: &Update) {
+pub fn write_book_change(
+    o: &mut String,
+    channel: &str,
+    instrument: &str,
+    f: &BookFeed,
+    u: &Update,
+) {
     head(o, channel);
     let side = |s: Side| {
         let mut v: Vec<(&str, i64, u64)> = u
@@ -255,7 +276,11 @@ pub fn instruments_json(currency: &str) -> Option<String> {
         if k > 0 {
             o.push(',');
         }
-        let (base, tick) = if i == 0 { ("BTC", "0.5") } else { ("ETH", "0.05") };
+        let (base, tick) = if i == 0 {
+            ("BTC", "0.5")
+        } else {
+            ("ETH", "0.05")
+        };
         let _ = write!(
             o,
             "{{\"tick_size\":{tick},\"taker_commission\":0.0005,\"settlement_period\":\"perpetual\",\"settlement_currency\":\"{base}\",\"quote_currency\":\"USD\",\"price_index\":\"{}_usd\",\"min_trade_amount\":10,\"maker_commission\":0.0,\"kind\":\"future\",\"is_active\":true,\"instrument_name\":\"{}\",\"instrument_id\":{},\"expiration_timestamp\":32503708800000,\"creation_timestamp\":1534242287000,\"counter_currency\":\"USD\",\"contract_size\":10,\"block_trade_commission\":0.00025,\"base_currency\":\"{base}\"}}",
@@ -293,20 +318,38 @@ mod tests {
             assert!(!s.contains("E+") && !s.contains("e+"));
         }
         let t = v(&trades(0, 3, 10, "raw"));
-        let d = &t.get("params").unwrap().get("data").unwrap().as_array().unwrap()[0];
+        let d = &t
+            .get("params")
+            .unwrap()
+            .get("data")
+            .unwrap()
+            .as_array()
+            .unwrap()[0];
         assert_eq!(d.get("trade_id").unwrap().as_str(), Some("1000000003"));
         assert!(d.get("price").unwrap().as_f64().is_some());
         let tk = ticker(0, 9, 10, "100ms");
         assert!(tk.contains("\"current_funding\":0.") || tk.contains("\"current_funding\":-0."));
         let vo = v(&volatility(0, 1, 5));
         assert_eq!(
-            vo.get("params").unwrap().get("data").unwrap().get("index_name").unwrap().as_str(),
+            vo.get("params")
+                .unwrap()
+                .get("data")
+                .unwrap()
+                .get("index_name")
+                .unwrap()
+                .as_str(),
             Some("btc_usd")
         );
         assert_eq!(parse_channel("book.ETH-PERPETUAL.100ms"), Some((None, 1)));
-        assert_eq!(parse_channel("trades.BTC-PERPETUAL.raw"), Some((Some(Chan::Trade), 0)));
+        assert_eq!(
+            parse_channel("trades.BTC-PERPETUAL.raw"),
+            Some((Some(Chan::Trade), 0))
+        );
         assert_eq!(parse_channel("trades.BTC-PERPETUAL.1s"), None);
-        assert_eq!(parse_channel("deribit_volatility_index.eth_usd"), Some((Some(Chan::Volatility), 1)));
+        assert_eq!(
+            parse_channel("deribit_volatility_index.eth_usd"),
+            Some((Some(Chan::Volatility), 1))
+        );
         let i = v(&instruments_json("any").unwrap());
         assert_eq!(i.get("result").unwrap().as_array().unwrap().len(), 2);
         assert!(instruments_json("XRP").is_none());
@@ -315,7 +358,12 @@ mod tests {
     #[test]
     fn book_chain() {
         let o = MockOptions::default();
-        let mut f = BookFeed::new(book_spec(&o, Venue::DeribitDerivatives, 0, "BTC-PERPETUAL"), 0, 0, 0);
+        let mut f = BookFeed::new(
+            book_spec(&o, Venue::DeribitDerivatives, 0, "BTC-PERPETUAL"),
+            0,
+            0,
+            0,
+        );
         let mut s = String::new();
         write_book_snapshot(&mut s, "book.BTC-PERPETUAL.100ms", "BTC-PERPETUAL", &f);
         let x = v(&s);
@@ -323,11 +371,21 @@ mod tests {
         let mut last = d.get("change_id").unwrap().as_u64().unwrap();
         let first_bid = &d.get("bids").unwrap().as_array().unwrap()[0];
         assert_eq!(first_bid.as_array().unwrap()[0].as_str(), Some("new"));
-        assert!(s.contains(",29999.5,") || s.contains("29999.5"), "{}", &s[..300]);
+        assert!(
+            s.contains(",29999.5,") || s.contains("29999.5"),
+            "{}",
+            &s[..300]
+        );
         f.advance_to(4);
         for n in 1..=4 {
             let mut s = String::new();
-            write_book_change(&mut s, "book.BTC-PERPETUAL.100ms", "BTC-PERPETUAL", &f, f.update(n).unwrap());
+            write_book_change(
+                &mut s,
+                "book.BTC-PERPETUAL.100ms",
+                "BTC-PERPETUAL",
+                &f,
+                f.update(n).unwrap(),
+            );
             let x = v(&s);
             let d = x.get("params").unwrap().get("data").unwrap();
             assert_eq!(d.get("prev_change_id").unwrap().as_u64(), Some(last));

@@ -148,7 +148,13 @@ fn write_book_snapshot(s: &FeedSub, f: &BookFeed, o: &mut String) {
     }
 }
 
-fn write_book_update(s: &FeedSub, f: &BookFeed, u: &super::book::Update, combined: bool, o: &mut String) {
+fn write_book_update(
+    s: &FeedSub,
+    f: &BookFeed,
+    u: &super::book::Update,
+    combined: bool,
+    o: &mut String,
+) {
     match s.venue {
         Venue::BinanceSpot => wrapped(o, combined, &s.name, |o| {
             binance_book::write_depth_update(o, &s.symbol, f, u, false)

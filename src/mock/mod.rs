@@ -271,7 +271,9 @@ impl MockOptions {
                 "--book-depth" => {
                     let d = parse_num(flag, value)?;
                     if d == 0 || d > 400 {
-                        return Err(format!("--book-depth: expected 1..=400, got `{value}`\n{USAGE}"));
+                        return Err(format!(
+                            "--book-depth: expected 1..=400, got `{value}`\n{USAGE}"
+                        ));
                     }
                     o.book_depth = d as usize;
                 }

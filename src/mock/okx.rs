@@ -338,11 +338,21 @@ pub fn write_books_update(o: &mut String, inst_id: &str, f: &BookFeed, u: &Updat
 }
 
 /// What a subscribe arg names: (venue, channel (None = books), feed index).
-pub(crate) fn parse_arg(channel: &str, inst_id: Option<&str>, inst_type: Option<&str>) -> Option<(Venue, Option<Chan>, usize)> {
+pub(crate) fn parse_arg(
+    channel: &str,
+    inst_id: Option<&str>,
+    inst_type: Option<&str>,
+) -> Option<(Venue, Option<Chan>, usize)> {
     if channel == "liquidation-orders" {
-        return (inst_type == Some("SWAP")).then_some((Venue::OkxDerivatives, Some(Chan::Liquidation), 0));
+        return (inst_type == Some("SWAP")).then_some((
+            Venue::OkxDerivatives,
+            Some(Chan::Liquidation),
+            0,
+        ));
     }
-    let k = INSTRUMENTS.iter().position(|i| Some(i.inst_id) == inst_id)?;
+    let k = INSTRUMENTS
+        .iter()
+        .position(|i| Some(i.inst_id) == inst_id)?;
     let swap = INSTRUMENTS[k].swap;
     let c = match channel {
         "trades" => Some(Chan::Trade),
@@ -396,7 +406,13 @@ pub fn instruments_json(swap: bool) -> String {
 }
 
 /// `GET /api/v5/market/books?instId=&sz=` body from a (possibly older) book.
-pub fn books_rest_json(f: &BookFeed, n: u64, id: u64, book: &super::book::Book, sz: usize) -> String {
+pub fn books_rest_json(
+    f: &BookFeed,
+    n: u64,
+    id: u64,
+    book: &super::book::Book,
+    sz: usize,
+) -> String {
     let mut o = String::from("{\"code\":\"0\",\"msg\":\"\",\"data\":[{\"asks\":");
     push_levels(&mut o, f, &book.top(Side::Ask, sz));
     o.push_str(",\"bids\":");
@@ -465,10 +481,26 @@ mod tests {
         assert_eq!(d.get("ts").unwrap().as_str(), Some("1007"));
         let s = v(&trade(2, 7, 1000));
         let d = &s.get("data").unwrap().as_array().unwrap()[0];
-        assert!(d.get("sz").unwrap().as_str().unwrap().parse::<u64>().is_ok(), "contracts");
-        for f in [ticker(0, 1, 0), funding(2, 1, 0), open_interest(3, 1, 0), liquidation(1, 0)] {
+        assert!(
+            d.get("sz")
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .is_ok(),
+            "contracts"
+        );
+        for f in [
+            ticker(0, 1, 0),
+            funding(2, 1, 0),
+            open_interest(3, 1, 0),
+            liquidation(1, 0),
+        ] {
             let x = v(&f);
-            assert!(x.get("arg").is_some() && x.get("data").unwrap().is_array(), "{f}");
+            assert!(
+                x.get("arg").is_some() && x.get("data").unwrap().is_array(),
+                "{f}"
+            );
         }
         let l = v(&liquidation(2, 0));
         let d = &l.get("data").unwrap().as_array().unwrap()[0];
@@ -486,8 +518,16 @@ mod tests {
         let rows = r.get("data").unwrap();
         let rows = rows.as_array().unwrap();
         assert_eq!(rows.len(), 3);
-        let t0: u64 = rows[0].as_array().unwrap()[0].as_str().unwrap().parse().unwrap();
-        let t1: u64 = rows[1].as_array().unwrap()[0].as_str().unwrap().parse().unwrap();
+        let t0: u64 = rows[0].as_array().unwrap()[0]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let t1: u64 = rows[1].as_array().unwrap()[0]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!((t0, t0 - t1), (2 * SLOT_MS, SLOT_MS));
     }
 
@@ -509,7 +549,10 @@ mod tests {
                 .iter()
                 .map(|l| {
                     let l = l.as_array().unwrap();
-                    (l[0].as_str().unwrap().to_string(), l[1].as_str().unwrap().to_string())
+                    (
+                        l[0].as_str().unwrap().to_string(),
+                        l[1].as_str().unwrap().to_string(),
+                    )
                 })
                 .collect()
         };
@@ -531,7 +574,10 @@ mod tests {
 
     #[test]
     fn arg_parsing() {
-        assert_eq!(parse_arg("books", Some("ETH-USDT"), None), Some((Venue::OkxSpot, None, 1)));
+        assert_eq!(
+            parse_arg("books", Some("ETH-USDT"), None),
+            Some((Venue::OkxSpot, None, 1))
+        );
         assert_eq!(
             parse_arg("funding-rate", Some("BTC-USDT-SWAP"), None),
             Some((Venue::OkxDerivatives, Some(Chan::Funding), 2))

@@ -30,9 +30,7 @@ fn param(q: &[(String, String)], k: &str) -> Option<String> {
 }
 
 fn count_rest(shared: &Shared, venue: &'static str, path: &str) {
-    shared
-        .venue_stats
-        .with(venue, |c| bump(&mut c.rest, path));
+    shared.venue_stats.with(venue, |c| bump(&mut c.rest, path));
 }
 
 /// Answers `req` if it is one of these routes (GET; `/mock/fault` also POST).
@@ -163,7 +161,8 @@ fn binance_depth(shared: &Shared, q: &[(String, String)], futures: bool) -> Repl
     } else {
         Venue::BinanceSpot
     };
-    let Some(cell) = venues::find(&shared.opts, venue, &sym).and_then(|i| shared.feeds.book(venue, i))
+    let Some(cell) =
+        venues::find(&shared.opts, venue, &sym).and_then(|i| shared.feeds.book(venue, i))
     else {
         return binance_err(BINANCE_INVALID_SYMBOL, headers);
     };
@@ -213,7 +212,10 @@ fn futures_stats(shared: &Shared, path: &str, q: &[(String, String)]) -> Reply {
 fn okx_books(shared: &Shared, q: &[(String, String)]) -> Reply {
     let inst = param(q, "instId").unwrap_or_default();
     let Some(k) = okx::INSTRUMENTS.iter().position(|i| i.inst_id == inst) else {
-        return reply(400, okx::rest_error("51001", "Instrument ID does not exist"));
+        return reply(
+            400,
+            okx::rest_error("51001", "Instrument ID does not exist"),
+        );
     };
     let sz = match param(q, "sz") {
         None => 1,
@@ -228,7 +230,10 @@ fn okx_books(shared: &Shared, q: &[(String, String)]) -> Reply {
         Venue::OkxSpot
     };
     let Some(cell) = shared.feeds.book(venue, k) else {
-        return reply(400, okx::rest_error("51001", "Instrument ID does not exist"));
+        return reply(
+            400,
+            okx::rest_error("51001", "Instrument ID does not exist"),
+        );
     };
     let mut f = cell.borrow_mut();
     let (n, id, book) = f.rest_snapshot();
@@ -253,7 +258,10 @@ fn okx_rubik(shared: &Shared, path: &str, q: &[(String, String)]) -> Reply {
             .iter()
             .position(|i| i.swap && i.inst_id == inst)
         else {
-            return reply(400, okx::rest_error("51001", "Instrument ID does not exist"));
+            return reply(
+                400,
+                okx::rest_error("51001", "Instrument ID does not exist"),
+            );
         };
         let n = shared.next_request(&format!("{path}|{inst}"));
         reply(200, okx::top_trader_position_ratio(k, n, base, limit))
@@ -267,7 +275,10 @@ fn bybit_rest(shared: &Shared, path: &str, q: &[(String, String)]) -> Reply {
         Some("linear") => Cat::Linear,
         _ => {
             count_rest(shared, "bybit_linear", path);
-            return reply(200, bybit::rest_error(10001, "params error: Category is invalid", now));
+            return reply(
+                200,
+                bybit::rest_error(10001, "params error: Category is invalid", now),
+            );
         }
     };
     let (venue, key) = match cat {
@@ -280,7 +291,10 @@ fn bybit_rest(shared: &Shared, path: &str, q: &[(String, String)]) -> Reply {
     }
     let sym = param(q, "symbol").unwrap_or_default();
     let Some(i) = venues::find(&shared.opts, venue, &sym) else {
-        return reply(200, bybit::rest_error(10001, "params error: symbol invalid", now));
+        return reply(
+            200,
+            bybit::rest_error(10001, "params error: symbol invalid", now),
+        );
     };
     if path == "/v5/market/orderbook" {
         let limit = param(q, "limit")
@@ -288,7 +302,10 @@ fn bybit_rest(shared: &Shared, path: &str, q: &[(String, String)]) -> Reply {
             .unwrap_or(if cat == Cat::Spot { 1 } else { 25 })
             .clamp(1, 1000);
         let Some(cell) = shared.feeds.book(venue, i) else {
-            return reply(200, bybit::rest_error(10001, "params error: symbol invalid", now));
+            return reply(
+                200,
+                bybit::rest_error(10001, "params error: symbol invalid", now),
+            );
         };
         let mut f = cell.borrow_mut();
         let (n, id, book) = f.rest_snapshot();
@@ -304,7 +321,10 @@ fn bybit_rest(shared: &Shared, path: &str, q: &[(String, String)]) -> Reply {
     }
     // account-ratio
     if cat != Cat::Linear {
-        return reply(200, bybit::rest_error(10001, "params error: category invalid", now));
+        return reply(
+            200,
+            bybit::rest_error(10001, "params error: category invalid", now),
+        );
     }
     let limit = param(q, "limit")
         .and_then(|l| l.parse::<usize>().ok())
@@ -318,7 +338,10 @@ fn bybit_rest(shared: &Shared, path: &str, q: &[(String, String)]) -> Reply {
 }
 
 fn mock_err(status: u16, msg: &str) -> Reply {
-    reply(status, format!("{{\"error\":\"{}\"}}", bybit::json_escape(msg)))
+    reply(
+        status,
+        format!("{{\"error\":\"{}\"}}", bybit::json_escape(msg)),
+    )
 }
 
 /// Venue + symbol of a `/mock/...` request → (venue, feed index).
@@ -356,7 +379,10 @@ fn mock_fault(shared: &Shared, q: &[(String, String)]) -> Reply {
         return mock_err(400, &format!("unknown fault kind `{k}`"));
     };
     if !venue.supports(kind) {
-        return mock_err(400, &format!("fault `{k}` not supported on {}", venue.key()));
+        return mock_err(
+            400,
+            &format!("fault `{k}` not supported on {}", venue.key()),
+        );
     }
     let count = param(q, "count")
         .and_then(|c| c.parse::<u64>().ok())

@@ -537,7 +537,12 @@ pub(crate) fn handle_control(shared: &Shared, conn: &Conn, text: &str) -> String
                 .iter()
                 .map(|s| format!("\"{}\"", s.tpl.stream))
                 .collect();
-            list.extend(conn.extra.borrow().iter().map(|s| format!("\"{}\"", s.name)));
+            list.extend(
+                conn.extra
+                    .borrow()
+                    .iter()
+                    .map(|s| format!("\"{}\"", s.name)),
+            );
             format!("{{\"result\":[{}],\"id\":{id}}}", list.join(","))
         }
         "GET_PROPERTY" if params.len() == 1 && params[0].as_str() == Some("combined") => {

@@ -124,7 +124,9 @@ impl VConn {
     }
 
     fn reject(&self, shared: &Shared) {
-        shared.venue_stats.with(self.proto.stats_key(), |c| c.rejected += 1);
+        shared
+            .venue_stats
+            .with(self.proto.stats_key(), |c| c.rejected += 1);
     }
 }
 
@@ -311,10 +313,7 @@ fn okx_control(shared: &Shared, conn: &VConn, text: &str) -> Vec<String> {
         };
         let name = format!("{channel}:{target}");
         if op == "subscribe" {
-            conn.add(
-                shared,
-                FeedSub::new(shared, venue, chan, idx, name, target),
-            );
+            conn.add(shared, FeedSub::new(shared, venue, chan, idx, name, target));
         } else {
             conn.remove(shared, &name);
         }
@@ -627,7 +626,14 @@ mod tests {
     fn drain(s: &Shared, c: &VConn) -> Vec<String> {
         let mut buf = Vec::new();
         let mut scratch = String::new();
-        feed::fill(s, &mut c.subs.borrow_mut(), false, &mut buf, &mut scratch, usize::MAX);
+        feed::fill(
+            s,
+            &mut c.subs.borrow_mut(),
+            false,
+            &mut buf,
+            &mut scratch,
+            usize::MAX,
+        );
         frames(&buf)
     }
 
@@ -673,24 +679,44 @@ mod tests {
         assert_eq!(fs.len(), 1);
         assert!(fs[0].contains("\"action\":\"snapshot\""));
         let j = s.venue_stats.to_json();
-        assert!(j.contains("\"resubscriptions\":{\"BTC-USDT-SWAP\":1}"), "{j}");
+        assert!(
+            j.contains("\"resubscriptions\":{\"BTC-USDT-SWAP\":1}"),
+            "{j}"
+        );
     }
 
     #[test]
     fn bybit_acks_limits_and_pong() {
         let s = shared();
         let spot = VConn::new(&s, Proto::Bybit(Cat::Spot));
-        let args: Vec<String> = (0..11).map(|_| "\"publicTrade.BTCUSDT\"".to_string()).collect();
+        let args: Vec<String> = (0..11)
+            .map(|_| "\"publicTrade.BTCUSDT\"".to_string())
+            .collect();
         let r = handle_text(
             &s,
             &spot,
-            &format!(r#"{{"req_id":"a","op":"subscribe","args":[{}]}}"#, args.join(",")),
+            &format!(
+                r#"{{"req_id":"a","op":"subscribe","args":[{}]}}"#,
+                args.join(",")
+            ),
         );
         assert!(r[0].contains("\"success\":false"));
-        let r = handle_text(&s, &spot, r#"{"req_id":"b","op":"subscribe","args":["publicTrade.BTCUSDT","orderbook.1.NOPE"]}"#);
-        assert!(r[0].contains("error:handler not found,topic:orderbook.1.NOPE"), "{}", r[0]);
+        let r = handle_text(
+            &s,
+            &spot,
+            r#"{"req_id":"b","op":"subscribe","args":["publicTrade.BTCUSDT","orderbook.1.NOPE"]}"#,
+        );
+        assert!(
+            r[0].contains("error:handler not found,topic:orderbook.1.NOPE"),
+            "{}",
+            r[0]
+        );
         assert!(spot.subs.borrow().is_empty());
-        let r = handle_text(&s, &spot, r#"{"req_id":"c","op":"subscribe","args":["publicTrade.BTCUSDT","orderbook.50.ETHUSDT"]}"#);
+        let r = handle_text(
+            &s,
+            &spot,
+            r#"{"req_id":"c","op":"subscribe","args":["publicTrade.BTCUSDT","orderbook.50.ETHUSDT"]}"#,
+        );
         assert_eq!(
             r[0],
             format!("{{\"success\":true,\"ret_msg\":\"subscribe\",\"conn_id\":\"{}\",\"req_id\":\"c\",\"op\":\"subscribe\"}}", spot.conn_id)
@@ -724,14 +750,25 @@ mod tests {
         let fs = drain(&s, &c);
         assert!(fs[0].contains("\"type\":\"snapshot\""));
         assert_eq!(fs.iter().filter(|f| f.contains("trades.ETH")).count(), 5);
-        let r = handle_text(&s, &c, r#"{"jsonrpc":"2.0","id":1,"method":"public/set_heartbeat","params":{"interval":30}}"#);
+        let r = handle_text(
+            &s,
+            &c,
+            r#"{"jsonrpc":"2.0","id":1,"method":"public/set_heartbeat","params":{"interval":30}}"#,
+        );
         assert_eq!(r[0], r#"{"jsonrpc":"2.0","id":1,"result":"ok"}"#);
         assert!(c.hb_interval.get().is_some());
         let r = handle_text(&s, &c, r#"{"jsonrpc":"2.0","id":2,"method":"public/nope"}"#);
         assert!(r[0].contains("-32601"));
         let r = handle_text(&s, &c, "[1,2");
         assert!(r[0].contains("-32700"));
-        let r = handle_text(&s, &c, r#"{"jsonrpc":"2.0","id":3,"method":"public/unsubscribe","params":{"channels":["trades.ETH-PERPETUAL.raw"]}}"#);
-        assert_eq!(r[0], r#"{"jsonrpc":"2.0","id":3,"result":["trades.ETH-PERPETUAL.raw"]}"#);
+        let r = handle_text(
+            &s,
+            &c,
+            r#"{"jsonrpc":"2.0","id":3,"method":"public/unsubscribe","params":{"channels":["trades.ETH-PERPETUAL.raw"]}}"#,
+        );
+        assert_eq!(
+            r[0],
+            r#"{"jsonrpc":"2.0","id":3,"result":["trades.ETH-PERPETUAL.raw"]}"#
+        );
     }
 }
