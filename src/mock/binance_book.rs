@@ -4,30 +4,9 @@
 
 use std::fmt::Write as _;
 
-use super::book::{push_dec, Book, BookFeed, Change, Side, Update};
+use super::book::{push_dec, side_changes, Book, BookFeed, Side, Update};
 use super::venues::{book_spec, Venue};
 use super::MockOptions;
-
-/// Appends `[["p","q"],...]` for the changes of one side, best first.
-fn push_changes(o: &mut String, f: &BookFeed, changes: &[Change], side: Side) {
-    let mut v: Vec<&Change> = changes.iter().filter(|c| c.side == side).collect();
-    match side {
-        Side::Bid => v.sort_by(|a, b| b.price.cmp(&a.price)),
-        Side::Ask => v.sort_by(|a, b| a.price.cmp(&b.price)),
-    }
-    o.push('[');
-    for (i, c) in v.iter().enumerate() {
-        if i > 0 {
-            o.push(',');
-        }
-        o.push_str("[\"");
-        push_dec(o, c.price, f.spec.price_dp);
-        o.push_str("\",\"");
-        push_dec(o, c.new as i64, f.spec.qty_dp);
-        o.push_str("\"]");
-    }
-    o.push(']');
-}
 
 /// Appends the raw `depthUpdate` event for update `u` of `symbol`'s book.
 /// Futures add `T` (transaction time, `E - 1`) and `pu` (previous `u`).
@@ -51,9 +30,9 @@ pub(crate) fn write_depth_update(
         let _ = write!(o, ",\"pu\":{}", u.prev_id);
     }
     o.push_str(",\"b\":");
-    push_changes(o, f, &u.changes, Side::Bid);
+    f.push_levels_json(o, &side_changes(&u.changes, Side::Bid));
     o.push_str(",\"a\":");
-    push_changes(o, f, &u.changes, Side::Ask);
+    f.push_levels_json(o, &side_changes(&u.changes, Side::Ask));
     o.push('}');
 }
 

@@ -135,6 +135,20 @@ pub struct Update {
     pub fault: Option<FaultKind>,
 }
 
+/// The `(price, new quantity)` of one side's changes, best first.
+pub fn side_changes(changes: &[Change], side: Side) -> Levels {
+    let mut v: Levels = changes
+        .iter()
+        .filter(|c| c.side == side)
+        .map(|c| (c.price, c.new))
+        .collect();
+    match side {
+        Side::Bid => v.sort_by_key(|x| std::cmp::Reverse(x.0)),
+        Side::Ask => v.sort_by_key(|x| x.0),
+    }
+    v
+}
+
 /// A plain two-sided book.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Book {

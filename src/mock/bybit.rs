@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::book::{mix, push_dec, BookFeed, Change, Side, Update};
+use super::book::{mix, push_dec, side_changes, BookFeed, Side, Update};
 use super::venues::{Chan, BTC_ETH_USDT};
 
 /// Bybit product category (= WebSocket path / REST `category`).
@@ -128,7 +128,7 @@ fn ticker_fields(cat: Cat, i: usize, n: u64, base: u64) -> Vec<(&'static str, St
                 ("indexPrice", dec(mark - 150, 2)),
                 ("openInterest", dec(oi, 3)),
                 ("openInterestValue", dec(oi * m / 1000, 2)),
-                ("turnover24h", dec(4_936_790_807_6521 + n as i64, 4)),
+                ("turnover24h", dec(49_367_908_076_521 + n as i64, 4)),
                 ("volume24h", dec(73_191_387 + n as i64, 3)),
                 ("fundingIntervalHour", "8".to_string()),
                 ("fundingCap", "0.005".to_string()),
@@ -209,19 +209,6 @@ fn push_levels(o: &mut String, f: &BookFeed, levels: &[(i64, u64)]) {
     f.push_levels_json(o, levels);
 }
 
-fn changes_of(changes: &[Change], side: Side) -> Vec<(i64, u64)> {
-    let mut v: Vec<(i64, u64)> = changes
-        .iter()
-        .filter(|c| c.side == side)
-        .map(|c| (c.price, c.new))
-        .collect();
-    match side {
-        Side::Bid => v.sort_by(|a, b| b.0.cmp(&a.0)),
-        Side::Ask => v.sort_by(|a, b| a.0.cmp(&b.0)),
-    }
-    v
-}
-
 #[allow(clippy::too_many_arguments)]
 fn write_book_frame(
     o: &mut String,
@@ -284,8 +271,8 @@ pub fn write_orderbook_update(
             symbol,
             f,
             false,
-            &changes_of(&up.changes, Side::Bid),
-            &changes_of(&up.changes, Side::Ask),
+            &side_changes(&up.changes, Side::Bid),
+            &side_changes(&up.changes, Side::Ask),
             up.u,
             up.last_id,
             up.ts_ms,

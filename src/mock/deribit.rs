@@ -209,8 +209,8 @@ pub fn write_book_change(
             })
             .collect();
         match s {
-            Side::Bid => v.sort_by(|a, b| b.1.cmp(&a.1)),
-            Side::Ask => v.sort_by(|a, b| a.1.cmp(&b.1)),
+            Side::Bid => v.sort_by_key(|x| std::cmp::Reverse(x.1)),
+            Side::Ask => v.sort_by_key(|x| x.1),
         }
         v
     };

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::book::{mix, push_dec, BookFeed, Change, Side, Update};
+use super::book::{mix, push_dec, side_changes, BookFeed, Side, Update};
 use super::venues::{Chan, Venue};
 
 /// One OKX instrument.
@@ -289,19 +289,6 @@ fn push_levels(o: &mut String, f: &BookFeed, levels: &[(i64, u64)]) {
     o.push(']');
 }
 
-fn changes_of(changes: &[Change], side: Side) -> Vec<(i64, u64)> {
-    let mut v: Vec<(i64, u64)> = changes
-        .iter()
-        .filter(|c| c.side == side)
-        .map(|c| (c.price, c.new))
-        .collect();
-    match side {
-        Side::Bid => v.sort_by(|a, b| b.0.cmp(&a.0)),
-        Side::Ask => v.sort_by(|a, b| a.0.cmp(&b.0)),
-    }
-    v
-}
-
 /// `books` snapshot of the current true book (all levels, up to 400).
 pub fn write_books_snapshot(o: &mut String, inst_id: &str, f: &BookFeed) {
     let b = f.book();
@@ -327,9 +314,9 @@ pub fn write_books_update(o: &mut String, inst_id: &str, f: &BookFeed, u: &Updat
         o,
         "{{\"arg\":{{\"channel\":\"books\",\"instId\":\"{inst_id}\"}},\"action\":\"update\",\"data\":[{{\"asks\":"
     );
-    push_levels(o, f, &changes_of(&u.changes, Side::Ask));
+    push_levels(o, f, &side_changes(&u.changes, Side::Ask));
     o.push_str(",\"bids\":");
-    push_levels(o, f, &changes_of(&u.changes, Side::Bid));
+    push_levels(o, f, &side_changes(&u.changes, Side::Bid));
     let _ = write!(
         o,
         ",\"ts\":\"{}\",\"checksum\":{},\"prevSeqId\":{},\"seqId\":{}}}]}}",
