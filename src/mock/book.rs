@@ -272,7 +272,8 @@ pub struct BookFeed {
     time_base_ms: u64,
     history: VecDeque<Update>,
     pending: VecDeque<FaultKind>,
-    stale_pending: bool,
+    /// `Some(n at injection)` while a `stale_snapshot` fault is pending.
+    stale_pending: Option<u64>,
     /// First update number the most recent stream subscriber will receive.
     last_sub_from: u64,
     clock: Market,
@@ -299,7 +300,7 @@ impl BookFeed {
             time_base_ms,
             history: VecDeque::new(),
             pending: VecDeque::new(),
-            stale_pending: false,
+            stale_pending: None,
             last_sub_from: 1,
             clock: Market::new(1, rate, count, std::time::Instant::now()),
             faults_injected: 0,
@@ -323,6 +324,16 @@ impl BookFeed {
     pub fn u(&self) -> u64 {
         self.u
     }
+    /// True when update `next` will never exist (update cap reached).
+    pub fn exhausted(&self, next: u64) -> bool {
+        self.clock.exhausted(next)
+    }
+
+    /// Updates per second (0 = on demand).
+    pub fn rate(&self) -> u64 {
+        self.clock.rate()
+    }
+
     /// Time stamp of update `n` (and of the snapshot after it).
     pub fn ts_of(&self, n: u64) -> u64 {
         self.time_base_ms.wrapping_add(n.wrapping_mul(10))
@@ -332,7 +343,7 @@ impl BookFeed {
     pub fn inject(&mut self, kind: FaultKind) {
         self.faults_injected += 1;
         if kind == FaultKind::StaleSnapshot {
-            self.stale_pending = true;
+            self.stale_pending = Some(self.n);
         } else {
             self.pending.push_back(kind);
         }
@@ -561,12 +572,13 @@ impl BookFeed {
     /// stream subscription's first update.
     pub fn rest_snapshot(&mut self) -> (u64, u64, Book) {
         self.catch_up();
-        if self.stale_pending {
-            self.stale_pending = false;
-            // Two updates before the subscriber's first one, so that even the
-            // pre-2024 rule (`U <= lastUpdateId + 1`) calls it stale.
+        if let Some(injected_at) = self.stale_pending.take() {
+            // A client buffers diffs from its (re)subscription or from the
+            // fault on; go two updates before the earlier of the two, so that
+            // even the pre-2024 rule (`U <= lastUpdateId + 1`) calls it stale.
             let at = self
                 .last_sub_from
+                .min(injected_at + 1)
                 .saturating_sub(3)
                 .max(self.oldest().saturating_sub(1));
             if at < self.n {

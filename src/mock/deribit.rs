@@ -44,14 +44,15 @@ fn head(o: &mut String, channel: &str) {
 /// `amount` in USD.
 pub fn trades(sym_idx: usize, n: u64, base: u64, interval: &str) -> String {
     let mut o = String::with_capacity(400);
-    write_trades(&mut o, sym_idx, n, base, interval);
+    let channel = format!("trades.{}.{interval}", inst(sym_idx));
+    write_trades(&mut o, &channel, sym_idx, n, base);
     o
 }
 
-pub(crate) fn write_trades(o: &mut String, i: usize, n: u64, base: u64, interval: &str) {
+pub(crate) fn write_trades(o: &mut String, channel: &str, i: usize, n: u64, base: u64) {
     let (mid, dp, tick) = px_spec(i);
     let name = inst(i);
-    head(o, &format!("trades.{name}.{interval}"));
+    head(o, channel);
     let price = mid + tick * ((mix(n ^ 0xd1) % 201) as i64 - 100);
     let _ = write!(
         o,
@@ -78,14 +79,15 @@ pub(crate) fn write_trades(o: &mut String, i: usize, n: u64, base: u64, interval
 /// `ticker.{inst}.{interval}` notification number `n`.
 pub fn ticker(sym_idx: usize, n: u64, base: u64, interval: &str) -> String {
     let mut o = String::with_capacity(600);
-    write_ticker(&mut o, sym_idx, n, base, interval);
+    let channel = format!("ticker.{}.{interval}", inst(sym_idx));
+    write_ticker(&mut o, &channel, sym_idx, n, base);
     o
 }
 
-pub(crate) fn write_ticker(o: &mut String, i: usize, n: u64, base: u64, interval: &str) {
+pub(crate) fn write_ticker(o: &mut String, channel: &str, i: usize, n: u64, base: u64) {
     let (mid, dp, tick) = px_spec(i);
     let name = inst(i);
-    head(o, &format!("ticker.{name}.{interval}"));
+    head(o, channel);
     let last = mid + tick * ((mix(n ^ 0xd2) % 101) as i64 - 50);
     let bid = last - tick * (1 + (n % 3) as i64);
     let ask = last + tick * (1 + (n % 2) as i64);
@@ -129,7 +131,10 @@ pub fn volatility(idx: usize, n: u64, base: u64) -> String {
 
 pub(crate) fn write_volatility(o: &mut String, idx: usize, n: u64, base: u64) {
     let name = DERIBIT_VOL_INDICES.get(idx).copied().unwrap_or("btc_usd");
-    head(o, &format!("deribit_volatility_index.{name}"));
+    let _ = write!(
+        o,
+        "{{\"jsonrpc\":\"2.0\",\"method\":\"subscription\",\"params\":{{\"channel\":\"deribit_volatility_index.{name}\",\"data\":"
+    );
     o.push_str("{\"volatility\":");
     push_dec(o, 4000 + (mix(n ^ 0xd5 ^ idx as u64) % 3000) as i64, 2);
     let _ = write!(

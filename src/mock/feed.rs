@@ -89,11 +89,6 @@ fn wrapped(o: &mut String, combined: bool, stream: &str, body: impl FnOnce(&mut 
     }
 }
 
-/// Deribit channel interval suffix (`raw` / `100ms`).
-fn interval(name: &str) -> &str {
-    name.rsplit('.').next().unwrap_or("100ms")
-}
-
 /// Appends the frame text of event item `n` of `s`.
 fn write_event(shared: &Shared, s: &FeedSub, c: Chan, n: u64, combined: bool, o: &mut String) {
     let base = shared.opts.time_base_ms;
@@ -128,8 +123,8 @@ fn write_event(shared: &Shared, s: &FeedSub, c: Chan, n: u64, combined: bool, o:
             }
         }
         (Venue::DeribitDerivatives, c) => match c {
-            Chan::Trade => deribit::write_trades(o, i, n, base, interval(&s.name)),
-            Chan::Ticker => deribit::write_ticker(o, i, n, base, interval(&s.name)),
+            Chan::Trade => deribit::write_trades(o, &s.name, i, n, base),
+            Chan::Ticker => deribit::write_ticker(o, &s.name, i, n, base),
             _ => deribit::write_volatility(o, i, n, base),
         },
         _ => {}
@@ -246,8 +241,23 @@ pub(crate) fn fill(
     }
 }
 
-/// Whether any subscription may have something due soon (the writer then
-/// polls at a short interval instead of sleeping long).
-pub(crate) fn active(subs: &[FeedSub]) -> bool {
-    subs.iter().any(|s| !s.silent)
+/// Whether any subscription is paced by a clock and not finished (the
+/// writer then polls at a short interval instead of sleeping long;
+/// on-demand feeds are filled on every pass anyway).
+pub(crate) fn active(shared: &Shared, subs: &[FeedSub]) -> bool {
+    subs.iter().any(|s| {
+        if s.silent {
+            return false;
+        }
+        match s.chan {
+            Some(c) => shared
+                .feeds
+                .market(s.venue, c)
+                .is_some_and(|m| m.rate() > 0 && !m.exhausted(s.next)),
+            None => shared.feeds.book(s.venue, s.idx).is_some_and(|b| {
+                let b = b.borrow();
+                b.rate() > 0 && !b.exhausted(s.next)
+            }),
+        }
+    })
 }

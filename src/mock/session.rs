@@ -652,7 +652,7 @@ fn idle_wait(shared: &Shared, conn: &Conn, now: Instant) -> Duration {
             wait = wait.min(deadline.saturating_duration_since(now));
         }
     }
-    if feed::active(&conn.extra.borrow()) {
+    if feed::active(shared, &conn.extra.borrow()) {
         wait = wait.min(Duration::from_millis(5));
     }
     if shared.market.rate() > 0 {

@@ -585,7 +585,7 @@ async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &VConn, mut w: W) 
         if conn.hb_interval.get().is_some() {
             wait = wait.min(conn.hb_next.get().saturating_duration_since(now));
         }
-        if feed::active(&conn.subs.borrow()) {
+        if feed::active(shared, &conn.subs.borrow()) {
             wait = wait.min(Duration::from_millis(5));
         }
         futures_lite::future::or(conn.notify.wait(), glommio::timer::sleep(wait)).await;
