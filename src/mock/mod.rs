@@ -356,7 +356,16 @@ impl Shared {
             opts,
             weight: std::cell::Cell::new(0),
             futures_weight: std::cell::Cell::new(0),
-            venue_stats: stats::VenueStats::default(),
+            venue_stats: stats::VenueStats::with_keys(&[
+                "binance_spot",
+                "binance_derivatives",
+                "okx",
+                "okx_spot",
+                "okx_derivatives",
+                "bybit_spot",
+                "bybit_linear",
+                "deribit_derivatives",
+            ]),
             conn_seq: std::cell::Cell::new(0),
             rest_counts: Default::default(),
         }

@@ -149,6 +149,16 @@ fn push_map(o: &mut String, name: &str, m: &BTreeMap<String, u64>) {
 pub(crate) struct VenueStats(RefCell<BTreeMap<&'static str, VenueCounters>>);
 
 impl VenueStats {
+    /// Counters for these keys exist (at zero) from the start, so the JSON
+    /// shape does not depend on what happened.
+    pub fn with_keys(keys: &[&'static str]) -> VenueStats {
+        let s = VenueStats::default();
+        for k in keys {
+            s.with(k, |_| ());
+        }
+        s
+    }
+
     pub fn with<R>(&self, venue: &'static str, f: impl FnOnce(&mut VenueCounters) -> R) -> R {
         f(self.0.borrow_mut().entry(venue).or_default())
     }
