@@ -771,4 +771,110 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":3,"result":["trades.ETH-PERPETUAL.raw"]}"#
         );
     }
+    fn fault(s: &Shared, venue: Venue, idx: usize, kind: crate::mock::book::FaultKind) {
+        let f = s.feeds.book(venue, idx).unwrap();
+        f.borrow_mut().inject(kind);
+    }
+
+    #[test]
+    fn fault_frames_okx_and_deribit() {
+        use crate::mock::book::FaultKind;
+        let s = shared();
+        // Faults queued before subscribing hit updates 1, 2, 3 (book at n = 0).
+        fault(&s, Venue::OkxDerivatives, 3, FaultKind::Keepalive);
+        fault(&s, Venue::OkxDerivatives, 3, FaultKind::SeqReset);
+        fault(&s, Venue::OkxDerivatives, 3, FaultKind::Gap);
+        let c = VConn::new(&s, Proto::Okx);
+        handle_text(
+            &s,
+            &c,
+            r#"{"op":"subscribe","args":[{"channel":"books","instId":"ETH-USDT-SWAP"}]}"#,
+        );
+        let fs = drain(&s, &c);
+        let d = |k: usize| {
+            let x: sonic_rs::Value = sonic_rs::from_str(&fs[k]).unwrap();
+            let d = x.get("data").unwrap().as_array().unwrap()[0].clone();
+            (
+                d.get("prevSeqId").unwrap().as_i64().unwrap(),
+                d.get("seqId").unwrap().as_i64().unwrap(),
+                d.get("asks").unwrap().as_array().unwrap().len()
+                    + d.get("bids").unwrap().as_array().unwrap().len(),
+            )
+        };
+        let (_, snap_seq, _) = d(0);
+        let (p1, s1, n1) = d(1);
+        assert_eq!((p1, s1, n1), (snap_seq, snap_seq, 0), "keepalive");
+        let (p2, s2, _) = d(2);
+        assert!(p2 == s1 && s2 < p2, "seq reset");
+        // Update 3 (gap) is never sent: update 4 chains to an unseen seqId.
+        let (p4, _, _) = d(3);
+        assert_ne!(p4, s2);
+        assert_eq!(fs.len(), 20, "snapshot + 20 updates - 1 hidden");
+
+        fault(&s, Venue::DeribitDerivatives, 0, FaultKind::Gap);
+        let c = VConn::new(&s, Proto::Deribit);
+        handle_text(
+            &s,
+            &c,
+            r#"{"jsonrpc":"2.0","id":1,"method":"public/subscribe","params":{"channels":["book.BTC-PERPETUAL.raw"]}}"#,
+        );
+        let fs = drain(&s, &c);
+        let ids: Vec<(u64, u64)> = fs[1..]
+            .iter()
+            .map(|f| {
+                let x: sonic_rs::Value = sonic_rs::from_str(f).unwrap();
+                let d = x.get("params").unwrap().get("data").unwrap().clone();
+                (
+                    d.get("prev_change_id").unwrap().as_u64().unwrap(),
+                    d.get("change_id").unwrap().as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let x: sonic_rs::Value = sonic_rs::from_str(&fs[0]).unwrap();
+        let first = x
+            .get("params")
+            .unwrap()
+            .get("data")
+            .unwrap()
+            .get("change_id")
+            .unwrap()
+            .as_u64()
+            .unwrap();
+        assert_ne!(
+            ids[0].0, first,
+            "gap: prev_change_id skips the hidden update"
+        );
+        for w in ids.windows(2) {
+            assert_eq!(w[1].0, w[0].1);
+        }
+    }
+
+    #[test]
+    fn bybit_crossed_is_sent_but_not_applied() {
+        use crate::mock::book::FaultKind;
+        let s = shared();
+        fault(&s, Venue::BybitSpot, 0, FaultKind::Crossed);
+        let c = VConn::new(&s, Proto::Bybit(Cat::Spot));
+        handle_text(
+            &s,
+            &c,
+            r#"{"op":"subscribe","args":["orderbook.50.BTCUSDT"]}"#,
+        );
+        let fs = drain(&s, &c);
+        let x: sonic_rs::Value = sonic_rs::from_str(&fs[1]).unwrap();
+        let bid = x.get("data").unwrap().get("b").unwrap().as_array().unwrap()[0].clone();
+        let px: f64 = bid.as_array().unwrap()[0]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let f = s.feeds.book(Venue::BybitSpot, 0).unwrap().borrow();
+        let best_ask = f.book().best(crate::mock::book::Side::Ask).unwrap() as f64 / 100.0;
+        assert!(px >= best_ask - 1.0, "{px} vs {best_ask}");
+        assert!(
+            f.book().best(crate::mock::book::Side::Bid).unwrap()
+                < f.book().best(crate::mock::book::Side::Ask).unwrap()
+        );
+        assert_eq!(f.update(1).unwrap().applied, false);
+    }
 }
