@@ -875,6 +875,6 @@ mod tests {
             f.book().best(crate::mock::book::Side::Bid).unwrap()
                 < f.book().best(crate::mock::book::Side::Ask).unwrap()
         );
-        assert_eq!(f.update(1).unwrap().applied, false);
+        assert!(!f.update(1).unwrap().applied);
     }
 }
