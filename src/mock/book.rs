@@ -42,6 +42,9 @@ pub struct BookSpec {
     pub first_id: u64,
     /// Compute OKX's CRC32 for each update (else checksum 0).
     pub okx_checksum: bool,
+    /// Inject this fault into every K-th update (K, kind), besides the
+    /// ones queued through `/mock/fault`.
+    pub auto_fault: Option<(u64, FaultKind)>,
 }
 
 /// Faults `/mock/fault` can inject into a book stream.
@@ -426,7 +429,11 @@ impl BookFeed {
 
     fn generate(&mut self) -> Update {
         let n = self.n + 1;
-        let fault = self.pending.pop_front();
+        let auto = match self.spec.auto_fault {
+            Some((every, kind)) if every > 0 && n % every == 0 => Some(kind),
+            _ => None,
+        };
+        let fault = self.pending.pop_front().or(auto);
         let spec = self.spec;
         let mut changes = Vec::with_capacity(3);
         let mut applied = true;
@@ -638,6 +645,7 @@ mod tests {
             seed: 7,
             first_id: 1_000_000,
             okx_checksum: true,
+            auto_fault: None,
         }
     }
 
@@ -758,6 +766,16 @@ mod tests {
         let snap = s.snapshot.as_ref().unwrap();
         assert_eq!(snap.0, f.book().top(Side::Bid, usize::MAX));
         assert_eq!(s.u, 3);
+    }
+
+    #[test]
+    fn auto_faults_every_k_updates() {
+        let mut s = spec(10);
+        s.auto_fault = Some((4, FaultKind::Gap));
+        let mut f = BookFeed::new(s, 0, 0, 0);
+        f.advance_to(12);
+        let hidden: Vec<u64> = (1..=12).filter(|n| f.update(*n).unwrap().hidden).collect();
+        assert_eq!(hidden, [4, 8, 12]);
     }
 
     #[test]

@@ -80,6 +80,9 @@ pub struct MockOptions {
     /// Binance USDⓈ-M server ping interval (0 = off) and pong timeout (0 = off).
     pub futures_ping_interval_ms: u64,
     pub futures_pong_timeout_ms: u64,
+    /// Every book gets this fault in every K-th update, on the venues that
+    /// support the kind (K, kind); `None` = only `/mock/fault`.
+    pub book_fault_every: Option<(u64, book::FaultKind)>,
 }
 
 /// One tradable pair of the mock.
@@ -121,6 +124,7 @@ impl Default for MockOptions {
             okx_idle_timeout_ms: 30_000,
             futures_ping_interval_ms: 180_000,
             futures_pong_timeout_ms: 600_000,
+            book_fault_every: None,
         }
     }
 }
@@ -149,6 +153,9 @@ usage: marketprism mock-exchange --listen ADDR [options]
   --okx-idle-timeout-ms MS OKX closes (4004) an idle connection after MS (default 30000, 0 = off)
   --futures-ping-interval-ms MS  USDⓈ-M server ping interval (default 180000, 0 = off)
   --futures-pong-timeout-ms MS   USDⓈ-M pong timeout (default 600000, 0 = off)
+  --book-fault-every K:KIND      every book gets fault KIND (gap, seq_reset, keepalive,
+                           bad_checksum, snapshot, u1, crossed) in every K-th update,
+                           where its venue supports KIND (default: none)
   --help                   show this text
 routes: Binance spot /stream, /ws/..., /api/v3/*; USDⓈ-M /public/..., /market/..., /fapi/v1/*,
   /futures/data/*; OKX /ws/v5/public, /api/v5/*; Bybit /v5/public/spot|linear, /v5/market/*;
@@ -234,6 +241,7 @@ impl MockOptions {
                 "--okx-idle-timeout-ms",
                 "--futures-ping-interval-ms",
                 "--futures-pong-timeout-ms",
+                "--book-fault-every",
             ];
             if !WITH_VALUE.contains(&flag) {
                 return Err(format!("unknown argument `{arg}`\n{USAGE}"));
@@ -297,6 +305,16 @@ impl MockOptions {
                     o.futures_ping_interval_ms = parse_num(flag, value)?
                 }
                 "--futures-pong-timeout-ms" => o.futures_pong_timeout_ms = parse_num(flag, value)?,
+                "--book-fault-every" => {
+                    let bad =
+                        || format!("--book-fault-every: expected K:KIND, got `{value}`\n{USAGE}");
+                    let (k, kind) = value.split_once(':').ok_or_else(bad)?;
+                    let k = k.parse::<u64>().ok().filter(|k| *k > 0).ok_or_else(bad)?;
+                    let kind = book::FaultKind::parse(kind)
+                        .filter(|f| *f != book::FaultKind::StaleSnapshot)
+                        .ok_or_else(bad)?;
+                    o.book_fault_every = Some((k, kind));
+                }
                 _ => unreachable!("flag list and match agree"),
             }
         }

@@ -88,6 +88,8 @@ fn options_parse_venue_flags() {
         "1000",
         "--futures-pong-timeout-ms",
         "3000",
+        "--book-fault-every",
+        "100:gap",
     ]))
     .unwrap();
     assert_eq!(
@@ -101,6 +103,7 @@ fn options_parse_venue_flags() {
         (20, 0, 300, 50, 7)
     );
     assert!(!o.okx_checksum);
+    assert_eq!(o.book_fault_every, Some((100, book::FaultKind::Gap)));
     assert_eq!(
         (
             o.okx_idle_timeout_ms,
@@ -112,7 +115,12 @@ fn options_parse_venue_flags() {
     let d = MockOptions::from_args(&args(&["--listen", "127.0.0.1:0"])).unwrap();
     assert_eq!((d.book_depth, d.book_rate, d.event_rate), (50, 10, 10));
     assert!(d.okx_checksum);
-    for bad in [["--book-depth", "0"], ["--okx-checksum", "maybe"]] {
+    for bad in [
+        ["--book-depth", "0"],
+        ["--okx-checksum", "maybe"],
+        ["--book-fault-every", "0:gap"],
+        ["--book-fault-every", "5:nope"],
+    ] {
         let e = MockOptions::from_args(&args(&["--listen", "127.0.0.1:0", bad[0], bad[1]]))
             .unwrap_err();
         assert!(e.contains(bad[0]), "{e}");

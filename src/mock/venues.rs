@@ -172,6 +172,7 @@ pub fn book_spec(opts: &MockOptions, v: Venue, idx: usize, native: &str) -> Book
         seed,
         first_id: 1_000_000_000 + (seed % 1000) * 1_000_000,
         okx_checksum: opts.okx_checksum,
+        auto_fault: opts.book_fault_every.filter(|(_, k)| v.supports(*k)),
     }
 }
 
