@@ -6,8 +6,11 @@ use std::rc::Rc;
 use futures_util::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::binance;
+use super::bybit::Cat;
 use super::http::{self, HeadError, Request};
-use super::session::{self, Upgrade};
+use super::session::{self, StreamRef, Upgrade};
+use super::stats::bump;
+use super::vsession::{self, Proto};
 use super::Shared;
 
 /// Largest request body we are willing to skip over.
@@ -19,8 +22,10 @@ const INVALID_SYMBOL: &str = "{\"code\":-1121,\"msg\":\"Invalid symbol.\"}";
 enum Route {
     /// Send these bytes; keep the connection when `true`.
     Reply(Vec<u8>, bool),
-    /// Switch protocols.
+    /// Switch protocols to a Binance session.
     Upgrade(Upgrade),
+    /// Switch protocols to an OKX / Bybit / Deribit session.
+    VUpgrade(Vec<u8>, Proto),
 }
 
 /// Serves HTTP requests on `io` until the peer leaves, asks to close, or the
@@ -95,6 +100,13 @@ where
                 session::run(shared, io, buf, up).await;
                 return;
             }
+            Route::VUpgrade(response, proto) => {
+                if send(&mut io, &response).await.is_err() {
+                    return;
+                }
+                vsession::run(shared, io, buf, proto).await;
+                return;
+            }
         }
     }
 }
@@ -121,8 +133,25 @@ fn weigh(shared: &Shared, w: u64) -> [(&'static str, String); 1] {
 fn route(shared: &Shared, req: &Request) -> Route {
     let keep = req.keep_alive();
     let is_upgrade = req.header_has_token("upgrade", "websocket");
+    if !is_upgrade {
+        if let Some(r) = super::rest::route(shared, req) {
+            return Route::Reply(
+                http::json_response(r.status, &r.body, &r.headers, keep),
+                keep,
+            );
+        }
+    }
     if req.method != "GET" {
         return not_found(keep);
+    }
+    if matches!(
+        req.path.as_str(),
+        "/api/v3/exchangeInfo" | "/api/v3/ping" | "/api/v3/time"
+    ) && !is_upgrade
+    {
+        shared
+            .venue_stats
+            .with("binance_spot", |c| bump(&mut c.rest, &req.path));
     }
     match req.path.as_str() {
         "/api/v3/exchangeInfo" if !is_upgrade => {
@@ -147,7 +176,11 @@ fn route(shared: &Shared, req: &Request) -> Route {
             Route::Reply(http::json_response(200, &body, &hdr, keep), keep)
         }
         "/mock/stats" if !is_upgrade => {
-            let body = shared.stats.to_json(&shared.opts.symbols);
+            let mut body = shared.stats.to_json(&shared.opts.symbols);
+            body.pop();
+            body.push_str(",\"venues\":");
+            body.push_str(&shared.venue_stats.to_json());
+            body.push('}');
             Route::Reply(http::json_response(200, &body, &[], keep), keep)
         }
         _ if is_upgrade => upgrade_route(shared, req, keep),
@@ -177,8 +210,10 @@ fn requested_symbols(req: &Request) -> Option<Vec<String>> {
     None
 }
 
-fn upgrade_route(shared: &Shared, req: &Request, keep: bool) -> Route {
-    let (combined, names): (bool, Vec<String>) = match req.path.as_str() {
+/// A Binance stream path below a route prefix: `/stream?streams=` (combined)
+/// or `/ws[/<streams>]` (raw).
+fn binance_streams(req: &Request, p: &str) -> Option<(bool, Vec<String>)> {
+    match p {
         "/stream" | "/stream/" => {
             let streams = req
                 .query_pairs()
@@ -186,19 +221,44 @@ fn upgrade_route(shared: &Shared, req: &Request, keep: bool) -> Route {
                 .find(|(k, _)| k == "streams")
                 .map(|(_, v)| v)
                 .unwrap_or_default();
-            (true, split_streams(&streams))
+            Some((true, split_streams(&streams)))
         }
-        "/ws" | "/ws/" => (false, Vec::new()),
-        p => match p.strip_prefix("/ws/") {
-            Some(rest) => (false, split_streams(rest)),
-            None => return not_found(keep),
-        },
+        "/ws" | "/ws/" => Some((false, Vec::new())),
+        p => p
+            .strip_prefix("/ws/")
+            .map(|rest| (false, split_streams(rest))),
+    }
+}
+
+fn upgrade_route(shared: &Shared, req: &Request, keep: bool) -> Route {
+    let path = req.path.as_str();
+    let proto = match path.trim_end_matches('/') {
+        "/ws/v5/public" => Some(Proto::Okx),
+        "/ws/api/v2" => Some(Proto::Deribit),
+        "/v5/public/spot" => Some(Proto::Bybit(Cat::Spot)),
+        "/v5/public/linear" => Some(Proto::Bybit(Cat::Linear)),
+        _ => None,
     };
+    let (route, parsed) = if proto.is_some() {
+        (session::Route::Spot, None)
+    } else if let Some(rest) = path.strip_prefix("/public") {
+        (session::Route::FuturesPublic, binance_streams(req, rest))
+    } else if let Some(rest) = path.strip_prefix("/market") {
+        (session::Route::FuturesMarket, binance_streams(req, rest))
+    } else {
+        (session::Route::Spot, binance_streams(req, path))
+    };
+    if proto.is_none() && parsed.is_none() {
+        return not_found(keep);
+    }
+    let (combined, names) = parsed.unwrap_or_default();
     let mut indices = Vec::with_capacity(names.len());
+    let mut extra = Vec::new();
     for n in &names {
-        match binance::stream_symbol_index(&shared.opts.symbols, n) {
-            Some(i) if !indices.contains(&i) => indices.push(i),
-            Some(_) => {}
+        match session::parse_stream(shared, route, n) {
+            Some(StreamRef::Trade(i)) if !indices.contains(&i) => indices.push(i),
+            Some(StreamRef::Trade(_)) => {}
+            Some(StreamRef::Feed(..)) => extra.push(n.clone()),
             None => {
                 return Route::Reply(http::json_response(400, INVALID_SYMBOL, &[], false), false)
             }
@@ -217,10 +277,16 @@ fn upgrade_route(shared: &Shared, req: &Request, keep: bool) -> Route {
             return Route::Reply(http::json_response(400, msg, &[], false), false);
         }
     }
+    let response = super::ws::handshake_response(key);
+    if let Some(p) = proto {
+        return Route::VUpgrade(response, p);
+    }
     Route::Upgrade(Upgrade {
-        response: super::ws::handshake_response(key),
+        response,
         combined,
         streams: indices,
+        extra,
+        route,
     })
 }
 
@@ -251,7 +317,7 @@ mod tests {
     fn reply(r: Route) -> (String, bool) {
         match r {
             Route::Reply(b, k) => (String::from_utf8(b).unwrap(), k),
-            Route::Upgrade(_) => panic!("unexpected upgrade"),
+            Route::Upgrade(_) | Route::VUpgrade(..) => panic!("unexpected upgrade"),
         }
     }
 
@@ -307,19 +373,19 @@ mod tests {
                 let r = String::from_utf8(u.response).unwrap();
                 assert!(r.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
             }
-            Route::Reply(..) => panic!(),
+            _ => panic!(),
         }
         match up("/ws/ethusdt@trade") {
             Route::Upgrade(u) => assert!(!u.combined && u.streams == vec![1]),
-            Route::Reply(..) => panic!(),
+            _ => panic!(),
         }
         match up("/ws") {
             Route::Upgrade(u) => assert!(!u.combined && u.streams.is_empty()),
-            Route::Reply(..) => panic!(),
+            _ => panic!(),
         }
         match up("/stream") {
             Route::Upgrade(u) => assert!(u.combined && u.streams.is_empty()),
-            Route::Reply(..) => panic!(),
+            _ => panic!(),
         }
         let (r, keep) = reply(up("/stream?streams=btcusdt@trade/solusdt@trade"));
         assert!(!keep);

@@ -1,18 +1,34 @@
-//! `marketprism mock-exchange`: a local fake of Binance spot's public
-//! market-data API (REST `exchangeInfo` + trade WebSockets) on one loopback
-//! port, over TLS with a generated CA or plain TCP. Integration tests,
-//! benchmarks and the offline demo point the real collector at it.
+//! `marketprism mock-exchange`: a local fake of the public market-data APIs
+//! of every venue the collector supports (Binance spot and USDⓈ-M, OKX spot
+//! and SWAP, Bybit spot and linear, Deribit perpetuals) on one loopback
+//! port, routed by path, over TLS with a generated CA or plain TCP.
+//! Integration tests, benchmarks and the offline demo point the real
+//! collector at it.
 //!
 //! This module holds the options, the executor start-up and the accept loop;
-//! see `conn` (HTTP routing), `session` (WebSocket streaming), `binance`
-//! (market + event formats), `ws`, `http`, `tls` and `stats`.
+//! see `conn` (HTTP routing), `rest` (REST answers of the other venues),
+//! `session` (Binance WebSocket streaming), `vsession` (OKX/Bybit/Deribit
+//! sessions), `feed` (subscriptions → frames), `book` (the deterministic
+//! order books and faults), `venues` (symbol tables + producers), the venue
+//! format modules `binance`, `binance_book`, `binance_futures`, `okx`,
+//! `bybit`, `deribit`, and `ws`, `http`, `tls`, `stats`.
 
 pub mod binance;
+pub mod binance_book;
+pub mod binance_futures;
+pub mod book;
+pub mod bybit;
 mod conn;
+pub mod deribit;
+mod feed;
 mod http;
+pub mod okx;
+mod rest;
 mod session;
 mod stats;
 mod tls;
+pub mod venues;
+mod vsession;
 mod ws;
 
 use std::io::{self, Write as _};
@@ -46,6 +62,27 @@ pub struct MockOptions {
     pub time_base_ms: u64,
     /// Pin the executor to this CPU.
     pub core: Option<usize>,
+    /// Levels per side of every mock order book.
+    pub book_depth: usize,
+    /// Book updates per second per book; 0 = as fast as connections take them.
+    pub book_rate: u64,
+    /// Stop each book after N updates (0 = unlimited).
+    pub book_updates: u64,
+    /// Items per second of every non-book stream other than Binance spot
+    /// trades; 0 = as fast as connections take them.
+    pub event_rate: u64,
+    /// Items 1..=N of every such stream (0 = unlimited).
+    pub events_per_stream: u64,
+    /// OKX `books` checksum: real CRC32 (true) or always 0 (false).
+    pub okx_checksum: bool,
+    /// OKX closes with 4004 after this long without client messages or pushes (0 = never).
+    pub okx_idle_timeout_ms: u64,
+    /// Binance USDⓈ-M server ping interval (0 = off) and pong timeout (0 = off).
+    pub futures_ping_interval_ms: u64,
+    pub futures_pong_timeout_ms: u64,
+    /// Every book gets this fault in every K-th update, on the venues that
+    /// support the kind (K, kind); `None` = only `/mock/fault`.
+    pub book_fault_every: Option<(u64, book::FaultKind)>,
 }
 
 /// One tradable pair of the mock.
@@ -78,6 +115,16 @@ impl Default for MockOptions {
             pong_timeout_ms: 60_000,
             time_base_ms: wall_clock_ms(),
             core: None,
+            book_depth: 50,
+            book_rate: 10,
+            book_updates: 0,
+            event_rate: 10,
+            events_per_stream: 0,
+            okx_checksum: true,
+            okx_idle_timeout_ms: 30_000,
+            futures_ping_interval_ms: 180_000,
+            futures_pong_timeout_ms: 600_000,
+            book_fault_every: None,
         }
     }
 }
@@ -97,7 +144,23 @@ usage: marketprism mock-exchange --listen ADDR [options]
   --pong-timeout-ms MS     close when a ping is unanswered this long (default 60000, 0 = off)
   --time-base-ms T         trade time of trade id 0 (default: wall clock at start)
   --core C                 pin the executor thread to CPU C
-  --help                   show this text";
+  --book-depth N           levels per side of every order book (default 50)
+  --book-rate N            book updates per second per book (default 10, 0 = as fast as possible)
+  --book-updates N         stop each book after N updates (default 0 = unlimited)
+  --event-rate N           items per second of the other streams (default 10, 0 = as fast as possible)
+  --events-per-stream N    stop each of those streams after N items (default 0 = unlimited)
+  --okx-checksum MODE      OKX books checksum: crc (default) or zero
+  --okx-idle-timeout-ms MS OKX closes (4004) an idle connection after MS (default 30000, 0 = off)
+  --futures-ping-interval-ms MS  USDⓈ-M server ping interval (default 180000, 0 = off)
+  --futures-pong-timeout-ms MS   USDⓈ-M pong timeout (default 600000, 0 = off)
+  --book-fault-every K:KIND      every book gets fault KIND (gap, seq_reset, keepalive,
+                           bad_checksum, snapshot, u1, crossed) in every K-th update,
+                           where its venue supports KIND (default: none)
+  --help                   show this text
+routes: Binance spot /stream, /ws/..., /api/v3/*; USDⓈ-M /public/..., /market/..., /fapi/v1/*,
+  /futures/data/*; OKX /ws/v5/public, /api/v5/*; Bybit /v5/public/spot|linear, /v5/market/*;
+  Deribit /ws/api/v2, /api/v2/public/get_instruments; control GET /mock/stats,
+  /mock/book?venue=&symbol=, /mock/fault?venue=&symbol=&kind=";
 
 fn parse_num(flag: &str, v: &str) -> Result<u64, String> {
     v.parse::<u64>()
@@ -169,6 +232,16 @@ impl MockOptions {
                 "--pong-timeout-ms",
                 "--time-base-ms",
                 "--core",
+                "--book-depth",
+                "--book-rate",
+                "--book-updates",
+                "--event-rate",
+                "--events-per-stream",
+                "--okx-checksum",
+                "--okx-idle-timeout-ms",
+                "--futures-ping-interval-ms",
+                "--futures-pong-timeout-ms",
+                "--book-fault-every",
             ];
             if !WITH_VALUE.contains(&flag) {
                 return Err(format!("unknown argument `{arg}`\n{USAGE}"));
@@ -203,6 +276,45 @@ impl MockOptions {
                 "--pong-timeout-ms" => o.pong_timeout_ms = parse_num(flag, value)?,
                 "--time-base-ms" => o.time_base_ms = parse_num(flag, value)?,
                 "--core" => o.core = Some(parse_num(flag, value)? as usize),
+                "--book-depth" => {
+                    let d = parse_num(flag, value)?;
+                    if d == 0 || d > 400 {
+                        return Err(format!(
+                            "--book-depth: expected 1..=400, got `{value}`\n{USAGE}"
+                        ));
+                    }
+                    o.book_depth = d as usize;
+                }
+                "--book-rate" => o.book_rate = parse_num(flag, value)?,
+                "--book-updates" => o.book_updates = parse_num(flag, value)?,
+                "--event-rate" => o.event_rate = parse_num(flag, value)?,
+                "--events-per-stream" => o.events_per_stream = parse_num(flag, value)?,
+                "--okx-checksum" => {
+                    o.okx_checksum = match value {
+                        "crc" => true,
+                        "zero" => false,
+                        _ => {
+                            return Err(format!(
+                                "--okx-checksum: expected crc or zero, got `{value}`\n{USAGE}"
+                            ))
+                        }
+                    }
+                }
+                "--okx-idle-timeout-ms" => o.okx_idle_timeout_ms = parse_num(flag, value)?,
+                "--futures-ping-interval-ms" => {
+                    o.futures_ping_interval_ms = parse_num(flag, value)?
+                }
+                "--futures-pong-timeout-ms" => o.futures_pong_timeout_ms = parse_num(flag, value)?,
+                "--book-fault-every" => {
+                    let bad =
+                        || format!("--book-fault-every: expected K:KIND, got `{value}`\n{USAGE}");
+                    let (k, kind) = value.split_once(':').ok_or_else(bad)?;
+                    let k = k.parse::<u64>().ok().filter(|k| *k > 0).ok_or_else(bad)?;
+                    let kind = book::FaultKind::parse(kind)
+                        .filter(|f| *f != book::FaultKind::StaleSnapshot)
+                        .ok_or_else(bad)?;
+                    o.book_fault_every = Some((k, kind));
+                }
                 _ => unreachable!("flag list and match agree"),
             }
         }
@@ -235,6 +347,15 @@ pub(crate) struct Shared {
     pub stats: stats::Stats,
     /// Running REST request weight (`X-MBX-USED-WEIGHT-1M`).
     pub weight: std::cell::Cell<u64>,
+    /// Same for USDⓈ-M (`/fapi`, `/futures/data`).
+    pub futures_weight: std::cell::Cell<u64>,
+    /// Books and event producers of all venues.
+    pub feeds: venues::Feeds,
+    pub venue_stats: stats::VenueStats,
+    /// Connection ids handed out (OKX `connId`, Bybit `conn_id`).
+    pub conn_seq: std::cell::Cell<u64>,
+    /// Requests so far per `path|symbol`, for REST answers numbered by request.
+    pub rest_counts: std::cell::RefCell<std::collections::HashMap<String, u64>>,
 }
 
 impl Shared {
@@ -248,10 +369,32 @@ impl Shared {
                 start,
             ),
             stats: stats::Stats::new(opts.symbols.len()),
+            feeds: venues::Feeds::new(&opts, start),
             start,
             opts,
             weight: std::cell::Cell::new(0),
+            futures_weight: std::cell::Cell::new(0),
+            venue_stats: stats::VenueStats::with_keys(&[
+                "binance_spot",
+                "binance_derivatives",
+                "okx",
+                "okx_spot",
+                "okx_derivatives",
+                "bybit_spot",
+                "bybit_linear",
+                "deribit_derivatives",
+            ]),
+            conn_seq: std::cell::Cell::new(0),
+            rest_counts: Default::default(),
         }
+    }
+
+    /// Counts one more request for `key` and returns its 1-based number.
+    pub fn next_request(&self, key: &str) -> u64 {
+        let mut m = self.rest_counts.borrow_mut();
+        let c = m.entry(key.to_string()).or_insert(0);
+        *c += 1;
+        *c
     }
 
     /// The mock's clock: time base plus time since start.

@@ -14,7 +14,10 @@ use futures_util::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 
 use super::binance::{self, EventTemplate, MalformedKind, PriceStyle};
-use super::stats::Bump;
+use super::binance_futures;
+use super::feed::{self, FeedSub};
+use super::stats::{bump, Bump};
+use super::venues::{self, Chan, Venue};
 use super::ws::{self, Decoded};
 use super::Shared;
 
@@ -27,6 +30,65 @@ const MAX_CLIENT_PAYLOAD: usize = 64 * 1024;
 /// Binance: more than this many incoming messages per second closes the connection.
 const MAX_MSGS_PER_SEC: usize = 5;
 
+/// Which Binance endpoint a session is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    Spot,
+    /// USDⓈ-M `/public` (book data).
+    FuturesPublic,
+    /// USDⓈ-M `/market` (everything else).
+    FuturesMarket,
+}
+
+impl Route {
+    pub fn venue(self) -> Venue {
+        match self {
+            Route::Spot => Venue::BinanceSpot,
+            _ => Venue::BinanceDerivatives,
+        }
+    }
+}
+
+/// A stream name resolved on a route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum StreamRef {
+    /// Spot `<sym>@trade` (the benchmarked hot path).
+    Trade(usize),
+    /// Any other stream: channel (None = diff depth), feed index, and
+    /// whether it is on the wrong route (accepted, never fed).
+    Feed(Option<Chan>, usize, bool),
+}
+
+/// Resolves a stream name as the route's venue spells it.
+pub(crate) fn parse_stream(shared: &Shared, route: Route, name: &str) -> Option<StreamRef> {
+    match route {
+        Route::Spot => {
+            if let Some(i) = binance::stream_symbol_index(&shared.opts.symbols, name) {
+                return Some(StreamRef::Trade(i));
+            }
+            let (sym, rest) = name.split_once('@')?;
+            if sym.is_empty() || sym.bytes().any(|b| b.is_ascii_uppercase()) {
+                return None;
+            }
+            let i = shared
+                .opts
+                .symbols
+                .iter()
+                .position(|s| s.symbol.eq_ignore_ascii_case(sym))?;
+            match rest {
+                "depth@100ms" | "depth" => Some(StreamRef::Feed(None, i, false)),
+                "bookTicker" => Some(StreamRef::Feed(Some(Chan::BookTicker), i, false)),
+                _ => None,
+            }
+        }
+        Route::FuturesPublic | Route::FuturesMarket => {
+            let (c, i) = binance_futures::parse_stream(name)?;
+            let wrong = binance_futures::is_public(c) != (route == Route::FuturesPublic);
+            Some(StreamRef::Feed(c, i, wrong))
+        }
+    }
+}
+
 /// What the router decided for a WebSocket request.
 pub(crate) struct Upgrade {
     /// The 101 response to send.
@@ -35,6 +97,9 @@ pub(crate) struct Upgrade {
     pub combined: bool,
     /// Symbol indices subscribed through the URL.
     pub streams: Vec<usize>,
+    /// Other streams named in the URL.
+    pub extra: Vec<String>,
+    pub route: Route,
 }
 
 /// One subscribed stream and the next trade id it will receive.
@@ -95,6 +160,14 @@ impl PingState {
 pub(crate) struct Conn {
     combined: Cell<bool>,
     pub(crate) subs: RefCell<Vec<Sub>>,
+    /// Streams other than spot trades (depth, bookTicker, futures streams).
+    pub(crate) extra: RefCell<Vec<FeedSub>>,
+    /// Stream names ever subscribed on this connection (resubscription stats).
+    seen: RefCell<std::collections::HashSet<String>>,
+    route: Route,
+    ping_every: Duration,
+    pong_timeout: Duration,
+    max_msgs_per_sec: usize,
     /// Frames queued by the reader (control replies, pongs).
     out: RefCell<Vec<u8>>,
     /// Close frame payload to send, after which the session ends.
@@ -105,18 +178,43 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
+    #[cfg(test)]
     pub(crate) fn new(shared: &Shared, combined: bool, streams: &[usize]) -> Conn {
+        Self::with_route(shared, combined, streams, Route::Spot)
+    }
+
+    pub(crate) fn with_route(
+        shared: &Shared,
+        combined: bool,
+        streams: &[usize],
+        route: Route,
+    ) -> Conn {
+        let (ping_ms, pong_ms, max_msgs) = match route {
+            Route::Spot => (
+                shared.opts.ping_interval_ms,
+                shared.opts.pong_timeout_ms,
+                MAX_MSGS_PER_SEC,
+            ),
+            _ => (
+                shared.opts.futures_ping_interval_ms,
+                shared.opts.futures_pong_timeout_ms,
+                10,
+            ),
+        };
         let conn = Conn {
             combined: Cell::new(combined),
             subs: RefCell::new(Vec::new()),
+            extra: RefCell::new(Vec::new()),
+            seen: RefCell::new(std::collections::HashSet::new()),
+            route,
+            ping_every: Duration::from_millis(ping_ms),
+            pong_timeout: Duration::from_millis(pong_ms),
+            max_msgs_per_sec: max_msgs,
             out: RefCell::new(Vec::new()),
             closing: RefCell::new(None),
             ping: RefCell::new(PingState {
                 counter: 0,
-                next_ping_at: after(
-                    Instant::now(),
-                    Duration::from_millis(shared.opts.ping_interval_ms),
-                ),
+                next_ping_at: after(Instant::now(), Duration::from_millis(ping_ms)),
                 outstanding: VecDeque::new(),
                 unanswered_since: None,
                 sent_at: VecDeque::new(),
@@ -129,6 +227,39 @@ impl Conn {
         conn
     }
 
+    /// Counts a subscription in the per-venue stats.
+    fn count_sub(&self, shared: &Shared, name: &str, symbol: &str) {
+        let again = !self.seen.borrow_mut().insert(name.to_string());
+        shared.venue_stats.with(self.route.venue().key(), |c| {
+            bump(&mut c.subscriptions, symbol);
+            if again {
+                bump(&mut c.resubscriptions, symbol);
+            }
+        });
+    }
+
+    /// Subscribes a resolved stream (no-op when already subscribed).
+    fn subscribe_ref(&self, shared: &Shared, name: &str, r: StreamRef) {
+        match r {
+            StreamRef::Trade(i) => self.subscribe(shared, i),
+            StreamRef::Feed(chan, idx, wrong) => {
+                if self.extra.borrow().iter().any(|s| s.name == name) {
+                    return;
+                }
+                let venue = self.route.venue();
+                let symbol = venues::symbols(&shared.opts, venue)
+                    .into_iter()
+                    .find(|(i, _)| *i == idx)
+                    .map(|(_, s)| s)
+                    .unwrap_or_default();
+                self.count_sub(shared, name, &symbol);
+                let mut sub = FeedSub::new(shared, venue, chan, idx, name.to_string(), symbol);
+                sub.silent = wrong;
+                self.extra.borrow_mut().push(sub);
+            }
+        }
+    }
+
     /// Adds a subscription starting after what the market has produced now.
     fn subscribe(&self, shared: &Shared, idx: usize) {
         let mut subs = self.subs.borrow_mut();
@@ -138,6 +269,7 @@ impl Conn {
         let Some(sym) = shared.opts.symbols.get(idx) else {
             return;
         };
+        self.count_sub(shared, &binance::trade_stream_name(sym), &sym.symbol);
         subs.push(Sub {
             tpl: EventTemplate::new(idx, sym, self.combined.get()),
             next_id: shared.market.produced(idx).saturating_add(1),
@@ -158,12 +290,15 @@ impl Conn {
 }
 
 /// Decrements `connections_open` however the session ends.
-struct OpenGuard(Rc<Shared>);
+struct OpenGuard(Rc<Shared>, &'static str);
 
 impl Drop for OpenGuard {
     fn drop(&mut self) {
         let c = &self.0.stats.connections_open;
         c.set(c.get().saturating_sub(1));
+        self.0.venue_stats.with(self.1, |c| {
+            c.connections_open = c.connections_open.saturating_sub(1)
+        });
     }
 }
 
@@ -175,8 +310,18 @@ where
 {
     shared.stats.connections_total.add(1);
     shared.stats.connections_open.add(1);
-    let _guard = OpenGuard(shared.clone());
-    let conn = Conn::new(&shared, up.combined, &up.streams);
+    let vkey = up.route.venue().key();
+    shared.venue_stats.with(vkey, |c| {
+        c.connections_total += 1;
+        c.connections_open += 1;
+    });
+    let _guard = OpenGuard(shared.clone(), vkey);
+    let conn = Conn::with_route(&shared, up.combined, &up.streams, up.route);
+    for name in &up.extra {
+        if let Some(r) = parse_stream(&shared, up.route, name) {
+            conn.subscribe_ref(&shared, name, r);
+        }
+    }
     let (r, w) = io.split();
     futures_lite::future::or(
         reader(&shared, &conn, r, leftover),
@@ -239,9 +384,10 @@ fn handle_frame(
             recent.pop_front();
         }
         recent.push_back(now);
-        if recent.len() > MAX_MSGS_PER_SEC {
+        if recent.len() > conn.max_msgs_per_sec {
             log::warn!(
-                "mock-exchange: client sent more than {MAX_MSGS_PER_SEC} messages in 1 s, closing"
+                "mock-exchange: client sent more than {} messages in 1 s, closing",
+                conn.max_msgs_per_sec
             );
             conn.close_with(ws::CLOSE_POLICY, "Too many messages");
             return false;
@@ -275,6 +421,9 @@ fn handle_frame(
         ws::OP_PONG => {
             if solicited_pong {
                 shared.stats.pongs_received.add(1);
+                shared
+                    .venue_stats
+                    .with(conn.route.venue().key(), |c| c.pongs_received += 1);
             } else {
                 shared.stats.pongs_mismatched.add(1);
             }
@@ -351,34 +500,49 @@ pub(crate) fn handle_control(shared: &Shared, conn: &Conn, text: &str) -> String
     match method.as_str() {
         "SUBSCRIBE" | "UNSUBSCRIBE" => {
             let subscribe = method == "SUBSCRIBE";
-            let mut indices = Vec::with_capacity(params.len());
+            let mut refs = Vec::with_capacity(params.len());
             for p in &params {
-                let idx = p
-                    .as_str()
-                    .and_then(|s| binance::stream_symbol_index(&shared.opts.symbols, s));
-                match idx {
-                    Some(i) => indices.push(i),
+                let name = p.as_str().unwrap_or("");
+                match parse_stream(shared, conn.route, name) {
+                    Some(r) => refs.push((name.to_string(), r)),
                     None => return error_reply(shared, "Invalid request: invalid stream", &id),
                 }
             }
-            if subscribe {
-                for i in indices {
-                    conn.subscribe(shared, i);
+            for (name, r) in refs {
+                if subscribe {
+                    conn.subscribe_ref(shared, &name, r);
+                } else {
+                    match r {
+                        StreamRef::Trade(i) => {
+                            conn.subs.borrow_mut().retain(|s| s.tpl.symbol_index != i)
+                        }
+                        StreamRef::Feed(..) => {
+                            let mut extra = conn.extra.borrow_mut();
+                            if let Some(pos) = extra.iter().position(|s| s.name == name) {
+                                let s = extra.remove(pos);
+                                shared.venue_stats.with(conn.route.venue().key(), |c| {
+                                    bump(&mut c.unsubscriptions, &s.symbol)
+                                });
+                            }
+                        }
+                    }
                 }
-            } else {
-                conn.subs
-                    .borrow_mut()
-                    .retain(|s| !indices.contains(&s.tpl.symbol_index));
             }
             format!("{{\"result\":null,\"id\":{id}}}")
         }
         "LIST_SUBSCRIPTIONS" => {
-            let list: Vec<String> = conn
+            let mut list: Vec<String> = conn
                 .subs
                 .borrow()
                 .iter()
                 .map(|s| format!("\"{}\"", s.tpl.stream))
                 .collect();
+            list.extend(
+                conn.extra
+                    .borrow()
+                    .iter()
+                    .map(|s| format!("\"{}\"", s.name)),
+            );
             format!("{{\"result\":[{}],\"id\":{id}}}", list.join(","))
         }
         "GET_PROPERTY" if params.len() == 1 && params[0].as_str() == Some("combined") => {
@@ -480,13 +644,16 @@ fn idle_wait(shared: &Shared, conn: &Conn, now: Instant) -> Duration {
     let mut wait = Duration::from_secs(1);
     {
         let p = conn.ping.borrow();
-        if shared.opts.ping_interval_ms > 0 {
+        if !conn.ping_every.is_zero() {
             wait = wait.min(p.next_ping_at.saturating_duration_since(now));
         }
-        if let (Some(since), true) = (p.unanswered_since, shared.opts.pong_timeout_ms > 0) {
-            let deadline = after(since, Duration::from_millis(shared.opts.pong_timeout_ms));
+        if let (Some(since), false) = (p.unanswered_since, conn.pong_timeout.is_zero()) {
+            let deadline = after(since, conn.pong_timeout);
             wait = wait.min(deadline.saturating_duration_since(now));
         }
+    }
+    if feed::active(shared, &conn.extra.borrow()) {
+        wait = wait.min(Duration::from_millis(5));
     }
     if shared.market.rate() > 0 {
         for s in conn.subs.borrow().iter() {
@@ -503,8 +670,9 @@ fn idle_wait(shared: &Shared, conn: &Conn, now: Instant) -> Duration {
 async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &Conn, mut w: W) {
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 8 * 1024);
     let mut mal = MalformedState::default();
-    let ping_every = Duration::from_millis(shared.opts.ping_interval_ms);
-    let pong_timeout = Duration::from_millis(shared.opts.pong_timeout_ms);
+    let mut scratch = String::with_capacity(4096);
+    let ping_every = conn.ping_every;
+    let pong_timeout = conn.pong_timeout;
     loop {
         buf.clear();
         {
@@ -537,10 +705,24 @@ async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &Conn, mut w: W) {
                 binance::push_u64(&mut payload, n);
                 ws::write_frame(&mut buf, ws::OP_PING, &payload);
                 shared.stats.pings_sent.add(1);
+                shared
+                    .venue_stats
+                    .with(conn.route.venue().key(), |c| c.pings_sent += 1);
                 p.next_ping_at = after(now, ping_every);
             }
         }
         fill_trades(shared, conn, &mut buf, &mut mal);
+        if buf.len() < CHUNK {
+            let mut extra = conn.extra.borrow_mut();
+            feed::fill(
+                shared,
+                &mut extra,
+                conn.combined.get(),
+                &mut buf,
+                &mut scratch,
+                CHUNK,
+            );
+        }
         if !buf.is_empty() {
             if w.write_all(&buf).await.is_err() || w.flush().await.is_err() {
                 return;

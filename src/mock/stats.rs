@@ -2,7 +2,8 @@
 //! can check what the collector actually did. Single-threaded (the mock runs on
 //! one glommio executor), hence plain `Cell`s.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::binance::MalformedKind;
@@ -104,6 +105,100 @@ impl Stats {
         );
         o
     }
+}
+
+/// Per-venue counters (keyed by venue config key; the OKX WebSocket endpoint
+/// is shared by spot and swap, so its connection-level counters are under
+/// `okx`, while subscriptions count under `okx_spot` / `okx_derivatives`).
+#[derive(Default)]
+pub(crate) struct VenueCounters {
+    pub connections_total: u64,
+    pub connections_open: u64,
+    /// Subscribe requests accepted, per native symbol (any channel).
+    pub subscriptions: BTreeMap<String, u64>,
+    /// Subscriptions of a (channel, symbol) the same connection had already
+    /// subscribed before (e.g. unsubscribe + subscribe to resync a book).
+    pub resubscriptions: BTreeMap<String, u64>,
+    pub unsubscriptions: BTreeMap<String, u64>,
+    /// REST requests per path.
+    pub rest: BTreeMap<String, u64>,
+    /// Client keepalives: WS ping frames, text `ping`, `{"op":"ping"}`, `public/test`.
+    pub pings_received: u64,
+    /// Pongs answering the mock's pings / heartbeats.
+    pub pongs_received: u64,
+    pub pings_sent: u64,
+    /// Faults injected, per `SYMBOL:kind`.
+    pub faults: BTreeMap<String, u64>,
+    /// Requests answered with the venue's error.
+    pub rejected: u64,
+}
+
+fn push_map(o: &mut String, name: &str, m: &BTreeMap<String, u64>) {
+    let _ = write!(o, "\"{name}\":{{");
+    for (i, (k, v)) in m.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        let _ = write!(o, "\"{}\":{v}", k.replace(['"', '\\'], "_"));
+    }
+    o.push('}');
+}
+
+/// All venues' counters.
+#[derive(Default)]
+pub(crate) struct VenueStats(RefCell<BTreeMap<&'static str, VenueCounters>>);
+
+impl VenueStats {
+    /// Counters for these keys exist (at zero) from the start, so the JSON
+    /// shape does not depend on what happened.
+    pub fn with_keys(keys: &[&'static str]) -> VenueStats {
+        let s = VenueStats::default();
+        for k in keys {
+            s.with(k, |_| ());
+        }
+        s
+    }
+
+    pub fn with<R>(&self, venue: &'static str, f: impl FnOnce(&mut VenueCounters) -> R) -> R {
+        f(self.0.borrow_mut().entry(venue).or_default())
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut o = String::with_capacity(1024);
+        o.push('{');
+        for (i, (k, c)) in self.0.borrow().iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            let _ = write!(
+                o,
+                "\"{k}\":{{\"connections_total\":{},\"connections_open\":{},\"pings_received\":{},\"pongs_received\":{},\"pings_sent\":{},\"rejected\":{},",
+                c.connections_total,
+                c.connections_open,
+                c.pings_received,
+                c.pongs_received,
+                c.pings_sent,
+                c.rejected
+            );
+            push_map(&mut o, "subscriptions", &c.subscriptions);
+            o.push(',');
+            push_map(&mut o, "resubscriptions", &c.resubscriptions);
+            o.push(',');
+            push_map(&mut o, "unsubscriptions", &c.unsubscriptions);
+            o.push(',');
+            push_map(&mut o, "rest", &c.rest);
+            o.push(',');
+            push_map(&mut o, "faults", &c.faults);
+            o.push('}');
+        }
+        o.push('}');
+        o
+    }
+}
+
+/// Adds one to a per-name counter.
+pub(crate) fn bump(m: &mut BTreeMap<String, u64>, k: &str) {
+    *m.entry(k.to_string()).or_default() += 1;
 }
 
 #[cfg(test)]

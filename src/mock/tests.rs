@@ -67,6 +67,67 @@ fn options_parse_all_flags() {
 }
 
 #[test]
+fn options_parse_venue_flags() {
+    let o = MockOptions::from_args(&args(&[
+        "--listen=127.0.0.1:0",
+        "--book-depth",
+        "20",
+        "--book-rate",
+        "0",
+        "--book-updates",
+        "300",
+        "--event-rate",
+        "50",
+        "--events-per-stream",
+        "7",
+        "--okx-checksum",
+        "zero",
+        "--okx-idle-timeout-ms",
+        "500",
+        "--futures-ping-interval-ms",
+        "1000",
+        "--futures-pong-timeout-ms",
+        "3000",
+        "--book-fault-every",
+        "100:gap",
+    ]))
+    .unwrap();
+    assert_eq!(
+        (
+            o.book_depth,
+            o.book_rate,
+            o.book_updates,
+            o.event_rate,
+            o.events_per_stream
+        ),
+        (20, 0, 300, 50, 7)
+    );
+    assert!(!o.okx_checksum);
+    assert_eq!(o.book_fault_every, Some((100, book::FaultKind::Gap)));
+    assert_eq!(
+        (
+            o.okx_idle_timeout_ms,
+            o.futures_ping_interval_ms,
+            o.futures_pong_timeout_ms
+        ),
+        (500, 1000, 3000)
+    );
+    let d = MockOptions::from_args(&args(&["--listen", "127.0.0.1:0"])).unwrap();
+    assert_eq!((d.book_depth, d.book_rate, d.event_rate), (50, 10, 10));
+    assert!(d.okx_checksum);
+    for bad in [
+        ["--book-depth", "0"],
+        ["--okx-checksum", "maybe"],
+        ["--book-fault-every", "0:gap"],
+        ["--book-fault-every", "5:nope"],
+    ] {
+        let e = MockOptions::from_args(&args(&["--listen", "127.0.0.1:0", bad[0], bad[1]]))
+            .unwrap_err();
+        assert!(e.contains(bad[0]), "{e}");
+    }
+}
+
+#[test]
 fn options_defaults() {
     let before = wall_clock_ms();
     let o = MockOptions::from_args(&args(&["--listen", "[::1]:9443"])).unwrap();
@@ -639,3 +700,6 @@ fn wait_stats_tls<S: Read + Write>(connect: &dyn Fn() -> Client<S>) -> sonic_rs:
     let (_, body) = c.get("/mock/stats");
     sonic_rs::from_str(&body).unwrap()
 }
+
+#[path = "tests_venues.rs"]
+mod venues_e2e;

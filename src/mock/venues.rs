@@ -1,0 +1,241 @@
+//! The venues the mock speaks besides Binance spot trades: their config keys,
+//! native symbol tables, the per-(venue, channel) deterministic event
+//! producers and the per-(venue, symbol) book processes, all owned by one
+//! [`Feeds`] registry in the mock's shared state.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Instant;
+
+use super::binance::Market;
+use super::book::{mix, BookFeed, BookSpec, FaultKind};
+use super::{okx, MockOptions};
+
+/// A venue, named by the collector's config key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Venue {
+    BinanceSpot,
+    BinanceDerivatives,
+    OkxSpot,
+    OkxDerivatives,
+    BybitSpot,
+    BybitLinear,
+    DeribitDerivatives,
+}
+
+impl Venue {
+    pub const ALL: [Venue; 7] = [
+        Venue::BinanceSpot,
+        Venue::BinanceDerivatives,
+        Venue::OkxSpot,
+        Venue::OkxDerivatives,
+        Venue::BybitSpot,
+        Venue::BybitLinear,
+        Venue::DeribitDerivatives,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Venue::BinanceSpot => "binance_spot",
+            Venue::BinanceDerivatives => "binance_derivatives",
+            Venue::OkxSpot => "okx_spot",
+            Venue::OkxDerivatives => "okx_derivatives",
+            Venue::BybitSpot => "bybit_spot",
+            Venue::BybitLinear => "bybit_linear",
+            Venue::DeribitDerivatives => "deribit_derivatives",
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<Venue> {
+        Self::ALL.into_iter().find(|v| v.key() == key)
+    }
+
+    /// Book faults that make sense for this venue's sequencing.
+    pub fn supports(self, f: FaultKind) -> bool {
+        use FaultKind::*;
+        match self {
+            Venue::BinanceSpot | Venue::BinanceDerivatives => {
+                matches!(f, Gap | StaleSnapshot | Crossed)
+            }
+            Venue::OkxSpot | Venue::OkxDerivatives => {
+                matches!(f, Gap | SeqReset | Keepalive | BadChecksum | Crossed)
+            }
+            Venue::BybitSpot | Venue::BybitLinear => matches!(f, Gap | Snapshot | U1 | Crossed),
+            Venue::DeribitDerivatives => matches!(f, Gap | Crossed),
+        }
+    }
+}
+
+/// Non-book event channels (each a deterministic sequence per symbol).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Chan {
+    Trade,
+    AggTrade,
+    BookTicker,
+    Ticker,
+    MarkPrice,
+    ForceOrder,
+    Funding,
+    OpenInterest,
+    Liquidation,
+    Volatility,
+}
+
+/// USDⓈ-M, Bybit spot/linear native symbols (base, quote).
+pub const BTC_ETH_USDT: [(&str, &str, &str); 2] =
+    [("BTCUSDT", "BTC", "USDT"), ("ETHUSDT", "ETH", "USDT")];
+
+/// Deribit perpetuals.
+pub const DERIBIT_INSTRUMENTS: [&str; 2] = ["BTC-PERPETUAL", "ETH-PERPETUAL"];
+
+/// Deribit volatility indices.
+pub const DERIBIT_VOL_INDICES: [&str; 2] = ["btc_usd", "eth_usd"];
+
+/// The (feed index, native symbol) pairs of a venue. The index is what the
+/// venue module's pure functions take: the position in the venue's own table
+/// (for OKX the position in [`okx::INSTRUMENTS`], spot 0-1, swap 2-3; for
+/// Binance spot the position in `MockOptions::symbols`).
+pub fn symbols(opts: &MockOptions, v: Venue) -> Vec<(usize, String)> {
+    match v {
+        Venue::BinanceSpot => opts
+            .symbols
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, s.symbol.clone()))
+            .collect(),
+        Venue::BinanceDerivatives | Venue::BybitSpot | Venue::BybitLinear => BTC_ETH_USDT
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, s.0.to_string()))
+            .collect(),
+        Venue::OkxSpot | Venue::OkxDerivatives => okx::INSTRUMENTS
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.swap == (v == Venue::OkxDerivatives))
+            .map(|(k, i)| (k, i.inst_id.to_string()))
+            .collect(),
+        Venue::DeribitDerivatives => DERIBIT_INSTRUMENTS
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, s.to_string()))
+            .collect(),
+    }
+}
+
+/// Feed index of a native symbol on a venue (exact, case-sensitive).
+pub fn find(opts: &MockOptions, v: Venue, native: &str) -> Option<usize> {
+    symbols(opts, v)
+        .into_iter()
+        .find(|(_, s)| s == native)
+        .map(|(i, _)| i)
+}
+
+/// Price level of a symbol's book: BTC near 30000, ETH near 2000, others
+/// small and distinct.
+fn mid_whole(native: &str, idx: usize) -> i64 {
+    if native.starts_with("BTC") {
+        30_000
+    } else if native.starts_with("ETH") && !native.ends_with("BTC") {
+        2_000
+    } else {
+        10 + 7 * idx as i64
+    }
+}
+
+/// The book of (venue, symbol): formatting per venue as the real one prints.
+pub fn book_spec(opts: &MockOptions, v: Venue, idx: usize, native: &str) -> BookSpec {
+    let btc = native.starts_with("BTC");
+    // (price decimals, tick in price units, quantity decimals, quantity step)
+    let (price_dp, tick, qty_dp, qty_step): (u32, i64, u32, u64) = match v {
+        Venue::BinanceSpot => (8, if btc { 1_000_000 } else { 100_000 }, 8, 10_000),
+        Venue::BinanceDerivatives => (2, if btc { 10 } else { 1 }, 3, 1),
+        Venue::OkxSpot => (if btc { 1 } else { 2 }, 1, 8, 100_000),
+        Venue::OkxDerivatives => (if btc { 1 } else { 2 }, 1, 0, 1),
+        Venue::BybitSpot => (2, if btc { 10 } else { 1 }, 6, 100),
+        Venue::BybitLinear => (2, if btc { 10 } else { 1 }, 3, 1),
+        Venue::DeribitDerivatives => {
+            if btc {
+                (1, 5, 1, 100)
+            } else {
+                (2, 5, 1, 10)
+            }
+        }
+    };
+    let seed = mix(v as u64 * 1_000_003 + idx as u64 + 1);
+    BookSpec {
+        mid: mid_whole(native, idx) * 10i64.pow(price_dp),
+        tick,
+        price_dp,
+        qty_step,
+        qty_dp,
+        depth: opts.book_depth.max(1),
+        seed,
+        first_id: 1_000_000_000 + (seed % 1000) * 1_000_000,
+        okx_checksum: opts.okx_checksum,
+        auto_fault: opts.book_fault_every.filter(|(_, k)| v.supports(*k)),
+    }
+}
+
+/// All producers of one mock.
+pub(crate) struct Feeds {
+    books: HashMap<(Venue, usize), RefCell<BookFeed>>,
+    markets: HashMap<(Venue, Chan), Market>,
+}
+
+impl Feeds {
+    pub fn new(opts: &MockOptions, start: Instant) -> Feeds {
+        let mut books = HashMap::new();
+        for v in Venue::ALL {
+            for (i, native) in symbols(opts, v) {
+                let spec = book_spec(opts, v, i, &native);
+                books.insert(
+                    (v, i),
+                    RefCell::new(BookFeed::new(
+                        spec,
+                        opts.time_base_ms,
+                        opts.book_rate,
+                        opts.book_updates,
+                    )),
+                );
+            }
+        }
+        let n = opts.symbols.len().max(okx::INSTRUMENTS.len());
+        let mut markets = HashMap::new();
+        use Chan::*;
+        let chans: &[(Venue, &[Chan])] = &[
+            (Venue::BinanceSpot, &[BookTicker]),
+            (
+                Venue::BinanceDerivatives,
+                &[AggTrade, BookTicker, MarkPrice, ForceOrder],
+            ),
+            (
+                Venue::OkxSpot,
+                &[Trade, Ticker, Funding, OpenInterest, Liquidation],
+            ),
+            (
+                Venue::OkxDerivatives,
+                &[Trade, Ticker, Funding, OpenInterest, Liquidation],
+            ),
+            (Venue::BybitSpot, &[Trade, Ticker]),
+            (Venue::BybitLinear, &[Trade, Ticker, Liquidation]),
+            (Venue::DeribitDerivatives, &[Trade, Ticker, Volatility]),
+        ];
+        for (v, cs) in chans {
+            for c in cs.iter() {
+                markets.insert(
+                    (*v, *c),
+                    Market::new(n, opts.event_rate, opts.events_per_stream, start),
+                );
+            }
+        }
+        Feeds { books, markets }
+    }
+
+    pub fn book(&self, v: Venue, idx: usize) -> Option<&RefCell<BookFeed>> {
+        self.books.get(&(v, idx))
+    }
+
+    pub fn market(&self, v: Venue, c: Chan) -> Option<&Market> {
+        self.markets.get(&(v, c))
+    }
+}
