@@ -745,11 +745,7 @@ impl fmt::Display for Plan {
                 c.stream_count()
             )?;
             for conn in &c.connections {
-                let names: Vec<String> = conn
-                    .streams
-                    .iter()
-                    .map(|s| venue::stream_name(conn.venue, &s.symbol, s.data_type))
-                    .collect();
+                let names = venue::connection_channels(conn);
                 let route = if conn.route.is_empty() {
                     String::new()
                 } else {
@@ -757,11 +753,12 @@ impl fmt::Display for Plan {
                 };
                 writeln!(
                     f,
-                    "    conn {} {}#{}{route}: {} stream(s): {}",
+                    "    conn {} {}#{}{route}: {} stream(s) on {} channel(s): {}",
                     conn.id,
                     conn.venue,
                     conn.venue_conn,
                     conn.streams.len(),
+                    names.len(),
                     names.join(" ")
                 )?;
             }

@@ -274,7 +274,12 @@ fn core_books_and_instruments(
             .filter(|c| c.venue == id)
             .flat_map(|c| c.streams.iter().map(|s| s.symbol.clone()))
             .collect();
-        mine.extend(core.polls.iter().filter(|p| p.venue == id).map(|p| p.symbol.clone()));
+        mine.extend(
+            core.polls
+                .iter()
+                .filter(|p| p.venue == id)
+                .map(|p| p.symbol.clone()),
+        );
         let mut m = instruments[id.index()].clone();
         m.retain(&mine);
         if let Some(v) = plan.venue(id) {
@@ -295,7 +300,9 @@ fn core_books_and_instruments(
                 crate::book::BookConfig {
                     depth: v.book_depth,
                     publish_interval_ns: v.book_publish_interval.as_nanos() as u64,
-                    deltas: v.data_types.contains(&crate::model::DataType::OrderBookDelta),
+                    deltas: v
+                        .data_types
+                        .contains(&crate::model::DataType::OrderBookDelta),
                 },
             )
         })

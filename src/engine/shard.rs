@@ -181,7 +181,9 @@ impl Shard {
         }
         if !self.plan.polls.is_empty() {
             let me = self.clone();
-            helpers.push(glommio::spawn_local(async move { me.poll_scheduler().await }));
+            helpers.push(glommio::spawn_local(
+                async move { me.poll_scheduler().await },
+            ));
         }
         if self.plan.connections.iter().any(|c| {
             c.streams
@@ -189,7 +191,9 @@ impl Shard {
                 .any(|s| matches!(s.data_type, DataType::OrderBook | DataType::OrderBookDelta))
         }) {
             let me = self.clone();
-            helpers.push(glommio::spawn_local(async move { me.book_publisher().await }));
+            helpers.push(glommio::spawn_local(
+                async move { me.book_publisher().await },
+            ));
         }
         let nats = self.publisher.clone().map(|p| {
             let me = self.clone();
@@ -414,23 +418,25 @@ impl Shard {
                 glommio::yield_if_needed().await;
             }
             let next = match (tick.as_mut(), heartbeat) {
-                (Some(t), Some(hb)) => match futures_util::future::select(stream.next(), t.as_mut()).await {
-                    Either::Left((m, _)) => m,
-                    Either::Right((_, pending)) => {
-                        drop(pending);
-                        // A socket with no frames and no pongs for two
-                        // heartbeats is dead even if TCP has not noticed.
-                        if last_frame.elapsed() > hb.every * 2 + Duration::from_secs(5) {
-                            return format!("no frames for {:?} (stale)", last_frame.elapsed());
+                (Some(t), Some(hb)) => {
+                    match futures_util::future::select(stream.next(), t.as_mut()).await {
+                        Either::Left((m, _)) => m,
+                        Either::Right((_, pending)) => {
+                            drop(pending);
+                            // A socket with no frames and no pongs for two
+                            // heartbeats is dead even if TCP has not noticed.
+                            if last_frame.elapsed() > hb.every * 2 + Duration::from_secs(5) {
+                                return format!("no frames for {:?} (stale)", last_frame.elapsed());
+                            }
+                            if let Err(e) = stream.send(Message::text(hb.frame)).await {
+                                return format!("sending heartbeat: {e}");
+                            }
+                            vs.heartbeats_sent.inc();
+                            *t = Box::pin(glommio::timer::Timer::new(hb.every));
+                            continue;
                         }
-                        if let Err(e) = stream.send(Message::text(hb.frame)).await {
-                            return format!("sending heartbeat: {e}");
-                        }
-                        vs.heartbeats_sent.inc();
-                        *t = Box::pin(glommio::timer::Timer::new(hb.every));
-                        continue;
                     }
-                },
+                }
                 _ => stream.next().await,
             };
             let msg = match next {
@@ -585,7 +591,10 @@ impl Shard {
                 }
             };
             let Some(req) = req else {
-                log::error!("{venue}: no REST request for {:?}; dropping the job", job.kind);
+                log::error!(
+                    "{venue}: no REST request for {:?}; dropping the job",
+                    job.kind
+                );
                 continue;
             };
             loop {
@@ -606,39 +615,46 @@ impl Shard {
             vs.rest_requests.inc();
             let answer = client.get(&url, REST_TIMEOUT).await;
             let now = Instant::now();
-            let failed = match answer {
-                Ok(r) => {
-                    let verdict = budget.on_answer(
-                        r.status,
-                        r.used_weight_1m,
-                        r.retry_after_s,
-                        limit.weight,
-                        now,
-                    );
-                    if verdict == rest::budget::Verdict::Throttled {
-                        vs.rest_rate_limited.inc();
-                        log::warn!(
+            let failed =
+                match answer {
+                    Ok(r) => {
+                        let verdict = budget.on_answer(
+                            r.status,
+                            r.used_weight_1m,
+                            r.retry_after_s,
+                            limit.weight,
+                            now,
+                        );
+                        if verdict == rest::budget::Verdict::Throttled {
+                            vs.rest_rate_limited.inc();
+                            log::warn!(
                             "{venue}: REST answered {} (rate limit); pausing until {:?} from now",
                             r.status,
                             budget.blocked_until().map(|b| b.saturating_duration_since(now))
                         );
-                        Some(format!("HTTP {}", r.status))
-                    } else if r.status == 200 {
-                        self.rest_done(venue, &job.kind, &r.body);
-                        None
-                    } else {
-                        Some(format!("HTTP {} from {url}", r.status))
+                            Some(format!("HTTP {}", r.status))
+                        } else if r.status == 200 {
+                            self.rest_done(venue, &job.kind, &r.body);
+                            None
+                        } else {
+                            Some(format!("HTTP {} from {url}", r.status))
+                        }
                     }
-                }
-                Err(e) => Some(e.to_string()),
-            };
+                    Err(e) => Some(e.to_string()),
+                };
             if let Some(err) = failed {
                 vs.rest_errors.inc();
                 if let Some(n) = self.rest_log.borrow_mut().check(crate::sys::now_ns()) {
-                    log::warn!("{venue}: REST {:?} failed: {err} ({n} more suppressed)", job.kind);
+                    log::warn!(
+                        "{venue}: REST {:?} failed: {err} ({n} more suppressed)",
+                        job.kind
+                    );
                 }
                 if let JobKind::Snapshot(sym) = &job.kind {
-                    self.pipeline.borrow_mut().books_mut().on_snapshot_failed(venue, sym);
+                    self.pipeline
+                        .borrow_mut()
+                        .books_mut()
+                        .on_snapshot_failed(venue, sym);
                     queue.push(job.kind.clone(), now + REST_RETRY);
                 }
                 // A failed poll simply waits for its next turn.
@@ -669,8 +685,10 @@ impl Shard {
         if again {
             if let JobKind::Snapshot(sym) = kind {
                 // The snapshot was older than the buffered diffs: ask again.
-                self.rest[venue.index()]
-                    .push(JobKind::Snapshot(sym.clone()), Instant::now() + SNAPSHOT_RETRY);
+                self.rest[venue.index()].push(
+                    JobKind::Snapshot(sym.clone()),
+                    Instant::now() + SNAPSHOT_RETRY,
+                );
             }
         }
         if full {
@@ -695,8 +713,16 @@ impl Shard {
                     due[i] = now + p.every;
                 }
             }
-            let next = due.iter().min().copied().unwrap_or(now + Duration::from_secs(1));
-            glommio::timer::sleep(next.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))).await;
+            let next = due
+                .iter()
+                .min()
+                .copied()
+                .unwrap_or(now + Duration::from_secs(1));
+            glommio::timer::sleep(
+                next.saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1)),
+            )
+            .await;
         }
     }
 

@@ -618,14 +618,37 @@ impl prometheus_client::collector::Collector for Exporter {
             "Client heartbeats sent",
             |v| v.heartbeats_sent.get(),
         )?;
-        let book: [(&str, &str, fn(&VenueStats) -> i64); 7] = [
-            ("orderbook_updates", "Book updates applied", |v| v.book_updates.get()),
-            ("orderbook_snapshots", "Book snapshots applied", |v| v.book_snapshots.get()),
-            ("orderbook_resync_count", "Book resynchronizations (one symbol each)", |v| v.book_resyncs.get()),
-            ("orderbook_gaps", "Sequence gaps detected in book streams", |v| v.book_gaps.get()),
-            ("orderbook_checksum_failures", "Books whose checksum did not match", |v| v.book_checksum_failures.get()),
-            ("orderbook_crossed", "Books found crossed (best bid >= best ask)", |v| v.book_crossed.get()),
-            ("orderbook_published", "orderbook records published", |v| v.book_published.get()),
+        type Get = fn(&VenueStats) -> i64;
+        let book: [(&str, &str, Get); 7] = [
+            ("orderbook_updates", "Book updates applied", |v| {
+                v.book_updates.get()
+            }),
+            ("orderbook_snapshots", "Book snapshots applied", |v| {
+                v.book_snapshots.get()
+            }),
+            (
+                "orderbook_resync_count",
+                "Book resynchronizations (one symbol each)",
+                |v| v.book_resyncs.get(),
+            ),
+            (
+                "orderbook_gaps",
+                "Sequence gaps detected in book streams",
+                |v| v.book_gaps.get(),
+            ),
+            (
+                "orderbook_checksum_failures",
+                "Books whose checksum did not match",
+                |v| v.book_checksum_failures.get(),
+            ),
+            (
+                "orderbook_crossed",
+                "Books found crossed (best bid >= best ask)",
+                |v| v.book_crossed.get(),
+            ),
+            ("orderbook_published", "orderbook records published", |v| {
+                v.book_published.get()
+            }),
         ];
         for (name, help, f) in book {
             self.venue_counter(e, name, help, |v| f(v).max(0) as u64)?;

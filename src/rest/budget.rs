@@ -140,11 +140,17 @@ mod tests {
     fn honours_retry_after_and_bans_hard() {
         let t0 = Instant::now();
         let mut b = Budget::new(1000, Duration::from_secs(60), t0);
-        assert_eq!(b.on_answer(429, None, Some(7), 6000, t0), Verdict::Throttled);
+        assert_eq!(
+            b.on_answer(429, None, Some(7), 6000, t0),
+            Verdict::Throttled
+        );
         assert_eq!(b.try_take(1, t0), Duration::from_secs(7));
         let t1 = t0 + Duration::from_secs(7);
         assert_eq!(b.try_take(1, t1), Duration::ZERO);
-        assert_eq!(b.on_answer(418, None, Some(5), 6000, t1), Verdict::Throttled);
+        assert_eq!(
+            b.on_answer(418, None, Some(5), 6000, t1),
+            Verdict::Throttled
+        );
         assert_eq!(b.try_take(1, t1), Duration::from_secs(120));
         let t2 = t1 + Duration::from_secs(120);
         b.on_answer(418, None, None, 6000, t2);

@@ -66,13 +66,18 @@ impl Client {
         let work = async {
             let (host, port) = dns::host_port(url).map_err(|e| RestError(e.to_string()))?;
             let authority = format!("{}://{host}:{port}", url.scheme());
-            let reusable = matches!(&self.conn, Some(c) if c.authority == authority && !c.tx.is_closed());
+            let reusable =
+                matches!(&self.conn, Some(c) if c.authority == authority && !c.tx.is_closed());
             if !reusable {
                 if let Some(old) = self.conn.take() {
                     drop(old.tx);
-                    let _ = old.driver.cancel();
+                    old.driver.cancel();
                 }
-                let tls = if url.scheme() == "https" { tls.as_ref() } else { None };
+                let tls = if url.scheme() == "https" {
+                    tls.as_ref()
+                } else {
+                    None
+                };
                 let (tx, driver) = open(&host, port, tls, timeout).await?;
                 self.conn = Some(Conn {
                     authority,
@@ -98,7 +103,7 @@ impl Client {
             // A timed-out or broken connection may be mid-response: never reuse it.
             if let Some(old) = self.conn.take() {
                 drop(old.tx);
-                let _ = old.driver.cancel();
+                old.driver.cancel();
             }
         }
         r
