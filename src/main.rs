@@ -130,14 +130,16 @@ fn cmd_check(args: &[String]) -> ExitCode {
     };
     match config::load(&path) {
         Ok(plan) => {
-            print!("{plan}");
+            use std::io::Write as _;
+            // A closed pipe (`| head`) is not an error of the config.
+            let _ = write!(std::io::stdout(), "{plan}");
             let missing = plan.missing_cpus();
             if !missing.is_empty() {
                 eprintln!(
                     "warning: CPU(s) {missing:?} in engine.cores are not available on this machine"
                 );
             }
-            println!("{}: ok", path.display());
+            let _ = writeln!(std::io::stdout(), "{}: ok", path.display());
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -20,11 +20,20 @@ fn check_config_prints_the_plan_for_the_default_config() {
     let (code, out, err) = run(&["check-config", "config/default.toml"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.contains("plan: 1 core(s), 1 connection(s), 5 stream(s)"),
+        out.contains("plan: 1 core(s), 6 connection(s), 38 stream(s)"),
+        "{out}"
+    );
+    // USDⓈ-M streams split by route; polled types listed as polls.
+    assert!(
+        out.contains("binance_derivatives#1 /public: 2 stream(s) on 2 channel(s): btcusdt@depth@100ms ethusdt@depth@100ms"),
         "{out}"
     );
     assert!(
-        out.contains("btcusdt@trade ethusdt@trade bnbusdt@trade solusdt@trade xrpusdt@trade"),
+        out.contains("poll binance_derivatives BTCUSDT open_interest every 300s"),
+        "{out}"
+    );
+    assert!(
+        out.contains("deribit_volatility_index.btc_usd deribit_volatility_index.eth_usd"),
         "{out}"
     );
 }

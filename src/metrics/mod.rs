@@ -357,10 +357,14 @@ impl Exporter {
         let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
         for c in self.cores.iter() {
             for &v in &self.venues {
-                for dt in DataType::ALL {
+                // Only what the venue offers: no empty series for the rest.
+                for dt in DataType::ALL
+                    .into_iter()
+                    .filter(|&d| crate::venue::supports(v, d))
+                {
                     let labels = [
                         ("exchange", v.exchange()),
-                        ("market_type", v.market_type()),
+                        ("market_type", v.market_type_of(dt)),
                         ("data_type", dt.name()),
                         ("core", core_label(c.shard)),
                     ];

@@ -1,0 +1,376 @@
+//! Order books of every venue end to end over TLS, with the mock exchange
+//! injecting each venue's documented trouble into the first symbol's stream:
+//! sequence gaps, a stale REST snapshot, OKX sequence reset / keep-alive /
+//! bad checksum, Bybit mid-stream snapshot and `u = 1`, crossed books.
+//!
+//! - Every `orderbook` record of an untouched symbol equals the mock's true
+//!   book at the record's `last_update_id` (all levels, exact strings).
+//! - Every book, troubled or not, ends equal to the mock's final true book.
+//! - Resyncs are counted per venue, and only the troubled symbol was
+//!   resubscribed: the other symbol on the same connection kept flowing.
+
+mod common;
+
+use common::*;
+use marketprism::mock::book::{BookFeed, Side};
+use marketprism::mock::venues::{book_spec, Venue};
+use marketprism::mock::MockOptions;
+use marketprism::model::VenueId;
+use sonic_rs::{JsonContainerTrait, JsonValueTrait};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+const TIME_BASE: u64 = 1_700_000_000_000;
+/// Book updates per symbol, and their rate.
+const UPDATES: u64 = 400;
+const RATE: u64 = 100;
+
+struct BookVenue {
+    id: VenueId,
+    mock: Venue,
+    path: &'static str,
+    symbols: [&'static str; 2],
+    /// Faults injected into `symbols[0]`, in order.
+    faults: &'static [&'static str],
+    /// Faults that make the collector resync (the rest are legal events).
+    resyncs: u64,
+}
+
+fn book_venues() -> Vec<BookVenue> {
+    vec![
+        BookVenue {
+            id: VenueId::BinanceSpot,
+            mock: Venue::BinanceSpot,
+            path: "",
+            symbols: ["BTCUSDT", "ETHUSDT"],
+            // The resync after the gap gets a stale snapshot first.
+            faults: &["stale_snapshot", "gap", "crossed"],
+            resyncs: 2,
+        },
+        BookVenue {
+            id: VenueId::BinanceDerivatives,
+            mock: Venue::BinanceDerivatives,
+            path: "",
+            symbols: ["BTCUSDT", "ETHUSDT"],
+            faults: &["gap", "crossed"],
+            resyncs: 2,
+        },
+        BookVenue {
+            id: VenueId::OkxSpot,
+            mock: Venue::OkxSpot,
+            path: "/ws/v5/public",
+            symbols: ["BTC-USDT", "ETH-USDT"],
+            faults: &["keepalive", "seq_reset", "bad_checksum", "gap"],
+            resyncs: 2,
+        },
+        BookVenue {
+            id: VenueId::OkxDerivatives,
+            mock: Venue::OkxDerivatives,
+            path: "/ws/v5/public",
+            symbols: ["BTC-USDT-SWAP", "ETH-USDT-SWAP"],
+            faults: &["crossed"],
+            resyncs: 1,
+        },
+        BookVenue {
+            id: VenueId::BybitLinear,
+            mock: Venue::BybitLinear,
+            path: "/v5/public/linear",
+            symbols: ["BTCUSDT", "ETHUSDT"],
+            faults: &["snapshot", "u1", "crossed"],
+            resyncs: 1,
+        },
+        BookVenue {
+            id: VenueId::BybitSpot,
+            mock: Venue::BybitSpot,
+            path: "/v5/public/spot",
+            symbols: ["BTCUSDT", "ETHUSDT"],
+            faults: &["snapshot"],
+            resyncs: 0,
+        },
+        BookVenue {
+            id: VenueId::DeribitDerivatives,
+            mock: Venue::DeribitDerivatives,
+            path: "/ws/api/v2",
+            symbols: ["BTC-PERPETUAL", "ETH-PERPETUAL"],
+            faults: &["gap", "crossed"],
+            resyncs: 2,
+        },
+    ]
+}
+
+fn write_config(dir: &Path, mock: std::net::SocketAddr) -> std::path::PathBuf {
+    let mut text = format!(
+        "[engine]\ncores = [0, 1]\nbatch_max_events = 512\nbatch_max_delay_ms = 10\n\
+         [http]\nlisten = \"127.0.0.1:0\"\n[sink]\nkind = \"file\"\npath = \"{}\"\n",
+        dir.join("data").display()
+    );
+    for v in book_venues() {
+        text.push_str(&format!(
+            "[exchanges.{}]\nws_url = \"wss://localhost:{port}{}\"\nrest_url = \"https://localhost:{port}\"\n\
+             ca_file = \"{ca}\"\nsymbols = [\"{}\", \"{}\"]\ndata_types = [\"orderbook\"]\n\
+             book_publish_interval_ms = 10\nsnapshot_depth = 100\n",
+            v.id,
+            v.path,
+            v.symbols[0],
+            v.symbols[1],
+            port = mock.port(),
+            ca = dir.join("tls/ca.pem").display(),
+        ));
+    }
+    let path = dir.join("collector.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+type Levels = Vec<(String, String)>;
+
+/// The mock's true book after every update of an untouched symbol, by id.
+fn true_books(v: Venue, idx: usize, native: &str) -> HashMap<u64, (Levels, Levels)> {
+    let opts = MockOptions::default();
+    let mut feed = BookFeed::new(book_spec(&opts, v, idx, native), TIME_BASE, 0, 0);
+    let mut out = HashMap::new();
+    for n in 0..=UPDATES {
+        feed.advance_to(n);
+        let b = feed.book();
+        out.insert(
+            feed.last_id(),
+            (
+                feed.fmt_levels(&b.top(Side::Bid, usize::MAX)),
+                feed.fmt_levels(&b.top(Side::Ask, usize::MAX)),
+            ),
+        );
+    }
+    out
+}
+
+fn levels(v: &sonic_rs::Value, key: &str) -> Levels {
+    v[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["price"].as_str().unwrap().to_string(),
+                l["quantity"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn mock_levels(v: &sonic_rs::Value, key: &str) -> Levels {
+    v[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l[0].as_str().unwrap().to_string(),
+                l[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn mock_book(addr: std::net::SocketAddr, ca: &Path, v: VenueId, sym: &str) -> sonic_rs::Value {
+    let body = https_get(addr, ca, &format!("/mock/book?venue={v}&symbol={sym}"));
+    sonic_rs::from_str(&body).unwrap_or_else(|e| panic!("{body}: {e}"))
+}
+
+/// The newest `orderbook` record per (venue key, raw symbol) in the files.
+fn latest(dir: &Path) -> BTreeMap<(String, String), sonic_rs::Value> {
+    let mut out: BTreeMap<(String, String), sonic_rs::Value> = BTreeMap::new();
+    for (_, r) in read_records(dir) {
+        let key = (
+            format!(
+                "{}:{}",
+                r["exchange"].as_str().unwrap(),
+                r["market_type"].as_str().unwrap()
+            ),
+            r["instrument_id"].as_str().unwrap().to_string(),
+        );
+        let newer = out.get(&key).is_none_or(|old| {
+            r["receive_ts_ns"].as_u64().unwrap() >= old["receive_ts_ns"].as_u64().unwrap()
+        });
+        if newer {
+            out.insert(key, r);
+        }
+    }
+    out
+}
+
+fn venue_key(v: VenueId) -> String {
+    format!("{}:{}", v.exchange(), v.market_type())
+}
+
+#[test]
+fn books_stay_in_sync_through_every_documented_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("tls/ca.pem");
+    let (mock, addr) = start_mock(
+        &dir.path().join("tls"),
+        &[
+            "--time-base-ms",
+            &TIME_BASE.to_string(),
+            "--book-rate",
+            &RATE.to_string(),
+            "--book-updates",
+            &UPDATES.to_string(),
+        ],
+    );
+    let cfg = write_config(dir.path(), addr);
+    let (mut coll, maddr) = start_collector(&cfg);
+    let data = dir.path().join("data");
+    let all = book_venues();
+
+    // Every book published at least once: all synced.
+    wait_until("all books published", Duration::from_secs(30), || {
+        let l = latest(&data);
+        all.iter().all(|v| {
+            v.symbols
+                .iter()
+                .all(|s| l.contains_key(&(venue_key(v.id), s.to_string())))
+        })
+    });
+    // Trouble for the first symbol of each venue, one fault at a time.
+    let max_faults = all.iter().map(|v| v.faults.len()).max().unwrap();
+    for i in 0..max_faults {
+        for v in &all {
+            if let Some(kind) = v.faults.get(i) {
+                let body = https_get(
+                    addr,
+                    &ca,
+                    &format!(
+                        "/mock/fault?venue={}&symbol={}&kind={kind}",
+                        v.id, v.symbols[0]
+                    ),
+                );
+                assert!(!body.contains("error"), "{}: {kind}: {body}", v.id);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    // Wait for the end of every stream and for each book to reach it.
+    wait_until("books final", Duration::from_secs(60), || {
+        let l = latest(&data);
+        all.iter().all(|v| {
+            v.symbols.iter().all(|s| {
+                let m = mock_book(addr, &ca, v.id, s);
+                m["update_count"].as_u64() == Some(UPDATES)
+                    && l.get(&(venue_key(v.id), s.to_string())).is_some_and(|r| {
+                        r["last_update_id"].as_u64() == m["last_update_id"].as_u64()
+                    })
+            })
+        })
+    });
+    let (_, metrics) = http_get(maddr, "/metrics");
+    let stats = https_get(addr, &ca, "/mock/stats");
+    let status = coll.signal_and_wait(libc::SIGTERM, Duration::from_secs(20));
+    assert!(status.success(), "{status:?}\n{}", coll.output());
+
+    // Final state: every book equals the mock's true book, level for level.
+    let l = latest(&data);
+    for v in &all {
+        for s in v.symbols {
+            let m = mock_book(addr, &ca, v.id, s);
+            let r = &l[&(venue_key(v.id), s.to_string())];
+            assert_eq!(
+                levels(r, "bids"),
+                mock_levels(&m, "bids"),
+                "{} {s} bids",
+                v.id
+            );
+            assert_eq!(
+                levels(r, "asks"),
+                mock_levels(&m, "asks"),
+                "{} {s} asks",
+                v.id
+            );
+        }
+    }
+    drop(mock);
+
+    // Every record of the untouched symbols equals the true book at its id.
+    let mut checked: BTreeMap<String, usize> = BTreeMap::new();
+    let truth: HashMap<(VenueId, &str), HashMap<u64, (Levels, Levels)>> = all
+        .iter()
+        .map(|v| ((v.id, v.symbols[1]), true_books(v.mock, 1, v.symbols[1])))
+        .collect();
+    let mut last_id: HashMap<(VenueId, String), u64> = HashMap::new();
+    for (_, r) in read_records(&data) {
+        let inst = r["instrument_id"].as_str().unwrap();
+        let Some(v) = all.iter().find(|v| {
+            venue_key(v.id)
+                == format!(
+                    "{}:{}",
+                    r["exchange"].as_str().unwrap(),
+                    r["market_type"].as_str().unwrap()
+                )
+        }) else {
+            panic!("unexpected record {r:?}");
+        };
+        assert_eq!(r["data_type"].as_str(), Some("orderbook"));
+        let id = r["last_update_id"].as_u64().unwrap();
+        if inst == v.symbols[1] {
+            let (bids, asks) = truth[&(v.id, v.symbols[1])]
+                .get(&id)
+                .unwrap_or_else(|| panic!("{} {inst}: no true book with id {id}", v.id));
+            assert_eq!(&levels(&r, "bids"), bids, "{} {inst} @{id}", v.id);
+            assert_eq!(&levels(&r, "asks"), asks, "{} {inst} @{id}", v.id);
+            *checked.entry(v.id.to_string()).or_default() += 1;
+            // Untouched books only move forward.
+            let prev = last_id.insert((v.id, inst.to_string()), id);
+            assert!(
+                prev.is_none_or(|p| p < id),
+                "{} {inst}: {prev:?} then {id}",
+                v.id
+            );
+        }
+    }
+    for v in &all {
+        let n = checked.get(&v.id.to_string()).copied().unwrap_or(0);
+        assert!(
+            n >= 20,
+            "{}: only {n} records of {} checked",
+            v.id,
+            v.symbols[1]
+        );
+    }
+
+    // Resyncs counted per venue; only the troubled symbol was resubscribed.
+    let stats: sonic_rs::Value = sonic_rs::from_str(&stats).unwrap();
+    for v in &all {
+        let labels = [
+            format!("exchange=\"{}\"", v.id.exchange()),
+            format!("market_type=\"{}\"", v.id.market_type()),
+        ];
+        let filters: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let resyncs = metric_sum(
+            &metrics,
+            "marketprism_orderbook_resync_count_total",
+            &filters,
+        );
+        assert!(
+            resyncs >= v.resyncs as f64,
+            "{}: {resyncs} resyncs, expected at least {}",
+            v.id,
+            v.resyncs
+        );
+        let resub = &stats["venues"][v.id.config_key()]["resubscriptions"];
+        assert!(
+            resub[v.symbols[1]].as_u64().unwrap_or(0) == 0,
+            "{}: {} was resubscribed: {stats:?}",
+            v.id,
+            v.symbols[1]
+        );
+    }
+    let okx = ["exchange=\"okx\"", "market_type=\"spot\""];
+    assert!(
+        metric_sum(
+            &metrics,
+            "marketprism_orderbook_checksum_failures_total",
+            &okx
+        ) >= 1.0
+    );
+    assert!(metric_sum(&metrics, "marketprism_orderbook_gaps_total", &okx) >= 1.0);
+}
