@@ -1,7 +1,9 @@
 //! Micro-benchmarks of the message path, printed as ns/msg and allocs/msg:
 //! Binance trade frame → record (parse + decimals + arena), record → JSON
-//! line, the whole pipeline (parse → batch → encode → file write), and
-//! rust_decimal parsing alone. Run: `cargo bench --bench parse`.
+//! line, the whole pipeline (parse → batch → encode → file write),
+//! rust_decimal parsing alone, and every venue's busiest messages (trades and
+//! book updates, as the mock exchange sends them) through its parser.
+//! Run: `cargo bench --bench parse`.
 
 use marketprism::batch::{Batch, Record};
 use marketprism::config::plan::FileSinkPlan;
@@ -160,4 +162,167 @@ fn main() {
             black_box(Decimal::from_str_exact(s).ok());
         }
     });
+
+    println!("\nper venue: frame → records / book message (parser only), 20 000 frames each");
+    for (v, what, frames) in venue_frames(20_000) {
+        let inst = venue_instruments(v);
+        let mut batch = Batch::new(4096, 4096 * 256);
+        let mut book = marketprism::book::BookMsg::default();
+        let mut state = marketprism::venue::VenueState::default();
+        let mut replies = Vec::new();
+        let proto = marketprism::venue::protocol(v);
+        report(&format!("{v} {what}"), &frames, 5, |fr| {
+            for f in fr {
+                let mut cx = marketprism::venue::ParseCtx {
+                    venue: v,
+                    instruments: &inst,
+                    book: &mut book,
+                    state: &mut state,
+                    replies: &mut replies,
+                };
+                let out = proto.on_text(f, 1, &mut cx, &mut batch);
+                assert!(
+                    matches!(out, FrameOutcome::Records(_) | FrameOutcome::Book),
+                    "{v} {what}: {out:?} for {f}"
+                );
+                if batch.len() >= 4000 {
+                    batch.reset();
+                }
+            }
+            batch.reset();
+        });
+    }
+}
+
+/// Instruments as the mock lists them, every data type wanted.
+fn venue_instruments(v: VenueId) -> InstrumentMap {
+    use marketprism::mock::{binance_futures, bybit, deribit, okx};
+    let body = match v {
+        VenueId::BinanceSpot => return instruments(),
+        VenueId::BinanceDerivatives => binance_futures::exchange_info_json(0),
+        VenueId::OkxSpot => okx::instruments_json(false),
+        VenueId::OkxDerivatives => okx::instruments_json(true),
+        VenueId::DeribitDerivatives => deribit::instruments_json("any").unwrap_or_default(),
+        VenueId::BybitSpot => bybit::instruments_json(bybit::Cat::Spot, 0),
+        VenueId::BybitLinear => bybit::instruments_json(bybit::Cat::Linear, 0),
+    };
+    let mut m = InstrumentMap::default();
+    marketprism::venue::protocol(v)
+        .parse_instruments(body.as_bytes(), &mut m)
+        .unwrap();
+    let natives: Vec<String> = m.iter().map(|i| i.native.clone()).collect();
+    for n in natives {
+        m.set_wanted(&n, marketprism::model::DataTypeSet::all());
+    }
+    m
+}
+
+/// Each venue's trade frames and book-update frames, as the mock sends them.
+fn venue_frames(n: u64) -> Vec<(VenueId, &'static str, Vec<String>)> {
+    use marketprism::mock::book::BookFeed;
+    use marketprism::mock::venues::{book_spec, Venue};
+    use marketprism::mock::{binance_book, binance_futures, bybit, deribit, okx, MockOptions};
+    let opts = MockOptions {
+        book_depth: 400,
+        ..MockOptions::default()
+    };
+    let base = 1_700_000_000_000;
+    let books = |v: Venue, native: &str, write: &dyn Fn(&BookFeed, u64) -> String| {
+        let mut feed = BookFeed::new(book_spec(&opts, v, 0, native), base, 0, 0);
+        (1..=n)
+            .map(|i| {
+                feed.advance_to(i);
+                write(&feed, i)
+            })
+            .collect::<Vec<String>>()
+    };
+    let wrap = |s: &str, raw: String| format!("{{\"stream\":\"{s}\",\"data\":{raw}}}");
+    vec![
+        (VenueId::BinanceSpot, "trade", frames(n)),
+        (
+            VenueId::BinanceSpot,
+            "depthUpdate (400-level book)",
+            books(Venue::BinanceSpot, "BTCUSDT", &|f, i| {
+                wrap(
+                    "btcusdt@depth@100ms",
+                    binance_book::depth_update("BTCUSDT", f, f.update(i).unwrap(), false),
+                )
+            }),
+        ),
+        (
+            VenueId::BinanceDerivatives,
+            "aggTrade",
+            (1..=n)
+                .map(|i| wrap("btcusdt@aggTrade", binance_futures::agg_trade(0, i, base)))
+                .collect(),
+        ),
+        (
+            VenueId::BinanceDerivatives,
+            "depthUpdate (400-level book)",
+            books(Venue::BinanceDerivatives, "BTCUSDT", &|f, i| {
+                wrap(
+                    "btcusdt@depth@100ms",
+                    binance_book::depth_update("BTCUSDT", f, f.update(i).unwrap(), true),
+                )
+            }),
+        ),
+        (
+            VenueId::OkxDerivatives,
+            "trades",
+            (1..=n).map(|i| okx::trade(2, i, base)).collect(),
+        ),
+        (
+            VenueId::OkxDerivatives,
+            "books update (400-level book)",
+            books(Venue::OkxDerivatives, "BTC-USDT-SWAP", &|f, i| {
+                let mut o = String::new();
+                okx::write_books_update(&mut o, "BTC-USDT-SWAP", f, f.update(i).unwrap());
+                o
+            }),
+        ),
+        (
+            VenueId::BybitLinear,
+            "publicTrade",
+            (1..=n)
+                .map(|i| bybit::trade(bybit::Cat::Linear, 0, i, base))
+                .collect(),
+        ),
+        (
+            VenueId::BybitLinear,
+            "orderbook.200 delta",
+            books(Venue::BybitLinear, "BTCUSDT", &|f, i| {
+                let mut o = String::new();
+                bybit::write_orderbook_update(
+                    &mut o,
+                    "orderbook.200.BTCUSDT",
+                    "BTCUSDT",
+                    f,
+                    f.update(i).unwrap(),
+                );
+                o
+            }),
+        ),
+        (
+            VenueId::DeribitDerivatives,
+            "trades",
+            (1..=n)
+                .map(|i| deribit::trades(0, i, base, "100ms"))
+                .collect(),
+        ),
+        (
+            VenueId::DeribitDerivatives,
+            "book change",
+            books(Venue::DeribitDerivatives, "BTC-PERPETUAL", &|f, i| {
+                let mut o = String::new();
+                deribit::write_book_change(
+                    &mut o,
+                    "book.BTC-PERPETUAL.100ms",
+                    "BTC-PERPETUAL",
+                    f,
+                    f.update(i).unwrap(),
+                );
+                o
+            }),
+        ),
+    ]
 }
