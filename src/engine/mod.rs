@@ -261,7 +261,7 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
 
 /// A core's instrument maps (only its own symbols, each marked with the data
 /// types collected of it) and its books (one per symbol with a book stream).
-fn core_books_and_instruments(
+pub(crate) fn core_books_and_instruments(
     plan: &Plan,
     core: &crate::config::CorePlan,
     instruments: &[InstrumentMap],

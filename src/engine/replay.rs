@@ -37,6 +37,13 @@ pub fn replay(plan: &Plan, input: &Path, speed: Speed) -> Result<ReplaySummary, 
     for v in VenueId::ALL {
         maps.push(read_instruments(input, v).unwrap_or_default());
     }
+    // One core replays everything: it gets every core's streams and books.
+    let mut all = plan.cores[0].clone();
+    for c in &plan.cores[1..] {
+        all.connections.extend(c.connections.iter().cloned());
+        all.polls.extend(c.polls.iter().cloned());
+    }
+    let (maps, books) = super::core_books_and_instruments(plan, &all, &maps);
     let mut reader = RawReader::open(input).map_err(|e| e.to_string())?;
     let stats = Arc::new(CoreStats::new(0, 0));
     let mut p = Pipeline::new(
@@ -47,7 +54,8 @@ pub fn replay(plan: &Plan, input: &Path, speed: Speed) -> Result<ReplaySummary, 
         stats.clone(),
     )
     .map_err(|e| format!("sink: {e}"))?
-    .replaying();
+    .replaying()
+    .with_books(books);
     let started = Instant::now();
     let mut first_ns = None;
     let mut frames = 0u64;
@@ -88,10 +96,13 @@ pub fn replay(plan: &Plan, input: &Path, speed: Speed) -> Result<ReplaySummary, 
                 f.receive_ns,
             ),
         }
+        // Book publishing follows the recorded clock, so output stays deterministic.
+        p.publish_books(f.receive_ns);
         if p.is_full() {
             p.flush(f.receive_ns);
         }
     }
+    p.publish_books(u64::MAX);
     p.close()?;
     let mut s = ReplaySummary {
         frames,
