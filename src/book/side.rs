@@ -1,0 +1,210 @@
+//! One side of a book: a sorted vector of absolute levels.
+//!
+//! Stored **worst first, best last**: updates cluster near the best price, so
+//! inserting or removing there moves only the few levels behind it (a
+//! best-first vector would shift the whole side on every top-of-book change).
+//! Readers get best-first views through [`BookSide::top`].
+
+use crate::batch::Level;
+use rust_decimal::Decimal;
+use std::cmp::Ordering;
+use std::iter::Rev;
+use std::slice::Iter;
+
+/// Best-first iterator over the top levels of a side.
+pub type TopIter<'a> = Rev<Iter<'a, Level>>;
+
+/// Bids (best = highest) or asks (best = lowest).
+#[derive(Debug, Clone, Default)]
+pub struct BookSide {
+    /// Worst first, best last; prices unique, quantities non-zero.
+    levels: Vec<Level>,
+    is_bid: bool,
+}
+
+/// Same number and same received form (scale), so a replaced level keeps the
+/// string OKX's checksum expects.
+#[inline]
+fn same_repr(a: &Decimal, b: &Decimal) -> bool {
+    a == b && a.scale() == b.scale()
+}
+
+impl BookSide {
+    pub fn new(is_bid: bool) -> BookSide {
+        BookSide {
+            levels: Vec::new(),
+            is_bid,
+        }
+    }
+
+    pub fn is_bid(&self) -> bool {
+        self.is_bid
+    }
+
+    /// Storage order: worst to best.
+    #[inline]
+    fn order(is_bid: bool, a: &Decimal, b: &Decimal) -> Ordering {
+        if is_bid {
+            a.cmp(b)
+        } else {
+            b.cmp(a)
+        }
+    }
+
+    #[inline]
+    fn find(&self, price: &Decimal) -> Result<usize, usize> {
+        let is_bid = self.is_bid;
+        let n = self.levels.len();
+        // Most updates touch the best few levels: look there before bisecting.
+        if let Some(best) = self.levels.last() {
+            match Self::order(is_bid, &best.price, price) {
+                Ordering::Equal => return Ok(n - 1),
+                Ordering::Less => return Err(n),
+                Ordering::Greater => {}
+            }
+        }
+        self.levels
+            .binary_search_by(|l| Self::order(is_bid, &l.price, price))
+    }
+
+    /// Sets the absolute quantity at `price` (0 removes; removing an unknown
+    /// level is a no-op). Returns whether the side changed.
+    #[inline]
+    pub fn set(&mut self, price: Decimal, quantity: Decimal) -> bool {
+        match self.find(&price) {
+            Ok(i) => {
+                if quantity.is_zero() {
+                    self.levels.remove(i);
+                    true
+                } else {
+                    let l = &mut self.levels[i];
+                    if same_repr(&l.quantity, &quantity) && l.price.scale() == price.scale() {
+                        false
+                    } else {
+                        *l = Level::new(price, quantity);
+                        true
+                    }
+                }
+            }
+            Err(i) => {
+                if quantity.is_zero() {
+                    false
+                } else {
+                    self.levels.insert(i, Level::new(price, quantity));
+                    true
+                }
+            }
+        }
+    }
+
+    /// Replaces the side with `levels` (any order; zero quantities skipped;
+    /// on duplicate prices one of them is kept).
+    pub fn load(&mut self, levels: &[Level]) {
+        self.levels.clear();
+        self.levels
+            .extend(levels.iter().rev().filter(|l| !l.quantity.is_zero()));
+        let is_bid = self.is_bid;
+        // Venues send snapshots best first, so the reversed copy is usually
+        // already in storage order.
+        let sorted = self
+            .levels
+            .windows(2)
+            .all(|w| Self::order(is_bid, &w[0].price, &w[1].price) == Ordering::Less);
+        if !sorted {
+            self.levels
+                .sort_by(|a, b| Self::order(is_bid, &a.price, &b.price));
+            self.levels.dedup_by(|a, b| a.price == b.price);
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.levels.clear();
+    }
+
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.levels.is_empty()
+    }
+
+    #[inline]
+    pub fn best(&self) -> Option<&Level> {
+        self.levels.last()
+    }
+
+    /// The best `n` levels (fewer if the side is shorter), best first.
+    #[inline]
+    pub fn top(&self, n: usize) -> TopIter<'_> {
+        let len = self.levels.len();
+        self.levels[len - n.min(len)..].iter().rev()
+    }
+
+    /// The `i`-th best level (0 = best).
+    #[inline]
+    pub fn nth_best(&self, i: usize) -> Option<&Level> {
+        let len = self.levels.len();
+        if i < len {
+            self.levels.get(len - 1 - i)
+        } else {
+            None
+        }
+    }
+
+    /// All levels in storage order: **worst first**.
+    pub fn as_worst_first(&self) -> &[Level] {
+        &self.levels
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn prices(s: &BookSide) -> Vec<String> {
+        s.top(usize::MAX).map(|l| l.price.to_string()).collect()
+    }
+
+    #[test]
+    fn bids_best_first_and_zero_deletes() {
+        let mut s = BookSide::new(true);
+        assert!(s.set(d("10"), d("1")));
+        assert!(s.set(d("12"), d("1")));
+        assert!(s.set(d("11"), d("1")));
+        assert!(s.set(d("9.5"), d("1")));
+        assert_eq!(prices(&s), ["12", "11", "10", "9.5"]);
+        assert!(!s.set(d("13"), d("0")), "deleting an unknown level is a no-op");
+        assert!(s.set(d("11"), d("0")));
+        assert_eq!(prices(&s), ["12", "10", "9.5"]);
+        assert!(!s.set(d("12"), d("1")), "same quantity: no change");
+        assert!(s.set(d("12"), d("1.0")), "new received form replaces");
+        assert_eq!(s.best().unwrap().quantity.to_string(), "1.0");
+        assert_eq!(s.nth_best(1).unwrap().price, d("10"));
+        assert_eq!(s.nth_best(3), None);
+        assert_eq!(s.top(2).len(), 2);
+    }
+
+    #[test]
+    fn asks_ascending_and_load_unsorted() {
+        let mut s = BookSide::new(false);
+        let lv = |p: &str, q: &str| Level::new(d(p), d(q));
+        s.load(&[lv("5", "1"), lv("3", "1"), lv("4", "0"), lv("4.5", "2"), lv("3", "7")]);
+        assert_eq!(prices(&s), ["3", "4.5", "5"]);
+        s.load(&[lv("1", "1"), lv("2", "1")]);
+        assert_eq!(prices(&s), ["1", "2"]);
+        s.set(d("0.5"), d("1"));
+        s.set(d("1.5"), d("1"));
+        assert_eq!(prices(&s), ["0.5", "1", "1.5", "2"]);
+        assert_eq!(s.top(0).count(), 0);
+        s.clear();
+        assert!(s.is_empty() && s.best().is_none());
+    }
+}
