@@ -20,3 +20,6 @@ pub use books::{BookAction, BookConfig, BookStats, Books};
 pub use msg::{BookMsg, SyncRule};
 pub use order_book::OrderBook;
 pub use sync::SyncState;
+
+#[cfg(test)]
+mod tests;
