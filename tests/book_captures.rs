@@ -9,9 +9,46 @@ use marketprism::book::{BookAction, BookConfig, BookMsg, BookStats, Books};
 use marketprism::model::VenueId;
 use rust_decimal::Decimal;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::str::FromStr;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn bump() {
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        bump();
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        bump();
+        unsafe { System.alloc_zeroed(l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        bump();
+        unsafe { System.realloc(p, l, n) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocs() -> u64 {
+    ALLOCS.with(|c| c.get())
+}
 
 fn capture(name: &str) -> Option<String> {
     let rel = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/captures")).join(name);
@@ -367,4 +404,65 @@ fn deribit_capture_change_ids_chain() {
     assert_eq!((s.snapshots_applied, s.updates_applied), (10, 36));
     assert_eq!((s.gaps, s.resyncs, s.crossed, s.dropped_unsynced), (0, 0, 0, 0));
     assert_eq!((s.published, batch.len()), (37, 37));
+}
+
+/// Steady state: updates, throttled `orderbook` records, `orderbook_delta`
+/// records and timer passes allocate nothing on the heap (replaying the
+/// OKX capture's frames, pre-parsed, over and over with fresh seqIds).
+#[test]
+fn steady_state_allocates_nothing() {
+    let v = VenueId::BybitLinear;
+    let cfg = BookConfig {
+        depth: 400,
+        publish_interval_ns: 1_000,
+        deltas: true,
+    };
+    let mut books = Books::new(&[(v, cfg)]);
+    books.register(v, "BTCUSDT", "BTC-USDT");
+    let mut batch = Batch::new(1 << 12, 1 << 24);
+    let lv = |p: i64, q: i64| Level::new(Decimal::new(p, 1), Decimal::new(q, 3));
+    let mut snap = BookMsg {
+        raw_symbol: "BTCUSDT".into(),
+        snapshot: true,
+        last_id: 1,
+        ..Default::default()
+    };
+    for i in 0..400 {
+        snap.bids.push(lv(100_000 - i, 1 + i));
+        snap.asks.push(lv(100_001 + i, 1 + i));
+    }
+    books.on_ws(v, &snap, 0, &mut batch);
+    let mut rng = fastrand::Rng::with_seed(3);
+    let mut msgs: Vec<BookMsg> = (0..512)
+        .map(|_| BookMsg {
+            raw_symbol: "BTCUSDT".into(),
+            bids: vec![lv(100_000 - rng.i64(0..10), rng.i64(0..3) * 7)],
+            asks: vec![lv(100_001 + rng.i64(0..10), rng.i64(0..3) * 7)],
+            ..Default::default()
+        })
+        .collect();
+    let mut id = 1;
+    let mut run = |books: &mut Books, batch: &mut Batch, n: usize| {
+        for i in 0..n {
+            id += 1;
+            let m = &mut msgs[i % 512];
+            m.first_id = id;
+            m.last_id = id;
+            let now = id * 300;
+            books.on_ws(v, m, now, batch);
+            if books.next_publish_ns().is_some_and(|t| t <= now) {
+                books.publish_due(now, batch);
+            }
+            if batch.len() >= 1 << 11 {
+                batch.reset();
+            }
+        }
+    };
+    run(&mut books, &mut batch, 20_000);
+    let before = allocs();
+    run(&mut books, &mut batch, 100_000);
+    assert_eq!(allocs() - before, 0, "heap allocations in steady state");
+    let s = *books.stats(v);
+    assert_eq!((s.gaps, s.crossed, s.resyncs), (0, 0, 0));
+    assert!(s.published > 20_000 && s.deltas_published == 120_000);
 }

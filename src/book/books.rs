@@ -345,6 +345,27 @@ impl Books {
         next
     }
 
+    /// Publishes a synced book now, whatever the throttle says (on demand,
+    /// benches). Returns false if the book is unknown or not synced.
+    pub fn publish_now(
+        &mut self,
+        venue: VenueId,
+        raw_symbol: &str,
+        now_ns: u64,
+        batch: &mut Batch,
+    ) -> bool {
+        let Some(i) = self.find(venue, raw_symbol) else {
+            return false;
+        };
+        let s = &mut self.symbols[i];
+        if !s.sync.is_synced() {
+            return false;
+        }
+        let v = &mut self.venues[venue.index()];
+        publish(s, v.cfg.depth, now_ns, &mut v.stats, batch);
+        true
+    }
+
     /// Earliest time a pending (throttled) book record is due, if any.
     pub fn next_publish_ns(&self) -> Option<u64> {
         self.dirty
