@@ -4,7 +4,7 @@
 
 use super::order_book::OrderBook;
 use super::sync::{rule_of, BookSync, Step, SyncState};
-use crate::batch::{Batch, BookRecord, Origin, Record};
+use crate::batch::{Batch, BookRecord, Level, Origin, Record};
 use crate::book::{BookMsg, SyncRule};
 use crate::model::VenueId;
 use std::collections::HashMap;
@@ -443,13 +443,22 @@ fn publish(s: &mut Symbol, depth: usize, now_ns: u64, stats: &mut BookStats, bat
             last_update_id: id,
             first_update_id: id,
             prev_update_id: None,
-            bids: bump.alloc_slice_fill_iter(book.top_bids(depth).copied()),
-            asks: bump.alloc_slice_fill_iter(book.top_asks(depth).copied()),
+            bids: best_first(bump, book.bids().as_worst_first(), depth),
+            asks: best_first(bump, book.asks().as_worst_first(), depth),
         }))
     });
     s.last_publish_ns = Some(now_ns);
     s.dirty = false;
     stats.published += 1;
+}
+
+/// The best `depth` of a worst-first side, best first, in the arena (one
+/// copy, then reversed in place: cheaper than filling from an iterator).
+fn best_first<'b>(bump: &'b bumpalo::Bump, worst_first: &[Level], depth: usize) -> &'b [Level] {
+    let n = worst_first.len();
+    let s = bump.alloc_slice_copy(&worst_first[n - depth.min(n)..]);
+    s.reverse();
+    s
 }
 
 /// Pushes one applied update as an `orderbook_delta` record (levels as sent).

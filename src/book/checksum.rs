@@ -3,6 +3,7 @@
 //! Levels are formatted straight into the hasher (no string is built).
 
 use super::order_book::OrderBook;
+use rust_decimal::Decimal;
 use std::fmt::{self, Write};
 
 /// Levels per side that OKX's checksum covers.
@@ -73,10 +74,50 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     c.finish()
 }
 
+/// Writes `d` as its `Display` does (received scale kept) into `buf`,
+/// returning the used tail. Hand-written: `fmt` made up most of the checksum.
+pub fn format_decimal<'a>(d: &Decimal, buf: &'a mut [u8; 64]) -> &'a [u8] {
+    fn digit(m: &mut u128) -> u8 {
+        // u64 arithmetic when it fits: u128 division is a library call.
+        let r = if let Ok(x) = u64::try_from(*m) {
+            *m = (x / 10) as u128;
+            x % 10
+        } else {
+            let r = (*m % 10) as u64;
+            *m /= 10;
+            r
+        };
+        b'0' + r as u8
+    }
+    let mut m = d.mantissa().unsigned_abs();
+    let mut i = buf.len();
+    for _ in 0..d.scale() {
+        i -= 1;
+        buf[i] = digit(&mut m);
+    }
+    if d.scale() > 0 {
+        i -= 1;
+        buf[i] = b'.';
+    }
+    loop {
+        i -= 1;
+        buf[i] = digit(&mut m);
+        if m == 0 {
+            break;
+        }
+    }
+    if d.is_sign_negative() {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    &buf[i..]
+}
+
 /// OKX's checksum of `book` (levels in their received string form; a side
 /// shorter than 25 just contributes fewer entries).
 pub fn okx_checksum(book: &OrderBook) -> i32 {
     let mut h = Crc32::new();
+    let mut buf = [0u8; 64];
     let mut first = true;
     let mut bids = book.top_bids(OKX_CHECKSUM_DEPTH);
     let mut asks = book.top_asks(OKX_CHECKSUM_DEPTH);
@@ -90,8 +131,9 @@ pub fn okx_checksum(book: &OrderBook) -> i32 {
                 h.update(b":");
             }
             first = false;
-            // Writing into the hasher cannot fail.
-            let _ = write!(h, "{}:{}", l.price, l.quantity);
+            h.update(format_decimal(&l.price, &mut buf));
+            h.update(b":");
+            h.update(format_decimal(&l.quantity, &mut buf));
         }
     }
     h.finish() as i32
@@ -133,6 +175,26 @@ mod tests {
             2,
         );
         assert_eq!(okx_checksum(&b), 831078360);
+    }
+
+    #[test]
+    fn format_matches_display() {
+        let mut rng = fastrand::Rng::with_seed(9);
+        let mut buf = [0u8; 64];
+        let mut check = |d: Decimal| {
+            let got = std::str::from_utf8(format_decimal(&d, &mut buf)).unwrap().to_string();
+            assert_eq!(got, d.to_string());
+        };
+        for s in ["0.35130000", "30244", "0.08", "1.0", "0.00000001", "100", "-2.50", "0.000"] {
+            check(Decimal::from_str(s).unwrap());
+        }
+        check(Decimal::MAX);
+        check(Decimal::MIN);
+        for _ in 0..20_000 {
+            let m = rng.i128(-(1i128 << 96) + 1..1i128 << 96);
+            let m = if rng.bool() { m >> rng.u32(0..96) } else { m };
+            check(Decimal::from_i128_with_scale(m, rng.u32(0..29)));
+        }
     }
 
     #[test]
