@@ -76,11 +76,19 @@ fn diffs(rng: &mut fastrand::Rng, n: usize) -> Vec<BookMsg> {
                 ..Default::default()
             };
             for _ in 0..rng.usize(1..=4) {
-                let q = if rng.u8(0..5) == 0 { Decimal::ZERO } else { qty(rng) };
+                let q = if rng.u8(0..5) == 0 {
+                    Decimal::ZERO
+                } else {
+                    qty(rng)
+                };
                 m.bids.push(Level::new(px(MID - 1 - rng.i64(0..20)), q));
             }
             for _ in 0..rng.usize(1..=4) {
-                let q = if rng.u8(0..5) == 0 { Decimal::ZERO } else { qty(rng) };
+                let q = if rng.u8(0..5) == 0 {
+                    Decimal::ZERO
+                } else {
+                    qty(rng)
+                };
                 m.asks.push(Level::new(px(MID + 1 + rng.i64(0..20)), q));
             }
             m

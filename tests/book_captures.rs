@@ -161,7 +161,10 @@ fn binance_rest(sym: &str, v: &Value, t: f64, m: &mut BookMsg) {
     m.snapshot = true;
     m.last_id = v["lastUpdateId"].as_u64().unwrap();
     m.first_id = m.last_id;
-    m.ts_ms = v.get("E").and_then(|e| e.as_u64()).unwrap_or((t * 1e3) as u64);
+    m.ts_ms = v
+        .get("E")
+        .and_then(|e| e.as_u64())
+        .unwrap_or((t * 1e3) as u64);
     pairs(v.get("bids"), &mut m.bids);
     pairs(v.get("asks"), &mut m.asks);
 }
@@ -253,19 +256,32 @@ fn binance_spot_capture_syncs_without_gaps() {
     let s = *books.stats(v);
     print("binance spot", &s, records);
     assert_eq!(
-        seen.iter().map(|(k, n)| (k.as_str(), *n)).collect::<Vec<_>>(),
-        [("BLZETH", 10), ("LRCBTC", 15), ("NKNUSDT", 150), ("RUNEEUR", 2)]
+        seen.iter()
+            .map(|(k, n)| (k.as_str(), *n))
+            .collect::<Vec<_>>(),
+        [
+            ("BLZETH", 10),
+            ("LRCBTC", 15),
+            ("NKNUSDT", 150),
+            ("RUNEEUR", 2)
+        ]
     );
     for sym in seen.keys() {
         assert!(books.is_synced(v, sym), "{sym}");
     }
-    assert_eq!((s.gaps, s.resyncs, s.crossed, s.stale_snapshots), (0, 0, 0, 0));
+    assert_eq!(
+        (s.gaps, s.resyncs, s.crossed, s.stale_snapshots),
+        (0, 0, 0, 0)
+    );
     assert_eq!((s.snapshots_applied, s.snapshot_requests), (4, 4));
     // 177 diffs: each one buffered then dropped as covered by the snapshot, or applied.
     assert_eq!(s.updates_applied + s.stale_dropped, 177);
     // Dropped: each symbol's diffs already in its snapshot (NKNUSDT 1,
     // BLZETH 1, LRCBTC 2, RUNEEUR 1); every later one applied in sequence.
-    assert_eq!((s.updates_applied, s.stale_dropped, s.buffered), (172, 5, 4));
+    assert_eq!(
+        (s.updates_applied, s.stale_dropped, s.buffered),
+        (172, 5, 4)
+    );
     assert_eq!((s.published, records), (146, 146));
     let last: Vec<u64> = seen
         .keys()
@@ -287,16 +303,29 @@ fn binance_futures_capture_follows_the_pu_chain() {
     let s = *books.stats(v);
     print("binance usdm", &s, records);
     assert_eq!(
-        seen.iter().map(|(k, n)| (k.as_str(), *n)).collect::<Vec<_>>(),
-        [("AKROUSDT", 189), ("CTKUSDT", 185), ("KEEPUSDT", 135), ("SUSHIUSDT", 255)]
+        seen.iter()
+            .map(|(k, n)| (k.as_str(), *n))
+            .collect::<Vec<_>>(),
+        [
+            ("AKROUSDT", 189),
+            ("CTKUSDT", 185),
+            ("KEEPUSDT", 135),
+            ("SUSHIUSDT", 255)
+        ]
     );
     for sym in seen.keys() {
         assert!(books.is_synced(v, sym), "{sym}");
     }
-    assert_eq!((s.gaps, s.resyncs, s.crossed, s.stale_snapshots), (0, 0, 0, 0));
+    assert_eq!(
+        (s.gaps, s.resyncs, s.crossed, s.stale_snapshots),
+        (0, 0, 0, 0)
+    );
     assert_eq!(s.updates_applied + s.stale_dropped, 764);
     // The REST snapshots were taken after a few diffs: those (u < lastUpdateId) are dropped.
-    assert_eq!((s.updates_applied, s.stale_dropped, s.buffered), (752, 12, 4));
+    assert_eq!(
+        (s.updates_applied, s.stale_dropped, s.buffered),
+        (752, 12, 4)
+    );
     assert_eq!((s.snapshots_applied, s.snapshot_requests), (4, 4));
     assert_eq!((s.published, records), (724, 724));
     let last: Vec<u64> = seen
@@ -393,7 +422,11 @@ fn deribit_capture_change_ids_chain() {
         deribit_levels(d.get("bids"), &mut m.bids);
         deribit_levels(d.get("asks"), &mut m.asks);
         frames += 1;
-        assert_eq!(books.on_ws(v, &m, ns(t), &mut batch), BookAction::None, "{inst}");
+        assert_eq!(
+            books.on_ws(v, &m, ns(t), &mut batch),
+            BookAction::None,
+            "{inst}"
+        );
         assert!(books.is_synced(v, inst));
         books.publish_due(ns(t), &mut batch);
     }
@@ -402,7 +435,10 @@ fn deribit_capture_change_ids_chain() {
     print("deribit", &s, batch.len() as u64);
     assert_eq!(frames, 46);
     assert_eq!((s.snapshots_applied, s.updates_applied), (10, 36));
-    assert_eq!((s.gaps, s.resyncs, s.crossed, s.dropped_unsynced), (0, 0, 0, 0));
+    assert_eq!(
+        (s.gaps, s.resyncs, s.crossed, s.dropped_unsynced),
+        (0, 0, 0, 0)
+    );
     assert_eq!((s.published, batch.len()), (37, 37));
 }
 

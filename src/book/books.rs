@@ -385,7 +385,8 @@ impl Books {
     }
 
     pub fn book(&self, venue: VenueId, raw_symbol: &str) -> Option<&OrderBook> {
-        self.find(venue, raw_symbol).map(|i| &self.symbols[i].sync.book)
+        self.find(venue, raw_symbol)
+            .map(|i| &self.symbols[i].sync.book)
     }
 
     pub fn is_synced(&self, venue: VenueId, raw_symbol: &str) -> bool {
@@ -411,8 +412,7 @@ impl Books {
         self.symbols
             .iter()
             .filter(move |s| {
-                s.venue == venue
-                    && matches!(s.sync.state(), SyncState::AwaitingRestSnapshot { .. })
+                s.venue == venue && matches!(s.sync.state(), SyncState::AwaitingRestSnapshot { .. })
             })
             .map(|s| s.raw.as_str())
     }

@@ -182,10 +182,21 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(9);
         let mut buf = [0u8; 64];
         let mut check = |d: Decimal| {
-            let got = std::str::from_utf8(format_decimal(&d, &mut buf)).unwrap().to_string();
+            let got = std::str::from_utf8(format_decimal(&d, &mut buf))
+                .unwrap()
+                .to_string();
             assert_eq!(got, d.to_string());
         };
-        for s in ["0.35130000", "30244", "0.08", "1.0", "0.00000001", "100", "-2.50", "0.000"] {
+        for s in [
+            "0.35130000",
+            "30244",
+            "0.08",
+            "1.0",
+            "0.00000001",
+            "100",
+            "-2.50",
+            "0.000",
+        ] {
             check(Decimal::from_str(s).unwrap());
         }
         check(Decimal::MAX);
@@ -200,7 +211,9 @@ mod tests {
     #[test]
     fn only_top_25_and_received_form() {
         let mut b = OrderBook::new();
-        let bids: Vec<Level> = (0..40).map(|i| lv(&format!("{}.50", 100 - i), "1.0")).collect();
+        let bids: Vec<Level> = (0..40)
+            .map(|i| lv(&format!("{}.50", 100 - i), "1.0"))
+            .collect();
         b.load(&bids, &[], 1);
         let mut s = String::new();
         for i in 0..25 {

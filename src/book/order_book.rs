@@ -191,7 +191,11 @@ mod tests {
         assert_eq!(b.last_update_id(), 7);
         assert!(!b.is_crossed());
         assert_eq!(b.mid(), Some(Decimal::from_str("100.35").unwrap()));
-        let a = b.apply(&[lv("100.30", "0"), lv("100.25", "9")], &[lv("100.40", "1.5")], 8);
+        let a = b.apply(
+            &[lv("100.30", "0"), lv("100.25", "9")],
+            &[lv("100.40", "1.5")],
+            8,
+        );
         assert!(a.changed && a.invalid == 0);
         assert_eq!(strs(b.top_bids(1)), [("100.25".into(), "9".into())]);
         assert_eq!(b.best_ask().unwrap().quantity.to_string(), "1.5");

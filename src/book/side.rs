@@ -83,19 +83,32 @@ impl BookSide {
         self.keys.clear();
     }
 
-    /// Storage position of `key`.
+    /// Storage position of `key`: galloping from the best end (updates
+    /// cluster there), then bisecting the bracket found.
     #[inline]
     fn find_key(&self, key: u128) -> Result<usize, usize> {
-        let n = self.keys.len();
         let order = |k: &u128| if self.is_bid { k.cmp(&key) } else { key.cmp(k) };
-        if let Some(best) = self.keys.last() {
-            match order(best) {
-                Ordering::Equal => return Ok(n - 1),
-                Ordering::Less => return Err(n),
-                Ordering::Greater => {}
+        // Everything in [hi, len) is better than `key`.
+        let mut hi = self.keys.len();
+        let mut step = 1;
+        let lo = loop {
+            if step > hi {
+                break 0;
             }
+            let i = hi - step;
+            match order(&self.keys[i]) {
+                Ordering::Equal => return Ok(i),
+                Ordering::Less => break i + 1,
+                Ordering::Greater => {
+                    hi = i;
+                    step *= 2;
+                }
+            }
+        };
+        match self.keys[lo..hi].binary_search_by(order) {
+            Ok(j) => Ok(lo + j),
+            Err(j) => Err(lo + j),
         }
-        self.keys.binary_search_by(order)
     }
 
     pub fn is_bid(&self) -> bool {
@@ -199,7 +212,12 @@ impl BookSide {
     fn rebuild_keys(&mut self) {
         self.keys.clear();
         self.exact = true;
-        self.scale = self.levels.iter().map(|l| l.price.scale()).max().unwrap_or(0);
+        self.scale = self
+            .levels
+            .iter()
+            .map(|l| l.price.scale())
+            .max()
+            .unwrap_or(0);
         for i in 0..self.levels.len() {
             let p = self.levels[i].price;
             match self.key_of(&p) {
@@ -276,7 +294,10 @@ mod tests {
         assert!(s.set(d("11"), d("1")));
         assert!(s.set(d("9.5"), d("1")));
         assert_eq!(prices(&s), ["12", "11", "10", "9.5"]);
-        assert!(!s.set(d("13"), d("0")), "deleting an unknown level is a no-op");
+        assert!(
+            !s.set(d("13"), d("0")),
+            "deleting an unknown level is a no-op"
+        );
         assert!(s.set(d("11"), d("0")));
         assert_eq!(prices(&s), ["12", "10", "9.5"]);
         assert!(!s.set(d("12"), d("1")), "same quantity: no change");
@@ -291,7 +312,13 @@ mod tests {
     fn asks_ascending_and_load_unsorted() {
         let mut s = BookSide::new(false);
         let lv = |p: &str, q: &str| Level::new(d(p), d(q));
-        s.load(&[lv("5", "1"), lv("3", "1"), lv("4", "0"), lv("4.5", "2"), lv("3", "7")]);
+        s.load(&[
+            lv("5", "1"),
+            lv("3", "1"),
+            lv("4", "0"),
+            lv("4.5", "2"),
+            lv("3", "7"),
+        ]);
         assert_eq!(prices(&s), ["3", "4.5", "5"]);
         s.load(&[lv("1", "1"), lv("2", "1")]);
         assert_eq!(prices(&s), ["1", "2"]);
@@ -315,7 +342,11 @@ mod tests {
             for step in 0..4000 {
                 let scale = rng.u32(0..4);
                 let price = Decimal::new(rng.i64(0..300), scale);
-                let q = if rng.bool() { Decimal::ZERO } else { Decimal::new(rng.i64(1..9), 1) };
+                let q = if rng.bool() {
+                    Decimal::ZERO
+                } else {
+                    Decimal::new(rng.i64(1..9), 1)
+                };
                 if step == 3000 {
                     // Overflows any u128 key: Decimal mode from here on.
                     let tiny = Decimal::from_str("0.0000000000000000000000000001").unwrap();

@@ -38,10 +38,14 @@ pub fn rule_of(venue: VenueId) -> SyncRule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Unsynced,
-    Buffering { fetching: bool },
+    Buffering {
+        fetching: bool,
+    },
     AwaitWs,
     /// `bridge`: the next Binance event must bridge the REST snapshot.
-    Synced { bridge: bool },
+    Synced {
+        bridge: bool,
+    },
 }
 
 /// What one message did to the book.

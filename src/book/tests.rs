@@ -62,7 +62,13 @@ fn rest(last: u64) -> BookMsg {
     BookMsg {
         snapshot: true,
         prev_id: None,
-        ..upd(last, last, None, &[("10", "5"), ("9", "5")], &[("11", "5"), ("12", "5")])
+        ..upd(
+            last,
+            last,
+            None,
+            &[("10", "5"), ("9", "5")],
+            &[("11", "5"), ("12", "5")],
+        )
     }
 }
 
@@ -121,7 +127,12 @@ fn spot_buffers_then_bridges() {
     assert_eq!(b.on_ws(BS, &diff(7, 9), 5, &mut batch), NONE);
     let st = *b.stats(BS);
     assert_eq!(
-        (st.updates_applied, st.stale_dropped, st.gaps, st.snapshots_applied),
+        (
+            st.updates_applied,
+            st.stale_dropped,
+            st.gaps,
+            st.snapshots_applied
+        ),
         (3, 1, 0, 1)
     );
     assert_eq!(ids(&batch), [(false, 6), (false, 9)]);
@@ -204,7 +215,10 @@ fn buffer_overflow_clears_and_refetches() {
     assert_eq!(b.on_ws(BS, &diff(4, 4), 1, &mut batch), FETCH);
     assert_eq!(b.buffered(BS, "X"), 1);
     let st = *b.stats(BS);
-    assert_eq!((st.buffer_overflows, st.snapshot_requests, st.buffered), (1, 2, 4));
+    assert_eq!(
+        (st.buffer_overflows, st.snapshot_requests, st.buffered),
+        (1, 2, 4)
+    );
     // The old snapshot (for the cleared buffer) is stale now.
     assert_eq!(b.on_rest_snapshot(BS, &rest(2), 2, &mut batch), FETCH);
     // lastUpdateId < U is stale even when lastUpdateId + 1 == U (documented).
@@ -244,7 +258,10 @@ fn disconnect_starts_over() {
     let (mut o, mut batch) = setup(OKX, CFG);
     o.on_ws(OKX, &snap(10, &[("1", "1")], &[("2", "1")]), 1, &mut batch);
     o.on_venue_disconnect(OKX);
-    assert_eq!(o.on_ws(OKX, &upd(11, 11, Some(10), &[], &[]), 2, &mut batch), NONE);
+    assert_eq!(
+        o.on_ws(OKX, &upd(11, 11, Some(10), &[], &[]), 2, &mut batch),
+        NONE
+    );
     assert_eq!(o.stats(OKX).dropped_unsynced, 1);
     o.on_ws(OKX, &snap(20, &[("1", "1")], &[("2", "1")]), 3, &mut batch);
     assert!(o.is_synced(OKX, "X"));
@@ -291,7 +308,10 @@ fn futures_first_event_must_cover_snapshot() {
 fn okx_sequence_keepalive_and_reset() {
     let (mut b, mut batch) = setup(OKX, CFG);
     // Updates before the snapshot are dropped.
-    assert_eq!(b.on_ws(OKX, &upd(9, 9, Some(8), &[], &[]), 1, &mut batch), NONE);
+    assert_eq!(
+        b.on_ws(OKX, &upd(9, 9, Some(8), &[], &[]), 1, &mut batch),
+        NONE
+    );
     assert_eq!(b.stats(OKX).dropped_unsynced, 1);
     // §3.4: snapshot (-1,10) → (10,15) → (15,15) → (15,3) → (3,5).
     let s = snap(10, &[("100", "1")], &[("101", "1")]);
@@ -312,20 +332,33 @@ fn okx_sequence_keepalive_and_reset() {
     let st = *b.stats(OKX);
     assert_eq!((st.gaps, st.resyncs, st.updates_applied), (0, 0, 4));
     // Any other mismatch: gap → resubscribe, then drop until the snapshot.
-    assert_eq!(b.on_ws(OKX, &upd(8, 8, Some(7), &[], &[]), 4, &mut batch), RESUB);
+    assert_eq!(
+        b.on_ws(OKX, &upd(8, 8, Some(7), &[], &[]), 4, &mut batch),
+        RESUB
+    );
     assert_eq!(b.sync_state(OKX, "X"), Some(SyncState::AwaitingWsSnapshot));
-    assert_eq!(b.on_ws(OKX, &upd(9, 9, Some(8), &[], &[]), 5, &mut batch), NONE);
+    assert_eq!(
+        b.on_ws(OKX, &upd(9, 9, Some(8), &[], &[]), 5, &mut batch),
+        NONE
+    );
     assert_eq!(b.stats(OKX).dropped_unsynced, 2);
     // An update claiming prevSeqId -1 is not a snapshot.
     b.on_ws(OKX, &s, 6, &mut batch);
-    assert_eq!(b.on_ws(OKX, &upd(11, 11, Some(-1), &[], &[]), 7, &mut batch), RESUB);
+    assert_eq!(
+        b.on_ws(OKX, &upd(11, 11, Some(-1), &[], &[]), 7, &mut batch),
+        RESUB
+    );
     assert_eq!(b.stats(OKX).gaps, 2);
 }
 
 #[test]
 fn okx_checksum_verified_and_mismatch_resubscribes() {
     let (mut b, mut batch) = setup(OKX, CFG);
-    let mut s = snap(1, &[("3366.1", "7"), ("3366", "6")], &[("3366.8", "9"), ("3368", "8")]);
+    let mut s = snap(
+        1,
+        &[("3366.1", "7"), ("3366", "6")],
+        &[("3366.8", "9"), ("3368", "8")],
+    );
     s.checksum = Some(-1881014294);
     assert_eq!(b.on_ws(OKX, &s, 1, &mut batch), NONE);
     // → the second documented vector.
@@ -337,7 +370,10 @@ fn okx_checksum_verified_and_mismatch_resubscribes() {
     bad.checksum = Some(831078360);
     assert_eq!(b.on_ws(OKX, &bad, 3, &mut batch), RESUB);
     let st = *b.stats(OKX);
-    assert_eq!((st.checksums_verified, st.checksum_failures, st.resyncs), (3, 1, 1));
+    assert_eq!(
+        (st.checksums_verified, st.checksum_failures, st.resyncs),
+        (3, 1, 1)
+    );
     assert!(!b.is_synced(OKX, "X"));
     // A snapshot that fails its own checksum is not trusted either.
     s.checksum = Some(1);
@@ -350,26 +386,59 @@ fn okx_checksum_verified_and_mismatch_resubscribes() {
 #[test]
 fn bybit_snapshots_reset_and_stale_deltas() {
     let (mut b, mut batch) = setup(BY, CFG);
-    assert_eq!(b.on_ws(BY, &upd(5, 5, None, &[("1", "1")], &[]), 1, &mut batch), NONE);
+    assert_eq!(
+        b.on_ws(BY, &upd(5, 5, None, &[("1", "1")], &[]), 1, &mut batch),
+        NONE
+    );
     assert_eq!(b.stats(BY).dropped_unsynced, 1);
     assert!(!b.is_synced(BY, "X"));
-    b.on_ws(BY, &snap(100, &[("10", "1"), ("9", "1")], &[("11", "1")]), 2, &mut batch);
-    assert_eq!(b.on_ws(BY, &upd(101, 101, None, &[("9", "0")], &[]), 3, &mut batch), NONE);
-    assert_eq!(b.on_ws(BY, &upd(101, 101, None, &[("8", "1")], &[]), 4, &mut batch), NONE);
+    b.on_ws(
+        BY,
+        &snap(100, &[("10", "1"), ("9", "1")], &[("11", "1")]),
+        2,
+        &mut batch,
+    );
+    assert_eq!(
+        b.on_ws(BY, &upd(101, 101, None, &[("9", "0")], &[]), 3, &mut batch),
+        NONE
+    );
+    assert_eq!(
+        b.on_ws(BY, &upd(101, 101, None, &[("8", "1")], &[]), 4, &mut batch),
+        NONE
+    );
     assert_eq!(b.stats(BY).stale_dropped, 1);
     assert_eq!(b.book(BY, "X").unwrap().bids().len(), 1);
     // Mid-stream snapshot replaces everything.
-    b.on_ws(BY, &snap(500, &[("20", "1")], &[("21", "1")]), 5, &mut batch);
+    b.on_ws(
+        BY,
+        &snap(500, &[("20", "1")], &[("21", "1")]),
+        5,
+        &mut batch,
+    );
     let book = b.book(BY, "X").unwrap();
-    assert_eq!((book.bids().len(), book.best_bid().unwrap().price), (1, d("20")));
+    assert_eq!(
+        (book.bids().len(), book.best_bid().unwrap().price),
+        (1, d("20"))
+    );
     // u == 1: the service restarted; overwrite even when sent as a delta.
-    b.on_ws(BY, &upd(1, 1, None, &[("30", "1")], &[("31", "1")]), 6, &mut batch);
+    b.on_ws(
+        BY,
+        &upd(1, 1, None, &[("30", "1")], &[("31", "1")]),
+        6,
+        &mut batch,
+    );
     let book = b.book(BY, "X").unwrap();
     assert_eq!((book.last_update_id(), book.bids().len()), (1, 1));
     assert_eq!(book.best_ask().unwrap().price, d("31"));
-    assert_eq!(b.on_ws(BY, &upd(2, 2, None, &[("29", "1")], &[]), 7, &mut batch), NONE);
+    assert_eq!(
+        b.on_ws(BY, &upd(2, 2, None, &[("29", "1")], &[]), 7, &mut batch),
+        NONE
+    );
     let st = *b.stats(BY);
-    assert_eq!((st.snapshots_applied, st.updates_applied, st.resyncs), (3, 2, 0));
+    assert_eq!(
+        (st.snapshots_applied, st.updates_applied, st.resyncs),
+        (3, 2, 0)
+    );
 }
 
 // ---------------------------------------------------------------- Deribit
@@ -377,15 +446,42 @@ fn bybit_snapshots_reset_and_stale_deltas() {
 #[test]
 fn deribit_change_id_chain() {
     let (mut b, mut batch) = setup(DB, CFG);
-    assert_eq!(b.on_ws(DB, &upd(99, 99, Some(98), &[], &[]), 1, &mut batch), NONE);
-    b.on_ws(DB, &snap(100, &[("0.1", "5")], &[("0.2", "5")]), 2, &mut batch);
-    assert_eq!(b.on_ws(DB, &upd(105, 105, Some(100), &[("0.15", "1")], &[]), 3, &mut batch), NONE);
+    assert_eq!(
+        b.on_ws(DB, &upd(99, 99, Some(98), &[], &[]), 1, &mut batch),
+        NONE
+    );
+    b.on_ws(
+        DB,
+        &snap(100, &[("0.1", "5")], &[("0.2", "5")]),
+        2,
+        &mut batch,
+    );
+    assert_eq!(
+        b.on_ws(
+            DB,
+            &upd(105, 105, Some(100), &[("0.15", "1")], &[]),
+            3,
+            &mut batch
+        ),
+        NONE
+    );
     assert_eq!(b.book(DB, "X").unwrap().last_update_id(), 105);
-    assert_eq!(b.on_ws(DB, &upd(110, 110, Some(104), &[], &[]), 4, &mut batch), RESUB);
-    assert_eq!(b.on_ws(DB, &upd(111, 111, None, &[], &[]), 5, &mut batch), NONE);
+    assert_eq!(
+        b.on_ws(DB, &upd(110, 110, Some(104), &[], &[]), 4, &mut batch),
+        RESUB
+    );
+    assert_eq!(
+        b.on_ws(DB, &upd(111, 111, None, &[], &[]), 5, &mut batch),
+        NONE
+    );
     let st = *b.stats(DB);
     assert_eq!((st.gaps, st.resyncs, st.dropped_unsynced), (1, 1, 2));
-    b.on_ws(DB, &snap(200, &[("0.1", "5")], &[("0.2", "5")]), 6, &mut batch);
+    b.on_ws(
+        DB,
+        &snap(200, &[("0.1", "5")], &[("0.2", "5")]),
+        6,
+        &mut batch,
+    );
     assert!(b.is_synced(DB, "X"));
 }
 
@@ -395,7 +491,10 @@ fn deribit_change_id_chain() {
 fn crossed_book_resyncs() {
     let (mut b, mut batch) = setup(BY, CFG);
     b.on_ws(BY, &snap(1, &[("10", "1")], &[("11", "1")]), 1, &mut batch);
-    assert_eq!(b.on_ws(BY, &upd(2, 2, None, &[("11", "1")], &[]), 2, &mut batch), RESUB);
+    assert_eq!(
+        b.on_ws(BY, &upd(2, 2, None, &[("11", "1")], &[]), 2, &mut batch),
+        RESUB
+    );
     let st = *b.stats(BY);
     assert_eq!((st.crossed, st.resyncs), (1, 1));
     assert!(!b.is_synced(BY, "X"));
@@ -437,17 +536,42 @@ fn unknown_symbols_and_absurd_input_do_not_panic() {
     b.on_rest_snapshot(BS, &rest(u64::MAX), 2, &mut batch);
     b.on_ws(BS, &diff(u64::MAX, u64::MAX), 3, &mut batch);
     b.on_ws(BS, &diff(0, 0), 4, &mut batch);
-    let neg = upd(0, u64::MAX, Some(i64::MIN), &[("-1", "1"), ("5", "-3")], &[]);
+    let neg = upd(
+        0,
+        u64::MAX,
+        Some(i64::MIN),
+        &[("-1", "1"), ("5", "-3")],
+        &[],
+    );
     b.on_ws(BS, &neg, 5, &mut batch);
-    b.on_ws(BS, &BookMsg { raw_symbol: "X".into(), ..Default::default() }, 6, &mut batch);
+    b.on_ws(
+        BS,
+        &BookMsg {
+            raw_symbol: "X".into(),
+            ..Default::default()
+        },
+        6,
+        &mut batch,
+    );
 
     for v in [OKX, BY, DB, BF] {
         let (mut o, mut batch) = setup(v, CFG);
         let huge = "79228162514264337593543950335";
-        let wild = upd(u64::MAX, u64::MAX, Some(i64::MAX), &[(huge, huge)], &[(huge, "0")]);
+        let wild = upd(
+            u64::MAX,
+            u64::MAX,
+            Some(i64::MAX),
+            &[(huge, huge)],
+            &[(huge, "0")],
+        );
         o.on_ws(v, &snap(0, &[], &[]), 1, &mut batch);
         o.on_ws(v, &wild, 2, &mut batch);
-        o.on_ws(v, &snap(u64::MAX, &[(huge, "1"), ("0", "1")], &[]), 3, &mut batch);
+        o.on_ws(
+            v,
+            &snap(u64::MAX, &[(huge, "1"), ("0", "1")], &[]),
+            3,
+            &mut batch,
+        );
         o.on_ws(v, &neg, 4, &mut batch);
         o.on_rest_snapshot(v, &rest(0), 5, &mut batch);
         o.publish_due(u64::MAX, &mut batch);
@@ -465,7 +589,12 @@ fn throttle_publishes_when_due_and_always_the_final_state() {
     };
     let (mut b, mut batch) = setup(BY, cfg);
     let q = |id: u64, px: &str| upd(id, id, None, &[(px, "1")], &[]);
-    b.on_ws(BY, &snap(1, &[("10", "1")], &[("20", "1")]), 1000, &mut batch);
+    b.on_ws(
+        BY,
+        &snap(1, &[("10", "1")], &[("20", "1")]),
+        1000,
+        &mut batch,
+    );
     assert_eq!(ids(&batch), [(false, 1)], "first change: published at once");
     assert_eq!(b.next_publish_ns(), None);
     b.on_ws(BY, &q(2, "11"), 1010, &mut batch);
@@ -491,13 +620,24 @@ fn throttle_publishes_when_due_and_always_the_final_state() {
     assert_eq!(b.publish_due(2000, &mut batch), None);
     assert_eq!(batch.len(), 3);
     // The fresh snapshot is published (throttle permitting: due already).
-    b.on_ws(BY, &snap(9, &[("10", "1")], &[("20", "1")]), 1300, &mut batch);
-    assert_eq!(ids(&batch), [(false, 1), (false, 3), (false, 4), (false, 9)]);
+    b.on_ws(
+        BY,
+        &snap(9, &[("10", "1")], &[("20", "1")]),
+        1300,
+        &mut batch,
+    );
+    assert_eq!(
+        ids(&batch),
+        [(false, 1), (false, 3), (false, 4), (false, 9)]
+    );
     assert_eq!(b.stats(BY).published, 4);
     // Origin and timing fields.
     let r = batch.iter().last().copied().unwrap();
     let o = r.origin();
-    assert_eq!((o.symbol, o.raw_symbol, o.ts_ms, o.receive_ts_ns), ("X-USDT", "X", 9, 1300));
+    assert_eq!(
+        (o.symbol, o.raw_symbol, o.ts_ms, o.receive_ts_ns),
+        ("X-USDT", "X", 9, 1300)
+    );
 }
 
 #[test]
@@ -555,7 +695,13 @@ fn deltas_and_depth() {
     };
     let (mut b, mut batch) = setup(BF, cfg);
     b.on_ws(BF, &fdiff(5, 6, 4), 1, &mut batch);
-    let mut u = upd(7, 9, Some(6), &[("9.5", "2"), ("10", "0")], &[("10.5", "1")]);
+    let mut u = upd(
+        7,
+        9,
+        Some(6),
+        &[("9.5", "2"), ("10", "0")],
+        &[("10.5", "1")],
+    );
     b.on_ws(BF, &u, 2, &mut batch);
     assert!(batch.is_empty());
     let mut s = rest(6);
