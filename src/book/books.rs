@@ -1,8 +1,15 @@
-//! Placeholder of the per-core book set (being written): the API the engine uses.
+//! The per-core set of books: routes each message to its symbol's sync state
+//! machine and publishes verified books (`orderbook`, throttled per symbol)
+//! and applied updates (`orderbook_delta`, opt-in) into the batch arena.
 
-use crate::batch::Batch;
-use crate::book::BookMsg;
+use super::order_book::OrderBook;
+use super::sync::{rule_of, BookSync, Step, SyncState};
+use crate::batch::{Batch, BookRecord, Level, Origin, Record};
+use crate::book::{BookMsg, SyncRule};
 use crate::model::VenueId;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Publishing settings (per venue).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +20,17 @@ pub struct BookConfig {
     pub publish_interval_ns: u64,
     /// Also publish every applied update as an `orderbook_delta` record.
     pub deltas: bool,
+}
+
+impl Default for BookConfig {
+    /// MarketPrism's: 400 levels, 100 ms, no deltas.
+    fn default() -> Self {
+        BookConfig {
+            depth: 400,
+            publish_interval_ns: 100_000_000,
+            deltas: false,
+        }
+    }
 }
 
 /// What the engine must do for a book after a message.
@@ -28,59 +46,438 @@ pub enum BookAction {
 /// Counters of one venue's books on this core.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BookStats {
+    /// Incremental updates applied to a verified book.
     pub updates_applied: u64,
+    /// Snapshots (REST or WS) loaded.
     pub snapshots_applied: u64,
+    /// Books discarded (gap, crossed, checksum) and restarted.
     pub resyncs: u64,
+    /// Sequence breaks detected.
     pub gaps: u64,
     pub checksum_failures: u64,
+    /// Books found crossed (best bid >= best ask) after applying.
     pub crossed: u64,
+    /// Updates older than the book, ignored.
     pub stale_dropped: u64,
+    /// Messages buffered while waiting for a REST snapshot.
     pub buffered: u64,
+    /// `orderbook` records published.
     pub published: u64,
+    /// Messages of symbols not registered.
     pub unknown_symbol: u64,
+    /// `orderbook_delta` records published.
+    pub deltas_published: u64,
+    /// FetchSnapshot requests made.
+    pub snapshot_requests: u64,
+    /// REST snapshots older than the first buffered event (fetched again).
+    pub stale_snapshots: u64,
+    /// REST snapshot requests the engine reported failed.
+    pub snapshot_failures: u64,
+    /// Snapshots that arrived when none was expected.
+    pub ignored_snapshots: u64,
+    /// Buffers that hit the limit (cleared, snapshot fetched again).
+    pub buffer_overflows: u64,
+    /// Updates dropped while waiting for a WS snapshot.
+    pub dropped_unsynced: u64,
+    /// OKX checksums compared.
+    pub checksums_verified: u64,
+    /// Levels skipped as malformed (negative price or quantity).
+    pub invalid_levels: u64,
 }
 
+/// Messages buffered per symbol while a REST snapshot is awaited.
+pub const DEFAULT_BUFFER_LIMIT: usize = 10_000;
+
+/// FNV-1a: symbol keys are short and trusted, SipHash buys nothing here.
 #[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type SymbolIndex = HashMap<String, usize, BuildHasherDefault<Fnv>>;
+
+struct Venue {
+    cfg: BookConfig,
+    rule: SyncRule,
+    index: SymbolIndex,
+    stats: BookStats,
+}
+
+struct Symbol {
+    venue: VenueId,
+    raw: String,
+    symbol: String,
+    sync: BookSync,
+    last_publish_ns: Option<u64>,
+    /// Changed since its last `orderbook` record.
+    dirty: bool,
+    /// In `Books::dirty` (at most once, so that list never outgrows its capacity).
+    listed: bool,
+    /// Receive time of the last message reflected in the book.
+    last_receive_ns: u64,
+}
+
 pub struct Books {
-    stats: [BookStats; VenueId::COUNT],
+    venues: [Venue; VenueId::COUNT],
+    symbols: Vec<Symbol>,
+    /// Indices of symbols with an unpublished change, in marking order.
+    dirty: Vec<usize>,
+    buffer_limit: usize,
+}
+
+impl Default for Books {
+    fn default() -> Self {
+        Books::new(&[])
+    }
 }
 
 impl Books {
-    pub fn new(_venues: &[(VenueId, BookConfig)]) -> Books {
-        Books::default()
+    /// Venues not listed get [`BookConfig::default`].
+    pub fn new(venues: &[(VenueId, BookConfig)]) -> Books {
+        let mut v: [Venue; VenueId::COUNT] = std::array::from_fn(|i| Venue {
+            cfg: BookConfig::default(),
+            rule: rule_of(VenueId::ALL[i]),
+            index: SymbolIndex::default(),
+            stats: BookStats::default(),
+        });
+        for &(id, cfg) in venues {
+            v[id.index()].cfg = cfg;
+        }
+        Books {
+            venues: v,
+            symbols: Vec::new(),
+            dirty: Vec::new(),
+            buffer_limit: DEFAULT_BUFFER_LIMIT,
+        }
     }
 
-    pub fn register(&mut self, _venue: VenueId, _raw_symbol: &str, _symbol: &str) {}
+    /// Overrides a venue's sync rule (default: the one its protocol documents).
+    /// Applies to symbols registered afterwards.
+    pub fn set_rule(&mut self, venue: VenueId, rule: SyncRule) {
+        self.venues[venue.index()].rule = rule;
+    }
 
+    /// Messages buffered per symbol while a REST snapshot is awaited.
+    pub fn set_buffer_limit(&mut self, max_msgs: usize) {
+        self.buffer_limit = max_msgs.max(1);
+    }
+
+    pub fn config(&self, venue: VenueId) -> BookConfig {
+        self.venues[venue.index()].cfg
+    }
+
+    /// Adds a book (idempotent; re-registering renames the normalized symbol).
+    pub fn register(&mut self, venue: VenueId, raw_symbol: &str, symbol: &str) {
+        let v = &mut self.venues[venue.index()];
+        if let Some(&i) = v.index.get(raw_symbol) {
+            let s = &mut self.symbols[i];
+            s.symbol.clear();
+            s.symbol.push_str(symbol);
+            return;
+        }
+        let i = self.symbols.len();
+        v.index.insert(raw_symbol.to_string(), i);
+        self.symbols.push(Symbol {
+            venue,
+            raw: raw_symbol.to_string(),
+            symbol: symbol.to_string(),
+            sync: BookSync::new(v.rule),
+            last_publish_ns: None,
+            dirty: false,
+            listed: false,
+            last_receive_ns: 0,
+        });
+        let n = self.symbols.len();
+        self.dirty.reserve(n.saturating_sub(self.dirty.len()));
+    }
+
+    fn find(&self, venue: VenueId, raw_symbol: &str) -> Option<usize> {
+        self.venues[venue.index()].index.get(raw_symbol).copied()
+    }
+
+    /// A WebSocket book message. `receive_ns` is also the throttle's clock
+    /// (the same clock as `publish_due`'s `now_ns`).
     pub fn on_ws(
         &mut self,
-        _venue: VenueId,
-        _msg: &BookMsg,
-        _receive_ns: u64,
-        _batch: &mut Batch,
+        venue: VenueId,
+        msg: &BookMsg,
+        receive_ns: u64,
+        batch: &mut Batch,
     ) -> BookAction {
-        BookAction::None
+        self.handle(venue, msg, receive_ns, batch, false)
     }
 
+    /// A REST snapshot the engine fetched after [`BookAction::FetchSnapshot`].
     pub fn on_rest_snapshot(
         &mut self,
-        _venue: VenueId,
-        _msg: &BookMsg,
-        _receive_ns: u64,
-        _batch: &mut Batch,
+        venue: VenueId,
+        msg: &BookMsg,
+        receive_ns: u64,
+        batch: &mut Batch,
     ) -> BookAction {
-        BookAction::None
+        self.handle(venue, msg, receive_ns, batch, true)
     }
 
-    pub fn on_snapshot_failed(&mut self, _venue: VenueId, _raw_symbol: &str) {}
+    fn handle(
+        &mut self,
+        venue: VenueId,
+        msg: &BookMsg,
+        receive_ns: u64,
+        batch: &mut Batch,
+        rest: bool,
+    ) -> BookAction {
+        let v = &mut self.venues[venue.index()];
+        let Some(&i) = v.index.get(msg.raw_symbol.as_str()) else {
+            v.stats.unknown_symbol += 1;
+            return BookAction::None;
+        };
+        let cfg = v.cfg;
+        let stats = &mut v.stats;
+        let s = &mut self.symbols[i];
+        let mut deltas = 0u64;
+        let step: Step = {
+            let (sym, raw) = (s.symbol.as_str(), s.raw.as_str());
+            let mut on_applied = |m: &BookMsg| {
+                if cfg.deltas {
+                    push_delta(batch, venue, sym, raw, m, receive_ns);
+                    deltas += 1;
+                }
+            };
+            if rest {
+                s.sync.on_rest_snapshot(msg, stats, &mut on_applied)
+            } else {
+                s.sync.on_ws(msg, stats, self.buffer_limit, &mut on_applied)
+            }
+        };
+        stats.deltas_published += deltas;
+        if !s.sync.is_synced() {
+            // Never publish a book that is not verified; a pending record of
+            // the discarded book is dropped with it.
+            s.dirty = false;
+        } else if step.changed {
+            s.last_receive_ns = receive_ns;
+            let due = s
+                .last_publish_ns
+                .is_none_or(|t| receive_ns.saturating_sub(t) >= cfg.publish_interval_ns);
+            if due {
+                publish(s, cfg.depth, receive_ns, stats, batch);
+            } else {
+                s.dirty = true;
+                if !s.listed {
+                    s.listed = true;
+                    self.dirty.push(i);
+                }
+            }
+        }
+        step.action
+    }
 
-    pub fn on_disconnect(&mut self, _venue: VenueId, _raw_symbol: &str) {}
+    /// The engine could not get a REST snapshot: the next diff asks again
+    /// (and [`Books::needs_snapshot`] stays true).
+    pub fn on_snapshot_failed(&mut self, venue: VenueId, raw_symbol: &str) {
+        if let Some(i) = self.find(venue, raw_symbol) {
+            let stats = &mut self.venues[venue.index()].stats;
+            self.symbols[i].sync.snapshot_failed(stats);
+        }
+    }
 
-    pub fn publish_due(&mut self, _now_ns: u64, _batch: &mut Batch) -> Option<u64> {
-        None
+    /// The symbol's connection dropped: its book is unsynced until the venue's
+    /// procedure completes again on the new connection.
+    pub fn on_disconnect(&mut self, venue: VenueId, raw_symbol: &str) {
+        if let Some(i) = self.find(venue, raw_symbol) {
+            let s = &mut self.symbols[i];
+            s.sync.disconnect();
+            s.dirty = false;
+        }
+    }
+
+    /// [`Books::on_disconnect`] for every symbol of `venue`.
+    pub fn on_venue_disconnect(&mut self, venue: VenueId) {
+        for s in self.symbols.iter_mut().filter(|s| s.venue == venue) {
+            s.sync.disconnect();
+            s.dirty = false;
+        }
+    }
+
+    /// Publishes every changed book whose interval has passed; returns the
+    /// earliest deadline still pending.
+    pub fn publish_due(&mut self, now_ns: u64, batch: &mut Batch) -> Option<u64> {
+        let mut next: Option<u64> = None;
+        let mut keep = 0;
+        for k in 0..self.dirty.len() {
+            let i = self.dirty[k];
+            let s = &mut self.symbols[i];
+            if !s.dirty || !s.sync.is_synced() {
+                s.dirty = false;
+                s.listed = false;
+                continue;
+            }
+            let v = &mut self.venues[s.venue.index()];
+            let due = s
+                .last_publish_ns
+                .map_or(0, |t| t.saturating_add(v.cfg.publish_interval_ns));
+            if now_ns >= due {
+                publish(s, v.cfg.depth, now_ns, &mut v.stats, batch);
+                s.listed = false;
+            } else {
+                next = Some(next.map_or(due, |n| n.min(due)));
+                self.dirty[keep] = i;
+                keep += 1;
+            }
+        }
+        self.dirty.truncate(keep);
+        next
+    }
+
+    /// Publishes a synced book now, whatever the throttle says (on demand,
+    /// benches). Returns false if the book is unknown or not synced.
+    pub fn publish_now(
+        &mut self,
+        venue: VenueId,
+        raw_symbol: &str,
+        now_ns: u64,
+        batch: &mut Batch,
+    ) -> bool {
+        let Some(i) = self.find(venue, raw_symbol) else {
+            return false;
+        };
+        let s = &mut self.symbols[i];
+        if !s.sync.is_synced() {
+            return false;
+        }
+        let v = &mut self.venues[venue.index()];
+        publish(s, v.cfg.depth, now_ns, &mut v.stats, batch);
+        true
+    }
+
+    /// Earliest time a pending (throttled) book record is due, if any.
+    pub fn next_publish_ns(&self) -> Option<u64> {
+        self.dirty
+            .iter()
+            .map(|&i| &self.symbols[i])
+            .filter(|s| s.dirty && s.sync.is_synced())
+            .map(|s| {
+                let cfg = self.venues[s.venue.index()].cfg;
+                s.last_publish_ns
+                    .map_or(0, |t| t.saturating_add(cfg.publish_interval_ns))
+            })
+            .min()
     }
 
     pub fn stats(&self, venue: VenueId) -> &BookStats {
-        &self.stats[venue.index()]
+        &self.venues[venue.index()].stats
     }
+
+    pub fn book(&self, venue: VenueId, raw_symbol: &str) -> Option<&OrderBook> {
+        self.find(venue, raw_symbol)
+            .map(|i| &self.symbols[i].sync.book)
+    }
+
+    pub fn is_synced(&self, venue: VenueId, raw_symbol: &str) -> bool {
+        self.find(venue, raw_symbol)
+            .is_some_and(|i| self.symbols[i].sync.is_synced())
+    }
+
+    pub fn sync_state(&self, venue: VenueId, raw_symbol: &str) -> Option<SyncState> {
+        self.find(venue, raw_symbol)
+            .map(|i| self.symbols[i].sync.state())
+    }
+
+    /// Waiting for a REST snapshot (requested or to be retried).
+    pub fn needs_snapshot(&self, venue: VenueId, raw_symbol: &str) -> bool {
+        matches!(
+            self.sync_state(venue, raw_symbol),
+            Some(SyncState::AwaitingRestSnapshot { .. })
+        )
+    }
+
+    /// Raw symbols of `venue` waiting for a REST snapshot.
+    pub fn waiting_for_snapshot(&self, venue: VenueId) -> impl Iterator<Item = &str> + '_ {
+        self.symbols
+            .iter()
+            .filter(move |s| {
+                s.venue == venue && matches!(s.sync.state(), SyncState::AwaitingRestSnapshot { .. })
+            })
+            .map(|s| s.raw.as_str())
+    }
+
+    /// Messages currently buffered for a symbol (Binance, awaiting a snapshot).
+    pub fn buffered(&self, venue: VenueId, raw_symbol: &str) -> usize {
+        self.find(venue, raw_symbol)
+            .map_or(0, |i| self.symbols[i].sync.buffered())
+    }
+}
+
+/// Pushes the top `depth` levels of a verified book as an `orderbook` record.
+fn publish(s: &mut Symbol, depth: usize, now_ns: u64, stats: &mut BookStats, batch: &mut Batch) {
+    let book = &s.sync.book;
+    let (sym, raw) = (s.symbol.as_str(), s.raw.as_str());
+    let (venue, ts_ms, recv) = (s.venue, s.sync.last_ts_ms, s.last_receive_ns);
+    let id = book.last_update_id();
+    let _ = batch.push_with::<Infallible>(recv, |bump| {
+        Ok(Record::Book(BookRecord {
+            origin: Origin {
+                venue,
+                symbol: bump.alloc_str(sym),
+                raw_symbol: bump.alloc_str(raw),
+                ts_ms,
+                receive_ts_ns: recv,
+            },
+            delta: false,
+            last_update_id: id,
+            first_update_id: id,
+            prev_update_id: None,
+            bids: best_first(bump, book.bids().as_worst_first(), depth),
+            asks: best_first(bump, book.asks().as_worst_first(), depth),
+        }))
+    });
+    s.last_publish_ns = Some(now_ns);
+    s.dirty = false;
+    stats.published += 1;
+}
+
+/// The best `depth` of a worst-first side, best first, in the arena (one
+/// copy, then reversed in place: cheaper than filling from an iterator).
+fn best_first<'b>(bump: &'b bumpalo::Bump, worst_first: &[Level], depth: usize) -> &'b [Level] {
+    let n = worst_first.len();
+    let s = bump.alloc_slice_copy(&worst_first[n - depth.min(n)..]);
+    s.reverse();
+    s
+}
+
+/// Pushes one applied update as an `orderbook_delta` record (levels as sent).
+fn push_delta(batch: &mut Batch, venue: VenueId, sym: &str, raw: &str, m: &BookMsg, recv: u64) {
+    let _ = batch.push_with::<Infallible>(recv, |bump| {
+        Ok(Record::Book(BookRecord {
+            origin: Origin {
+                venue,
+                symbol: bump.alloc_str(sym),
+                raw_symbol: bump.alloc_str(raw),
+                ts_ms: m.ts_ms,
+                receive_ts_ns: recv,
+            },
+            delta: true,
+            last_update_id: m.last_id,
+            first_update_id: m.first_id,
+            prev_update_id: m.prev_id.and_then(|p| u64::try_from(p).ok()),
+            bids: bump.alloc_slice_copy(&m.bids),
+            asks: bump.alloc_slice_copy(&m.asks),
+        }))
+    });
 }

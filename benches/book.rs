@@ -1,0 +1,237 @@
+//! Order-book engine micro-benchmarks, printed as ns/op and allocs/op:
+//! an update applied to a 400-level book (USDⓈ-M rule: `pu` checked, crossed
+//! check, no publish), a top-400 `orderbook` record pushed into a batch, and
+//! the OKX checksum. Run: `cargo bench --bench book`.
+
+use marketprism::batch::{Batch, Level};
+use marketprism::book::checksum::okx_checksum;
+use marketprism::book::{BookConfig, BookMsg, Books, OrderBook};
+use marketprism::model::VenueId;
+use rust_decimal::Decimal;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
+
+struct Counting;
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Relaxed);
+        unsafe { System.alloc_zeroed(l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Relaxed);
+        unsafe { System.realloc(p, l, n) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const V: VenueId = VenueId::BinanceDerivatives;
+const LEVELS: i64 = 400;
+/// Mid price in ticks of 0.1 (tick 0.1, 4 decimals of quantity).
+const MID: i64 = 300_000;
+
+fn px(ticks: i64) -> Decimal {
+    Decimal::new(ticks, 1)
+}
+
+fn qty(rng: &mut fastrand::Rng) -> Decimal {
+    Decimal::new(rng.i64(1..5_000_000), 4)
+}
+
+/// 400 levels a side around MID, one tick apart.
+fn snapshot(rng: &mut fastrand::Rng) -> BookMsg {
+    let mut m = BookMsg {
+        raw_symbol: "BTCUSDT".into(),
+        snapshot: true,
+        first_id: 1000,
+        last_id: 1000,
+        ..Default::default()
+    };
+    for i in 0..LEVELS {
+        m.bids.push(Level::new(px(MID - 1 - i), qty(rng)));
+        m.asks.push(Level::new(px(MID + 1 + i), qty(rng)));
+    }
+    m
+}
+
+/// Realistic diffs: 1–4 levels a side within 20 ticks of the top, 20% deletes
+/// (re-filled later by inserts), never crossing.
+fn diffs(rng: &mut fastrand::Rng, n: usize) -> Vec<BookMsg> {
+    (0..n)
+        .map(|_| {
+            let mut m = BookMsg {
+                raw_symbol: "BTCUSDT".into(),
+                ..Default::default()
+            };
+            for _ in 0..rng.usize(1..=4) {
+                let q = if rng.u8(0..5) == 0 {
+                    Decimal::ZERO
+                } else {
+                    qty(rng)
+                };
+                m.bids.push(Level::new(px(MID - 1 - rng.i64(0..20)), q));
+            }
+            for _ in 0..rng.usize(1..=4) {
+                let q = if rng.u8(0..5) == 0 {
+                    Decimal::ZERO
+                } else {
+                    qty(rng)
+                };
+                m.asks.push(Level::new(px(MID + 1 + rng.i64(0..20)), q));
+            }
+            m
+        })
+        .collect()
+}
+
+fn synced_books(cfg: BookConfig, rng: &mut fastrand::Rng, batch: &mut Batch) -> Books {
+    let mut books = Books::new(&[(V, cfg)]);
+    books.register(V, "BTCUSDT", "BTC-USDT");
+    let mut first = BookMsg {
+        raw_symbol: "BTCUSDT".into(),
+        first_id: 990,
+        last_id: 1000,
+        prev_id: Some(980),
+        ..Default::default()
+    };
+    books.on_ws(V, &first, 0, batch);
+    books.on_rest_snapshot(V, &snapshot(rng), 0, batch);
+    first.clear();
+    assert!(books.is_synced(V, "BTCUSDT"));
+    books
+}
+
+fn report(name: &str, n: u64, t: Instant, allocs: u64) {
+    let ns = t.elapsed().as_nanos() as f64 / n as f64;
+    println!(
+        "{name:<44} {ns:>9.1} ns/op  {:>6.3} allocs/op  ({n} ops)",
+        allocs as f64 / n as f64
+    );
+}
+
+fn bench_updates(n: u64) {
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut batch = Batch::new(1024, 1 << 20);
+    let cfg = BookConfig {
+        depth: 400,
+        publish_interval_ns: u64::MAX,
+        deltas: false,
+    };
+    let mut books = synced_books(cfg, &mut rng, &mut batch);
+    let mut msgs = diffs(&mut rng, 4096);
+    let mut last = 1000u64;
+    let mut step = |books: &mut Books, m: &mut BookMsg, batch: &mut Batch| {
+        m.first_id = last + 1;
+        m.prev_id = Some(last as i64);
+        last += 3;
+        m.last_id = last;
+        black_box(books.on_ws(V, m, last, batch));
+    };
+    // Warm-up: the book reaches its steady size and capacity.
+    for i in 0..100_000 {
+        step(&mut books, &mut msgs[i % 4096], &mut batch);
+    }
+    let a0 = ALLOCS.load(Relaxed);
+    let t = Instant::now();
+    for i in 0..n as usize {
+        step(&mut books, &mut msgs[i % 4096], &mut batch);
+    }
+    report(
+        "update applied, 400-level book (Books::on_ws)",
+        n,
+        t,
+        ALLOCS.load(Relaxed) - a0,
+    );
+    let s = books.stats(V);
+    assert_eq!((s.gaps, s.crossed), (0, 0));
+    let b = books.book(V, "BTCUSDT").unwrap();
+    println!(
+        "  (book after: {} bids, {} asks, {} updates applied)",
+        b.bids().len(),
+        b.asks().len(),
+        s.updates_applied
+    );
+
+    // The structure alone.
+    let mut book = OrderBook::new();
+    let snap = snapshot(&mut rng);
+    book.load(&snap.bids, &snap.asks, 0);
+    let t = Instant::now();
+    let a0 = ALLOCS.load(Relaxed);
+    for i in 0..n as usize {
+        let m = &msgs[i % 4096];
+        black_box(book.apply(&m.bids, &m.asks, i as u64));
+    }
+    report(
+        "update applied, OrderBook::apply alone",
+        n,
+        t,
+        ALLOCS.load(Relaxed) - a0,
+    );
+}
+
+fn bench_publish(n: u64) {
+    let mut rng = fastrand::Rng::with_seed(11);
+    let mut batch = Batch::new(1024, 8 << 20);
+    let mut books = synced_books(BookConfig::default(), &mut rng, &mut batch);
+    batch.reset();
+    // Warm-up sizes the arena.
+    for i in 0..200 {
+        books.publish_now(V, "BTCUSDT", i, &mut batch);
+    }
+    batch.reset();
+    let a0 = ALLOCS.load(Relaxed);
+    let t = Instant::now();
+    for i in 0..n {
+        books.publish_now(V, "BTCUSDT", i, &mut batch);
+        if batch.len() == 200 {
+            batch.reset();
+        }
+    }
+    report(
+        "orderbook record, top 400 a side, into Batch",
+        n,
+        t,
+        ALLOCS.load(Relaxed) - a0,
+    );
+}
+
+fn bench_checksum(n: u64) {
+    let mut rng = fastrand::Rng::with_seed(13);
+    let mut book = OrderBook::new();
+    let snap = snapshot(&mut rng);
+    book.load(&snap.bids, &snap.asks, 0);
+    let a0 = ALLOCS.load(Relaxed);
+    let t = Instant::now();
+    let mut x = 0i32;
+    for _ in 0..n {
+        x ^= okx_checksum(black_box(&book));
+    }
+    black_box(x);
+    report(
+        "OKX checksum (top 25 a side, CRC32)",
+        n,
+        t,
+        ALLOCS.load(Relaxed) - a0,
+    );
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let k = if quick { 10 } else { 1 };
+    bench_updates(2_000_000 / k);
+    bench_publish(200_000 / k);
+    bench_checksum(200_000 / k);
+}

@@ -1,0 +1,477 @@
+//! Per-symbol sync state machine: applies one venue's documented procedure
+//! ([`SyncRule`]) to decide, for each message, whether it is applied, buffered,
+//! ignored as stale, or reveals a gap (then the book is discarded and the
+//! engine is asked for a REST snapshot or a resubscription).
+
+use super::books::{BookAction, BookStats};
+use super::checksum::okx_checksum;
+use super::msg::{BookMsg, SyncRule};
+use super::order_book::OrderBook;
+use crate::model::VenueId;
+
+/// Where a book stands (for the engine and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncState {
+    /// Nothing received since start or disconnect.
+    Unsynced,
+    /// Binance: diffs are buffered until a REST snapshot arrives;
+    /// `requested`: a FetchSnapshot is outstanding (false after a failure).
+    AwaitingRestSnapshot { requested: bool },
+    /// WS-snapshot venues: a resubscription was asked for; updates are
+    /// dropped until the fresh snapshot.
+    AwaitingWsSnapshot,
+    /// The book is verified and published.
+    Synced,
+}
+
+/// The sync rule a venue's book channel follows.
+pub fn rule_of(venue: VenueId) -> SyncRule {
+    match venue {
+        VenueId::BinanceSpot => SyncRule::BinanceSpot,
+        VenueId::BinanceDerivatives => SyncRule::BinanceFutures,
+        VenueId::OkxSpot | VenueId::OkxDerivatives => SyncRule::Okx,
+        VenueId::DeribitDerivatives => SyncRule::Deribit,
+        VenueId::BybitSpot | VenueId::BybitLinear => SyncRule::Bybit,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Unsynced,
+    Buffering {
+        fetching: bool,
+    },
+    AwaitWs,
+    /// `bridge`: the next Binance event must bridge the REST snapshot.
+    Synced {
+        bridge: bool,
+    },
+}
+
+/// What one message did to the book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Step {
+    pub action: BookAction,
+    /// The verified book changed (publish it).
+    pub changed: bool,
+}
+
+impl Step {
+    const NONE: Step = Step {
+        action: BookAction::None,
+        changed: false,
+    };
+
+    fn act(action: BookAction) -> Step {
+        Step {
+            action,
+            changed: false,
+        }
+    }
+}
+
+enum Verdict {
+    Apply,
+    Stale,
+    Gap,
+}
+
+/// Why the book was discarded.
+enum Bad {
+    Gap,
+    Crossed,
+    Checksum,
+}
+
+#[inline]
+fn prev_is(msg: &BookMsg, id: u64) -> bool {
+    matches!(msg.prev_id, Some(p) if u64::try_from(p) == Ok(id))
+}
+
+/// Copies `src` into `dst`, reusing `dst`'s allocations.
+fn copy_msg(dst: &mut BookMsg, src: &BookMsg) {
+    dst.raw_symbol.clear();
+    dst.raw_symbol.push_str(&src.raw_symbol);
+    dst.snapshot = src.snapshot;
+    dst.first_id = src.first_id;
+    dst.last_id = src.last_id;
+    dst.prev_id = src.prev_id;
+    dst.checksum = src.checksum;
+    dst.bids.clear();
+    dst.bids.extend_from_slice(&src.bids);
+    dst.asks.clear();
+    dst.asks.extend_from_slice(&src.asks);
+    dst.ts_ms = src.ts_ms;
+}
+
+/// One symbol's book and sync state.
+#[derive(Debug)]
+pub(crate) struct BookSync {
+    pub book: OrderBook,
+    rule: SyncRule,
+    phase: Phase,
+    /// Binance buffer: the first `buffered` entries are live; the rest are
+    /// kept for their allocations.
+    buf: Vec<BookMsg>,
+    buffered: usize,
+    /// Exchange time of the last message reflected in the book.
+    pub last_ts_ms: u64,
+}
+
+impl BookSync {
+    pub fn new(rule: SyncRule) -> BookSync {
+        BookSync {
+            book: OrderBook::new(),
+            rule,
+            phase: Phase::Unsynced,
+            buf: Vec::new(),
+            buffered: 0,
+            last_ts_ms: 0,
+        }
+    }
+
+    pub fn is_synced(&self) -> bool {
+        matches!(self.phase, Phase::Synced { .. })
+    }
+
+    pub fn state(&self) -> SyncState {
+        match self.phase {
+            Phase::Unsynced => SyncState::Unsynced,
+            Phase::Buffering { fetching } => SyncState::AwaitingRestSnapshot {
+                requested: fetching,
+            },
+            Phase::AwaitWs => SyncState::AwaitingWsSnapshot,
+            Phase::Synced { .. } => SyncState::Synced,
+        }
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    fn is_binance(&self) -> bool {
+        matches!(self.rule, SyncRule::BinanceSpot | SyncRule::BinanceFutures)
+    }
+
+    /// The engine lost the connection: start over on the next message.
+    pub fn disconnect(&mut self) {
+        self.book.clear();
+        self.buffered = 0;
+        self.phase = Phase::Unsynced;
+    }
+
+    /// The REST snapshot request failed: the next diff asks again.
+    pub fn snapshot_failed(&mut self, stats: &mut BookStats) {
+        if let Phase::Buffering { fetching: true } = self.phase {
+            self.phase = Phase::Buffering { fetching: false };
+            stats.snapshot_failures += 1;
+        }
+    }
+
+    fn push_buf(&mut self, msg: &BookMsg, stats: &mut BookStats) {
+        if self.buffered < self.buf.len() {
+            copy_msg(&mut self.buf[self.buffered], msg);
+        } else {
+            self.buf.push(msg.clone());
+        }
+        self.buffered += 1;
+        stats.buffered += 1;
+    }
+
+    fn request_snapshot(&mut self, stats: &mut BookStats) -> Step {
+        self.phase = Phase::Buffering { fetching: true };
+        stats.snapshot_requests += 1;
+        Step::act(BookAction::FetchSnapshot)
+    }
+
+    /// Discards the book and asks for a fresh start (the caller decides what
+    /// stays buffered).
+    fn resync(&mut self, why: Bad, stats: &mut BookStats) -> Step {
+        stats.resyncs += 1;
+        match why {
+            Bad::Gap => stats.gaps += 1,
+            Bad::Crossed => stats.crossed += 1,
+            Bad::Checksum => stats.checksum_failures += 1,
+        }
+        self.book.clear();
+        if self.is_binance() {
+            self.request_snapshot(stats)
+        } else {
+            self.phase = Phase::AwaitWs;
+            Step::act(BookAction::Resubscribe)
+        }
+    }
+
+    /// A WebSocket book message. `applied` sees every update applied to a
+    /// verified book (for delta records).
+    pub fn on_ws(
+        &mut self,
+        msg: &BookMsg,
+        stats: &mut BookStats,
+        buffer_limit: usize,
+        applied: &mut dyn FnMut(&BookMsg),
+    ) -> Step {
+        if self.is_binance() {
+            self.binance_ws(msg, stats, buffer_limit, applied)
+        } else {
+            self.ws_snapshot_rule(msg, stats, applied)
+        }
+    }
+
+    fn binance_ws(
+        &mut self,
+        msg: &BookMsg,
+        stats: &mut BookStats,
+        buffer_limit: usize,
+        applied: &mut dyn FnMut(&BookMsg),
+    ) -> Step {
+        if msg.snapshot {
+            // Binance snapshots come over REST only.
+            stats.ignored_snapshots += 1;
+            return Step::NONE;
+        }
+        match self.phase {
+            Phase::Unsynced | Phase::AwaitWs => {
+                self.buffered = 0;
+                self.push_buf(msg, stats);
+                self.request_snapshot(stats)
+            }
+            Phase::Buffering { fetching } => {
+                if self.buffered >= buffer_limit.max(1) {
+                    stats.buffer_overflows += 1;
+                    self.buffered = 0;
+                    self.push_buf(msg, stats);
+                    return self.request_snapshot(stats);
+                }
+                self.push_buf(msg, stats);
+                if fetching {
+                    Step::NONE
+                } else {
+                    self.request_snapshot(stats)
+                }
+            }
+            Phase::Synced { bridge } => match self.binance_apply(msg, bridge, stats, applied) {
+                Ok(changed) => Step {
+                    action: BookAction::None,
+                    changed,
+                },
+                Err(Bad::Gap) => {
+                    let s = self.resync(Bad::Gap, stats);
+                    // The event that revealed the gap starts the new buffer.
+                    self.buffered = 0;
+                    self.push_buf(msg, stats);
+                    s
+                }
+                Err(why) => {
+                    let s = self.resync(why, stats);
+                    self.buffered = 0;
+                    s
+                }
+            },
+        }
+    }
+
+    fn binance_verdict(&self, msg: &BookMsg, bridge: bool) -> Verdict {
+        let last = self.book.last_update_id();
+        let (first, u) = (msg.first_id, msg.last_id);
+        match (self.rule, bridge) {
+            // Spot, first after the snapshot: U <= lastUpdateId+1 <= u.
+            (SyncRule::BinanceSpot, true) => {
+                if u <= last {
+                    Verdict::Stale
+                } else if first <= last.saturating_add(1) {
+                    Verdict::Apply
+                } else {
+                    Verdict::Gap
+                }
+            }
+            (SyncRule::BinanceSpot, false) => {
+                if u <= last {
+                    Verdict::Stale
+                } else if first == last.saturating_add(1) {
+                    Verdict::Apply
+                } else {
+                    Verdict::Gap
+                }
+            }
+            // USDⓈ-M, first: drop u < lastUpdateId; need U <= lastUpdateId <= u.
+            (_, true) => {
+                if u < last {
+                    Verdict::Stale
+                } else if first <= last {
+                    Verdict::Apply
+                } else {
+                    Verdict::Gap
+                }
+            }
+            // USDⓈ-M: pu == previous u.
+            (_, false) => {
+                if u <= last {
+                    Verdict::Stale
+                } else if prev_is(msg, last) {
+                    Verdict::Apply
+                } else {
+                    Verdict::Gap
+                }
+            }
+        }
+    }
+
+    /// Applies one Binance diff to a synced book.
+    fn binance_apply(
+        &mut self,
+        msg: &BookMsg,
+        bridge: bool,
+        stats: &mut BookStats,
+        applied: &mut dyn FnMut(&BookMsg),
+    ) -> Result<bool, Bad> {
+        match self.binance_verdict(msg, bridge) {
+            Verdict::Stale => {
+                stats.stale_dropped += 1;
+                Ok(false)
+            }
+            Verdict::Gap => Err(Bad::Gap),
+            Verdict::Apply => {
+                self.phase = Phase::Synced { bridge: false };
+                self.apply_update(msg, stats, applied)
+            }
+        }
+    }
+
+    /// Applies an update whose sequence is verified; checks the result.
+    fn apply_update(
+        &mut self,
+        msg: &BookMsg,
+        stats: &mut BookStats,
+        applied: &mut dyn FnMut(&BookMsg),
+    ) -> Result<bool, Bad> {
+        let a = self.book.apply(&msg.bids, &msg.asks, msg.last_id);
+        stats.updates_applied += 1;
+        stats.invalid_levels += a.invalid as u64;
+        self.last_ts_ms = msg.ts_ms;
+        self.verify(msg, stats)?;
+        applied(msg);
+        Ok(a.changed)
+    }
+
+    fn verify(&self, msg: &BookMsg, stats: &mut BookStats) -> Result<(), Bad> {
+        if self.rule == SyncRule::Okx {
+            if let Some(expected) = msg.checksum {
+                stats.checksums_verified += 1;
+                if okx_checksum(&self.book) != expected {
+                    return Err(Bad::Checksum);
+                }
+            }
+        }
+        if self.book.is_crossed() {
+            return Err(Bad::Crossed);
+        }
+        Ok(())
+    }
+
+    /// A REST snapshot (Binance rules); other rules ignore it.
+    pub fn on_rest_snapshot(
+        &mut self,
+        msg: &BookMsg,
+        stats: &mut BookStats,
+        applied: &mut dyn FnMut(&BookMsg),
+    ) -> Step {
+        if !self.is_binance() || !matches!(self.phase, Phase::Buffering { .. }) {
+            stats.ignored_snapshots += 1;
+            return Step::NONE;
+        }
+        let l = msg.last_id;
+        if self.buffered > 0 && l < self.buf[0].first_id {
+            stats.stale_snapshots += 1;
+            return self.request_snapshot(stats);
+        }
+        let a = self.book.load(&msg.bids, &msg.asks, l);
+        stats.snapshots_applied += 1;
+        stats.invalid_levels += a.invalid as u64;
+        self.last_ts_ms = msg.ts_ms;
+        self.phase = Phase::Synced { bridge: true };
+        if self.book.is_crossed() {
+            // The buffered diffs still continue the stream: they stay.
+            return self.resync(Bad::Crossed, stats);
+        }
+        // Replay the buffer; it is moved out so the book can be borrowed.
+        let buf = std::mem::take(&mut self.buf);
+        let n = self.buffered;
+        self.buffered = 0;
+        let mut out = Step {
+            action: BookAction::None,
+            changed: true,
+        };
+        for (i, m) in buf[..n].iter().enumerate() {
+            let bridge = matches!(self.phase, Phase::Synced { bridge: true });
+            match self.binance_apply(m, bridge, stats, applied) {
+                Ok(_) => {}
+                Err(why) => {
+                    // A gap keeps its revealing event; after a crossed book
+                    // the next ones continue the stream.
+                    let keep = if matches!(why, Bad::Gap) { i } else { i + 1 };
+                    out = self.resync(why, stats);
+                    self.buf = buf;
+                    self.buf[..n].rotate_left(keep);
+                    self.buffered = n - keep;
+                    return out;
+                }
+            }
+        }
+        self.buf = buf;
+        out
+    }
+
+    /// OKX, Bybit, Deribit: the WS snapshot (re)starts the book.
+    fn ws_snapshot_rule(
+        &mut self,
+        msg: &BookMsg,
+        stats: &mut BookStats,
+        applied: &mut dyn FnMut(&BookMsg),
+    ) -> Step {
+        // Bybit: `u == 1` is a snapshot after a service restart.
+        let snapshot = msg.snapshot || (self.rule == SyncRule::Bybit && msg.last_id == 1);
+        if snapshot {
+            let a = self.book.load(&msg.bids, &msg.asks, msg.last_id);
+            stats.snapshots_applied += 1;
+            stats.invalid_levels += a.invalid as u64;
+            self.last_ts_ms = msg.ts_ms;
+            self.phase = Phase::Synced { bridge: false };
+            return match self.verify(msg, stats) {
+                Ok(()) => Step {
+                    action: BookAction::None,
+                    changed: true,
+                },
+                Err(why) => self.resync(why, stats),
+            };
+        }
+        if !self.is_synced() {
+            stats.dropped_unsynced += 1;
+            return Step::NONE;
+        }
+        let last = self.book.last_update_id();
+        let verdict = match self.rule {
+            // No ids (pre-2022 OKX): only the checksum can tell.
+            SyncRule::Okx if msg.prev_id.is_none() => Verdict::Apply,
+            // Also the keep-alive (prev == seq == last) and the reset (seq < prev).
+            SyncRule::Okx | SyncRule::Deribit if prev_is(msg, last) => Verdict::Apply,
+            SyncRule::Okx | SyncRule::Deribit => Verdict::Gap,
+            _ if msg.last_id <= last => Verdict::Stale,
+            _ => Verdict::Apply,
+        };
+        match verdict {
+            Verdict::Stale => {
+                stats.stale_dropped += 1;
+                Step::NONE
+            }
+            Verdict::Gap => self.resync(Bad::Gap, stats),
+            Verdict::Apply => match self.apply_update(msg, stats, applied) {
+                Ok(changed) => Step {
+                    action: BookAction::None,
+                    changed,
+                },
+                Err(why) => self.resync(why, stats),
+            },
+        }
+    }
+}
