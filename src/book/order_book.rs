@@ -93,10 +93,6 @@ impl OrderBook {
         a
     }
 
-    pub fn set_last_update_id(&mut self, id: u64) {
-        self.last_update_id = id;
-    }
-
     #[inline]
     pub fn last_update_id(&self) -> u64 {
         self.last_update_id
