@@ -126,15 +126,16 @@ fn write_config(dir: &Path, mock: std::net::SocketAddr) -> std::path::PathBuf {
 type Levels = Vec<(String, String)>;
 
 /// The mock's true book after every update of an untouched symbol, by id.
-fn true_books(v: Venue, idx: usize, native: &str) -> HashMap<u64, (Levels, Levels)> {
+fn true_books(v: Venue, native: &str, bybit: bool) -> HashMap<u64, (Levels, Levels)> {
     let opts = MockOptions::default();
+    let idx = marketprism::mock::venues::find(&opts, v, native).unwrap();
     let mut feed = BookFeed::new(book_spec(&opts, v, idx, native), TIME_BASE, 0, 0);
     let mut out = HashMap::new();
     for n in 0..=UPDATES {
         feed.advance_to(n);
         let b = feed.book();
         out.insert(
-            feed.last_id(),
+            if bybit { feed.u() } else { feed.last_id() },
             (
                 feed.fmt_levels(&b.top(Side::Bid, usize::MAX)),
                 feed.fmt_levels(&b.top(Side::Ask, usize::MAX)),
@@ -142,6 +143,20 @@ fn true_books(v: Venue, idx: usize, native: &str) -> HashMap<u64, (Levels, Level
         );
     }
     out
+}
+
+/// The id a venue's book records carry: Bybit's `u` (which restarts at 1
+/// after a `u = 1` snapshot), the sequence id elsewhere.
+fn is_bybit(v: VenueId) -> bool {
+    matches!(v, VenueId::BybitSpot | VenueId::BybitLinear)
+}
+
+fn mock_id(v: VenueId, m: &sonic_rs::Value) -> Option<u64> {
+    if is_bybit(v) {
+        m["u"].as_u64()
+    } else {
+        m["last_update_id"].as_u64()
+    }
 }
 
 fn levels(v: &sonic_rs::Value, key: &str) -> Levels {
@@ -251,15 +266,27 @@ fn books_stay_in_sync_through_every_documented_fault() {
         std::thread::sleep(Duration::from_millis(400));
     }
     // Wait for the end of every stream and for each book to reach it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     wait_until("books final", Duration::from_secs(60), || {
+        let late = std::time::Instant::now() + Duration::from_secs(2) > deadline;
         let l = latest(&data);
         all.iter().all(|v| {
             v.symbols.iter().all(|s| {
                 let m = mock_book(addr, &ca, v.id, s);
-                m["update_count"].as_u64() == Some(UPDATES)
-                    && l.get(&(venue_key(v.id), s.to_string())).is_some_and(|r| {
-                        r["last_update_id"].as_u64() == m["last_update_id"].as_u64()
-                    })
+                let ok = m["update_count"].as_u64() == Some(UPDATES)
+                    && l.get(&(venue_key(v.id), s.to_string()))
+                        .is_some_and(|r| r["last_update_id"].as_u64() == mock_id(v.id, &m));
+                if !ok && late {
+                    eprintln!(
+                        "{} {s}: mock n={:?} id={:?}, collector id={:?}",
+                        v.id,
+                        m["update_count"].as_u64(),
+                        mock_id(v.id, &m),
+                        l.get(&(venue_key(v.id), s.to_string()))
+                            .map(|r| r["last_update_id"].as_u64())
+                    );
+                }
+                ok
             })
         })
     });
@@ -294,7 +321,12 @@ fn books_stay_in_sync_through_every_documented_fault() {
     let mut checked: BTreeMap<String, usize> = BTreeMap::new();
     let truth: HashMap<(VenueId, &str), HashMap<u64, (Levels, Levels)>> = all
         .iter()
-        .map(|v| ((v.id, v.symbols[1]), true_books(v.mock, 1, v.symbols[1])))
+        .map(|v| {
+            (
+                (v.id, v.symbols[1]),
+                true_books(v.mock, v.symbols[1], is_bybit(v.id)),
+            )
+        })
         .collect();
     let mut last_id: HashMap<(VenueId, String), u64> = HashMap::new();
     for (_, r) in read_records(&data) {
