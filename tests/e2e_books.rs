@@ -124,9 +124,11 @@ fn write_config(dir: &Path, mock: std::net::SocketAddr) -> std::path::PathBuf {
 }
 
 type Levels = Vec<(String, String)>;
+/// True book (bids, asks) by update id.
+type History = HashMap<u64, (Levels, Levels)>;
 
 /// The mock's true book after every update of an untouched symbol, by id.
-fn true_books(v: Venue, native: &str, bybit: bool) -> HashMap<u64, (Levels, Levels)> {
+fn true_books(v: Venue, native: &str, bybit: bool) -> History {
     let opts = MockOptions::default();
     let idx = marketprism::mock::venues::find(&opts, v, native).unwrap();
     let mut feed = BookFeed::new(book_spec(&opts, v, idx, native), TIME_BASE, 0, 0);
@@ -319,7 +321,7 @@ fn books_stay_in_sync_through_every_documented_fault() {
 
     // Every record of the untouched symbols equals the true book at its id.
     let mut checked: BTreeMap<String, usize> = BTreeMap::new();
-    let truth: HashMap<(VenueId, &str), HashMap<u64, (Levels, Levels)>> = all
+    let truth: HashMap<(VenueId, &str), History> = all
         .iter()
         .map(|v| {
             (
