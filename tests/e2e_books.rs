@@ -408,3 +408,99 @@ fn books_stay_in_sync_through_every_documented_fault() {
     );
     assert!(metric_sum(&metrics, "marketprism_orderbook_gaps_total", &okx) >= 1.0);
 }
+
+/// A resync whose snapshot request is answered 429 waits the `Retry-After`,
+/// asks once more and syncs; the rate limit is counted, and the venue saw no
+/// retry storm (exactly one more depth request).
+#[test]
+fn rate_limited_snapshot_waits_and_resyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("tls/ca.pem");
+    let (mock, addr) = start_mock(
+        &dir.path().join("tls"),
+        &[
+            "--time-base-ms",
+            &TIME_BASE.to_string(),
+            "--book-rate",
+            "50",
+            "--book-updates",
+            "300",
+        ],
+    );
+    let text = format!(
+        "[engine]\ncores = [0]\nbatch_max_delay_ms = 10\n[http]\nlisten = \"127.0.0.1:0\"\n\
+         [sink]\nkind = \"file\"\npath = \"{data}\"\n[exchanges.binance_spot]\n\
+         ws_url = \"wss://localhost:{port}\"\nrest_url = \"https://localhost:{port}\"\nca_file = \"{ca}\"\n\
+         symbols = [\"BTCUSDT\", \"ETHUSDT\"]\ndata_types = [\"orderbook\"]\nbook_publish_interval_ms = 10\n",
+        data = dir.path().join("data").display(),
+        port = addr.port(),
+        ca = ca.display(),
+    );
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let (mut coll, maddr) = start_collector(&cfg);
+    let data = dir.path().join("data");
+    wait_until("books published", Duration::from_secs(30), || {
+        let l = latest(&data);
+        ["BTCUSDT", "ETHUSDT"]
+            .iter()
+            .all(|s| l.contains_key(&(venue_key(VenueId::BinanceSpot), s.to_string())))
+    });
+    let depth_requests = |stats: &str| -> u64 {
+        let v: sonic_rs::Value = sonic_rs::from_str(stats).unwrap();
+        v["venues"]["binance_spot"]["rest"]["/api/v3/depth"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let before = depth_requests(&https_get(addr, &ca, "/mock/stats"));
+    assert_eq!(before, 2, "one snapshot per symbol at start");
+    https_get(
+        addr,
+        &ca,
+        "/mock/rest_fault?status=429&retry_after=2&count=1",
+    );
+    https_get(
+        addr,
+        &ca,
+        "/mock/fault?venue=binance_spot&symbol=BTCUSDT&kind=gap",
+    );
+    let t0 = std::time::Instant::now();
+    wait_until("rate limit seen", Duration::from_secs(10), || {
+        let (_, m) = http_get(maddr, "/metrics");
+        metric_sum(&m, "marketprism_rest_rate_limited_total", &[]) >= 1.0
+    });
+    // During Retry-After nothing more is asked of the venue.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(depth_requests(&https_get(addr, &ca, "/mock/stats")), before);
+    wait_until("books final", Duration::from_secs(30), || {
+        let l = latest(&data);
+        ["BTCUSDT", "ETHUSDT"].iter().all(|s| {
+            let m = mock_book(addr, &ca, VenueId::BinanceSpot, s);
+            m["update_count"].as_u64() == Some(300)
+                && l.get(&(venue_key(VenueId::BinanceSpot), s.to_string()))
+                    .is_some_and(|r| {
+                        r["last_update_id"].as_u64() == m["last_update_id"].as_u64()
+                            && levels(r, "bids") == mock_levels(&m, "bids")
+                            && levels(r, "asks") == mock_levels(&m, "asks")
+                    })
+        })
+    });
+    assert!(t0.elapsed() >= Duration::from_secs(2));
+    // Exactly one more snapshot after the 429: no retry storm.
+    assert_eq!(
+        depth_requests(&https_get(addr, &ca, "/mock/stats")),
+        before + 1
+    );
+    let (_, metrics) = http_get(maddr, "/metrics");
+    assert_eq!(
+        metric_sum(&metrics, "marketprism_rest_rate_limited_total", &[]),
+        1.0
+    );
+    assert_eq!(
+        metric_sum(&metrics, "marketprism_orderbook_resync_count_total", &[]),
+        1.0
+    );
+    let status = coll.signal_and_wait(libc::SIGTERM, Duration::from_secs(20));
+    assert!(status.success());
+    drop(mock);
+}

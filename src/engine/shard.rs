@@ -60,6 +60,31 @@ pub struct VenueRuntime {
     pub rest_share: u32,
 }
 
+/// Control requests (subscribe/unsubscribe frames) a connection sent, for
+/// venues that cap them per hour.
+#[derive(Default)]
+pub(crate) struct RequestLog {
+    sent: VecDeque<(Instant, u32)>,
+}
+
+impl RequestLog {
+    fn add(&mut self, n: u32, now: Instant) {
+        if n > 0 {
+            self.sent.push_back((now, n));
+        }
+    }
+
+    fn last_hour(&mut self, now: Instant) -> u32 {
+        while let Some(&(t, _)) = self.sent.front() {
+            if now.duration_since(t) < Duration::from_secs(3600) {
+                break;
+            }
+            self.sent.pop_front();
+        }
+        self.sent.iter().map(|&(_, n)| n).sum()
+    }
+}
+
 /// One REST call a venue worker makes for this core.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum JobKind {
@@ -354,8 +379,12 @@ impl Shard {
                         conn.venue,
                         conn.streams.len()
                     );
+                    let mut requests = RequestLog::default();
                     let why = match self.subscribe(&mut stream, &conn, &channels).await {
-                        Ok(()) => self.read_loop(&mut stream, &conn).await,
+                        Ok(n) => {
+                            requests.add(n, Instant::now());
+                            self.read_loop(&mut stream, &conn, &mut requests).await
+                        }
                         Err(e) => format!("subscribing failed: {e}"),
                     };
                     drop(up);
@@ -377,11 +406,12 @@ impl Shard {
         stream: &mut ws::WsStream,
         conn: &ConnectionPlan,
         channels: &[String],
-    ) -> Result<(), tungstenite::Error> {
-        for f in venue::protocol(conn.venue).subscribe_frames(channels) {
-            stream.send(Message::text(f)).await?;
+    ) -> Result<u32, tungstenite::Error> {
+        let frames = venue::protocol(conn.venue).subscribe_frames(channels);
+        for f in &frames {
+            stream.send(Message::text(f.as_str())).await?;
         }
-        Ok(())
+        Ok(frames.len() as u32)
     }
 
     /// The connection dropped: its books can no longer be trusted.
@@ -396,7 +426,12 @@ impl Shard {
 
     /// Reads frames until the connection ends; returns why it ended. Sends
     /// the venue's heartbeats, parser replies and book resubscriptions.
-    async fn read_loop(&self, stream: &mut ws::WsStream, conn: &ConnectionPlan) -> String {
+    async fn read_loop(
+        &self,
+        stream: &mut ws::WsStream,
+        conn: &ConnectionPlan,
+        requests: &mut RequestLog,
+    ) -> String {
         let venue = conn.venue;
         let proto = venue::protocol(venue);
         // The data type a frame belongs to before parsing it: the connection's,
@@ -480,8 +515,12 @@ impl Shard {
                         self.batch_started.notify();
                     }
                     if action != BookAction::None {
-                        if let Err(e) = self.on_book_action(stream, venue, action).await {
-                            return format!("sending resubscription: {e}");
+                        match self.on_book_action(stream, venue, action, requests).await {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                return "control-request budget of the venue spent: reconnecting to resync".into()
+                            }
+                            Err(e) => return format!("sending resubscription: {e}"),
                         }
                     }
                     if !cstate.replies.is_empty() {
@@ -514,12 +553,15 @@ impl Shard {
     /// Acts on what the books asked after a frame: a REST snapshot (queued
     /// for the venue's REST worker) or a resubscription of that one symbol's
     /// book channel on this connection (the others are not disturbed).
+    /// `Ok(false)`: the venue's hourly control-request budget would be
+    /// exceeded; the caller reconnects (a new connection resubscribes all).
     async fn on_book_action(
         &self,
         stream: &mut ws::WsStream,
         venue: VenueId,
         action: BookAction,
-    ) -> Result<(), tungstenite::Error> {
+        requests: &mut RequestLog,
+    ) -> Result<bool, tungstenite::Error> {
         let symbol = self.pipeline.borrow().last_book_symbol().to_string();
         match action {
             BookAction::None => {}
@@ -529,18 +571,34 @@ impl Shard {
             BookAction::Resubscribe => {
                 let proto = venue::protocol(venue);
                 let channel = vec![proto.channel(&symbol, DataType::OrderBook)];
-                log::info!("{venue}: resubscribing {} to resync its book", channel[0]);
-                self.stats.venue(venue).book_resubscribes.inc();
-                for f in proto
+                let frames: Vec<String> = proto
                     .unsubscribe_frames(&channel)
                     .into_iter()
                     .chain(proto.subscribe_frames(&channel))
-                {
+                    .collect();
+                let now = Instant::now();
+                if let Some(limit) = proto.control_requests_per_hour() {
+                    // Keep a margin: the venue counts other requests too.
+                    if requests.last_hour(now) + frames.len() as u32
+                        > limit.saturating_sub(limit / 10)
+                    {
+                        log::warn!(
+                            "{venue}: {} control requests in the last hour on this connection; reconnecting instead of resubscribing {}",
+                            requests.last_hour(now),
+                            channel[0]
+                        );
+                        return Ok(false);
+                    }
+                }
+                log::info!("{venue}: resubscribing {} to resync its book", channel[0]);
+                self.stats.venue(venue).book_resubscribes.inc();
+                requests.add(frames.len() as u32, now);
+                for f in frames {
                     stream.send(Message::text(f)).await?;
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Runs a venue's REST jobs in order within its weight budget, on one
@@ -810,5 +868,22 @@ impl<'a> UpGuard<'a> {
 impl Drop for UpGuard<'_> {
     fn drop(&mut self) {
         self.0.add(-1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_log_counts_the_last_hour_only() {
+        let t0 = Instant::now();
+        let mut r = RequestLog::default();
+        r.add(3, t0);
+        r.add(0, t0);
+        r.add(2, t0 + Duration::from_secs(1800));
+        assert_eq!(r.last_hour(t0 + Duration::from_secs(1800)), 5);
+        assert_eq!(r.last_hour(t0 + Duration::from_secs(3600)), 2);
+        assert_eq!(r.last_hour(t0 + Duration::from_secs(5400)), 0);
     }
 }

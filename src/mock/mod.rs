@@ -356,6 +356,11 @@ pub(crate) struct Shared {
     pub conn_seq: std::cell::Cell<u64>,
     /// Requests so far per `path|symbol`, for REST answers numbered by request.
     pub rest_counts: std::cell::RefCell<std::collections::HashMap<String, u64>>,
+    /// `/mock/rest_fault`: the next `count` venue REST answers are `status`
+    /// with `Retry-After: retry_after` (status, retry_after_s, count).
+    pub rest_fault: std::cell::Cell<(u16, u64, u64)>,
+    /// REST answers replaced by such a fault.
+    pub rest_faults_served: std::cell::Cell<u64>,
 }
 
 impl Shared {
@@ -386,6 +391,8 @@ impl Shared {
             ]),
             conn_seq: std::cell::Cell::new(0),
             rest_counts: Default::default(),
+            rest_fault: std::cell::Cell::new((0, 0, 0)),
+            rest_faults_served: std::cell::Cell::new(0),
         }
     }
 

@@ -36,11 +36,37 @@ fn count_rest(shared: &Shared, venue: &'static str, path: &str) {
 /// Answers `req` if it is one of these routes (GET; `/mock/fault` also POST).
 pub(crate) fn route(shared: &Shared, req: &Request) -> Option<Reply> {
     let path = req.path.as_str();
-    if req.method != "GET" && !(req.method == "POST" && path == "/mock/fault") {
+    if req.method != "GET" && !(req.method == "POST" && path.starts_with("/mock/")) {
         return None;
     }
     let q = req.query_pairs();
+    // An injected rate-limit answer replaces the next venue REST answers.
+    let (status, retry_after, left) = shared.rest_fault.get();
+    if left > 0 && !path.starts_with("/mock/") {
+        shared.rest_fault.set((status, retry_after, left - 1));
+        shared
+            .rest_faults_served
+            .set(shared.rest_faults_served.get() + 1);
+        let mut r = reply(
+            status,
+            "{\"code\":-1003,\"msg\":\"Too many requests; mock rate limit.\"}".to_string(),
+        );
+        r.headers.push(("Retry-After", retry_after.to_string()));
+        return Some(r);
+    }
     let r = match path {
+        "/mock/rest_fault" => {
+            let n = |k: &str, d: u64| {
+                param(&q, k)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(d)
+            };
+            let status = n("status", 429).clamp(400, 599) as u16;
+            shared
+                .rest_fault
+                .set((status, n("retry_after", 1), n("count", 1).min(1000)));
+            reply(200, format!("{{\"ok\":true,\"status\":{status}}}"))
+        }
         "/api/v3/depth" => {
             count_rest(shared, "binance_spot", path);
             binance_depth(shared, &q, false)

@@ -122,6 +122,11 @@ pub trait Protocol: Sync {
     fn heartbeat(&self) -> Option<Heartbeat> {
         None
     }
+    /// Subscribe/unsubscribe requests a connection may send per hour (OKX:
+    /// 480); book resyncs beyond it reconnect instead of resubscribing.
+    fn control_requests_per_hour(&self) -> Option<u32> {
+        None
+    }
     fn book_rule(&self) -> SyncRule;
     /// REST request of the instrument list (page after `cursor`); `None`: no list.
     fn instruments_request(&self, cursor: Option<&str>) -> Option<RestRequest>;

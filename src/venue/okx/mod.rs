@@ -159,6 +159,11 @@ impl Protocol for Okx {
         Some(HEARTBEAT)
     }
 
+    /// "480 `subscribe`/`unsubscribe`/`login` requests per connection per hour."
+    fn control_requests_per_hour(&self) -> Option<u32> {
+        Some(480)
+    }
+
     fn book_rule(&self) -> SyncRule {
         SyncRule::Okx
     }
