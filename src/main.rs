@@ -187,12 +187,22 @@ fn cmd_replay(args: &[String]) -> ExitCode {
     };
     match engine::replay::replay(&plan, &input, speed) {
         Ok(s) => {
+            let mut to = Vec::new();
+            if plan.file_sink {
+                to.push(plan.sink.path.display().to_string());
+            }
+            if let Some(n) = &plan.nats {
+                to.push(format!(
+                    "NATS stream {} (all acknowledged)",
+                    n.config.stream
+                ));
+            }
             println!(
                 "replayed {} frames from {}: {} records written to {}, {} malformed",
                 s.frames,
                 input.display(),
                 s.records,
-                plan.sink.path.display(),
+                to.join(" and "),
                 s.malformed
             );
             ExitCode::SUCCESS
