@@ -720,3 +720,72 @@ fn ack_timeout_reconnects_and_resends() {
     let mut raw = Raw::connect(srv.port, None);
     assert_eq!(raw.stream_messages("MARKET_DATA"), N as u64);
 }
+
+/// A two-node cluster: the publisher is configured with node A only and
+/// learns node B from A's INFO `connect_urls`, so failover can reach it.
+#[test]
+fn learns_cluster_members_from_info() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb, ca, cb, ma, mb) = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    );
+    let node = |p: u16, c: u16, m: u16, peer: u16, name: &str| {
+        Command::new(nats_bin())
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &p.to_string(),
+                "-m",
+                &m.to_string(),
+            ])
+            .args(["--cluster_name", "t", "-n", name])
+            .args(["--cluster", &format!("nats://127.0.0.1:{c}")])
+            .args(["--routes", &format!("nats://127.0.0.1:{peer}")])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap())
+            .spawn()
+            .expect("start nats-server")
+    };
+    let mut a = node(pa, ca, ma, cb, "a");
+    let mut b = node(pb, cb, mb, ca, "b");
+    // Wait until the route is up (A then announces B's client URL).
+    let routed = |m: u16| {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", m)) else {
+            return false;
+        };
+        let _ = s.write_all(b"GET /routez HTTP/1.0\r\n\r\n");
+        let mut body = String::new();
+        let _ = s.read_to_string(&mut body);
+        body.contains("\"num_routes\": 1") || body.contains("\"num_routes\":1")
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(routed(ma) && routed(mb)) {
+        assert!(Instant::now() < deadline, "cluster did not form");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut cfg = config(vec![format!("nats://127.0.0.1:{pa}")]);
+    cfg.jetstream = false;
+    let servers = on_glommio(move || async move {
+        let p = Publisher::new(cfg, 0, subjects());
+        let run = glommio::spawn_local(p.clone().run());
+        wait_until(Duration::from_secs(10), || p.servers().len() >= 2).await;
+        drop(run);
+        p.servers()
+    });
+    let _ = a.kill();
+    let _ = b.kill();
+    let _ = (a.wait(), b.wait());
+    assert_eq!(
+        servers,
+        vec![
+            format!("nats://127.0.0.1:{pa}"),
+            format!("nats://127.0.0.1:{pb}")
+        ]
+    );
+}

@@ -90,7 +90,9 @@ const DEFAULT_MAX_PAYLOAD: usize = 1 << 20;
 /// One core's NATS publisher. Lives in an `Rc` on its executor.
 pub struct Publisher {
     cfg: NatsSinkConfig,
-    servers: Vec<ServerAddr>,
+    /// Configured servers, then cluster members the servers announce
+    /// (`connect_urls`), so failover reaches nodes the config did not list.
+    servers: std::cell::RefCell<Vec<ServerAddr>>,
     subjects: Vec<String>,
     name: String,
     /// `_INBOX.<token>`: acks come to `<inbox>.<seq>`, API replies to `<inbox>.c<n>`.
@@ -119,7 +121,7 @@ impl Publisher {
         let entries_cap = cfg.max_in_flight.saturating_mul(2).min(1 << 20);
         let bytes_cap = (cfg.max_buffered_bytes / 4).min(16 << 20);
         Rc::new(Publisher {
-            servers,
+            servers: std::cell::RefCell::new(servers),
             subjects,
             name: format!("marketprism-core{core}"),
             inbox,
@@ -283,6 +285,37 @@ impl Publisher {
 
     /// Drives the connection forever (see the module docs). Cancel-safe: if
     /// dropped, unacked messages stay queued.
+    /// Adds the cluster members a server announced (`host:port`, same TLS
+    /// mode as the server that announced them) to the failover list.
+    fn learn_servers(&self, from: &ServerAddr, urls: &[String]) {
+        const MAX_SERVERS: usize = 64;
+        let mut list = self.servers.borrow_mut();
+        for u in urls {
+            if list.len() >= MAX_SERVERS {
+                break;
+            }
+            let scheme = if from.tls { "tls" } else { "nats" };
+            let Ok(a) = crate::sink::nats::config::parse_server(&format!("{scheme}://{u}")) else {
+                continue;
+            };
+            if !list.iter().any(|x| x.host == a.host && x.port == a.port) {
+                log::info!(
+                    "NATS: cluster member {a} announced by {from}; added to the failover list"
+                );
+                list.push(a);
+            }
+        }
+    }
+
+    /// The current failover list (configured, then announced servers).
+    pub fn servers(&self) -> Vec<String> {
+        self.servers
+            .borrow()
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
     pub async fn run(self: Rc<Self>) {
         struct Lost<'a>(&'a Publisher);
         impl Drop for Lost<'_> {
@@ -291,7 +324,7 @@ impl Publisher {
             }
         }
         let _lost = Lost(&self);
-        if self.servers.is_empty() {
+        if self.servers.borrow().is_empty() {
             log::error!("NATS sink: no valid server in sink.nats.servers; not publishing");
             std::future::pending::<()>().await;
             return;
@@ -304,7 +337,11 @@ impl Publisher {
         let mut idx = 0usize;
         let mut ever_connected = false;
         loop {
-            let addr = &self.servers[idx % self.servers.len()];
+            let addr = {
+                let list = self.servers.borrow();
+                list[idx % list.len()].clone()
+            };
+            let addr = &addr;
             let mut established = None;
             let err = self
                 .session(addr, &mut established, &mut ever_connected)
@@ -367,6 +404,7 @@ impl Publisher {
             }
             Err(e) => return e,
         };
+        self.learn_servers(addr, &opened.info.connect_urls);
         let max_payload = opened
             .info
             .max_payload
