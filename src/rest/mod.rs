@@ -195,61 +195,11 @@ pub async fn get(
     let work = async {
         let (host, port) = dns::host_port(url).map_err(|e| RestError(e.to_string()))?;
         let tls = if url.scheme() == "https" { tls } else { None };
-        let transport = Transport::connect(&host, port, tls, timeout)
-            .await
-            .map_err(|e| RestError(format!("connect {host}:{port}: {e}")))?;
-        let (mut tx, conn) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(
-            smol_hyper::rt::FuturesIo::new(transport),
-        )
-        .await
-        .map_err(|e| RestError(format!("HTTP handshake: {e}")))?;
-        let driver = glommio::spawn_local(async move {
-            let _ = conn.await;
-        });
-        let mut path = url.path().to_string();
-        if let Some(q) = url.query() {
-            path.push('?');
-            path.push_str(q);
-        }
-        let host_header = match url.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.clone(),
-        };
-        let req = hyper::Request::get(path)
-            .header(hyper::header::HOST, host_header)
-            .header(
-                hyper::header::USER_AGENT,
-                concat!("marketprism/", env!("CARGO_PKG_VERSION")),
-            )
-            .header(hyper::header::ACCEPT, "application/json")
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| RestError(format!("request: {e}")))?;
-        let resp = tx
-            .send_request(req)
-            .await
-            .map_err(|e| RestError(format!("GET {url}: {e}")))?;
-        let status = resp.status().as_u16();
-        let header_u64 = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        };
-        let used_weight_1m = header_u64("x-mbx-used-weight-1m");
-        let retry_after_s = header_u64("retry-after");
-        let body = Limited::new(resp.into_body(), MAX_BODY_BYTES)
-            .collect()
-            .await
-            .map_err(|e| RestError(format!("reading body of {url}: {e}")))?
-            .to_bytes();
+        let (mut tx, driver) = open(&host, port, tls, timeout).await?;
+        let r = send(&mut tx, url, &host).await;
         drop(tx);
-        let _ = driver.cancel().await;
-        Ok(RestResponse {
-            status,
-            body,
-            used_weight_1m,
-            retry_after_s,
-        })
+        driver.cancel();
+        r
     };
     futures_lite::FutureExt::or(work, async {
         glommio::timer::sleep(timeout).await;

@@ -12,6 +12,7 @@ pub mod binance;
 pub mod bybit;
 pub mod deribit;
 pub mod instruments;
+pub mod json;
 pub mod okx;
 
 use crate::batch::Batch;

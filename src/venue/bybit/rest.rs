@@ -147,7 +147,7 @@ pub fn parse_account_ratio(
 ) -> FrameOutcome {
     let env: Envelope<RatioPage<'_>> = match sonic_rs::from_slice(body) {
         Ok(e) => e,
-        Err(e) => return FrameOutcome::Malformed(super::wire::classify(&e)),
+        Err(e) => return FrameOutcome::Malformed(crate::venue::json::classify(&e)),
     };
     if env.ret_code != 0 {
         return FrameOutcome::ControlError;

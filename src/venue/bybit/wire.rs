@@ -41,14 +41,12 @@
 use crate::batch::{Batch, FundingRate, Level, Liquidation, OpenInterest, Origin, Record, Ticker};
 use crate::batch::{Trade, TradeId};
 use crate::model::{DataType, Side, VenueId};
+use crate::venue::json::{classify, each, range_in};
 use crate::venue::{FrameOutcome, Instrument, Malformed, ParseCtx};
 use rust_decimal::Decimal;
-use serde::de::{self, Deserialize, SeqAccess, Visitor};
 use sonic_rs::LazyValue;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fmt;
-use std::marker::PhantomData;
 
 /// Per-connection parser state: the merged `tickers` entry of each symbol.
 #[derive(Debug, Default)]
@@ -236,15 +234,6 @@ fn side(s: &str) -> Result<Side, Malformed> {
         "Sell" => Ok(Side::Sell),
         _ => Err(Malformed::WrongType),
     }
-}
-
-/// Byte range of `s` inside `whole` (`s` was deserialized from `whole`).
-fn range_in(whole: &str, s: &str) -> Result<(usize, usize), Malformed> {
-    let start = (s.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
-    if start > whole.len() || whole.len() - start < s.len() {
-        return Err(Malformed::WrongType);
-    }
-    Ok((start, start + s.len()))
 }
 
 fn trades(
@@ -545,65 +534,4 @@ pub(crate) fn decimal(s: &str) -> Result<Decimal, Malformed> {
 #[inline]
 pub(crate) fn signed_decimal(s: &str) -> Result<Decimal, Malformed> {
     Decimal::from_str_exact(s).map_err(|_| Malformed::InvalidNumber)
-}
-
-/// sonic-rs error → malformed-frame label.
-pub(crate) fn classify(e: &sonic_rs::Error) -> Malformed {
-    if e.is_unmatched_type() {
-        Malformed::WrongType
-    } else {
-        Malformed::BadJson
-    }
-}
-
-/// Calls `f` on each element of the JSON array `raw` as it is parsed (no
-/// intermediate `Vec`). Stops at the first error `f` returns.
-pub(crate) fn each<'de, T, F>(raw: &'de str, mut f: F) -> Result<(), Malformed>
-where
-    T: Deserialize<'de>,
-    F: FnMut(T) -> Result<(), Malformed>,
-{
-    let mut failed = None;
-    let mut de = sonic_rs::Deserializer::from_str(raw);
-    let r = de::Deserializer::deserialize_seq(
-        &mut de,
-        EachVisitor {
-            f: &mut f,
-            failed: &mut failed,
-            _t: PhantomData,
-        },
-    );
-    match (failed, r) {
-        (Some(m), _) => Err(m),
-        (None, Err(e)) => Err(classify(&e)),
-        (None, Ok(())) => Ok(()),
-    }
-}
-
-struct EachVisitor<'x, T, F> {
-    f: &'x mut F,
-    failed: &'x mut Option<Malformed>,
-    _t: PhantomData<fn() -> T>,
-}
-
-impl<'de, T, F> Visitor<'de> for EachVisitor<'_, T, F>
-where
-    T: Deserialize<'de>,
-    F: FnMut(T) -> Result<(), Malformed>,
-{
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(item) = seq.next_element::<T>()? {
-            if let Err(m) = (self.f)(item) {
-                *self.failed = Some(m);
-                return Err(de::Error::custom("rejected element"));
-            }
-        }
-        Ok(())
-    }
 }

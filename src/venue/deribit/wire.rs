@@ -49,13 +49,12 @@
 use crate::batch::{Batch, FundingRate, Level, OpenInterest, Origin, Record, Ticker};
 use crate::batch::{Trade, TradeId, VolatilityIndex};
 use crate::model::{DataType, Side, VenueId};
+use crate::venue::json::{classify, each, range_in};
 use crate::venue::{FrameOutcome, Instrument, Malformed, ParseCtx};
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde::de::{self, Deserialize, IgnoredAny, SeqAccess, Visitor};
+use serde::de::IgnoredAny;
 use sonic_rs::{LazyValue, RawNumber};
 use std::cell::RefCell;
-use std::fmt;
-use std::marker::PhantomData;
 
 /// Decimal places of quantities derived by division (USD → coins).
 pub const DERIVED_DP: u32 = 8;
@@ -504,15 +503,6 @@ fn derived(amount: Decimal, price: Decimal) -> Result<Decimal, Malformed> {
         .ok_or(Malformed::InvalidNumber)
 }
 
-/// Byte range of `s` inside `whole` (`s` was deserialized from `whole`).
-fn range_in(whole: &str, s: &str) -> Result<(usize, usize), Malformed> {
-    let start = (s.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
-    if start > whole.len() || whole.len() - start < s.len() {
-        return Err(Malformed::WrongType);
-    }
-    Ok((start, start + s.len()))
-}
-
 /// Exact decimal from a JSON number's text; prices and sizes are never negative.
 #[inline]
 pub fn decimal(n: &RawNumber) -> Result<Decimal, Malformed> {
@@ -537,67 +527,6 @@ pub fn number_text(s: &str) -> Result<Decimal, Malformed> {
         Decimal::from_str_exact(s)
     };
     d.map_err(|_| Malformed::InvalidNumber)
-}
-
-/// sonic-rs error → malformed-frame label.
-fn classify(e: &sonic_rs::Error) -> Malformed {
-    if e.is_unmatched_type() {
-        Malformed::WrongType
-    } else {
-        Malformed::BadJson
-    }
-}
-
-/// Calls `f` on each element of the JSON array `raw` as it is parsed (no
-/// intermediate `Vec`). Stops at the first error `f` returns.
-fn each<'de, T, F>(raw: &'de str, mut f: F) -> Result<(), Malformed>
-where
-    T: Deserialize<'de>,
-    F: FnMut(T) -> Result<(), Malformed>,
-{
-    let mut failed = None;
-    let mut de = sonic_rs::Deserializer::from_str(raw);
-    let r = de::Deserializer::deserialize_seq(
-        &mut de,
-        EachVisitor {
-            f: &mut f,
-            failed: &mut failed,
-            _t: PhantomData,
-        },
-    );
-    match (failed, r) {
-        (Some(m), _) => Err(m),
-        (None, Err(e)) => Err(classify(&e)),
-        (None, Ok(())) => Ok(()),
-    }
-}
-
-struct EachVisitor<'x, T, F> {
-    f: &'x mut F,
-    failed: &'x mut Option<Malformed>,
-    _t: PhantomData<fn() -> T>,
-}
-
-impl<'de, T, F> Visitor<'de> for EachVisitor<'_, T, F>
-where
-    T: Deserialize<'de>,
-    F: FnMut(T) -> Result<(), Malformed>,
-{
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(item) = seq.next_element::<T>()? {
-            if let Err(m) = (self.f)(item) {
-                *self.failed = Some(m);
-                return Err(de::Error::custom("rejected element"));
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
