@@ -17,6 +17,15 @@ fn quantile(metrics: &str, family: &str, want: f64) -> String {
     quantile_of(metrics, family, want, 1e3, "ms")
 }
 
+/// Stream storage: `E2E_NATS_STORAGE=memory` takes the server's disk out of the
+/// measurement (default `file`, MarketPrism's).
+fn storage() -> &'static str {
+    match std::env::var("E2E_NATS_STORAGE").as_deref() {
+        Ok("memory") => "memory",
+        _ => "file",
+    }
+}
+
 /// Collector config: one core, NATS sink only, `extra` lines in `[sink.nats]`.
 fn nats_config(
     dir: &tempfile::TempDir,
@@ -30,13 +39,14 @@ fn nats_config(
         &cfg,
         format!(
             "[engine]\ncores=[0]\n[http]\nlisten=\"127.0.0.1:0\"\n[sink]\nkind=\"nats\"\npath=\"{}\"\n\
-             [sink.nats]\nservers=[\"nats://127.0.0.1:{np}\"]\nstorage=\"file\"\n{extra}\n\
+             [sink.nats]\nservers=[\"nats://127.0.0.1:{np}\"]\nstorage=\"{storage}\"\n{extra}\n\
              [exchanges.binance_spot]\nws_url=\"wss://localhost:{p}\"\nrest_url=\"https://localhost:{p}\"\n\
              symbols=[{}]\ndata_types=[\"trade\"]\nca_file=\"{}\"\n",
             dir.path().join("data").display(),
             syms.join(","),
             dir.path().join("tls/ca.pem").display(),
-            p = mock_port
+            p = mock_port,
+            storage = storage(),
         ),
     )
     .unwrap();
@@ -204,7 +214,8 @@ fn paced(rate: u64, nsym: usize, secs: u64) {
 fn main() {
     let per_symbol = env_u64("E2E_TRADES", 200_000);
     let nsym = env_u64("E2E_SYMBOLS", 5).clamp(1, 8) as usize;
-    scenario("JetStream (file storage, acked)", true, per_symbol, nsym);
+    let label = format!("JetStream ({} storage, acked)", storage());
+    scenario(&label, true, per_symbol, nsym);
     scenario("core NATS (no ack)", false, per_symbol, nsym);
     paced(4000, nsym, 5);
 }
