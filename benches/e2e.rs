@@ -4,9 +4,14 @@
 //! collector core, receive→written latency quantiles, and CPU per 100 000
 //! messages for both processes. Run: `cargo bench --bench e2e`.
 //!
+//! A second scenario streams order-book diffs (OKX `books`, 400-level books,
+//! spot and swap) and reports book updates applied per second on the core,
+//! with the final books checked against the mock's true books.
+//!
 //! Environment: `E2E_TRADES` (per symbol, default 400000), `E2E_SYMBOLS`
 //! (default 5), `E2E_BATCH_DELAY_MS` (default 20), `E2E_DATA_DIR` (where the
-//! files go; default /dev/shm).
+//! files go; default /dev/shm), `E2E_BOOK_UPDATES` (per book, default 100000),
+//! `E2E_BOOKS_ONLY` (skip the trade scenario).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -193,12 +198,116 @@ fn rss_at(n: usize) -> (f64, f64) {
     (late, late - early)
 }
 
+/// Book scenario: the mock floods `updates` diffs per book on OKX's four
+/// instruments (400 levels per side, checksum 0 as OKX sends since 2026-06);
+/// the collector keeps the books on one core and publishes them throttled.
+fn books(updates: u64) {
+    let dir = tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap());
+    let tls = dir.path().join("tls");
+    let (mock, addr) = start_mock(
+        &tls,
+        &[
+            "--book-rate",
+            "0",
+            "--book-updates",
+            &updates.to_string(),
+            "--book-depth",
+            "400",
+            "--okx-checksum",
+            "zero",
+            "--core",
+            "1",
+        ],
+    );
+    let cfg = dir.path().join("books.toml");
+    let venue = |key: &str, syms: &str| {
+        format!(
+            "[exchanges.{key}]\nws_url = \"wss://localhost:{p}/ws/v5/public\"\nrest_url = \"https://localhost:{p}\"\n\
+             ca_file = \"{ca}\"\nsymbols = [{syms}]\ndata_types = [\"orderbook\"]\n",
+            p = addr.port(),
+            ca = tls_ca(&dir),
+        )
+    };
+    std::fs::write(
+        &cfg,
+        format!(
+            "[engine]\ncores = [0]\n[http]\nlisten = \"127.0.0.1:0\"\n[sink]\npath = \"{}\"\n{}{}",
+            dir.path().join("data").display(),
+            venue("okx_spot", "\"BTC-USDT\", \"ETH-USDT\""),
+            venue("okx_derivatives", "\"BTC-USDT-SWAP\", \"ETH-USDT-SWAP\""),
+        ),
+    )
+    .unwrap();
+    let total = updates * 4;
+    let (mut collector, metrics) = start_collector(&cfg);
+    let cpu0 = cpu_seconds(collector.child.id());
+    let mut first: Option<Instant> = None;
+    let end = Instant::now() + Duration::from_secs(600);
+    let m = loop {
+        let m = http_get(metrics, "/metrics").1;
+        let n = metric_sum(&m, "marketprism_orderbook_updates_total", &[]) as u64;
+        if n > 0 && first.is_none() {
+            first = Some(Instant::now());
+        }
+        if n >= total {
+            break m;
+        }
+        assert!(Instant::now() < end, "timed out at {n} of {total} updates");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let span = first.map_or(1e-9, |f| f.elapsed().as_secs_f64());
+    let cpu = cpu_seconds(collector.child.id()) - cpu0;
+    // The work measured must be right: every final book equals the true book.
+    std::thread::sleep(Duration::from_millis(300));
+    let ca = dir.path().join("tls/ca.pem");
+    for (v, s) in [
+        ("okx_spot", "BTC-USDT"),
+        ("okx_spot", "ETH-USDT"),
+        ("okx_derivatives", "BTC-USDT-SWAP"),
+        ("okx_derivatives", "ETH-USDT-SWAP"),
+    ] {
+        let body = https_get(addr, &ca, &format!("/mock/book?venue={v}&symbol={s}"));
+        let want: sonic_rs::Value = sonic_rs::from_str(&body).unwrap();
+        let id = sonic_rs::JsonValueTrait::as_u64(&want["last_update_id"]);
+        let last = read_records(&dir.path().join("data"))
+            .into_iter()
+            .map(|(_, r)| r)
+            .filter(|r| sonic_rs::JsonValueTrait::as_str(&r["instrument_id"]) == Some(s))
+            .max_by_key(|r| sonic_rs::JsonValueTrait::as_u64(&r["last_update_id"]));
+        let got = last.map(|r| sonic_rs::JsonValueTrait::as_u64(&r["last_update_id"]));
+        assert_eq!(got, Some(id), "{v} {s}: final book not published");
+    }
+    let status = collector.signal_and_wait(libc::SIGTERM, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0));
+    drop(mock);
+    println!("books: mock (cpu 1) → TLS → collector (1 core, cpu 0); OKX books, 4 × 400-level books, {updates} diffs each");
+    println!(
+        "  book updates applied  {:>9.0} /s on one core ({total} in {span:.2} s); collector CPU {:.1} ms per 100k updates (busy {:.0}%)",
+        total as f64 / span,
+        cpu / total as f64 * 1e5 * 1e3,
+        (cpu / span * 100.0).min(100.0)
+    );
+    println!(
+        "  orderbook records     {} published (top 400, at most one per book per 100 ms); resyncs {}",
+        metric_sum(&m, "marketprism_orderbook_published_total", &[]),
+        metric_sum(&m, "marketprism_orderbook_resync_count_total", &[])
+    );
+    println!(
+        "  heap allocations      {:.4} per update over the whole run (incl. start-up)",
+        metric_sum(&m, "marketprism_heap_allocations_total", &[]) / total as f64
+    );
+}
+
 fn tls_ca(dir: &tempfile::TempDir) -> String {
     dir.path().join("tls").join("ca.pem").display().to_string()
 }
 
 fn main() {
     // `cargo bench` passes --bench; nothing else to parse.
+    books(env_u64("E2E_BOOK_UPDATES", 100_000));
+    if std::env::var("E2E_BOOKS_ONLY").is_ok() {
+        return;
+    }
     let per_symbol = env_u64("E2E_TRADES", 400_000);
     let nsym = env_u64("E2E_SYMBOLS", 5).min(12) as usize;
     let delay_ms = env_u64("E2E_BATCH_DELAY_MS", 20);
