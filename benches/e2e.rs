@@ -11,7 +11,8 @@
 //! Environment: `E2E_TRADES` (per symbol, default 400000), `E2E_SYMBOLS`
 //! (default 5), `E2E_BATCH_DELAY_MS` (default 20), `E2E_DATA_DIR` (where the
 //! files go; default /dev/shm), `E2E_BOOK_UPDATES` (per book, default 100000),
-//! `E2E_BOOKS_ONLY` (skip the trade scenario).
+//! `E2E_BOOKS_ONLY` (skip the trade scenario), `E2E_SPIN_US` (the collector's
+//! `engine.spin_before_park_us`, default 0).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -54,7 +55,7 @@ fn run(syms: &[&str], per_symbol: u64, delay_ms: u64, discard: bool) -> Outcome 
     std::fs::write(
         &cfg,
         format!(
-            "[engine]\ncores = [0]\nbatch_max_events = 4096\nbatch_max_delay_ms = {delay_ms}\ndiscard_frames = {discard}\n\
+            "[engine]\ncores = [0]\nbatch_max_events = 4096\nbatch_max_delay_ms = {delay_ms}\ndiscard_frames = {discard}\nspin_before_park_us = {spin}\n\
              [http]\nlisten = \"127.0.0.1:0\"\n[sink]\npath = \"{}\"\n\
              [exchanges.binance_spot]\nws_url = \"wss://localhost:{}\"\nrest_url = \"https://localhost:{}\"\n\
              symbols = [{}]\ndata_types = [\"trade\"]\nca_file = \"{}\"\n",
@@ -62,7 +63,8 @@ fn run(syms: &[&str], per_symbol: u64, delay_ms: u64, discard: bool) -> Outcome 
             addr.port(),
             addr.port(),
             quoted.join(", "),
-            tls.join("ca.pem").display()
+            tls.join("ca.pem").display(),
+            spin = env_u64("E2E_SPIN_US", 0),
         ),
     )
     .unwrap();
