@@ -312,7 +312,7 @@ fn sources() {
     }
     for d in [DataType::LsrAllAccount, DataType::LsrTopPosition] {
         assert_eq!(spot.source(d), Source::Unsupported);
-        assert!(matches!(swap.source(d), Source::Poll { every } if every.as_secs() == 60));
+        assert!(matches!(swap.source(d), Source::Poll { every } if every.as_secs() == 10));
     }
     assert_eq!(swap.source(DataType::VolatilityIndex), Source::Unsupported);
     let limit = swap.rest_limit();

@@ -52,8 +52,9 @@ pub const LSR_ALL_ACCOUNT_PATH: &str = "/futures/data/globalLongShortAccountRati
 pub const MAX_STREAMS_PER_CONNECTION: usize = 1024;
 /// MarketPrism's open-interest poll interval (code value).
 pub const OPEN_INTEREST_EVERY: Duration = Duration::from_secs(300);
-/// Long/short ratio poll interval (5-minute datapoints; see the module doc).
-pub const LSR_EVERY: Duration = Duration::from_secs(60);
+/// MarketPrism's long/short ratio poll interval (`fetch_interval`, code
+/// default); a repeated 5-minute datapoint is not republished.
+pub const LSR_EVERY: Duration = Duration::from_secs(10);
 
 /// `GET /fapi/v1/depth` accepts only these limits.
 pub const DEPTH_LIMITS: [usize; 7] = [5, 10, 20, 50, 100, 500, 1000];
@@ -262,7 +263,7 @@ mod tests {
         assert_eq!(
             p.source(DataType::LsrTopPosition),
             Source::Poll {
-                every: Duration::from_secs(60)
+                every: Duration::from_secs(10)
             }
         );
         assert_eq!(

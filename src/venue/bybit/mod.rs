@@ -38,8 +38,9 @@ pub const SPOT_ARGS_PER_REQUEST: usize = 10;
 /// Linear has no documented args limit; requests stay well under the
 /// 21,000-character `args` ceiling at 100 topics.
 pub const LINEAR_ARGS_PER_REQUEST: usize = 100;
-/// Default interval of the `account-ratio` poll (its finest period is 5 min).
-pub const LSR_POLL_EVERY: Duration = Duration::from_secs(60);
+/// Default interval of the `account-ratio` poll: MarketPrism's 10 s (its
+/// finest period is 5 min; a repeated datapoint is not republished).
+pub const LSR_POLL_EVERY: Duration = Duration::from_secs(10);
 
 pub struct Bybit {
     pub id: VenueId,
@@ -257,7 +258,7 @@ mod tests {
         assert_eq!(
             p.source(DataType::LsrAllAccount),
             Source::Poll {
-                every: Duration::from_secs(60)
+                every: Duration::from_secs(10)
             }
         );
         assert_eq!(p.source(DataType::LsrTopPosition), Source::Unsupported);

@@ -62,10 +62,10 @@ pub const HEARTBEAT: Heartbeat = Heartbeat {
     frame: "ping",
 };
 
-/// Default poll interval of the long/short ratios. The rubik series are
-/// 5-minutely (`period=5m`); MarketPrism polled every 10–20 s, which mostly
-/// re-reads the same point. 60 s sees each new point within a minute.
-pub const LSR_POLL_EVERY: Duration = Duration::from_secs(60);
+/// Default poll interval of the long/short ratios: MarketPrism's 10 s. The
+/// rubik series are 5-minutely (`period=5m`), so most answers repeat the last
+/// point; the engine does not republish those.
+pub const LSR_POLL_EVERY: Duration = Duration::from_secs(10);
 
 /// `liquidation-orders` is subscribed per instrument type, not per instrument.
 pub const LIQUIDATION_CHANNEL: &str = "liquidation-orders";
@@ -409,7 +409,7 @@ mod tests {
         assert_eq!(
             OKX_SWAP.source(DataType::LsrTopPosition),
             Source::Poll {
-                every: Duration::from_secs(60)
+                every: Duration::from_secs(10)
             }
         );
         assert_eq!(
