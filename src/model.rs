@@ -104,10 +104,13 @@ pub enum DataType {
     VolatilityIndex,
     /// Best bid/offer (top of book) where the venue streams it.
     Ticker,
+    /// What a stream lost (or may have lost): emitted by the collector, never
+    /// configured.
+    Gap,
 }
 
 impl DataType {
-    pub const ALL: [DataType; 10] = [
+    pub const ALL: [DataType; 11] = [
         DataType::Trade,
         DataType::OrderBook,
         DataType::OrderBookDelta,
@@ -118,6 +121,7 @@ impl DataType {
         DataType::LsrAllAccount,
         DataType::VolatilityIndex,
         DataType::Ticker,
+        DataType::Gap,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -133,6 +137,7 @@ impl DataType {
             DataType::LsrAllAccount => "lsr_all_account",
             DataType::VolatilityIndex => "volatility_index",
             DataType::Ticker => "ticker",
+            DataType::Gap => "gap",
         }
     }
 

@@ -184,7 +184,7 @@ fn control_frames_from_the_docs() {
     for (f, want) in [
         ("subscribe_ack.json", FrameOutcome::Control),
         ("unsubscribe_ack.json", FrameOutcome::Control),
-        ("notice_64008.json", FrameOutcome::Control),
+        ("notice_64008.json", FrameOutcome::Notice),
         ("error_60012.json", FrameOutcome::ControlError),
         ("error_60018_observed.json", FrameOutcome::ControlError),
     ] {

@@ -75,6 +75,22 @@ impl Batch {
         }
     }
 
+    /// Keeps, from position `start` on, only the records `keep` accepts (in
+    /// order). Dropped records' arena bytes stay until the next reset.
+    pub fn retain_from(&mut self, start: usize, mut keep: impl FnMut(&Record<'_>) -> bool) {
+        let start = start.min(self.records.len());
+        let mut w = start;
+        for r in start..self.records.len() {
+            let p = self.records[r];
+            // SAFETY: as in `iter`; the record is read before any reset.
+            if keep(unsafe { p.cast::<Record<'_>>().as_ref() }) {
+                self.records[w] = p;
+                w += 1;
+            }
+        }
+        self.truncate(w);
+    }
+
     /// The records from position `start` on (those one frame just added).
     pub fn iter_from(&self, start: usize) -> impl Iterator<Item = &Record<'_>> + '_ {
         // SAFETY: as in `iter`.
@@ -128,6 +144,8 @@ mod tests {
     fn push(b: &mut Batch, sym: &str, id: u64, recv: u64) {
         b.push_with::<()>(recv, |bump| {
             Ok(Record::Trade(Trade {
+                seq: None,
+                backfilled: false,
                 venue: VenueId::BinanceSpot,
                 symbol: bump.alloc_str(sym),
                 raw_symbol: bump.alloc_str("X"),

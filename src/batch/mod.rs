@@ -6,6 +6,6 @@ pub mod record;
 
 pub use arena::Batch;
 pub use record::{
-    BookRecord, FundingRate, Level, Liquidation, LongShortRatio, OpenInterest, Origin, Record,
+    BookRecord, FundingRate, Gap, Level, Liquidation, LongShortRatio, OpenInterest, Origin, Record,
     Ticker, Trade, TradeId, VolatilityIndex,
 };

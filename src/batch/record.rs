@@ -47,6 +47,12 @@ pub struct Trade<'b> {
     pub is_maker: Option<bool>,
     /// Trade (match) time, ms.
     pub trade_ts_ms: u64,
+    /// The venue's per-instrument consecutive trade number, where it has one
+    /// (Binance trade / aggregate id, OKX `tradeId`, Deribit `trade_seq`):
+    /// what reconnect gaps are detected and backfilled by.
+    pub seq: Option<u64>,
+    /// Fetched over REST after a disconnect rather than streamed.
+    pub backfilled: bool,
     /// Exchange event time, ms.
     pub ts_ms: u64,
     /// Local receive time, ns since the epoch.
@@ -161,6 +167,27 @@ pub struct Ticker<'b> {
     pub update_id: Option<u64>,
 }
 
+/// `gap`: what one stream lost and could not recover (a trade range no
+/// history covered, a book that had to be resynchronized).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gap<'b> {
+    /// Symbol of the stream; `ts_ms` = when the loss was established.
+    pub origin: Origin<'b>,
+    /// The stream's data type (`channel` in the record).
+    pub stream: DataType,
+    /// `disconnect`, `book_resync`, ...
+    pub reason: &'static str,
+    /// Sequence ids of the first and last record missing, where known.
+    pub from_id: Option<u64>,
+    pub to_id: Option<u64>,
+    /// Times (ms) between which the loss happened.
+    pub from_ts_ms: u64,
+    pub to_ts_ms: u64,
+    /// Records known missing (`None`: unknown, e.g. a venue without trade
+    /// sequence numbers).
+    pub missing: Option<u64>,
+}
+
 /// Any record a batch can hold.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Record<'b> {
@@ -172,6 +199,7 @@ pub enum Record<'b> {
     Lsr(LongShortRatio<'b>),
     Volatility(VolatilityIndex<'b>),
     Ticker(Ticker<'b>),
+    Gap(Gap<'b>),
 }
 
 impl<'b> Record<'b> {
@@ -187,6 +215,7 @@ impl<'b> Record<'b> {
             Record::Lsr(l) => l.data_type,
             Record::Volatility(_) => DataType::VolatilityIndex,
             Record::Ticker(_) => DataType::Ticker,
+            Record::Gap(_) => DataType::Gap,
         }
     }
 
@@ -208,6 +237,7 @@ impl<'b> Record<'b> {
             Record::Lsr(r) => r.origin,
             Record::Volatility(r) => r.origin,
             Record::Ticker(r) => r.origin,
+            Record::Gap(r) => r.origin,
         }
     }
 

@@ -47,6 +47,10 @@ pub struct BookMsg {
     pub asks: Vec<Level>,
     /// Exchange time of the message, ms (receive time if none).
     pub ts_ms: u64,
+    /// From a replacement connection still overlapping the one it replaces
+    /// (set by the pipeline, not the parser): it may only extend a synced
+    /// book, never restart or resync it.
+    pub shadow: bool,
 }
 
 impl BookMsg {
@@ -54,6 +58,7 @@ impl BookMsg {
     pub fn clear(&mut self) {
         self.raw_symbol.clear();
         self.snapshot = false;
+        self.shadow = false;
         self.first_id = 0;
         self.last_id = 0;
         self.prev_id = None;

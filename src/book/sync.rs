@@ -211,6 +211,9 @@ impl BookSync {
         buffer_limit: usize,
         applied: &mut dyn FnMut(&BookMsg),
     ) -> Step {
+        if msg.shadow && self.is_synced() {
+            return self.shadow_ws(msg, stats, applied);
+        }
         if self.is_binance() {
             self.binance_ws(msg, stats, buffer_limit, applied)
         } else {
@@ -268,6 +271,55 @@ impl BookSync {
                     s
                 }
             },
+        }
+    }
+
+    /// A message of a replacement connection overlapping the current one
+    /// (make-before-break rotation). Both carry the same updates; whichever
+    /// delivers an update first applies it. Anything that does not extend
+    /// the book exactly (its snapshot, an update the old connection has not
+    /// reached yet) is left to the old connection instead of resyncing.
+    fn shadow_ws(
+        &mut self,
+        msg: &BookMsg,
+        stats: &mut BookStats,
+        applied: &mut dyn FnMut(&BookMsg),
+    ) -> Step {
+        let verdict = if msg.snapshot {
+            Verdict::Stale
+        } else {
+            match (self.rule, self.phase) {
+                (SyncRule::BinanceSpot | SyncRule::BinanceFutures, Phase::Synced { bridge }) => {
+                    self.binance_verdict(msg, bridge)
+                }
+                (SyncRule::Okx | SyncRule::Deribit, _)
+                    if prev_is(msg, self.book.last_update_id()) =>
+                {
+                    Verdict::Apply
+                }
+                (SyncRule::Bybit, _) if msg.last_id == self.book.last_update_id() + 1 => {
+                    Verdict::Apply
+                }
+                _ => Verdict::Stale,
+            }
+        };
+        match verdict {
+            Verdict::Apply => {
+                if self.is_binance() {
+                    self.phase = Phase::Synced { bridge: false };
+                }
+                match self.apply_update(msg, stats, applied) {
+                    Ok(changed) => Step {
+                        action: BookAction::None,
+                        changed,
+                    },
+                    Err(why) => self.resync(why, stats),
+                }
+            }
+            _ => {
+                stats.stale_dropped += 1;
+                Step::NONE
+            }
         }
     }
 
@@ -455,6 +507,10 @@ impl BookSync {
             SyncRule::Okx if msg.prev_id.is_none() => Verdict::Apply,
             // Also the keep-alive (prev == seq == last) and the reset (seq < prev).
             SyncRule::Okx | SyncRule::Deribit if prev_is(msg, last) => Verdict::Apply,
+            // Already applied from the other connection of a rotation overlap.
+            SyncRule::Okx | SyncRule::Deribit if msg.last_id <= last && !msg.snapshot => {
+                Verdict::Stale
+            }
             SyncRule::Okx | SyncRule::Deribit => Verdict::Gap,
             _ if msg.last_id <= last => Verdict::Stale,
             _ => Verdict::Apply,

@@ -6,6 +6,7 @@
 //! REST call per venue, before any core starts, so every core sees the same
 //! symbol map) → HTTP listener bound → executors.
 
+pub mod continuity;
 pub mod pipeline;
 pub mod replay;
 pub mod shard;

@@ -3,6 +3,7 @@
 //! it frames and decides when to flush. Keeping it synchronous makes it
 //! testable (and allocation-countable) without sockets.
 
+use super::continuity::{key_of, Continuity, StreamGap, Verdict};
 use crate::batch::Batch;
 use crate::book::{BookAction, BookMsg, Books};
 use crate::capture::{FrameKind, RawWriter};
@@ -145,6 +146,10 @@ pub struct Pipeline {
     books: Books,
     /// Reused book message the parsers fill.
     book_msg: BookMsg,
+    /// One copy per event across connections; reconnect gaps.
+    continuity: Continuity,
+    /// Gaps found and not yet taken by the shard (backfill or `gap` record).
+    stream_gaps: Vec<StreamGap>,
 }
 
 /// What a connection keeps for its parser between frames.
@@ -153,6 +158,10 @@ pub struct ConnState {
     pub venue: VenueState,
     /// Frames the parser wants sent back (drained by the connection task).
     pub replies: Vec<String>,
+    /// This connection attempt's number on the core (continuity checks).
+    pub epoch: u32,
+    /// A replacement still overlapping the connection it replaces.
+    pub shadow: bool,
 }
 
 impl Pipeline {
@@ -180,6 +189,8 @@ impl Pipeline {
             live: true,
             books: Books::default(),
             book_msg: BookMsg::default(),
+            continuity: Continuity::default(),
+            stream_gaps: Vec::new(),
         })
     }
 
@@ -427,11 +438,17 @@ impl Pipeline {
         match out {
             FrameOutcome::Records(_) => {}
             FrameOutcome::Book => {
+                self.book_msg.shadow = conn.shadow;
                 action = self
                     .books
                     .on_ws(venue, &self.book_msg, receive_ns, &mut self.batch);
             }
             FrameOutcome::Control | FrameOutcome::Ignored => vs.control.inc(),
+            FrameOutcome::Notice => {
+                vs.control.inc();
+                vs.shutdown_notices.inc();
+                log::warn!("{venue}: the venue announced this connection will close soon");
+            }
             FrameOutcome::ControlError => {
                 vs.control_errors.inc();
                 if let Some(n) = self.control_log.check(receive_ns) {
@@ -444,9 +461,124 @@ impl Pipeline {
             FrameOutcome::Malformed(r) => self.count_malformed(venue, r, text, receive_ns),
         }
         if self.batch.len() > start {
+            self.dedup(venue, start, conn.epoch);
             self.count_parsed(start, receive_ns);
         }
         (out, action)
+    }
+
+    /// Drops the records from `start` on that another connection already
+    /// delivered, and notes reconnect gaps (see [`super::continuity`]).
+    fn dedup(&mut self, venue: VenueId, start: usize, epoch: u32) {
+        let cont = &mut self.continuity;
+        let gaps = &mut self.stream_gaps;
+        let before = cont.duplicates;
+        self.batch.retain_from(start, |rec| {
+            let Some(key) = key_of(rec) else { return true };
+            let o = rec.origin();
+            let dt = rec.data_type();
+            let range = match cont.check(venue, dt, o.raw_symbol, key, o.ts_ms, epoch) {
+                Verdict::Keep => return true,
+                Verdict::Duplicate => return false,
+                Verdict::Gap { from, to, since_ms } => (Some((from, to)), since_ms),
+                Verdict::MaybeGap { since_ms } => (None, since_ms),
+            };
+            gaps.push(StreamGap {
+                venue,
+                data_type: dt,
+                raw_symbol: o.raw_symbol.to_string(),
+                symbol: o.symbol.to_string(),
+                range: range.0,
+                from_ts_ms: range.1,
+                to_ts_ms: o.ts_ms,
+            });
+            true
+        });
+        let dups = cont.duplicates - before;
+        if dups > 0 {
+            self.stats.venue(venue).duplicates_dropped.add(dups);
+        }
+    }
+
+    /// A connection (by epoch) is up / went down: continuity treats records
+    /// of a live connection as overlap and of a dead one as a reconnect.
+    pub fn conn_up(&mut self, epoch: u32) {
+        self.continuity.conn_up(epoch);
+    }
+
+    pub fn conn_down(&mut self, epoch: u32) {
+        self.continuity.conn_down(epoch);
+    }
+
+    /// Reconnect gaps found since the last call.
+    pub fn take_stream_gaps(&mut self) -> Vec<StreamGap> {
+        std::mem::take(&mut self.stream_gaps)
+    }
+
+    /// Emits a `gap` record: `g`'s range (or `missing` of it) was not recovered.
+    pub fn push_gap(&mut self, g: &StreamGap, reason: &'static str, now_ns: u64) {
+        let start = self.batch.len();
+        let _ = self.batch.push_with::<()>(now_ns, |bump| {
+            Ok(crate::batch::Record::Gap(crate::batch::Gap {
+                origin: crate::batch::Origin {
+                    venue: g.venue,
+                    symbol: bump.alloc_str(&g.symbol),
+                    raw_symbol: bump.alloc_str(&g.raw_symbol),
+                    ts_ms: now_ns / 1_000_000,
+                    receive_ts_ns: now_ns,
+                },
+                stream: g.data_type,
+                reason,
+                from_id: g.range.map(|r| r.0),
+                to_id: g.range.map(|r| r.1),
+                from_ts_ms: g.from_ts_ms,
+                to_ts_ms: g.to_ts_ms,
+                missing: g.range.map(|(a, b)| b + 1 - a),
+            }))
+        });
+        if self.batch.len() > start {
+            let vs = self.stats.venue(g.venue);
+            vs.gap_records.inc();
+            vs.parsed[DataType::Gap.index()].inc();
+            log::warn!(
+                "gap: {} {} {} {reason}: ids {:?}, {}..{} ms not recovered",
+                g.venue,
+                g.data_type,
+                g.raw_symbol,
+                g.range,
+                g.from_ts_ms,
+                g.to_ts_ms
+            );
+        }
+    }
+
+    /// A REST trade-history body for the gap `from..=to` of `raw_symbol`:
+    /// pushes the trades of that range, oldest first, marked backfilled.
+    /// Returns the range of sequence numbers recovered (`None`: none).
+    pub fn on_trade_history(
+        &mut self,
+        venue: VenueId,
+        raw_symbol: &str,
+        (from, to): (u64, u64),
+        body: &[u8],
+        receive_ns: u64,
+    ) -> Result<Option<(u64, u64)>, Malformed> {
+        let proto = venue::protocol(venue);
+        let Some(inst) = self.instruments[venue.index()].get(raw_symbol) else {
+            return Err(Malformed::UnknownSymbol);
+        };
+        let start = self.batch.len();
+        let got = proto.parse_trade_history(inst, body, (from, to), receive_ns, &mut self.batch);
+        if let Err(r) = got {
+            let text = std::str::from_utf8(body).unwrap_or("");
+            self.count_malformed(venue, r, text, receive_ns);
+        }
+        let n = (self.batch.len() - start) as u64;
+        if n > 0 {
+            self.stats.venue(venue).trades_backfilled.add(n);
+            self.count_parsed(start, receive_ns);
+        }
+        got
     }
 
     /// Counts the records added since `start` per venue × type.

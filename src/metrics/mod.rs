@@ -211,6 +211,24 @@ pub struct VenueStats {
     pub rest_weight_used: LocalGauge,
     /// Polled answers that repeated an already published datapoint.
     pub poll_unchanged: LocalCounter,
+    /// Records a second connection delivered again (rotation overlap,
+    /// resent state after a reconnect), dropped.
+    pub duplicates_dropped: LocalCounter,
+    /// Planned make-before-break rotations (lifetime or venue notice) and
+    /// venue shutdown notices received.
+    pub rotations: LocalCounter,
+    pub shutdown_notices: LocalCounter,
+    /// Reconnect gaps in trade sequences, trades recovered over REST, and
+    /// `gap` records emitted (loss not recovered).
+    pub trade_gaps: LocalCounter,
+    pub trades_backfilled: LocalCounter,
+    pub gap_records: LocalCounter,
+    /// Seconds connections of this venue have been up, and planned (their
+    /// ratio is the availability).
+    pub connected_seconds: LocalCounter,
+    pub planned_seconds: LocalCounter,
+    /// Connect attempts held back by the venue's connection-rate limit.
+    pub connect_throttled: LocalCounter,
 }
 
 /// Everything one core measures. Aligned so two cores' stats never share a line.
@@ -686,6 +704,60 @@ impl prometheus_client::collector::Collector for Exporter {
             "poll_unchanged",
             "Polled answers that repeated the last datapoint (not republished)",
             |v| v.poll_unchanged.get(),
+        )?;
+        self.venue_counter(
+            e,
+            "duplicates_dropped",
+            "Records delivered twice (rotation overlap, resent on reconnect), dropped",
+            |v| v.duplicates_dropped.get(),
+        )?;
+        self.venue_counter(
+            e,
+            "websocket_rotations",
+            "Planned make-before-break connection replacements",
+            |v| v.rotations.get(),
+        )?;
+        self.venue_counter(
+            e,
+            "websocket_shutdown_notices",
+            "Advance close notices from the venue (serverShutdown, 64008)",
+            |v| v.shutdown_notices.get(),
+        )?;
+        self.venue_counter(
+            e,
+            "websocket_connect_throttled",
+            "Connect attempts delayed by the venue's connection-rate limit",
+            |v| v.connect_throttled.get(),
+        )?;
+        self.venue_counter(
+            e,
+            "trade_gaps",
+            "Trade sequence gaps found after a reconnect",
+            |v| v.trade_gaps.get(),
+        )?;
+        self.venue_counter(
+            e,
+            "trades_backfilled",
+            "Missed trades recovered over REST",
+            |v| v.trades_backfilled.get(),
+        )?;
+        self.venue_counter(
+            e,
+            "gap_records",
+            "gap records emitted (loss not recovered)",
+            |v| v.gap_records.get(),
+        )?;
+        self.venue_counter(
+            e,
+            "stream_connected_seconds",
+            "Connection-seconds up (availability = this / planned)",
+            |v| v.connected_seconds.get(),
+        )?;
+        self.venue_counter(
+            e,
+            "stream_planned_seconds",
+            "Connection-seconds planned",
+            |v| v.planned_seconds.get(),
         )?;
         self.core_histogram(e, "batch_size", "Records per flushed batch", |c| {
             &c.batch_size

@@ -6,7 +6,7 @@
 //! with a dot and `int()`s the rest, so "1e-05" would become 0).
 
 use crate::batch::{
-    BookRecord, FundingRate, Level, Liquidation, LongShortRatio, OpenInterest, Origin, Record,
+    BookRecord, FundingRate, Gap, Level, Liquidation, LongShortRatio, OpenInterest, Origin, Record,
     Ticker, Trade, TradeId, VolatilityIndex,
 };
 use crate::model::DataType;
@@ -29,6 +29,7 @@ pub fn encode_json(out: &mut Vec<u8>, rec: &Record<'_>) {
         Record::Lsr(l) => encode_lsr(out, l),
         Record::Volatility(v) => encode_volatility(out, v),
         Record::Ticker(t) => encode_ticker(out, t),
+        Record::Gap(g) => encode_gap(out, g),
     }
 }
 
@@ -201,6 +202,26 @@ fn encode_ticker(out: &mut Vec<u8>, t: &Ticker<'_>) {
     tail(out, &t.origin);
 }
 
+/// `gap`: the stream (`channel`), why, and the id/time range lost.
+fn encode_gap(out: &mut Vec<u8>, g: &Gap<'_>) {
+    head(out, DataType::Gap, &g.origin);
+    str_field(out, "channel", g.stream.name());
+    str_field(out, "reason", g.reason);
+    if let Some(a) = g.from_id {
+        u64_field(out, "from_id", a);
+    }
+    if let Some(b) = g.to_id {
+        u64_field(out, "to_id", b);
+    }
+    u64_field(out, "from_ts_ms", g.from_ts_ms);
+    u64_field(out, "to_ts_ms", g.to_ts_ms);
+    if let Some(n) = g.missing {
+        u64_field(out, "missing", n);
+    }
+    out.extend_from_slice(b",\"filled\":false");
+    tail(out, &g.origin);
+}
+
 fn encode_trade(out: &mut Vec<u8>, t: &Trade<'_>) {
     out.extend_from_slice(b"{\"data_type\":\"trade\",\"exchange\":\"");
     out.extend_from_slice(t.venue.exchange().as_bytes());
@@ -233,6 +254,9 @@ fn encode_trade(out: &mut Vec<u8>, t: &Trade<'_>) {
         } else {
             b",\"is_maker\":false"
         });
+    }
+    if t.backfilled {
+        out.extend_from_slice(b",\"backfilled\":true");
     }
     out.extend_from_slice(b",\"trade_ts_ms\":");
     push_u64(out, t.trade_ts_ms);
@@ -316,6 +340,13 @@ pub fn push_msg_id(out: &mut Vec<u8>, rec: &Record<'_>) {
                     push_u64(out, o.ts_ms);
                     out.push(b':');
                     push_token(out, l.period);
+                }
+                Record::Gap(g) => {
+                    out.extend_from_slice(g.stream.name().as_bytes());
+                    out.push(b':');
+                    push_u64(out, g.from_id.unwrap_or(g.from_ts_ms));
+                    out.push(b':');
+                    push_u64(out, g.to_id.unwrap_or(g.to_ts_ms));
                 }
                 _ => push_u64(out, o.ts_ms),
             }
@@ -434,6 +465,8 @@ mod tests {
     #[test]
     fn trade_line_has_marketprism_fields() {
         let t = Trade {
+            seq: None,
+            backfilled: false,
             venue: VenueId::BinanceSpot,
             symbol: "BTC-USDT",
             raw_symbol: "BTCUSDT",
@@ -510,6 +543,8 @@ mod tests {
     #[test]
     fn subjects_and_msg_ids() {
         let mut t = Trade {
+            seq: None,
+            backfilled: false,
             venue: VenueId::BinanceSpot,
             symbol: "BTC-USDT",
             raw_symbol: "BTCUSDT",

@@ -246,6 +246,8 @@ mod tests {
         for id in first_id..first_id + n {
             b.push_with::<()>(id, |bump| {
                 Ok(Record::Trade(Trade {
+                    seq: None,
+                    backfilled: false,
                     venue: VenueId::BinanceSpot,
                     symbol: bump.alloc_str("BTC-USDT"),
                     raw_symbol: bump.alloc_str("BTCUSDT"),

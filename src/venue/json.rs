@@ -114,3 +114,11 @@ mod tests {
         assert_eq!(range_in(whole, "elsewhere"), Err(Malformed::WrongType));
     }
 }
+
+/// A string of ASCII digits as a number (OKX `tradeId`); `None` otherwise.
+pub fn digits_u64(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}

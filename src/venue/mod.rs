@@ -11,6 +11,7 @@
 pub mod binance;
 pub mod bybit;
 pub mod deribit;
+pub mod history;
 pub mod instruments;
 pub mod json;
 pub mod okx;
@@ -166,6 +167,23 @@ pub trait Protocol: Sync {
     ) -> FrameOutcome {
         FrameOutcome::Malformed(Malformed::UnknownEvent)
     }
+    /// REST request for missed trades `from..=to` (sequence numbers) of one
+    /// instrument; `None`: the venue cannot be backfilled by id.
+    fn trade_history_request(&self, raw_symbol: &str, from: u64, to: u64) -> Option<RestRequest> {
+        history::request(self.id(), raw_symbol, from, to)
+    }
+    /// A trade-history answer → backfilled trades of `from..=to`, oldest
+    /// first; returns the lowest and highest sequence number recovered.
+    fn parse_trade_history(
+        &self,
+        inst: &Instrument,
+        body: &[u8],
+        range: (u64, u64),
+        receive_ns: u64,
+        batch: &mut Batch,
+    ) -> Result<Option<(u64, u64)>, Malformed> {
+        history::parse(self.id(), inst, body, range, receive_ns, batch)
+    }
     /// One text frame → records in `batch`, or a book message in `cx.book`.
     fn on_text(
         &self,
@@ -287,6 +305,9 @@ pub enum FrameOutcome {
     Book,
     /// A subscription ack, pong or other control message (no data).
     Control,
+    /// The venue announced this connection will close soon (Binance
+    /// `serverShutdown`, OKX `64008`): time to rotate to a new one.
+    Notice,
     /// The venue reported an error on a control request.
     ControlError,
     /// A frame of a known channel that carries nothing to record (e.g. a

@@ -122,7 +122,7 @@ impl Protocol for BinanceFutures {
                 every: OPEN_INTEREST_EVERY,
             },
             DataType::LsrTopPosition | DataType::LsrAllAccount => Source::Poll { every: LSR_EVERY },
-            DataType::VolatilityIndex => Source::Unsupported,
+            DataType::VolatilityIndex | DataType::Gap => Source::Unsupported,
         }
     }
 

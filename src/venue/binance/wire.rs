@@ -14,7 +14,7 @@
 //! | `bookTicker` | spot `{"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}` (no `e`, no time); USDⓈ-M adds `e`,`E`,`T` | `Ticker` |
 //! | `markPriceUpdate` | `{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT","p":"11794.15000000","ap":"11794.15000000","i":"11784.62659091","P":"11784.25641265","r":"0.00038167","T":1562306400000}` | `FundingRate` |
 //! | `forceOrder` | `{"e":"forceOrder","E":1568014460893,"o":{"s":"BTCUSDT","S":"SELL","o":"LIMIT","f":"IOC","q":"0.014","p":"9910","ap":"9910","X":"FILLED","l":"0.014","z":"0.014","T":1568014460893}}` | `Liquidation` |
-//! | `serverShutdown` | `{"e":"serverShutdown","E":1770123456789}` | `Control` |
+//! | `serverShutdown` | `{"e":"serverShutdown","E":1770123456789}` | `Notice` (rotate) |
 //!
 //! `m` = "is the buyer the market maker", so the taker sold when `m` is true.
 //! Control answers have no `stream`: `{"result":null,"id":1}`, errors either
@@ -66,7 +66,8 @@ pub fn on_frame(
         (None, None) => {
             // A raw (non-combined) event: only the shutdown notice is expected.
             return match frame.event {
-                None | Some("serverShutdown") => FrameOutcome::Control,
+                Some("serverShutdown") => FrameOutcome::Notice,
+                None => FrameOutcome::Control,
                 Some(_) => FrameOutcome::Malformed(Malformed::UnknownEvent),
             };
         }
@@ -96,7 +97,7 @@ pub fn on_frame(
         None if stream.ends_with("@bookTicker") => ticker(&cx, &data, batch),
         Some("markPriceUpdate") => funding(&cx, &data, batch),
         Some("forceOrder") => liquidation(&cx, &data, batch),
-        Some("serverShutdown") => FrameOutcome::Control,
+        Some("serverShutdown") => FrameOutcome::Notice,
         _ => FrameOutcome::Malformed(Malformed::UnknownEvent),
     }
 }
@@ -174,6 +175,8 @@ fn trade(cx: &Cx<'_>, ev: &Event<'_>, id: u64, batch: &mut Batch) -> FrameOutcom
             contracts: None,
             is_maker: Some(m),
             trade_ts_ms: t,
+            seq: Some(id),
+            backfilled: false,
             ts_ms: ev.event_time.unwrap_or(t),
             receive_ts_ns: receive_ns,
         }))
@@ -1006,11 +1009,11 @@ mod tests {
         assert_eq!(
             one(r#"{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1770123456789}}"#)
                 .0,
-            FrameOutcome::Control
+            FrameOutcome::Notice
         );
         assert_eq!(
             one(r#"{"e":"serverShutdown","E":1770123456789}"#).0,
-            FrameOutcome::Control
+            FrameOutcome::Notice
         );
         assert_eq!(
             one(r#"{"e":"trade","E":2,"s":"BTCUSDT","t":9,"p":"1","q":"1","T":1,"m":false}"#).0,

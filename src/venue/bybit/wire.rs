@@ -274,6 +274,9 @@ fn trades(
                         side: t.side,
                         is_maker: None,
                         trade_ts_ms: t.time,
+                        // Bybit trade ids are not consecutive: no seq.
+                        seq: None,
+                        backfilled: false,
                         ts_ms,
                         receive_ts_ns: receive_ns,
                     }))

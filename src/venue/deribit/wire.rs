@@ -110,6 +110,9 @@ struct TradeItem<'a> {
     timestamp: u64,
     #[serde(borrow)]
     instrument_name: &'a str,
+    /// Per-instrument consecutive number (gap detection, backfill).
+    #[serde(default)]
+    trade_seq: Option<u64>,
 }
 
 #[derive(serde::Deserialize)]
@@ -155,6 +158,7 @@ struct Parsed {
     side: Side,
     time: u64,
     id: (usize, usize),
+    seq: Option<u64>,
 }
 
 thread_local! {
@@ -219,7 +223,7 @@ fn instrument<'i>(cx: &ParseCtx<'i>, name: &str) -> Result<&'i Instrument, Malfo
 
 /// Amounts in USD (inverse contracts) rather than base units.
 #[inline]
-fn is_inverse(inst: &Instrument) -> bool {
+pub(crate) fn is_inverse(inst: &Instrument) -> bool {
     inst.quote == "USD"
 }
 
@@ -315,6 +319,7 @@ fn trades(
                 },
                 time: t.timestamp,
                 id: range_in(raw, t.trade_id)?,
+                seq: t.trade_seq,
             });
             Ok(())
         })?;
@@ -333,6 +338,8 @@ fn trades(
                         side: t.side,
                         is_maker: None,
                         trade_ts_ms: t.time,
+                        seq: t.seq,
+                        backfilled: false,
                         ts_ms: t.time,
                         receive_ts_ns: receive_ns,
                     }))
@@ -493,7 +500,7 @@ fn counted(n: usize) -> FrameOutcome {
 }
 
 /// `amount / price` rounded half-even to [`DERIVED_DP`] places.
-fn derived(amount: Decimal, price: Decimal) -> Result<Decimal, Malformed> {
+pub(crate) fn derived(amount: Decimal, price: Decimal) -> Result<Decimal, Malformed> {
     if price.is_zero() {
         return Err(Malformed::InvalidNumber);
     }

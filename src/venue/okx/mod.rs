@@ -144,6 +144,7 @@ impl Protocol for Okx {
                 format!("long-short-position-ratio-contract-top-trader:{symbol}")
             }
             DataType::VolatilityIndex => format!("volatility:{symbol}"),
+            DataType::Gap => String::new(),
         }
     }
 

@@ -34,11 +34,17 @@ use std::borrow::Cow;
 use std::convert::Infallible;
 use std::fmt;
 
+/// `notice` code: "The connection will soon be closed for a service upgrade".
+const NOTICE_CLOSING: &str = "64008";
+
 /// Envelope of every frame; unknown fields are ignored.
 #[derive(Deserialize)]
 struct Frame<'a> {
     #[serde(borrow, default)]
     event: Option<&'a str>,
+    /// `notice` / error code, e.g. `64008`.
+    #[serde(borrow, default)]
+    code: Option<&'a str>,
     #[serde(borrow, default)]
     arg: Option<Arg<'a>>,
     #[serde(borrow, default)]
@@ -147,6 +153,8 @@ pub fn on_text(
         // `error`, `channel-conn-count-error`; else acks, `notice`, `login`, …
         return if event == "error" || event.ends_with("-error") {
             FrameOutcome::ControlError
+        } else if event == "notice" && frame.code == Some(NOTICE_CLOSING) {
+            FrameOutcome::Notice
         } else {
             FrameOutcome::Control
         };
@@ -483,6 +491,8 @@ fn push(p: &Prep<'_, '_>, venue: VenueId, receive_ns: u64, batch: &mut Batch) {
                 side,
                 is_maker: None,
                 trade_ts_ms: ts,
+                seq: crate::venue::json::digits_u64(id),
+                backfilled: false,
                 ts_ms: ts,
                 receive_ts_ns: receive_ns,
             }),
@@ -823,7 +833,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Row<'a> {
 
 /// Contracts → (base quantity, contracts) for contract-sized instruments.
 #[inline]
-fn in_base(inst: &Instrument, sz: Decimal) -> Result<(Decimal, Option<Decimal>), Malformed> {
+pub(crate) fn in_base(
+    inst: &Instrument,
+    sz: Decimal,
+) -> Result<(Decimal, Option<Decimal>), Malformed> {
     match inst.contract_value {
         Some(v) => Ok((sz.checked_mul(v).ok_or(Malformed::InvalidNumber)?, Some(sz))),
         None => Ok((sz, None)),
@@ -856,7 +869,7 @@ fn opt_size(s: Option<&str>) -> Result<Option<Decimal>, Malformed> {
 
 /// Millisecond timestamp string.
 #[inline]
-pub(super) fn ms(s: &str) -> Result<u64, Malformed> {
+pub(crate) fn ms(s: &str) -> Result<u64, Malformed> {
     if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Malformed::InvalidNumber);
     }
@@ -872,7 +885,7 @@ fn opt_ms(s: Option<&str>) -> Result<Option<u64>, Malformed> {
 }
 
 #[inline]
-fn side_of(s: &str) -> Result<Side, Malformed> {
+pub(crate) fn side_of(s: &str) -> Result<Side, Malformed> {
     match s {
         "buy" => Ok(Side::Buy),
         "sell" => Ok(Side::Sell),

@@ -1,0 +1,285 @@
+//! Stream continuity across connections: one record per event however many
+//! connections carry a stream, and the loss a reconnect caused made known.
+//!
+//! Every streamed record (books excepted: their sync rules do this job) has a
+//! key that orders its stream: the trade sequence number where the venue has
+//! one (Binance trade / aggregate id, OKX `tradeId`, Deribit `trade_seq`), an
+//! update id (Binance `bookTicker`), else the exchange time. The last key
+//! kept per stream, and the connection it came from, decide each record:
+//!
+//! - same connection as the last kept record: kept (a venue's own stream is
+//!   trusted as sent);
+//! - another connection while that one is still up (rotation overlap): kept
+//!   only if its key is newer, so two connections carrying the same stream
+//!   merge into one copy, whichever delivers first;
+//! - another connection after that one went down (a reconnect): a repeat of
+//!   the last record is dropped; for a sequence key, a jump past `last + 1`
+//!   is a gap `[last + 1, key - 1]` to backfill; for a time key, the loss
+//!   cannot be measured and a possible gap is reported.
+
+use crate::batch::{Record, Trade};
+use crate::model::{DataType, VenueId};
+use std::collections::HashMap;
+
+/// How a record orders its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// Consecutive per stream: gaps are measurable.
+    Seq(u64),
+    /// Increasing, unique, not consecutive (an update id).
+    Id(u64),
+    /// Exchange time (ms): several records may share one.
+    Time(u64),
+}
+
+impl Key {
+    fn value(self) -> u64 {
+        match self {
+            Key::Seq(v) | Key::Id(v) | Key::Time(v) => v,
+        }
+    }
+}
+
+/// What became of one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Keep,
+    Duplicate,
+    /// Kept; sequence numbers `from..=to` were missed before it.
+    Gap {
+        from: u64,
+        to: u64,
+        since_ms: u64,
+    },
+    /// Kept; the stream was down since `since_ms` and loss cannot be measured.
+    MaybeGap {
+        since_ms: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    key: u64,
+    conn: u32,
+    /// Exchange time of the last kept record (gap records say "since when").
+    ts_ms: u64,
+}
+
+/// A reconnect's loss on one stream, for the shard to backfill or report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamGap {
+    pub venue: VenueId,
+    pub data_type: DataType,
+    pub raw_symbol: String,
+    pub symbol: String,
+    /// Missing sequence numbers (`None`: not measurable).
+    pub range: Option<(u64, u64)>,
+    pub from_ts_ms: u64,
+    pub to_ts_ms: u64,
+}
+
+/// Per-core continuity state.
+#[derive(Default)]
+pub struct Continuity {
+    /// `[venue][data type]`: raw symbol → last kept record.
+    marks: Vec<Vec<HashMap<Box<str>, Mark>>>,
+    /// Connections (by epoch) currently up.
+    live: Vec<u32>,
+    pub duplicates: u64,
+}
+
+/// The ordering key of a streamed record; `None`: not tracked (books, gaps).
+#[inline]
+pub fn key_of(rec: &Record<'_>) -> Option<Key> {
+    Some(match rec {
+        Record::Trade(Trade { seq: Some(s), .. }) => Key::Seq(*s),
+        Record::Trade(t) => Key::Time(t.trade_ts_ms),
+        Record::Ticker(t) => match t.update_id {
+            Some(u) => Key::Id(u),
+            None => Key::Time(t.origin.ts_ms),
+        },
+        Record::Liquidation(l) => Key::Time(l.liquidation_ts_ms),
+        Record::Book(_) | Record::Gap(_) => return None,
+        other => Key::Time(other.origin().ts_ms),
+    })
+}
+
+impl Continuity {
+    pub fn conn_up(&mut self, epoch: u32) {
+        if !self.live.contains(&epoch) {
+            self.live.push(epoch);
+        }
+    }
+
+    pub fn conn_down(&mut self, epoch: u32) {
+        self.live.retain(|&e| e != epoch);
+    }
+
+    fn is_live(&self, epoch: u32) -> bool {
+        self.live.contains(&epoch)
+    }
+
+    /// Decides one record of `conn` (see the module doc).
+    pub fn check(
+        &mut self,
+        venue: VenueId,
+        dt: DataType,
+        raw_symbol: &str,
+        key: Key,
+        ts_ms: u64,
+        conn: u32,
+    ) -> Verdict {
+        let (vi, di) = (venue.index(), dt.index());
+        if self.marks.len() <= vi {
+            self.marks.resize_with(VenueId::COUNT, Vec::new);
+        }
+        if self.marks[vi].len() <= di {
+            self.marks[vi].resize_with(DataType::COUNT, HashMap::new);
+        }
+        let k = key.value();
+        let Some(m) = self.marks[vi][di].get(raw_symbol).copied() else {
+            // First record of the stream on this core: a one-time allocation.
+            self.marks[vi][di].insert(
+                raw_symbol.into(),
+                Mark {
+                    key: k,
+                    conn,
+                    ts_ms,
+                },
+            );
+            return Verdict::Keep;
+        };
+        let verdict = if m.conn == conn {
+            Verdict::Keep
+        } else if self.is_live(m.conn) {
+            if k > m.key {
+                Verdict::Keep
+            } else {
+                Verdict::Duplicate
+            }
+        } else {
+            match key {
+                Key::Seq(_) | Key::Id(_) if k == m.key => Verdict::Duplicate,
+                Key::Seq(_) if k > m.key.saturating_add(1) => Verdict::Gap {
+                    from: m.key + 1,
+                    to: k - 1,
+                    since_ms: m.ts_ms,
+                },
+                // A repeated state sample (venues resend the current value on
+                // subscribe); trades may share a millisecond, so they pass.
+                Key::Time(_) if k == m.key && dt != DataType::Trade => Verdict::Duplicate,
+                Key::Time(_) if dt == DataType::Trade || dt == DataType::Liquidation => {
+                    Verdict::MaybeGap { since_ms: m.ts_ms }
+                }
+                // Seq/Id at or below the mark from a new connection: the
+                // venue's sequence restarted (maintenance); follow it.
+                _ => Verdict::Keep,
+            }
+        };
+        if verdict != Verdict::Duplicate {
+            if let Some(mm) = self.marks[vi][di].get_mut(raw_symbol) {
+                *mm = Mark {
+                    key: k,
+                    conn,
+                    ts_ms,
+                };
+            }
+        } else {
+            self.duplicates += 1;
+        }
+        verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V: VenueId = VenueId::BinanceSpot;
+    const T: DataType = DataType::Trade;
+
+    #[test]
+    fn overlap_merges_two_connections_into_one_copy() {
+        let mut c = Continuity::default();
+        c.conn_up(1);
+        c.conn_up(2);
+        let mut kept = Vec::new();
+        // Old (1) and new (2) deliver 10..=20 interleaved, each in order.
+        let order = [
+            (1, 10),
+            (1, 11),
+            (2, 11),
+            (2, 12),
+            (1, 12),
+            (1, 13),
+            (2, 13),
+            (2, 14),
+            (2, 15),
+            (1, 14),
+            (1, 15),
+            (1, 16),
+            (2, 16),
+        ];
+        for (conn, id) in order {
+            if c.check(V, T, "BTCUSDT", Key::Seq(id), id, conn) == Verdict::Keep {
+                kept.push(id);
+            }
+        }
+        assert_eq!(kept, (10..=16).collect::<Vec<_>>());
+        assert_eq!(c.duplicates, 6);
+    }
+
+    #[test]
+    fn reconnect_reports_the_missing_sequence_range() {
+        let mut c = Continuity::default();
+        c.conn_up(1);
+        assert_eq!(c.check(V, T, "X", Key::Seq(5), 500, 1), Verdict::Keep);
+        c.conn_down(1);
+        c.conn_up(2);
+        assert_eq!(
+            c.check(V, T, "X", Key::Seq(9), 900, 2),
+            Verdict::Gap {
+                from: 6,
+                to: 8,
+                since_ms: 500
+            }
+        );
+        assert_eq!(c.check(V, T, "X", Key::Seq(10), 1000, 2), Verdict::Keep);
+        // No gap when the next one follows on directly.
+        c.conn_down(2);
+        c.conn_up(3);
+        assert_eq!(c.check(V, T, "X", Key::Seq(11), 1100, 3), Verdict::Keep);
+        // A sequence restart is followed.
+        c.conn_down(3);
+        c.conn_up(4);
+        assert_eq!(c.check(V, T, "X", Key::Seq(1), 1200, 4), Verdict::Keep);
+        assert_eq!(c.check(V, T, "X", Key::Seq(2), 1300, 4), Verdict::Keep);
+    }
+
+    #[test]
+    fn time_keys_drop_resent_samples_and_flag_unmeasurable_trade_loss() {
+        let mut c = Continuity::default();
+        let f = DataType::FundingRate;
+        c.conn_up(1);
+        assert_eq!(c.check(V, f, "X", Key::Time(100), 100, 1), Verdict::Keep);
+        c.conn_down(1);
+        c.conn_up(2);
+        assert_eq!(
+            c.check(V, f, "X", Key::Time(100), 100, 2),
+            Verdict::Duplicate
+        );
+        assert_eq!(c.check(V, f, "X", Key::Time(200), 200, 2), Verdict::Keep);
+        assert_eq!(c.check(V, T, "Y", Key::Time(100), 100, 2), Verdict::Keep);
+        c.conn_down(2);
+        c.conn_up(3);
+        assert_eq!(
+            c.check(V, T, "Y", Key::Time(150), 150, 3),
+            Verdict::MaybeGap { since_ms: 100 }
+        );
+        // Streams and venues are independent.
+        assert_eq!(
+            c.check(VenueId::OkxSpot, T, "Y", Key::Time(1), 1, 3),
+            Verdict::Keep
+        );
+    }
+}
