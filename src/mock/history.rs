@@ -314,3 +314,340 @@ pub(crate) fn bybit(shared: &Shared, cat: Cat, i: usize, q: &[(String, String)])
     o.push_str("]}");
     reply(200, bybit::rest_ok(&o, now))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::feed::{self, FeedSub};
+    use crate::mock::http;
+    use crate::mock::session::{fill_trades, Conn, MalformedState};
+    use crate::mock::ws::{self, Decoded};
+    use crate::mock::MockOptions;
+    use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
+
+    const BASE: u64 = 1_700_000_000_000;
+
+    fn shared(cap: u64) -> Shared {
+        Shared::new(MockOptions {
+            symbols: binance::default_symbols()[..2].to_vec(),
+            time_base_ms: BASE,
+            trades_per_symbol: cap,
+            event_rate: 0,
+            events_per_stream: cap,
+            book_rate: 0,
+            book_updates: 5,
+            ..MockOptions::default()
+        })
+    }
+
+    fn v(s: &str) -> Value {
+        sonic_rs::from_str(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    /// (status, headers, parsed body) of a GET.
+    fn get(s: &Shared, path: &str) -> (u16, Vec<(&'static str, String)>, Value) {
+        let raw = format!("GET {path} HTTP/1.1\r\n\r\n");
+        let req = http::parse_head(raw.as_bytes()).unwrap().unwrap().0;
+        let r = super::super::rest::route(s, &req).expect("routed");
+        (r.status, r.headers, v(&r.body))
+    }
+
+    fn arr(x: &Value) -> Vec<Value> {
+        x.as_array().unwrap().iter().cloned().collect()
+    }
+
+    fn field(x: &Value, k: &str) -> Value {
+        x.get(k).unwrap_or_else(|| panic!("no {k} in {x:?}")).clone()
+    }
+
+    fn u(x: &Value, k: &str) -> u64 {
+        let f = field(x, k);
+        f.as_u64()
+            .or_else(|| f.as_str().and_then(|s| s.parse().ok()))
+            .unwrap()
+    }
+
+    fn texts(mut b: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Decoded::Frame(f, used) = ws::decode_frame(b, false, usize::MAX) {
+            out.push(String::from_utf8(f.payload).unwrap());
+            b = &b[used..];
+        }
+        out
+    }
+
+    /// Every frame a fresh subscriber to (venue, chan, idx) receives.
+    fn ws_items(s: &Shared, venue: Venue, chan: Chan, idx: usize, name: &str) -> Vec<Value> {
+        let mut subs = vec![FeedSub::new(
+            s,
+            venue,
+            Some(chan),
+            idx,
+            name.to_string(),
+            String::new(),
+        )];
+        let mut buf = Vec::new();
+        let mut scratch = String::new();
+        feed::fill(s, &mut subs, false, &mut buf, &mut scratch, usize::MAX);
+        texts(&buf).iter().map(|t| v(t)).collect()
+    }
+
+    #[test]
+    fn binance_spot_history_equals_ws_trades() {
+        let s = shared(300);
+        let (st, _, body) = get(&s, "/api/v3/historicalTrades?symbol=ETHUSDT");
+        assert_eq!((st, arr(&body).len()), (200, 0), "nothing produced yet");
+        let c = Conn::new(&s, true, &[1]);
+        let mut buf = Vec::new();
+        fill_trades(&s, &c, &mut buf, &mut MalformedState::default());
+        let ws: Vec<Value> = texts(&buf).iter().map(|t| field(&v(t), "data")).collect();
+        assert_eq!(ws.len(), 300);
+
+        let (st, hdr, body) = get(&s, "/api/v3/historicalTrades?symbol=ETHUSDT&fromId=250&limit=100");
+        assert_eq!(st, 200);
+        assert_eq!(hdr[0], ("X-MBX-USED-WEIGHT-1M", "50".to_string()));
+        let rows = arr(&body);
+        assert_eq!(rows.len(), 51, "never past the produced trade 300");
+        for r in &rows {
+            let w = &ws[u(r, "id") as usize - 1];
+            assert_eq!(u(r, "id"), u(w, "t"));
+            assert_eq!(field(r, "price"), field(w, "p"));
+            assert_eq!(field(r, "qty"), field(w, "q"));
+            assert_eq!(field(r, "time"), field(w, "T"));
+            assert_eq!(field(r, "isBuyerMaker"), field(w, "m"));
+            assert_eq!(field(r, "isBestMatch"), field(w, "M"));
+            let num = |x: &Value, k: &str| field(x, k).as_str().unwrap().parse::<f64>().unwrap();
+            let want = num(w, "p") * num(w, "q");
+            assert!((num(r, "quoteQty") - want).abs() < 1e-6 * want.max(1.0));
+        }
+        assert_eq!(u(&rows[0], "id"), 250);
+        assert_eq!(u(&rows[50], "id"), 300);
+        let ids = |path: &str| -> Vec<u64> {
+            arr(&get(&s, path).2).iter().map(|r| u(r, "id")).collect()
+        };
+        assert_eq!(ids("/api/v3/historicalTrades?symbol=ETHUSDT&limit=3"), [298, 299, 300]);
+        assert_eq!(ids("/api/v3/historicalTrades?symbol=ETHUSDT&fromId=1&limit=2"), [1, 2]);
+        assert_eq!(ids("/api/v3/historicalTrades?symbol=ETHUSDT&fromId=1").len(), 300);
+        assert!(ids("/api/v3/historicalTrades?symbol=ETHUSDT&fromId=301").is_empty());
+        assert!(ids("/api/v3/historicalTrades?symbol=BTCUSDT&limit=5000").is_empty());
+        let (st, _, e) = get(&s, "/api/v3/historicalTrades?symbol=NOPE");
+        assert_eq!((st, field(&e, "code").as_i64()), (400, Some(-1121)));
+        let (st, _, e) = get(&s, "/api/v3/historicalTrades?limit=5");
+        assert_eq!((st, field(&e, "code").as_i64()), (400, Some(-1102)));
+        let (st, _, e) = get(&s, "/api/v3/historicalTrades?symbol=ETHUSDT&fromId=x");
+        assert_eq!((st, field(&e, "code").as_i64()), (400, Some(-1100)));
+    }
+
+    #[test]
+    fn futures_agg_trades_equal_ws_items() {
+        let s = shared(300);
+        let ws = ws_items(&s, Venue::BinanceDerivatives, Chan::AggTrade, 1, "ethusdt@aggTrade");
+        assert_eq!(ws.len(), 300);
+        let (st, hdr, body) = get(&s, "/fapi/v1/aggTrades?symbol=ETHUSDT&fromId=290&limit=50");
+        assert_eq!((st, hdr[0].1.as_str()), (200, "20"));
+        let rows = arr(&body);
+        assert_eq!(rows.len(), 11);
+        for r in &rows {
+            let w = &ws[u(r, "a") as usize - 1];
+            for k in ["a", "p", "q", "f", "l", "T", "m"] {
+                assert_eq!(field(r, k), field(w, k), "{k}");
+            }
+            assert_eq!(r.as_object().unwrap().len(), 7);
+        }
+        let ids = |path: &str| -> Vec<u64> {
+            arr(&get(&s, path).2).iter().map(|r| u(r, "a")).collect()
+        };
+        assert_eq!(ids("/fapi/v1/aggTrades?symbol=ETHUSDT&limit=2"), [299, 300]);
+        assert_eq!(ids("/fapi/v1/aggTrades?symbol=ETHUSDT&fromId=1&limit=5000").len(), 300);
+        assert!(ids("/fapi/v1/aggTrades?symbol=BTCUSDT").is_empty());
+        let (st, _, e) = get(&s, "/fapi/v1/aggTrades?symbol=SOLUSDT");
+        assert_eq!((st, field(&e, "code").as_i64()), (400, Some(-1121)));
+    }
+
+    #[test]
+    fn okx_history_trades_equal_ws_items_and_page_like_okx() {
+        let s = shared(300);
+        for (k, venue) in [(0usize, Venue::OkxSpot), (3, Venue::OkxDerivatives)] {
+            let inst = okx::INSTRUMENTS[k].inst_id;
+            let ws: Vec<Value> = ws_items(&s, venue, Chan::Trade, k, "trades")
+                .iter()
+                .map(|x| arr(&field(x, "data"))[0].clone())
+                .collect();
+            assert_eq!(ws.len(), 300);
+            let page = |q: &str| -> Vec<Value> {
+                let (st, _, body) =
+                    get(&s, &format!("/api/v5/market/history-trades?instId={inst}{q}"));
+                assert_eq!(st, 200);
+                assert_eq!(field(&body, "code").as_str(), Some("0"));
+                arr(&field(&body, "data"))
+            };
+            let ids = |q: &str| -> Vec<u64> { page(q).iter().map(|r| u(r, "tradeId")).collect() };
+            let rows = page("&type=1&after=11&limit=4");
+            assert_eq!(rows.iter().map(|r| u(r, "tradeId")).collect::<Vec<_>>(), [10, 9, 8, 7]);
+            for r in page("&limit=100") {
+                let w = &ws[u(&r, "tradeId") as usize - 1];
+                for f in ["instId", "tradeId", "px", "sz", "side", "ts", "source"] {
+                    assert_eq!(field(&r, f), field(w, f), "{f}");
+                }
+                assert_eq!(r.as_object().unwrap().len(), 7);
+            }
+            assert_eq!(ids("").len(), 100);
+            assert_eq!(ids("&limit=2"), [300, 299]);
+            assert_eq!(ids("&limit=1000").len(), 100);
+            assert_eq!(ids("&before=295"), [300, 299, 298, 297, 296]);
+            assert_eq!(ids("&before=10&limit=3"), [13, 12, 11]);
+            assert_eq!(ids("&after=20&before=15"), [19, 18, 17, 16]);
+            assert!(ids("&after=1").is_empty());
+            assert!(ids("&before=300").is_empty());
+            assert_eq!(ids("&after=5000&limit=1"), [300]);
+            let ts11 = BASE + 11;
+            assert_eq!(ids(&format!("&type=2&after={ts11}&limit=2")), [10, 9]);
+        }
+        let (st, _, e) = get(&s, "/api/v5/market/history-trades?instId=NOPE");
+        assert_eq!((st, field(&e, "code").as_str()), (400, Some("51001")));
+    }
+
+    #[test]
+    fn deribit_last_trades_equal_ws_items() {
+        let s = shared(300);
+        let ws: Vec<Value> = ws_items(
+            &s,
+            Venue::DeribitDerivatives,
+            Chan::Trade,
+            1,
+            "trades.ETH-PERPETUAL.raw",
+        )
+        .iter()
+        .map(|x| arr(&field(&field(x, "params"), "data"))[0].clone())
+        .collect();
+        assert_eq!(ws.len(), 300);
+        let q = |p: &str| -> (Vec<Value>, bool, Value) {
+            let (st, _, body) = get(
+                &s,
+                &format!("/api/v2/public/get_last_trades_by_instrument?instrument_name=ETH-PERPETUAL{p}"),
+            );
+            assert_eq!(st, 200, "{body:?}");
+            let r = field(&body, "result");
+            (
+                arr(&field(&r, "trades")),
+                field(&r, "has_more").as_bool().unwrap(),
+                body,
+            )
+        };
+        let seqs = |t: &[Value]| -> Vec<u64> { t.iter().map(|x| u(x, "trade_seq")).collect() };
+        let (t, more, body) = q("&start_seq=5&end_seq=20&count=3&sorting=asc");
+        assert_eq!((seqs(&t), more), (vec![5, 6, 7], true));
+        assert_eq!(field(&body, "jsonrpc").as_str(), Some("2.0"));
+        assert_eq!(field(&body, "testnet").as_bool(), Some(false));
+        assert!(u(&body, "usOut") >= u(&body, "usIn"));
+        for x in &t {
+            assert_eq!(*x, ws[u(x, "trade_seq") as usize - 1]);
+        }
+        let (t, more, _) = q("&start_seq=5&end_seq=20&count=3&sorting=desc");
+        assert_eq!((seqs(&t), more), (vec![20, 19, 18], true));
+        let (t, more, _) = q("&start_seq=298&end_seq=5000&count=10&sorting=asc");
+        assert_eq!((seqs(&t), more), (vec![298, 299, 300], false));
+        let (t, more, _) = q("");
+        assert_eq!((seqs(&t), more), ((291..=300).rev().collect::<Vec<_>>(), true));
+        let (t, _, _) = q("&start_seq=1&count=1000&sorting=asc");
+        assert_eq!(t.len(), 300);
+        for x in &t {
+            assert_eq!(*x, ws[u(x, "trade_seq") as usize - 1]);
+        }
+        let (t, more, _) = q("&start_seq=301&sorting=asc");
+        assert!(t.is_empty() && !more);
+        let (t, _, _) = q(&format!("&start_timestamp={}&count=2&sorting=asc", BASE + 50));
+        assert_eq!(seqs(&t), [50, 51]);
+        let (st, _, e) = get(&s, "/api/v2/public/get_last_trades_by_instrument?instrument_name=X");
+        assert_eq!((st, field(&field(&e, "error"), "code").as_i64()), (400, Some(-32602)));
+        let (st, _, _) = get(
+            &s,
+            "/api/v2/public/get_last_trades_by_instrument?instrument_name=ETH-PERPETUAL&count=1001",
+        );
+        assert_eq!(st, 400);
+    }
+
+    #[test]
+    fn bybit_recent_trades_equal_ws_items() {
+        let s = shared(300);
+        for (cat, venue, max) in [
+            ("spot", Venue::BybitSpot, 60usize),
+            ("linear", Venue::BybitLinear, 300),
+        ] {
+            let ws: Vec<Value> = ws_items(&s, venue, Chan::Trade, 0, "publicTrade.BTCUSDT")
+                .iter()
+                .map(|x| arr(&field(x, "data"))[0].clone())
+                .collect();
+            assert_eq!(ws.len(), 300);
+            let list = |q: &str| -> Vec<Value> {
+                let (st, _, body) = get(
+                    &s,
+                    &format!("/v5/market/recent-trade?category={cat}&symbol=BTCUSDT{q}"),
+                );
+                assert_eq!(st, 200);
+                assert_eq!(u(&body, "retCode"), 0);
+                let r = field(&body, "result");
+                assert_eq!(field(&r, "category").as_str(), Some(cat));
+                arr(&field(&r, "list"))
+            };
+            let rows = list("&limit=1000");
+            assert_eq!(rows.len(), max);
+            for (k, r) in rows.iter().enumerate() {
+                let w = &ws[300 - 1 - k];
+                assert_eq!(u(r, "time"), u(w, "T"), "newest first");
+                assert_eq!(field(r, "execId"), field(w, "i"));
+                assert_eq!(field(r, "symbol"), field(w, "s"));
+                assert_eq!(field(r, "price"), field(w, "p"));
+                assert_eq!(field(r, "size"), field(w, "v"));
+                assert_eq!(field(r, "side"), field(w, "S"));
+                assert_eq!(field(r, "isBlockTrade"), field(w, "BT"));
+                assert!(field(r, "time").is_str());
+            }
+            assert_eq!(list("&limit=3").len(), 3);
+        }
+        assert_eq!(
+            get(&s, "/v5/market/recent-trade?category=spot&symbol=BTCUSDT")
+                .2
+                .get("result")
+                .unwrap()
+                .get("list")
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            60
+        );
+        let (_, _, e) = get(&s, "/v5/market/recent-trade?category=spot&symbol=NOPE");
+        assert_eq!(u(&e, "retCode"), 10001);
+    }
+
+    #[test]
+    fn never_serves_items_not_produced_yet() {
+        // Unlimited on-demand market: produced only as far as consumers pulled.
+        let s = shared(0);
+        let q = |p: &str| arr(&get(&s, p).2).len();
+        assert_eq!(q("/api/v3/historicalTrades?symbol=BTCUSDT&fromId=1"), 0);
+        let produced = s.market.available_up_to(0, 1);
+        assert!(produced > 0);
+        let rows = arr(&get(&s, "/api/v3/historicalTrades?symbol=BTCUSDT&fromId=1&limit=1000").2);
+        assert_eq!(rows.len() as u64, produced);
+        assert_eq!(u(rows.last().unwrap(), "id"), produced);
+        let m = s.feeds.market(Venue::BinanceDerivatives, Chan::AggTrade).unwrap();
+        assert_eq!(q("/fapi/v1/aggTrades?symbol=BTCUSDT"), 0);
+        let p = m.available_up_to(0, 1);
+        assert_eq!(q("/fapi/v1/aggTrades?symbol=BTCUSDT&fromId=1&limit=1000") as u64, p);
+        // Rate mode: only what the clock has produced.
+        let s = Shared::new(MockOptions {
+            time_base_ms: BASE,
+            event_rate: 1,
+            rate: 1,
+            ..MockOptions::default()
+        });
+        let body = |p: &str| get(&s, p).2;
+        assert_eq!(arr(&body("/api/v3/historicalTrades?symbol=BTCUSDT")).len(), 0);
+        let d = body("/api/v2/public/get_last_trades_by_instrument?instrument_name=BTC-PERPETUAL");
+        assert_eq!(arr(&field(&field(&d, "result"), "trades")).len(), 0);
+        let o = body("/api/v5/market/history-trades?instId=BTC-USDT");
+        assert_eq!(arr(&field(&o, "data")).len(), 0);
+    }
+}
