@@ -24,7 +24,10 @@ pub const DEFAULT_SEED: u64 = 0x5eed_fa17;
 /// Size of an oversized frame's payload: 1.5 MiB.
 pub const OVERSIZED_LEN: usize = 3 << 19;
 
-/// Fault settings of one connection class; 0 = off everywhere.
+/// Fault settings of one connection class; 0 = off everywhere. "Data
+/// frames" are the market-data text/binary frames a writer appends
+/// (including `--malformed-every` injections), not control replies,
+/// pings, pongs, notices or injected garbage.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnFaults {
     /// Drop (no close frame) after this many data frames.
@@ -284,7 +287,7 @@ impl ConnState {
         &mut self,
         reg: &Registry,
         flavor: Flavor,
-        now_ms: u64,
+        now_ms: impl FnOnce() -> u64,
         buf: &mut Vec<u8>,
     ) -> Due {
         let c = self.settings(reg);
@@ -293,10 +296,12 @@ impl ConnState {
         }
         let close_at = self.opened + Duration::from_millis(c.lifetime_ms);
         let now = Instant::now();
-        if c.notice_ms > 0 && !self.notice_sent && now + Duration::from_millis(c.notice_ms) >= close_at
+        if c.notice_ms > 0
+            && !self.notice_sent
+            && now + Duration::from_millis(c.notice_ms) >= close_at
         {
             self.notice_sent = true;
-            if let Some(text) = notice(flavor, now_ms) {
+            if let Some(text) = notice(flavor, now_ms()) {
                 ws::write_frame(buf, ws::OP_TEXT, text.as_bytes());
                 reg.stats.notices.add(1);
             }

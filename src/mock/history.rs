@@ -357,7 +357,9 @@ mod tests {
     }
 
     fn field(x: &Value, k: &str) -> Value {
-        x.get(k).unwrap_or_else(|| panic!("no {k} in {x:?}")).clone()
+        x.get(k)
+            .unwrap_or_else(|| panic!("no {k} in {x:?}"))
+            .clone()
     }
 
     fn u(x: &Value, k: &str) -> u64 {
@@ -403,7 +405,10 @@ mod tests {
         let ws: Vec<Value> = texts(&buf).iter().map(|t| field(&v(t), "data")).collect();
         assert_eq!(ws.len(), 300);
 
-        let (st, hdr, body) = get(&s, "/api/v3/historicalTrades?symbol=ETHUSDT&fromId=250&limit=100");
+        let (st, hdr, body) = get(
+            &s,
+            "/api/v3/historicalTrades?symbol=ETHUSDT&fromId=250&limit=100",
+        );
         assert_eq!(st, 200);
         assert_eq!(hdr[0], ("X-MBX-USED-WEIGHT-1M", "50".to_string()));
         let rows = arr(&body);
@@ -422,12 +427,20 @@ mod tests {
         }
         assert_eq!(u(&rows[0], "id"), 250);
         assert_eq!(u(&rows[50], "id"), 300);
-        let ids = |path: &str| -> Vec<u64> {
-            arr(&get(&s, path).2).iter().map(|r| u(r, "id")).collect()
-        };
-        assert_eq!(ids("/api/v3/historicalTrades?symbol=ETHUSDT&limit=3"), [298, 299, 300]);
-        assert_eq!(ids("/api/v3/historicalTrades?symbol=ETHUSDT&fromId=1&limit=2"), [1, 2]);
-        assert_eq!(ids("/api/v3/historicalTrades?symbol=ETHUSDT&fromId=1").len(), 300);
+        let ids =
+            |path: &str| -> Vec<u64> { arr(&get(&s, path).2).iter().map(|r| u(r, "id")).collect() };
+        assert_eq!(
+            ids("/api/v3/historicalTrades?symbol=ETHUSDT&limit=3"),
+            [298, 299, 300]
+        );
+        assert_eq!(
+            ids("/api/v3/historicalTrades?symbol=ETHUSDT&fromId=1&limit=2"),
+            [1, 2]
+        );
+        assert_eq!(
+            ids("/api/v3/historicalTrades?symbol=ETHUSDT&fromId=1").len(),
+            300
+        );
         assert!(ids("/api/v3/historicalTrades?symbol=ETHUSDT&fromId=301").is_empty());
         assert!(ids("/api/v3/historicalTrades?symbol=BTCUSDT&limit=5000").is_empty());
         let (st, _, e) = get(&s, "/api/v3/historicalTrades?symbol=NOPE");
@@ -441,7 +454,13 @@ mod tests {
     #[test]
     fn futures_agg_trades_equal_ws_items() {
         let s = shared(300);
-        let ws = ws_items(&s, Venue::BinanceDerivatives, Chan::AggTrade, 1, "ethusdt@aggTrade");
+        let ws = ws_items(
+            &s,
+            Venue::BinanceDerivatives,
+            Chan::AggTrade,
+            1,
+            "ethusdt@aggTrade",
+        );
         assert_eq!(ws.len(), 300);
         let (st, hdr, body) = get(&s, "/fapi/v1/aggTrades?symbol=ETHUSDT&fromId=290&limit=50");
         assert_eq!((st, hdr[0].1.as_str()), (200, "20"));
@@ -454,11 +473,13 @@ mod tests {
             }
             assert_eq!(r.as_object().unwrap().len(), 7);
         }
-        let ids = |path: &str| -> Vec<u64> {
-            arr(&get(&s, path).2).iter().map(|r| u(r, "a")).collect()
-        };
+        let ids =
+            |path: &str| -> Vec<u64> { arr(&get(&s, path).2).iter().map(|r| u(r, "a")).collect() };
         assert_eq!(ids("/fapi/v1/aggTrades?symbol=ETHUSDT&limit=2"), [299, 300]);
-        assert_eq!(ids("/fapi/v1/aggTrades?symbol=ETHUSDT&fromId=1&limit=5000").len(), 300);
+        assert_eq!(
+            ids("/fapi/v1/aggTrades?symbol=ETHUSDT&fromId=1&limit=5000").len(),
+            300
+        );
         assert!(ids("/fapi/v1/aggTrades?symbol=BTCUSDT").is_empty());
         let (st, _, e) = get(&s, "/fapi/v1/aggTrades?symbol=SOLUSDT");
         assert_eq!((st, field(&e, "code").as_i64()), (400, Some(-1121)));
@@ -475,15 +496,20 @@ mod tests {
                 .collect();
             assert_eq!(ws.len(), 300);
             let page = |q: &str| -> Vec<Value> {
-                let (st, _, body) =
-                    get(&s, &format!("/api/v5/market/history-trades?instId={inst}{q}"));
+                let (st, _, body) = get(
+                    &s,
+                    &format!("/api/v5/market/history-trades?instId={inst}{q}"),
+                );
                 assert_eq!(st, 200);
                 assert_eq!(field(&body, "code").as_str(), Some("0"));
                 arr(&field(&body, "data"))
             };
             let ids = |q: &str| -> Vec<u64> { page(q).iter().map(|r| u(r, "tradeId")).collect() };
             let rows = page("&type=1&after=11&limit=4");
-            assert_eq!(rows.iter().map(|r| u(r, "tradeId")).collect::<Vec<_>>(), [10, 9, 8, 7]);
+            assert_eq!(
+                rows.iter().map(|r| u(r, "tradeId")).collect::<Vec<_>>(),
+                [10, 9, 8, 7]
+            );
             for r in page("&limit=100") {
                 let w = &ws[u(&r, "tradeId") as usize - 1];
                 for f in ["instId", "tradeId", "px", "sz", "side", "ts", "source"] {
@@ -524,7 +550,9 @@ mod tests {
         let q = |p: &str| -> (Vec<Value>, bool, Value) {
             let (st, _, body) = get(
                 &s,
-                &format!("/api/v2/public/get_last_trades_by_instrument?instrument_name=ETH-PERPETUAL{p}"),
+                &format!(
+                    "/api/v2/public/get_last_trades_by_instrument?instrument_name=ETH-PERPETUAL{p}"
+                ),
             );
             assert_eq!(st, 200, "{body:?}");
             let r = field(&body, "result");
@@ -548,7 +576,10 @@ mod tests {
         let (t, more, _) = q("&start_seq=298&end_seq=5000&count=10&sorting=asc");
         assert_eq!((seqs(&t), more), (vec![298, 299, 300], false));
         let (t, more, _) = q("");
-        assert_eq!((seqs(&t), more), ((291..=300).rev().collect::<Vec<_>>(), true));
+        assert_eq!(
+            (seqs(&t), more),
+            ((291..=300).rev().collect::<Vec<_>>(), true)
+        );
         let (t, _, _) = q("&start_seq=1&count=1000&sorting=asc");
         assert_eq!(t.len(), 300);
         for x in &t {
@@ -556,10 +587,19 @@ mod tests {
         }
         let (t, more, _) = q("&start_seq=301&sorting=asc");
         assert!(t.is_empty() && !more);
-        let (t, _, _) = q(&format!("&start_timestamp={}&count=2&sorting=asc", BASE + 50));
+        let (t, _, _) = q(&format!(
+            "&start_timestamp={}&count=2&sorting=asc",
+            BASE + 50
+        ));
         assert_eq!(seqs(&t), [50, 51]);
-        let (st, _, e) = get(&s, "/api/v2/public/get_last_trades_by_instrument?instrument_name=X");
-        assert_eq!((st, field(&field(&e, "error"), "code").as_i64()), (400, Some(-32602)));
+        let (st, _, e) = get(
+            &s,
+            "/api/v2/public/get_last_trades_by_instrument?instrument_name=X",
+        );
+        assert_eq!(
+            (st, field(&field(&e, "error"), "code").as_i64()),
+            (400, Some(-32602))
+        );
         let (st, _, _) = get(
             &s,
             "/api/v2/public/get_last_trades_by_instrument?instrument_name=ETH-PERPETUAL&count=1001",
@@ -629,13 +669,23 @@ mod tests {
         assert_eq!(q("/api/v3/historicalTrades?symbol=BTCUSDT&fromId=1"), 0);
         let produced = s.market.available_up_to(0, 1);
         assert!(produced > 0);
-        let rows = arr(&get(&s, "/api/v3/historicalTrades?symbol=BTCUSDT&fromId=1&limit=1000").2);
+        let rows = arr(&get(
+            &s,
+            "/api/v3/historicalTrades?symbol=BTCUSDT&fromId=1&limit=1000",
+        )
+        .2);
         assert_eq!(rows.len() as u64, produced);
         assert_eq!(u(rows.last().unwrap(), "id"), produced);
-        let m = s.feeds.market(Venue::BinanceDerivatives, Chan::AggTrade).unwrap();
+        let m = s
+            .feeds
+            .market(Venue::BinanceDerivatives, Chan::AggTrade)
+            .unwrap();
         assert_eq!(q("/fapi/v1/aggTrades?symbol=BTCUSDT"), 0);
         let p = m.available_up_to(0, 1);
-        assert_eq!(q("/fapi/v1/aggTrades?symbol=BTCUSDT&fromId=1&limit=1000") as u64, p);
+        assert_eq!(
+            q("/fapi/v1/aggTrades?symbol=BTCUSDT&fromId=1&limit=1000") as u64,
+            p
+        );
         // Rate mode: only what the clock has produced.
         let s = Shared::new(MockOptions {
             time_base_ms: BASE,
@@ -644,7 +694,10 @@ mod tests {
             ..MockOptions::default()
         });
         let body = |p: &str| get(&s, p).2;
-        assert_eq!(arr(&body("/api/v3/historicalTrades?symbol=BTCUSDT")).len(), 0);
+        assert_eq!(
+            arr(&body("/api/v3/historicalTrades?symbol=BTCUSDT")).len(),
+            0
+        );
         let d = body("/api/v2/public/get_last_trades_by_instrument?instrument_name=BTC-PERPETUAL");
         assert_eq!(arr(&field(&field(&d, "result"), "trades")).len(), 0);
         let o = body("/api/v5/market/history-trades?instId=BTC-USDT");

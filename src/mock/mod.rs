@@ -371,7 +371,9 @@ impl MockOptions {
                 "--drop-after" => o.conn_faults.drop_after = parse_num(flag, value)?,
                 "--drop-random" => {
                     o.conn_faults.drop_random_ppb = fault::parse_prob(value).ok_or_else(|| {
-                        format!("--drop-random: expected a probability 0..1, got `{value}`\n{USAGE}")
+                        format!(
+                            "--drop-random: expected a probability 0..1, got `{value}`\n{USAGE}"
+                        )
                     })?
                 }
                 "--fault-seed" => o.fault_seed = parse_num(flag, value)?,
@@ -437,8 +439,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub fn new(opts: MockOptions) -> Shared {
         let start = Instant::now();
-        let faults =
-            fault::Registry::new(opts.conn_faults, opts.fault_seed, opts.refuse_ms, start);
+        let faults = fault::Registry::new(opts.conn_faults, opts.fault_seed, opts.refuse_ms, start);
         Shared {
             market: binance::Market::new(
                 opts.symbols.len(),

@@ -5,8 +5,8 @@
 
 use super::book::FaultKind;
 use super::bybit::{self, Cat};
-use super::http::Request;
 use super::fault::{self, ConnFaults};
+use super::http::Request;
 use super::stats::{bump, Bump};
 use super::venues::{self, Venue};
 use super::{binance_book, binance_futures, deribit, history, okx, Shared};
@@ -117,9 +117,7 @@ pub(crate) fn route(shared: &Shared, req: &Request) -> Option<Reply> {
         "/v5/market/instruments-info"
         | "/v5/market/orderbook"
         | "/v5/market/account-ratio"
-        | "/v5/market/recent-trade" => {
-            bybit_rest(shared, path, &q)
-        }
+        | "/v5/market/recent-trade" => bybit_rest(shared, path, &q),
         "/api/v2/public/get_instruments" => {
             count_rest(shared, "deribit_derivatives", path);
             let cur = param(&q, "currency").unwrap_or_default();

@@ -699,8 +699,12 @@ async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &Conn, mut w: W) {
             futures: conn.route != Route::Spot,
             combined: conn.combined.get(),
         };
-        if faults.before_chunk(&shared.faults, flavor, shared.now_ms(), &mut buf) == Due::Close {
-            ws::write_close(&mut buf, ws::CLOSE_GOING_AWAY, "connection lifetime reached");
+        if faults.before_chunk(&shared.faults, flavor, || shared.now_ms(), &mut buf) == Due::Close {
+            ws::write_close(
+                &mut buf,
+                ws::CLOSE_GOING_AWAY,
+                "connection lifetime reached",
+            );
             finish(&mut w, &buf).await;
             return;
         }

@@ -288,9 +288,7 @@ fn e2e_garbage_and_oversized_cadence_without_consuming_ids() {
         let kind = match sonic_rs::from_str::<sonic_rs::Value>(t) {
             Err(_) if t.starts_with('{') => "truncated_json",
             Err(_) => "not_json",
-            Ok(v) if v.get("e").and_then(|e| e.as_str()) == Some("mockUnknown") => {
-                "unknown_event"
-            }
+            Ok(v) if v.get("e").and_then(|e| e.as_str()) == Some("mockUnknown") => "unknown_event",
             Ok(v) => {
                 assert!(v.get("t").unwrap().is_str(), "{t}");
                 "wrong_types"
@@ -478,7 +476,10 @@ fn e2e_refuse_window_then_accept() {
     let t0 = Instant::now();
     let mut c = Client::new(tcp(addr));
     let (head, body) = c.upgrade_full("/stream?streams=btcusdt@trade");
-    assert!(head.starts_with("HTTP/1.1 503 Service Unavailable"), "{head}");
+    assert!(
+        head.starts_with("HTTP/1.1 503 Service Unavailable"),
+        "{head}"
+    );
     assert!(head.contains("Connection: close"));
     let _: sonic_rs::Value = sonic_rs::from_str(&body).unwrap();
     let mut tail = Vec::new();
@@ -497,7 +498,9 @@ fn e2e_refuse_window_then_accept() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_millis(450u64.saturating_sub(t0.elapsed().as_millis() as u64)));
+    std::thread::sleep(Duration::from_millis(
+        450u64.saturating_sub(t0.elapsed().as_millis() as u64),
+    ));
     let mut c = Client::new(tcp(addr));
     assert!(c.upgrade("/ws/btcusdt@trade").starts_with("HTTP/1.1 101"));
     assert_eq!(c.text(), expected_event(0, "BTCUSDT", 1));
@@ -543,7 +546,10 @@ fn e2e_conn_fault_endpoint_validation() {
     }
     let (_, body) = r.get("/mock/conn_fault?venue=deribit_derivatives&clear=1");
     let v: sonic_rs::Value = sonic_rs::from_str(&body).unwrap();
-    assert_eq!(stat(&v, &["venues", "deribit_derivatives", "garbage_every"]), 0);
+    assert_eq!(
+        stat(&v, &["venues", "deribit_derivatives", "garbage_every"]),
+        0
+    );
     assert_eq!(stat(&v, &["venues", "okx", "garbage_every"]), 3);
     let (_, body) = r.get("/mock/conn_fault?clear=1");
     assert!(!body.contains(":3,"), "{body}");
@@ -571,7 +577,10 @@ fn e2e_rest_fault_500_and_timeout() {
     let mut r = Client::new(tcp(addr));
     let (h, _) = r.get("/mock/rest_fault?status=500&count=2");
     assert!(h.starts_with("HTTP/1.1 200"));
-    for path in ["/api/v3/depth?symbol=BTCUSDT", "/api/v5/market/books?instId=BTC-USDT"] {
+    for path in [
+        "/api/v3/depth?symbol=BTCUSDT",
+        "/api/v5/market/books?instId=BTC-USDT",
+    ] {
         let (h, body) = r.get(path);
         assert!(h.starts_with("HTTP/1.1 500 Internal Server Error"), "{h}");
         let v: sonic_rs::Value = sonic_rs::from_str(&body).unwrap();
@@ -591,7 +600,11 @@ fn e2e_rest_fault_500_and_timeout() {
         assert!(h.starts_with("HTTP/1.1 200"));
         let mut got = Vec::new();
         let _ = c.read_to_end(&mut got);
-        assert!(got.is_empty(), "no answer: {}", String::from_utf8_lossy(&got));
+        assert!(
+            got.is_empty(),
+            "no answer: {}",
+            String::from_utf8_lossy(&got)
+        );
         let el = t0.elapsed();
         assert!(el >= Duration::from_millis(290), "{el:?}");
         assert!(el < Duration::from_millis(3000), "{el:?}");
@@ -601,7 +614,10 @@ fn e2e_rest_fault_500_and_timeout() {
     assert!(h.starts_with("HTTP/1.1 200"));
     r.get("/mock/rest_fault?count=1");
     let (h, _) = r.get("/api/v3/exchangeInfo");
-    assert!(h.starts_with("HTTP/1.1 429") && h.contains("Retry-After: 1"), "{h}");
+    assert!(
+        h.starts_with("HTTP/1.1 429") && h.contains("Retry-After: 1"),
+        "{h}"
+    );
     let v = stats(addr);
     assert_eq!(stat(&v, &["faults", "rest_errors"]), 3);
     assert_eq!(stat(&v, &["faults", "rest_timeouts"]), 2);
