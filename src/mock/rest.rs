@@ -1,7 +1,9 @@
 //! REST answers beyond Binance spot's `exchangeInfo`: Binance spot depth,
 //! USDⓈ-M, OKX, Bybit and Deribit public endpoints, plus the mock's own
-//! `/mock/book` (true book) and `/mock/fault` (fault injection). Each bad
-//! request gets that venue's documented error shape, never a panic.
+//! `/mock/book` (true book), `/mock/fault` (book faults), `/mock/rest_fault`
+//! and `/mock/conn_fault` (see `fault`); the trade history endpoints live in
+//! `history`. Each bad request gets that venue's documented error shape,
+//! never a panic.
 
 use super::book::FaultKind;
 use super::bybit::{self, Cat};
