@@ -288,6 +288,53 @@ fn push_frac8(buf: &mut Vec<u8>, mut n: u64) {
     buf.extend_from_slice(&tmp);
 }
 
+/// A trade's price digits, as every trade writer (WS and REST) prints them.
+#[inline]
+pub(crate) fn push_price(buf: &mut Vec<u8>, n: &TradeNums) {
+    push_u64(buf, n.price_int);
+    buf.push(b'.');
+    push_frac8(buf, n.price_frac);
+}
+
+/// A trade's quantity digits.
+#[inline]
+pub(crate) fn push_qty(buf: &mut Vec<u8>, n: &TradeNums) {
+    push_u64(buf, n.qty_int);
+    buf.push(b'.');
+    push_frac8(buf, n.qty_frac);
+}
+
+/// price × qty, truncated to 8 decimals (REST `quoteQty`).
+pub(crate) fn push_quote_qty(buf: &mut Vec<u8>, n: &TradeNums) {
+    const E8: u128 = 100_000_000;
+    let p = n.price_int as u128 * E8 + n.price_frac as u128;
+    let q = n.qty_int as u128 * E8 + n.qty_frac as u128;
+    let x = p.saturating_mul(q) / E8;
+    push_u64(buf, (x / E8).min(u64::MAX as u128) as u64);
+    buf.push(b'.');
+    push_frac8(buf, (x % E8) as u64);
+}
+
+/// One element of `GET /api/v3/historicalTrades`: the WS trade item's
+/// numbers in the REST field names.
+pub(crate) fn write_historical_trade(buf: &mut Vec<u8>, n: &TradeNums) {
+    buf.extend_from_slice(b"{\"id\":");
+    push_u64(buf, n.id);
+    buf.extend_from_slice(b",\"price\":\"");
+    push_price(buf, n);
+    buf.extend_from_slice(b"\",\"qty\":\"");
+    push_qty(buf, n);
+    buf.extend_from_slice(b"\",\"quoteQty\":\"");
+    push_quote_qty(buf, n);
+    buf.extend_from_slice(b"\",\"time\":");
+    push_u64(buf, n.trade_time_ms);
+    buf.extend_from_slice(if n.is_buyer_maker {
+        b",\"isBuyerMaker\":true,\"isBestMatch\":true}"
+    } else {
+        b",\"isBuyerMaker\":false,\"isBestMatch\":true}"
+    });
+}
+
 /// Precomputed pieces of one subscription's trade events, so that per trade
 /// only numbers are formatted.
 #[derive(Clone, Debug)]
@@ -337,22 +384,14 @@ impl EventTemplate {
         match price {
             PriceStyle::Quoted => {
                 buf.push(b'"');
-                push_u64(buf, n.price_int);
-                buf.push(b'.');
-                push_frac8(buf, n.price_frac);
+                push_price(buf, n);
                 buf.push(b'"');
             }
-            PriceStyle::Number => {
-                push_u64(buf, n.price_int);
-                buf.push(b'.');
-                push_frac8(buf, n.price_frac);
-            }
+            PriceStyle::Number => push_price(buf, n),
             PriceStyle::Invalid => buf.extend_from_slice(b"\"12.3.4\""),
         }
         buf.extend_from_slice(b",\"q\":\"");
-        push_u64(buf, n.qty_int);
-        buf.push(b'.');
-        push_frac8(buf, n.qty_frac);
+        push_qty(buf, n);
         buf.extend_from_slice(b"\",\"T\":");
         push_u64(buf, n.trade_time_ms);
         buf.extend_from_slice(if n.is_buyer_maker {

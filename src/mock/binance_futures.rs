@@ -39,29 +39,65 @@ pub fn agg_trade(sym_idx: usize, n: u64, base: u64) -> String {
     o
 }
 
+/// The numbers of `@aggTrade` item `n`, shared by the WS event and the
+/// REST `aggTrades` rows so the two cannot diverge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AggNums {
+    pub a: u64,
+    /// Price in cents.
+    pub price: i64,
+    /// Quantity in thousandths.
+    pub qty: i64,
+    pub first: u64,
+    pub last: u64,
+    pub time: u64,
+    pub buyer_maker: bool,
+}
+
+pub(crate) fn agg_nums(i: usize, n: u64, base: u64) -> AggNums {
+    let f = n.wrapping_mul(10);
+    AggNums {
+        a: n,
+        price: mid(i) + (n.wrapping_mul(7919) % 2000) as i64 - 1000,
+        qty: 1 + (n.wrapping_mul(104_729) % 5000) as i64,
+        first: f,
+        last: f + n % 3,
+        time: t(n, base),
+        buyer_maker: n % 3 == 0,
+    }
+}
+
 pub(crate) fn write_agg_trade(o: &mut String, i: usize, n: u64, base: u64) {
-    let ts = t(n, base);
+    let x = agg_nums(i, n, base);
     let _ = write!(
         o,
         "{{\"e\":\"aggTrade\",\"E\":{},\"s\":\"{}\",\"a\":{},\"p\":\"",
-        ts + 1,
+        x.time + 1,
         sym(i),
-        n
+        x.a
     );
-    push_dec(o, mid(i) + (n.wrapping_mul(7919) % 2000) as i64 - 1000, 2);
-    let q = 1 + (n.wrapping_mul(104_729) % 5000) as i64;
+    push_dec(o, x.price, 2);
     o.push_str("\",\"q\":\"");
-    push_dec(o, q, 3);
+    push_dec(o, x.qty, 3);
     o.push_str("\",\"nq\":\"");
-    push_dec(o, q, 3);
-    let f = n.wrapping_mul(10);
+    push_dec(o, x.qty, 3);
     let _ = write!(
         o,
         "\",\"f\":{},\"l\":{},\"T\":{},\"m\":{}}}",
-        f,
-        f + n % 3,
-        ts,
-        n % 3 == 0
+        x.first, x.last, x.time, x.buyer_maker
+    );
+}
+
+/// One row of `GET /fapi/v1/aggTrades`.
+pub(crate) fn write_agg_trade_rest(o: &mut String, x: &AggNums) {
+    let _ = write!(o, "{{\"a\":{},\"p\":\"", x.a);
+    push_dec(o, x.price, 2);
+    o.push_str("\",\"q\":\"");
+    push_dec(o, x.qty, 3);
+    let _ = write!(
+        o,
+        "\",\"f\":{},\"l\":{},\"T\":{},\"m\":{}}}",
+        x.first, x.last, x.time, x.buyer_maker
     );
 }
 

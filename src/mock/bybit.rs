@@ -58,25 +58,61 @@ pub fn trade(cat: Cat, sym_idx: usize, n: u64, base: u64) -> String {
     o
 }
 
+/// The numbers of `publicTrade` item `n`, shared by the WS push and the
+/// REST `recent-trade` rows so the two cannot diverge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TradeNums {
+    pub time: u64,
+    pub sell: bool,
+    pub qty: i64,
+    pub qty_dp: u32,
+    /// Price in cents.
+    pub price: i64,
+    pub plus_tick: bool,
+    /// Low bits of the execution id (`i`).
+    pub exec: u64,
+}
+
+pub(crate) fn trade_nums(cat: Cat, i: usize, n: u64, base: u64) -> TradeNums {
+    let (qty_dp, qty) = match cat {
+        Cat::Spot => (6, 1 + (n.wrapping_mul(104_729) % 999_999) as i64),
+        Cat::Linear => (3, 1 + (n.wrapping_mul(7919) % 9_999) as i64),
+    };
+    TradeNums {
+        time: ts(n, base),
+        sell: n % 3 == 0,
+        qty,
+        qty_dp,
+        price: mid(i) + (mix(n ^ 0xb1) % 2001) as i64 - 1000,
+        plus_tick: n % 2 == 0,
+        exec: ((i as u64) << 40) | (n & 0xff_ffff_ffff),
+    }
+}
+
+fn side(x: &TradeNums) -> &'static str {
+    if x.sell {
+        "Sell"
+    } else {
+        "Buy"
+    }
+}
+
 pub(crate) fn write_trade(o: &mut String, cat: Cat, i: usize, n: u64, base: u64) {
-    let t = ts(n, base);
+    let x = trade_nums(cat, i, n, base);
+    let t = x.time;
     let s = sym(i);
     let _ = write!(
         o,
         "{{\"topic\":\"publicTrade.{s}\",\"type\":\"snapshot\",\"ts\":{},\"data\":[{{\"T\":{t},\"s\":\"{s}\",\"S\":\"{}\",\"v\":\"",
         t + 1,
-        if n % 3 == 0 { "Sell" } else { "Buy" }
+        side(&x)
     );
-    let (qdp, q) = match cat {
-        Cat::Spot => (6, 1 + (n.wrapping_mul(104_729) % 999_999) as i64),
-        Cat::Linear => (3, 1 + (n.wrapping_mul(7919) % 9_999) as i64),
-    };
-    push_dec(o, q, qdp);
+    push_dec(o, x.qty, x.qty_dp);
     o.push_str("\",\"p\":\"");
-    push_dec(o, mid(i) + (mix(n ^ 0xb1) % 2001) as i64 - 1000, 2);
+    push_dec(o, x.price, 2);
     o.push('"');
     if cat == Cat::Linear {
-        o.push_str(if n % 2 == 0 {
+        o.push_str(if x.plus_tick {
             ",\"L\":\"PlusTick\""
         } else {
             ",\"L\":\"MinusTick\""
@@ -85,8 +121,32 @@ pub(crate) fn write_trade(o: &mut String, cat: Cat, i: usize, n: u64, base: u64)
     let _ = write!(
         o,
         ",\"i\":\"00000000-0000-4000-8000-{:012x}\",\"BT\":false,\"seq\":{n}}}]}}",
-        ((i as u64) << 40) | (n & 0xff_ffff_ffff)
+        x.exec
     );
+}
+
+/// One `list` row of `GET /v5/market/recent-trade`.
+pub(crate) fn write_recent_trade(o: &mut String, i: usize, x: &TradeNums) {
+    let _ = write!(
+        o,
+        "{{\"execId\":\"00000000-0000-4000-8000-{:012x}\",\"symbol\":\"{}\",\"price\":\"",
+        x.exec,
+        sym(i)
+    );
+    push_dec(o, x.price, 2);
+    o.push_str("\",\"size\":\"");
+    push_dec(o, x.qty, x.qty_dp);
+    let _ = write!(
+        o,
+        "\",\"side\":\"{}\",\"time\":\"{}\",\"isBlockTrade\":false}}",
+        side(x),
+        x.time
+    );
+}
+
+/// The v5 REST envelope around a `result` object.
+pub(crate) fn rest_ok(result: &str, now_ms: u64) -> String {
+    envelope(result, now_ms)
 }
 
 /// The full ticker state after item `n` as (field, value) pairs, in the

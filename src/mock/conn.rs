@@ -7,9 +7,10 @@ use futures_util::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::binance;
 use super::bybit::Cat;
+use super::fault;
 use super::http::{self, HeadError, Request};
 use super::session::{self, StreamRef, Upgrade};
-use super::stats::bump;
+use super::stats::{bump, Bump};
 use super::vsession::{self, Proto};
 use super::Shared;
 
@@ -26,6 +27,8 @@ enum Route {
     Upgrade(Upgrade),
     /// Switch protocols to an OKX / Bybit / Deribit session.
     VUpgrade(Vec<u8>, Proto),
+    /// `/mock/rest_fault?timeout_ms=`: answer nothing, close after this long.
+    Hang(std::time::Duration),
 }
 
 /// Serves HTTP requests on `io` until the peer leaves, asks to close, or the
@@ -107,6 +110,11 @@ where
                 vsession::run(shared, io, buf, proto).await;
                 return;
             }
+            Route::Hang(d) => {
+                glommio::timer::sleep(d).await;
+                let _ = io.close().await;
+                return;
+            }
         }
     }
 }
@@ -133,6 +141,14 @@ fn weigh(shared: &Shared, w: u64) -> [(&'static str, String); 1] {
 fn route(shared: &Shared, req: &Request) -> Route {
     let keep = req.keep_alive();
     let is_upgrade = req.header_has_token("upgrade", "websocket");
+    if !is_upgrade && !req.path.starts_with("/mock/") {
+        let (ms, left) = shared.rest_timeout.get();
+        if left > 0 {
+            shared.rest_timeout.set((ms, left - 1));
+            shared.faults.stats.rest_timeouts.add(1);
+            return Route::Hang(std::time::Duration::from_millis(ms));
+        }
+    }
     if !is_upgrade {
         if let Some(r) = super::rest::route(shared, req) {
             return Route::Reply(
@@ -180,6 +196,8 @@ fn route(shared: &Shared, req: &Request) -> Route {
             body.pop();
             body.push_str(",\"venues\":");
             body.push_str(&shared.venue_stats.to_json());
+            body.push_str(",\"faults\":");
+            body.push_str(&shared.faults.stats.to_json());
             body.push('}');
             Route::Reply(http::json_response(200, &body, &[], keep), keep)
         }
@@ -251,6 +269,18 @@ fn upgrade_route(shared: &Shared, req: &Request, keep: bool) -> Route {
     if proto.is_none() && parsed.is_none() {
         return not_found(keep);
     }
+    let slot = match (proto, route) {
+        (Some(Proto::Okx), _) => fault::SLOT_OKX,
+        (Some(Proto::Bybit(Cat::Spot)), _) => fault::SLOT_BYBIT_SPOT,
+        (Some(Proto::Bybit(Cat::Linear)), _) => fault::SLOT_BYBIT_LINEAR,
+        (Some(Proto::Deribit), _) => fault::SLOT_DERIBIT,
+        (None, session::Route::Spot) => fault::SLOT_BINANCE_SPOT,
+        (None, _) => fault::SLOT_BINANCE_DERIVATIVES,
+    };
+    if shared.faults.refuse(slot) {
+        let msg = "{\"code\":-1,\"msg\":\"Service unavailable; mock refuses connections.\"}";
+        return Route::Reply(http::json_response(503, msg, &[], false), false);
+    }
     let (combined, names) = parsed.unwrap_or_default();
     let mut indices = Vec::with_capacity(names.len());
     let mut extra = Vec::new();
@@ -317,7 +347,7 @@ mod tests {
     fn reply(r: Route) -> (String, bool) {
         match r {
             Route::Reply(b, k) => (String::from_utf8(b).unwrap(), k),
-            Route::Upgrade(_) | Route::VUpgrade(..) => panic!("unexpected upgrade"),
+            _ => panic!("unexpected upgrade or hang"),
         }
     }
 

@@ -50,13 +50,21 @@ pub fn trades(sym_idx: usize, n: u64, base: u64, interval: &str) -> String {
 }
 
 pub(crate) fn write_trades(o: &mut String, channel: &str, i: usize, n: u64, base: u64) {
+    head(o, channel);
+    o.push('[');
+    write_trade_obj(o, i, n, base);
+    o.push_str("]}}");
+}
+
+/// Trade `n` as a JSON object: the element of the `trades` notification and
+/// of REST `get_last_trades_by_instrument` alike.
+pub(crate) fn write_trade_obj(o: &mut String, i: usize, n: u64, base: u64) {
     let (mid, dp, tick) = px_spec(i);
     let name = inst(i);
-    head(o, channel);
     let price = mid + tick * ((mix(n ^ 0xd1) % 201) as i64 - 100);
     let _ = write!(
         o,
-        "[{{\"trade_seq\":{n},\"trade_id\":\"{}{:09}\",\"timestamp\":{},\"tick_direction\":{},\"price\":",
+        "{{\"trade_seq\":{n},\"trade_id\":\"{}{:09}\",\"timestamp\":{},\"tick_direction\":{},\"price\":",
         i + 1,
         n % 1_000_000_000,
         ts(n, base),
@@ -73,7 +81,7 @@ pub(crate) fn write_trades(o: &mut String, channel: &str, i: usize, n: u64, base
         if n % 3 == 0 { "sell" } else { "buy" }
     );
     push_dec(o, 10 * (1 + (n.wrapping_mul(7919) % 5000) as i64) * 10, 1);
-    o.push_str("}]}}");
+    o.push('}');
 }
 
 /// `ticker.{inst}.{interval}` notification number `n`.

@@ -148,6 +148,8 @@ pub(crate) fn json_response(
         400 => "Bad Request",
         404 => "Not Found",
         429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
         _ => "Error",
     };
     let mut out = format!(

@@ -11,7 +11,25 @@
 //! sessions), `feed` (subscriptions → frames), `book` (the deterministic
 //! order books and faults), `venues` (symbol tables + producers), the venue
 //! format modules `binance`, `binance_book`, `binance_futures`, `okx`,
-//! `bybit`, `deribit`, and `ws`, `http`, `tls`, `stats`.
+//! `bybit`, `deribit`, `history` (trade history REST), `fault`
+//! (connection faults), and `ws`, `http`, `tls`, `stats`.
+//!
+//! Fault control (all GET, answers JSON):
+//! - `/mock/fault?venue=&symbol=&kind=[&count=]`: book faults.
+//! - `/mock/rest_fault?status=&retry_after=&count=[&timeout_ms=]`: the next
+//!   `count` venue REST answers are `status` (429 default; 5xx get a JSON
+//!   error body) with `Retry-After`; with `timeout_ms` the next `count`
+//!   requests are held that long, then the connection is closed unanswered.
+//! - `/mock/conn_fault?[venue=][&clear=1][&drop_after=N][&drop_random=P]`
+//!   `[&stall_after=N][&garbage_every=N][&oversized_every=N][&lifetime_ms=MS]`
+//!   `[&notice_ms=MS][&refuse_ms=MS][&fault_seed=S]`: WebSocket faults, as
+//!   the CLI flags of the same names. `venue` is a `/mock/fault` venue key
+//!   (`okx_spot`, `okx_derivatives` or `okx` all mean the one OKX
+//!   endpoint); without it every venue. Given keys are changed, others kept;
+//!   `clear=1` first resets. Live connections apply the change at their next
+//!   chunk and count data frames afresh from it (`drop_after=5` = five more
+//!   frames); a stalled connection stays stalled. Answer: the settings.
+//!   Counters: `"faults"` in `/mock/stats`.
 
 pub mod binance;
 pub mod binance_book;
@@ -20,7 +38,9 @@ pub mod book;
 pub mod bybit;
 mod conn;
 pub mod deribit;
+pub mod fault;
 mod feed;
+mod history;
 mod http;
 pub mod okx;
 mod rest;
@@ -42,6 +62,7 @@ use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
 
 pub use binance::{default_symbols, trade, MockTrade};
+pub use fault::ConnFaults;
 
 /// Everything `mock-exchange` can be told on its command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +104,13 @@ pub struct MockOptions {
     /// Every book gets this fault in every K-th update, on the venues that
     /// support the kind (K, kind); `None` = only `/mock/fault`.
     pub book_fault_every: Option<(u64, book::FaultKind)>,
+    /// Connection faults of every WebSocket from the start (all venues;
+    /// `/mock/conn_fault` changes them at runtime).
+    pub conn_faults: ConnFaults,
+    /// Seed of `drop_random`.
+    pub fault_seed: u64,
+    /// Refuse WebSocket upgrades (503) for this long after start (0 = never).
+    pub refuse_ms: u64,
 }
 
 /// One tradable pair of the mock.
@@ -125,6 +153,9 @@ impl Default for MockOptions {
             futures_ping_interval_ms: 180_000,
             futures_pong_timeout_ms: 600_000,
             book_fault_every: None,
+            conn_faults: ConnFaults::default(),
+            fault_seed: fault::DEFAULT_SEED,
+            refuse_ms: 0,
         }
     }
 }
@@ -156,11 +187,24 @@ usage: marketprism mock-exchange --listen ADDR [options]
   --book-fault-every K:KIND      every book gets fault KIND (gap, seq_reset, keepalive,
                            bad_checksum, snapshot, u1, crossed) in every K-th update,
                            where its venue supports KIND (default: none)
+  --drop-after N            drop each WebSocket (no close frame) after N data frames (0 = off)
+  --drop-random P          drop after each data frame with probability P (0..1, default 0)
+  --fault-seed S           seed of --drop-random (default fixed)
+  --stall-after N          after N data frames send nothing more (no data, pings, pongs,
+                           replies) but keep the socket open and reading (0 = off)
+  --garbage-every N        after every N-th data frame also send a garbage frame (0 = off)
+  --oversized-every N      after every N-th data frame also send a 1.5 MiB text frame (0 = off)
+  --lifetime-ms MS         close each WebSocket cleanly MS after it opened (0 = off)
+  --shutdown-notice-ms MS  send the venue's shutdown notice MS before that close (0 = none)
+  --refuse-ms MS           answer WebSocket upgrades with 503 for MS after start (0 = off)
   --help                   show this text
 routes: Binance spot /stream, /ws/..., /api/v3/*; USDⓈ-M /public/..., /market/..., /fapi/v1/*,
   /futures/data/*; OKX /ws/v5/public, /api/v5/*; Bybit /v5/public/spot|linear, /v5/market/*;
-  Deribit /ws/api/v2, /api/v2/public/get_instruments; control GET /mock/stats,
-  /mock/book?venue=&symbol=, /mock/fault?venue=&symbol=&kind=";
+  Deribit /ws/api/v2, /api/v2/public/*; control GET /mock/stats,
+  /mock/book?venue=&symbol=, /mock/fault?venue=&symbol=&kind=,
+  /mock/rest_fault?status=&retry_after=&count=&timeout_ms=,
+  /mock/conn_fault?[venue=][clear=1][drop_after=][drop_random=][stall_after=][garbage_every=]
+  [oversized_every=][lifetime_ms=][notice_ms=][refuse_ms=][fault_seed=]";
 
 fn parse_num(flag: &str, v: &str) -> Result<u64, String> {
     v.parse::<u64>()
@@ -242,6 +286,15 @@ impl MockOptions {
                 "--futures-ping-interval-ms",
                 "--futures-pong-timeout-ms",
                 "--book-fault-every",
+                "--drop-after",
+                "--drop-random",
+                "--fault-seed",
+                "--stall-after",
+                "--garbage-every",
+                "--oversized-every",
+                "--lifetime-ms",
+                "--shutdown-notice-ms",
+                "--refuse-ms",
             ];
             if !WITH_VALUE.contains(&flag) {
                 return Err(format!("unknown argument `{arg}`\n{USAGE}"));
@@ -315,6 +368,21 @@ impl MockOptions {
                         .ok_or_else(bad)?;
                     o.book_fault_every = Some((k, kind));
                 }
+                "--drop-after" => o.conn_faults.drop_after = parse_num(flag, value)?,
+                "--drop-random" => {
+                    o.conn_faults.drop_random_ppb = fault::parse_prob(value).ok_or_else(|| {
+                        format!(
+                            "--drop-random: expected a probability 0..1, got `{value}`\n{USAGE}"
+                        )
+                    })?
+                }
+                "--fault-seed" => o.fault_seed = parse_num(flag, value)?,
+                "--stall-after" => o.conn_faults.stall_after = parse_num(flag, value)?,
+                "--garbage-every" => o.conn_faults.garbage_every = parse_num(flag, value)?,
+                "--oversized-every" => o.conn_faults.oversized_every = parse_num(flag, value)?,
+                "--lifetime-ms" => o.conn_faults.lifetime_ms = parse_num(flag, value)?,
+                "--shutdown-notice-ms" => o.conn_faults.notice_ms = parse_num(flag, value)?,
+                "--refuse-ms" => o.refuse_ms = parse_num(flag, value)?,
                 _ => unreachable!("flag list and match agree"),
             }
         }
@@ -361,11 +429,17 @@ pub(crate) struct Shared {
     pub rest_fault: std::cell::Cell<(u16, u64, u64)>,
     /// REST answers replaced by such a fault.
     pub rest_faults_served: std::cell::Cell<u64>,
+    /// `/mock/rest_fault?timeout_ms=`: the next `count` venue REST requests
+    /// get no answer (timeout_ms, count).
+    pub rest_timeout: std::cell::Cell<(u64, u64)>,
+    /// Connection faults: settings and counters.
+    pub faults: fault::Registry,
 }
 
 impl Shared {
     pub fn new(opts: MockOptions) -> Shared {
         let start = Instant::now();
+        let faults = fault::Registry::new(opts.conn_faults, opts.fault_seed, opts.refuse_ms, start);
         Shared {
             market: binance::Market::new(
                 opts.symbols.len(),
@@ -393,6 +467,8 @@ impl Shared {
             rest_counts: Default::default(),
             rest_fault: std::cell::Cell::new((0, 0, 0)),
             rest_faults_served: std::cell::Cell::new(0),
+            rest_timeout: std::cell::Cell::new((0, 0)),
+            faults,
         }
     }
 

@@ -114,21 +114,40 @@ pub fn trade(inst: usize, n: u64, base: u64) -> String {
 }
 
 pub(crate) fn write_trade(o: &mut String, k: usize, n: u64, base: u64) {
+    let id = inst(k).inst_id;
+    let _ = write!(
+        o,
+        "{{\"arg\":{{\"channel\":\"trades\",\"instId\":\"{id}\"}},\"data\":[{{"
+    );
+    write_trade_core(o, k, n, base);
+    let _ = write!(o, ",\"count\":\"1\",\"source\":\"0\",\"seqId\":{n}}}]}}");
+}
+
+/// The fields a `trades` push item shares with REST `history-trades` rows
+/// (one writer for both so they cannot diverge).
+fn write_trade_core(o: &mut String, k: usize, n: u64, base: u64) {
     let i = inst(k);
     let _ = write!(
         o,
-        "{{\"arg\":{{\"channel\":\"trades\",\"instId\":\"{id}\"}},\"data\":[{{\"instId\":\"{id}\",\"tradeId\":\"{n}\",\"px\":\"",
-        id = i.inst_id
+        "\"instId\":\"{}\",\"tradeId\":\"{n}\",\"px\":\"",
+        i.inst_id
     );
     push_dec(o, px(i, n, 1), i.price_dp);
     o.push_str("\",\"sz\":\"");
     push_sz(o, i, n);
     let _ = write!(
         o,
-        "\",\"side\":\"{}\",\"ts\":\"{}\",\"count\":\"1\",\"source\":\"0\",\"seqId\":{n}}}]}}",
+        "\",\"side\":\"{}\",\"ts\":\"{}\"",
         if n % 3 == 0 { "sell" } else { "buy" },
         ts(n, base)
     );
+}
+
+/// One row of `GET /api/v5/market/history-trades`.
+pub(crate) fn write_history_trade(o: &mut String, k: usize, n: u64, base: u64) {
+    o.push('{');
+    write_trade_core(o, k, n, base);
+    o.push_str(",\"source\":\"0\"}");
 }
 
 /// `tickers` push number `n`.

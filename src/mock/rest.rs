@@ -1,14 +1,17 @@
 //! REST answers beyond Binance spot's `exchangeInfo`: Binance spot depth,
 //! USDⓈ-M, OKX, Bybit and Deribit public endpoints, plus the mock's own
-//! `/mock/book` (true book) and `/mock/fault` (fault injection). Each bad
-//! request gets that venue's documented error shape, never a panic.
+//! `/mock/book` (true book), `/mock/fault` (book faults), `/mock/rest_fault`
+//! and `/mock/conn_fault` (see `fault`); the trade history endpoints live in
+//! `history`. Each bad request gets that venue's documented error shape,
+//! never a panic.
 
 use super::book::FaultKind;
 use super::bybit::{self, Cat};
+use super::fault::{self, ConnFaults};
 use super::http::Request;
-use super::stats::bump;
+use super::stats::{bump, Bump};
 use super::venues::{self, Venue};
-use super::{binance_book, binance_futures, deribit, okx, Shared};
+use super::{binance_book, binance_futures, deribit, history, okx, Shared};
 
 /// One REST answer.
 pub(crate) struct Reply {
@@ -17,7 +20,7 @@ pub(crate) struct Reply {
     pub headers: Vec<(&'static str, String)>,
 }
 
-fn reply(status: u16, body: String) -> Reply {
+pub(super) fn reply(status: u16, body: String) -> Reply {
     Reply {
         status,
         body,
@@ -25,7 +28,7 @@ fn reply(status: u16, body: String) -> Reply {
     }
 }
 
-fn param(q: &[(String, String)], k: &str) -> Option<String> {
+pub(super) fn param(q: &[(String, String)], k: &str) -> Option<String> {
     q.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone())
 }
 
@@ -40,32 +43,41 @@ pub(crate) fn route(shared: &Shared, req: &Request) -> Option<Reply> {
         return None;
     }
     let q = req.query_pairs();
-    // An injected rate-limit answer replaces the next venue REST answers.
+    // An injected error answer replaces the next venue REST answers.
     let (status, retry_after, left) = shared.rest_fault.get();
     if left > 0 && !path.starts_with("/mock/") {
         shared.rest_fault.set((status, retry_after, left - 1));
         shared
             .rest_faults_served
             .set(shared.rest_faults_served.get() + 1);
-        let mut r = reply(
-            status,
-            "{\"code\":-1003,\"msg\":\"Too many requests; mock rate limit.\"}".to_string(),
-        );
+        shared.faults.stats.rest_errors.add(1);
+        let body = match status {
+            429 | 418 => "{\"code\":-1003,\"msg\":\"Too many requests; mock rate limit.\"}",
+            500..=599 => "{\"code\":-1000,\"msg\":\"Internal error; mock server fault.\"}",
+            _ => "{\"code\":-1000,\"msg\":\"Request rejected; mock fault.\"}",
+        };
+        let mut r = reply(status, body.to_string());
         r.headers.push(("Retry-After", retry_after.to_string()));
         return Some(r);
     }
     let r = match path {
-        "/mock/rest_fault" => {
-            let n = |k: &str, d: u64| {
-                param(&q, k)
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(d)
-            };
-            let status = n("status", 429).clamp(400, 599) as u16;
-            shared
-                .rest_fault
-                .set((status, n("retry_after", 1), n("count", 1).min(1000)));
-            reply(200, format!("{{\"ok\":true,\"status\":{status}}}"))
+        "/mock/rest_fault" => mock_rest_fault(shared, &q),
+        "/mock/conn_fault" => mock_conn_fault(shared, &q),
+        "/api/v3/historicalTrades" => {
+            count_rest(shared, "binance_spot", path);
+            history::binance_spot(shared, &q)
+        }
+        "/fapi/v1/aggTrades" => {
+            count_rest(shared, "binance_derivatives", path);
+            history::binance_futures(shared, &q)
+        }
+        "/api/v5/market/history-trades" => {
+            count_rest(shared, "okx", path);
+            history::okx(shared, &q)
+        }
+        "/api/v2/public/get_last_trades_by_instrument" => {
+            count_rest(shared, "deribit_derivatives", path);
+            history::deribit(shared, &q)
         }
         "/api/v3/depth" => {
             count_rest(shared, "binance_spot", path);
@@ -104,9 +116,10 @@ pub(crate) fn route(shared: &Shared, req: &Request) -> Option<Reply> {
             count_rest(shared, "okx", path);
             okx_rubik(shared, path, &q)
         }
-        "/v5/market/instruments-info" | "/v5/market/orderbook" | "/v5/market/account-ratio" => {
-            bybit_rest(shared, path, &q)
-        }
+        "/v5/market/instruments-info"
+        | "/v5/market/orderbook"
+        | "/v5/market/account-ratio"
+        | "/v5/market/recent-trade" => bybit_rest(shared, path, &q),
         "/api/v2/public/get_instruments" => {
             count_rest(shared, "deribit_derivatives", path);
             let cur = param(&q, "currency").unwrap_or_default();
@@ -130,22 +143,22 @@ pub(crate) fn route(shared: &Shared, req: &Request) -> Option<Reply> {
     Some(r)
 }
 
-fn futures_weight(shared: &Shared, w: u64) -> Vec<(&'static str, String)> {
+pub(super) fn futures_weight(shared: &Shared, w: u64) -> Vec<(&'static str, String)> {
     let total = shared.futures_weight.get().wrapping_add(w);
     shared.futures_weight.set(total);
     vec![("X-MBX-USED-WEIGHT-1M", total.to_string())]
 }
 
-fn spot_weight(shared: &Shared, w: u64) -> Vec<(&'static str, String)> {
+pub(super) fn spot_weight(shared: &Shared, w: u64) -> Vec<(&'static str, String)> {
     let total = shared.weight.get().wrapping_add(w);
     shared.weight.set(total);
     vec![("X-MBX-USED-WEIGHT-1M", total.to_string())]
 }
 
-const BINANCE_INVALID_SYMBOL: &str = "{\"code\":-1121,\"msg\":\"Invalid symbol.\"}";
-const BINANCE_MISSING_SYMBOL: &str = "{\"code\":-1102,\"msg\":\"Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.\"}";
+pub(super) const BINANCE_INVALID_SYMBOL: &str = "{\"code\":-1121,\"msg\":\"Invalid symbol.\"}";
+pub(super) const BINANCE_MISSING_SYMBOL: &str = "{\"code\":-1102,\"msg\":\"Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.\"}";
 
-fn binance_err(body: &str, headers: Vec<(&'static str, String)>) -> Reply {
+pub(super) fn binance_err(body: &str, headers: Vec<(&'static str, String)>) -> Reply {
     Reply {
         status: 400,
         body: body.to_string(),
@@ -322,6 +335,9 @@ fn bybit_rest(shared: &Shared, path: &str, q: &[(String, String)]) -> Reply {
             bybit::rest_error(10001, "params error: symbol invalid", now),
         );
     };
+    if path == "/v5/market/recent-trade" {
+        return history::bybit(shared, cat, i, q);
+    }
     if path == "/v5/market/orderbook" {
         let limit = param(q, "limit")
             .and_then(|l| l.parse::<usize>().ok())
@@ -436,4 +452,89 @@ fn mock_fault(shared: &Shared, q: &[(String, String)]) -> Reply {
             venue.key()
         ),
     )
+}
+
+/// `/mock/rest_fault?status=&retry_after=&count=&timeout_ms=`: the next
+/// `count` venue REST answers are `status` (default 429) with `Retry-After`;
+/// with `timeout_ms` the next `count` requests are instead held that long
+/// and the connection closed without an answer (`status` may be given too:
+/// the held requests come first).
+fn mock_rest_fault(shared: &Shared, q: &[(String, String)]) -> Reply {
+    let n = |k: &str| param(q, k).and_then(|v| v.parse::<u64>().ok());
+    let count = n("count").unwrap_or(1).min(1000);
+    let timeout = n("timeout_ms");
+    let status_given = param(q, "status").is_some();
+    let status = n("status").unwrap_or(429).clamp(400, 599) as u16;
+    if let Some(ms) = timeout {
+        shared.rest_timeout.set((ms.min(600_000), count));
+    }
+    if timeout.is_none() || status_given {
+        shared
+            .rest_fault
+            .set((status, n("retry_after").unwrap_or(1), count));
+    }
+    reply(
+        200,
+        format!(
+            "{{\"ok\":true,\"status\":{status},\"count\":{count},\"timeout_ms\":{}}}",
+            timeout.unwrap_or(0)
+        ),
+    )
+}
+
+/// `/mock/conn_fault?[venue=][&clear=1][&drop_after=N][&drop_random=P]
+/// [&stall_after=N][&garbage_every=N][&oversized_every=N][&lifetime_ms=MS]
+/// [&notice_ms=MS][&refuse_ms=MS][&fault_seed=S]`: changes the given keys
+/// (of one connection class, or all), answers with the settings.
+fn mock_conn_fault(shared: &Shared, q: &[(String, String)]) -> Reply {
+    let reg = &shared.faults;
+    let slot = match param(q, "venue") {
+        None => None,
+        Some(v) => match fault::slot_of(&v) {
+            Some(s) => Some(s),
+            None => return mock_err(404, &format!("unknown venue `{v}`")),
+        },
+    };
+    let mut changes: Vec<(String, u64)> = Vec::new();
+    let mut clear = false;
+    for (k, v) in q {
+        let value = match k.as_str() {
+            "venue" => continue,
+            "clear" => {
+                clear = v != "0";
+                continue;
+            }
+            "drop_random" => fault::parse_prob(v),
+            "drop_after" | "stall_after" | "garbage_every" | "oversized_every" | "lifetime_ms"
+            | "notice_ms" | "refuse_ms" | "fault_seed" => v.parse::<u64>().ok(),
+            _ => return mock_err(400, &format!("unknown key `{k}`")),
+        };
+        match value {
+            Some(x) => changes.push((k.clone(), x)),
+            None => return mock_err(400, &format!("bad value `{v}` for `{k}`")),
+        }
+    }
+    if clear {
+        reg.update(slot, |c| *c = ConnFaults::default());
+        reg.set_refuse(slot, None);
+    }
+    for (k, x) in changes {
+        match k.as_str() {
+            "refuse_ms" => reg.set_refuse(
+                slot,
+                (x > 0).then(|| std::time::Instant::now() + std::time::Duration::from_millis(x)),
+            ),
+            "fault_seed" => reg.set_seed(x),
+            _ => reg.update(slot, |c| match k.as_str() {
+                "drop_after" => c.drop_after = x,
+                "drop_random" => c.drop_random_ppb = x,
+                "stall_after" => c.stall_after = x,
+                "garbage_every" => c.garbage_every = x,
+                "oversized_every" => c.oversized_every = x,
+                "lifetime_ms" => c.lifetime_ms = x,
+                _ => c.notice_ms = x,
+            }),
+        }
+    }
+    reply(200, reg.to_json())
 }

@@ -15,6 +15,7 @@ use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 
 use super::binance::{self, EventTemplate, MalformedKind, PriceStyle};
 use super::binance_futures;
+use super::fault::{self, Due, Flavor, Verdict};
 use super::feed::{self, FeedSub};
 use super::stats::{bump, Bump};
 use super::venues::{self, Chan, Venue};
@@ -175,6 +176,8 @@ pub(crate) struct Conn {
     ping: RefCell<PingState>,
     /// Wakes the writer when the reader queued something for it.
     notify: Notify,
+    /// The writer stalled for good (`stall_after`).
+    stalled: Cell<bool>,
 }
 
 impl Conn {
@@ -220,6 +223,7 @@ impl Conn {
                 sent_at: VecDeque::new(),
             }),
             notify: Notify::default(),
+            stalled: Cell::new(false),
         };
         for &i in streams {
             conn.subscribe(shared, i);
@@ -342,12 +346,12 @@ async fn reader<R: AsyncRead + Unpin>(shared: &Shared, conn: &Conn, mut r: R, mu
                 Decoded::Error(code, why) => {
                     log::debug!("mock-exchange: closing, client protocol error: {why}");
                     conn.close_with(code, why);
-                    return std::future::pending().await;
+                    return fault::park(&mut r, &conn.stalled).await;
                 }
                 Decoded::Frame(f, used) => {
                     buf.drain(..used);
                     if !handle_frame(shared, conn, &mut recent, f) {
-                        return std::future::pending().await;
+                        return fault::park(&mut r, &conn.stalled).await;
                     }
                 }
             }
@@ -673,6 +677,11 @@ async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &Conn, mut w: W) {
     let mut scratch = String::with_capacity(4096);
     let ping_every = conn.ping_every;
     let pong_timeout = conn.pong_timeout;
+    let slot = match conn.route {
+        Route::Spot => fault::SLOT_BINANCE_SPOT,
+        _ => fault::SLOT_BINANCE_DERIVATIVES,
+    };
+    let mut faults = fault::ConnState::new(&shared.faults, slot);
     loop {
         buf.clear();
         {
@@ -683,6 +692,19 @@ async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &Conn, mut w: W) {
         let closing = conn.closing.borrow_mut().take();
         if let Some(payload) = closing {
             ws::write_frame(&mut buf, ws::OP_CLOSE, &payload);
+            finish(&mut w, &buf).await;
+            return;
+        }
+        let flavor = Flavor::Binance {
+            futures: conn.route != Route::Spot,
+            combined: conn.combined.get(),
+        };
+        if faults.before_chunk(&shared.faults, flavor, || shared.now_ms(), &mut buf) == Due::Close {
+            ws::write_close(
+                &mut buf,
+                ws::CLOSE_GOING_AWAY,
+                "connection lifetime reached",
+            );
             finish(&mut w, &buf).await;
             return;
         }
@@ -711,6 +733,7 @@ async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &Conn, mut w: W) {
                 p.next_ping_at = after(now, ping_every);
             }
         }
+        let data_start = buf.len();
         fill_trades(shared, conn, &mut buf, &mut mal);
         if buf.len() < CHUNK {
             let mut extra = conn.extra.borrow_mut();
@@ -723,16 +746,28 @@ async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &Conn, mut w: W) {
                 CHUNK,
             );
         }
-        if !buf.is_empty() {
-            if w.write_all(&buf).await.is_err() || w.flush().await.is_err() {
-                return;
+        let verdict = faults.process(&shared.faults, flavor, &mut buf, data_start);
+        if !buf.is_empty() && (w.write_all(&buf).await.is_err() || w.flush().await.is_err()) {
+            return;
+        }
+        match verdict {
+            Verdict::Drop => return,
+            Verdict::Stall => {
+                conn.stalled.set(true);
+                fault::stall_forever(&conn.out, &conn.closing).await;
             }
+            Verdict::Send => {}
+        }
+        if !buf.is_empty() {
             // Let the reader (same task, polled first by `or`) and other
             // connections run between chunks.
             futures_lite::future::yield_now().await;
             continue;
         }
-        let wait = idle_wait(shared, conn, now);
+        let mut wait = idle_wait(shared, conn, now);
+        if let Some(t) = faults.next_deadline(&shared.faults) {
+            wait = wait.min(t.saturating_duration_since(now));
+        }
         futures_lite::future::or(conn.notify.wait(), glommio::timer::sleep(wait)).await;
     }
 }

@@ -703,3 +703,6 @@ fn wait_stats_tls<S: Read + Write>(connect: &dyn Fn() -> Client<S>) -> sonic_rs:
 
 #[path = "tests_venues.rs"]
 mod venues_e2e;
+
+#[path = "tests_faults.rs"]
+mod faults_e2e;

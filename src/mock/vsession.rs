@@ -14,6 +14,7 @@ use futures_util::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 
 use super::bybit::{self, json_escape, Cat};
+use super::fault::{self, Due, Flavor, Verdict};
 use super::feed::{self, FeedSub};
 use super::stats::bump;
 use super::venues::{Chan, Venue};
@@ -59,6 +60,8 @@ pub(crate) struct VConn {
     hb_next: Cell<Instant>,
     /// A `test_request` was sent and not yet answered with `public/test`.
     hb_pending: Cell<bool>,
+    /// The writer stalled for good (`stall_after`).
+    stalled: Cell<bool>,
 }
 
 impl VConn {
@@ -78,6 +81,7 @@ impl VConn {
             hb_interval: Cell::new(None),
             hb_next: Cell::new(now),
             hb_pending: Cell::new(false),
+            stalled: Cell::new(false),
         }
     }
 
@@ -169,12 +173,12 @@ async fn reader<R: AsyncRead + Unpin>(shared: &Shared, conn: &VConn, mut r: R, m
                 Decoded::Incomplete => break,
                 Decoded::Error(code, why) => {
                     conn.close_with(code, why);
-                    return std::future::pending().await;
+                    return fault::park(&mut r, &conn.stalled).await;
                 }
                 Decoded::Frame(f, used) => {
                     buf.drain(..used);
                     if !handle_frame(shared, conn, f) {
-                        return std::future::pending().await;
+                        return fault::park(&mut r, &conn.stalled).await;
                     }
                 }
             }
@@ -526,6 +530,18 @@ async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &VConn, mut w: W) 
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 8 * 1024);
     let mut scratch = String::with_capacity(4096);
     let idle = Duration::from_millis(shared.opts.okx_idle_timeout_ms);
+    let (slot, flavor) = match conn.proto {
+        Proto::Okx => (
+            fault::SLOT_OKX,
+            Flavor::Okx {
+                conn_id: &conn.conn_id,
+            },
+        ),
+        Proto::Bybit(Cat::Spot) => (fault::SLOT_BYBIT_SPOT, Flavor::Bybit),
+        Proto::Bybit(Cat::Linear) => (fault::SLOT_BYBIT_LINEAR, Flavor::Bybit),
+        Proto::Deribit => (fault::SLOT_DERIBIT, Flavor::Deribit),
+    };
+    let mut faults = fault::ConnState::new(&shared.faults, slot);
     loop {
         buf.clear();
         {
@@ -536,6 +552,15 @@ async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &VConn, mut w: W) 
         let closing = conn.closing.borrow_mut().take();
         if let Some(payload) = closing {
             ws::write_frame(&mut buf, ws::OP_CLOSE, &payload);
+            finish(&mut w, &buf).await;
+            return;
+        }
+        if faults.before_chunk(&shared.faults, flavor, || shared.now_ms(), &mut buf) == Due::Close {
+            ws::write_close(
+                &mut buf,
+                ws::CLOSE_GOING_AWAY,
+                "connection lifetime reached",
+            );
             finish(&mut w, &buf).await;
             return;
         }
@@ -563,6 +588,7 @@ async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &VConn, mut w: W) 
                 conn.hb_next.set(now + iv);
             }
         }
+        let data_start = buf.len();
         let pushed = {
             let mut subs = conn.subs.borrow_mut();
             feed::fill(shared, &mut subs, false, &mut buf, &mut scratch, CHUNK)
@@ -570,14 +596,26 @@ async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &VConn, mut w: W) 
         if pushed {
             conn.last_activity.set(now);
         }
-        if !buf.is_empty() {
-            if w.write_all(&buf).await.is_err() || w.flush().await.is_err() {
-                return;
+        let verdict = faults.process(&shared.faults, flavor, &mut buf, data_start);
+        if !buf.is_empty() && (w.write_all(&buf).await.is_err() || w.flush().await.is_err()) {
+            return;
+        }
+        match verdict {
+            Verdict::Drop => return,
+            Verdict::Stall => {
+                conn.stalled.set(true);
+                fault::stall_forever(&conn.out, &conn.closing).await;
             }
+            Verdict::Send => {}
+        }
+        if !buf.is_empty() {
             futures_lite::future::yield_now().await;
             continue;
         }
         let mut wait = Duration::from_secs(1);
+        if let Some(t) = faults.next_deadline(&shared.faults) {
+            wait = wait.min(t.saturating_duration_since(now));
+        }
         if conn.proto == Proto::Okx && !idle.is_zero() {
             let deadline = conn.last_activity.get() + idle;
             wait = wait.min(deadline.saturating_duration_since(now) + Duration::from_millis(1));
