@@ -621,6 +621,9 @@ impl Pipeline {
         let started = Instant::now();
         let n = self.batch.len() as u64;
         let encoded = self.net.is_some();
+        if let Some(r) = self.sink.as_mut().and_then(FileSink::catch_up) {
+            self.file_result(r, now_ns);
+        }
         self.send_batch();
         if self.sink.is_some() {
             self.write_file(now_ns, encoded);

@@ -265,6 +265,17 @@ impl FileSink {
         std::mem::take(&mut self.dropped)
     }
 
+    /// With the memory limit reached by failed writes, once a retry is due:
+    /// writes the backlog alone, so the next batch is admitted against an
+    /// emptied buffer rather than dropped. Call before queueing a batch;
+    /// `None`: nothing to do.
+    pub fn catch_up(&mut self) -> Option<Result<WriteReport, WriteError>> {
+        let due = self.failing
+            && self.pending.len() >= self.max_pending
+            && self.disk_full.is_none_or(|at| Instant::now() >= at);
+        due.then(|| self.write_pending(false))
+    }
+
     /// Encodes and writes every record of `batch` (after any pending bytes).
     pub fn write_batch(&mut self, batch: &Batch) -> Result<WriteReport, WriteError> {
         for rec in batch.iter() {
@@ -862,12 +873,39 @@ mod tests {
         }
     }
 
-    fn read_ids(dir: &Path) -> (Vec<u64>, usize) {
+    /// Output files in write order (the run-marker directory aside).
+    fn files_of(dir: &Path) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap() != STATE_DIR)
             .collect();
-        files.sort();
+        files.sort_by_key(|p| file_order(p.file_name().unwrap().to_str().unwrap()));
+        files
+    }
+
+    /// Every line of every file, parsed; each file must end with a newline.
+    fn read_lines(dir: &Path) -> Vec<sonic_rs::Value> {
+        let mut out = Vec::new();
+        for f in files_of(dir) {
+            let text = std::fs::read_to_string(&f).unwrap();
+            assert!(text.is_empty() || text.ends_with('\n'), "torn {f:?}");
+            for line in text.lines() {
+                out.push(
+                    sonic_rs::from_str(line).unwrap_or_else(|e| panic!("{f:?}: {e}: {line}")),
+                );
+            }
+        }
+        out
+    }
+
+    fn field<'a>(v: &'a sonic_rs::Value, k: &str) -> &'a str {
+        use sonic_rs::JsonValueTrait;
+        v.get(k).and_then(|x| x.as_str()).unwrap_or("")
+    }
+
+    fn read_ids(dir: &Path) -> (Vec<u64>, usize) {
+        let files = files_of(dir);
         let mut ids = Vec::new();
         for f in &files {
             assert_eq!(f.extension().unwrap(), "jsonl");
@@ -922,7 +960,7 @@ mod tests {
         for r in batch.iter() {
             buf.clear();
             crate::sink::encode::encode_json(&mut buf, r);
-            sb.push_encoded(&buf);
+            sb.push_encoded(r, &buf);
         }
         assert_eq!(sb.write_queued().unwrap().records, 5);
         sb.close().unwrap();
@@ -965,7 +1003,7 @@ mod tests {
         std::fs::remove_dir_all(&sub).unwrap();
         let err = sink.write_batch(&batch_of(2, 2)).unwrap_err();
         assert_eq!(err.pending_records, 2);
-        assert_eq!(err.dropped_records, 0);
+        assert!(!err.disk_full);
         std::fs::create_dir_all(&sub).unwrap();
         let r = sink.write_batch(&batch_of(2, 4)).unwrap();
         assert_eq!(r.records, 4);
@@ -985,5 +1023,282 @@ mod tests {
             utc_stamp(UNIX_EPOCH + Duration::from_secs(951_782_400)),
             "20000229T000000Z"
         );
+    }
+
+    fn trade_ids(lines: &[sonic_rs::Value]) -> Vec<u64> {
+        lines
+            .iter()
+            .filter(|v| field(v, "data_type") == "trade")
+            .map(|v| field(v, "trade_id").parse().unwrap())
+            .collect()
+    }
+
+    fn gaps(lines: &[sonic_rs::Value]) -> Vec<&sonic_rs::Value> {
+        lines
+            .iter()
+            .filter(|v| field(v, "data_type") == "gap")
+            .collect()
+    }
+
+    fn num(v: &sonic_rs::Value, k: &str) -> u64 {
+        use sonic_rs::JsonValueTrait;
+        v.get(k).and_then(|x| x.as_u64()).unwrap_or(u64::MAX)
+    }
+
+    #[test]
+    fn clean_close_leaves_no_marker_and_no_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::open(&plan(dir.path(), 1 << 30), 0).unwrap();
+        assert!(dir.path().join(STATE_DIR).join("core00.run").exists());
+        sink.write_batch(&batch_of(3, 0)).unwrap();
+        sink.close().unwrap();
+        assert!(!dir.path().join(STATE_DIR).exists());
+        let sink = FileSink::open(&plan(dir.path(), 1 << 30), 0).unwrap();
+        assert_eq!(sink.recovery().unclean, false);
+        assert!(!sink.has_pending());
+        assert_eq!(
+            sink.recovery().last_file.as_deref(),
+            files_of(dir.path())[0].file_name().unwrap().to_str()
+        );
+    }
+
+    #[test]
+    fn torn_line_is_cut_and_reported_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::open(&plan(dir.path(), 1 << 30), 2).unwrap();
+        sink.write_batch(&batch_of(5, 0)).unwrap();
+        let path = sink.current_path().unwrap().to_path_buf();
+        // kill -9 mid-write: the sink is never closed, half a line is on disk.
+        drop(sink);
+        let whole = std::fs::read(&path).unwrap();
+        let torn = br#"{"data_type":"trade","exchange":"binance","market_type":"sp"#;
+        std::fs::write(&path, [whole.as_slice(), torn].concat()).unwrap();
+        // Another core's files are not this core's business.
+        let other = dir.path().join("core03-20000101T000000Z-0001.jsonl");
+        std::fs::write(&other, b"{\"a\":1}\n{\"b\"").unwrap();
+
+        let mut sink = FileSink::open(&plan(dir.path(), 1 << 30), 2).unwrap();
+        let r = sink.recovery().clone();
+        assert!(r.unclean);
+        assert!(r.previous_run.as_deref().unwrap().starts_with("pid "), "{r:?}");
+        assert_eq!(r.torn_bytes, torn.len() as u64);
+        assert_eq!(r.torn_lines, 1);
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        assert_eq!(r.torn_files, vec![name.clone()]);
+        // Receive time of trade 4 (ns = id in `batch_of`), in ms.
+        assert_eq!(r.last_ts_ms, Some(0));
+        assert_eq!(std::fs::read(&path).unwrap(), whole);
+        assert_eq!(std::fs::read(&other).unwrap(), b"{\"a\":1}\n{\"b\"");
+        std::fs::remove_file(&other).unwrap();
+        // The gap record is written even before any data comes.
+        assert!(sink.has_pending());
+        let rep = sink.write_queued().unwrap();
+        assert_eq!((rep.gaps, rep.records), (1, 0));
+        sink.write_batch(&batch_of(3, 5)).unwrap();
+        let new_file = sink.current_path().unwrap().to_path_buf();
+        sink.close().unwrap();
+
+        let first = std::fs::read_to_string(&new_file).unwrap();
+        let gap: sonic_rs::Value = sonic_rs::from_str(first.lines().next().unwrap()).unwrap();
+        assert_eq!(field(&gap, "data_type"), "gap");
+        assert_eq!(field(&gap, "reason"), "crash_recovery");
+        assert_eq!(field(&gap, "exchange"), "*");
+        assert_eq!(field(&gap, "file"), name);
+        assert_eq!(num(&gap, "core"), 2);
+        assert_eq!(num(&gap, "dropped_bytes"), torn.len() as u64);
+        assert_eq!(num(&gap, "dropped_lines"), 1);
+        assert_eq!(num(&gap, "from_ts_ms"), 0);
+        assert!(num(&gap, "to_ts_ms") > 1_600_000_000_000);
+        let lines = read_lines(dir.path());
+        assert_eq!(trade_ids(&lines), (0..8).collect::<Vec<u64>>());
+        assert_eq!(gaps(&lines).len(), 1);
+    }
+
+    #[test]
+    fn unclean_stop_without_torn_line_is_still_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::open(&plan(dir.path(), 1 << 30), 0).unwrap();
+        sink.write_batch(&batch_of(2, 7_000_000)).unwrap();
+        drop(sink);
+        let mut sink = FileSink::open(&plan(dir.path(), 1 << 30), 0).unwrap();
+        let r = sink.recovery().clone();
+        assert!(r.unclean);
+        assert_eq!((r.torn_bytes, r.torn_lines), (0, 0));
+        // Trade 7000001 was received at 7000001 ns.
+        assert_eq!(r.last_ts_ms, Some(7));
+        sink.close().unwrap();
+        let lines = read_lines(dir.path());
+        let g = gaps(&lines);
+        assert_eq!(g.len(), 1);
+        assert_eq!(num(g[0], "dropped_bytes"), 0);
+        assert_eq!(num(g[0], "from_ts_ms"), 7);
+        // That start was clean again: no second report.
+        let sink = FileSink::open(&plan(dir.path(), 1 << 30), 0).unwrap();
+        assert!(!sink.recovery().unclean);
+    }
+
+    #[test]
+    fn a_live_holder_keeps_its_files_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut live = FileSink::open(&plan(dir.path(), 1 << 30), 0).unwrap();
+        live.write_batch(&batch_of(2, 0)).unwrap();
+        let path = live.current_path().unwrap().to_path_buf();
+        // A write in progress, as a second process would see it.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"data_type\":")
+            .unwrap();
+        let second = FileSink::open(&plan(dir.path(), 1 << 30), 0).unwrap();
+        assert!(second.recovery().skipped_busy);
+        assert!(!second.recovery().unclean);
+        assert!(std::fs::read(&path).unwrap().ends_with(b"{\"data_type\":"));
+        // The second one leaves the holder's marker alone.
+        second.abandon();
+        assert!(dir.path().join(STATE_DIR).join("core00.run").exists());
+        drop(live);
+    }
+
+    #[test]
+    fn disk_full_keeps_whole_lines_pauses_and_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::open(&plan(dir.path(), 1 << 30), 0).unwrap();
+        sink.set_limits(1 << 20, Duration::from_millis(50));
+        sink.write_batch(&batch_of(4, 0)).unwrap();
+        let path = sink.current_path().unwrap().to_path_buf();
+        let before = std::fs::read(&path).unwrap();
+        // The disk takes 100 more bytes (part of a line), then ENOSPC.
+        fault::ROOM.with(|r| r.set(Some((100, libc::ENOSPC))));
+        let e = sink.write_batch(&batch_of(4, 4)).unwrap_err();
+        assert!(e.disk_full);
+        assert_eq!(e.pending_records, 4);
+        assert!(sink.disk_full());
+        // The partial line was cut back off.
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        // Paused: no write is tried before the retry time (the disk would
+        // fail it, and the count of bytes it takes would change).
+        let rep = sink.write_batch(&batch_of(4, 8)).unwrap();
+        assert_eq!((rep.bytes, rep.records), (0, 0));
+        assert_eq!(fault::ROOM.with(|r| r.get()), Some((0, libc::ENOSPC)));
+        assert_eq!(sink.pending_records(), 8);
+        // Still full at the retry: counted as a failure again.
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(sink.write_batch(&batch_of(4, 12)).unwrap_err().disk_full);
+        // Space again.
+        fault::ROOM.with(|r| r.set(None));
+        assert!(sink.catch_up().is_none(), "below the memory limit");
+        std::thread::sleep(Duration::from_millis(60));
+        let rep = sink.write_batch(&batch_of(4, 16)).unwrap();
+        assert!(rep.resumed);
+        assert_eq!(rep.records, 16);
+        assert_eq!(rep.written[VenueId::BinanceSpot.index()][DataType::Trade.index()], 16);
+        assert!(!sink.disk_full());
+        assert_eq!(sink.take_dropped(), 0);
+        sink.close().unwrap();
+        let lines = read_lines(dir.path());
+        assert_eq!(trade_ids(&lines), (0..20).collect::<Vec<u64>>());
+        assert!(gaps(&lines).is_empty());
+    }
+
+    #[test]
+    fn memory_limit_drops_newest_and_writes_gap_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::open(&plan(dir.path(), 1 << 30), 0).unwrap();
+        // About 10 trade lines of memory.
+        sink.set_limits(2500, Duration::from_millis(20));
+        sink.write_batch(&batch_of(3, 0)).unwrap();
+        fault::ROOM.with(|r| r.set(Some((0, libc::EDQUOT))));
+        assert!(sink.write_batch(&batch_of(5, 3)).unwrap_err().disk_full);
+        let mut next = 8;
+        for _ in 0..6 {
+            let _ = sink.write_batch(&batch_of(5, next));
+            next += 5;
+        }
+        let dropped = sink.take_dropped();
+        assert!(dropped > 10, "{dropped}");
+        assert!(sink.pending_records() + dropped == next - 3);
+        fault::ROOM.with(|r| r.set(None));
+        assert!(sink.catch_up().is_none(), "not before the retry time");
+        std::thread::sleep(Duration::from_millis(30));
+        // Backlog first (before the next batch meets the limit), then the
+        // gap record, then what comes next.
+        let rep = sink.catch_up().unwrap().unwrap();
+        assert!(rep.resumed);
+        assert_eq!(rep.gaps, 0);
+        let rep = sink.write_batch(&batch_of(2, next)).unwrap();
+        assert_eq!((rep.gaps, rep.records), (1, 2));
+        sink.close().unwrap();
+        let lines = read_lines(dir.path());
+        let ids = trade_ids(&lines);
+        let g = gaps(&lines);
+        assert_eq!(g.len(), 1);
+        assert_eq!(field(g[0], "reason"), "disk_full");
+        assert_eq!(field(g[0], "exchange"), "binance");
+        assert_eq!(field(g[0], "symbol"), "BTC-USDT");
+        assert_eq!(field(g[0], "channel"), "trade");
+        assert_eq!(num(g[0], "lost"), dropped);
+        let (from, to): (u64, u64) = (
+            field(g[0], "from_id").parse().unwrap(),
+            field(g[0], "to_id").parse().unwrap(),
+        );
+        // Exactly the described range is missing, nothing twice.
+        let want: Vec<u64> = (0..next + 2).filter(|i| !(from..=to).contains(i)).collect();
+        assert_eq!(ids, want);
+        assert_eq!(to - from + 1, dropped);
+        let pos = lines.iter().position(|v| field(v, "data_type") == "gap").unwrap();
+        assert_eq!(trade_ids(&lines[..pos]).last(), Some(&(from - 1)));
+        assert_eq!(trade_ids(&lines[pos..]).first(), Some(&next));
+    }
+
+    #[test]
+    fn file_size_limit_moves_to_a_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::open(&plan(dir.path(), 1 << 30), 0).unwrap();
+        sink.set_limits(1 << 20, Duration::from_millis(10));
+        sink.write_batch(&batch_of(2, 0)).unwrap();
+        fault::ROOM.with(|r| r.set(Some((30, libc::EFBIG))));
+        assert!(sink.write_batch(&batch_of(2, 2)).unwrap_err().disk_full);
+        fault::ROOM.with(|r| r.set(None));
+        std::thread::sleep(Duration::from_millis(15));
+        assert!(sink.write_batch(&batch_of(2, 4)).unwrap().rotated);
+        sink.close().unwrap();
+        let (ids, files) = read_ids(dir.path());
+        assert_eq!(ids, (0..6).collect::<Vec<u64>>());
+        assert_eq!(files, 2);
+    }
+
+    #[test]
+    fn close_fails_while_the_disk_is_full_and_can_be_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::open(&plan(dir.path(), 1 << 30), 0).unwrap();
+        sink.set_limits(1 << 20, Duration::from_secs(3600));
+        fault::ROOM.with(|r| r.set(Some((0, libc::ENOSPC))));
+        assert!(sink.write_batch(&batch_of(3, 0)).is_err());
+        // Close ignores the retry wait, and keeps everything when it fails.
+        let e = sink.close().unwrap_err();
+        assert_eq!(e.pending_records, 3);
+        assert!(dir.path().join(STATE_DIR).exists(), "marker kept");
+        fault::ROOM.with(|r| r.set(None));
+        assert_eq!(sink.close().unwrap().records, 3);
+        assert!(!dir.path().join(STATE_DIR).exists());
+        assert_eq!(read_ids(dir.path()).0, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn last_line_time_and_file_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x.jsonl");
+        std::fs::write(&f, "{\"receive_ts_ns\":5000000}\n{\"ts_ms\":9,\"x\":1}\n").unwrap();
+        assert_eq!(last_line_ts_ms(&f).unwrap(), Some(9));
+        std::fs::write(&f, "{\"a\":1,\"receive_ts_ns\":12000000}\n").unwrap();
+        assert_eq!(last_line_ts_ms(&f).unwrap(), Some(12));
+        let mut names = vec![
+            "core00-20250102T000000Z-0001.jsonl",
+            "core00-20250101T000000Z-10000.jsonl",
+            "core00-20250101T000000Z-9999.jsonl",
+        ];
+        names.sort_by_key(|n| file_order(n));
+        assert_eq!(names[1], "core00-20250101T000000Z-10000.jsonl");
     }
 }
