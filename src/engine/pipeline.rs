@@ -956,4 +956,59 @@ mod tests {
         // The file sink still wrote everything.
         assert_eq!(stats.venue(VenueId::BinanceSpot).written[0].get(), 10);
     }
+
+    #[test]
+    fn full_disk_pauses_the_file_sink_counts_and_resumes() {
+        use crate::sink::file::fault::ROOM;
+        let dir = tempfile::tempdir().unwrap();
+        let plan = FileSinkPlan {
+            path: dir.path().join("files"),
+            rotate_max_bytes: 1 << 30,
+            rotate_interval: Duration::from_secs(3600),
+        };
+        let mut map = InstrumentMap::default();
+        map.insert("BTCUSDT", "BTC", "USDT", true);
+        let stats = Arc::new(CoreStats::new(0, 0));
+        let mut p = Pipeline::new(0, 10, &plan, vec![map], stats.clone())
+            .unwrap()
+            .with_file_limits(3000, Duration::from_millis(20));
+        let mut feed = |p: &mut Pipeline, frames: &[String]| {
+            for f in frames {
+                p.on_text(
+                    VenueId::BinanceSpot,
+                    Some(DataType::Trade),
+                    f,
+                    1,
+                    &mut ConnState::default(),
+                );
+                if p.is_full() {
+                    p.flush(1);
+                }
+            }
+            p.flush(1);
+        };
+        let frames = trade_frames(&[("BTCUSDT", "BTC", "USDT")], 100, 0);
+        ROOM.with(|r| r.set(Some((0, libc::ENOSPC))));
+        feed(&mut p, &frames[..60]);
+        assert_eq!(stats.sink_disk_full.get(), 1);
+        assert!(stats.sink_errors.get() >= 1);
+        let written = || stats.venue(VenueId::BinanceSpot).written[0].get();
+        assert_eq!(written(), 0);
+        let dropped = stats.sink_records_dropped.get();
+        assert!(dropped > 0);
+        assert_eq!(
+            stats.sink_pending_records.get() as u64 + dropped,
+            60,
+            "every record is either held or counted as dropped"
+        );
+        assert!(p.has_pending());
+        ROOM.with(|r| r.set(None));
+        std::thread::sleep(Duration::from_millis(25));
+        feed(&mut p, &frames[60..]);
+        p.close().unwrap();
+        assert_eq!(stats.sink_disk_full.get(), 0);
+        assert_eq!(written() + dropped, 100);
+        assert_eq!(stats.gaps_emitted.get(), 1);
+        assert_eq!(stats.sink_pending_records.get(), 0);
+    }
 }

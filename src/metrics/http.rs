@@ -261,3 +261,47 @@ pub async fn serve(listener: TcpListener, exporter: Exporter) {
         .detach();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::VenueId;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    #[test]
+    fn health_reports_a_full_disk_as_degraded() {
+        let a = Arc::new(CoreStats::new(0, 0));
+        let b = Arc::new(CoreStats::new(1, 1));
+        for c in [&a, &b] {
+            c.venue(VenueId::BinanceSpot).connections_planned.set(1);
+            c.venue(VenueId::BinanceSpot).connections_up.set(1);
+        }
+        let ex = Exporter {
+            cores: Arc::new(vec![a.clone(), b.clone()]),
+            venues: vec![VenueId::BinanceSpot],
+            started: Instant::now(),
+        };
+        let (code, body) = health(&ex);
+        assert_eq!(code, StatusCode::OK);
+        assert!(body.starts_with("{\"status\":\"ok\",\"reasons\":[],"), "{body}");
+        b.sink_disk_full.set(1);
+        b.sink_pending_records.set(42);
+        let (code, body) = health(&ex);
+        assert_eq!(code, StatusCode::OK);
+        assert!(body.contains("\"status\":\"degraded\""), "{body}");
+        assert!(
+            body.contains("\"reasons\":[\"core 1: disk full, file writes paused and retried (42 records held in memory)\"]"),
+            "{body}"
+        );
+        assert!(body.contains("\"core\":1,\"cpu\":1,\"connections_up\":1,\"connections_planned\":1,\"sink_disk_full\":true,\"sink_pending_records\":42"), "{body}");
+        a.venue(VenueId::BinanceSpot).connections_up.set(0);
+        let (_, body) = health(&ex);
+        assert!(body.contains("\"reasons\":[\"1 of 2 connections down\",\"core 1: disk full"), "{body}");
+        b.venue(VenueId::BinanceSpot).connections_up.set(0);
+        let (code, body) = health(&ex);
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("\"status\":\"down\""), "{body}");
+        let _: sonic_rs::Value = sonic_rs::from_str(&body).unwrap();
+    }
+}

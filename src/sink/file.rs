@@ -825,7 +825,7 @@ fn write_some(file: &mut File, buf: &[u8]) -> io::Result<usize> {
 }
 
 #[cfg(test)]
-mod fault {
+pub(crate) mod fault {
     use std::cell::Cell;
     thread_local! {
         /// (bytes the disk still takes, errno after that); per test thread.
