@@ -173,7 +173,10 @@ pub fn health(exporter: &Exporter) -> (StatusCode, String) {
     }
     let mut reasons = Vec::new();
     if up < planned {
-        reasons.push(format!("\"{} of {planned} connections down\"", planned - up));
+        reasons.push(format!(
+            "\"{} of {planned} connections down\"",
+            planned - up
+        ));
     }
     reasons.extend(sink_reasons);
     let (code, status) = if up == 0 {
@@ -284,7 +287,10 @@ mod tests {
         };
         let (code, body) = health(&ex);
         assert_eq!(code, StatusCode::OK);
-        assert!(body.starts_with("{\"status\":\"ok\",\"reasons\":[],"), "{body}");
+        assert!(
+            body.starts_with("{\"status\":\"ok\",\"reasons\":[],"),
+            "{body}"
+        );
         b.sink_disk_full.set(1);
         b.sink_pending_records.set(42);
         let (code, body) = health(&ex);
@@ -297,7 +303,10 @@ mod tests {
         assert!(body.contains("\"core\":1,\"cpu\":1,\"connections_up\":1,\"connections_planned\":1,\"sink_disk_full\":true,\"sink_pending_records\":42"), "{body}");
         a.venue(VenueId::BinanceSpot).connections_up.set(0);
         let (_, body) = health(&ex);
-        assert!(body.contains("\"reasons\":[\"1 of 2 connections down\",\"core 1: disk full"), "{body}");
+        assert!(
+            body.contains("\"reasons\":[\"1 of 2 connections down\",\"core 1: disk full"),
+            "{body}"
+        );
         b.venue(VenueId::BinanceSpot).connections_up.set(0);
         let (code, body) = health(&ex);
         assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);

@@ -631,12 +631,8 @@ impl Marker {
         use std::os::fd::AsRawFd;
         let state = dir.join(STATE_DIR);
         let path = state.join(format!("core{shard:02}.run"));
-        let ctx = |e: io::Error| {
-            io::Error::new(
-                e.kind(),
-                format!("run marker {}: {e}", path.display()),
-            )
-        };
+        let ctx =
+            |e: io::Error| io::Error::new(e.kind(), format!("run marker {}: {e}", path.display()));
         for _ in 0..10 {
             std::fs::create_dir_all(&state).map_err(ctx)?;
             let file = match OpenOptions::new()
@@ -792,7 +788,10 @@ fn last_line_ts_ms(path: &Path) -> io::Result<Option<u64>> {
     let number_after = |key: &[u8]| -> Option<u64> {
         let at = line.windows(key.len()).position(|w| w == key)? + key.len();
         let digits = line[at..].iter().take_while(|b| b.is_ascii_digit()).count();
-        std::str::from_utf8(&line[at..at + digits]).ok()?.parse().ok()
+        std::str::from_utf8(&line[at..at + digits])
+            .ok()?
+            .parse()
+            .ok()
     };
     Ok(number_after(b"\"receive_ts_ns\":")
         .map(|ns| ns / 1_000_000)
@@ -891,9 +890,7 @@ mod tests {
             let text = std::fs::read_to_string(&f).unwrap();
             assert!(text.is_empty() || text.ends_with('\n'), "torn {f:?}");
             for line in text.lines() {
-                out.push(
-                    sonic_rs::from_str(line).unwrap_or_else(|e| panic!("{f:?}: {e}: {line}")),
-                );
+                out.push(sonic_rs::from_str(line).unwrap_or_else(|e| panic!("{f:?}: {e}: {line}")));
             }
         }
         out
@@ -1080,7 +1077,10 @@ mod tests {
         let mut sink = FileSink::open(&plan(dir.path(), 1 << 30), 2).unwrap();
         let r = sink.recovery().clone();
         assert!(r.unclean);
-        assert!(r.previous_run.as_deref().unwrap().starts_with("pid "), "{r:?}");
+        assert!(
+            r.previous_run.as_deref().unwrap().starts_with("pid "),
+            "{r:?}"
+        );
         assert_eq!(r.torn_bytes, torn.len() as u64);
         assert_eq!(r.torn_lines, 1);
         let name = path.file_name().unwrap().to_str().unwrap().to_string();
@@ -1192,7 +1192,10 @@ mod tests {
         let rep = sink.write_batch(&batch_of(4, 16)).unwrap();
         assert!(rep.resumed);
         assert_eq!(rep.records, 16);
-        assert_eq!(rep.written[VenueId::BinanceSpot.index()][DataType::Trade.index()], 16);
+        assert_eq!(
+            rep.written[VenueId::BinanceSpot.index()][DataType::Trade.index()],
+            16
+        );
         assert!(!sink.disk_full());
         assert_eq!(sink.take_dropped(), 0);
         sink.close().unwrap();
@@ -1246,7 +1249,10 @@ mod tests {
         let want: Vec<u64> = (0..next + 2).filter(|i| !(from..=to).contains(i)).collect();
         assert_eq!(ids, want);
         assert_eq!(to - from + 1, dropped);
-        let pos = lines.iter().position(|v| field(v, "data_type") == "gap").unwrap();
+        let pos = lines
+            .iter()
+            .position(|v| field(v, "data_type") == "gap")
+            .unwrap();
         assert_eq!(trade_ids(&lines[..pos]).last(), Some(&(from - 1)));
         assert_eq!(trade_ids(&lines[pos..]).first(), Some(&next));
     }

@@ -313,7 +313,12 @@ impl NatsSinkConfig {
         }
         for (k, v, env, file) in [
             ("user", &self.user, &self.user_env, &self.user_file),
-            ("password", &self.password, &self.password_env, &self.password_file),
+            (
+                "password",
+                &self.password,
+                &self.password_env,
+                &self.password_file,
+            ),
             ("token", &self.token, &self.token_env, &self.token_file),
         ] {
             if v.is_some() && env.is_some() {
@@ -401,9 +406,8 @@ impl NatsSinkConfig {
                 return Ok(None);
             };
             // The error names the file only: io errors never carry contents.
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                format!("cannot read sink.nats.{key}_file {}: {e}", path.display())
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read sink.nats.{key}_file {}: {e}", path.display()))?;
             let text = text
                 .strip_suffix('\n')
                 .map(|t| t.strip_suffix('\r').unwrap_or(t))
@@ -553,7 +557,10 @@ mod tests {
         assert_eq!(creds.password.as_deref(), Some("s3cr3t-pw"));
         let c = parse(&format!("token_file = \"{}\"", tok.display())).unwrap();
         assert!(c.validate().is_ok());
-        assert_eq!(c.credentials().unwrap().token.as_deref(), Some("t0k3n-value"));
+        assert_eq!(
+            c.credentials().unwrap().token.as_deref(),
+            Some("t0k3n-value")
+        );
 
         // Inline secrets: the config's and the credentials' Debug hide them,
         // and so does everything that embeds the config (the plan).
