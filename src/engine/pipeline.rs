@@ -972,7 +972,7 @@ mod tests {
         let mut p = Pipeline::new(0, 10, &plan, vec![map], stats.clone())
             .unwrap()
             .with_file_limits(3000, Duration::from_millis(20));
-        let mut feed = |p: &mut Pipeline, frames: &[String]| {
+        let feed = |p: &mut Pipeline, frames: &[String]| {
             for f in frames {
                 p.on_text(
                     VenueId::BinanceSpot,

@@ -1051,7 +1051,7 @@ mod tests {
         sink.close().unwrap();
         assert!(!dir.path().join(STATE_DIR).exists());
         let sink = FileSink::open(&plan(dir.path(), 1 << 30), 0).unwrap();
-        assert_eq!(sink.recovery().unclean, false);
+        assert!(!sink.recovery().unclean);
         assert!(!sink.has_pending());
         assert_eq!(
             sink.recovery().last_file.as_deref(),
@@ -1299,7 +1299,7 @@ mod tests {
         assert_eq!(last_line_ts_ms(&f).unwrap(), Some(9));
         std::fs::write(&f, "{\"a\":1,\"receive_ts_ns\":12000000}\n").unwrap();
         assert_eq!(last_line_ts_ms(&f).unwrap(), Some(12));
-        let mut names = vec![
+        let mut names = [
             "core00-20250102T000000Z-0001.jsonl",
             "core00-20250101T000000Z-10000.jsonl",
             "core00-20250101T000000Z-9999.jsonl",
