@@ -179,4 +179,61 @@ streams_per_connection = 200
         let e = err("[engine]\ncores=\"zero\"\n");
         assert!(e.to_string().contains("cores"), "{e}");
     }
+
+    #[test]
+    fn crash_safety_keys() {
+        let plan = load_str(GOOD).unwrap();
+        assert_eq!(plan.engine.shutdown_timeout.as_millis(), 10_000);
+        assert_eq!(plan.file_limits.max_pending_bytes, 256 << 20);
+        assert_eq!(plan.file_limits.disk_full_retry.as_millis(), 1000);
+        let plan = load_str(&format!(
+            "[engine]\nshutdown_timeout_ms=2500\n[sink]\nmax_pending_bytes=1048576\ndisk_full_retry_ms=50\n{GOOD}"
+        ))
+        .unwrap();
+        assert_eq!(plan.engine.shutdown_timeout.as_millis(), 2500);
+        assert_eq!(plan.file_limits.max_pending_bytes, 1 << 20);
+        assert_eq!(plan.file_limits.disk_full_retry.as_millis(), 50);
+        assert_eq!(
+            err(&format!("[engine]\nshutdown_timeout_ms=0\n{GOOD}")).key,
+            "engine.shutdown_timeout_ms"
+        );
+        assert_eq!(
+            err(&format!("[sink]\nmax_pending_bytes=100\n{GOOD}")).key,
+            "sink.max_pending_bytes"
+        );
+        assert_eq!(
+            err(&format!("[sink]\ndisk_full_retry_ms=0\n{GOOD}")).key,
+            "sink.disk_full_retry_ms"
+        );
+    }
+
+    #[test]
+    fn tls_verification_has_no_off_switch() {
+        // Only extra CAs (`ca_file`) can be added; every spelling of "skip
+        // verification" is an unknown key.
+        for k in [
+            "tls_verify = false",
+            "insecure = true",
+            "insecure_skip_verify = true",
+            "danger_accept_invalid_certs = true",
+            "verify_certificates = false",
+        ] {
+            let e = err(&format!("{GOOD}{k}\n"));
+            assert!(e.reason.contains("unknown field"), "{k}: {e}");
+        }
+    }
+
+    #[test]
+    fn http_listens_on_loopback_unless_configured() {
+        assert!(load_str(GOOD).unwrap().http_listen.ip().is_loopback());
+        for (name, text) in [
+            ("default.toml", include_str!("../../config/default.toml")),
+            ("demo.toml", include_str!("../../config/demo.toml")),
+        ] {
+            let plan = load_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(plan.http_listen.ip().is_loopback(), "{name}");
+        }
+        let plan = load_str(&format!("[http]\nlisten=\"0.0.0.0:9092\"\n{GOOD}")).unwrap();
+        assert!(plan.http_listen.ip().is_unspecified());
+    }
 }

@@ -18,6 +18,8 @@ pub struct Plan {
     pub engine: EnginePlan,
     pub http_listen: SocketAddr,
     pub sink: FileSinkPlan,
+    /// File sink behaviour while the disk refuses writes.
+    pub file_limits: FileLimits,
     /// Whether the file sink runs (`sink.kind` includes "file").
     pub file_sink: bool,
     pub nats: Option<NatsPlan>,
@@ -43,6 +45,15 @@ pub struct EnginePlan {
     pub spin_before_park: Duration,
     /// Receive-only benchmark mode (frames counted, not parsed).
     pub discard_frames: bool,
+    /// Longest a SIGTERM/SIGINT drain may take.
+    pub shutdown_timeout: Duration,
+}
+
+/// `sink.max_pending_bytes`, `sink.disk_full_retry_ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct FileLimits {
+    pub max_pending_bytes: usize,
+    pub disk_full_retry: Duration,
 }
 
 /// The NATS sink: its settings, the stream subjects, and the spill.
@@ -170,6 +181,12 @@ impl Plan {
                 "must be between 1 and 60000",
             ));
         }
+        if !(100..=3_600_000).contains(&e.shutdown_timeout_ms) {
+            return Err(ConfigError::new(
+                "engine.shutdown_timeout_ms",
+                "must be between 100 and 3600000",
+            ));
+        }
         let http_listen: SocketAddr = raw.http.listen.parse().map_err(|err| {
             ConfigError::new("http.listen", format!("not an ip:port address: {err}"))
         })?;
@@ -220,6 +237,18 @@ impl Plan {
             }
             None
         };
+        if raw.sink.max_pending_bytes < 64 << 10 || raw.sink.max_pending_bytes > 64 << 30 {
+            return Err(ConfigError::new(
+                "sink.max_pending_bytes",
+                "must be between 65536 and 68719476736",
+            ));
+        }
+        if !(10..=600_000).contains(&raw.sink.disk_full_retry_ms) {
+            return Err(ConfigError::new(
+                "sink.disk_full_retry_ms",
+                "must be between 10 and 600000",
+            ));
+        }
         if raw.sink.spill_max_bytes < 1 << 20 {
             return Err(ConfigError::new(
                 "sink.spill_max_bytes",
@@ -283,6 +312,11 @@ impl Plan {
                 batch_max_delay: Duration::from_millis(e.batch_max_delay_ms),
                 spin_before_park: Duration::from_micros(e.spin_before_park_us),
                 discard_frames: e.discard_frames,
+                shutdown_timeout: Duration::from_millis(e.shutdown_timeout_ms),
+            },
+            file_limits: FileLimits {
+                max_pending_bytes: raw.sink.max_pending_bytes as usize,
+                disk_full_retry: Duration::from_millis(raw.sink.disk_full_retry_ms),
             },
             http_listen,
             raw: (!raw_venues.is_empty()).then(|| RawPlan {

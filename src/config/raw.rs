@@ -73,6 +73,10 @@ pub struct EngineConfig {
     /// measure the receive-only ceiling (TLS + WebSocket) of a core.
     #[serde(default)]
     pub discard_frames: bool,
+    /// SIGTERM/SIGINT: how long draining may take before the process gives
+    /// up, logs what it abandons and exits non-zero.
+    #[serde(default = "default_shutdown_timeout_ms")]
+    pub shutdown_timeout_ms: u64,
 }
 
 fn default_cores() -> Vec<usize> {
@@ -84,6 +88,9 @@ const fn default_batch_max_events() -> usize {
 const fn default_batch_max_delay_ms() -> u64 {
     20
 }
+const fn default_shutdown_timeout_ms() -> u64 {
+    10_000
+}
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -93,6 +100,7 @@ impl Default for EngineConfig {
             batch_max_delay_ms: default_batch_max_delay_ms(),
             spin_before_park_us: 0,
             discard_frames: false,
+            shutdown_timeout_ms: default_shutdown_timeout_ms(),
         }
     }
 }
@@ -146,6 +154,20 @@ pub struct SinkConfig {
     pub spill_max_bytes: u64,
     /// Where spills go (default `<path>/spill`).
     pub spill_path: Option<PathBuf>,
+    /// Per-core memory for file sink records while the disk refuses writes;
+    /// beyond it records are dropped, counted and described by gap records.
+    #[serde(default = "default_max_pending_bytes")]
+    pub max_pending_bytes: u64,
+    /// While the disk is full, try writing again this often.
+    #[serde(default = "default_disk_full_retry_ms")]
+    pub disk_full_retry_ms: u64,
+}
+
+const fn default_max_pending_bytes() -> u64 {
+    crate::sink::file::DEFAULT_MAX_PENDING_BYTES as u64
+}
+const fn default_disk_full_retry_ms() -> u64 {
+    crate::sink::file::DEFAULT_DISK_FULL_RETRY.as_millis() as u64
 }
 
 const fn default_spill_max_bytes() -> u64 {
@@ -194,6 +216,8 @@ impl Default for SinkConfig {
             nats: None,
             spill_max_bytes: default_spill_max_bytes(),
             spill_path: None,
+            max_pending_bytes: default_max_pending_bytes(),
+            disk_full_retry_ms: default_disk_full_retry_ms(),
         }
     }
 }

@@ -63,6 +63,7 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
             format!("CPU(s) {missing:?} are not available to this process"),
         )));
     }
+    shutdown::set_timeout(plan.engine.shutdown_timeout);
     shutdown::install().map_err(|e| runtime(format!("installing signal handlers: {e}")))?;
     eprint!("{plan}");
 
@@ -106,8 +107,10 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
         .iter()
         .map(|c| Arc::new(CoreStats::new(c.shard, c.cpu)))
         .collect();
+    let all_stats = Arc::new(stats.clone());
+    shutdown::watch(all_stats.clone());
     let exporter = Exporter {
-        cores: Arc::new(stats.clone()),
+        cores: all_stats,
         venues: plan.venues.iter().map(|v| v.id).collect(),
         started: Instant::now(),
     };
@@ -120,6 +123,7 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
         let raw_plan = plan.raw.clone();
         let nats_plan = plan.nats.clone();
         let file_sink = plan.file_sink;
+        let file_limits = plan.file_limits;
         let stats = stats[core.shard].clone();
         let cores_n = plan.cores.len() as u32;
         let venues: Vec<VenueRuntime> = plan
@@ -180,7 +184,11 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
                     }
                     None => pipeline,
                 };
-                let pipeline = if file_sink { pipeline } else { pipeline.without_file_sink() };
+                let pipeline = if file_sink {
+                    pipeline.with_file_limits(file_limits.max_pending_bytes, file_limits.disk_full_retry)
+                } else {
+                    pipeline.without_file_sink()
+                };
                 let pipeline = pipeline.with_books(books);
                 let (pipeline, publisher) = match nats_plan {
                     Some(n) => {

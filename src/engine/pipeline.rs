@@ -13,11 +13,11 @@ use crate::metrics::CoreStats;
 use crate::model::{DataType, VenueId};
 use crate::sink::encode::{encode_json, push_msg_id, push_subject};
 use crate::sink::spill::{Spill, SpillError};
-use crate::sink::{FileSink, MessageSink};
+use crate::sink::{FileSink, MessageSink, WriteError, WriteReport};
 use crate::venue::{self, FrameOutcome, InstrumentMap, Malformed, ParseCtx, VenueState};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Arena bytes reserved per batch slot up front (a trade record plus strings
 /// is about 150 bytes), so steady state never grows the arena.
@@ -130,9 +130,6 @@ pub struct Pipeline {
     /// Indexed by `VenueId::index()`.
     instruments: Vec<InstrumentMap>,
     max_events: usize,
-    /// Records of failed flushes still pending in the sink, per venue × type,
-    /// so `messages_written` counts them when they are finally written.
-    pending: [[u64; DataType::COUNT]; VenueId::COUNT],
     malformed_log: RateLimit,
     control_log: RateLimit,
     sink_log: RateLimit,
@@ -172,14 +169,18 @@ impl Pipeline {
         instruments: Vec<InstrumentMap>,
         stats: Arc<CoreStats>,
     ) -> std::io::Result<Pipeline> {
+        let sink = FileSink::open(sink_plan, shard)?;
+        let r = sink.recovery();
+        stats.file_torn_bytes.add(r.torn_bytes);
+        stats.file_torn_lines.add(r.torn_lines);
+        stats.file_unclean_start.set(r.unclean as i64);
         Ok(Pipeline {
             batch: Batch::new(max_events, max_events * ARENA_BYTES_PER_EVENT),
-            sink: Some(FileSink::open(sink_plan, shard)?),
+            sink: Some(sink),
             net: None,
             stats,
             instruments,
             max_events,
-            pending: [[0; DataType::COUNT]; VenueId::COUNT],
             malformed_log: RateLimit::new(1_000_000_000),
             control_log: RateLimit::new(1_000_000_000),
             sink_log: RateLimit::new(1_000_000_000),
@@ -221,7 +222,17 @@ impl Pipeline {
 
     /// Turns the file sink off (`sink.kind = "nats"` alone).
     pub fn without_file_sink(mut self) -> Pipeline {
-        self.sink = None;
+        if let Some(s) = self.sink.take() {
+            s.abandon();
+        }
+        self
+    }
+
+    /// File sink memory bound and retry interval while the disk refuses writes.
+    pub fn with_file_limits(mut self, max_pending_bytes: usize, retry: Duration) -> Pipeline {
+        if let Some(s) = self.sink.as_mut() {
+            s.set_limits(max_pending_bytes, retry);
+        }
         self
     }
 
@@ -299,7 +310,7 @@ impl Pipeline {
             push_msg_id(&mut net.id, rec);
             encode_json(&mut net.payload, rec);
             if let Some(f) = file.as_mut() {
-                f.push_encoded(&net.payload);
+                f.push_encoded(rec, &net.payload);
             }
             if net.spill.is_empty()
                 && net
@@ -728,9 +739,10 @@ impl Pipeline {
         self.batch.oldest_receive_ns()
     }
 
-    /// Whether the sink holds records from a failed write.
+    /// Whether the file sink holds lines not yet written (failed write,
+    /// full disk, a gap record to write).
     pub fn has_pending(&self) -> bool {
-        self.pending.iter().flatten().any(|&n| n > 0)
+        self.sink.as_ref().is_some_and(FileSink::has_pending)
     }
 
     /// Writes the batch (and anything pending) to the sinks and resets the arena.
@@ -741,6 +753,9 @@ impl Pipeline {
         let started = Instant::now();
         let n = self.batch.len() as u64;
         let encoded = self.net.is_some();
+        if let Some(r) = self.sink.as_mut().and_then(FileSink::catch_up) {
+            self.file_result(r, now_ns);
+        }
         self.send_batch();
         if self.sink.is_some() {
             self.write_file(now_ns, encoded);
@@ -781,75 +796,102 @@ impl Pipeline {
         let Some(sink) = self.sink.as_mut() else {
             return;
         };
-        for rec in self.batch.iter() {
-            self.pending[rec.venue().index()][rec.data_type().index()] += 1;
-        }
         let result = if encoded {
             sink.write_queued()
         } else {
             sink.write_batch(&self.batch)
         };
+        if let Ok(rep) = &result {
+            if self.live && rep.bytes > 0 {
+                let written_ns = crate::sys::now_ns();
+                for rec in self.batch.iter() {
+                    self.stats
+                        .receive_to_written
+                        .observe(written_ns.saturating_sub(rec.receive_ts_ns()));
+                }
+            }
+        }
+        self.file_result(result, now_ns);
+    }
+
+    /// Counts what a file sink write did; logs failures and drops (rate-limited).
+    fn file_result(&mut self, result: Result<WriteReport, WriteError>, now_ns: u64) {
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        let dropped = sink.take_dropped();
+        self.stats.sink_disk_full.set(sink.disk_full() as i64);
+        self.stats
+            .sink_pending_records
+            .set(sink.pending_records() as i64);
+        self.stats.sink_records_dropped.add(dropped);
         match result {
             Ok(rep) => {
-                let written_ns = crate::sys::now_ns();
-                if self.live {
-                    for rec in self.batch.iter() {
-                        self.stats
-                            .receive_to_written
-                            .observe(written_ns.saturating_sub(rec.receive_ts_ns()));
-                    }
-                }
                 for v in VenueId::ALL {
                     for dt in DataType::ALL {
-                        let k = std::mem::take(&mut self.pending[v.index()][dt.index()]);
+                        let k = rep.written[v.index()][dt.index()];
                         if k > 0 {
                             self.stats.venue(v).written[dt.index()].add(k);
                         }
                     }
                 }
                 self.stats.sink_bytes.add(rep.bytes);
+                self.stats.gaps_emitted.add(rep.gaps);
                 if rep.rotated {
                     self.stats.sink_files_opened.inc();
                 }
-                self.stats.sink_pending_records.set(0);
+                if rep.resumed {
+                    log::warn!(
+                        "core {}: file sink writing again ({} records caught up)",
+                        self.stats.shard,
+                        rep.records
+                    );
+                }
             }
             Err(e) => {
                 self.stats.sink_errors.inc();
-                self.stats
-                    .sink_pending_records
-                    .set(e.pending_records as i64);
-                if e.dropped_records > 0 {
-                    self.stats.sink_records_dropped.add(e.dropped_records);
-                    self.pending = [[0; DataType::COUNT]; VenueId::COUNT];
-                }
                 if let Some(k) = self.sink_log.check(now_ns) {
                     log::error!(
-                        "file sink write failed: {} ({} records pending, {} dropped; {k} similar errors suppressed)",
+                        "core {}: file sink write failed: {} ({} records kept in memory{}; {k} similar errors suppressed)",
+                        self.stats.shard,
                         e.error,
                         e.pending_records,
-                        e.dropped_records
+                        if e.disk_full { "; disk full: writes paused and retried periodically" } else { "" }
                     );
                 }
             }
         }
+        if dropped > 0 {
+            if let Some(k) = self.sink_log.check(now_ns) {
+                log::error!(
+                    "core {}: file sink memory limit reached while writes fail: dropped {dropped} records ({k} lines suppressed); gap records follow when writing resumes",
+                    self.stats.shard
+                );
+            }
+        }
     }
 
-    /// Final flush and file close (clean shutdown).
+    /// Final flush and file close (clean shutdown). Fails while the file
+    /// sink cannot write (`has_pending` stays true); calling it again retries.
     pub fn close(&mut self) -> Result<(), String> {
-        self.flush(crate::sys::now_ns());
-        if let Some(w) = self.raw.as_mut() {
+        let now = crate::sys::now_ns();
+        self.flush(now);
+        if let Some(mut w) = self.raw.take() {
             w.close()
                 .map_err(|e| format!("closing the raw capture: {e}"))?;
         }
-        match self.sink.as_mut() {
-            Some(s) => s.close().map_err(|e| {
-                format!(
-                    "closing the file sink: {} ({} records not written)",
-                    e.error, e.pending_records
-                )
-            }),
-            None => Ok(()),
-        }
+        let Some(sink) = self.sink.as_mut() else {
+            return Ok(());
+        };
+        let result = sink.close();
+        let err = result.as_ref().err().map(|e| {
+            format!(
+                "closing the file sink: {} ({} records not written)",
+                e.error, e.pending_records
+            )
+        });
+        self.file_result(result, now);
+        err.map_or(Ok(()), Err)
     }
 }
 
@@ -1045,5 +1087,60 @@ mod tests {
         assert_eq!(stats.gaps_emitted.get(), 1);
         // The file sink still wrote everything.
         assert_eq!(stats.venue(VenueId::BinanceSpot).written[0].get(), 10);
+    }
+
+    #[test]
+    fn full_disk_pauses_the_file_sink_counts_and_resumes() {
+        use crate::sink::file::fault::ROOM;
+        let dir = tempfile::tempdir().unwrap();
+        let plan = FileSinkPlan {
+            path: dir.path().join("files"),
+            rotate_max_bytes: 1 << 30,
+            rotate_interval: Duration::from_secs(3600),
+        };
+        let mut map = InstrumentMap::default();
+        map.insert("BTCUSDT", "BTC", "USDT", true);
+        let stats = Arc::new(CoreStats::new(0, 0));
+        let mut p = Pipeline::new(0, 10, &plan, vec![map], stats.clone())
+            .unwrap()
+            .with_file_limits(3000, Duration::from_millis(20));
+        let feed = |p: &mut Pipeline, frames: &[String]| {
+            for f in frames {
+                p.on_text(
+                    VenueId::BinanceSpot,
+                    Some(DataType::Trade),
+                    f,
+                    1,
+                    &mut ConnState::default(),
+                );
+                if p.is_full() {
+                    p.flush(1);
+                }
+            }
+            p.flush(1);
+        };
+        let frames = trade_frames(&[("BTCUSDT", "BTC", "USDT")], 100, 0);
+        ROOM.with(|r| r.set(Some((0, libc::ENOSPC))));
+        feed(&mut p, &frames[..60]);
+        assert_eq!(stats.sink_disk_full.get(), 1);
+        assert!(stats.sink_errors.get() >= 1);
+        let written = || stats.venue(VenueId::BinanceSpot).written[0].get();
+        assert_eq!(written(), 0);
+        let dropped = stats.sink_records_dropped.get();
+        assert!(dropped > 0);
+        assert_eq!(
+            stats.sink_pending_records.get() as u64 + dropped,
+            60,
+            "every record is either held or counted as dropped"
+        );
+        assert!(p.has_pending());
+        ROOM.with(|r| r.set(None));
+        std::thread::sleep(Duration::from_millis(25));
+        feed(&mut p, &frames[60..]);
+        p.close().unwrap();
+        assert_eq!(stats.sink_disk_full.get(), 0);
+        assert_eq!(written() + dropped, 100);
+        assert_eq!(stats.gaps_emitted.get(), 1);
+        assert_eq!(stats.sink_pending_records.get(), 0);
     }
 }

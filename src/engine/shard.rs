@@ -36,8 +36,10 @@ const BACKOFF_CAP: Duration = Duration::from_secs(30);
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 /// Frames handled before offering the executor a chance to run other tasks.
 const YIELD_EVERY: u32 = 64;
-/// How long a clean stop waits for NATS acks.
+/// How long a clean stop waits for NATS acks (within the shutdown budget).
 const NATS_DRAIN: Duration = Duration::from_secs(15);
+/// Wait between attempts to close a file sink the disk refuses.
+const CLOSE_RETRY: Duration = Duration::from_millis(200);
 
 /// REST request timeout (snapshots, polls).
 const REST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -248,6 +250,14 @@ impl Shard {
         }
         flusher.cancel().await;
         let mut result = self.pipeline.borrow_mut().close();
+        // A full disk may free up: keep trying while the drain budget lasts.
+        while result.is_err()
+            && self.pipeline.borrow().has_pending()
+            && shutdown::time_left().is_some_and(|t| t > CLOSE_RETRY * 2)
+        {
+            glommio::timer::sleep(CLOSE_RETRY).await;
+            result = self.pipeline.borrow_mut().close();
+        }
         if let (Some(p), Some((run, pump))) = (self.publisher.clone(), nats) {
             pump.cancel().await;
             let drained = self.drain_nats(&p).await;
@@ -310,6 +320,8 @@ impl Shard {
         } else {
             Duration::from_millis(500)
         };
+        // Leave time to save the unacknowledged to the spill before the deadline.
+        let wait = shutdown::bounded(wait, Duration::from_millis(500));
         let deadline = Instant::now() + wait;
         while self.pipeline.borrow().spilled() > 0 && Instant::now() < deadline {
             self.pipeline.borrow_mut().pump_spill();

@@ -145,30 +145,50 @@ pub fn debug_memory(ex: &Exporter, st: &DebugState) -> String {
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// `/health` body and status: 200 while every planned connection is up,
-/// 200 "degraded" while some are, 503 while none is.
+/// `/health` body and status: 200 "ok" while every planned connection is up
+/// and every file sink writes; 200 "degraded" while some connections are
+/// down or a core's disk refuses writes; 503 "down" while no connection is
+/// up. `reasons` says what is wrong (empty when ok).
 pub fn health(exporter: &Exporter) -> (StatusCode, String) {
     let mut up = 0;
     let mut planned = 0;
     let mut cores = Vec::new();
+    let mut sink_reasons = Vec::new();
     for c in exporter.cores.iter() {
         let (u, p) = (c.connections_up(), c.connections_planned());
         up += u;
         planned += p;
+        let disk_full = c.sink_disk_full.get() > 0;
+        let pending = c.sink_pending_records.get();
+        if disk_full {
+            sink_reasons.push(format!(
+                "\"core {}: disk full, file writes paused and retried ({pending} records held in memory)\"",
+                c.shard
+            ));
+        }
         cores.push(format!(
-            "{{\"core\":{},\"cpu\":{},\"connections_up\":{},\"connections_planned\":{}}}",
+            "{{\"core\":{},\"cpu\":{},\"connections_up\":{},\"connections_planned\":{},\"sink_disk_full\":{disk_full},\"sink_pending_records\":{pending}}}",
             c.shard, c.cpu, u, p
         ));
     }
-    let (code, status) = if planned > 0 && up >= planned {
-        (StatusCode::OK, "ok")
-    } else if up > 0 {
-        (StatusCode::OK, "degraded")
-    } else {
+    let mut reasons = Vec::new();
+    if up < planned {
+        reasons.push(format!(
+            "\"{} of {planned} connections down\"",
+            planned - up
+        ));
+    }
+    reasons.extend(sink_reasons);
+    let (code, status) = if up == 0 {
         (StatusCode::SERVICE_UNAVAILABLE, "down")
+    } else if planned > 0 && reasons.is_empty() {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::OK, "degraded")
     };
     let body = format!(
-        "{{\"status\":\"{status}\",\"connections_up\":{up},\"connections_planned\":{planned},\"uptime_s\":{},\"cores\":[{}]}}",
+        "{{\"status\":\"{status}\",\"reasons\":[{}],\"connections_up\":{up},\"connections_planned\":{planned},\"uptime_s\":{},\"cores\":[{}]}}",
+        reasons.join(","),
         exporter.started.elapsed().as_secs(),
         cores.join(",")
     );
@@ -242,5 +262,55 @@ pub async fn serve(listener: TcpListener, exporter: Exporter) {
             }
         })
         .detach();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::VenueId;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    #[test]
+    fn health_reports_a_full_disk_as_degraded() {
+        let a = Arc::new(CoreStats::new(0, 0));
+        let b = Arc::new(CoreStats::new(1, 1));
+        for c in [&a, &b] {
+            c.venue(VenueId::BinanceSpot).connections_planned.set(1);
+            c.venue(VenueId::BinanceSpot).connections_up.set(1);
+        }
+        let ex = Exporter {
+            cores: Arc::new(vec![a.clone(), b.clone()]),
+            venues: vec![VenueId::BinanceSpot],
+            started: Instant::now(),
+        };
+        let (code, body) = health(&ex);
+        assert_eq!(code, StatusCode::OK);
+        assert!(
+            body.starts_with("{\"status\":\"ok\",\"reasons\":[],"),
+            "{body}"
+        );
+        b.sink_disk_full.set(1);
+        b.sink_pending_records.set(42);
+        let (code, body) = health(&ex);
+        assert_eq!(code, StatusCode::OK);
+        assert!(body.contains("\"status\":\"degraded\""), "{body}");
+        assert!(
+            body.contains("\"reasons\":[\"core 1: disk full, file writes paused and retried (42 records held in memory)\"]"),
+            "{body}"
+        );
+        assert!(body.contains("\"core\":1,\"cpu\":1,\"connections_up\":1,\"connections_planned\":1,\"sink_disk_full\":true,\"sink_pending_records\":42"), "{body}");
+        a.venue(VenueId::BinanceSpot).connections_up.set(0);
+        let (_, body) = health(&ex);
+        assert!(
+            body.contains("\"reasons\":[\"1 of 2 connections down\",\"core 1: disk full"),
+            "{body}"
+        );
+        b.venue(VenueId::BinanceSpot).connections_up.set(0);
+        let (code, body) = health(&ex);
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("\"status\":\"down\""), "{body}");
+        let _: sonic_rs::Value = sonic_rs::from_str(&body).unwrap();
     }
 }

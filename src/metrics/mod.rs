@@ -255,6 +255,13 @@ pub struct CoreStats {
     pub sink_records_dropped: LocalCounter,
     pub sink_pending_records: LocalGauge,
     pub sink_files_opened: LocalCounter,
+    /// 1 while the disk refuses the file sink's writes (full, quota, size limit).
+    pub sink_disk_full: LocalGauge,
+    /// Start-up crash recovery: torn last lines cut off this core's files.
+    pub file_torn_bytes: LocalCounter,
+    pub file_torn_lines: LocalCounter,
+    /// 1 if this core's previous run did not stop cleanly.
+    pub file_unclean_start: LocalGauge,
     pub raw_frames: LocalCounter,
     pub raw_capture_errors: LocalCounter,
     pub spill_records: LocalGauge,
@@ -285,6 +292,10 @@ impl CoreStats {
             sink_records_dropped: LocalCounter::default(),
             sink_pending_records: LocalGauge::default(),
             sink_files_opened: LocalCounter::default(),
+            sink_disk_full: LocalGauge::default(),
+            file_torn_bytes: LocalCounter::default(),
+            file_torn_lines: LocalCounter::default(),
+            file_unclean_start: LocalGauge::default(),
             raw_frames: LocalCounter::default(),
             raw_capture_errors: LocalCounter::default(),
             spill_records: LocalGauge::default(),
@@ -807,7 +818,7 @@ impl prometheus_client::collector::Collector for Exporter {
         self.core_counter(
             e,
             "sink_records_dropped",
-            "Records dropped after the sink's pending limit",
+            "Records dropped (file sink memory limit or spill full while the sink cannot take them)",
             |c| c.sink_records_dropped.get(),
         )?;
         self.core_gauge(
@@ -821,6 +832,30 @@ impl prometheus_client::collector::Collector for Exporter {
             "sink_files_opened",
             "Output files opened (rotations)",
             |c| c.sink_files_opened.get(),
+        )?;
+        self.core_gauge(
+            e,
+            "sink_disk_full",
+            "1 while the disk refuses the file sink's writes (ENOSPC, EDQUOT, EFBIG)",
+            |c| c.sink_disk_full.get(),
+        )?;
+        self.core_counter(
+            e,
+            "file_recovered_torn_bytes",
+            "Bytes of torn last lines cut off at start-up (a previous run was killed mid-write)",
+            |c| c.file_torn_bytes.get(),
+        )?;
+        self.core_counter(
+            e,
+            "file_recovered_torn_lines",
+            "Torn last lines cut off at start-up",
+            |c| c.file_torn_lines.get(),
+        )?;
+        self.core_gauge(
+            e,
+            "file_unclean_shutdown",
+            "1 if this core's previous run did not shut down cleanly (its unflushed batch was lost)",
+            |c| c.file_unclean_start.get(),
         )?;
         self.core_gauge(
             e,
@@ -840,7 +875,7 @@ impl prometheus_client::collector::Collector for Exporter {
         self.core_counter(
             e,
             "gap_records",
-            "Gap records emitted for records lost to sink backpressure",
+            "Gap records emitted (records lost to sink backpressure or a full disk; crash recovery)",
             |c| c.gaps_emitted.get(),
         )?;
         if self.cores.iter().any(|c| c.nats.get().is_some()) {

@@ -1,13 +1,15 @@
 //! `[sink.nats]`: the NATS / JetStream sink settings as written in TOML, their
 //! defaults, and validation that names the offending key.
 //!
-//! Secrets may come from environment variables (`*_env`) so they never sit in
-//! a config file; they are read at connect time and never logged.
+//! Secrets may come from environment variables (`*_env`) or files (`*_file`,
+//! e.g. a mounted Kubernetes/Docker secret) so they never sit in the config
+//! file; they are read at connect time, never logged, and `Debug` shows only
+//! whether they are set.
 
 use serde::Deserialize;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NatsSinkConfig {
     /// Servers tried in order (failover to the next on failure):
@@ -30,6 +32,10 @@ pub struct NatsSinkConfig {
     pub user_env: Option<String>,
     pub password_env: Option<String>,
     pub token_env: Option<String>,
+    /// File holding the user (instead of `user`); one trailing newline is ignored.
+    pub user_file: Option<PathBuf>,
+    pub password_file: Option<PathBuf>,
+    pub token_file: Option<PathBuf>,
     /// Extra PEM CA trusted for `tls://` servers (added to the webpki roots).
     pub ca_file: Option<PathBuf>,
     /// Stream storage: `"file"` or `"memory"`.
@@ -103,6 +109,9 @@ impl Default for NatsSinkConfig {
             user_env: None,
             password_env: None,
             token_env: None,
+            user_file: None,
+            password_file: None,
+            token_file: None,
             ca_file: None,
             storage: default_storage(),
             max_age_s: default_max_age_s(),
@@ -113,6 +122,61 @@ impl Default for NatsSinkConfig {
             max_buffered_bytes: default_max_buffered_bytes(),
             core_nats_data_types: Vec::new(),
         }
+    }
+}
+
+impl std::fmt::Debug for NatsSinkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured so a new field cannot be forgotten here.
+        let NatsSinkConfig {
+            servers,
+            jetstream,
+            stream,
+            create_stream,
+            user,
+            password,
+            token,
+            user_env,
+            password_env,
+            token_env,
+            user_file,
+            password_file,
+            token_file,
+            ca_file,
+            storage,
+            max_age_s,
+            duplicate_window_s,
+            replicas,
+            max_in_flight,
+            ack_timeout_ms,
+            max_buffered_bytes,
+            core_nats_data_types,
+        } = self;
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("NatsSinkConfig")
+            .field("servers", servers)
+            .field("jetstream", jetstream)
+            .field("stream", stream)
+            .field("create_stream", create_stream)
+            .field("user", &hidden(user))
+            .field("password", &hidden(password))
+            .field("token", &hidden(token))
+            .field("user_env", user_env)
+            .field("password_env", password_env)
+            .field("token_env", token_env)
+            .field("user_file", user_file)
+            .field("password_file", password_file)
+            .field("token_file", token_file)
+            .field("ca_file", ca_file)
+            .field("storage", storage)
+            .field("max_age_s", max_age_s)
+            .field("duplicate_window_s", duplicate_window_s)
+            .field("replicas", replicas)
+            .field("max_in_flight", max_in_flight)
+            .field("ack_timeout_ms", ack_timeout_ms)
+            .field("max_buffered_bytes", max_buffered_bytes)
+            .field("core_nats_data_types", core_nats_data_types)
+            .finish()
     }
 }
 
@@ -247,16 +311,30 @@ impl NatsSinkConfig {
         if self.max_buffered_bytes < 64 << 10 {
             return err("max_buffered_bytes", "must be at least 65536".into());
         }
-        for (k, v, env) in [
-            ("user", &self.user, &self.user_env),
-            ("password", &self.password, &self.password_env),
-            ("token", &self.token, &self.token_env),
+        for (k, v, env, file) in [
+            ("user", &self.user, &self.user_env, &self.user_file),
+            (
+                "password",
+                &self.password,
+                &self.password_env,
+                &self.password_file,
+            ),
+            ("token", &self.token, &self.token_env, &self.token_file),
         ] {
             if v.is_some() && env.is_some() {
                 return err(
                     &format!("{k}_env"),
                     format!("set either {k} or {k}_env, not both"),
                 );
+            }
+            if file.is_some() && (v.is_some() || env.is_some()) {
+                return err(
+                    &format!("{k}_file"),
+                    format!("set only one of {k}, {k}_env, {k}_file"),
+                );
+            }
+            if file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                return err(&format!("{k}_file"), "must not be empty".into());
             }
             if let Some(e) = env {
                 if e.is_empty() || e.contains('=') || e.contains('\0') {
@@ -267,9 +345,11 @@ impl NatsSinkConfig {
                 }
             }
         }
-        let has_user = self.user.is_some() || self.user_env.is_some();
-        let has_pass = self.password.is_some() || self.password_env.is_some();
-        let has_token = self.token.is_some() || self.token_env.is_some();
+        let has_user = self.user.is_some() || self.user_env.is_some() || self.user_file.is_some();
+        let has_pass =
+            self.password.is_some() || self.password_env.is_some() || self.password_file.is_some();
+        let has_token =
+            self.token.is_some() || self.token_env.is_some() || self.token_file.is_some();
         if has_user != has_pass {
             let k = if has_user { "password" } else { "user" };
             return err(k, "user and password go together".into());
@@ -305,22 +385,47 @@ impl NatsSinkConfig {
         self.jetstream && !self.core_nats_data_types.iter().any(|t| t == data_type)
     }
 
-    /// Credentials from the config and the named environment variables.
-    /// Err names the missing variable (not its value).
+    /// Credentials from the config, the named environment variables and
+    /// files. Err names the missing variable or unreadable file (never a value).
     pub fn credentials(&self) -> Result<Credentials, String> {
-        fn pick(v: &Option<String>, env: &Option<String>) -> Result<Option<String>, String> {
-            match (v, env) {
-                (Some(v), _) => Ok(Some(v.clone())),
-                (None, Some(name)) => std::env::var(name)
-                    .map(Some)
-                    .map_err(|_| format!("environment variable {name} is not set")),
-                (None, None) => Ok(None),
+        fn pick(
+            key: &str,
+            v: &Option<String>,
+            env: &Option<String>,
+            file: &Option<PathBuf>,
+        ) -> Result<Option<String>, String> {
+            if let Some(v) = v {
+                return Ok(Some(v.clone()));
             }
+            if let Some(name) = env {
+                return std::env::var(name)
+                    .map(Some)
+                    .map_err(|_| format!("environment variable {name} is not set"));
+            }
+            let Some(path) = file else {
+                return Ok(None);
+            };
+            // The error names the file only: io errors never carry contents.
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read sink.nats.{key}_file {}: {e}", path.display()))?;
+            let text = text
+                .strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(&text);
+            if text.is_empty() {
+                return Err(format!("sink.nats.{key}_file {} is empty", path.display()));
+            }
+            Ok(Some(text.to_string()))
         }
         Ok(Credentials {
-            user: pick(&self.user, &self.user_env)?,
-            password: pick(&self.password, &self.password_env)?,
-            token: pick(&self.token, &self.token_env)?,
+            user: pick("user", &self.user, &self.user_env, &self.user_file)?,
+            password: pick(
+                "password",
+                &self.password,
+                &self.password_env,
+                &self.password_file,
+            )?,
+            token: pick("token", &self.token, &self.token_env, &self.token_file)?,
         })
     }
 }
@@ -433,5 +538,83 @@ mod tests {
         let c = parse("user = \"u\"\npassword = \"secret\"").unwrap();
         let creds = c.credentials().unwrap();
         assert!(!format!("{creds:?}").contains("secret"));
+    }
+
+    #[test]
+    fn secrets_from_files_and_never_in_debug_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cr3t-pw\n").unwrap();
+        let tok = dir.path().join("tok");
+        std::fs::write(&tok, "t0k3n-value").unwrap();
+        let c = parse(&format!(
+            "user = \"alice\"\npassword_file = \"{}\"",
+            pw.display()
+        ))
+        .unwrap();
+        assert!(c.validate().is_ok());
+        let creds = c.credentials().unwrap();
+        assert_eq!(creds.password.as_deref(), Some("s3cr3t-pw"));
+        let c = parse(&format!("token_file = \"{}\"", tok.display())).unwrap();
+        assert!(c.validate().is_ok());
+        assert_eq!(
+            c.credentials().unwrap().token.as_deref(),
+            Some("t0k3n-value")
+        );
+
+        // Inline secrets: the config's and the credentials' Debug hide them,
+        // and so does everything that embeds the config (the plan).
+        let c = parse("user = \"alice\"\npassword = \"inline-pw-123\"").unwrap();
+        let shown = format!("{c:?} {:?}", c.credentials().unwrap());
+        assert!(!shown.contains("inline-pw-123"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        let c = parse("token = \"inline-tok-456\"").unwrap();
+        assert!(!format!("{c:#?}").contains("inline-tok-456"));
+        let plan = crate::config::load_str(
+            "[sink]\nkind = \"nats\"\n[sink.nats]\ntoken = \"inline-tok-789\"\n\
+             [exchanges.binance_spot]\nsymbols = [\"BTCUSDT\"]\ndata_types = [\"trade\"]\n",
+        )
+        .unwrap();
+        assert!(!format!("{plan:?} {plan}").contains("inline-tok-789"));
+
+        // Errors name the file, never its contents.
+        let c = parse(&format!(
+            "user = \"u\"\npassword_file = \"{}\"",
+            dir.path().join("missing").display()
+        ))
+        .unwrap();
+        let e = c.credentials().unwrap_err();
+        assert!(e.contains("password_file") && e.contains("missing"), "{e}");
+    }
+
+    #[test]
+    fn one_source_per_secret() {
+        let key = |toml: &str| parse(toml).unwrap().validate().unwrap_err().0;
+        assert_eq!(
+            key("user = \"u\"\npassword = \"p\"\npassword_file = \"/x\""),
+            "sink.nats.password_file"
+        );
+        assert_eq!(
+            key("token_env = \"T\"\ntoken_file = \"/x\""),
+            "sink.nats.token_file"
+        );
+        assert_eq!(key("user_file = \"/u\""), "sink.nats.password");
+        assert_eq!(
+            key("user_file = \"/u\"\npassword_file = \"/p\"\ntoken_file = \"/t\""),
+            "sink.nats.token"
+        );
+        assert_eq!(key("token_file = \"\""), "sink.nats.token_file");
+    }
+
+    #[test]
+    fn no_key_turns_tls_verification_off() {
+        for k in [
+            "tls_verify = false",
+            "insecure = true",
+            "insecure_skip_verify = true",
+            "danger_accept_invalid_certs = true",
+        ] {
+            assert!(parse(k).is_err(), "{k} accepted");
+        }
     }
 }
