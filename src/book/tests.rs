@@ -37,6 +37,7 @@ fn upd(first: u64, last: u64, prev: Option<i64>, bids: Lv<'_>, asks: Lv<'_>) -> 
         bids: levels(bids),
         asks: levels(asks),
         ts_ms: last,
+        shadow: false,
     }
 }
 
@@ -732,4 +733,71 @@ fn deltas_and_depth() {
     }
     let st = *b.stats(BF);
     assert_eq!((st.deltas_published, st.published), (3, 2));
+}
+
+// ---------------------------------------------------------------- rotation overlap
+
+fn shadow(mut m: BookMsg) -> BookMsg {
+    m.shadow = true;
+    m
+}
+
+#[test]
+fn overlap_binance_takes_each_diff_once_from_either_connection() {
+    let (mut b, mut batch) = setup(BS, CFG);
+    b.on_ws(BS, &diff(1, 3), 1, &mut batch);
+    assert_eq!(b.on_rest_snapshot(BS, &rest(2), 2, &mut batch), NONE);
+    assert_eq!(b.book(BS, "X").unwrap().last_update_id(), 3);
+    // The replacement is ahead: not an error, the old connection fills in.
+    assert_eq!(b.on_ws(BS, &shadow(diff(6, 7)), 3, &mut batch), NONE);
+    assert!(b.is_synced(BS, "X"));
+    assert_eq!(b.on_ws(BS, &diff(4, 5), 4, &mut batch), NONE);
+    // Exactly next: applied from whichever connection has it first.
+    assert_eq!(b.on_ws(BS, &shadow(diff(6, 7)), 5, &mut batch), NONE);
+    assert_eq!(b.book(BS, "X").unwrap().last_update_id(), 7);
+    // The old connection's copy is stale, not a gap.
+    assert_eq!(b.on_ws(BS, &diff(6, 7), 6, &mut batch), NONE);
+    assert_eq!(b.on_ws(BS, &diff(8, 9), 7, &mut batch), NONE);
+    assert_eq!(b.book(BS, "X").unwrap().last_update_id(), 9);
+    assert_eq!(b.stats(BS).resyncs, 0);
+}
+
+#[test]
+fn overlap_okx_ignores_the_replacement_snapshot_and_merges_updates() {
+    let (mut b, mut batch) = setup(OKX, CFG);
+    let bids: Lv<'_> = &[("10", "1")];
+    let asks: Lv<'_> = &[("11", "1")];
+    b.on_ws(OKX, &snap(10, bids, asks), 1, &mut batch);
+    b.on_ws(OKX, &upd(11, 11, Some(10), bids, asks), 2, &mut batch);
+    // The replacement's snapshot (older or newer) never restarts a synced book.
+    assert_eq!(
+        b.on_ws(OKX, &shadow(snap(12, bids, asks)), 3, &mut batch),
+        NONE
+    );
+    assert_eq!(b.book(OKX, "X").unwrap().last_update_id(), 11);
+    assert_eq!(
+        b.on_ws(
+            OKX,
+            &shadow(upd(12, 12, Some(11), bids, asks)),
+            4,
+            &mut batch
+        ),
+        NONE
+    );
+    // The old connection's copy of 12 is stale; 13 follows on.
+    assert_eq!(
+        b.on_ws(OKX, &upd(12, 12, Some(11), bids, asks), 5, &mut batch),
+        NONE
+    );
+    assert_eq!(
+        b.on_ws(OKX, &upd(13, 13, Some(12), bids, asks), 6, &mut batch),
+        NONE
+    );
+    assert_eq!(b.book(OKX, "X").unwrap().last_update_id(), 13);
+    assert_eq!(b.stats(OKX).resyncs, 0);
+    // A real gap on the primary still resyncs.
+    assert_eq!(
+        b.on_ws(OKX, &upd(20, 20, Some(19), bids, asks), 7, &mut batch),
+        RESUB
+    );
 }

@@ -98,6 +98,13 @@ pub struct VenuePlan {
     pub snapshot_depth: usize,
     /// Polling interval of each REST-polled data type (indexed by `DataType::index`).
     pub poll_every: [Duration; DataType::COUNT],
+    /// Make-before-break rotation: after this age, and/or daily at this UTC
+    /// (hour, minute); old and new overlap for `rotation_overlap`.
+    pub rotate_after: Option<Duration>,
+    pub rotate_at_utc: Option<(u8, u8)>,
+    pub rotation_overlap: Duration,
+    /// Silence after which a connection is considered dead.
+    pub stale_after: Duration,
 }
 
 /// A REST-polled stream: one data type of one symbol, on one core.
@@ -515,7 +522,49 @@ fn plan_venue(
             ));
         }
     }
+    let rotate_after = match vc.rotate_after_ms {
+        Some(0) => None,
+        Some(ms) if ms < 1000 => {
+            return Err(ConfigError::new(
+                format!("exchanges.{key}.rotate_after_ms"),
+                "must be 0 (never) or at least 1000",
+            ))
+        }
+        Some(ms) => Some(Duration::from_millis(ms)),
+        None => proto
+            .connection_lifetime()
+            .map(|l| l.saturating_sub(Duration::from_secs(3600))),
+    };
+    let rotate_at_utc = match &vc.rotate_at_utc {
+        None => None,
+        Some(t) => Some(parse_hh_mm(t).ok_or_else(|| {
+            ConfigError::new(
+                format!("exchanges.{key}.rotate_at_utc"),
+                format!("`{t}` is not a UTC time of day `HH:MM`"),
+            )
+        })?),
+    };
+    if vc.rotation_overlap_ms < 100 || vc.rotation_overlap_ms > 600_000 {
+        return Err(ConfigError::new(
+            format!("exchanges.{key}.rotation_overlap_ms"),
+            "must be between 100 and 600000",
+        ));
+    }
+    let stale_after = match vc.stale_after_ms {
+        None => proto.stale_after(),
+        Some(ms) if (500..=3_600_000).contains(&ms) => Duration::from_millis(ms),
+        Some(_) => {
+            return Err(ConfigError::new(
+                format!("exchanges.{key}.stale_after_ms"),
+                "must be between 500 and 3600000",
+            ))
+        }
+    };
     Ok(VenuePlan {
+        stale_after,
+        rotate_after,
+        rotate_at_utc,
+        rotation_overlap: Duration::from_millis(vc.rotation_overlap_ms),
         id,
         ws_url,
         rest_url,
@@ -528,6 +577,16 @@ fn plan_venue(
         snapshot_depth: vc.snapshot_depth,
         poll_every,
     })
+}
+
+/// `HH:MM` (UTC) → (hour, minute).
+fn parse_hh_mm(t: &str) -> Option<(u8, u8)> {
+    let (h, m) = t.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u8, u8) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some((h, m))
 }
 
 /// Which instance (1-based) collects `symbol` of `venue`: rendezvous

@@ -257,6 +257,20 @@ pub struct VenueConfig {
     /// defaults are MarketPrism's.
     #[serde(default)]
     pub poll_interval_ms: BTreeMap<String, u64>,
+    /// Replace each connection (make-before-break) after this long; 0 = never.
+    /// Default: an hour before the venue's documented lifetime (Binance: 23 h).
+    pub rotate_after_ms: Option<u64>,
+    /// Also replace connections daily at this UTC time, `HH:MM`.
+    pub rotate_at_utc: Option<String>,
+    /// A connection silent this long is reconnected (default per venue).
+    pub stale_after_ms: Option<u64>,
+    /// How long old and new connection run side by side in a rotation.
+    #[serde(default = "default_rotation_overlap_ms")]
+    pub rotation_overlap_ms: u64,
+}
+
+const fn default_rotation_overlap_ms() -> u64 {
+    2000
 }
 
 const fn default_book_depth() -> usize {

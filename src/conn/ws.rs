@@ -14,14 +14,19 @@ use url::Url;
 
 pub type WsStream = WebSocketStream<Transport>;
 
-/// Largest message accepted (MarketPrism's `max_size`).
+/// Largest message parsed (MarketPrism's `max_size`); larger ones are
+/// counted and skipped by the reader, the connection stays up.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// Largest message read at all: past it the WebSocket layer fails the
+/// connection (memory stays bounded whatever a peer sends).
+pub const HARD_LIMIT_BYTES: usize = 16 << 20;
 
 pub fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(64 * 1024)
-        .max_message_size(Some(MAX_MESSAGE_BYTES))
-        .max_frame_size(Some(MAX_MESSAGE_BYTES))
+        .max_message_size(Some(HARD_LIMIT_BYTES))
+        .max_frame_size(Some(HARD_LIMIT_BYTES))
 }
 
 /// Opens `url` (`wss://` needs `tls`) and completes the WebSocket handshake.

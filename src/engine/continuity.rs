@@ -85,6 +85,9 @@ pub struct Continuity {
     marks: Vec<Vec<HashMap<Box<str>, Mark>>>,
     /// Connections (by epoch) currently up.
     live: Vec<u32>,
+    /// (retired, replacement) pairs of rotations: a retired connection is
+    /// live for comparison while its replacement is.
+    retired: Vec<(u32, u32)>,
     pub duplicates: u64,
 }
 
@@ -113,10 +116,27 @@ impl Continuity {
 
     pub fn conn_down(&mut self, epoch: u32) {
         self.live.retain(|&e| e != epoch);
+        self.retired.retain(|&(_, n)| n != epoch);
+    }
+
+    /// `old` was replaced by `new` (make-before-break rotation).
+    pub fn retire(&mut self, old: u32, new: u32) {
+        self.live.retain(|&e| e != old);
+        // Earlier connections this one stood for now stand for `new`.
+        for r in self.retired.iter_mut() {
+            if r.1 == old {
+                r.1 = new;
+            }
+        }
+        self.retired.push((old, new));
     }
 
     fn is_live(&self, epoch: u32) -> bool {
         self.live.contains(&epoch)
+            || self
+                .retired
+                .iter()
+                .any(|&(o, n)| o == epoch && self.live.contains(&n))
     }
 
     /// Decides one record of `conn` (see the module doc).

@@ -139,6 +139,13 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
                 snapshot_depth: v.snapshot_depth,
                 // One budget per venue and core: each core gets an equal share.
                 rest_share: (venue::protocol(v.id).rest_limit().weight / cores_n).max(1),
+                rotate_after: v.rotate_after,
+                rotate_at_utc: v.rotate_at_utc,
+                rotation_overlap: v.rotation_overlap,
+                stale_after: v.stale_after,
+                connect_limit: venue::protocol(v.id)
+                    .connection_rate_limit()
+                    .map(|(n, w)| ((n / cores_n).max(1), w)),
             })
             .collect();
         let (maps, books) = core_books_and_instruments(&plan, &core, &instruments);

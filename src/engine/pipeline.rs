@@ -521,6 +521,16 @@ impl Pipeline {
         self.continuity.conn_down(epoch);
     }
 
+    /// A rotation replaced `old` by `new`: records of `old` compare with
+    /// those of `new` as overlap, not as a reconnect.
+    pub fn retire(&mut self, old: u32, new: u32) {
+        self.continuity.retire(old, new);
+    }
+
+    pub fn has_stream_gaps(&self) -> bool {
+        !self.stream_gaps.is_empty()
+    }
+
     /// Reconnect gaps found since the last call.
     pub fn take_stream_gaps(&mut self) -> Vec<StreamGap> {
         std::mem::take(&mut self.stream_gaps)

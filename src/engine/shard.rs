@@ -4,6 +4,7 @@
 //! control loop that watches for shutdown. Nothing here is shared with
 //! another core except the stats it writes.
 
+use super::continuity::StreamGap;
 use super::pipeline::{ConnState, Pipeline};
 use super::shutdown;
 use crate::book::BookAction;
@@ -17,9 +18,8 @@ use crate::notify::Notify;
 use crate::rest::{self, Budget};
 use crate::sink::nats::Publisher;
 use crate::sink::MessageSink;
-use crate::venue::{self, Malformed};
+use crate::venue::{self, FrameOutcome, Malformed};
 use async_tungstenite::tungstenite::{self, Message};
-use futures_util::future::Either;
 use futures_util::StreamExt;
 use rustls::ClientConfig;
 use std::cell::{Cell, RefCell};
@@ -48,6 +48,99 @@ const REST_RETRY: Duration = Duration::from_secs(1);
 /// Wait before asking again for a snapshot the book found too old.
 const SNAPSHOT_RETRY: Duration = Duration::from_millis(250);
 
+/// A connected, subscribed WebSocket and what its reader keeps.
+struct Live {
+    stream: ws::WsStream,
+    /// Unique per connection on this core (continuity).
+    epoch: u32,
+    since: Instant,
+    cstate: ConnState,
+    requests: RequestLog,
+}
+
+/// How a read loop runs.
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    /// The connection of its plan: ends on a drop, or at `rotate_at` / a
+    /// venue close notice with [`End::Rotate`].
+    Primary { rotate_at: Option<Instant> },
+    /// One side of a rotation overlap: ends with [`End::Stopped`] when `stop`
+    /// is raised or at `until`.
+    Overlap {
+        stop: &'a Signal,
+        until: Option<Instant>,
+    },
+}
+
+/// Why a read loop ended.
+enum End {
+    Lost(String),
+    Rotate(String),
+    Stopped,
+}
+
+/// What woke a read loop.
+enum Ev {
+    Msg(Option<Result<Message, tungstenite::Error>>),
+    Tick,
+    /// Stop signal or deadline.
+    Other,
+}
+
+/// A one-way flag several tasks of this core can wait for.
+#[derive(Default)]
+struct Signal {
+    set: Cell<bool>,
+    wakers: RefCell<Vec<std::task::Waker>>,
+}
+
+impl Signal {
+    fn raise(&self) {
+        self.set.set(true);
+        for w in self.wakers.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+
+    fn is_set(&self) -> bool {
+        self.set.get()
+    }
+
+    fn wait(&self) -> impl std::future::Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            if self.set.get() {
+                return std::task::Poll::Ready(());
+            }
+            let mut w = self.wakers.borrow_mut();
+            if !w.iter().any(|x| x.will_wake(cx.waker())) {
+                w.push(cx.waker().clone());
+            }
+            std::task::Poll::Pending
+        })
+    }
+}
+
+/// When a connection opened at `since` is due for rotation: its age limit
+/// or the next daily UTC time, whichever comes first.
+fn rotation_due(v: &VenueRuntime, since: Instant) -> Option<Instant> {
+    let by_age = v.rotate_after.map(|a| since + a);
+    let by_clock = v.rotate_at_utc.map(|(h, m)| {
+        let now_s = crate::sys::now_ns() / 1_000_000_000;
+        let day = now_s % 86_400;
+        let at = h as u64 * 3600 + m as u64 * 60;
+        let wait = if at > day {
+            at - day
+        } else {
+            at + 86_400 - day
+        };
+        Instant::now() + Duration::from_secs(wait)
+    });
+    match (by_age, by_clock) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// What a connection needs of its venue.
 #[derive(Clone)]
 pub struct VenueRuntime {
@@ -60,6 +153,13 @@ pub struct VenueRuntime {
     pub snapshot_depth: usize,
     /// This core's share of the venue's REST weight limit (1/cores).
     pub rest_share: u32,
+    /// Make-before-break rotation (see `VenuePlan`).
+    pub rotate_after: Option<Duration>,
+    pub rotate_at_utc: Option<(u8, u8)>,
+    pub rotation_overlap: Duration,
+    /// This core's share of the venue's new-connection limit per window.
+    pub connect_limit: Option<(u32, Duration)>,
+    pub stale_after: Duration,
 }
 
 /// Control requests (subscribe/unsubscribe frames) a connection sent, for
@@ -94,6 +194,8 @@ enum JobKind {
     Snapshot(String),
     /// Poll number N of the core plan.
     Poll(usize),
+    /// Trades missed in a reconnect gap, and failed attempts so far.
+    Backfill(Box<StreamGap>, u8),
 }
 
 #[derive(Debug)]
@@ -107,6 +209,8 @@ struct Job {
 #[derive(Default)]
 struct RestQueue {
     jobs: RefCell<VecDeque<Job>>,
+    /// The job the worker is running (reported if cut short by shutdown).
+    current: RefCell<Option<JobKind>>,
     wake: Notify,
 }
 
@@ -154,6 +258,10 @@ pub struct Shard {
     /// Newest datapoint published per poll (index of `plan.polls`), ms.
     poll_last_ts: Vec<Cell<u64>>,
     rest_log: RefCell<RateLimit>,
+    /// Last connection epoch handed out on this core.
+    epochs: Cell<u32>,
+    /// Recent connect attempts per venue (connection-rate limit).
+    connects: Vec<RefCell<VecDeque<Instant>>>,
 }
 
 impl Shard {
@@ -180,6 +288,8 @@ impl Shard {
             rest: VenueId::ALL.iter().map(|_| RestQueue::default()).collect(),
             poll_last_ts: (0..polls).map(|_| Cell::new(0)).collect(),
             rest_log: RefCell::new(RateLimit::new(1_000_000_000)),
+            epochs: Cell::new(0),
+            connects: VenueId::ALL.iter().map(|_| RefCell::default()).collect(),
         })
     }
 
@@ -235,10 +345,25 @@ impl Shard {
             self.plan.cpu,
             self.plan.connections.len()
         );
+        let mut second = Instant::now();
         while !shutdown::requested() {
             glommio::timer::sleep(Duration::from_millis(10)).await;
             self.stats.allocations.set(crate::sys::thread_allocations());
             self.copy_book_stats();
+            if second.elapsed() >= Duration::from_secs(1) {
+                second += Duration::from_secs(1);
+                // Availability: connection-seconds up vs planned.
+                for v in &self.stats.venues {
+                    v.connected_seconds.add(
+                        v.connections_up
+                            .get()
+                            .min(v.connections_planned.get())
+                            .max(0) as u64,
+                    );
+                    v.planned_seconds
+                        .add(v.connections_planned.get().max(0) as u64);
+                }
+            }
         }
         // Readers stop at an await point: every frame already read has been
         // pushed into the batch synchronously, so cancelling loses nothing.
@@ -249,6 +374,18 @@ impl Shard {
             h.cancel().await;
         }
         flusher.cancel().await;
+        // Backfills cut short: what they would have recovered is reported.
+        for q in &self.rest {
+            let current = q.current.borrow_mut().take();
+            let queued: Vec<JobKind> = q.jobs.borrow_mut().drain(..).map(|j| j.kind).collect();
+            for kind in current.into_iter().chain(queued) {
+                if let JobKind::Backfill(g, _) = kind {
+                    if let Some(r) = g.range {
+                        self.backfill_give_up(&g, r, "backfill_interrupted");
+                    }
+                }
+            }
+        }
         let mut result = self.pipeline.borrow_mut().close();
         // A full disk may free up: keep trying while the drain budget lasts.
         while result.is_err()
@@ -356,8 +493,10 @@ impl Shard {
             .unwrap_or(&self.venues[0])
     }
 
-    /// One connection's life: connect, subscribe, read until it drops, back
-    /// off, repeat. Its books are marked unsynced whenever it drops.
+    /// One connection plan's life: connect, subscribe, read. A planned
+    /// rotation (lifetime, venue notice) opens the replacement before the old
+    /// connection closes (see [`Shard::rotate`]); a drop backs off and
+    /// reconnects, and only then are its books marked unsynced.
     async fn connection(self: Rc<Self>, conn: ConnectionPlan) {
         let v = self.venue(conn.venue).clone();
         let url = venue::connection_url(&v.ws_url, &conn);
@@ -366,49 +505,272 @@ impl Shard {
         let seed = (conn.id as u64) ^ crate::sys::now_ns();
         let mut backoff = Backoff::new(BACKOFF_BASE, BACKOFF_CAP, seed);
         let mut attempt: u64 = 0;
+        // A live connection a rotation handed over.
+        let mut handed: Option<Live> = None;
         loop {
-            if attempt > 0 {
-                vs.reconnects.inc();
-            }
-            attempt += 1;
-            match ws::connect(&url, v.tls.as_ref(), CONNECT_TIMEOUT).await {
-                Err(e) => {
-                    vs.connect_failures.inc();
-                    log::warn!(
-                        "conn {} {}: connect to {} failed (attempt {}): {e}",
-                        conn.id,
-                        conn.venue,
-                        url.host_str().unwrap_or("?"),
-                        attempt
-                    );
-                }
-                Ok(mut stream) => {
-                    let up = UpGuard::new(&vs.connections_up);
-                    let since = Instant::now();
-                    log::info!(
-                        "conn {} {}: connected ({} streams)",
-                        conn.id,
-                        conn.venue,
-                        conn.streams.len()
-                    );
-                    let mut requests = RequestLog::default();
-                    let why = match self.subscribe(&mut stream, &conn, &channels).await {
-                        Ok(n) => {
-                            requests.add(n, Instant::now());
-                            self.read_loop(&mut stream, &conn, &mut requests).await
-                        }
-                        Err(e) => format!("subscribing failed: {e}"),
-                    };
-                    drop(up);
-                    self.connection_lost(&conn);
-                    if since.elapsed() >= STABLE_AFTER {
-                        backoff.reset();
+            let mut live = match handed.take() {
+                Some(l) => l,
+                None => {
+                    if attempt > 0 {
+                        vs.reconnects.inc();
                     }
-                    log::warn!("conn {} {}: disconnected: {why}", conn.id, conn.venue);
+                    attempt += 1;
+                    match self.open(&conn, &url, &v, &channels, false).await {
+                        Ok(l) => l,
+                        Err(e) => {
+                            log::warn!("conn {} {}: {e} (attempt {attempt})", conn.id, conn.venue);
+                            glommio::timer::sleep(backoff.next_delay()).await;
+                            continue;
+                        }
+                    }
+                }
+            };
+            let since = live.since;
+            let rotate_at = rotation_due(&v, since);
+            let why = match self
+                .read_loop(&mut live, &conn, Mode::Primary { rotate_at })
+                .await
+            {
+                End::Rotate(why) => {
+                    vs.rotations.inc();
+                    log::info!(
+                        "conn {} {}: rotating ({why}): opening the replacement first",
+                        conn.id,
+                        conn.venue
+                    );
+                    match self.rotate(live, &conn, &url, &v, &channels).await {
+                        Ok(new) => {
+                            handed = Some(new);
+                            continue;
+                        }
+                        Err(why) => why,
+                    }
+                }
+                End::Lost(why) => {
+                    self.close_live(live, &conn, true).await;
+                    why
+                }
+                End::Stopped => {
+                    self.close_live(live, &conn, true).await;
+                    "stopped".into()
+                }
+            };
+            if since.elapsed() >= STABLE_AFTER {
+                backoff.reset();
+            }
+            log::warn!("conn {} {}: disconnected: {why}", conn.id, conn.venue);
+            glommio::timer::sleep(backoff.next_delay()).await;
+        }
+    }
+
+    /// Connects (within the venue's connection-rate share) and subscribes.
+    async fn open(
+        &self,
+        conn: &ConnectionPlan,
+        url: &Url,
+        v: &VenueRuntime,
+        channels: &[String],
+        shadow: bool,
+    ) -> Result<Live, String> {
+        let vs = self.stats.venue(conn.venue);
+        self.connect_permit(conn.venue, v).await;
+        let mut stream = match ws::connect(url, v.tls.as_ref(), CONNECT_TIMEOUT).await {
+            Ok(s) => s,
+            Err(e) => {
+                vs.connect_failures.inc();
+                return Err(format!(
+                    "connect to {} failed: {e}",
+                    url.host_str().unwrap_or("?")
+                ));
+            }
+        };
+        let mut requests = RequestLog::default();
+        match self.subscribe(&mut stream, conn, channels).await {
+            Ok(n) => requests.add(n, Instant::now()),
+            Err(e) => return Err(format!("subscribing failed: {e}")),
+        }
+        let epoch = self.epochs.get().wrapping_add(1);
+        self.epochs.set(epoch);
+        self.pipeline.borrow_mut().conn_up(epoch);
+        vs.connections_up.add(1);
+        log::info!(
+            "conn {} {}: connected ({} streams{})",
+            conn.id,
+            conn.venue,
+            conn.streams.len(),
+            if shadow { ", replacement" } else { "" }
+        );
+        Ok(Live {
+            stream,
+            epoch,
+            since: Instant::now(),
+            cstate: ConnState {
+                epoch,
+                shadow,
+                ..ConnState::default()
+            },
+            requests,
+        })
+    }
+
+    /// Waits until the venue's new-connection budget (this core's share)
+    /// allows one more connect, so a reconnect storm stays within it.
+    async fn connect_permit(&self, venue: VenueId, v: &VenueRuntime) {
+        let Some((allowed, window)) = v.connect_limit else {
+            return;
+        };
+        loop {
+            let now = Instant::now();
+            let wait = {
+                let mut log = self.connects[venue.index()].borrow_mut();
+                while log
+                    .front()
+                    .is_some_and(|&t| now.duration_since(t) >= window)
+                {
+                    log.pop_front();
+                }
+                if (log.len() as u32) < allowed {
+                    log.push_back(now);
+                    return;
+                }
+                log.front()
+                    .map(|&t| window.saturating_sub(now.duration_since(t)))
+            };
+            self.stats.venue(venue).connect_throttled.inc();
+            glommio::timer::sleep(wait.unwrap_or(window)).await;
+        }
+    }
+
+    /// Ends a connection: it no longer counts as live for continuity, and
+    /// when it was lost (not replaced) its books can no longer be trusted.
+    async fn close_live(&self, mut live: Live, conn: &ConnectionPlan, lost: bool) {
+        self.pipeline.borrow_mut().conn_down(live.epoch);
+        self.stats.venue(conn.venue).connections_up.add(-1);
+        if lost {
+            self.connection_lost(conn);
+        } else {
+            let bye = live.stream.close(None);
+            let _ = futures_lite::future::or(
+                async {
+                    let _ = bye.await;
+                },
+                async {
+                    glommio::timer::sleep(Duration::from_millis(500)).await;
+                },
+            )
+            .await;
+        }
+    }
+
+    /// Make-before-break: keeps reading `old` while a replacement connects
+    /// and subscribes, runs both for the overlap (continuity and the books'
+    /// shadow rule keep one copy of everything), then closes `old`. If `old`
+    /// ends first, the replacement takes over at once; if no replacement
+    /// could be opened by then, returns why `old` ended.
+    async fn rotate(
+        &self,
+        mut old: Live,
+        conn: &ConnectionPlan,
+        url: &Url,
+        v: &VenueRuntime,
+        channels: &[String],
+    ) -> Result<Live, String> {
+        let retire = Signal::default();
+        let switch = Signal::default();
+        let old_side = async {
+            let end = self
+                .read_loop(
+                    &mut old,
+                    conn,
+                    Mode::Overlap {
+                        stop: &retire,
+                        until: None,
+                    },
+                )
+                .await;
+            switch.raise();
+            end
+        };
+        let new_side = async {
+            let seed = (conn.id as u64) ^ crate::sys::now_ns().rotate_left(17);
+            let mut backoff = Backoff::new(BACKOFF_BASE, BACKOFF_CAP, seed);
+            loop {
+                if switch.is_set() {
+                    return None;
+                }
+                let mut new = match self.open(conn, url, v, channels, true).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        log::warn!("conn {} {}: replacement: {e}", conn.id, conn.venue);
+                        futures_lite::future::or(
+                            glommio::timer::sleep(backoff.next_delay()),
+                            switch.wait(),
+                        )
+                        .await;
+                        continue;
+                    }
+                };
+                let until = Some(Instant::now() + v.rotation_overlap);
+                match self
+                    .read_loop(
+                        &mut new,
+                        conn,
+                        Mode::Overlap {
+                            stop: &switch,
+                            until,
+                        },
+                    )
+                    .await
+                {
+                    End::Stopped => {
+                        retire.raise();
+                        return Some(new);
+                    }
+                    End::Lost(why) | End::Rotate(why) => {
+                        log::warn!(
+                            "conn {} {}: replacement lost during the overlap: {why}",
+                            conn.id,
+                            conn.venue
+                        );
+                        // The old connection still carries the books.
+                        self.close_live(new, conn, false).await;
+                    }
                 }
             }
-            let delay = backoff.next_delay();
-            glommio::timer::sleep(delay).await;
+        };
+        let (old_end, new) = futures_util::future::join(old_side, new_side).await;
+        match new {
+            Some(mut new) => {
+                new.cstate.shadow = false;
+                // Records of `old` compare with `new` as one connection's.
+                self.pipeline.borrow_mut().retire(old.epoch, new.epoch);
+                self.stats.venue(conn.venue).connections_up.add(-1);
+                if matches!(old_end, End::Stopped) {
+                    let _ = futures_lite::future::or(
+                        async {
+                            let _ = old.stream.close(None).await;
+                        },
+                        async {
+                            glommio::timer::sleep(Duration::from_millis(500)).await;
+                        },
+                    )
+                    .await;
+                }
+                log::info!(
+                    "conn {} {}: rotated to the replacement after {:?}",
+                    conn.id,
+                    conn.venue,
+                    old.since.elapsed()
+                );
+                Ok(new)
+            }
+            None => {
+                self.close_live(old, conn, true).await;
+                Err(match old_end {
+                    End::Lost(why) | End::Rotate(why) => why,
+                    End::Stopped => "stopped".into(),
+                })
+            }
         }
     }
 
@@ -436,14 +798,48 @@ impl Shard {
         }
     }
 
-    /// Reads frames until the connection ends; returns why it ended. Sends
-    /// the venue's heartbeats, parser replies and book resubscriptions.
-    async fn read_loop(
-        &self,
-        stream: &mut ws::WsStream,
-        conn: &ConnectionPlan,
-        requests: &mut RequestLog,
-    ) -> String {
+    /// Queues backfill of the reconnect gaps the pipeline found, or emits a
+    /// `gap` record where the venue cannot be backfilled by id.
+    fn take_gaps(&self) {
+        let gaps = self.pipeline.borrow_mut().take_stream_gaps();
+        for g in gaps {
+            let vs = self.stats.venue(g.venue);
+            let proto = venue::protocol(g.venue);
+            let backfill = match g.range {
+                Some((from, to)) if g.data_type == DataType::Trade => {
+                    vs.trade_gaps.inc();
+                    proto
+                        .trade_history_request(&g.raw_symbol, from, to)
+                        .is_some()
+                }
+                _ => false,
+            };
+            if backfill {
+                log::info!(
+                    "{} {}: trades {:?} missed while disconnected: backfilling",
+                    g.venue,
+                    g.raw_symbol,
+                    g.range
+                );
+                self.rest[g.venue.index()].push(JobKind::Backfill(Box::new(g), 0), Instant::now());
+            } else {
+                let reason = if g.range.is_some() {
+                    "disconnect"
+                } else {
+                    "disconnect_unmeasured"
+                };
+                self.pipeline
+                    .borrow_mut()
+                    .push_gap(&g, reason, crate::sys::now_ns());
+                self.batch_started.notify();
+            }
+        }
+    }
+
+    /// Reads frames until the connection ends, a rotation is due (primary)
+    /// or the overlap is over (see [`Mode`]). Sends the venue's heartbeats,
+    /// parser replies and book resubscriptions.
+    async fn read_loop(&self, live: &mut Live, conn: &ConnectionPlan, mode: Mode<'_>) -> End {
         let venue = conn.venue;
         let proto = venue::protocol(venue);
         // The data type a frame belongs to before parsing it: the connection's,
@@ -453,9 +849,30 @@ impl Shard {
             _ => None,
         };
         let vs = self.stats.venue(venue);
-        let mut cstate = ConnState::default();
         let heartbeat = proto.heartbeat();
-        let mut tick = heartbeat.map(|h| Box::pin(glommio::timer::Timer::new(h.every)));
+        let stale_after = self.venue(venue).stale_after;
+        // One timer both sends heartbeats and checks for silence.
+        let period = match heartbeat {
+            Some(h) => h.every.min(stale_after / 2),
+            None => stale_after / 2,
+        };
+        let mut next_heartbeat = heartbeat.map(|h| Instant::now() + h.every);
+        let mut tick = Some(Box::pin(glommio::timer::Timer::new(period)));
+        let (stop, until) = match mode {
+            Mode::Primary { rotate_at } => (None, rotate_at),
+            Mode::Overlap { stop, until } => (Some(stop), until),
+        };
+        let mut deadline = until.map(|t| {
+            Box::pin(glommio::timer::Timer::new(
+                t.saturating_duration_since(Instant::now()),
+            ))
+        });
+        let Live {
+            stream,
+            cstate,
+            requests,
+            ..
+        } = live;
         // Receive time (ns) of the last frame; reuses the clock read each frame
         // already pays for, instead of a second one.
         let mut last_frame_ns = crate::sys::now_ns();
@@ -466,33 +883,75 @@ impl Shard {
                 since_yield = 0;
                 glommio::yield_if_needed().await;
             }
-            let next = match (tick.as_mut(), heartbeat) {
-                (Some(t), Some(hb)) => {
-                    match futures_util::future::select(stream.next(), t.as_mut()).await {
-                        Either::Left((m, _)) => m,
-                        Either::Right((_, pending)) => {
-                            drop(pending);
-                            // A socket with no frames and no pongs for two
-                            // heartbeats is dead even if TCP has not noticed.
-                            let quiet = Duration::from_nanos(
-                                crate::sys::now_ns().saturating_sub(last_frame_ns),
-                            );
-                            if quiet > hb.every * 2 + Duration::from_secs(5) {
-                                return format!("no frames for {quiet:?} (stale)");
-                            }
-                            if let Err(e) = stream.send(Message::text(hb.frame)).await {
-                                return format!("sending heartbeat: {e}");
-                            }
-                            vs.heartbeats_sent.inc();
-                            *t = Box::pin(glommio::timer::Timer::new(hb.every));
-                            continue;
+            if stop.is_some_and(|s| s.is_set()) {
+                return End::Stopped;
+            }
+            let next = {
+                let msg = async { Ev::Msg(stream.next().await) };
+                let tick_f = async {
+                    match tick.as_mut() {
+                        Some(t) => {
+                            t.as_mut().await;
+                            Ev::Tick
                         }
+                        None => std::future::pending().await,
+                    }
+                };
+                let other = async {
+                    match (stop, deadline.as_mut()) {
+                        (Some(s), Some(d)) => {
+                            futures_lite::future::or(
+                                async {
+                                    s.wait().await;
+                                },
+                                async {
+                                    d.as_mut().await;
+                                },
+                            )
+                            .await
+                        }
+                        (Some(s), None) => s.wait().await,
+                        (None, Some(d)) => {
+                            d.as_mut().await;
+                        }
+                        (None, None) => std::future::pending().await,
+                    }
+                    Ev::Other
+                };
+                futures_lite::future::or(msg, futures_lite::future::or(tick_f, other)).await
+            };
+            let next = match next {
+                Ev::Msg(m) => m,
+                Ev::Other => {
+                    return match mode {
+                        Mode::Primary { .. } => End::Rotate("connection age".into()),
+                        Mode::Overlap { .. } => End::Stopped,
                     }
                 }
-                _ => stream.next().await,
+                Ev::Tick => {
+                    // No frame, ping or pong for this long: dead even if TCP
+                    // has not noticed (a quiet stream still gets pings/pongs).
+                    let quiet =
+                        Duration::from_nanos(crate::sys::now_ns().saturating_sub(last_frame_ns));
+                    if quiet > stale_after {
+                        vs.stale_connections.inc();
+                        return End::Lost(format!("no frames for {quiet:?} (stale)"));
+                    }
+                    if let (Some(hb), Some(at)) = (heartbeat, next_heartbeat.as_mut()) {
+                        if Instant::now() >= *at {
+                            if let Err(e) = stream.send(Message::text(hb.frame)).await {
+                                return End::Lost(format!("sending heartbeat: {e}"));
+                            }
+                            vs.heartbeats_sent.inc();
+                            *at = Instant::now() + hb.every;
+                        }
+                    }
+                    tick = Some(Box::pin(glommio::timer::Timer::new(period)));
+                    continue;
+                }
             };
             let msg = match next {
-                None => return "stream ended".to_string(),
+                None => return End::Lost("stream ended".to_string()),
                 Some(Ok(m)) => m,
                 Some(Err(e)) => {
                     let now = crate::sys::now_ns();
@@ -502,15 +961,27 @@ impl Shard {
                             p.on_rejected(venue, conn_type, Malformed::Oversized, 0, now)
                         }
                         tungstenite::Error::Utf8(_) => {
-                            p.on_rejected(venue, conn_type, Malformed::InvalidUtf8, 0, now)
+                            // The frame was read whole: skip it, keep the connection.
+                            p.on_rejected(venue, conn_type, Malformed::InvalidUtf8, 0, now);
+                            continue;
                         }
                         _ => {}
                     }
-                    return format!("read error: {e}");
+                    return End::Lost(format!("read error: {e}"));
                 }
             };
             let now = crate::sys::now_ns();
             last_frame_ns = now;
+            if msg.len() > ws::MAX_MESSAGE_BYTES {
+                self.pipeline.borrow_mut().on_rejected(
+                    venue,
+                    conn_type,
+                    Malformed::Oversized,
+                    msg.len(),
+                    now,
+                );
+                continue;
+            }
             if self.engine.discard_frames {
                 vs.frames_received[super::pipeline::received_slot(conn_type)].inc();
                 vs.bytes_received.add(msg.len() as u64);
@@ -518,35 +989,47 @@ impl Shard {
             }
             match msg {
                 Message::Text(text) => {
-                    let (full, became_nonempty, action) = {
+                    let (full, became_nonempty, out, action, gaps) = {
                         let mut p = self.pipeline.borrow_mut();
                         p.record_raw(now, conn.id, venue, FrameKind::Text, text.as_bytes());
                         let was_empty = p.batch_len() == 0;
-                        let (_out, action) =
-                            p.on_text(venue, conn_type, text.as_str(), now, &mut cstate);
-                        (p.is_full(), was_empty && p.batch_len() > 0, action)
+                        let (out, action) = p.on_text(venue, conn_type, text.as_str(), now, cstate);
+                        (
+                            p.is_full(),
+                            was_empty && p.batch_len() > 0,
+                            out,
+                            action,
+                            p.has_stream_gaps(),
+                        )
                     };
                     if full {
                         self.pipeline.borrow_mut().flush(now);
                     } else if became_nonempty {
                         self.batch_started.notify();
                     }
+                    if gaps {
+                        self.take_gaps();
+                    }
                     if action != BookAction::None {
                         match self.on_book_action(stream, venue, action, requests).await {
                             Ok(true) => {}
-                            Ok(false) => {
-                                return "control-request budget of the venue spent: reconnecting to resync".into()
-                            }
-                            Err(e) => return format!("sending resubscription: {e}"),
+                            Ok(false) => return End::Lost(
+                                "control-request budget of the venue spent: reconnecting to resync"
+                                    .into(),
+                            ),
+                            Err(e) => return End::Lost(format!("sending resubscription: {e}")),
                         }
                     }
                     if !cstate.replies.is_empty() {
                         for r in std::mem::take(&mut cstate.replies) {
                             if let Err(e) = stream.send(Message::text(r)).await {
-                                return format!("sending reply: {e}");
+                                return End::Lost(format!("sending reply: {e}"));
                             }
                             vs.heartbeats_sent.inc();
                         }
+                    }
+                    if out == FrameOutcome::Notice && matches!(mode, Mode::Primary { .. }) {
+                        return End::Rotate("the venue announced the close".into());
                     }
                 }
                 Message::Binary(b) => {
@@ -558,10 +1041,10 @@ impl Shard {
                 Message::Ping(_) => vs.pings.inc(),
                 Message::Pong(_) | Message::Frame(_) => {}
                 Message::Close(frame) => {
-                    return match frame {
+                    return End::Lost(match frame {
                         Some(f) => format!("server closed ({} {})", f.code, f.reason),
                         None => "server closed".to_string(),
-                    }
+                    })
                 }
             }
         }
@@ -629,6 +1112,7 @@ impl Shard {
         let queue = &self.rest[venue.index()];
         let vs = self.stats.venue(venue);
         loop {
+            queue.current.borrow_mut().take();
             // The first job that may run now; else wait for one.
             let job = {
                 let now = Instant::now();
@@ -664,7 +1148,11 @@ impl Shard {
                         .get(&p.symbol)
                         .and_then(|inst| proto.poll_request(p.data_type, inst))
                 }
+                JobKind::Backfill(g, _) => g
+                    .range
+                    .and_then(|(a, b)| proto.trade_history_request(&g.raw_symbol, a, b)),
             };
+            *queue.current.borrow_mut() = Some(job.kind.clone());
             let Some(req) = req else {
                 log::error!(
                     "{venue}: no REST request for {:?}; dropping the job",
@@ -732,6 +1220,9 @@ impl Shard {
                         .on_snapshot_failed(venue, sym);
                     queue.push(job.kind.clone(), now + REST_RETRY);
                 }
+                if let JobKind::Backfill(g, tries) = job.kind {
+                    self.backfill_retry(*g, tries, "backfill_failed");
+                }
                 // A failed poll simply waits for its next turn.
             }
         }
@@ -754,6 +1245,15 @@ impl Shard {
                     self.poll_last_ts[*i].set(last);
                     false
                 }
+                JobKind::Backfill(g, tries) => {
+                    if let Some(range) = g.range {
+                        let got = p.on_trade_history(venue, &g.raw_symbol, range, body, now);
+                        drop(p);
+                        self.backfill_progress(g, *tries, got);
+                        p = self.pipeline.borrow_mut();
+                    }
+                    false
+                }
             };
             (was_empty && p.batch_len() > 0, p.is_full(), again)
         };
@@ -771,6 +1271,68 @@ impl Shard {
         } else if became_nonempty {
             self.batch_started.notify();
         }
+    }
+
+    /// Continues a backfill after an answer: the rest of the range is asked
+    /// for next; what no answer covers becomes a `gap` record.
+    fn backfill_progress(
+        &self,
+        g: &StreamGap,
+        tries: u8,
+        got: Result<Option<(u64, u64)>, Malformed>,
+    ) {
+        let Some((from, to)) = g.range else { return };
+        let (lo, hi) = match got {
+            Ok(Some(r)) => r,
+            // Nothing of the range in the answer: the venue no longer has it.
+            Ok(None) => return self.backfill_give_up(g, (from, to), "backfill_unavailable"),
+            Err(_) => return self.backfill_retry(g.clone(), tries, "backfill_failed"),
+        };
+        let mut rest = g.clone();
+        if lo > from && hi < to {
+            // A hole in the middle of the answer: report the part below it.
+            self.backfill_give_up(g, (from, lo - 1), "backfill_unavailable");
+            rest.range = Some((hi + 1, to));
+        } else if lo <= from {
+            rest.range = (hi < to).then_some((hi + 1, to));
+        } else {
+            // Answers from the newest end down (OKX).
+            rest.range = (lo > from).then_some((from, lo - 1));
+        }
+        if rest.range.is_some() {
+            self.rest[g.venue.index()].push(JobKind::Backfill(Box::new(rest), 0), Instant::now());
+        } else {
+            log::info!(
+                "{} {}: trades {:?} backfilled",
+                g.venue,
+                g.raw_symbol,
+                g.range
+            );
+        }
+    }
+
+    /// A failed backfill request: tried again a few times, then reported.
+    fn backfill_retry(&self, g: StreamGap, tries: u8, reason: &'static str) {
+        const ATTEMPTS: u8 = 3;
+        if tries + 1 >= ATTEMPTS {
+            if let Some(r) = g.range {
+                self.backfill_give_up(&g, r, reason);
+            }
+            return;
+        }
+        self.rest[g.venue.index()].push(
+            JobKind::Backfill(Box::new(g), tries + 1),
+            Instant::now() + REST_RETRY,
+        );
+    }
+
+    fn backfill_give_up(&self, g: &StreamGap, range: (u64, u64), reason: &'static str) {
+        let mut part = g.clone();
+        part.range = Some(range);
+        self.pipeline
+            .borrow_mut()
+            .push_gap(&part, reason, crate::sys::now_ns());
+        self.batch_started.notify();
     }
 
     /// Queues each poll at its interval (staggered at start so a core's polls
@@ -869,22 +1431,6 @@ impl Shard {
                 }
             }
         }
-    }
-}
-
-/// Counts a connection as up for as long as it lives (also when cancelled).
-struct UpGuard<'a>(&'a crate::metrics::LocalGauge);
-
-impl<'a> UpGuard<'a> {
-    fn new(g: &'a crate::metrics::LocalGauge) -> Self {
-        g.add(1);
-        UpGuard(g)
-    }
-}
-
-impl Drop for UpGuard<'_> {
-    fn drop(&mut self) {
-        self.0.add(-1);
     }
 }
 

@@ -229,6 +229,8 @@ pub struct VenueStats {
     pub planned_seconds: LocalCounter,
     /// Connect attempts held back by the venue's connection-rate limit.
     pub connect_throttled: LocalCounter,
+    /// Connections dropped for silence (no frames, pings or pongs).
+    pub stale_connections: LocalCounter,
 }
 
 /// Everything one core measures. Aligned so two cores' stats never share a line.
@@ -739,6 +741,12 @@ impl prometheus_client::collector::Collector for Exporter {
             "websocket_connect_throttled",
             "Connect attempts delayed by the venue's connection-rate limit",
             |v| v.connect_throttled.get(),
+        )?;
+        self.venue_counter(
+            e,
+            "websocket_stale",
+            "Connections dropped for silence (no frames, pings or pongs)",
+            |v| v.stale_connections.get(),
         )?;
         self.venue_counter(
             e,

@@ -124,6 +124,23 @@ pub trait Protocol: Sync {
     fn heartbeat(&self) -> Option<Heartbeat> {
         None
     }
+    /// A connection silent this long (no frame, no ping, no pong) is dead.
+    /// Default: two client heartbeats and 5 s, or 60 s for venues that ping
+    /// us (Binance spot every 20 s).
+    fn stale_after(&self) -> Duration {
+        match self.heartbeat() {
+            Some(h) => h.every * 2 + Duration::from_secs(5),
+            None => Duration::from_secs(60),
+        }
+    }
+    /// The venue's hard connection lifetime (Binance: 24 h), rotated before.
+    fn connection_lifetime(&self) -> Option<Duration> {
+        None
+    }
+    /// New connections the venue allows per window per IP (split over cores).
+    fn connection_rate_limit(&self) -> Option<(u32, Duration)> {
+        None
+    }
     /// Subscribe/unsubscribe requests a connection may send per hour (OKX:
     /// 480); book resyncs beyond it reconnect instead of resubscribing.
     fn control_requests_per_hour(&self) -> Option<u32> {

@@ -126,6 +126,21 @@ impl Protocol for BinanceFutures {
         }
     }
 
+    /// USDⓈ-M pings only every 3 minutes: three missed pings.
+    fn stale_after(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(10 * 60)
+    }
+
+    /// "A single connection is only valid for 24 hours."
+    fn connection_lifetime(&self) -> Option<std::time::Duration> {
+        Some(std::time::Duration::from_secs(24 * 3600))
+    }
+
+    /// "300 connections per attempt every 5 minutes per IP."
+    fn connection_rate_limit(&self) -> Option<(u32, std::time::Duration)> {
+        Some((300, std::time::Duration::from_secs(300)))
+    }
+
     fn max_streams_per_connection(&self) -> usize {
         MAX_STREAMS_PER_CONNECTION
     }

@@ -124,6 +124,11 @@ impl Protocol for Bybit {
     /// Bybit documents no per-connection topic ceiling for public streams
     /// (only spot's 10 args per request and a 21,000-character `args` array);
     /// these keep one connection's subscribe burst and fan-in moderate.
+    /// "≤500 connections / 5 min per WS domain".
+    fn connection_rate_limit(&self) -> Option<(u32, std::time::Duration)> {
+        Some((500, std::time::Duration::from_secs(300)))
+    }
+
     fn max_streams_per_connection(&self) -> usize {
         if self.is_linear() {
             500

@@ -126,6 +126,11 @@ impl Protocol for Okx {
         }
     }
 
+    /// "Connection limit: 3 requests per second (based on IP)."
+    fn connection_rate_limit(&self) -> Option<(u32, std::time::Duration)> {
+        Some((3, std::time::Duration::from_secs(1)))
+    }
+
     fn max_streams_per_connection(&self) -> usize {
         MAX_STREAMS_PER_CONNECTION
     }
