@@ -59,6 +59,9 @@ pub struct BookStats {
     pub crossed: u64,
     /// Updates older than the book, ignored.
     pub stale_dropped: u64,
+    /// Messages of a rotation's replacement connection ahead of the book
+    /// (left for the old connection to deliver).
+    pub shadow_ahead: u64,
     /// Messages buffered while waiting for a REST snapshot.
     pub buffered: u64,
     /// `orderbook` records published.

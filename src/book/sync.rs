@@ -285,22 +285,22 @@ impl BookSync {
         stats: &mut BookStats,
         applied: &mut dyn FnMut(&BookMsg),
     ) -> Step {
+        let last = self.book.last_update_id();
         let verdict = if msg.snapshot {
-            Verdict::Stale
+            if msg.last_id > last {
+                Verdict::Gap
+            } else {
+                Verdict::Stale
+            }
         } else {
             match (self.rule, self.phase) {
                 (SyncRule::BinanceSpot | SyncRule::BinanceFutures, Phase::Synced { bridge }) => {
                     self.binance_verdict(msg, bridge)
                 }
-                (SyncRule::Okx | SyncRule::Deribit, _)
-                    if prev_is(msg, self.book.last_update_id()) =>
-                {
-                    Verdict::Apply
-                }
-                (SyncRule::Bybit, _) if msg.last_id == self.book.last_update_id() + 1 => {
-                    Verdict::Apply
-                }
-                _ => Verdict::Stale,
+                (SyncRule::Okx | SyncRule::Deribit, _) if prev_is(msg, last) => Verdict::Apply,
+                (SyncRule::Bybit, _) if msg.last_id == last + 1 => Verdict::Apply,
+                _ if msg.last_id <= last => Verdict::Stale,
+                _ => Verdict::Gap,
             }
         };
         match verdict {
@@ -316,7 +316,12 @@ impl BookSync {
                     Err(why) => self.resync(why, stats),
                 }
             }
-            _ => {
+            Verdict::Gap => {
+                // Ahead of the old connection, which will deliver the rest.
+                stats.shadow_ahead += 1;
+                Step::NONE
+            }
+            Verdict::Stale => {
                 stats.stale_dropped += 1;
                 Step::NONE
             }

@@ -11,7 +11,11 @@
 //!   trusted as sent);
 //! - another connection while that one is still up (rotation overlap): kept
 //!   only if its key is newer, so two connections carrying the same stream
-//!   merge into one copy, whichever delivers first;
+//!   merge into one copy, whichever delivers first. A replacement joins a
+//!   stream only once it has delivered something the old connection already
+//!   had: until then its records are ahead of the old one's backlog and are
+//!   deferred (dropped; the old connection delivers them), so the backlog is
+//!   not mistaken for duplicates;
 //! - another connection after that one went down (a reconnect): a repeat of
 //!   the last record is dropped; for a sequence key, a jump past `last + 1`
 //!   is a gap `[last + 1, key - 1]` to backfill; for a time key, the loss
@@ -45,6 +49,9 @@ impl Key {
 pub enum Verdict {
     Keep,
     Duplicate,
+    /// A replacement's record ahead of the connection it replaces (dropped:
+    /// that one delivers it).
+    Deferred,
     /// Kept; sequence numbers `from..=to` were missed before it.
     Gap {
         from: u64,
@@ -61,6 +68,8 @@ pub enum Verdict {
 struct Mark {
     key: u64,
     conn: u32,
+    /// The replacement connection that has joined this stream (0: none).
+    joined: u32,
     /// Exchange time of the last kept record (gap records say "since when").
     ts_ms: u64,
 }
@@ -89,6 +98,9 @@ pub struct Continuity {
     /// live for comparison while its replacement is.
     retired: Vec<(u32, u32)>,
     pub duplicates: u64,
+    /// Records of replacements deferred, and when the last one was (ns).
+    pub deferred: u64,
+    pub last_deferred_ns: u64,
 }
 
 /// The ordering key of a streamed record; `None`: not tracked (books, gaps).
@@ -139,7 +151,9 @@ impl Continuity {
                 .any(|&(o, n)| o == epoch && self.live.contains(&n))
     }
 
-    /// Decides one record of `conn` (see the module doc).
+    /// Decides one record of `conn` (see the module doc); `shadow`: `conn`
+    /// is a replacement still overlapping the connection it replaces.
+    #[allow(clippy::too_many_arguments)]
     pub fn check(
         &mut self,
         venue: VenueId,
@@ -148,6 +162,8 @@ impl Continuity {
         key: Key,
         ts_ms: u64,
         conn: u32,
+        shadow: bool,
+        now_ns: u64,
     ) -> Verdict {
         let (vi, di) = (venue.index(), dt.index());
         if self.marks.len() <= vi {
@@ -164,11 +180,25 @@ impl Continuity {
                 Mark {
                     key: k,
                     conn,
+                    joined: 0,
                     ts_ms,
                 },
             );
             return Verdict::Keep;
         };
+        if shadow && m.conn != conn && m.joined != conn {
+            if k <= m.key {
+                // Behind the old connection: from here on the two overlap.
+                if let Some(mm) = self.marks[vi][di].get_mut(raw_symbol) {
+                    mm.joined = conn;
+                }
+                self.duplicates += 1;
+                return Verdict::Duplicate;
+            }
+            self.deferred += 1;
+            self.last_deferred_ns = now_ns;
+            return Verdict::Deferred;
+        }
         let verdict = if m.conn == conn {
             Verdict::Keep
         } else if self.is_live(m.conn) {
@@ -198,11 +228,9 @@ impl Continuity {
         };
         if verdict != Verdict::Duplicate {
             if let Some(mm) = self.marks[vi][di].get_mut(raw_symbol) {
-                *mm = Mark {
-                    key: k,
-                    conn,
-                    ts_ms,
-                };
+                mm.key = k;
+                mm.conn = conn;
+                mm.ts_ms = ts_ms;
             }
         } else {
             self.duplicates += 1;
@@ -241,7 +269,7 @@ mod tests {
             (2, 16),
         ];
         for (conn, id) in order {
-            if c.check(V, T, "BTCUSDT", Key::Seq(id), id, conn) == Verdict::Keep {
+            if c.check(V, T, "BTCUSDT", Key::Seq(id), id, conn, false, 0) == Verdict::Keep {
                 kept.push(id);
             }
         }
@@ -250,30 +278,96 @@ mod tests {
     }
 
     #[test]
+    fn a_replacement_ahead_of_the_old_backlog_is_deferred_until_it_joins() {
+        let mut c = Continuity::default();
+        c.conn_up(1);
+        assert_eq!(
+            c.check(V, T, "X", Key::Seq(10), 0, 1, false, 0),
+            Verdict::Keep
+        );
+        c.conn_up(2);
+        // The replacement subscribed later: it starts at 14 while the old
+        // connection's 11..=13 are still on their way.
+        assert_eq!(
+            c.check(V, T, "X", Key::Seq(14), 0, 2, true, 5),
+            Verdict::Deferred
+        );
+        assert_eq!(c.last_deferred_ns, 5);
+        for id in 11..=14 {
+            assert_eq!(
+                c.check(V, T, "X", Key::Seq(id), 0, 1, false, 0),
+                Verdict::Keep
+            );
+        }
+        // Still ahead: deferred. A copy of what the old one had: joined.
+        assert_eq!(
+            c.check(V, T, "X", Key::Seq(15), 0, 2, true, 6),
+            Verdict::Deferred
+        );
+        assert_eq!(
+            c.check(V, T, "X", Key::Seq(14), 0, 2, true, 6),
+            Verdict::Duplicate
+        );
+        // Merged from here on, whichever delivers first.
+        assert_eq!(
+            c.check(V, T, "X", Key::Seq(15), 0, 2, true, 6),
+            Verdict::Keep
+        );
+        assert_eq!(
+            c.check(V, T, "X", Key::Seq(15), 0, 1, false, 0),
+            Verdict::Duplicate
+        );
+        assert_eq!(
+            c.check(V, T, "X", Key::Seq(16), 0, 1, false, 0),
+            Verdict::Keep
+        );
+        assert_eq!(
+            c.check(V, T, "X", Key::Seq(16), 0, 2, true, 7),
+            Verdict::Duplicate
+        );
+        assert_eq!(c.deferred, 2);
+    }
+
+    #[test]
     fn reconnect_reports_the_missing_sequence_range() {
         let mut c = Continuity::default();
         c.conn_up(1);
-        assert_eq!(c.check(V, T, "X", Key::Seq(5), 500, 1), Verdict::Keep);
+        assert_eq!(
+            c.check(V, T, "X", Key::Seq(5), 500, 1, false, 0),
+            Verdict::Keep
+        );
         c.conn_down(1);
         c.conn_up(2);
         assert_eq!(
-            c.check(V, T, "X", Key::Seq(9), 900, 2),
+            c.check(V, T, "X", Key::Seq(9), 900, 2, false, 0),
             Verdict::Gap {
                 from: 6,
                 to: 8,
                 since_ms: 500
             }
         );
-        assert_eq!(c.check(V, T, "X", Key::Seq(10), 1000, 2), Verdict::Keep);
+        assert_eq!(
+            c.check(V, T, "X", Key::Seq(10), 1000, 2, false, 0),
+            Verdict::Keep
+        );
         // No gap when the next one follows on directly.
         c.conn_down(2);
         c.conn_up(3);
-        assert_eq!(c.check(V, T, "X", Key::Seq(11), 1100, 3), Verdict::Keep);
+        assert_eq!(
+            c.check(V, T, "X", Key::Seq(11), 1100, 3, false, 0),
+            Verdict::Keep
+        );
         // A sequence restart is followed.
         c.conn_down(3);
         c.conn_up(4);
-        assert_eq!(c.check(V, T, "X", Key::Seq(1), 1200, 4), Verdict::Keep);
-        assert_eq!(c.check(V, T, "X", Key::Seq(2), 1300, 4), Verdict::Keep);
+        assert_eq!(
+            c.check(V, T, "X", Key::Seq(1), 1200, 4, false, 0),
+            Verdict::Keep
+        );
+        assert_eq!(
+            c.check(V, T, "X", Key::Seq(2), 1300, 4, false, 0),
+            Verdict::Keep
+        );
     }
 
     #[test]
@@ -281,24 +375,33 @@ mod tests {
         let mut c = Continuity::default();
         let f = DataType::FundingRate;
         c.conn_up(1);
-        assert_eq!(c.check(V, f, "X", Key::Time(100), 100, 1), Verdict::Keep);
+        assert_eq!(
+            c.check(V, f, "X", Key::Time(100), 100, 1, false, 0),
+            Verdict::Keep
+        );
         c.conn_down(1);
         c.conn_up(2);
         assert_eq!(
-            c.check(V, f, "X", Key::Time(100), 100, 2),
+            c.check(V, f, "X", Key::Time(100), 100, 2, false, 0),
             Verdict::Duplicate
         );
-        assert_eq!(c.check(V, f, "X", Key::Time(200), 200, 2), Verdict::Keep);
-        assert_eq!(c.check(V, T, "Y", Key::Time(100), 100, 2), Verdict::Keep);
+        assert_eq!(
+            c.check(V, f, "X", Key::Time(200), 200, 2, false, 0),
+            Verdict::Keep
+        );
+        assert_eq!(
+            c.check(V, T, "Y", Key::Time(100), 100, 2, false, 0),
+            Verdict::Keep
+        );
         c.conn_down(2);
         c.conn_up(3);
         assert_eq!(
-            c.check(V, T, "Y", Key::Time(150), 150, 3),
+            c.check(V, T, "Y", Key::Time(150), 150, 3, false, 0),
             Verdict::MaybeGap { since_ms: 100 }
         );
         // Streams and venues are independent.
         assert_eq!(
-            c.check(VenueId::OkxSpot, T, "Y", Key::Time(1), 1, 3),
+            c.check(VenueId::OkxSpot, T, "Y", Key::Time(1), 1, 3, false, 0),
             Verdict::Keep
         );
     }

@@ -450,9 +450,13 @@ impl Pipeline {
             FrameOutcome::Records(_) => {}
             FrameOutcome::Book => {
                 self.book_msg.shadow = conn.shadow;
+                let ahead = self.books.stats(venue).shadow_ahead;
                 action = self
                     .books
                     .on_ws(venue, &self.book_msg, receive_ns, &mut self.batch);
+                if self.books.stats(venue).shadow_ahead != ahead {
+                    self.continuity.last_deferred_ns = receive_ns;
+                }
             }
             FrameOutcome::Control | FrameOutcome::Ignored => vs.control.inc(),
             FrameOutcome::Notice => {
@@ -472,7 +476,7 @@ impl Pipeline {
             FrameOutcome::Malformed(r) => self.count_malformed(venue, r, text, receive_ns),
         }
         if self.batch.len() > start {
-            self.dedup(venue, start, conn.epoch);
+            self.dedup(venue, start, conn.epoch, conn.shadow, receive_ns);
             self.count_parsed(start, receive_ns);
         }
         (out, action)
@@ -480,7 +484,7 @@ impl Pipeline {
 
     /// Drops the records from `start` on that another connection already
     /// delivered, and notes reconnect gaps (see [`super::continuity`]).
-    fn dedup(&mut self, venue: VenueId, start: usize, epoch: u32) {
+    fn dedup(&mut self, venue: VenueId, start: usize, epoch: u32, shadow: bool, now_ns: u64) {
         let cont = &mut self.continuity;
         let gaps = &mut self.stream_gaps;
         let before = cont.duplicates;
@@ -488,12 +492,13 @@ impl Pipeline {
             let Some(key) = key_of(rec) else { return true };
             let o = rec.origin();
             let dt = rec.data_type();
-            let range = match cont.check(venue, dt, o.raw_symbol, key, o.ts_ms, epoch) {
-                Verdict::Keep => return true,
-                Verdict::Duplicate => return false,
-                Verdict::Gap { from, to, since_ms } => (Some((from, to)), since_ms),
-                Verdict::MaybeGap { since_ms } => (None, since_ms),
-            };
+            let range =
+                match cont.check(venue, dt, o.raw_symbol, key, o.ts_ms, epoch, shadow, now_ns) {
+                    Verdict::Keep => return true,
+                    Verdict::Duplicate | Verdict::Deferred => return false,
+                    Verdict::Gap { from, to, since_ms } => (Some((from, to)), since_ms),
+                    Verdict::MaybeGap { since_ms } => (None, since_ms),
+                };
             gaps.push(StreamGap {
                 venue,
                 data_type: dt,
@@ -525,6 +530,12 @@ impl Pipeline {
     /// those of `new` as overlap, not as a reconnect.
     pub fn retire(&mut self, old: u32, new: u32) {
         self.continuity.retire(old, new);
+    }
+
+    /// When a replacement connection last delivered something ahead of the
+    /// connection it replaces (ns); the rotation waits for this to stop.
+    pub fn last_deferred_ns(&self) -> u64 {
+        self.continuity.last_deferred_ns
     }
 
     pub fn has_stream_gaps(&self) -> bool {

@@ -34,6 +34,9 @@ const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// A connection that stayed up this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(30);
+/// A rotation switches once its replacement has not been ahead of the old
+/// connection for this long.
+const SWITCH_QUIET: Duration = Duration::from_millis(200);
 /// Frames handled before offering the executor a chance to run other tasks.
 const YIELD_EVERY: u32 = 64;
 /// How long a clean stop waits for NATS acks (within the shutdown budget).
@@ -710,18 +713,35 @@ impl Shard {
                         continue;
                     }
                 };
-                let until = Some(Instant::now() + v.rotation_overlap);
-                match self
-                    .read_loop(
-                        &mut new,
-                        conn,
-                        Mode::Overlap {
-                            stop: &switch,
-                            until,
-                        },
-                    )
-                    .await
-                {
+                let started = Instant::now();
+                let mut until = started + v.rotation_overlap;
+                let end = loop {
+                    let end = self
+                        .read_loop(
+                            &mut new,
+                            conn,
+                            Mode::Overlap {
+                                stop: &switch,
+                                until: Some(until),
+                            },
+                        )
+                        .await;
+                    // Switch only once the replacement has stopped running
+                    // ahead of the old connection (its records are then all
+                    // merged), or the old one ended, or 10 overlaps passed.
+                    let quiet_ns = crate::sys::now_ns()
+                        .saturating_sub(self.pipeline.borrow().last_deferred_ns());
+                    let caught_up = quiet_ns > SWITCH_QUIET.as_nanos() as u64;
+                    if !matches!(end, End::Stopped)
+                        || switch.is_set()
+                        || caught_up
+                        || started.elapsed() > v.rotation_overlap * 10
+                    {
+                        break end;
+                    }
+                    until = Instant::now() + SWITCH_QUIET;
+                };
+                match end {
                     End::Stopped => {
                         retire.raise();
                         return Some(new);
