@@ -281,18 +281,22 @@ fn long_string(rng: &mut Rng) -> String {
     unit.repeat(n / unit.len().max(1))
 }
 
-fn nest(rng: &mut Rng, inner: J) -> J {
-    let depth = [2, 10, 100, 200, 254, 255, 256, 300, 1000, 5000][rng.usize(..10)];
-    let obj = rng.bool();
-    let mut v = inner;
-    for _ in 0..depth {
-        v = if obj {
-            J::Obj(vec![("n".to_string(), v)])
-        } else {
-            J::Arr(vec![v])
-        };
-    }
-    v
+/// `inner` nested in arrays or objects, around and past the parsers' limit
+/// (32) and sonic-rs' (255), up to the 10 000 levels that used to overflow
+/// a core's stack. Kept as raw text so the tree itself stays shallow.
+fn nest(rng: &mut Rng, inner: &J) -> J {
+    let depth = [2, 10, 31, 32, 33, 100, 255, 256, 1000, 10_000, 100_000][rng.usize(..11)];
+    let (open, close) = if rng.bool() {
+        ("{\"n\":", "}")
+    } else {
+        ("[", "]")
+    };
+    J::Num(format!(
+        "{}{}{}",
+        open.repeat(depth),
+        json::to_string(inner),
+        close.repeat(depth)
+    ))
 }
 
 /// Applies one random structural mutation to `j`.
@@ -363,8 +367,7 @@ pub fn mutate_tree(rng: &mut Rng, j: &mut J, dict: &Dict, donors: &[&J]) {
         }
         8 => {
             let n = random_node(rng, j);
-            let inner = std::mem::replace(n, J::Null);
-            *n = nest(rng, inner);
+            *n = nest(rng, n);
         }
         9 => {
             let n = random_node(rng, j);
@@ -486,7 +489,9 @@ pub fn add_unknown_fields(rng: &mut Rng, j: &mut J, dict: &Dict, n: usize) {
         };
         let mut v = random_value(rng, dict, 3);
         if rng.u8(..8) == 0 {
-            for _ in 0..rng.usize(1..40) {
+            // Deep, but within the parsers' nesting limit (32) for any
+            // object of any seed (at most 4 deep, plus this value's 4).
+            for _ in 0..rng.usize(1..20) {
                 v = J::Arr(vec![v]);
             }
         }

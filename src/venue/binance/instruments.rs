@@ -42,6 +42,9 @@ fn parse(
     map: &mut InstrumentMap,
     keep: impl Fn(&SymbolInfo) -> bool,
 ) -> Result<(), String> {
+    if crate::venue::json::too_deep(body) {
+        return Err("exchangeInfo nests too deep".to_string());
+    }
     let info: ExchangeInfo = sonic_rs::from_slice(body)
         .map_err(|e| format!("exchangeInfo is not the expected JSON: {e}"))?;
     for s in &info.symbols {

@@ -36,6 +36,9 @@ pub fn parse_depth_snapshot(
     msg: &mut BookMsg,
 ) -> Result<(), Malformed> {
     msg.clear();
+    if crate::venue::json::too_deep(body) {
+        return Err(Malformed::BadJson);
+    }
     let mut bad_level = false;
     let mut de = sonic_rs::Deserializer::from_slice(body);
     let parsed = DepthSeed {
@@ -96,6 +99,9 @@ pub fn parse_open_interest(
         #[serde(default)]
         code: Option<IgnoredAny>,
     }
+    if crate::venue::json::too_deep(body) {
+        return FrameOutcome::Malformed(Malformed::BadJson);
+    }
     let b: Body<'_> = match sonic_rs::from_slice(body) {
         Ok(b) => b,
         Err(e) => return FrameOutcome::Malformed(wire::json_error(&e)),
@@ -139,6 +145,9 @@ pub fn parse_long_short_ratio(
     receive_ns: u64,
     batch: &mut Batch,
 ) -> FrameOutcome {
+    if crate::venue::json::too_deep(body) {
+        return FrameOutcome::Malformed(Malformed::BadJson);
+    }
     let first = body.iter().find(|c| !c.is_ascii_whitespace());
     if first == Some(&b'{') {
         return error_object(body);

@@ -79,6 +79,9 @@ pub fn parse_instruments(
     linear: bool,
     map: &mut InstrumentMap,
 ) -> Result<Option<String>, String> {
+    if crate::venue::json::too_deep(body) {
+        return Err("instruments-info nests too deep".to_string());
+    }
     let env: Envelope<InstrumentPage> = sonic_rs::from_slice(body)
         .map_err(|e| format!("instruments-info is not the expected JSON: {e}"))?;
     if env.ret_code != 0 {
@@ -145,6 +148,9 @@ pub fn parse_account_ratio(
     receive_ns: u64,
     batch: &mut Batch,
 ) -> FrameOutcome {
+    if crate::venue::json::too_deep(body) {
+        return FrameOutcome::Malformed(Malformed::BadJson);
+    }
     let env: Envelope<RatioPage<'_>> = match sonic_rs::from_slice(body) {
         Ok(e) => e,
         Err(e) => return FrameOutcome::Malformed(crate::venue::json::classify(&e)),

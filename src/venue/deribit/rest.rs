@@ -39,6 +39,9 @@ struct InstrumentInfo {
 
 /// Adds the listed perpetuals to `map`.
 pub fn parse_instruments(body: &[u8], map: &mut InstrumentMap) -> Result<(), String> {
+    if crate::venue::json::too_deep(body) {
+        return Err("get_instruments nests too deep".to_string());
+    }
     let resp: Response = sonic_rs::from_slice(body)
         .map_err(|e| format!("get_instruments is not the expected JSON: {e}"))?;
     if let Some(e) = resp.error {

@@ -139,6 +139,9 @@ pub fn on_text(
     if text == "pong" {
         return FrameOutcome::Control;
     }
+    if crate::venue::json::too_deep(text.as_bytes()) {
+        return FrameOutcome::Malformed(Malformed::BadJson);
+    }
     let frame: Frame<'_> = match sonic_rs::from_str(text) {
         Ok(f) => f,
         Err(e) => return FrameOutcome::Malformed(classify(&e)),
@@ -636,6 +639,9 @@ pub fn parse_book_snapshot(
 }
 
 fn rest_book(raw_symbol: &str, body: &[u8], msg: &mut BookMsg) -> Result<(), Malformed> {
+    if crate::venue::json::too_deep(body) {
+        return Err(Malformed::BadJson);
+    }
     let b: RestBody<'_> = sonic_rs::from_slice(body).map_err(|e| classify(&e))?;
     if b.code != Some("0") {
         return Err(Malformed::WrongType);
@@ -833,8 +839,8 @@ fn in_base(inst: &Instrument, sz: Decimal) -> Result<(Decimal, Option<Decimal>),
 /// Exact non-negative decimal (prices, sizes).
 #[inline]
 pub(super) fn size(s: &str) -> Result<Decimal, Malformed> {
-    match Decimal::from_str_exact(s) {
-        Ok(d) if !d.is_sign_negative() => Ok(d),
+    match crate::venue::json::exact_decimal(s) {
+        Some(d) if !d.is_sign_negative() => Ok(d),
         _ => Err(Malformed::InvalidNumber),
     }
 }
@@ -842,7 +848,7 @@ pub(super) fn size(s: &str) -> Result<Decimal, Malformed> {
 /// Exact decimal of either sign (rates).
 #[inline]
 fn signed(s: &str) -> Result<Decimal, Malformed> {
-    Decimal::from_str_exact(s).map_err(|_| Malformed::InvalidNumber)
+    crate::venue::json::exact_decimal(s).ok_or(Malformed::InvalidNumber)
 }
 
 /// Absent or `""` (OKX's "no value") → None.
