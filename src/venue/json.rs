@@ -59,6 +59,19 @@ fn deeper_than(text: &[u8], max: usize) -> bool {
     false
 }
 
+/// Checks a REST body before it is parsed: valid UTF-8 (sonic-rs checks
+/// bytes only once the parse is over, after borrowed `&str`s and raw values
+/// were already taken from them) and nesting within [`MAX_NESTING`].
+pub fn check_body(body: &[u8]) -> Result<(), Malformed> {
+    if std::str::from_utf8(body).is_err() {
+        return Err(Malformed::InvalidUtf8);
+    }
+    if too_deep(body) {
+        return Err(Malformed::BadJson);
+    }
+    Ok(())
+}
+
 /// Longest number text taken: an exact `Decimal` needs at most 29 digits,
 /// a point and a sign.
 pub const MAX_NUMBER_LEN: usize = 64;
@@ -192,13 +205,35 @@ mod tests {
             ("0.00100000", Some("0.00100000")),
             ("-0.0001", Some("-0.0001")),
             ("64000", Some("64000")),
-            ("0.0000000000000000000000000001", Some("0.0000000000000000000000000001")),
+            (
+                "0.0000000000000000000000000001",
+                Some("0.0000000000000000000000000001"),
+            ),
         ] {
-            assert_eq!(exact_decimal(s).map(|d| d.to_string()).as_deref(), want, "{s}");
+            assert_eq!(
+                exact_decimal(s).map(|d| d.to_string()).as_deref(),
+                want,
+                "{s}"
+            );
         }
         for s in [
-            "", "-", ".", "1_000", "1_", "+1", "1.", ".5", "-.5", "1._5", " 1", "1 ", "1e5",
-            "0x10", "NaN", "1.2.3", "--1",
+            "",
+            "-",
+            ".",
+            "1_000",
+            "1_",
+            "+1",
+            "1.",
+            ".5",
+            "-.5",
+            "1._5",
+            " 1",
+            "1 ",
+            "1e5",
+            "0x10",
+            "NaN",
+            "1.2.3",
+            "--1",
             "99999999999999999999999999999.9",
             "1.00000000000000000000000000001",
         ] {
@@ -216,7 +251,11 @@ mod tests {
         assert!(too_deep(nest(MAX_NESTING + 1).as_bytes()));
         assert!(too_deep(b"{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["));
         // Brackets in strings (escaped quotes too) are text, not nesting.
-        let s = format!(r#"{{"a":"{}\"{}","b":[[1],[2]]}}"#, "[".repeat(99), "{".repeat(99));
+        let s = format!(
+            r#"{{"a":"{}\"{}","b":[[1],[2]]}}"#,
+            "[".repeat(99),
+            "{".repeat(99)
+        );
         assert!(!too_deep(s.as_bytes()));
         // Many levels side by side are not deep.
         let wide = format!("[{}]", vec!["[1]"; 1000].join(","));

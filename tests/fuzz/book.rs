@@ -128,7 +128,11 @@ fn legal_changes(rng: &mut Rng, m: &mut Model, out: &mut BookMsg, big: bool) {
     out.bids.clear();
     out.asks.clear();
     for bid in [true, false] {
-        let n = if big { rng.usize(..300) } else { rng.usize(..5) };
+        let n = if big {
+            rng.usize(..300)
+        } else {
+            rng.usize(..5)
+        };
         for _ in 0..n {
             let len = m.side(bid).len();
             let l = match rng.u8(..8) {
@@ -275,8 +279,16 @@ impl Checker {
                 );
             }
         }
-        assert!(b.windows(2).all(|w| w[0].price < w[1].price), "{}: bids order", ctx());
-        assert!(a.windows(2).all(|w| w[0].price > w[1].price), "{}: asks order", ctx());
+        assert!(
+            b.windows(2).all(|w| w[0].price < w[1].price),
+            "{}: bids order",
+            ctx()
+        );
+        assert!(
+            a.windows(2).all(|w| w[0].price > w[1].price),
+            "{}: asks order",
+            ctx()
+        );
         if books.is_synced(v, SYM) {
             assert!(!book.is_crossed(), "{}: synced and crossed", ctx());
         }
@@ -340,11 +352,26 @@ impl Checker {
 
 /// An `orderbook` record: best first, within depth, positive sizes, not crossed.
 fn check_published(r: &BookRecord<'_>, depth: usize, ctx: &dyn Fn() -> String) {
-    assert!(r.bids.len() <= depth && r.asks.len() <= depth, "{}: depth", ctx());
-    assert!(r.bids.windows(2).all(|w| w[0].price > w[1].price), "{}", ctx());
-    assert!(r.asks.windows(2).all(|w| w[0].price < w[1].price), "{}", ctx());
     assert!(
-        r.bids.iter().chain(r.asks).all(|l| l.quantity > Decimal::ZERO),
+        r.bids.len() <= depth && r.asks.len() <= depth,
+        "{}: depth",
+        ctx()
+    );
+    assert!(
+        r.bids.windows(2).all(|w| w[0].price > w[1].price),
+        "{}",
+        ctx()
+    );
+    assert!(
+        r.asks.windows(2).all(|w| w[0].price < w[1].price),
+        "{}",
+        ctx()
+    );
+    assert!(
+        r.bids
+            .iter()
+            .chain(r.asks)
+            .all(|l| l.quantity > Decimal::ZERO),
         "{}",
         ctx()
     );
@@ -360,7 +387,8 @@ fn assert_equal(books: &Books, v: VenueId, m: &Model, ctx: &dyn Fn() -> String) 
     let got_a: Vec<&Level> = book.asks().as_worst_first().iter().rev().collect();
     let want_b: Vec<&Level> = m.bids.values().collect();
     let want_a: Vec<&Level> = m.asks.values().collect();
-    let eq = |g: &[&Level], w: &[&Level]| g.len() == w.len() && g.iter().zip(w).all(|(a, b)| same(a, b));
+    let eq =
+        |g: &[&Level], w: &[&Level]| g.len() == w.len() && g.iter().zip(w).all(|(a, b)| same(a, b));
     assert!(
         eq(&got_b, &want_b) && eq(&got_a, &want_a),
         "{}: engine book differs from the model\nengine bids {got_b:?}\nmodel bids  {want_b:?}\nengine asks {got_a:?}\nmodel asks  {want_a:?}",
@@ -685,7 +713,13 @@ fn model_episode(rng: &mut Rng, rule: SyncRule, n: u64, seed: u64) -> usize {
     }
     let st = *books.stats(v);
     assert_eq!(
-        (st.gaps, st.resyncs, st.crossed, st.checksum_failures, st.invalid_levels),
+        (
+            st.gaps,
+            st.resyncs,
+            st.crossed,
+            st.checksum_failures,
+            st.invalid_levels
+        ),
         (0, 0, 0, 0, 0),
         "{rule:?} episode seed {seed}: a legal stream was not kept in sync: {st:?}"
     );
@@ -708,10 +742,9 @@ pub fn chaos_target(rule: SyncRule, ci_iters: u64) {
     while steps < iters {
         let n = rng.u64(20..500).min(iters - steps);
         let seed = rng.u64(..);
-        let (side, recs) = guarded(
-            &|| format!("{target}: episode seed {seed}"),
-            || chaos_episode(&mut Rng::with_seed(seed), rule, n, seed),
-        );
+        let (side, recs) = guarded(&|| format!("{target}: episode seed {seed}"), || {
+            chaos_episode(&mut Rng::with_seed(seed), rule, n, seed)
+        });
         max_side = max_side.max(side);
         records += recs;
         steps += n;

@@ -397,6 +397,17 @@ pub fn mutate_tree(rng: &mut Rng, j: &mut J, dict: &Dict, donors: &[&J]) {
                 }
             }
         }
+        12 if rng.bool() => {
+            // An instrument nobody listed, where the frame names one:
+            // `book.BTC-PERPETUAL.100ms` → `book.NOPE-X.100ms`.
+            let n = random_node(rng, j);
+            if let J::Str(s) = n {
+                let mut parts: Vec<&str> = s.split('.').collect();
+                let i = if parts.len() > 1 { 1 } else { 0 };
+                parts[i] = "NOPE-X";
+                *s = parts.join(".");
+            }
+        }
         12 => {
             let n = random_node(rng, j);
             *n = J::Str(if rng.bool() {
@@ -480,6 +491,16 @@ fn absurd_timestamp(rng: &mut Rng, j: &mut J) {
     };
 }
 
+/// Raw number texts that are not JSON numbers become strings.
+fn sanitize(j: &mut J) {
+    match j {
+        J::Num(n) if !is_json_number(n) => *j = J::Str(std::mem::take(n)),
+        J::Arr(a) => a.iter_mut().for_each(sanitize),
+        J::Obj(o) => o.iter_mut().for_each(|(_, v)| sanitize(v)),
+        _ => {}
+    }
+}
+
 /// Adds `n` keys no parser reads (`_fz…`) to random objects of the tree,
 /// with values of any type, nested but well within parser depth limits.
 pub fn add_unknown_fields(rng: &mut Rng, j: &mut J, dict: &Dict, n: usize) {
@@ -488,6 +509,7 @@ pub fn add_unknown_fields(rng: &mut Rng, j: &mut J, dict: &Dict, n: usize) {
             return;
         };
         let mut v = random_value(rng, dict, 3);
+        sanitize(&mut v);
         if rng.u8(..8) == 0 {
             // Deep, but within the parsers' nesting limit (32) for any
             // object of any seed (at most 4 deep, plus this value's 4).

@@ -63,7 +63,13 @@ pub fn target(ci_iters: u64) {
         let text = if rng.u8(..4) == 0 {
             s.text.clone()
         } else {
-            mutate::derive(&mut rng, &s.text, s.tree.as_ref(), &c.dict, &donors[v.index()])
+            mutate::derive(
+                &mut rng,
+                &s.text,
+                s.tree.as_ref(),
+                &c.dict,
+                &donors[v.index()],
+            )
         };
         let conn = &mut conns[v.index()];
         let (out, action) = guarded(&|| format!("{v} frame: {text}"), || {
@@ -112,7 +118,11 @@ pub fn target(ci_iters: u64) {
             );
         }
         assert_eq!(s.control.get(), e.control, "{v}: control");
-        assert_eq!(s.control_errors.get(), e.control_errors, "{v}: control errors");
+        assert_eq!(
+            s.control_errors.get(),
+            e.control_errors,
+            "{v}: control errors"
+        );
         for dt in DataType::ALL {
             let (parsed, written) = (s.parsed[dt.index()].get(), s.written[dt.index()].get());
             assert_eq!(parsed, written, "{v} {dt}: parsed vs written");

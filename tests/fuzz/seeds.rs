@@ -282,23 +282,38 @@ pub struct RestSeed {
 }
 
 /// The first REST answer of a capture whose URL contains `url_part`, with
-/// every array cut to `keep` elements (the real shape, at fuzzing speed).
-fn capture_body(name: &str, url_part: &str, keep: usize) -> Option<String> {
+/// every array cut to `keep` elements (the real shape, at fuzzing speed);
+/// objects with `prefer` (key, value) go first, so a list keeps some
+/// entries the parser collects.
+fn capture_body(
+    name: &str,
+    url_part: &str,
+    keep: usize,
+    prefer: Option<(&str, &str)>,
+) -> Option<String> {
     let text = capture(name)?;
     let line = text.lines().find(|l| l.contains(url_part))?;
     let body = line.split_once(" -> ")?.1.split_once(": ")?.1;
     let mut tree = json::parse(body)?;
-    trim_arrays(&mut tree, keep);
+    trim_arrays(&mut tree, keep, prefer);
     Some(json::to_string(&tree))
 }
 
-fn trim_arrays(j: &mut J, keep: usize) {
+fn trim_arrays(j: &mut J, keep: usize, prefer: Option<(&str, &str)>) {
+    let has = |e: &J| match (e, prefer) {
+        (J::Obj(o), Some((k, v))) => o.iter().any(|(k2, v2)| k2 == k && *v2 == J::Str(v.into())),
+        _ => false,
+    };
     match j {
         J::Arr(a) => {
-            a.truncate(keep);
-            a.iter_mut().for_each(|v| trim_arrays(v, keep));
+            // Two preferred entries, then the list's own order.
+            let mut picked: Vec<J> = a.iter().filter(|e| has(e)).take(2).cloned().collect();
+            picked.extend(a.iter().filter(|e| !has(e)).cloned());
+            picked.truncate(keep);
+            *a = picked;
+            a.iter_mut().for_each(|v| trim_arrays(v, keep, prefer));
         }
-        J::Obj(o) => o.iter_mut().for_each(|(_, v)| trim_arrays(v, keep)),
+        J::Obj(o) => o.iter_mut().for_each(|(_, v)| trim_arrays(v, keep, prefer)),
         _ => {}
     }
 }
@@ -316,23 +331,63 @@ pub fn rest_seeds() -> Vec<RestSeed> {
         })
     };
     let bin = |n: &str| fixture("binance", n);
-    add(BinanceSpot, Snapshot("BNBBTC"), "spot depth", bin("spot_depth_snapshot.json"));
-    add(BinanceSpot, Snapshot("BNBBTC"), "binance error", bin("error_invalid_symbol.json"));
+    add(
+        BinanceSpot,
+        Snapshot("BNBBTC"),
+        "spot depth",
+        bin("spot_depth_snapshot.json"),
+    );
+    add(
+        BinanceSpot,
+        Snapshot("BNBBTC"),
+        "binance error",
+        bin("error_invalid_symbol.json"),
+    );
     let fut_depth = bin("futures_depth_snapshot.json");
-    add(BinanceDerivatives, Snapshot("BTCUSDT"), "futures depth", fut_depth);
-    if let Some(b) = capture_body("BINANCE.http.0.0", "/api/v3/depth", 60) {
+    add(
+        BinanceDerivatives,
+        Snapshot("BTCUSDT"),
+        "futures depth",
+        fut_depth,
+    );
+    if let Some(b) = capture_body("BINANCE.http.0.0", "/api/v3/depth", 60, None) {
         add(BinanceSpot, Snapshot("NKNUSDT"), "captured spot depth", b);
     }
-    if let Some(b) = capture_body("BINANCE_FUTURES.http.0.0", "/fapi/v1/depth", 60) {
-        add(BinanceDerivatives, Snapshot("SUSHIUSDT"), "captured futures depth", b);
+    if let Some(b) = capture_body("BINANCE_FUTURES.http.0.0", "/fapi/v1/depth", 60, None) {
+        add(
+            BinanceDerivatives,
+            Snapshot("SUSHIUSDT"),
+            "captured futures depth",
+            b,
+        );
     }
     let oi = Poll(OpenInterest, "BTCUSDT");
-    add(BinanceDerivatives, oi, "open interest", bin("futures_open_interest.json"));
-    add(BinanceDerivatives, oi, "oi error", bin("error_invalid_symbol.json"));
+    add(
+        BinanceDerivatives,
+        oi,
+        "open interest",
+        bin("futures_open_interest.json"),
+    );
+    add(
+        BinanceDerivatives,
+        oi,
+        "oi error",
+        bin("error_invalid_symbol.json"),
+    );
     let top = bin("futures_lsr_top_position.json");
-    add(BinanceDerivatives, Poll(LsrTopPosition, "BTCUSDT"), "lsr top", top);
+    add(
+        BinanceDerivatives,
+        Poll(LsrTopPosition, "BTCUSDT"),
+        "lsr top",
+        top,
+    );
     let all = bin("futures_lsr_all_account.json");
-    add(BinanceDerivatives, Poll(LsrAllAccount, "BTCUSDT"), "lsr all", all);
+    add(
+        BinanceDerivatives,
+        Poll(LsrAllAccount, "BTCUSDT"),
+        "lsr all",
+        all,
+    );
     add(
         BinanceDerivatives,
         Poll(LsrAllAccount, "BTCUSDT"),
@@ -340,32 +395,97 @@ pub fn rest_seeds() -> Vec<RestSeed> {
         bin("error_invalid_symbol.json"),
     );
     let okx = |n: &str| fixture("okx", n);
-    add(OkxSpot, Snapshot("BTC-USDT"), "okx rest books", okx("rest_books.json"));
-    add(OkxDerivatives, Snapshot("BTC-USDT-SWAP"), "okx rest books", okx("rest_books.json"));
+    add(
+        OkxSpot,
+        Snapshot("BTC-USDT"),
+        "okx rest books",
+        okx("rest_books.json"),
+    );
+    add(
+        OkxDerivatives,
+        Snapshot("BTC-USDT-SWAP"),
+        "okx rest books",
+        okx("rest_books.json"),
+    );
     let acc = okx("lsr_account_ratio.json");
-    add(OkxDerivatives, Poll(LsrAllAccount, "BTC-USDT-SWAP"), "okx lsr account", acc);
+    add(
+        OkxDerivatives,
+        Poll(LsrAllAccount, "BTC-USDT-SWAP"),
+        "okx lsr account",
+        acc,
+    );
     let top = okx("lsr_top_position_ratio.json");
-    add(OkxDerivatives, Poll(LsrTopPosition, "BTC-USDT-SWAP"), "okx lsr top", top);
+    add(
+        OkxDerivatives,
+        Poll(LsrTopPosition, "BTC-USDT-SWAP"),
+        "okx lsr top",
+        top,
+    );
     let ratio = fixture("bybit", "account_ratio.json");
-    add(BybitLinear, Poll(LsrAllAccount, "BTCUSDT"), "bybit account ratio", ratio);
+    add(
+        BybitLinear,
+        Poll(LsrAllAccount, "BTCUSDT"),
+        "bybit account ratio",
+        ratio,
+    );
     let spot = fixture("bybit", "instruments_spot.json");
     add(BybitSpot, Instruments, "bybit instruments spot", spot);
     let linear = fixture("bybit", "instruments_linear.json");
     add(BybitLinear, Instruments, "bybit instruments linear", linear);
     // Instrument lists: the documented shape inline, the recorded answer cut short.
-    add(BinanceSpot, Instruments, "exchangeInfo", EXCHANGE_INFO.to_string());
-    add(BinanceDerivatives, Instruments, "futures exchangeInfo", FUTURES_INFO.to_string());
-    add(OkxSpot, Instruments, "okx instruments", OKX_SPOT_INSTRUMENTS.to_string());
-    add(OkxDerivatives, Instruments, "okx swaps", OKX_SWAP_INSTRUMENTS.to_string());
-    add(DeribitDerivatives, Instruments, "deribit instruments", DERIBIT_INSTRUMENTS.to_string());
-    for (venue, file, url) in [
-        (BinanceSpot, "BINANCE.0", "exchangeInfo"),
-        (BinanceDerivatives, "BINANCE_FUTURES.0", "exchangeInfo"),
-        (OkxSpot, "OKX.0", "instType=SPOT"),
-        (OkxDerivatives, "OKX.0", "instType=SWAP"),
-        (DeribitDerivatives, "DERIBIT.0", "get_instruments"),
+    add(
+        BinanceSpot,
+        Instruments,
+        "exchangeInfo",
+        EXCHANGE_INFO.to_string(),
+    );
+    add(
+        BinanceDerivatives,
+        Instruments,
+        "futures exchangeInfo",
+        FUTURES_INFO.to_string(),
+    );
+    add(
+        OkxSpot,
+        Instruments,
+        "okx instruments",
+        OKX_SPOT_INSTRUMENTS.to_string(),
+    );
+    add(
+        OkxDerivatives,
+        Instruments,
+        "okx swaps",
+        OKX_SWAP_INSTRUMENTS.to_string(),
+    );
+    add(
+        DeribitDerivatives,
+        Instruments,
+        "deribit instruments",
+        DERIBIT_INSTRUMENTS.to_string(),
+    );
+    for (venue, file, url, prefer) in [
+        (BinanceSpot, "BINANCE.0", "exchangeInfo", None),
+        (
+            BinanceDerivatives,
+            "BINANCE_FUTURES.0",
+            "exchangeInfo",
+            Some(("contractType", "PERPETUAL")),
+        ),
+        (OkxSpot, "OKX.0", "instType=SPOT", None),
+        (
+            OkxDerivatives,
+            "OKX.0",
+            "instType=SWAP",
+            Some(("ctType", "linear")),
+        ),
+        (
+            DeribitDerivatives,
+            "DERIBIT.0",
+            "get_instruments",
+            Some(("settlement_period", "perpetual")),
+        ),
     ] {
-        if let Some(b) = capture_body(file, url, 4) {
+        if let Some(b) = capture_body(file, url, 4, prefer) {
             add(venue, Instruments, &format!("captured {file} {url}"), b);
         }
     }
@@ -393,7 +513,10 @@ pub fn instruments(venue: VenueId, seeds: &[Seed]) -> InstrumentMap {
                 if let Some(sym) = x.split('.').nth(1).filter(|_| !x.starts_with("orderbook")) {
                     names.insert(sym.to_string());
                 }
-                if let Some(sym) = x.strip_prefix("orderbook.").and_then(|r| r.split('.').nth(1)) {
+                if let Some(sym) = x
+                    .strip_prefix("orderbook.")
+                    .and_then(|r| r.split('.').nth(1))
+                {
                     names.insert(sym.to_string());
                 }
             }
@@ -418,8 +541,8 @@ pub fn instruments(venue: VenueId, seeds: &[Seed]) -> InstrumentMap {
             continue;
         }
         let (base, quote) = split_symbol(venue, n);
-        let contract = (venue == VenueId::OkxDerivatives && n.ends_with("-SWAP"))
-            .then(|| Decimal::new(1, 2));
+        let contract =
+            (venue == VenueId::OkxDerivatives && n.ends_with("-SWAP")).then(|| Decimal::new(1, 2));
         map.insert_contract(n, &base, &quote, true, contract);
         map.set_wanted(n, DataTypeSet::all());
     }

@@ -79,8 +79,11 @@ pub fn parse_instruments(
     linear: bool,
     map: &mut InstrumentMap,
 ) -> Result<Option<String>, String> {
-    if crate::venue::json::too_deep(body) {
-        return Err("instruments-info nests too deep".to_string());
+    if let Err(m) = crate::venue::json::check_body(body) {
+        return Err(format!(
+            "instruments-info is not the expected JSON: {}",
+            m.label()
+        ));
     }
     let env: Envelope<InstrumentPage> = sonic_rs::from_slice(body)
         .map_err(|e| format!("instruments-info is not the expected JSON: {e}"))?;
@@ -148,8 +151,8 @@ pub fn parse_account_ratio(
     receive_ns: u64,
     batch: &mut Batch,
 ) -> FrameOutcome {
-    if crate::venue::json::too_deep(body) {
-        return FrameOutcome::Malformed(Malformed::BadJson);
+    if let Err(m) = crate::venue::json::check_body(body) {
+        return FrameOutcome::Malformed(m);
     }
     let env: Envelope<RatioPage<'_>> = match sonic_rs::from_slice(body) {
         Ok(e) => e,

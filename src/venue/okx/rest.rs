@@ -71,8 +71,11 @@ struct InstrumentInfo {
 }
 
 fn instruments(body: &[u8]) -> Result<Vec<InstrumentInfo>, String> {
-    if crate::venue::json::too_deep(body) {
-        return Err("OKX instruments answer nests too deep".to_string());
+    if let Err(m) = crate::venue::json::check_body(body) {
+        return Err(format!(
+            "OKX instruments answer is not the expected JSON: {}",
+            m.label()
+        ));
     }
     let b: InstrumentsBody = sonic_rs::from_slice(body)
         .map_err(|e| format!("OKX instruments answer is not the expected JSON: {e}"))?;
@@ -174,8 +177,8 @@ pub fn parse_lsr(
     if !matches!(dt, DataType::LsrAllAccount | DataType::LsrTopPosition) {
         return FrameOutcome::Malformed(Malformed::UnknownEvent);
     }
-    if crate::venue::json::too_deep(body) {
-        return FrameOutcome::Malformed(Malformed::BadJson);
+    if let Err(m) = crate::venue::json::check_body(body) {
+        return FrameOutcome::Malformed(m);
     }
     let b: LsrBody<'_> = match sonic_rs::from_slice(body) {
         Ok(b) => b,

@@ -639,9 +639,7 @@ pub fn parse_book_snapshot(
 }
 
 fn rest_book(raw_symbol: &str, body: &[u8], msg: &mut BookMsg) -> Result<(), Malformed> {
-    if crate::venue::json::too_deep(body) {
-        return Err(Malformed::BadJson);
-    }
+    crate::venue::json::check_body(body)?;
     let b: RestBody<'_> = sonic_rs::from_slice(body).map_err(|e| classify(&e))?;
     if b.code != Some("0") {
         return Err(Malformed::WrongType);
