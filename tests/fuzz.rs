@@ -135,6 +135,11 @@ fn book_model_deribit() {
 }
 
 #[test]
+fn book_side_is_capped() {
+    book::deep_book_is_capped();
+}
+
+#[test]
 fn book_chaos_binance_spot() {
     book::chaos_target(SyncRule::BinanceSpot, BOOK_ITERS);
 }

@@ -728,8 +728,108 @@ fn model_episode(rng: &mut Rng, rule: SyncRule, n: u64, seed: u64) -> usize {
 
 // ------------------------------------------------------------------ chaos target
 
-/// Cap on a side the engine may hold (it keeps the best levels).
-pub const SIDE_BOUND: usize = 100_000;
+use marketprism::book::side::MAX_LEVELS;
+
+/// `m` as a snapshot plus `extra` levels per side far from the touch (a
+/// deep book, past the engine's cap when `extra` is large).
+fn deep_snapshot(rng: &mut Rng, m: &Model, last: u64, extra: usize) -> BookMsg {
+    let mut s = snapshot_of(m, last);
+    // Distinct prices: bids below 1, asks above 100.
+    for k in 0..extra as i64 {
+        let step = 999_999_999 / extra.max(1) as i64;
+        let bid = dec(1 + k * step + rng.i64(0..step.max(1)), 9);
+        let ask = dec(100_000 + k * 1_000 + rng.i64(0..1_000), 3);
+        s.bids.push(Level::new(bid, qty(rng)));
+        s.asks.push(Level::new(ask, qty(rng)));
+    }
+    s
+}
+
+/// A deep book stays within the cap and keeps its best levels: a snapshot
+/// past the cap, then updates adding levels beyond it, for every rule.
+pub fn deep_book_is_capped() {
+    let mut rng = Rng::with_seed(run::seed());
+    for rule in [
+        SyncRule::BinanceSpot,
+        SyncRule::BinanceFutures,
+        SyncRule::Okx,
+        SyncRule::Bybit,
+        SyncRule::Deribit,
+    ] {
+        let v = venue_of(rule);
+        let cfg = BookConfig {
+            depth: 400,
+            publish_interval_ns: 0,
+            deltas: false,
+        };
+        let mut books = engine(rule, cfg, 10_000);
+        let mut batch = Batch::new(1024, 1 << 16);
+        let mut m = random_model(&mut rng);
+        let mut ids = Ids::new(&mut rng, rule);
+        let snap = deep_snapshot(&mut rng, &m, ids.last, MAX_LEVELS + 5_000);
+        // The venue's book is all of it; the engine keeps the best.
+        m = Model::default();
+        for l in &snap.bids {
+            m.set(true, *l);
+        }
+        for l in &snap.asks {
+            m.set(false, *l);
+        }
+        if binance(rule) {
+            let d = ids.advance(&mut rng);
+            assert_eq!(books.on_ws(v, &d, 1, &mut batch), BookAction::FetchSnapshot);
+            let mut s = snap;
+            (s.first_id, s.last_id) = (d.last_id, d.last_id);
+            assert_eq!(
+                books.on_rest_snapshot(v, &s, 2, &mut batch),
+                BookAction::None
+            );
+        } else {
+            assert_eq!(books.on_ws(v, &snap, 2, &mut batch), BookAction::None);
+        }
+        assert!(books.is_synced(v, SYM), "{rule:?}");
+        for _ in 0..20 {
+            // Changes near the touch, then 500 new far levels a side.
+            let mut u = ids.advance(&mut rng);
+            legal_changes(&mut rng, &mut m, &mut u, false);
+            let far = deep_snapshot(&mut rng, &Model::default(), 0, 500);
+            for l in far.bids {
+                m.set(true, l);
+                u.bids.push(l);
+            }
+            for l in far.asks {
+                m.set(false, l);
+                u.asks.push(l);
+            }
+            assert_eq!(
+                books.on_ws(v, &u, 3, &mut batch),
+                BookAction::None,
+                "{rule:?}"
+            );
+        }
+        let book = books.book(v, SYM).unwrap();
+        assert_eq!(book.bids().len(), MAX_LEVELS, "{rule:?}");
+        assert_eq!(book.asks().len(), MAX_LEVELS, "{rule:?}");
+        // What is kept is the best: the model's top 400 are all there.
+        let eq = |a: Vec<&Level>, b: Vec<&Level>| {
+            a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| same(x, y))
+        };
+        assert!(
+            eq(
+                book.top_bids(400).collect(),
+                m.bids_best_first().take(400).collect()
+            ),
+            "{rule:?} bids"
+        );
+        assert!(
+            eq(
+                book.top_asks(400).collect(),
+                m.asks_best_first().take(400).collect()
+            ),
+            "{rule:?} asks"
+        );
+    }
+}
 
 pub fn chaos_target(rule: SyncRule, ci_iters: u64) {
     let target = format!("book_chaos_{rule:?}");
@@ -784,6 +884,16 @@ fn wild_levels(rng: &mut Rng, out: &mut Vec<Level>, bid: bool, huge: bool) {
         rng.usize(..8)
     };
     for _ in 0..n {
+        if huge && rng.bool() {
+            // Far from the touch, never crossing: these accumulate.
+            let p = if bid {
+                dec(rng.i64(1..1_000_000_000), 9)
+            } else {
+                dec(rng.i64(100_000..1_000_000_000_000), 3)
+            };
+            out.push(Level::new(p, qty(rng)));
+            continue;
+        }
         let l = match rng.u8(..10) {
             0 => Level::new(wild_decimal(rng), wild_decimal(rng)),
             1 => Level::new(price(rng, !bid), qty(rng)),
@@ -855,7 +965,13 @@ fn chaos_episode(rng: &mut Rng, rule: SyncRule, n: u64, seed: u64) -> (usize, u6
             }
             15..=22 => {
                 // A REST snapshot, asked for or not, of any age and content.
-                let mut s = if rng.bool() {
+                let mut s = if rng.u8(..16) == 0 {
+                    let extra = rng.usize(MAX_LEVELS - 1000..MAX_LEVELS + 10_000);
+                    {
+                        let last = wild_id(rng, ids.last);
+                        deep_snapshot(rng, &m, last, extra)
+                    }
+                } else if rng.bool() {
                     snapshot_of(&m, wild_id(rng, ids.last))
                 } else {
                     let mut s = update(0, wild_id(rng, ids.last), None);
@@ -902,7 +1018,12 @@ fn chaos_episode(rng: &mut Rng, rule: SyncRule, n: u64, seed: u64) -> (usize, u6
                     }
                     // A WebSocket snapshot (Binance: never sent that way).
                     7 => {
-                        let mut s = snapshot_of(&m, wild_id(rng, ids.last));
+                        let mut s = if rng.u8(..16) == 0 {
+                            let extra = rng.usize(MAX_LEVELS - 1000..MAX_LEVELS + 10_000);
+                            deep_snapshot(rng, &m, ids.last, extra)
+                        } else {
+                            snapshot_of(&m, wild_id(rng, ids.last))
+                        };
                         s.prev_id = Some(-1);
                         if rng.bool() {
                             let big = rng.u8(..10) == 0;
@@ -947,7 +1068,7 @@ fn chaos_episode(rng: &mut Rng, rule: SyncRule, n: u64, seed: u64) -> (usize, u6
         }
     }
     assert!(
-        chk.max_side <= SIDE_BOUND,
+        chk.max_side <= MAX_LEVELS,
         "{rule:?} chaos seed {seed}: a side grew to {} levels",
         chk.max_side
     );
