@@ -48,8 +48,8 @@ mod seeds;
 use marketprism::book::SyncRule;
 use marketprism::model::VenueId;
 
-/// CI iterations of each parser target (release).
-const WS_ITERS: u64 = 60_000;
+/// CI inputs of each parser target (release; a tenth in debug).
+const WS_ITERS: u64 = 20_000;
 
 #[test]
 fn ws_binance_spot() {
@@ -93,7 +93,7 @@ fn rest_bodies() {
 
 #[test]
 fn unknown_fields_are_ignored() {
-    parse::unknown_fields_target(WS_ITERS / 4);
+    parse::unknown_fields_target(WS_ITERS / 2);
 }
 
 #[test]
@@ -106,32 +106,32 @@ fn pipeline_counts_every_frame() {
     pipeline::target(WS_ITERS / 2);
 }
 
-/// CI messages of each book target (release).
-const BOOK_ITERS: u64 = 60_000;
+/// CI messages of each book target (release; a tenth in debug).
+const BOOK_ITERS: u64 = 20_000;
 
 #[test]
 fn book_model_binance_spot() {
-    book::model_target(SyncRule::BinanceSpot, BOOK_ITERS);
+    book::model_target(SyncRule::BinanceSpot, 2 * BOOK_ITERS);
 }
 
 #[test]
 fn book_model_binance_futures() {
-    book::model_target(SyncRule::BinanceFutures, BOOK_ITERS);
+    book::model_target(SyncRule::BinanceFutures, 2 * BOOK_ITERS);
 }
 
 #[test]
 fn book_model_okx() {
-    book::model_target(SyncRule::Okx, BOOK_ITERS);
+    book::model_target(SyncRule::Okx, 2 * BOOK_ITERS);
 }
 
 #[test]
 fn book_model_bybit() {
-    book::model_target(SyncRule::Bybit, BOOK_ITERS);
+    book::model_target(SyncRule::Bybit, 2 * BOOK_ITERS);
 }
 
 #[test]
 fn book_model_deribit() {
-    book::model_target(SyncRule::Deribit, BOOK_ITERS);
+    book::model_target(SyncRule::Deribit, 2 * BOOK_ITERS);
 }
 
 #[test]

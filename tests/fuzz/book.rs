@@ -514,7 +514,10 @@ pub fn model_target(rule: SyncRule, ci_iters: u64) {
     }
     let growth = alloc::live() - live0;
     assert!(growth < 1 << 20, "{target}: heap grew {growth} bytes");
-    eprintln!("fuzz {target}: {steps} messages in {episodes} episodes, largest side {max_side}");
+    eprintln!(
+        "fuzz {target}: {steps} messages in {:.1} s, {episodes} episodes, largest side {max_side}",
+        run::elapsed()
+    );
 }
 
 fn model_episode(rng: &mut Rng, rule: SyncRule, n: u64, seed: u64) -> usize {
@@ -853,7 +856,8 @@ pub fn chaos_target(rule: SyncRule, ci_iters: u64) {
     let growth = alloc::live() - live0;
     assert!(growth < 1 << 20, "{target}: heap grew {growth} bytes");
     eprintln!(
-        "fuzz {target}: {steps} messages in {episodes} episodes, {records} records, largest side {max_side}"
+        "fuzz {target}: {steps} messages in {:.1} s, {episodes} episodes, {records} records, largest side {max_side}",
+        run::elapsed()
     );
 }
 
@@ -965,7 +969,7 @@ fn chaos_episode(rng: &mut Rng, rule: SyncRule, n: u64, seed: u64) -> (usize, u6
             }
             15..=22 => {
                 // A REST snapshot, asked for or not, of any age and content.
-                let mut s = if rng.u8(..16) == 0 {
+                let mut s = if rng.u8(..64) == 0 {
                     let extra = rng.usize(MAX_LEVELS - 1000..MAX_LEVELS + 10_000);
                     {
                         let last = wild_id(rng, ids.last);
@@ -1018,7 +1022,7 @@ fn chaos_episode(rng: &mut Rng, rule: SyncRule, n: u64, seed: u64) -> (usize, u6
                     }
                     // A WebSocket snapshot (Binance: never sent that way).
                     7 => {
-                        let mut s = if rng.u8(..16) == 0 {
+                        let mut s = if rng.u8(..64) == 0 {
                             let extra = rng.usize(MAX_LEVELS - 1000..MAX_LEVELS + 10_000);
                             deep_snapshot(rng, &m, ids.last, extra)
                         } else {

@@ -190,6 +190,15 @@ pub fn count(j: &J) -> usize {
     }
 }
 
+/// Deepest nesting of arrays and objects (a scalar is 0).
+pub fn depth(j: &J) -> usize {
+    match j {
+        J::Arr(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        J::Obj(o) => 1 + o.iter().map(|(_, v)| depth(v)).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// The `k`-th node in pre-order (0 = root).
 pub fn nth_mut(j: &mut J, k: usize) -> Option<&mut J> {
     fn go<'a>(j: &'a mut J, k: &mut usize) -> Option<&'a mut J> {

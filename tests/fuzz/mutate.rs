@@ -275,8 +275,14 @@ fn random_container<'a>(rng: &mut Rng, j: &'a mut J, objects: bool) -> Option<&'
     json::nth_mut(j, k)
 }
 
+/// Mostly short; sometimes up to 300 kB (frames may be 1 MiB).
 fn long_string(rng: &mut Rng) -> String {
-    let n = [100, 1000, 10_000, 100_000, 300_000][rng.usize(..5)];
+    let n = match rng.u8(..32) {
+        0 => 300_000,
+        1..=2 => 50_000,
+        3..=8 => 5_000,
+        _ => 500,
+    };
     let unit = pick(rng, &["a", "é", "😀", "\\u0041", "\\\"", "0", "9."]);
     unit.repeat(n / unit.len().max(1))
 }
@@ -285,7 +291,12 @@ fn long_string(rng: &mut Rng) -> String {
 /// (32) and sonic-rs' (255), up to the 10 000 levels that used to overflow
 /// a core's stack. Kept as raw text so the tree itself stays shallow.
 fn nest(rng: &mut Rng, inner: &J) -> J {
-    let depth = [2, 10, 31, 32, 33, 100, 255, 256, 1000, 10_000, 100_000][rng.usize(..11)];
+    let depth = match rng.u8(..32) {
+        0 => 100_000,
+        1 => 10_000,
+        2..=4 => [255, 256, 1000][rng.usize(..3)],
+        _ => [2, 10, 31, 32, 33, 100][rng.usize(..6)],
+    };
     let (open, close) = if rng.bool() {
         ("{\"n\":", "}")
     } else {
@@ -378,7 +389,12 @@ pub fn mutate_tree(rng: &mut Rng, j: &mut J, dict: &Dict, donors: &[&J]) {
             if let Some(J::Arr(a)) = random_container(rng, j, false) {
                 if let Some(e) = a.get(rng.usize(..a.len().max(1))).cloned() {
                     let size = json::to_string(&e).len().max(1);
-                    let n = [2, 10, 100, 1000, 5000][rng.usize(..5)].min(400_000 / size);
+                    let n = match rng.u8(..32) {
+                        0 => 5000,
+                        1..=3 => 1000,
+                        _ => [2, 10, 100][rng.usize(..3)],
+                    }
+                    .min(400_000 / size);
                     a.extend(std::iter::repeat_n(e, n));
                 }
             }
@@ -398,14 +414,15 @@ pub fn mutate_tree(rng: &mut Rng, j: &mut J, dict: &Dict, donors: &[&J]) {
             }
         }
         12 if rng.bool() => {
-            // An instrument nobody listed, where the frame names one:
-            // `book.BTC-PERPETUAL.100ms` → `book.NOPE-X.100ms`.
-            let n = random_node(rng, j);
-            if let J::Str(s) = n {
-                let mut parts: Vec<&str> = s.split('.').collect();
-                let i = if parts.len() > 1 { 1 } else { 0 };
-                parts[i] = "NOPE-X";
-                *s = parts.join(".");
+            // An instrument nobody listed, everywhere the frame names it
+            // (`book.BTC-PERPETUAL.100ms` and `"instrument_name":"BTC-PERPETUAL"`).
+            let J::Str(s) = random_node(rng, j) else {
+                return;
+            };
+            let parts: Vec<&str> = s.split('.').collect();
+            let token = parts[if parts.len() > 1 { 1 } else { 0 }].to_string();
+            if token.len() >= 3 {
+                rename(j, &token, "NOPE-X");
             }
         }
         12 => {
@@ -464,6 +481,22 @@ pub fn mutate_tree(rng: &mut Rng, j: &mut J, dict: &Dict, donors: &[&J]) {
     }
 }
 
+/// Replaces `token` as a whole string or a `.`-separated part of one.
+fn rename(j: &mut J, token: &str, with: &str) {
+    match j {
+        J::Str(s) if s.split('.').any(|p| p == token) => {
+            *s = s
+                .split('.')
+                .map(|p| if p == token { with } else { p })
+                .collect::<Vec<_>>()
+                .join(".");
+        }
+        J::Arr(a) => a.iter_mut().for_each(|v| rename(v, token, with)),
+        J::Obj(o) => o.iter_mut().for_each(|(_, v)| rename(v, token, with)),
+        _ => {}
+    }
+}
+
 /// A timestamp or sequence field (by key) set to something no venue sends.
 fn absurd_timestamp(rng: &mut Rng, j: &mut J) {
     let mut idx = Vec::new();
@@ -511,8 +544,7 @@ pub fn add_unknown_fields(rng: &mut Rng, j: &mut J, dict: &Dict, n: usize) {
         let mut v = random_value(rng, dict, 3);
         sanitize(&mut v);
         if rng.u8(..8) == 0 {
-            // Deep, but within the parsers' nesting limit (32) for any
-            // object of any seed (at most 4 deep, plus this value's 4).
+            // Deep, mostly within the parsers' nesting limit (32).
             for _ in 0..rng.usize(1..20) {
                 v = J::Arr(vec![v]);
             }

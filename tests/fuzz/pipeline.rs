@@ -140,5 +140,8 @@ pub fn target(ci_iters: u64) {
         }
     }
     assert_eq!(lines, total, "lines written");
-    eprintln!("fuzz pipeline: {iters} frames, {total} records written");
+    eprintln!(
+        "fuzz pipeline: {iters} frames, {total} records written, {:.1} s",
+        run::elapsed()
+    );
 }

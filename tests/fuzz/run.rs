@@ -41,6 +41,7 @@ pub fn seed() -> u64 {
 /// A target's generator: the run seed mixed with the target name, so a
 /// target reproduces alone (`cargo test --test fuzz <name>`).
 pub fn start(target: &str, ci: u64) -> (Rng, u64) {
+    started();
     let n = iters(ci);
     let s = seed();
     eprintln!("fuzz {target}: FUZZ_SEED={s} FUZZ_ITERS={n}");
@@ -49,6 +50,19 @@ pub fn start(target: &str, ci: u64) -> (Rng, u64) {
         h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
     }
     (Rng::with_seed(s ^ h), n)
+}
+
+thread_local! {
+    static STARTED: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+}
+
+pub fn started() {
+    STARTED.with(|s| s.set(Some(std::time::Instant::now())));
+}
+
+/// Seconds since this thread's target started.
+pub fn elapsed() -> f64 {
+    STARTED.with(|s| s.get().map_or(0.0, |t| t.elapsed().as_secs_f64()))
 }
 
 /// Runs `f`; on a panic, prints what was being fed before unwinding.
@@ -106,6 +120,11 @@ impl Tally {
 
     pub fn print(&self, target: &str) {
         let parts: Vec<String> = self.by.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        eprintln!("fuzz {target}: {} inputs: {}", self.inputs, parts.join(" "));
+        eprintln!(
+            "fuzz {target}: {} inputs in {:.1} s: {}",
+            self.inputs,
+            elapsed(),
+            parts.join(" ")
+        );
     }
 }
