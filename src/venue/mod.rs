@@ -13,6 +13,7 @@ pub mod bybit;
 pub mod deribit;
 pub mod instruments;
 pub mod json;
+pub mod nesting;
 pub mod okx;
 
 use crate::batch::Batch;
