@@ -97,6 +97,11 @@ fn unknown_fields_are_ignored() {
 }
 
 #[test]
+fn found_bugs_stay_fixed() {
+    parse::regressions();
+}
+
+#[test]
 fn every_cut_frame_is_rejected() {
     parse::truncation_target();
 }

@@ -650,3 +650,75 @@ pub fn rest_target(ci_iters: u64) -> Tally {
     );
     tally
 }
+
+/// What the fuzzing found, each as it was first seen.
+pub fn regressions() {
+    let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+    for venue in VenueId::ALL {
+        let c = Corpus::new(venue);
+        let mut h = Harness::new(venue, c.map.clone());
+        for s in c.seeds.iter().filter(|s| s.tree.is_some()) {
+            // A 100 000-deep unknown field overflowed the core's stack
+            // (sonic-rs skips ignored values recursively): now rejected.
+            let at = s.text.find('{').unwrap() + 1;
+            let mut t = s.text.clone();
+            t.insert_str(at, &format!("\"_fz\":{},", deep(100_000)));
+            assert_eq!(
+                h.feed(&t),
+                FrameOutcome::Malformed(Malformed::BadJson),
+                "{venue} {}",
+                s.name
+            );
+            // Within the limit an unknown field is still ignored.
+            let mut t = s.text.clone();
+            t.insert_str(at, &format!("\"_fz\":{},", deep(20)));
+            let want = c.baselines[c.seeds.iter().position(|x| x.name == s.name).unwrap()].clone();
+            assert_eq!(
+                Harness::fresh_result(venue, &c.map, &t),
+                want,
+                "{venue} {}",
+                s.name
+            );
+        }
+    }
+    // A price of one digit and a million `_` overflowed rust_decimal's
+    // per-character recursion, in release too.
+    let mut h = Harness::new(
+        VenueId::BinanceSpot,
+        seeds::instruments(VenueId::BinanceSpot, &[]),
+    );
+    let f = format!(
+        r#"{{"stream":"btcusdt@trade","data":{{"e":"trade","E":2,"s":"BTCUSDT","t":9,"p":"1{}","q":"1","T":1,"m":false}}}}"#,
+        "_".repeat(1 << 20)
+    );
+    assert_eq!(
+        h.feed(&f),
+        FrameOutcome::Malformed(Malformed::InvalidNumber)
+    );
+    // Invalid UTF-8 inside an OKX REST book reached a debug assertion in
+    // sonic-rs (raw values are taken before it checks UTF-8).
+    let rest = seeds::rest_seeds();
+    let okx = rest
+        .iter()
+        .find(|r| r.venue == VenueId::OkxSpot && matches!(r.kind, RestKind::Snapshot(_)))
+        .unwrap();
+    let mut body = okx.seed.text.clone().into_bytes();
+    let at = okx.seed.text.find("0.6").unwrap() + 2;
+    body[at] = 0xE9;
+    let mut r = RestHarness::new();
+    assert_eq!(r.feed(okx, &body), Err("InvalidUtf8".to_string()));
+    // A Binance ratio list cut after a complete entry was rejected but
+    // left that entry's record in the batch.
+    let lsr = rest
+        .iter()
+        .find(|r| {
+            matches!(r.kind, RestKind::Poll(DataType::LsrTopPosition, _))
+                && r.venue == VenueId::BinanceDerivatives
+        })
+        .unwrap();
+    let cut = &lsr.seed.text[..lsr.seed.text.len() - 1];
+    assert_eq!(
+        r.feed(lsr, cut.as_bytes()),
+        Err("Malformed(BadJson)".to_string())
+    );
+}
