@@ -49,7 +49,7 @@ use marketprism::book::SyncRule;
 use marketprism::model::VenueId;
 
 /// CI inputs of each parser target (release; a tenth in debug).
-const WS_ITERS: u64 = 20_000;
+const WS_ITERS: u64 = 15_000;
 
 #[test]
 fn ws_binance_spot() {
@@ -112,7 +112,7 @@ fn pipeline_counts_every_frame() {
 }
 
 /// CI messages of each book target (release; a tenth in debug).
-const BOOK_ITERS: u64 = 20_000;
+const BOOK_ITERS: u64 = 12_000;
 
 #[test]
 fn book_model_binance_spot() {
