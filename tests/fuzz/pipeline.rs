@@ -131,8 +131,10 @@ pub fn target(ci_iters: u64) {
     }
     let mut lines = 0u64;
     for f in std::fs::read_dir(dir.path()).unwrap() {
-        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
-        for line in text.lines() {
+        let file = std::fs::File::open(f.unwrap().path()).unwrap();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(file)) {
+            let line = line.unwrap();
+            let line = line.as_str();
             if let Err(e) = sonic_rs::from_str::<sonic_rs::Value>(line) {
                 panic!("written line is not JSON ({e}): {}", run::clip(line));
             }
