@@ -350,8 +350,6 @@ mod tests {
         assert!(s.is_empty() && s.best().is_none());
     }
 
-    /// Keys and Decimal order agree through rescaling, and a side that
-    /// cannot key a price still works (by Decimal).
     #[test]
     fn a_side_keeps_at_most_max_levels_the_best_ones() {
         let lv = |p: i64| Level::new(Decimal::new(p, 2), Decimal::ONE);
@@ -381,6 +379,8 @@ mod tests {
         }
     }
 
+    /// Keys and Decimal order agree through rescaling, and a side that
+    /// cannot key a price still works (by Decimal).
     #[test]
     fn keys_rescale_and_fall_back() {
         let mut rng = fastrand::Rng::with_seed(5);

@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 /// (unknown fields, `LazyValue`s) recursively with no depth limit, so one
 /// deeply nested frame (10 000 levels: 20 kB) overflowed a core's 2 MiB
 /// stack and aborted the process. Real frames nest at most 6 levels; 32
-/// keeps even a debug build (~37 kB of stack a level) well inside 2 MiB.
+/// keeps even a debug build (~37 kB of stack a level) within 2 MiB.
 pub const MAX_NESTING: usize = 32;
 
 /// Whether `text` nests arrays/objects deeper than [`MAX_NESTING`]
