@@ -14,15 +14,20 @@
 //! receive time, no negative price or size, and a JSON line that parses);
 //! heap per input proportional to its size and no growth over a run;
 //! unknown fields change nothing; every cut frame is rejected; a synced
-//! book is never crossed and holds no zero or negative size; published
-//! books are best first and within depth; applied update ids follow each
-//! rule; a gap-free stream keeps the engine equal to the model.
+//! book is never crossed and holds no zero or negative size; a side keeps
+//! at most `MAX_LEVELS`; published books are best first and within depth;
+//! applied update ids follow each rule; a gap-free stream keeps the engine
+//! equal to the model, and a clean resync after chaos brings it back;
+//! through the `Pipeline`, every frame is counted once, per venue, under
+//! its outcome, and every record counted reaches the file.
 //!
-//! CI runs a short default (about 15 s in release on two cores, a tenth of
-//! the iterations in debug). The long run, kept outside CI:
+//! CI runs a short default: about 19 s in release on two busy cores (a
+//! tenth of the iterations in debug, about 30 s). The long run, kept
+//! outside CI (about 10 million inputs, 7 minutes on the same two cores;
+//! time grows linearly with `FUZZ_ITERS`):
 //!
 //! ```text
-//! FUZZ_ITERS=2000000 cargo test --release --test fuzz -- --nocapture
+//! FUZZ_ITERS=500000 cargo test --release --test fuzz -- --nocapture
 //! ```
 //!
 //! `FUZZ_ITERS` is per target; `FUZZ_SEED` (printed by every target) replays

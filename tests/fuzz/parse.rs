@@ -41,7 +41,7 @@ pub struct Harness {
 
 /// One input's result, comparable across runs.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Result {
+pub struct Parsed {
     pub outcome: FrameOutcome,
     pub records: Vec<String>,
     pub book: Option<String>,
@@ -121,14 +121,14 @@ impl Harness {
 
     /// Feeds `text` to a fresh copy of this harness's parser state and
     /// returns the comparable result.
-    pub fn fresh_result(venue: VenueId, map: &InstrumentMap, text: &str) -> Result {
+    pub fn fresh_result(venue: VenueId, map: &InstrumentMap, text: &str) -> Parsed {
         let mut h = Harness::new(venue, map.clone());
         let outcome = h.feed(text);
         h.result(outcome)
     }
 
-    pub fn result(&self, outcome: FrameOutcome) -> Result {
-        Result {
+    pub fn result(&self, outcome: FrameOutcome) -> Parsed {
+        Parsed {
             outcome,
             records: self.batch.iter().map(|r| format!("{r:?}")).collect(),
             book: (outcome == FrameOutcome::Book).then(|| format!("{:?}", self.book)),
@@ -246,7 +246,7 @@ pub struct Corpus {
     pub map: InstrumentMap,
     pub dict: Dict,
     /// Each seed's result on a fresh connection.
-    pub baselines: Vec<Result>,
+    pub baselines: Vec<Parsed>,
 }
 
 impl Corpus {
@@ -480,7 +480,7 @@ impl RestHarness {
 
     /// Parses `body` as `rs` says and checks the result; `Err(outcome)`
     /// for a rejection, `Ok(records or levels)` else.
-    pub fn feed(&mut self, rs: &RestSeed, body: &[u8]) -> std::result::Result<usize, String> {
+    pub fn feed(&mut self, rs: &RestSeed, body: &[u8]) -> Result<usize, String> {
         self.batch.reset();
         self.max_len = self.max_len.max(body.len());
         let venue = rs.venue;
