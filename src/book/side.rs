@@ -32,6 +32,11 @@ const fn pow10_table() -> [u128; 39] {
 
 static POW10: [u128; 39] = pow10_table();
 
+/// Most levels a side keeps (the best ones). Venues send at most a few
+/// thousand (Binance snapshots: 5 000), but diffs add levels they never
+/// remove, so without a cap a side grew for as long as the stream ran.
+pub const MAX_LEVELS: usize = 20_000;
+
 /// Bids (best = highest) or asks (best = lowest).
 #[derive(Debug, Clone, Default)]
 pub struct BookSide {
@@ -176,14 +181,26 @@ impl BookSide {
             }
             Err(i) => {
                 if quantity.is_zero() {
-                    false
-                } else {
-                    self.levels.insert(i, Level::new(price, quantity));
-                    if let Some(k) = key {
-                        self.keys.insert(i, k);
-                    }
-                    true
+                    return false;
                 }
+                let mut i = i;
+                if self.levels.len() >= MAX_LEVELS {
+                    // Full: the worst level (first) makes room, or the new
+                    // one is the worst and is not kept.
+                    if i == 0 {
+                        return false;
+                    }
+                    self.levels.remove(0);
+                    if self.exact {
+                        self.keys.remove(0);
+                    }
+                    i -= 1;
+                }
+                self.levels.insert(i, Level::new(price, quantity));
+                if let Some(k) = key {
+                    self.keys.insert(i, k);
+                }
+                true
             }
         }
     }
@@ -206,6 +223,8 @@ impl BookSide {
                 .sort_by(|a, b| Self::order(is_bid, &a.price, &b.price));
             self.levels.dedup_by(|a, b| a.price == b.price);
         }
+        let extra = self.levels.len().saturating_sub(MAX_LEVELS);
+        self.levels.drain(..extra);
         self.rebuild_keys();
     }
 
@@ -329,6 +348,35 @@ mod tests {
         assert!(s.exact);
         s.clear();
         assert!(s.is_empty() && s.best().is_none());
+    }
+
+    #[test]
+    fn a_side_keeps_at_most_max_levels_the_best_ones() {
+        let lv = |p: i64| Level::new(Decimal::new(p, 2), Decimal::ONE);
+        for is_bid in [true, false] {
+            let mut s = BookSide::new(is_bid);
+            let n = MAX_LEVELS as i64 + 100;
+            s.load(&(1..=n).map(lv).collect::<Vec<_>>());
+            assert_eq!(s.len(), MAX_LEVELS);
+            let (best, worst) = if is_bid {
+                (n, 101)
+            } else {
+                (1, MAX_LEVELS as i64)
+            };
+            assert_eq!(s.best().unwrap().price, Decimal::new(best, 2));
+            assert_eq!(s.as_worst_first()[0].price, Decimal::new(worst, 2));
+            // A new best pushes the worst out; a new worst is not kept.
+            let (better, worse) = if is_bid { (n + 1, 1) } else { (0, n + 1) };
+            assert!(s.set(Decimal::new(better, 2), Decimal::ONE));
+            assert!(!s.set(Decimal::new(worse, 2), Decimal::ONE));
+            assert_eq!(s.len(), MAX_LEVELS);
+            assert_eq!(s.best().unwrap().price, Decimal::new(better, 2));
+            let w = s.as_worst_first();
+            assert!(w
+                .windows(2)
+                .all(|p| BookSide::order(is_bid, &p[0].price, &p[1].price).is_lt()));
+            assert_eq!(s.keys.len(), s.levels.len());
+        }
     }
 
     /// Keys and Decimal order agree through rescaling, and a side that

@@ -2,9 +2,62 @@
 //! array without collecting it, and locating a borrowed slice in its frame.
 
 use crate::venue::Malformed;
+use rust_decimal::Decimal;
 use serde::de::{self, Deserialize, SeqAccess, Visitor};
 use std::fmt;
 use std::marker::PhantomData;
+
+/// Deepest `[`/`{` nesting accepted. sonic-rs skips ignored values
+/// (unknown fields, `LazyValue`s) recursively with no depth limit, so one
+/// deeply nested frame (10 000 levels: 20 kB) overflowed a core's 2 MiB
+/// stack and aborted the process. Real frames nest at most 6 levels; 32
+/// keeps even a debug build (~37 kB of stack a level) within 2 MiB.
+pub const MAX_NESTING: usize = 32;
+
+/// Whether `text` nests arrays/objects deeper than [`MAX_NESTING`]
+/// (brackets inside strings do not count). Check before parsing.
+#[inline]
+pub fn too_deep(text: &[u8]) -> bool {
+    // Each level needs a byte of its own.
+    text.len() > MAX_NESTING && super::nesting::deeper_than(text, MAX_NESTING)
+}
+
+/// Checks a REST body before it is parsed: valid UTF-8 (sonic-rs checks
+/// bytes only once the parse is over, after borrowed `&str`s and raw values
+/// were already taken from them) and nesting within [`MAX_NESTING`].
+pub fn check_body(body: &[u8]) -> Result<(), Malformed> {
+    if std::str::from_utf8(body).is_err() {
+        return Err(Malformed::InvalidUtf8);
+    }
+    if too_deep(body) {
+        return Err(Malformed::BadJson);
+    }
+    Ok(())
+}
+
+/// Longest number text taken: an exact `Decimal` needs at most 29 digits,
+/// a point and a sign.
+pub const MAX_NUMBER_LEN: usize = 64;
+
+/// The decimal a venue wrote, exactly, from at most [`MAX_NUMBER_LEN`]
+/// bytes that start (after a `-`) and end with a digit.
+/// `Decimal::from_str_exact` recurses once per character: a long run of
+/// `_` (which it skips) in a price overflowed the stack, even in release.
+/// The end checks also refuse its `+1`, `.5` and `1.`; an `_` between
+/// digits is still skipped (`1_000`): finding it would cost a scan of every
+/// number, a good part of a parse.
+#[inline]
+pub fn exact_decimal(s: &str) -> Option<Decimal> {
+    let b = s.as_bytes();
+    let unsigned = b.strip_prefix(b"-").unwrap_or(b);
+    let ok = b.len() <= MAX_NUMBER_LEN
+        && unsigned.first().is_some_and(u8::is_ascii_digit)
+        && unsigned.last().is_some_and(u8::is_ascii_digit);
+    if !ok {
+        return None;
+    }
+    Decimal::from_str_exact(s).ok()
+}
 
 /// sonic-rs error → malformed-frame label.
 pub fn classify(e: &sonic_rs::Error) -> Malformed {
@@ -105,6 +158,71 @@ mod tests {
             Err(Malformed::WrongType)
         );
         assert_eq!(each::<u32, _>("[1,", |_| Ok(())), Err(Malformed::BadJson));
+    }
+
+    #[test]
+    fn decimals_only_as_venues_write_them() {
+        for (s, want) in [
+            ("0.00100000", Some("0.00100000")),
+            ("-0.0001", Some("-0.0001")),
+            ("64000", Some("64000")),
+            (
+                "0.0000000000000000000000000001",
+                Some("0.0000000000000000000000000001"),
+            ),
+        ] {
+            assert_eq!(
+                exact_decimal(s).map(|d| d.to_string()).as_deref(),
+                want,
+                "{s}"
+            );
+        }
+        for s in [
+            "",
+            "-",
+            ".",
+            "1_",
+            "+1",
+            "1.",
+            ".5",
+            "-.5",
+            " 1",
+            "1 ",
+            "1e5",
+            "0x10",
+            "NaN",
+            "1.2.3",
+            "--1",
+            "1-2",
+            "1..2",
+            "-1-",
+            "١٢٣",
+            "99999999999999999999999999999.9",
+            "1.00000000000000000000000000001",
+        ] {
+            assert_eq!(exact_decimal(s), None, "{s:?}");
+        }
+        // Long texts are refused before rust_decimal sees them.
+        assert_eq!(exact_decimal(&format!("1{}", "_".repeat(1 << 20))), None);
+        assert_eq!(exact_decimal(&"0".repeat(1 << 20)), None);
+    }
+
+    #[test]
+    fn nesting_is_bounded_outside_strings() {
+        let nest = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        assert!(!too_deep(nest(MAX_NESTING).as_bytes()));
+        assert!(too_deep(nest(MAX_NESTING + 1).as_bytes()));
+        assert!(too_deep(b"{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["));
+        // Brackets in strings (escaped quotes too) are text, not nesting.
+        let s = format!(
+            r#"{{"a":"{}\"{}","b":[[1],[2]]}}"#,
+            "[".repeat(99),
+            "{".repeat(99)
+        );
+        assert!(!too_deep(s.as_bytes()));
+        // Many levels side by side are not deep.
+        let wide = format!("[{}]", vec!["[1]"; 1000].join(","));
+        assert!(!too_deep(wide.as_bytes()));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod deribit;
 pub mod history;
 pub mod instruments;
 pub mod json;
+pub mod nesting;
 pub mod okx;
 
 use crate::batch::Batch;

@@ -42,6 +42,12 @@ fn parse(
     map: &mut InstrumentMap,
     keep: impl Fn(&SymbolInfo) -> bool,
 ) -> Result<(), String> {
+    if let Err(m) = crate::venue::json::check_body(body) {
+        return Err(format!(
+            "exchangeInfo is not the expected JSON: {}",
+            m.label()
+        ));
+    }
     let info: ExchangeInfo = sonic_rs::from_slice(body)
         .map_err(|e| format!("exchangeInfo is not the expected JSON: {e}"))?;
     for s in &info.symbols {

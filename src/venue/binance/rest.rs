@@ -36,6 +36,7 @@ pub fn parse_depth_snapshot(
     msg: &mut BookMsg,
 ) -> Result<(), Malformed> {
     msg.clear();
+    crate::venue::json::check_body(body)?;
     let mut bad_level = false;
     let mut de = sonic_rs::Deserializer::from_slice(body);
     let parsed = DepthSeed {
@@ -96,6 +97,9 @@ pub fn parse_open_interest(
         #[serde(default)]
         code: Option<IgnoredAny>,
     }
+    if let Err(m) = crate::venue::json::check_body(body) {
+        return FrameOutcome::Malformed(m);
+    }
     let b: Body<'_> = match sonic_rs::from_slice(body) {
         Ok(b) => b,
         Err(e) => return FrameOutcome::Malformed(wire::json_error(&e)),
@@ -130,7 +134,8 @@ pub fn parse_open_interest(
 
 /// `/futures/data/*LongShort*Ratio` → one [`LongShortRatio`] per listed
 /// datapoint (one with `limit=1`), `period` [`LSR_PERIOD`]. An empty list is
-/// `Records(0)`; if an entry is bad the ones before it stay pushed.
+/// `Records(0)`. All or nothing: a rejected body (a bad entry, or JSON cut
+/// after complete entries) leaves no records in the batch.
 pub fn parse_long_short_ratio(
     venue: VenueId,
     dt: DataType,
@@ -139,10 +144,14 @@ pub fn parse_long_short_ratio(
     receive_ns: u64,
     batch: &mut Batch,
 ) -> FrameOutcome {
+    if let Err(m) = crate::venue::json::check_body(body) {
+        return FrameOutcome::Malformed(m);
+    }
     let first = body.iter().find(|c| !c.is_ascii_whitespace());
     if first == Some(&b'{') {
         return error_object(body);
     }
+    let start = batch.len();
     let mut pushed = 0u32;
     let mut failed = None;
     let mut de = sonic_rs::Deserializer::from_slice(body);
@@ -157,13 +166,13 @@ pub fn parse_long_short_ratio(
     }
     .deserialize(&mut de)
     .and_then(|()| de.end());
-    if let Err(e) = parsed {
-        return FrameOutcome::Malformed(wire::json_error(&e));
-    }
-    match failed {
-        Some(m) => FrameOutcome::Malformed(m),
-        None => FrameOutcome::Records(pushed),
-    }
+    let out = match (parsed, failed) {
+        (Err(e), _) => FrameOutcome::Malformed(wire::json_error(&e)),
+        (Ok(()), Some(m)) => FrameOutcome::Malformed(m),
+        (Ok(()), None) => return FrameOutcome::Records(pushed),
+    };
+    batch.truncate(start);
+    out
 }
 
 /// An object where a list was expected: the venue's error answer, or not ours.

@@ -48,6 +48,9 @@ pub fn on_frame(
     batch: &mut Batch,
 ) -> FrameOutcome {
     book.clear();
+    if crate::venue::json::too_deep(text.as_bytes()) {
+        return FrameOutcome::Malformed(Malformed::BadJson);
+    }
     let mut bad_level = false;
     let mut de = sonic_rs::Deserializer::from_str(text);
     let parsed = FrameSeed {
@@ -360,7 +363,7 @@ pub(super) fn push(
 /// Exact decimal from the venue's string; negative values are not prices or sizes.
 #[inline]
 pub(super) fn decimal(s: &str) -> Option<Decimal> {
-    let d = Decimal::from_str_exact(s).ok()?;
+    let d = crate::venue::json::exact_decimal(s)?;
     if d.is_sign_negative() {
         return None;
     }
@@ -370,7 +373,7 @@ pub(super) fn decimal(s: &str) -> Option<Decimal> {
 /// Exact decimal that may be negative (funding rates).
 #[inline]
 pub(super) fn signed_decimal(s: &str) -> Option<Decimal> {
-    Decimal::from_str_exact(s).ok()
+    crate::venue::json::exact_decimal(s)
 }
 
 /// An optional non-negative decimal: absent is fine, present must parse.

@@ -79,6 +79,12 @@ pub fn parse_instruments(
     linear: bool,
     map: &mut InstrumentMap,
 ) -> Result<Option<String>, String> {
+    if let Err(m) = crate::venue::json::check_body(body) {
+        return Err(format!(
+            "instruments-info is not the expected JSON: {}",
+            m.label()
+        ));
+    }
     let env: Envelope<InstrumentPage> = sonic_rs::from_slice(body)
         .map_err(|e| format!("instruments-info is not the expected JSON: {e}"))?;
     if env.ret_code != 0 {
@@ -145,6 +151,9 @@ pub fn parse_account_ratio(
     receive_ns: u64,
     batch: &mut Batch,
 ) -> FrameOutcome {
+    if let Err(m) = crate::venue::json::check_body(body) {
+        return FrameOutcome::Malformed(m);
+    }
     let env: Envelope<RatioPage<'_>> = match sonic_rs::from_slice(body) {
         Ok(e) => e,
         Err(e) => return FrameOutcome::Malformed(crate::venue::json::classify(&e)),

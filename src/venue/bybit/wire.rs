@@ -41,7 +41,7 @@
 use crate::batch::{Batch, FundingRate, Level, Liquidation, OpenInterest, Origin, Record, Ticker};
 use crate::batch::{Trade, TradeId};
 use crate::model::{DataType, Side, VenueId};
-use crate::venue::json::{classify, each, range_in};
+use crate::venue::json::{classify, each, range_in, too_deep};
 use crate::venue::{FrameOutcome, Instrument, Malformed, ParseCtx};
 use rust_decimal::Decimal;
 use sonic_rs::LazyValue;
@@ -184,6 +184,9 @@ pub fn on_text(
     cx: &mut ParseCtx<'_>,
     batch: &mut Batch,
 ) -> FrameOutcome {
+    if too_deep(text.as_bytes()) {
+        return FrameOutcome::Malformed(Malformed::BadJson);
+    }
     let frame: Frame<'_> = match sonic_rs::from_str(text) {
         Ok(f) => f,
         Err(e) => return FrameOutcome::Malformed(classify(&e)),
@@ -536,5 +539,5 @@ pub(crate) fn decimal(s: &str) -> Result<Decimal, Malformed> {
 /// Exact decimal that may be negative (funding rates).
 #[inline]
 pub(crate) fn signed_decimal(s: &str) -> Result<Decimal, Malformed> {
-    Decimal::from_str_exact(s).map_err(|_| Malformed::InvalidNumber)
+    crate::venue::json::exact_decimal(s).ok_or(Malformed::InvalidNumber)
 }

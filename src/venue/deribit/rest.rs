@@ -39,6 +39,12 @@ struct InstrumentInfo {
 
 /// Adds the listed perpetuals to `map`.
 pub fn parse_instruments(body: &[u8], map: &mut InstrumentMap) -> Result<(), String> {
+    if let Err(m) = crate::venue::json::check_body(body) {
+        return Err(format!(
+            "get_instruments is not the expected JSON: {}",
+            m.label()
+        ));
+    }
     let resp: Response = sonic_rs::from_slice(body)
         .map_err(|e| format!("get_instruments is not the expected JSON: {e}"))?;
     if let Some(e) = resp.error {

@@ -49,7 +49,7 @@
 use crate::batch::{Batch, FundingRate, Level, OpenInterest, Origin, Record, Ticker};
 use crate::batch::{Trade, TradeId, VolatilityIndex};
 use crate::model::{DataType, Side, VenueId};
-use crate::venue::json::{classify, each, range_in};
+use crate::venue::json::{classify, each, exact_decimal, range_in, too_deep};
 use crate::venue::{FrameOutcome, Instrument, Malformed, ParseCtx};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::de::IgnoredAny;
@@ -174,6 +174,9 @@ pub fn on_text(
     cx: &mut ParseCtx<'_>,
     batch: &mut Batch,
 ) -> FrameOutcome {
+    if too_deep(text.as_bytes()) {
+        return FrameOutcome::Malformed(Malformed::BadJson);
+    }
     let frame: Frame<'_> = match sonic_rs::from_str(text) {
         Ok(f) => f,
         Err(e) => return FrameOutcome::Malformed(classify(&e)),
@@ -528,12 +531,19 @@ pub fn signed_decimal(n: &RawNumber) -> Result<Decimal, Malformed> {
 
 /// `10700.0` → 10700.0 (scale kept); `1e-05` / `2.5E+3` via the exponent.
 pub fn number_text(s: &str) -> Result<Decimal, Malformed> {
-    let d = if s.bytes().any(|b| b == b'e' || b == b'E') {
-        Decimal::from_scientific(s)
-    } else {
-        Decimal::from_str_exact(s)
+    let Some(e) = s.find(['e', 'E']) else {
+        return exact_decimal(s).ok_or(Malformed::InvalidNumber);
     };
-    d.map_err(|_| Malformed::InvalidNumber)
+    // `from_scientific` alone rounds a mantissa of too many digits.
+    let (mantissa, exp) = (&s[..e], &s[e + 1..]);
+    let digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+    if exact_decimal(mantissa).is_none()
+        || !(1..=3).contains(&digits.len())
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(Malformed::InvalidNumber);
+    }
+    Decimal::from_scientific(s).map_err(|_| Malformed::InvalidNumber)
 }
 
 #[cfg(test)]
@@ -548,6 +558,13 @@ mod tests {
         assert_eq!(number_text("2.5E-7").unwrap().to_string(), "0.00000025");
         assert_eq!(number_text("-0.00012").unwrap().to_string(), "-0.00012");
         assert!(number_text("1.2.3").is_err());
+        // Exact or refused: a rounded mantissa, odd exponents, huge texts.
+        assert!(number_text("1.00000000000000000000000000001e0").is_err());
+        assert!(number_text("1e400").is_err());
+        assert!(number_text("1e").is_err());
+        assert!(number_text("1e+").is_err());
+        assert!(number_text(&"0".repeat(1 << 20)).is_err());
+        assert_eq!(number_text("2.5E+3").unwrap().to_string(), "2500");
     }
 
     #[test]

@@ -71,6 +71,12 @@ struct InstrumentInfo {
 }
 
 fn instruments(body: &[u8]) -> Result<Vec<InstrumentInfo>, String> {
+    if let Err(m) = crate::venue::json::check_body(body) {
+        return Err(format!(
+            "OKX instruments answer is not the expected JSON: {}",
+            m.label()
+        ));
+    }
     let b: InstrumentsBody = sonic_rs::from_slice(body)
         .map_err(|e| format!("OKX instruments answer is not the expected JSON: {e}"))?;
     if b.code != "0" {
@@ -121,7 +127,7 @@ pub fn parse_swap_instruments(body: &[u8], map: &mut InstrumentMap) -> Result<us
         {
             continue;
         }
-        let Ok(ct_val) = Decimal::from_str_exact(&i.ct_val) else {
+        let Some(ct_val) = crate::venue::json::exact_decimal(&i.ct_val) else {
             continue;
         };
         if ct_val <= Decimal::ZERO {
@@ -170,6 +176,9 @@ pub fn parse_lsr(
 ) -> FrameOutcome {
     if !matches!(dt, DataType::LsrAllAccount | DataType::LsrTopPosition) {
         return FrameOutcome::Malformed(Malformed::UnknownEvent);
+    }
+    if let Err(m) = crate::venue::json::check_body(body) {
+        return FrameOutcome::Malformed(m);
     }
     let b: LsrBody<'_> = match sonic_rs::from_slice(body) {
         Ok(b) => b,

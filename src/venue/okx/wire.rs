@@ -145,6 +145,9 @@ pub fn on_text(
     if text == "pong" {
         return FrameOutcome::Control;
     }
+    if crate::venue::json::too_deep(text.as_bytes()) {
+        return FrameOutcome::Malformed(Malformed::BadJson);
+    }
     let frame: Frame<'_> = match sonic_rs::from_str(text) {
         Ok(f) => f,
         Err(e) => return FrameOutcome::Malformed(classify(&e)),
@@ -646,6 +649,7 @@ pub fn parse_book_snapshot(
 }
 
 fn rest_book(raw_symbol: &str, body: &[u8], msg: &mut BookMsg) -> Result<(), Malformed> {
+    crate::venue::json::check_body(body)?;
     let b: RestBody<'_> = sonic_rs::from_slice(body).map_err(|e| classify(&e))?;
     if b.code != Some("0") {
         return Err(Malformed::WrongType);
@@ -846,8 +850,8 @@ pub(crate) fn in_base(
 /// Exact non-negative decimal (prices, sizes).
 #[inline]
 pub(super) fn size(s: &str) -> Result<Decimal, Malformed> {
-    match Decimal::from_str_exact(s) {
-        Ok(d) if !d.is_sign_negative() => Ok(d),
+    match crate::venue::json::exact_decimal(s) {
+        Some(d) if !d.is_sign_negative() => Ok(d),
         _ => Err(Malformed::InvalidNumber),
     }
 }
@@ -855,7 +859,7 @@ pub(super) fn size(s: &str) -> Result<Decimal, Malformed> {
 /// Exact decimal of either sign (rates).
 #[inline]
 fn signed(s: &str) -> Result<Decimal, Malformed> {
-    Decimal::from_str_exact(s).map_err(|_| Malformed::InvalidNumber)
+    crate::venue::json::exact_decimal(s).ok_or(Malformed::InvalidNumber)
 }
 
 /// Absent or `""` (OKX's "no value") → None.
