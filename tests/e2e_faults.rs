@@ -72,14 +72,16 @@ fn seq_of(exchange: &str, trade_id: &str) -> u64 {
     }
 }
 
+/// (exchange, symbol, reason, from_id, to_id) of a `gap` record.
+type GapRec = (String, String, String, Option<u64>, Option<u64>);
+
 struct Output {
     /// (exchange, market_type, symbol) → trade numbers in file order.
     seqs: BTreeMap<(String, String, String), Vec<u64>>,
     /// Same key → trade ids of venues without numbers.
     ids: BTreeMap<(String, String, String), Vec<String>>,
     backfilled: usize,
-    /// (exchange, symbol, reason, from_id, to_id)
-    gaps: Vec<(String, String, String, Option<u64>, Option<u64>)>,
+    gaps: Vec<GapRec>,
 }
 
 fn output(dir: &Path) -> Output {

@@ -130,6 +130,14 @@ pub fn range_in(whole: &str, s: &str) -> Result<(usize, usize), Malformed> {
     Ok((start, start + s.len()))
 }
 
+/// A string of ASCII digits as a number (OKX `tradeId`); `None` otherwise.
+pub fn digits_u64(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,12 +239,4 @@ mod tests {
         assert_eq!(range_in(whole, &whole[3..8]), Ok((3, 8)));
         assert_eq!(range_in(whole, "elsewhere"), Err(Malformed::WrongType));
     }
-}
-
-/// A string of ASCII digits as a number (OKX `tradeId`); `None` otherwise.
-pub fn digits_u64(s: &str) -> Option<u64> {
-    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
 }

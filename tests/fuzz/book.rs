@@ -184,6 +184,7 @@ fn snapshot_of(m: &Model, last: u64) -> BookMsg {
         bids: m.bids_best_first().copied().collect(),
         asks: m.asks_best_first().copied().collect(),
         ts_ms: 1,
+        shadow: false,
     }
 }
 

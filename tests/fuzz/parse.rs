@@ -192,6 +192,8 @@ pub fn check_record(
         assert_eq!(rec.data_type(), dt, "{}", ctx());
     }
     let ok = match rec {
+        // Emitted by the engine, never by a parser.
+        Record::Gap(_) => false,
         Record::Trade(t) => {
             non_negative(&t.price) && non_negative(&t.quantity) && opt_ok(&t.contracts)
         }

@@ -80,7 +80,7 @@ pub fn target(ci_iters: u64) {
         e.frames += 1;
         match out {
             FrameOutcome::Malformed(m) => e.malformed[m.index()] += 1,
-            FrameOutcome::Control | FrameOutcome::Ignored => e.control += 1,
+            FrameOutcome::Control | FrameOutcome::Ignored | FrameOutcome::Notice => e.control += 1,
             FrameOutcome::ControlError => e.control_errors += 1,
             FrameOutcome::Records(_) | FrameOutcome::Book => {}
         }
