@@ -266,7 +266,7 @@ fn control_frames() {
     for venue in [SPOT, FUT] {
         assert_eq!(
             h.feed(venue, &fixture("spot_server_shutdown.json")),
-            FrameOutcome::Control
+            FrameOutcome::Notice
         );
         assert_eq!(
             h.feed(venue, r#"{"result":null,"id":1}"#),
