@@ -450,12 +450,19 @@ impl Pipeline {
             FrameOutcome::Records(_) => {}
             FrameOutcome::Book => {
                 self.book_msg.shadow = conn.shadow;
-                let ahead = self.books.stats(venue).shadow_ahead;
+                let (ahead, resyncs) = {
+                    let st = self.books.stats(venue);
+                    (st.shadow_ahead, st.resyncs)
+                };
                 action = self
                     .books
                     .on_ws(venue, &self.book_msg, receive_ns, &mut self.batch);
-                if self.books.stats(venue).shadow_ahead != ahead {
+                let st = self.books.stats(venue);
+                if st.shadow_ahead != ahead {
                     self.continuity.last_deferred_ns = receive_ns;
+                }
+                if st.resyncs != resyncs {
+                    self.book_resync_gap(venue, receive_ns);
                 }
             }
             FrameOutcome::Control | FrameOutcome::Ignored => vs.control.inc(),
@@ -480,6 +487,28 @@ impl Pipeline {
             self.count_parsed(start, receive_ns);
         }
         (out, action)
+    }
+
+    /// A book was discarded (gap, checksum, crossed) and resyncs: the
+    /// updates between its last good state and the new snapshot are not in
+    /// the `orderbook_delta` output, so a `gap` record says so.
+    fn book_resync_gap(&mut self, venue: VenueId, receive_ns: u64) {
+        let raw = self.book_msg.raw_symbol.clone();
+        let symbol = self.instruments[venue.index()]
+            .normalize(&raw)
+            .unwrap_or(&raw)
+            .to_string();
+        let ts = self.book_msg.ts_ms;
+        let g = StreamGap {
+            venue,
+            data_type: DataType::OrderBook,
+            raw_symbol: raw,
+            symbol,
+            range: None,
+            from_ts_ms: ts,
+            to_ts_ms: ts,
+        };
+        self.push_gap(&g, "book_resync", receive_ns);
     }
 
     /// Drops the records from `start` on that another connection already
