@@ -133,6 +133,7 @@ pub struct Pipeline {
     malformed_log: RateLimit,
     control_log: RateLimit,
     sink_log: RateLimit,
+    gap_log: RateLimit,
     /// Raw frame capture, and which venues it records.
     raw: Option<RawWriter>,
     raw_venues: [bool; VenueId::COUNT],
@@ -184,6 +185,7 @@ impl Pipeline {
             malformed_log: RateLimit::new(1_000_000_000),
             control_log: RateLimit::new(1_000_000_000),
             sink_log: RateLimit::new(1_000_000_000),
+            gap_log: RateLimit::new(1_000_000_000),
             raw: None,
             raw_venues: [false; VenueId::COUNT],
             raw_log: RateLimit::new(1_000_000_000),
@@ -508,7 +510,7 @@ impl Pipeline {
             from_ts_ms: ts,
             to_ts_ms: ts,
         };
-        self.push_gap(&g, "book_resync", receive_ns);
+        self.push_gap_record(&g, "book_resync", receive_ns);
     }
 
     /// Drops the records from `start` on that another connection already
@@ -578,6 +580,14 @@ impl Pipeline {
 
     /// Emits a `gap` record: `g`'s range (or `missing` of it) was not recovered.
     pub fn push_gap(&mut self, g: &StreamGap, reason: &'static str, now_ns: u64) {
+        if self.push_gap_record(g, reason, now_ns) {
+            self.stats.venue(g.venue).parsed[DataType::Gap.index()].inc();
+        }
+    }
+
+    /// The record of [`Pipeline::push_gap`], not counted as parsed (frame
+    /// handlers count every record they add).
+    fn push_gap_record(&mut self, g: &StreamGap, reason: &'static str, now_ns: u64) -> bool {
         let start = self.batch.len();
         let _ = self.batch.push_with::<()>(now_ns, |bump| {
             Ok(crate::batch::Record::Gap(crate::batch::Gap {
@@ -597,20 +607,22 @@ impl Pipeline {
                 missing: g.range.map(|(a, b)| b + 1 - a),
             }))
         });
-        if self.batch.len() > start {
-            let vs = self.stats.venue(g.venue);
-            vs.gap_records.inc();
-            vs.parsed[DataType::Gap.index()].inc();
-            log::warn!(
-                "gap: {} {} {} {reason}: ids {:?}, {}..{} ms not recovered",
-                g.venue,
-                g.data_type,
-                g.raw_symbol,
-                g.range,
-                g.from_ts_ms,
-                g.to_ts_ms
-            );
+        let pushed = self.batch.len() > start;
+        if pushed {
+            self.stats.venue(g.venue).gap_records.inc();
+            if let Some(n) = self.gap_log.check(now_ns) {
+                log::warn!(
+                    "gap: {} {} {} {reason}: ids {:?}, {}..{} ms not recovered ({n} more suppressed)",
+                    g.venue,
+                    g.data_type,
+                    g.raw_symbol,
+                    g.range,
+                    g.from_ts_ms,
+                    g.to_ts_ms
+                );
+            }
         }
+        pushed
     }
 
     /// A REST trade-history body for the gap `from..=to` of `raw_symbol`:
