@@ -123,6 +123,18 @@ impl Signal {
     }
 }
 
+/// Sends a close frame, waiting at most 500 ms for the peer (a replaced or
+/// retired connection owes nobody more).
+async fn close_gracefully(stream: &mut ws::WsStream) {
+    futures_lite::future::or(
+        async {
+            let _ = stream.close(None).await;
+        },
+        glommio::timer::sleep(Duration::from_millis(500)),
+    )
+    .await;
+}
+
 /// When a connection opened at `since` is due for rotation: its age limit
 /// or the next daily UTC time, whichever comes first.
 fn rotation_due(v: &VenueRuntime, since: Instant) -> Option<Instant> {
@@ -652,16 +664,7 @@ impl Shard {
         if lost {
             self.connection_lost(conn);
         } else {
-            let bye = live.stream.close(None);
-            let _ = futures_lite::future::or(
-                async {
-                    let _ = bye.await;
-                },
-                async {
-                    glommio::timer::sleep(Duration::from_millis(500)).await;
-                },
-            )
-            .await;
+            close_gracefully(&mut live.stream).await;
         }
     }
 
@@ -766,15 +769,7 @@ impl Shard {
                 self.pipeline.borrow_mut().retire(old.epoch, new.epoch);
                 self.stats.venue(conn.venue).connections_up.add(-1);
                 if matches!(old_end, End::Stopped) {
-                    let _ = futures_lite::future::or(
-                        async {
-                            let _ = old.stream.close(None).await;
-                        },
-                        async {
-                            glommio::timer::sleep(Duration::from_millis(500)).await;
-                        },
-                    )
-                    .await;
+                    close_gracefully(&mut old.stream).await;
                 }
                 log::info!(
                     "conn {} {}: rotated to the replacement after {:?}",

@@ -544,6 +544,31 @@ pub(crate) async fn park<R: AsyncRead + Unpin>(r: &mut R, stalled: &Cell<bool>) 
 
 /// A stalled writer: sends nothing ever again; what the reader queues is
 /// thrown away. The session ends when the reader sees the peer leave.
+/// Writes a session's chunk, then carries out the fault verdict on it.
+/// Returns `false` when the session is over (write failed or dropped).
+pub(crate) async fn send_chunk<W: futures_lite::AsyncWrite + Unpin>(
+    w: &mut W,
+    buf: &[u8],
+    verdict: Verdict,
+    stalled: &std::cell::Cell<bool>,
+    out: &RefCell<Vec<u8>>,
+    closing: &RefCell<Option<Vec<u8>>>,
+) -> bool {
+    use futures_lite::AsyncWriteExt;
+    if !buf.is_empty() && (w.write_all(buf).await.is_err() || w.flush().await.is_err()) {
+        return false;
+    }
+    match verdict {
+        Verdict::Drop => false,
+        Verdict::Stall => {
+            stalled.set(true);
+            stall_forever(out, closing).await;
+            false
+        }
+        Verdict::Send => true,
+    }
+}
+
 pub(crate) async fn stall_forever(out: &RefCell<Vec<u8>>, closing: &RefCell<Option<Vec<u8>>>) {
     loop {
         out.borrow_mut().clear();

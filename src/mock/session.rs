@@ -15,7 +15,7 @@ use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 
 use super::binance::{self, EventTemplate, MalformedKind, PriceStyle};
 use super::binance_futures;
-use super::fault::{self, Due, Flavor, Verdict};
+use super::fault::{self, Due, Flavor};
 use super::feed::{self, FeedSub};
 use super::stats::{bump, Bump};
 use super::venues::{self, Chan, Venue};
@@ -747,16 +747,17 @@ async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &Conn, mut w: W) {
             );
         }
         let verdict = faults.process(&shared.faults, flavor, &mut buf, data_start);
-        if !buf.is_empty() && (w.write_all(&buf).await.is_err() || w.flush().await.is_err()) {
+        if !fault::send_chunk(
+            &mut w,
+            &buf,
+            verdict,
+            &conn.stalled,
+            &conn.out,
+            &conn.closing,
+        )
+        .await
+        {
             return;
-        }
-        match verdict {
-            Verdict::Drop => return,
-            Verdict::Stall => {
-                conn.stalled.set(true);
-                fault::stall_forever(&conn.out, &conn.closing).await;
-            }
-            Verdict::Send => {}
         }
         if !buf.is_empty() {
             // Let the reader (same task, polled first by `or`) and other

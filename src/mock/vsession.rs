@@ -14,7 +14,7 @@ use futures_util::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 
 use super::bybit::{self, json_escape, Cat};
-use super::fault::{self, Due, Flavor, Verdict};
+use super::fault::{self, Due, Flavor};
 use super::feed::{self, FeedSub};
 use super::stats::bump;
 use super::venues::{Chan, Venue};
@@ -597,16 +597,17 @@ async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &VConn, mut w: W) 
             conn.last_activity.set(now);
         }
         let verdict = faults.process(&shared.faults, flavor, &mut buf, data_start);
-        if !buf.is_empty() && (w.write_all(&buf).await.is_err() || w.flush().await.is_err()) {
+        if !fault::send_chunk(
+            &mut w,
+            &buf,
+            verdict,
+            &conn.stalled,
+            &conn.out,
+            &conn.closing,
+        )
+        .await
+        {
             return;
-        }
-        match verdict {
-            Verdict::Drop => return,
-            Verdict::Stall => {
-                conn.stalled.set(true);
-                fault::stall_forever(&conn.out, &conn.closing).await;
-            }
-            Verdict::Send => {}
         }
         if !buf.is_empty() {
             futures_lite::future::yield_now().await;
