@@ -44,6 +44,8 @@ const NATS_DRAIN: Duration = Duration::from_secs(15);
 /// Wait between attempts to close a file sink the disk refuses.
 const CLOSE_RETRY: Duration = Duration::from_millis(200);
 
+/// How long shutdown waits for trade backfills already under way.
+const BACKFILL_GRACE: Duration = Duration::from_secs(3);
 /// REST request timeout (snapshots, polls).
 const REST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Wait before retrying a failed REST job.
@@ -308,6 +310,17 @@ impl Shard {
         })
     }
 
+    /// Whether a trade backfill is running or queued on any venue.
+    fn backfills_pending(&self) -> bool {
+        self.rest.iter().any(|q| {
+            matches!(*q.current.borrow(), Some(JobKind::Backfill(..)))
+                || q.jobs
+                    .borrow()
+                    .iter()
+                    .any(|j| matches!(j.kind, JobKind::Backfill(..)))
+        })
+    }
+
     /// Runs until shutdown is requested, then stops reading, flushes and closes.
     pub async fn run(self: Rc<Self>) -> Result<(), String> {
         // The first glommio timer pays a one-off registration cost: pay it now.
@@ -384,6 +397,13 @@ impl Shard {
         // pushed into the batch synchronously, so cancelling loses nothing.
         for r in readers {
             r.cancel().await;
+        }
+        // A backfill already under way usually needs one or two REST pages:
+        // finishing it beats reporting its range lost. Bounded, so a slow
+        // venue cannot eat the drain budget the sinks need.
+        let grace = Instant::now() + shutdown::bounded(BACKFILL_GRACE, BACKFILL_GRACE);
+        while self.backfills_pending() && Instant::now() < grace {
+            glommio::timer::sleep(Duration::from_millis(10)).await;
         }
         for h in helpers {
             h.cancel().await;
