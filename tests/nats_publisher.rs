@@ -8,7 +8,7 @@ use serde::Deserialize;
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -721,6 +721,48 @@ fn ack_timeout_reconnects_and_resends() {
     assert_eq!(raw.stream_messages("MARKET_DATA"), N as u64);
 }
 
+/// Starts a clustered nats-server node: client port `p`, cluster port `c`,
+/// monitor port `m`, routing to the cluster port `peer` if any.
+fn cluster_node(dir: &Path, p: u16, c: u16, m: u16, peer: Option<u16>, name: &str) -> Child {
+    let mut cmd = Command::new(nats_bin());
+    cmd.args([
+        "-a",
+        "127.0.0.1",
+        "-p",
+        &p.to_string(),
+        "-m",
+        &m.to_string(),
+    ])
+    .args(["--cluster_name", "t", "-n", name])
+    .args(["--cluster", &format!("nats://127.0.0.1:{c}")]);
+    if let Some(peer) = peer {
+        cmd.args(["--routes", &format!("nats://127.0.0.1:{peer}")]);
+    }
+    cmd.stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join(format!("{name}.log"))).unwrap())
+        .spawn()
+        .expect("start nats-server")
+}
+
+/// Whether the node with monitor port `m` has its route up.
+fn routed(m: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", m)) else {
+        return false;
+    };
+    let _ = s.write_all(b"GET /routez HTTP/1.0\r\n\r\n");
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body.contains("\"num_routes\": 1") || body.contains("\"num_routes\":1")
+}
+
+fn wait_routed(ma: u16, mb: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(routed(ma) && routed(mb)) {
+        assert!(Instant::now() < deadline, "cluster did not form");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A two-node cluster: the publisher is configured with node A only and
 /// learns node B from A's INFO `connect_urls`, so failover can reach it.
 #[test]
@@ -734,41 +776,10 @@ fn learns_cluster_members_from_info() {
         free_port(),
         free_port(),
     );
-    let node = |p: u16, c: u16, m: u16, peer: u16, name: &str| {
-        Command::new(nats_bin())
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &p.to_string(),
-                "-m",
-                &m.to_string(),
-            ])
-            .args(["--cluster_name", "t", "-n", name])
-            .args(["--cluster", &format!("nats://127.0.0.1:{c}")])
-            .args(["--routes", &format!("nats://127.0.0.1:{peer}")])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap())
-            .spawn()
-            .expect("start nats-server")
-    };
-    let mut a = node(pa, ca, ma, cb, "a");
-    let mut b = node(pb, cb, mb, ca, "b");
+    let mut a = cluster_node(dir.path(), pa, ca, ma, Some(cb), "a");
+    let mut b = cluster_node(dir.path(), pb, cb, mb, Some(ca), "b");
     // Wait until the route is up (A then announces B's client URL).
-    let routed = |m: u16| {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", m)) else {
-            return false;
-        };
-        let _ = s.write_all(b"GET /routez HTTP/1.0\r\n\r\n");
-        let mut body = String::new();
-        let _ = s.read_to_string(&mut body);
-        body.contains("\"num_routes\": 1") || body.contains("\"num_routes\":1")
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !(routed(ma) && routed(mb)) {
-        assert!(Instant::now() < deadline, "cluster did not form");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_routed(ma, mb);
     let mut cfg = config(vec![format!("nats://127.0.0.1:{pa}")]);
     cfg.jetstream = false;
     let servers = on_glommio(move || async move {
@@ -788,4 +799,50 @@ fn learns_cluster_members_from_info() {
             format!("nats://127.0.0.1:{pb}")
         ]
     );
+}
+
+/// A node joining after the publisher connected: the server pushes an INFO
+/// update with the new `connect_urls`, and the publisher adds the node.
+#[test]
+fn learns_cluster_members_joining_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb, ca, cb, ma, mb) = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    );
+    let mut a = cluster_node(dir.path(), pa, ca, ma, None, "a");
+    let mut cfg = config(vec![format!("nats://127.0.0.1:{pa}")]);
+    cfg.jetstream = false;
+    let (servers, connects, before) = on_glommio(move || async move {
+        let p = Publisher::new(cfg, 0, subjects());
+        let run = glommio::spawn_local(p.clone().run());
+        let pp = p.clone();
+        assert!(wait_until(Duration::from_secs(10), move || pp.connected()).await);
+        let before = p.servers();
+        // B joins the cluster now; A tells its connected clients.
+        let mut b = cluster_node(dir.path(), pb, cb, mb, Some(ca), "b");
+        let pp = p.clone();
+        wait_until(Duration::from_secs(20), move || pp.servers().len() >= 2).await;
+        let _ = b.kill();
+        let _ = b.wait();
+        let connects = p.stats().reconnects.get();
+        drop(run);
+        (p.servers(), connects, before)
+    });
+    let _ = a.kill();
+    let _ = a.wait();
+    assert_eq!(before, vec![format!("nats://127.0.0.1:{pa}")]);
+    assert_eq!(
+        servers,
+        vec![
+            format!("nats://127.0.0.1:{pa}"),
+            format!("nats://127.0.0.1:{pb}")
+        ]
+    );
+    // Learned over the live connection, not by reconnecting.
+    assert_eq!(connects, 0);
 }

@@ -441,7 +441,7 @@ impl Publisher {
             opened.info.version
         );
         let ctl = SessionCtl::default();
-        let reader = self.reader(&mut rd, rbuf, max_payload, &ctl);
+        let reader = self.reader(addr, &mut rd, rbuf, max_payload, &ctl);
         let writer = self.writer(&mut wr, &mut out, &ctl);
         let ticker = self.ticker(&ctl);
         let r =
@@ -609,6 +609,7 @@ impl Publisher {
 
     async fn reader<R: AsyncRead + Unpin>(
         &self,
+        from: &ServerAddr,
         rd: &mut R,
         rbuf: &mut ReadBuf,
         max_payload: usize,
@@ -635,11 +636,13 @@ impl Publisher {
                     Op::Pong => ctl.pings_out.set(0),
                     Op::Ok => {}
                     Op::Info(json) => {
-                        // Cluster topology updates; only max_payload matters here.
+                        // Cluster topology updates: nodes joining after we
+                        // connected become failover targets too.
                         if let Ok(i) = proto::parse_info(json) {
                             if let Some(m) = i.max_payload {
                                 self.max_payload.set((m as usize).min(max_payload));
                             }
+                            self.learn_servers(from, &i.connect_urls);
                         }
                     }
                     Op::Err(e) => {
