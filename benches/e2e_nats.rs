@@ -2,7 +2,9 @@
 //! nats-server on loopback. Two scenarios: JetStream (file storage, acked,
 //! pipelined) and core NATS (no ack). Prints records/s on the collector core,
 //! the collector core's busy share (idle = the collector is not the
-//! bottleneck), publish→ack latency quantiles and CPU per 100k records.
+//! bottleneck), where the rest of the machine's CPU went (nats-server, mock,
+//! machine-wide busy share), publish→ack latency quantiles and CPU per 100k
+//! records.
 //! Run: `cargo bench --bench e2e_nats` (needs nats-server on PATH or /usr/sbin).
 //!
 //! Environment: `E2E_TRADES` (per symbol, default 200000), `E2E_SYMBOLS` (default 5).
@@ -80,19 +82,27 @@ fn scenario(name: &str, jetstream_ack: bool, per_symbol: u64, nsym: usize) {
     let cfg = nats_config(&dir, np, addr.port(), &syms, core_types);
     let (mut collector, metrics) = start_collector(&cfg);
     let pid = collector.child.id();
+    let (nats_pid, mock_pid) = (nats.child.id(), mock.child.id());
+    let cpus = || {
+        [
+            cpu_seconds(pid),
+            cpu_seconds(nats_pid),
+            cpu_seconds(mock_pid),
+        ]
+    };
     let family = if jetstream_ack {
         "marketprism_nats_acked_total"
     } else {
         "marketprism_nats_messages_published_total"
     };
-    let mut first: Option<(Instant, f64)> = None;
+    let mut first: Option<(Instant, [f64; 3], MachineCpu)> = None;
     let mut last;
     let end = Instant::now() + Duration::from_secs(600);
     loop {
         last = http_get(metrics, "/metrics").1;
         let done = metric_sum(&last, family, &[]) as u64;
         if done > 0 && first.is_none() {
-            first = Some((Instant::now(), cpu_seconds(pid)));
+            first = Some((Instant::now(), cpus(), MachineCpu::now()));
         }
         if done >= total {
             break;
@@ -100,9 +110,12 @@ fn scenario(name: &str, jetstream_ack: bool, per_symbol: u64, nsym: usize) {
         assert!(Instant::now() < end, "timed out");
         std::thread::sleep(Duration::from_millis(5));
     }
-    let (t0, c0) = first.unwrap_or((Instant::now(), 0.0));
+    let (t0, c0, m0) = first.unwrap_or((Instant::now(), cpus(), MachineCpu::now()));
     let span = t0.elapsed().as_secs_f64().max(1e-9);
-    let cpu = cpu_seconds(pid) - c0;
+    let c1 = cpus();
+    let machine = MachineCpu::now().busy_since(&m0);
+    let cpu = c1[0] - c0[0];
+    let (cpu_nats, cpu_mock) = (c1[1] - c0[1], c1[2] - c0[2]);
     let stored = if jetstream_ack {
         stream_messages(mp, "MARKET_DATA")
     } else {
@@ -129,6 +142,19 @@ fn scenario(name: &str, jetstream_ack: bool, per_symbol: u64, nsym: usize) {
         (100.0 - cpu / span * 100.0).max(0.0),
         cpu / total as f64 * 1e5 * 1e3
     );
+    println!(
+        "  where the CPU went nats-server {:.0} %, mock {:.0} % (of one vCPU); machine busy {:.0} % of its {} vCPUs",
+        cpu_nats / span * 100.0,
+        cpu_mock / span * 100.0,
+        machine.0 * 100.0,
+        machine.1
+    );
+    // What one collector core would carry at this CPU cost were the server
+    // not the limit (the collector's own cost per record, measured above).
+    println!(
+        "  collector capacity {:.0} records/s per core at this CPU cost",
+        total as f64 / cpu.max(1e-9)
+    );
     if jetstream_ack {
         println!(
             "  publish→ack        p50 {}  p99 {}  p99.9 {}",
@@ -143,6 +169,40 @@ fn scenario(name: &str, jetstream_ack: bool, per_symbol: u64, nsym: usize) {
         quantile(&last, "marketprism_receive_to_written_seconds", 0.5),
         quantile(&last, "marketprism_receive_to_written_seconds", 0.99)
     );
+}
+
+/// Machine-wide CPU time from `/proc/stat`: (busy, total) jiffies, vCPUs.
+struct MachineCpu(u64, u64, usize);
+
+impl MachineCpu {
+    fn now() -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let n = stat
+            .lines()
+            .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+            .count();
+        let f: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let total: u64 = f.iter().take(8).sum();
+        // idle + iowait are not busy.
+        let idle = f.get(3).copied().unwrap_or(0) + f.get(4).copied().unwrap_or(0);
+        MachineCpu(total - idle, total, n)
+    }
+
+    /// Busy share of the machine since `before`, and its vCPU count.
+    fn busy_since(&self, before: &MachineCpu) -> (f64, usize) {
+        let total = self.1.saturating_sub(before.1).max(1);
+        (
+            self.0.saturating_sub(before.0) as f64 / total as f64,
+            self.2,
+        )
+    }
 }
 
 /// JetStream below saturation: the mock paced at `rate` per symbol for
