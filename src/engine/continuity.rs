@@ -23,7 +23,7 @@
 
 use crate::batch::{Record, Trade};
 use crate::model::{DataType, VenueId};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// How a record orders its stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +91,7 @@ pub struct StreamGap {
 #[derive(Default)]
 pub struct Continuity {
     /// `[venue][data type]`: raw symbol → last kept record.
-    marks: Vec<Vec<HashMap<Box<str>, Mark>>>,
+    marks: Vec<Vec<FxHashMap<Box<str>, Mark>>>,
     /// Connections (by epoch) currently up.
     live: Vec<u32>,
     /// (retired, replacement) pairs of rotations: a retired connection is
@@ -170,7 +170,7 @@ impl Continuity {
             self.marks.resize_with(VenueId::COUNT, Vec::new);
         }
         if self.marks[vi].len() <= di {
-            self.marks[vi].resize_with(DataType::COUNT, HashMap::new);
+            self.marks[vi].resize_with(DataType::COUNT, FxHashMap::default);
         }
         let k = key.value();
         let Some(m) = self.marks[vi][di].get(raw_symbol).copied() else {

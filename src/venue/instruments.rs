@@ -4,7 +4,7 @@
 
 use crate::model::{DataType, DataTypeSet};
 use rust_decimal::Decimal;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// One listed instrument.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,7 @@ impl Instrument {
 /// Lookup table keyed by native symbol (upper-case as the venue sends it).
 #[derive(Debug, Clone, Default)]
 pub struct InstrumentMap {
-    by_native: HashMap<Box<str>, Instrument>,
+    by_native: FxHashMap<Box<str>, Instrument>,
 }
 
 impl InstrumentMap {

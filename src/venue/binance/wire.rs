@@ -48,6 +48,41 @@ pub fn on_frame(
     batch: &mut Batch,
 ) -> FrameOutcome {
     book.clear();
+    let cx = Cx {
+        venue,
+        receive_ns,
+        instruments,
+    };
+    // Flat events (trades, tickers, funding) take the fast scanner; anything
+    // it declines (book levels, control answers, odd JSON) the full parser.
+    if let Some((stream, data)) = flat_frame(text) {
+        return dispatch(&cx, stream, &data, false, book, batch);
+    }
+    on_frame_full(text, &cx, book, batch)
+}
+
+/// [`on_frame`] through the full serde parser only: the reference the fuzz
+/// suite holds the fast scanner to (same outcome, same records).
+#[doc(hidden)]
+pub fn on_frame_reference(
+    text: &str,
+    receive_ns: u64,
+    venue: VenueId,
+    instruments: &InstrumentMap,
+    book: &mut BookMsg,
+    batch: &mut Batch,
+) -> FrameOutcome {
+    book.clear();
+    let cx = Cx {
+        venue,
+        receive_ns,
+        instruments,
+    };
+    on_frame_full(text, &cx, book, batch)
+}
+
+/// The full serde parser (frames the fast scanner declines).
+fn on_frame_full(text: &str, cx: &Cx<'_>, book: &mut BookMsg, batch: &mut Batch) -> FrameOutcome {
     if crate::venue::json::too_deep(text.as_bytes()) {
         return FrameOutcome::Malformed(Malformed::BadJson);
     }
@@ -76,33 +111,107 @@ pub fn on_frame(
         }
         _ => return FrameOutcome::Malformed(Malformed::WrongType),
     };
-    let cx = Cx {
-        venue,
-        receive_ns,
-        instruments,
-    };
+    dispatch(cx, stream, &data, bad_level, book, batch)
+}
+
+/// A combined-stream event → record or book message, by its `e`.
+fn dispatch(
+    cx: &Cx<'_>,
+    stream: &str,
+    data: &Event<'_>,
+    bad_level: bool,
+    book: &mut BookMsg,
+    batch: &mut Batch,
+) -> FrameOutcome {
     match data.event {
         Some("trade") => {
             let Some(id) = data.trade_id else {
                 return FrameOutcome::Malformed(Malformed::WrongType);
             };
-            trade(&cx, &data, id, batch)
+            trade(cx, data, id, batch)
         }
         Some("aggTrade") => {
             let Field::Num(id) = data.a else {
                 return FrameOutcome::Malformed(Malformed::WrongType);
             };
-            trade(&cx, &data, id, batch)
+            trade(cx, data, id, batch)
         }
-        Some("depthUpdate") if is_diff_depth(stream) => depth(&cx, &data, bad_level, book),
-        Some("bookTicker") => ticker(&cx, &data, batch),
+        Some("depthUpdate") if is_diff_depth(stream) => depth(cx, data, bad_level, book),
+        Some("bookTicker") => ticker(cx, data, batch),
         // Spot bookTicker payloads carry no `e`.
-        None if stream.ends_with("@bookTicker") => ticker(&cx, &data, batch),
-        Some("markPriceUpdate") => funding(&cx, &data, batch),
-        Some("forceOrder") => liquidation(&cx, &data, batch),
+        None if stream.ends_with("@bookTicker") => ticker(cx, data, batch),
+        Some("markPriceUpdate") => funding(cx, data, batch),
+        Some("forceOrder") => liquidation(cx, data, batch),
         Some("serverShutdown") => FrameOutcome::Notice,
         _ => FrameOutcome::Malformed(Malformed::UnknownEvent),
     }
+}
+
+/// `{"stream":"…","data":{flat event}}` read by the fast scanner, or `None`
+/// (the full parser decides). Reads each key exactly as [`EventSeed`] does;
+/// a value of another type than that key's declines, so the full parser
+/// reports it.
+fn flat_frame(text: &str) -> Option<(&str, Event<'_>)> {
+    use crate::venue::flat::{Scalar, Scanner};
+    let mut sc = Scanner::new(text);
+    let mut stream = None;
+    let mut data = None;
+    sc.object(|key, sc| {
+        match key {
+            "stream" => stream = Some(sc.string()?),
+            "data" => {
+                let mut ev = Event::empty();
+                sc.object(|key, sc| {
+                    let v = sc.scalar()?;
+                    let (s, n, flag) = match v {
+                        Scalar::Str(s) => (Some(s), None, None),
+                        Scalar::U64(n) => (None, Some(n), None),
+                        Scalar::Bool(b) => (None, None, Some(b)),
+                    };
+                    match key {
+                        "e" => ev.event = Some(s?),
+                        "E" => ev.event_time = Some(n?),
+                        "T" => ev.time = Some(n?),
+                        "s" => ev.symbol = Some(s?),
+                        "t" => ev.trade_id = Some(n?),
+                        "p" => ev.price = Some(s?),
+                        "q" => ev.quantity = Some(s?),
+                        "m" => ev.buyer_is_maker = Some(flag?),
+                        "U" => ev.first_update = Some(n?),
+                        "u" => ev.last_update = Some(n?),
+                        "pu" => ev.prev_update = Some(i64::try_from(n?).ok()?),
+                        "A" => ev.ask_qty = Some(s?),
+                        "B" => ev.bid_qty = Some(s?),
+                        "r" => ev.funding_rate = Some(s?),
+                        "i" => ev.index_price = Some(s?),
+                        "a" | "b" => {
+                            let f = match v {
+                                Scalar::Str(s) => Field::Str(s),
+                                Scalar::U64(n) => Field::Num(n),
+                                Scalar::Bool(_) => return None,
+                            };
+                            if key == "a" {
+                                ev.a = f;
+                            } else {
+                                ev.b = f;
+                            }
+                        }
+                        // `forceOrder`'s `o` must be an object (the full
+                        // parser reports a scalar there).
+                        "o" => return None,
+                        _ => {}
+                    }
+                    Some(())
+                })?;
+                data = Some(ev);
+            }
+            // Control answers and raw events: the full parser's.
+            _ => return None,
+        }
+        Some(())
+    })?;
+    sc.end()?;
+    Some((stream?, data?))
 }
 
 /// Spot trade-path entry for callers without a [`crate::venue::ParseCtx`]
@@ -435,6 +544,31 @@ struct Event<'a> {
     order: Option<ForceOrder<'a>>,
 }
 
+impl Event<'_> {
+    fn empty() -> Self {
+        Event {
+            event: None,
+            event_time: None,
+            time: None,
+            symbol: None,
+            trade_id: None,
+            a: Field::Absent,
+            b: Field::Absent,
+            ask_qty: None,
+            bid_qty: None,
+            price: None,
+            quantity: None,
+            buyer_is_maker: None,
+            first_update: None,
+            last_update: None,
+            prev_update: None,
+            funding_rate: None,
+            index_price: None,
+            order: None,
+        }
+    }
+}
+
 /// `forceOrder.o`. Unknown fields are ignored.
 #[derive(Deserialize)]
 struct ForceOrder<'a> {
@@ -521,26 +655,7 @@ impl<'de> Visitor<'de> for EventSeed<'_> {
     }
 
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Event<'de>, M::Error> {
-        let mut ev = Event {
-            event: None,
-            event_time: None,
-            time: None,
-            symbol: None,
-            trade_id: None,
-            a: Field::Absent,
-            b: Field::Absent,
-            ask_qty: None,
-            bid_qty: None,
-            price: None,
-            quantity: None,
-            buyer_is_maker: None,
-            first_update: None,
-            last_update: None,
-            prev_update: None,
-            funding_rate: None,
-            index_price: None,
-            order: None,
-        };
+        let mut ev = Event::empty();
         while let Some(key) = map.next_key::<&'de str>()? {
             match key {
                 "e" => ev.event = Some(map.next_value()?),
@@ -885,6 +1000,77 @@ mod tests {
     fn escaped_strings_are_rejected_not_panicking() {
         let f = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":2,"s":"BTC\u0055SDT","t":9,"p":"1","q":"1","T":1,"m":false}}"#;
         assert!(matches!(one(f).0, FrameOutcome::Malformed(_)));
+    }
+
+    /// Both parsers on `text`: outcome, records and book message.
+    fn both(text: &str, venue: VenueId) -> [(FrameOutcome, Vec<String>, String); 2] {
+        let map = instruments();
+        let run = |full: bool| {
+            let mut book = BookMsg::default();
+            let mut b = Batch::new(4, 4096);
+            let out = if full {
+                on_frame_reference(text, 3, venue, &map, &mut book, &mut b)
+            } else {
+                on_frame(text, 3, venue, &map, &mut book, &mut b)
+            };
+            let recs = b.iter().map(|r| format!("{r:?}")).collect();
+            let book = if out == FrameOutcome::Book {
+                format!("{book:?}")
+            } else {
+                String::new()
+            };
+            (out, recs, book)
+        };
+        [run(false), run(true)]
+    }
+
+    #[test]
+    fn fast_scanner_takes_flat_events_and_agrees_with_the_full_parser() {
+        let flat = [
+            DOC_TRADE,
+            r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":123456789,"s":"BTCUSDT","a":5933014,"p":"0.001","q":"100","f":100,"l":105,"T":123456785,"m":true}}"#,
+            r#"{"stream":"bnbbtc@bookTicker","data":{"u":400900217,"s":"BNBBTC","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}}"#,
+            r#" {"data":{"m":false,"T":1,"q":"1","p":"2","t":9,"s":"BTCUSDT","E":2,"e":"trade"} , "stream":"btcusdt@trade"} "#,
+        ];
+        for f in flat {
+            assert!(flat_frame(f).is_some(), "{f}");
+        }
+        // Every cut and every one-byte change of these frames: whatever the
+        // fast scanner accepts reads exactly as the full parser reads it.
+        let mut frames: Vec<String> = flat.iter().map(|s| s.to_string()).collect();
+        frames.push(r#"{"stream":"bnbbtc@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BNBBTC","U":157,"u":160,"pu":149,"b":[["0.0024","10"]],"a":[]}}"#.into());
+        frames.push(r#"{"stream":"btcusdt@forceOrder","data":{"e":"forceOrder","E":1,"o":{"s":"BTCUSDT","S":"SELL","q":"1","p":"2","ap":"2","T":1}}}"#.into());
+        let mut checked = 0;
+        for f in &frames {
+            let mut variants = Vec::new();
+            for i in 0..=f.len() {
+                if f.is_char_boundary(i) {
+                    variants.push(f[..i].to_string());
+                    for rep in [
+                        "", "\\", "\"", "0", "-", ".", "e", "x", " ", "{", "[", "}", ",", "t", "n",
+                    ] {
+                        let mut v = f[..i].to_string();
+                        v.push_str(rep);
+                        v.push_str(&f[i..]);
+                        variants.push(v.clone());
+                        if let Some(c) = f[i..].chars().next() {
+                            let mut w = f[..i].to_string();
+                            w.push_str(rep);
+                            w.push_str(&f[i + c.len_utf8()..]);
+                            variants.push(w);
+                        }
+                    }
+                }
+            }
+            for v in variants {
+                for venue in [VenueId::BinanceSpot, VenueId::BinanceDerivatives] {
+                    let [fast, full] = both(&v, venue);
+                    assert_eq!(fast, full, "{venue} {v}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked}");
     }
 
     fn book_of(text: &str, venue: VenueId) -> (FrameOutcome, BookMsg) {
