@@ -315,7 +315,7 @@ fn read_output(data: &Path) -> Output {
                         "{} {} {}",
                         field(line, "exchange"),
                         field(line, "market_type"),
-                        field(line, "instrument_id")
+                        field(line, "symbol")
                     ))
                     .or_default()
                     .push(field(line, "trade_id").to_string()),
