@@ -1,23 +1,49 @@
-//! End-to-end loopback benchmark: the mock exchange (pinned to CPU 1) streams
-//! Binance spot trades over TLS as fast as it can; the collector runs on one
-//! core (CPU 0) and writes JSON Lines files. Prints messages/s on the
-//! collector core, receive→written latency quantiles, and CPU per 100 000
-//! messages for both processes. Run: `cargo bench --bench e2e`.
+//! End-to-end loopback benchmarks: the mock exchange (pinned to CPU 1) feeds
+//! the collector (one core, CPU 0) over TLS; the collector writes JSON Lines
+//! files. Run: `cargo bench --bench e2e` (every scenario, in this order):
 //!
-//! A second scenario streams order-book diffs (OKX `books`, 400-level books,
-//! spot and swap) and reports book updates applied per second on the core,
-//! with the final books checked against the mock's true books.
+//! 1. **books**: OKX `books` diffs on many 400-level books (spot and swap,
+//!    checksum 0 as OKX sends since 2026-06) as fast as the collector takes
+//!    them; book updates applied per second on the core; every final book is
+//!    checked level by level against the mock's true book (`/mock/book`).
+//! 2. **mix**: trades and book diffs of all seven venues at once (Binance
+//!    spot and USDⓈ-M, OKX spot and swap, Bybit spot and linear, Deribit),
+//!    two symbols each, into one core; messages/s against the receive-only
+//!    ceiling of the same mix (`engine.discard_frames = true`), latency,
+//!    allocations and CPU per 100 000 messages; every trade written exactly
+//!    once per stream and every book equal to the true book.
+//! 3. **trades**: Binance spot trades, with the receive-only ceiling, and
+//!    RSS at 10 / 100 / 1000 streams.
+//! 4. **spin**: Binance spot trades paced at a low rate; receive→parsed and
+//!    receive→written quantiles and the collector's CPU share with
+//!    `engine.spin_before_park_us` 0 and the values given.
 //!
-//! Environment: `E2E_TRADES` (per symbol, default 400000), `E2E_SYMBOLS`
-//! (default 5), `E2E_BATCH_DELAY_MS` (default 20), `E2E_DATA_DIR` (where the
-//! files go; default /dev/shm), `E2E_BOOK_UPDATES` (per book, default 100000),
-//! `E2E_BOOKS_ONLY` (skip the trade scenario), `E2E_SPIN_US` (the collector's
-//! `engine.spin_before_park_us`, default 0).
+//! Environment:
+//! - books: `E2E_BOOK_SYMBOLS` (books, default 40: the four OKX instruments
+//!   plus `X001-USDT`, `X001-USDT-SWAP`, ... listed by the mock's
+//!   `--okx-extra-pairs`), `E2E_BOOK_UPDATES` (per book, default 25000).
+//! - mix: `E2E_MIX_TRADES` (trades per stream, default 50000),
+//!   `E2E_MIX_BOOK_UPDATES` (diffs per book, default 20000).
+//! - trades: `E2E_TRADES` (per symbol, default 400000), `E2E_SYMBOLS`
+//!   (default 5), `E2E_SKIP_RSS` (skip the RSS runs).
+//! - spin: `E2E_SPIN_RATE` (trades/s over two symbols, default 2000),
+//!   `E2E_SPIN_S` (measured seconds per setting, default 10, after 2 s of
+//!   warm-up), `E2E_SPIN_VALUES` (comma-separated µs, default `0,50,100`).
+//! - all: `E2E_BATCH_DELAY_MS` (default 20), `E2E_DATA_DIR` (where the files
+//!   go; default /dev/shm), `E2E_SPIN_US` (the collector's
+//!   `engine.spin_before_park_us` in the other scenarios, default 0).
+//! - selection: `E2E_BOOKS_ONLY`, `E2E_MIX_ONLY`, `E2E_TRADES_ONLY`,
+//!   `E2E_SPIN_ONLY` (any set: only those scenarios run).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use common::*;
+use marketprism::model::VenueId;
+use sonic_rs::{JsonContainerTrait, JsonValueTrait};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 struct Outcome {
@@ -36,13 +62,7 @@ fn run(syms: &[&str], per_symbol: u64, delay_ms: u64, discard: bool) -> Outcome 
     // Output on tmpfs by default: this measures the collector, not the
     // machine's disk (a VM disk throttles page-cache writeback at ~100 MB/s,
     // which stalls write(2) for hundreds of ms). E2E_DATA_DIR overrides it.
-    let base = std::env::var("E2E_DATA_DIR").unwrap_or_else(|_| {
-        if std::path::Path::new("/dev/shm").is_dir() {
-            "/dev/shm".into()
-        } else {
-            std::env::temp_dir().display().to_string()
-        }
-    });
+    let base = data_base();
     let dir = tempfile::tempdir_in(&base).unwrap();
     let tls = dir.path().join("tls");
     let n = per_symbol.to_string();
@@ -134,16 +154,6 @@ fn receive_span(data: &std::path::Path, total: u64) -> f64 {
     (lastr - first) as f64 / 1e9
 }
 
-fn quantile(metrics: &str, want: f64) -> String {
-    quantile_of(
-        metrics,
-        "marketprism_receive_to_written_seconds",
-        want,
-        1e3,
-        "ms",
-    )
-}
-
 /// RSS of the collector with `n` streams (symbols × trade) at a low rate,
 /// after a few seconds, and its growth over the last seconds of the run.
 fn rss_at(n: usize) -> (f64, f64) {
@@ -200,11 +210,198 @@ fn rss_at(n: usize) -> (f64, f64) {
     (late, late - early)
 }
 
-/// Book scenario: the mock floods `updates` diffs per book on OKX's four
-/// instruments (400 levels per side, checksum 0 as OKX sends since 2026-06);
-/// the collector keeps the books on one core and publishes them throttled.
-fn books(updates: u64) {
-    let dir = tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap());
+/// Where output files go: tmpfs unless `E2E_DATA_DIR` says otherwise.
+fn data_base() -> String {
+    std::env::var("E2E_DATA_DIR").unwrap_or_else(|_| {
+        if Path::new("/dev/shm").is_dir() {
+            "/dev/shm".into()
+        } else {
+            std::env::temp_dir().display().to_string()
+        }
+    })
+}
+
+fn tls_ca(dir: &tempfile::TempDir) -> String {
+    dir.path().join("tls").join("ca.pem").display().to_string()
+}
+
+/// `[engine]` … `[sink]` of a one-core collector config.
+fn engine_toml(dir: &Path, discard: bool, spin_us: u64) -> String {
+    format!(
+        "[engine]\ncores = [0]\nbatch_max_events = 4096\nbatch_max_delay_ms = {}\ndiscard_frames = {discard}\nspin_before_park_us = {spin_us}\n\
+         [http]\nlisten = \"127.0.0.1:0\"\n[sink]\npath = \"{}\"\n",
+        env_u64("E2E_BATCH_DELAY_MS", 20),
+        dir.join("data").display(),
+    )
+}
+
+/// One `[exchanges.KEY]` table pointing at the mock.
+fn venue_toml(key: &str, path: &str, port: u16, ca: &str, syms: &[String], types: &str) -> String {
+    let quoted: Vec<String> = syms.iter().map(|s| format!("\"{s}\"")).collect();
+    format!(
+        "[exchanges.{key}]\nws_url = \"wss://localhost:{port}{path}\"\nrest_url = \"https://localhost:{port}\"\n\
+         ca_file = \"{ca}\"\nsymbols = [{}]\ndata_types = [{types}]\n",
+        quoted.join(", ")
+    )
+}
+
+/// The book a venue's `orderbook` records and `/mock/book` agree on: Bybit
+/// numbers books by `u`, the others by their sequence id.
+fn mock_book(addr: SocketAddr, ca: &Path, venue: &str, sym: &str) -> sonic_rs::Value {
+    let body = https_get(addr, ca, &format!("/mock/book?venue={venue}&symbol={sym}"));
+    sonic_rs::from_str(&body).unwrap_or_else(|e| panic!("{body}: {e}"))
+}
+
+fn mock_id(venue: &str, m: &sonic_rs::Value) -> Option<u64> {
+    if venue.starts_with("bybit") {
+        m["u"].as_u64()
+    } else {
+        m["last_update_id"].as_u64()
+    }
+}
+
+/// Levels of an `orderbook` record side or of a `/mock/book` side, as
+/// exact strings.
+fn levels(v: &sonic_rs::Value, key: &str) -> Vec<(String, String)> {
+    let s = |x: &sonic_rs::Value| x.as_str().unwrap_or("?").to_string();
+    v[key]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|l| match l.as_array() {
+                    Some(pair) => (s(&pair[0]), s(&pair[1])),
+                    None => (s(&l["price"]), s(&l["quantity"])),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The newest `orderbook` record and the trade ids per "exchange
+/// market_type instrument", read without parsing trade lines as JSON.
+struct Output {
+    books: HashMap<String, sonic_rs::Value>,
+    trades: BTreeMap<String, Vec<String>>,
+}
+
+fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    let pat = format!("\"{key}\":");
+    let Some(i) = line.find(&pat) else {
+        return "";
+    };
+    let v = &line[i + pat.len()..];
+    let v = v.strip_prefix('"').unwrap_or(v);
+    &v[..v.find(['"', ',', '}']).unwrap_or(v.len())]
+}
+
+fn read_output(data: &Path) -> Output {
+    let mut out = Output {
+        books: HashMap::new(),
+        trades: BTreeMap::new(),
+    };
+    for e in std::fs::read_dir(data).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().and_then(|x| x.to_str()) != Some("jsonl") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Read while the collector writes: a batch may be half written.
+        let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+        for line in whole.lines() {
+            match field(line, "data_type") {
+                "trade" => out
+                    .trades
+                    .entry(format!(
+                        "{} {} {}",
+                        field(line, "exchange"),
+                        field(line, "market_type"),
+                        field(line, "symbol")
+                    ))
+                    .or_default()
+                    .push(field(line, "trade_id").to_string()),
+                "orderbook" => {
+                    let r: sonic_rs::Value = sonic_rs::from_str(line).unwrap();
+                    let inst = format!(
+                        "{} {} {}",
+                        field(line, "exchange"),
+                        field(line, "market_type"),
+                        field(line, "instrument_id")
+                    );
+                    let id = |r: &sonic_rs::Value| r["receive_ts_ns"].as_u64().unwrap_or(0);
+                    if out.books.get(&inst).is_none_or(|old| id(&r) >= id(old)) {
+                        out.books.insert(inst, r);
+                    }
+                }
+                other => panic!("unexpected record type {other:?}: {line}"),
+            }
+        }
+    }
+    out
+}
+
+/// Waits until the newest published record of every (venue key, symbol)
+/// carries the mock's final id, then checks every level against the true
+/// book. Ok: how many books were checked; Err: the books that differ.
+fn check_books(
+    addr: SocketAddr,
+    ca: &Path,
+    data: &Path,
+    books: &[(String, String)],
+) -> Result<usize, String> {
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = read_output(data);
+        let mut pending = Vec::new();
+        let mut wrong = Vec::new();
+        for (v, s) in books {
+            let m = mock_book(addr, ca, v, s);
+            let id = VenueId::from_config_key(v).unwrap();
+            let key = format!("{} {} {s}", id.exchange(), id.market_type());
+            let got = out
+                .books
+                .get(&key)
+                .and_then(|r| r["last_update_id"].as_u64());
+            if got != mock_id(v, &m) {
+                pending.push(format!("{v} {s}: {got:?} vs {:?}", mock_id(v, &m)));
+                continue;
+            }
+            let r = &out.books[&key];
+            for side in ["bids", "asks"] {
+                let (got, want) = (levels(r, side), levels(&m, side));
+                if got != want {
+                    let first = got.iter().zip(&want).position(|(g, w)| g != w);
+                    wrong.push(format!(
+                        "{v} {s} {side}: {} levels published, {} true; first difference at level {first:?}: {:?} vs {:?}",
+                        got.len(),
+                        want.len(),
+                        first.and_then(|i| got.get(i)),
+                        first.and_then(|i| want.get(i))
+                    ));
+                }
+            }
+        }
+        if pending.is_empty() {
+            if !wrong.is_empty() {
+                return Err(wrong.join("\n"));
+            }
+            return Ok(books.len());
+        }
+        assert!(
+            Instant::now() < end,
+            "books not final after 60 s: {pending:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Book scenario: the mock floods `updates` diffs per book on `n` OKX
+/// instruments (400 levels per side, checksum 0 as OKX sends since
+/// 2026-06); the collector keeps the books on one core and publishes them
+/// throttled.
+fn books(updates: u64, n: usize) {
+    let n = n.clamp(1, okx_count(okx_extra_for(n)));
+    let extra = okx_extra_for(n);
+    let dir = tempfile::tempdir_in(data_base()).unwrap();
     let tls = dir.path().join("tls");
     let (mock, addr) = start_mock(
         &tls,
@@ -217,72 +414,74 @@ fn books(updates: u64) {
             "400",
             "--okx-checksum",
             "zero",
+            "--okx-extra-pairs",
+            &extra.to_string(),
             "--core",
             "1",
         ],
     );
+    // The mock's listing order: BTC-USDT, ETH-USDT, the two swaps, then
+    // X001-USDT, X001-USDT-SWAP, X002-USDT, ...
+    let mut insts: Vec<String> = ["BTC-USDT", "ETH-USDT", "BTC-USDT-SWAP", "ETH-USDT-SWAP"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for j in 1..=extra {
+        insts.push(format!("X{j:03}-USDT"));
+        insts.push(format!("X{j:03}-USDT-SWAP"));
+    }
+    insts.truncate(n);
+    let (swap, spot): (Vec<String>, Vec<String>) =
+        insts.iter().cloned().partition(|s| s.ends_with("-SWAP"));
+    let ca = tls_ca(&dir);
+    let mut cfg_text = engine_toml(dir.path(), false, env_u64("E2E_SPIN_US", 0));
+    let p = addr.port();
+    let book = "\"orderbook\"";
+    if !spot.is_empty() {
+        cfg_text += &venue_toml("okx_spot", "/ws/v5/public", p, &ca, &spot, book);
+    }
+    if !swap.is_empty() {
+        cfg_text += &venue_toml("okx_derivatives", "/ws/v5/public", p, &ca, &swap, book);
+    }
     let cfg = dir.path().join("books.toml");
-    let venue = |key: &str, syms: &str| {
-        format!(
-            "[exchanges.{key}]\nws_url = \"wss://localhost:{p}/ws/v5/public\"\nrest_url = \"https://localhost:{p}\"\n\
-             ca_file = \"{ca}\"\nsymbols = [{syms}]\ndata_types = [\"orderbook\"]\n",
-            p = addr.port(),
-            ca = tls_ca(&dir),
-        )
-    };
-    std::fs::write(
-        &cfg,
-        format!(
-            "[engine]\ncores = [0]\n[http]\nlisten = \"127.0.0.1:0\"\n[sink]\npath = \"{}\"\n{}{}",
-            dir.path().join("data").display(),
-            venue("okx_spot", "\"BTC-USDT\", \"ETH-USDT\""),
-            venue("okx_derivatives", "\"BTC-USDT-SWAP\", \"ETH-USDT-SWAP\""),
-        ),
-    )
-    .unwrap();
-    let total = updates * 4;
+    std::fs::write(&cfg, cfg_text).unwrap();
+    let total = updates * n as u64;
     let (mut collector, metrics) = start_collector(&cfg);
     let cpu0 = cpu_seconds(collector.child.id());
     let mut first: Option<Instant> = None;
     let end = Instant::now() + Duration::from_secs(600);
     let m = loop {
         let m = http_get(metrics, "/metrics").1;
-        let n = metric_sum(&m, "marketprism_orderbook_updates_total", &[]) as u64;
-        if n > 0 && first.is_none() {
+        let k = metric_sum(&m, "marketprism_orderbook_updates_total", &[]) as u64;
+        if k > 0 && first.is_none() {
             first = Some(Instant::now());
         }
-        if n >= total {
+        if k >= total {
             break m;
         }
-        assert!(Instant::now() < end, "timed out at {n} of {total} updates");
+        assert!(Instant::now() < end, "timed out at {k} of {total} updates");
         std::thread::sleep(Duration::from_millis(5));
     };
     let span = first.map_or(1e-9, |f| f.elapsed().as_secs_f64());
     let cpu = cpu_seconds(collector.child.id()) - cpu0;
     // The work measured must be right: every final book equals the true book.
-    std::thread::sleep(Duration::from_millis(300));
-    let ca = dir.path().join("tls/ca.pem");
-    for (v, s) in [
-        ("okx_spot", "BTC-USDT"),
-        ("okx_spot", "ETH-USDT"),
-        ("okx_derivatives", "BTC-USDT-SWAP"),
-        ("okx_derivatives", "ETH-USDT-SWAP"),
-    ] {
-        let body = https_get(addr, &ca, &format!("/mock/book?venue={v}&symbol={s}"));
-        let want: sonic_rs::Value = sonic_rs::from_str(&body).unwrap();
-        let id = sonic_rs::JsonValueTrait::as_u64(&want["last_update_id"]);
-        let last = read_records(&dir.path().join("data"))
-            .into_iter()
-            .map(|(_, r)| r)
-            .filter(|r| sonic_rs::JsonValueTrait::as_str(&r["instrument_id"]) == Some(s))
-            .max_by_key(|r| sonic_rs::JsonValueTrait::as_u64(&r["last_update_id"]));
-        let got = last.map(|r| sonic_rs::JsonValueTrait::as_u64(&r["last_update_id"]));
-        assert_eq!(got, Some(id), "{v} {s}: final book not published");
-    }
+    let pairs: Vec<(String, String)> = insts
+        .iter()
+        .map(|s| {
+            let v = if s.ends_with("-SWAP") {
+                "okx_derivatives"
+            } else {
+                "okx_spot"
+            };
+            (v.to_string(), s.clone())
+        })
+        .collect();
+    let checked = check_books(addr, &tls.join("ca.pem"), &dir.path().join("data"), &pairs)
+        .unwrap_or_else(|e| panic!("final books differ from the true books:\n{e}"));
     let status = collector.signal_and_wait(libc::SIGTERM, Duration::from_secs(30));
     assert_eq!(status.code(), Some(0));
     drop(mock);
-    println!("books: mock (cpu 1) → TLS → collector (1 core, cpu 0); OKX books, 4 × 400-level books, {updates} diffs each");
+    println!("books: mock (cpu 1) → TLS → collector (1 core, cpu 0); OKX books, {n} × 400-level books ({} spot, {} swap), {updates} diffs each", spot.len(), swap.len());
     println!(
         "  book updates applied  {:>9.0} /s on one core ({total} in {span:.2} s); collector CPU {:.1} ms per 100k updates (busy {:.0}%)",
         total as f64 / span,
@@ -295,21 +494,383 @@ fn books(updates: u64) {
         metric_sum(&m, "marketprism_orderbook_resync_count_total", &[])
     );
     println!(
-        "  heap allocations      {:.4} per update over the whole run (incl. start-up)",
-        metric_sum(&m, "marketprism_heap_allocations_total", &[]) / total as f64
+        "  heap allocations      {:.4} per update over the whole run (incl. start-up); arena high water {} bytes",
+        metric_sum(&m, "marketprism_heap_allocations_total", &[]) / total as f64,
+        metric_sum(&m, "marketprism_arena_high_water_bytes", &[])
+    );
+    println!(
+        "  correctness           {checked} final books equal the mock's true books, every level"
     );
 }
 
-fn tls_ca(dir: &tempfile::TempDir) -> String {
-    dir.path().join("tls").join("ca.pem").display().to_string()
+/// Extra OKX pairs the mock must list for `n` books.
+fn okx_extra_for(n: usize) -> usize {
+    n.saturating_sub(4).div_ceil(2)
 }
 
-fn main() {
-    // `cargo bench` passes --bench; nothing else to parse.
-    books(env_u64("E2E_BOOK_UPDATES", 100_000));
-    if std::env::var("E2E_BOOKS_ONLY").is_ok() {
-        return;
+fn okx_count(extra: usize) -> usize {
+    4 + 2 * extra
+}
+
+/// The mixed scenario's venues: (config key, WebSocket path, symbols,
+/// `/mock/book` venue key).
+const MIX: [(&str, &str, [&str; 2]); 7] = [
+    ("binance_spot", "", ["BTCUSDT", "ETHUSDT"]),
+    ("binance_derivatives", "", ["BTCUSDT", "ETHUSDT"]),
+    ("okx_spot", "/ws/v5/public", ["BTC-USDT", "ETH-USDT"]),
+    (
+        "okx_derivatives",
+        "/ws/v5/public",
+        ["BTC-USDT-SWAP", "ETH-USDT-SWAP"],
+    ),
+    ("bybit_spot", "/v5/public/spot", ["BTCUSDT", "ETHUSDT"]),
+    ("bybit_linear", "/v5/public/linear", ["BTCUSDT", "ETHUSDT"]),
+    (
+        "deribit_derivatives",
+        "/ws/api/v2",
+        ["BTC-PERPETUAL", "ETH-PERPETUAL"],
+    ),
+];
+
+struct MixRun {
+    /// First frame received → the last data frame received and every trade
+    /// written (seconds).
+    span: f64,
+    cpu_c: f64,
+    cpu_m: f64,
+    metrics: String,
+    /// The books that ended different from the true books.
+    failed: Option<String>,
+}
+
+/// One mixed run: trades and book diffs of every venue into one core.
+/// `discard` = receive-only (frames counted, not parsed).
+fn mix_run(trades: u64, updates: u64, discard: bool) -> MixRun {
+    let dir = tempfile::tempdir_in(data_base()).unwrap();
+    let tls = dir.path().join("tls");
+    let (t, u) = (trades.to_string(), updates.to_string());
+    let (mock, addr) = start_mock(
+        &tls,
+        &[
+            "--symbols",
+            "BTCUSDT,ETHUSDT",
+            "--rate",
+            "0",
+            "--trades-per-symbol",
+            &t,
+            "--event-rate",
+            "0",
+            "--events-per-stream",
+            &t,
+            "--book-rate",
+            "0",
+            "--book-updates",
+            &u,
+            // Bybit's `orderbook.200` depth. The mock's book depth is one
+            // setting for every venue, and it does not emulate Bybit's
+            // top-200 window (deletes as levels leave it), so deeper books
+            // would not be what Bybit sends.
+            "--book-depth",
+            "200",
+            "--okx-checksum",
+            "zero",
+            "--core",
+            "1",
+        ],
+    );
+    let ca = tls_ca(&dir);
+    let mut text = engine_toml(dir.path(), discard, env_u64("E2E_SPIN_US", 0));
+    for (key, path, syms) in MIX {
+        let syms: Vec<String> = syms.iter().map(|s| s.to_string()).collect();
+        text += &venue_toml(
+            key,
+            path,
+            addr.port(),
+            &ca,
+            &syms,
+            "\"trade\", \"orderbook\"",
+        );
     }
+    let cfg = dir.path().join("mix.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let streams = (MIX.len() * 2) as u64;
+    let (all_trades, data_frames) = (streams * trades, streams * (trades + updates));
+    let (mut collector, metrics) = start_collector(&cfg);
+    let cpu0_c = cpu_seconds(collector.child.id());
+    let cpu0_m = cpu_seconds(mock.child.id());
+    let mut first: Option<Instant> = None;
+    let end = Instant::now() + Duration::from_secs(600);
+    let m = loop {
+        let m = http_get(metrics, "/metrics").1;
+        let got = metric_sum(&m, "marketprism_messages_received_total", &[]) as u64;
+        let written = metric_sum(
+            &m,
+            "marketprism_messages_written_total",
+            &["data_type=\"trade\""],
+        ) as u64;
+        if got > 0 && first.is_none() {
+            first = Some(Instant::now());
+        }
+        // Received counts acks and snapshots too: a few frames more than
+        // the data frames, never fewer once all were sent.
+        if got >= data_frames && (discard || written >= all_trades) {
+            break m;
+        }
+        assert!(
+            Instant::now() < end,
+            "timed out: {got} of {data_frames} frames, {written} of {all_trades} trades"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let span = first.map_or(1e-9, |f| f.elapsed().as_secs_f64());
+    let cpu_c = cpu_seconds(collector.child.id()) - cpu0_c;
+    let cpu_m = cpu_seconds(mock.child.id()) - cpu0_m;
+    let mut failed = None;
+    if !discard {
+        // The work measured must be right: every trade once, every book true.
+        let data = dir.path().join("data");
+        let books: Vec<(String, String)> = MIX
+            .iter()
+            .flat_map(|(k, _, syms)| syms.iter().map(|s| (k.to_string(), s.to_string())))
+            .collect();
+        let books_ok = check_books(addr, &tls.join("ca.pem"), &data, &books);
+        let out = read_output(&data);
+        assert_eq!(out.trades.len(), MIX.len() * 2, "{:?}", out.trades.keys());
+        for (k, ids) in &out.trades {
+            let distinct: HashSet<&String> = ids.iter().collect();
+            assert_eq!(
+                (ids.len() as u64, distinct.len() as u64),
+                (trades, trades),
+                "{k}: trades written / distinct"
+            );
+        }
+        println!(
+            "  correctness           {} trade streams × {trades} trades written exactly once",
+            out.trades.len()
+        );
+        match books_ok {
+            Ok(n) => println!(
+                "  correctness           {n} final books equal the true books, every level"
+            ),
+            Err(e) => {
+                // Print the figures anyway; main exits 1 at the end.
+                println!("  CORRECTNESS FAILURE   final books differ from the true books:\n{e}");
+                failed = Some(e);
+            }
+        }
+    }
+    let status = collector.signal_and_wait(libc::SIGTERM, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0));
+    drop(mock);
+    MixRun {
+        span,
+        cpu_c,
+        cpu_m,
+        metrics: m,
+        failed,
+    }
+}
+
+fn per100k(cpu: f64, n: u64) -> f64 {
+    cpu / n as f64 * 1e5 * 1e3
+}
+
+/// "p50 … p99 … p99.9 …" of a latency family in µs or ms.
+fn quantiles(metrics: &str, family: &str, scale: f64, unit: &str) -> String {
+    let q = |w| quantile_of(metrics, family, w, scale, unit);
+    format!("p50 {}  p99 {}  p99.9 {}", q(0.5), q(0.99), q(0.999))
+}
+
+/// Mixed scenario: the receive-only ceiling of the mix, then the real run.
+/// Returns the correctness failure, if any (after printing the figures).
+fn mix(trades: u64, updates: u64) -> Option<String> {
+    let streams = (MIX.len() * 2) as u64;
+    let frames = streams * (trades + updates);
+    let ceiling = mix_run(trades, updates, true);
+    let full = mix_run(trades, updates, false);
+    let m = &full.metrics;
+    let (c_rate, f_rate) = (frames as f64 / ceiling.span, frames as f64 / full.span);
+    println!(
+        "mix: mock (cpu 1) → TLS → collector (1 core, cpu 0); 7 venues × 2 symbols, trade + orderbook (200 levels) each: {streams} × {trades} trades + {streams} × {updates} book diffs = {frames} messages"
+    );
+    println!(
+        "  receive-only ceiling  {c_rate:>9.0} msg/s ({:.2} s; collector CPU {:.1} ms/100k msgs, mock {:.1})",
+        ceiling.span,
+        per100k(ceiling.cpu_c, frames),
+        per100k(ceiling.cpu_m, frames)
+    );
+    println!(
+        "  end to end            {f_rate:>9.0} msg/s on one core ({:.2} s first frame → all received, every trade written); {:.0} records written/s",
+        full.span,
+        metric_sum(m, "marketprism_messages_written_total", &[]) / full.span
+    );
+    println!(
+        "  ratio                 {:.0} % of the ceiling",
+        f_rate / c_rate * 100.0
+    );
+    println!(
+        "  CPU per 100k msgs     collector {:.1} ms, mock {:.1} ms (collector busy {:.0}% of the span)",
+        per100k(full.cpu_c, frames),
+        per100k(full.cpu_m, frames),
+        (full.cpu_c / full.span * 100.0).min(100.0)
+    );
+    println!(
+        "  receive→parsed        {}",
+        quantiles(m, "marketprism_receive_to_parsed_seconds", 1e6, "µs")
+    );
+    println!(
+        "  receive→written       {}  (batch_max_delay_ms = {}, batch 4096)",
+        quantiles(m, "marketprism_receive_to_written_seconds", 1e3, "ms"),
+        env_u64("E2E_BATCH_DELAY_MS", 20)
+    );
+    println!(
+        "  book updates          {} applied, {} snapshots, {} orderbook records, resyncs {}",
+        metric_sum(m, "marketprism_orderbook_updates_total", &[]),
+        metric_sum(m, "marketprism_orderbook_snapshots_total", &[]),
+        metric_sum(m, "marketprism_orderbook_published_total", &[]),
+        metric_sum(m, "marketprism_orderbook_resync_count_total", &[])
+    );
+    println!(
+        "  heap allocations      {:.4} per message over the whole run (incl. start-up, REST snapshots)",
+        metric_sum(m, "marketprism_heap_allocations_total", &[]) / frames as f64
+    );
+    println!(
+        "  arena high water      {} bytes; RSS {:.1} MB",
+        metric_sum(m, "marketprism_arena_high_water_bytes", &[]),
+        metric_sum(m, "marketprism_process_rss_bytes", &[]) / 1e6
+    );
+    full.failed
+}
+
+/// Cumulative buckets (upper bound s, count) of a histogram family, summed
+/// over label sets.
+fn buckets(metrics: &str, family: &str) -> Vec<(f64, f64)> {
+    let prefix = format!("{family}_bucket");
+    let mut out: Vec<(f64, f64)> = Vec::new();
+    for l in metrics.lines().filter(|l| l.starts_with(&prefix)) {
+        let Some(le) = l.split("le=\"").nth(1).and_then(|x| x.split('"').next()) else {
+            continue;
+        };
+        let le = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse().unwrap_or(f64::NAN)
+        };
+        let n: f64 = l
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        match out.iter_mut().find(|b| b.0 == le) {
+            Some(b) => b.1 += n,
+            None => out.push((le, n)),
+        }
+    }
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out
+}
+
+/// Quantiles of what a histogram counted between two scrapes.
+fn delta_quantiles(before: &str, after: &str, family: &str, scale: f64, unit: &str) -> String {
+    let b0 = buckets(before, family);
+    let d: Vec<(f64, f64)> = buckets(after, family)
+        .into_iter()
+        .map(|(le, n)| {
+            let old = b0.iter().find(|b| b.0 == le).map_or(0.0, |b| b.1);
+            (le, n - old)
+        })
+        .collect();
+    let n = d.last().map_or(0.0, |b| b.1);
+    let q = |want: f64| {
+        let target = (want * n).ceil();
+        d.iter()
+            .find(|b| b.1 >= target && n > 0.0)
+            .map(|b| format!("≤ {:.3} {unit}", b.0 * scale))
+            .unwrap_or_else(|| "n/a".into())
+    };
+    format!("p50 {}  p99 {}  p99.9 {}", q(0.5), q(0.99), q(0.999))
+}
+
+/// Spin scenario: one paced run per `spin_before_park_us` value.
+fn spin(rate: u64, secs: u64, values: &[u64]) {
+    let delay = env_u64("E2E_BATCH_DELAY_MS", 20);
+    println!(
+        "spin: mock (cpu 1) → TLS → collector (1 core, cpu 0); Binance spot trades paced at {rate}/s (2 symbols), {secs} s measured after 2 s warm-up, batch_max_delay_ms = {delay}"
+    );
+    for &us in values {
+        let dir = tempfile::tempdir_in(data_base()).unwrap();
+        let tls = dir.path().join("tls");
+        let per_symbol = (rate / 2).max(1).to_string();
+        let (mock, addr) = start_mock(
+            &tls,
+            &[
+                "--symbols",
+                "BTCUSDT,ETHUSDT",
+                "--rate",
+                &per_symbol,
+                "--core",
+                "1",
+            ],
+        );
+        let syms = ["BTCUSDT".to_string(), "ETHUSDT".to_string()];
+        let text = engine_toml(dir.path(), false, us)
+            + &venue_toml(
+                "binance_spot",
+                "",
+                addr.port(),
+                &tls_ca(&dir),
+                &syms,
+                "\"trade\"",
+            );
+        let cfg = dir.path().join("spin.toml");
+        std::fs::write(&cfg, text).unwrap();
+        let (mut collector, metrics) = start_collector(&cfg);
+        std::thread::sleep(Duration::from_secs(2));
+        let (m0, c0, k0, t0) = (
+            http_get(metrics, "/metrics").1,
+            cpu_seconds(collector.child.id()),
+            cpu_seconds(mock.child.id()),
+            Instant::now(),
+        );
+        std::thread::sleep(Duration::from_secs(secs));
+        let (m1, c1, k1, wall) = (
+            http_get(metrics, "/metrics").1,
+            cpu_seconds(collector.child.id()),
+            cpu_seconds(mock.child.id()),
+            t0.elapsed().as_secs_f64(),
+        );
+        let status = collector.signal_and_wait(libc::SIGTERM, Duration::from_secs(30));
+        assert_eq!(status.code(), Some(0));
+        drop(mock);
+        let written = |m: &str| metric_sum(m, "marketprism_messages_written_total", &[]);
+        let n = written(&m1) - written(&m0);
+        assert!(n > 0.0, "nothing written in the measured window");
+        println!(
+            "  spin_before_park_us = {us:>3}: {:.0} msgs/s written; collector CPU {:.1} % of a core ({:.1} ms per 100k msgs), mock {:.1} %",
+            n / wall,
+            (c1 - c0) / wall * 100.0,
+            (c1 - c0) / n * 1e8,
+            (k1 - k0) / wall * 100.0
+        );
+        println!(
+            "      receive→parsed  {}",
+            delta_quantiles(&m0, &m1, "marketprism_receive_to_parsed_seconds", 1e6, "µs")
+        );
+        println!(
+            "      receive→written {}",
+            delta_quantiles(
+                &m0,
+                &m1,
+                "marketprism_receive_to_written_seconds",
+                1e3,
+                "ms"
+            )
+        );
+    }
+}
+
+/// Trade scenario: Binance spot trades at full speed, with the ceiling.
+fn trades() {
     let per_symbol = env_u64("E2E_TRADES", 400_000);
     let nsym = env_u64("E2E_SYMBOLS", 5).min(12) as usize;
     let delay_ms = env_u64("E2E_BATCH_DELAY_MS", 20);
@@ -322,17 +883,16 @@ fn main() {
 
     let ceiling = run(&syms, per_symbol, delay_ms, true);
     let full = run(&syms, per_symbol, delay_ms, false);
-    let per100k = |cpu: f64| cpu / total as f64 * 1e5 * 1e3;
     println!(
         "e2e: mock (cpu 1) → TLS → collector (1 core, cpu 0) → files in {}; {nsym} symbols x {per_symbol} trades = {total}",
-        std::env::var("E2E_DATA_DIR").unwrap_or_else(|_| "/dev/shm".into())
+        data_base()
     );
     println!(
         "  receive-only ceiling  {:>9.0} msg/s ({:.2} s; collector CPU {:.1} ms/100k msgs, mock {:.1})",
         ceiling.rate,
         ceiling.span,
-        per100k(ceiling.cpu_c),
-        per100k(ceiling.cpu_m)
+        per100k(ceiling.cpu_c, total),
+        per100k(ceiling.cpu_m, total)
     );
     println!(
         "  end to end to files   {:>9.0} msg/s ({:.2} s first→last receive; wall incl. start {:.2} s)",
@@ -344,36 +904,24 @@ fn main() {
     );
     println!(
         "  CPU per 100k msgs     collector {:.1} ms, mock {:.1} ms (collector busy {:.0}% of the span)",
-        per100k(full.cpu_c),
-        per100k(full.cpu_m),
+        per100k(full.cpu_c, total),
+        per100k(full.cpu_m, total),
         (full.cpu_c / full.span * 100.0).min(100.0)
     );
     println!(
-        "  receive→written       p50 {}  p99 {}  p99.9 {}  (batch_max_delay_ms = {delay_ms}, batch 4096)",
-        quantile(&full.metrics, 0.5),
-        quantile(&full.metrics, 0.99),
-        quantile(&full.metrics, 0.999)
+        "  receive→written       {}  (batch_max_delay_ms = {delay_ms}, batch 4096)",
+        quantiles(
+            &full.metrics,
+            "marketprism_receive_to_written_seconds",
+            1e3,
+            "ms"
+        )
     );
     println!(
-        "  receive→parsed        p50 {}  p99 {}  p99.9 {}",
-        quantile_of(
+        "  receive→parsed        {}",
+        quantiles(
             &full.metrics,
             "marketprism_receive_to_parsed_seconds",
-            0.5,
-            1e6,
-            "µs"
-        ),
-        quantile_of(
-            &full.metrics,
-            "marketprism_receive_to_parsed_seconds",
-            0.99,
-            1e6,
-            "µs"
-        ),
-        quantile_of(
-            &full.metrics,
-            "marketprism_receive_to_parsed_seconds",
-            0.999,
             1e6,
             "µs"
         )
@@ -394,5 +942,49 @@ fn main() {
                 "  RSS with {n:>4} streams {rss:.1} MB (growth over the last 4 s: {growth:+.2} MB)"
             );
         }
+    }
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing else to parse.
+    let set = |k: &str| std::env::var(k).is_ok();
+    let only = [
+        "E2E_BOOKS_ONLY",
+        "E2E_MIX_ONLY",
+        "E2E_TRADES_ONLY",
+        "E2E_SPIN_ONLY",
+    ];
+    let all = !only.iter().any(|k| set(k));
+    if all || set("E2E_BOOKS_ONLY") {
+        books(
+            env_u64("E2E_BOOK_UPDATES", 25_000),
+            env_u64("E2E_BOOK_SYMBOLS", 40) as usize,
+        );
+    }
+    let mut failed = None;
+    if all || set("E2E_MIX_ONLY") {
+        failed = mix(
+            env_u64("E2E_MIX_TRADES", 50_000),
+            env_u64("E2E_MIX_BOOK_UPDATES", 20_000),
+        );
+    }
+    if all || set("E2E_TRADES_ONLY") {
+        trades();
+    }
+    if all || set("E2E_SPIN_ONLY") {
+        let values: Vec<u64> = std::env::var("E2E_SPIN_VALUES")
+            .unwrap_or_else(|_| "0,50,100".into())
+            .split(',')
+            .filter_map(|v| v.trim().parse().ok())
+            .collect();
+        spin(
+            env_u64("E2E_SPIN_RATE", 2000),
+            env_u64("E2E_SPIN_S", 10),
+            &values,
+        );
+    }
+    if let Some(e) = failed {
+        eprintln!("e2e: mix: final books differ from the true books:\n{e}");
+        std::process::exit(1);
     }
 }

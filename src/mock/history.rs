@@ -130,7 +130,7 @@ pub(crate) fn binance_futures(shared: &Shared, q: &[(String, String)]) -> Reply 
 /// right after it); neither: the latest. `type=2` pages by `ts` instead.
 pub(crate) fn okx(shared: &Shared, q: &[(String, String)]) -> Reply {
     let inst = param(q, "instId").unwrap_or_default();
-    let Some(k) = okx::INSTRUMENTS.iter().position(|i| i.inst_id == inst) else {
+    let Some(k) = okx::position(shared.opts.okx_extra_pairs, &inst) else {
         return reply(
             400,
             okx::rest_error("51001", "Instrument ID does not exist"),
@@ -161,7 +161,7 @@ pub(crate) fn okx(shared: &Shared, q: &[(String, String)]) -> Reply {
         (Ok(a), Ok(b)) => (a, b),
         (Err(r), _) | (_, Err(r)) => return r,
     };
-    let venue = if okx::INSTRUMENTS[k].swap {
+    let venue = if okx::instrument(k).is_some_and(|i| i.swap) {
         Venue::OkxDerivatives
     } else {
         Venue::OkxSpot

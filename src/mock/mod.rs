@@ -98,6 +98,9 @@ pub struct MockOptions {
     pub okx_checksum: bool,
     /// OKX closes with 4004 after this long without client messages or pushes (0 = never).
     pub okx_idle_timeout_ms: u64,
+    /// OKX lists this many more pairs (`X001-USDT` and `X001-USDT-SWAP`, ...),
+    /// for benchmarks with many books.
+    pub okx_extra_pairs: usize,
     /// Binance USDⓈ-M server ping interval (0 = off) and pong timeout (0 = off).
     pub futures_ping_interval_ms: u64,
     pub futures_pong_timeout_ms: u64,
@@ -150,6 +153,7 @@ impl Default for MockOptions {
             events_per_stream: 0,
             okx_checksum: true,
             okx_idle_timeout_ms: 30_000,
+            okx_extra_pairs: 0,
             futures_ping_interval_ms: 180_000,
             futures_pong_timeout_ms: 600_000,
             book_fault_every: None,
@@ -182,6 +186,8 @@ usage: marketprism mock-exchange --listen ADDR [options]
   --events-per-stream N    stop each of those streams after N items (default 0 = unlimited)
   --okx-checksum MODE      OKX books checksum: crc (default) or zero
   --okx-idle-timeout-ms MS OKX closes (4004) an idle connection after MS (default 30000, 0 = off)
+  --okx-extra-pairs N      OKX also lists N pairs X001..XNNN, each as spot XNNN-USDT and swap
+                           XNNN-USDT-SWAP (default 0, at most 500)
   --futures-ping-interval-ms MS  USDⓈ-M server ping interval (default 180000, 0 = off)
   --futures-pong-timeout-ms MS   USDⓈ-M pong timeout (default 600000, 0 = off)
   --book-fault-every K:KIND      every book gets fault KIND (gap, seq_reset, keepalive,
@@ -283,6 +289,7 @@ impl MockOptions {
                 "--events-per-stream",
                 "--okx-checksum",
                 "--okx-idle-timeout-ms",
+                "--okx-extra-pairs",
                 "--futures-ping-interval-ms",
                 "--futures-pong-timeout-ms",
                 "--book-fault-every",
@@ -354,6 +361,16 @@ impl MockOptions {
                     }
                 }
                 "--okx-idle-timeout-ms" => o.okx_idle_timeout_ms = parse_num(flag, value)?,
+                "--okx-extra-pairs" => {
+                    let n = parse_num(flag, value)?;
+                    if n > okx::MAX_EXTRA_PAIRS as u64 {
+                        return Err(format!(
+                            "--okx-extra-pairs: expected 0..={}, got `{value}`\n{USAGE}",
+                            okx::MAX_EXTRA_PAIRS
+                        ));
+                    }
+                    o.okx_extra_pairs = n as usize;
+                }
                 "--futures-ping-interval-ms" => {
                     o.futures_ping_interval_ms = parse_num(flag, value)?
                 }

@@ -3,9 +3,11 @@
 //! `liquidation-orders` pushes, `books` frames (snapshot then updates with
 //! `seqId`/`prevSeqId`/`checksum`), the subscribe/unsubscribe/error replies
 //! and the REST answers, all in OKX's `{"code":"0","msg":"","data":[..]}`
-//! envelope. `inst` arguments index [`INSTRUMENTS`].
+//! envelope. `inst` arguments index the instrument table: [`INSTRUMENTS`],
+//! then the `--okx-extra-pairs` instruments ([`instrument`]).
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 use super::book::{mix, push_dec, side_changes, BookFeed, Side, Update};
 use super::venues::{Chan, Venue};
@@ -71,11 +73,83 @@ pub const INSTRUMENTS: [Inst; 4] = [
     },
 ];
 
+/// Most extra pairs `--okx-extra-pairs` may add.
+pub const MAX_EXTRA_PAIRS: usize = 500;
+
+/// Names of the extra pairs: (base, spot instId, swap instId).
+fn extra_names() -> &'static [(String, String, String)] {
+    static NAMES: OnceLock<Vec<(String, String, String)>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        (1..=MAX_EXTRA_PAIRS)
+            .map(|j| {
+                let base = format!("X{j:03}");
+                (
+                    base.clone(),
+                    format!("{base}-USDT"),
+                    format!("{base}-USDT-SWAP"),
+                )
+            })
+            .collect()
+    })
+}
+
+/// The extra instruments, spot then swap per pair. They never depend on the
+/// options (only how many are listed does), so the pure frame functions
+/// stay usable without a mock.
+fn extras() -> &'static [Inst] {
+    static EXTRA: OnceLock<Vec<Inst>> = OnceLock::new();
+    EXTRA.get_or_init(|| {
+        let mut v = Vec::with_capacity(2 * MAX_EXTRA_PAIRS);
+        for (j, (base, spot, swap)) in extra_names().iter().enumerate() {
+            for (id, is_swap) in [(spot, false), (swap, true)] {
+                v.push(Inst {
+                    inst_id: id,
+                    base,
+                    quote: "USDT",
+                    swap: is_swap,
+                    ct_val: if is_swap { "1" } else { "" },
+                    ct_dp: 0,
+                    price_dp: 2,
+                    // Trade prices are mid ± 10.00: keep them positive.
+                    mid: 20 + j as i64,
+                });
+            }
+        }
+        v
+    })
+}
+
+/// Instrument `k`: the four of [`INSTRUMENTS`], then the extra pairs (spot
+/// `X001-USDT` at 4, swap `X001-USDT-SWAP` at 5, `X002-USDT` at 6, ...).
+pub fn instrument(k: usize) -> Option<&'static Inst> {
+    match k.checked_sub(INSTRUMENTS.len()) {
+        None => INSTRUMENTS.get(k),
+        Some(j) => extras().get(j),
+    }
+}
+
+/// How many instruments a mock with `extra_pairs` lists.
+pub fn count(extra_pairs: usize) -> usize {
+    INSTRUMENTS.len() + 2 * extra_pairs.min(MAX_EXTRA_PAIRS)
+}
+
+/// The listed instruments with their table index.
+pub fn listed(extra_pairs: usize) -> impl Iterator<Item = (usize, &'static Inst)> {
+    (0..count(extra_pairs)).filter_map(|k| instrument(k).map(|i| (k, i)))
+}
+
+/// Table index of a listed `instId`.
+pub fn position(extra_pairs: usize, inst_id: &str) -> Option<usize> {
+    listed(extra_pairs)
+        .find(|(_, i)| i.inst_id == inst_id)
+        .map(|(k, _)| k)
+}
+
 const FUNDING_PERIOD_MS: u64 = 8 * 3_600_000;
 const SLOT_MS: u64 = 300_000;
 
 fn inst(i: usize) -> &'static Inst {
-    INSTRUMENTS.get(i).unwrap_or(&INSTRUMENTS[0])
+    instrument(i).unwrap_or(&INSTRUMENTS[0])
 }
 
 fn inst_type(i: &Inst) -> &'static str {
@@ -343,11 +417,13 @@ pub fn write_books_update(o: &mut String, inst_id: &str, f: &BookFeed, u: &Updat
     );
 }
 
-/// What a subscribe arg names: (venue, channel (None = books), feed index).
+/// What a subscribe arg names: (venue, channel (None = books), feed index),
+/// among the instruments a mock with `extra_pairs` lists.
 pub(crate) fn parse_arg(
     channel: &str,
     inst_id: Option<&str>,
     inst_type: Option<&str>,
+    extra_pairs: usize,
 ) -> Option<(Venue, Option<Chan>, usize)> {
     if channel == "liquidation-orders" {
         return (inst_type == Some("SWAP")).then_some((
@@ -356,10 +432,8 @@ pub(crate) fn parse_arg(
             0,
         ));
     }
-    let k = INSTRUMENTS
-        .iter()
-        .position(|i| Some(i.inst_id) == inst_id)?;
-    let swap = INSTRUMENTS[k].swap;
+    let k = position(extra_pairs, inst_id?)?;
+    let swap = inst(k).swap;
     let c = match channel {
         "trades" => Some(Chan::Trade),
         "tickers" => Some(Chan::Ticker),
@@ -376,11 +450,17 @@ pub(crate) fn parse_arg(
     Some((v, c, k))
 }
 
-/// `GET /api/v5/public/instruments?instType=SPOT|SWAP` body.
+/// `GET /api/v5/public/instruments?instType=SPOT|SWAP` body of the four
+/// default instruments.
 pub fn instruments_json(swap: bool) -> String {
+    instruments_json_with(swap, 0)
+}
+
+/// The same, listing `extra_pairs` more pairs.
+pub fn instruments_json_with(swap: bool, extra_pairs: usize) -> String {
     let mut o = String::from("{\"code\":\"0\",\"msg\":\"\",\"data\":[");
     let mut first = true;
-    for i in INSTRUMENTS.iter().filter(|i| i.swap == swap) {
+    for (_, i) in listed(extra_pairs).filter(|(_, i)| i.swap == swap) {
         if !first {
             o.push(',');
         }
@@ -579,18 +659,65 @@ mod tests {
     }
 
     #[test]
+    fn extra_pairs_are_listed_and_streamed() {
+        let ids = |swap: bool, extra: usize| -> Vec<String> {
+            let x = v(&instruments_json_with(swap, extra));
+            x.get("data")
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i.get("instId").unwrap().as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(ids(false, 0), ["BTC-USDT", "ETH-USDT"]);
+        assert_eq!(
+            ids(false, 2),
+            ["BTC-USDT", "ETH-USDT", "X001-USDT", "X002-USDT"]
+        );
+        assert_eq!(ids(true, 1)[2], "X001-USDT-SWAP");
+        assert_eq!(count(MAX_EXTRA_PAIRS + 7), 4 + 2 * MAX_EXTRA_PAIRS);
+        assert_eq!(position(3, "X003-USDT-SWAP"), Some(9));
+        assert_eq!(position(2, "X003-USDT"), None);
+        // Extra instruments stream like the others, prices positive.
+        let t = v(&trade(position(500, "X500-USDT").unwrap(), 1000, 0));
+        let d = &t.get("data").unwrap().as_array().unwrap()[0];
+        assert_eq!(d.get("instId").unwrap().as_str(), Some("X500-USDT"));
+        let min = (0..3000)
+            .map(|n| {
+                let t = v(&trade(4, n, 0));
+                let px = t.get("data").unwrap().as_array().unwrap()[0]
+                    .get("px")
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .parse::<f64>()
+                    .unwrap();
+                px
+            })
+            .fold(f64::MAX, f64::min);
+        assert!(min > 0.0, "{min}");
+    }
+
+    #[test]
     fn arg_parsing() {
         assert_eq!(
-            parse_arg("books", Some("ETH-USDT"), None),
+            parse_arg("books", Some("ETH-USDT"), None, 0),
             Some((Venue::OkxSpot, None, 1))
         );
         assert_eq!(
-            parse_arg("funding-rate", Some("BTC-USDT-SWAP"), None),
+            parse_arg("funding-rate", Some("BTC-USDT-SWAP"), None, 0),
             Some((Venue::OkxDerivatives, Some(Chan::Funding), 2))
         );
-        assert_eq!(parse_arg("funding-rate", Some("BTC-USDT"), None), None);
-        assert_eq!(parse_arg("trades", Some("NOPE"), None), None);
-        assert!(parse_arg("liquidation-orders", None, Some("SWAP")).is_some());
-        assert_eq!(parse_arg("liquidation-orders", None, Some("SPOT")), None);
+        assert_eq!(parse_arg("funding-rate", Some("BTC-USDT"), None, 0), None);
+        assert_eq!(parse_arg("trades", Some("NOPE"), None, 0), None);
+        assert!(parse_arg("liquidation-orders", None, Some("SWAP"), 0).is_some());
+        assert_eq!(parse_arg("liquidation-orders", None, Some("SPOT"), 0), None);
+        // Extra pairs exist only when listed.
+        assert_eq!(parse_arg("books", Some("X002-USDT"), None, 1), None);
+        assert_eq!(
+            parse_arg("books", Some("X002-USDT-SWAP"), None, 2),
+            Some((Venue::OkxDerivatives, None, 7))
+        );
     }
 }

@@ -102,8 +102,14 @@ pub(crate) fn route(shared: &Shared, req: &Request) -> Option<Reply> {
         "/api/v5/public/instruments" => {
             count_rest(shared, "okx", path);
             match param(&q, "instType").as_deref() {
-                Some("SPOT") => reply(200, okx::instruments_json(false)),
-                Some("SWAP") => reply(200, okx::instruments_json(true)),
+                Some("SPOT") => reply(
+                    200,
+                    okx::instruments_json_with(false, shared.opts.okx_extra_pairs),
+                ),
+                Some("SWAP") => reply(
+                    200,
+                    okx::instruments_json_with(true, shared.opts.okx_extra_pairs),
+                ),
                 _ => reply(400, okx::rest_error("51000", "Parameter instType error")),
             }
         }
@@ -250,7 +256,7 @@ fn futures_stats(shared: &Shared, path: &str, q: &[(String, String)]) -> Reply {
 
 fn okx_books(shared: &Shared, q: &[(String, String)]) -> Reply {
     let inst = param(q, "instId").unwrap_or_default();
-    let Some(k) = okx::INSTRUMENTS.iter().position(|i| i.inst_id == inst) else {
+    let Some(k) = okx::position(shared.opts.okx_extra_pairs, &inst) else {
         return reply(
             400,
             okx::rest_error("51001", "Instrument ID does not exist"),
@@ -263,7 +269,7 @@ fn okx_books(shared: &Shared, q: &[(String, String)]) -> Reply {
             _ => return reply(400, okx::rest_error("51000", "Parameter sz error")),
         },
     };
-    let venue = if okx::INSTRUMENTS[k].swap {
+    let venue = if okx::instrument(k).is_some_and(|i| i.swap) {
         Venue::OkxDerivatives
     } else {
         Venue::OkxSpot
@@ -293,9 +299,8 @@ fn okx_rubik(shared: &Shared, path: &str, q: &[(String, String)]) -> Reply {
         reply(200, okx::long_short_account_ratio(i, n, base, limit))
     } else {
         let inst = param(q, "instId").unwrap_or_default();
-        let Some(k) = okx::INSTRUMENTS
-            .iter()
-            .position(|i| i.swap && i.inst_id == inst)
+        let Some(k) = okx::position(shared.opts.okx_extra_pairs, &inst)
+            .filter(|k| okx::instrument(*k).is_some_and(|i| i.swap))
         else {
             return reply(
                 400,

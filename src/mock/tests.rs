@@ -90,8 +90,11 @@ fn options_parse_venue_flags() {
         "3000",
         "--book-fault-every",
         "100:gap",
+        "--okx-extra-pairs",
+        "18",
     ]))
     .unwrap();
+    assert_eq!(o.okx_extra_pairs, 18);
     assert_eq!(
         (
             o.book_depth,
@@ -115,7 +118,10 @@ fn options_parse_venue_flags() {
     let d = MockOptions::from_args(&args(&["--listen", "127.0.0.1:0"])).unwrap();
     assert_eq!((d.book_depth, d.book_rate, d.event_rate), (50, 10, 10));
     assert!(d.okx_checksum);
+    assert_eq!(d.okx_extra_pairs, 0);
     for bad in [
+        ["--okx-extra-pairs", "501"],
+        ["--okx-extra-pairs", "x"],
         ["--book-depth", "0"],
         ["--okx-checksum", "maybe"],
         ["--book-fault-every", "0:gap"],

@@ -93,7 +93,8 @@ pub const DERIBIT_VOL_INDICES: [&str; 2] = ["btc_usd", "eth_usd"];
 
 /// The (feed index, native symbol) pairs of a venue. The index is what the
 /// venue module's pure functions take: the position in the venue's own table
-/// (for OKX the position in [`okx::INSTRUMENTS`], spot 0-1, swap 2-3; for
+/// (for OKX the position in [`okx::instrument`]'s table, spot 0-1, swap 2-3,
+/// then the extra pairs; for
 /// Binance spot the position in `MockOptions::symbols`).
 pub fn symbols(opts: &MockOptions, v: Venue) -> Vec<(usize, String)> {
     match v {
@@ -108,9 +109,7 @@ pub fn symbols(opts: &MockOptions, v: Venue) -> Vec<(usize, String)> {
             .enumerate()
             .map(|(i, s)| (i, s.0.to_string()))
             .collect(),
-        Venue::OkxSpot | Venue::OkxDerivatives => okx::INSTRUMENTS
-            .iter()
-            .enumerate()
+        Venue::OkxSpot | Venue::OkxDerivatives => okx::listed(opts.okx_extra_pairs)
             .filter(|(_, i)| i.swap == (v == Venue::OkxDerivatives))
             .map(|(k, i)| (k, i.inst_id.to_string()))
             .collect(),
@@ -199,7 +198,7 @@ impl Feeds {
                 );
             }
         }
-        let n = opts.symbols.len().max(okx::INSTRUMENTS.len());
+        let n = opts.symbols.len().max(okx::count(opts.okx_extra_pairs));
         let mut markets = HashMap::new();
         use Chan::*;
         let chans: &[(Venue, &[Chan])] = &[

@@ -299,9 +299,12 @@ fn okx_control(shared: &Shared, conn: &VConn, text: &str) -> Vec<String> {
             ),
             (None, None) => format!("{{\"channel\":\"{}\"}}", json_escape(&channel)),
         };
-        let Some((venue, chan, idx)) =
-            okx::parse_arg(&channel, inst_id.as_deref(), inst_type.as_deref())
-        else {
+        let Some((venue, chan, idx)) = okx::parse_arg(
+            &channel,
+            inst_id.as_deref(),
+            inst_type.as_deref(),
+            shared.opts.okx_extra_pairs,
+        ) else {
             conn.reject(shared);
             out.push(format!(
                 "{{{id}\"event\":\"error\",\"code\":\"60018\",\"msg\":\"Wrong URL or channel:{},instId:{} doesn't exist. Please use the correct URL, channel and parameters referring to API document.\",\"connId\":\"{cid}\"}}",
@@ -313,7 +316,7 @@ fn okx_control(shared: &Shared, conn: &VConn, text: &str) -> Vec<String> {
         let target = if chan == Some(Chan::Liquidation) {
             "SWAP".to_string()
         } else {
-            okx::INSTRUMENTS[idx].inst_id.to_string()
+            okx::instrument(idx).map_or("", |i| i.inst_id).to_string()
         };
         let name = format!("{channel}:{target}");
         if op == "subscribe" {
