@@ -442,6 +442,24 @@ fn bybit_snapshots_reset_and_stale_deltas() {
     );
 }
 
+#[test]
+fn bybit_u1_right_after_a_u0_snapshot_is_a_delta() {
+    let (mut b, mut batch) = setup(BY, CFG);
+    b.on_ws(
+        BY,
+        &snap(0, &[("10", "1"), ("9", "1")], &[("11", "1")]),
+        1,
+        &mut batch,
+    );
+    // The first delta after a `u == 0` snapshot: applied, not a restart.
+    b.on_ws(BY, &upd(1, 1, None, &[("8", "2")], &[]), 2, &mut batch);
+    let book = b.book(BY, "X").unwrap();
+    assert_eq!((book.last_update_id(), book.bids().len()), (1, 3));
+    assert_eq!(book.asks().len(), 1);
+    let st = *b.stats(BY);
+    assert_eq!((st.snapshots_applied, st.updates_applied), (1, 1));
+}
+
 // ---------------------------------------------------------------- Deribit
 
 #[test]
