@@ -19,6 +19,21 @@ pub enum Scalar<'a> {
     Bool(bool),
 }
 
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `w` (little-endian) that is `"`, `\\` or a
+/// control byte; the lowest flagged byte is always a true one (borrows only
+/// spill upwards from a true hit).
+#[inline]
+fn special_bytes(w: u64) -> u64 {
+    let zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    let quote = zero(w ^ (LO * u64::from(b'"')));
+    let backslash = zero(w ^ (LO * u64::from(b'\\')));
+    let control = w.wrapping_sub(LO * 0x20) & !w & HI;
+    quote | backslash | control
+}
+
 /// A cursor over one JSON text.
 pub struct Scanner<'a> {
     text: &'a str,
@@ -71,6 +86,16 @@ impl<'a> Scanner<'a> {
         let b = self.bytes();
         let start = self.i;
         loop {
+            // Eight bytes at a time while none is special.
+            if let Some(chunk) = b.get(self.i..self.i + 8) {
+                let w = u64::from_le_bytes(chunk.try_into().ok()?);
+                let m = special_bytes(w);
+                if m == 0 {
+                    self.i += 8;
+                    continue;
+                }
+                self.i += (m.trailing_zeros() / 8) as usize;
+            }
             match *b.get(self.i)? {
                 b'"' => break,
                 // An escape needs decoding, a raw control byte is invalid JSON:
@@ -211,6 +236,32 @@ mod tests {
             members(r#"{"s":"é€"}"#),
             Some(vec![("s", Scalar::Str("é€"))])
         );
+    }
+
+    #[test]
+    fn strings_of_every_length_with_a_special_byte_anywhere() {
+        for len in 0..40 {
+            let plain: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+            let text = format!(r#"{{"s":"{plain}"}}"#);
+            assert_eq!(members(&text), Some(vec![("s", Scalar::Str(&plain))]));
+            for at in 0..len {
+                for bad in ['\\', '\u{1}', '\n', '\u{1f}'] {
+                    let mut s = plain.clone();
+                    s.replace_range(at..at + 1, &bad.to_string());
+                    let text = format!(r#"{{"s":"{s}"}}"#);
+                    assert_eq!(members(&text), None, "{text:?}");
+                }
+                // A quote ends the string early: what follows is not JSON.
+                let mut s = plain.clone();
+                s.replace_range(at..at + 1, "\"");
+                assert_eq!(members(&format!(r#"{{"s":"{s}"}}"#)), None);
+                // Multi-byte text is fine.
+                let mut s = plain.clone();
+                s.replace_range(at..at + 1, "é");
+                let text = format!(r#"{{"s":"{s}"}}"#);
+                assert_eq!(members(&text), Some(vec![("s", Scalar::Str(&s))]));
+            }
+        }
     }
 
     #[test]
