@@ -194,8 +194,19 @@ pub fn metric_sum(text: &str, name: &str, filters: &[&str]) -> f64 {
         .sum()
 }
 
-/// Every JSON line of every `.jsonl` file under `dir`, with its file name.
+/// Every JSON line of every `.jsonl` file under `dir`, with its file name
+/// (files complete: the collector has stopped).
 pub fn read_records(dir: &Path) -> Vec<(String, sonic_rs::Value)> {
+    read_records_from(dir, false)
+}
+
+/// [`read_records`] while the collector still writes: a last line whose
+/// write is under way is left for the next poll.
+pub fn read_records_so_far(dir: &Path) -> Vec<(String, sonic_rs::Value)> {
+    read_records_from(dir, true)
+}
+
+fn read_records_from(dir: &Path, live: bool) -> Vec<(String, sonic_rs::Value)> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|r| {
             r.map(|e| e.unwrap().path())
@@ -212,7 +223,10 @@ pub fn read_records(dir: &Path) -> Vec<(String, sonic_rs::Value)> {
             "{f:?}"
         );
         let name = f.file_name().unwrap().to_string_lossy().to_string();
-        let text = std::fs::read_to_string(&f).unwrap();
+        let mut text = std::fs::read_to_string(&f).unwrap();
+        if live {
+            text.truncate(text.rfind('\n').map_or(0, |i| i + 1));
+        }
         assert!(
             text.is_empty() || text.ends_with('\n'),
             "torn last line in {name}"
