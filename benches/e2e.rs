@@ -742,38 +742,10 @@ fn mix(trades: u64, updates: u64) -> Option<String> {
     full.failed
 }
 
-/// Cumulative buckets (upper bound s, count) of a histogram family, summed
-/// over label sets.
-fn buckets(metrics: &str, family: &str) -> Vec<(f64, f64)> {
-    let prefix = format!("{family}_bucket");
-    let mut out: Vec<(f64, f64)> = Vec::new();
-    for l in metrics.lines().filter(|l| l.starts_with(&prefix)) {
-        let Some(le) = l.split("le=\"").nth(1).and_then(|x| x.split('"').next()) else {
-            continue;
-        };
-        let le = if le == "+Inf" {
-            f64::INFINITY
-        } else {
-            le.parse().unwrap_or(f64::NAN)
-        };
-        let n: f64 = l
-            .rsplit(' ')
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
-        match out.iter_mut().find(|b| b.0 == le) {
-            Some(b) => b.1 += n,
-            None => out.push((le, n)),
-        }
-    }
-    out.sort_by(|a, b| a.0.total_cmp(&b.0));
-    out
-}
-
 /// Quantiles of what a histogram counted between two scrapes.
 fn delta_quantiles(before: &str, after: &str, family: &str, scale: f64, unit: &str) -> String {
-    let b0 = buckets(before, family);
-    let d: Vec<(f64, f64)> = buckets(after, family)
+    let b0 = histogram_buckets(before, family);
+    let d: Vec<(f64, f64)> = histogram_buckets(after, family)
         .into_iter()
         .map(|(le, n)| {
             let old = b0.iter().find(|b| b.0 == le).map_or(0.0, |b| b.1);

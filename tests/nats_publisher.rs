@@ -768,14 +768,7 @@ fn wait_routed(ma: u16, mb: u16) {
 #[test]
 fn learns_cluster_members_from_info() {
     let dir = tempfile::tempdir().unwrap();
-    let (pa, pb, ca, cb, ma, mb) = (
-        free_port(),
-        free_port(),
-        free_port(),
-        free_port(),
-        free_port(),
-        free_port(),
-    );
+    let [pa, pb, ca, cb, ma, mb] = std::array::from_fn(|_| free_port());
     let mut a = cluster_node(dir.path(), pa, ca, ma, Some(cb), "a");
     let mut b = cluster_node(dir.path(), pb, cb, mb, Some(ca), "b");
     // Wait until the route is up (A then announces B's client URL).
@@ -806,14 +799,7 @@ fn learns_cluster_members_from_info() {
 #[test]
 fn learns_cluster_members_joining_later() {
     let dir = tempfile::tempdir().unwrap();
-    let (pa, pb, ca, cb, ma, mb) = (
-        free_port(),
-        free_port(),
-        free_port(),
-        free_port(),
-        free_port(),
-        free_port(),
-    );
+    let [pa, pb, ca, cb, ma, mb] = std::array::from_fn(|_| free_port());
     let mut a = cluster_node(dir.path(), pa, ca, ma, None, "a");
     let mut cfg = config(vec![format!("nats://127.0.0.1:{pa}")]);
     cfg.jetstream = false;

@@ -371,9 +371,9 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (t(11) + t(12)) / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
-/// Quantile `want` of histogram `family` in a /metrics text, as "≤ bound unit"
-/// (bound × `scale`), summed over all label sets.
-pub fn quantile_of(metrics: &str, family: &str, want: f64, scale: f64, unit: &str) -> String {
+/// Cumulative buckets (upper bound, count) of a histogram family in an
+/// OpenMetrics text, summed over label sets, by bound.
+pub fn histogram_buckets(metrics: &str, family: &str) -> Vec<(f64, f64)> {
     let prefix = format!("{family}_bucket");
     let mut buckets: Vec<(f64, f64)> = Vec::new();
     for l in metrics.lines().filter(|l| l.starts_with(&prefix)) {
@@ -396,6 +396,13 @@ pub fn quantile_of(metrics: &str, family: &str, want: f64, scale: f64, unit: &st
         }
     }
     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    buckets
+}
+
+/// Quantile `want` of histogram `family` in a /metrics text, as "≤ bound unit"
+/// (bound × `scale`), summed over all label sets.
+pub fn quantile_of(metrics: &str, family: &str, want: f64, scale: f64, unit: &str) -> String {
+    let buckets = histogram_buckets(metrics, family);
     let n = buckets.last().map(|b| b.1).unwrap_or(0.0);
     let target = (want * n).ceil();
     buckets

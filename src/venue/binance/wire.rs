@@ -47,18 +47,12 @@ pub fn on_frame(
     book: &mut BookMsg,
     batch: &mut Batch,
 ) -> FrameOutcome {
-    book.clear();
     let cx = Cx {
         venue,
         receive_ns,
         instruments,
     };
-    // Flat events (trades, tickers, funding) take the fast scanner; anything
-    // it declines (book levels, control answers, odd JSON) the full parser.
-    if let Some((stream, data)) = flat_frame(text) {
-        return dispatch(&cx, stream, &data, false, book, batch);
-    }
-    on_frame_full(text, &cx, book, batch)
+    parse(text, &cx, true, book, batch)
 }
 
 /// [`on_frame`] through the full serde parser only: the reference the fuzz
@@ -72,13 +66,30 @@ pub fn on_frame_reference(
     book: &mut BookMsg,
     batch: &mut Batch,
 ) -> FrameOutcome {
-    book.clear();
     let cx = Cx {
         venue,
         receive_ns,
         instruments,
     };
-    on_frame_full(text, &cx, book, batch)
+    parse(text, &cx, false, book, batch)
+}
+
+fn parse(
+    text: &str,
+    cx: &Cx<'_>,
+    fast: bool,
+    book: &mut BookMsg,
+    batch: &mut Batch,
+) -> FrameOutcome {
+    book.clear();
+    // Flat events (trades, tickers, funding) take the fast scanner; anything
+    // it declines (book levels, control answers, odd JSON) the full parser.
+    if fast {
+        if let Some((stream, data)) = flat_frame(text) {
+            return dispatch(cx, stream, &data, false, book, batch);
+        }
+    }
+    on_frame_full(text, cx, book, batch)
 }
 
 /// The full serde parser (frames the fast scanner declines).
