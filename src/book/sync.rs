@@ -488,9 +488,10 @@ impl BookSync {
     ) -> Step {
         // Bybit: `u == 1` is a snapshot after a service restart, unless it
         // directly continues a synced book that is at `u == 0` (a delta then).
-        let continues_u0 = self.is_synced() && self.book.last_update_id() == 0;
-        let snapshot =
-            msg.snapshot || (self.rule == SyncRule::Bybit && msg.last_id == 1 && !continues_u0);
+        let snapshot = msg.snapshot
+            || (self.rule == SyncRule::Bybit
+                && msg.last_id == 1
+                && !(self.is_synced() && self.book.last_update_id() == 0));
         if snapshot {
             let a = self.book.load(&msg.bids, &msg.asks, msg.last_id);
             stats.snapshots_applied += 1;

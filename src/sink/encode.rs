@@ -410,7 +410,7 @@ const PAIRS: &[u8; 200] = b"\
 8081828384858687888990919293949596979899";
 
 /// Writes `n`'s decimal digits ending at `buf.len()`; returns where they
-/// start. `buf` must hold 20 bytes beyond that start.
+/// start. `buf` must be at least 20 bytes long (`u64::MAX` has 20 digits).
 #[inline]
 fn write_u64_back(buf: &mut [u8], mut n: u64) -> usize {
     let mut i = buf.len();
