@@ -31,6 +31,7 @@ use crate::batch::{
 };
 use crate::book::BookMsg;
 use crate::model::{Side, VenueId};
+use crate::venue::flat::{Scalar, Scanner};
 use crate::venue::{FrameOutcome, InstrumentMap, Malformed};
 use rust_decimal::Decimal;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -163,59 +164,13 @@ fn dispatch(
 /// a value of another type than that key's declines, so the full parser
 /// reports it.
 fn flat_frame(text: &str) -> Option<(&str, Event<'_>)> {
-    use crate::venue::flat::{Scalar, Scanner};
     let mut sc = Scanner::new(text);
     let mut stream = None;
     let mut data = None;
     sc.object(|key, sc| {
         match key {
             "stream" => stream = Some(sc.string()?),
-            "data" => {
-                let mut ev = Event::empty();
-                sc.object(|key, sc| {
-                    let v = sc.scalar()?;
-                    let (s, n, flag) = match v {
-                        Scalar::Str(s) => (Some(s), None, None),
-                        Scalar::U64(n) => (None, Some(n), None),
-                        Scalar::Bool(b) => (None, None, Some(b)),
-                    };
-                    match key {
-                        "e" => ev.event = Some(s?),
-                        "E" => ev.event_time = Some(n?),
-                        "T" => ev.time = Some(n?),
-                        "s" => ev.symbol = Some(s?),
-                        "t" => ev.trade_id = Some(n?),
-                        "p" => ev.price = Some(s?),
-                        "q" => ev.quantity = Some(s?),
-                        "m" => ev.buyer_is_maker = Some(flag?),
-                        "U" => ev.first_update = Some(n?),
-                        "u" => ev.last_update = Some(n?),
-                        "pu" => ev.prev_update = Some(i64::try_from(n?).ok()?),
-                        "A" => ev.ask_qty = Some(s?),
-                        "B" => ev.bid_qty = Some(s?),
-                        "r" => ev.funding_rate = Some(s?),
-                        "i" => ev.index_price = Some(s?),
-                        "a" | "b" => {
-                            let f = match v {
-                                Scalar::Str(s) => Field::Str(s),
-                                Scalar::U64(n) => Field::Num(n),
-                                Scalar::Bool(_) => return None,
-                            };
-                            if key == "a" {
-                                ev.a = f;
-                            } else {
-                                ev.b = f;
-                            }
-                        }
-                        // `forceOrder`'s `o` must be an object (the full
-                        // parser reports a scalar there).
-                        "o" => return None,
-                        _ => {}
-                    }
-                    Some(())
-                })?;
-                data = Some(ev);
-            }
+            "data" => data = Some(flat_event(sc)?),
             // Control answers and raw events: the full parser's.
             _ => return None,
         }
@@ -223,6 +178,54 @@ fn flat_frame(text: &str) -> Option<(&str, Event<'_>)> {
     })?;
     sc.end()?;
     Some((stream?, data?))
+}
+
+/// The `data` object of [`flat_frame`].
+fn flat_event<'a>(sc: &mut Scanner<'a>) -> Option<Event<'a>> {
+    let mut ev = Event::empty();
+    sc.object(|key, sc| {
+        let v = sc.scalar()?;
+        let (s, n, flag) = match v {
+            Scalar::Str(s) => (Some(s), None, None),
+            Scalar::U64(n) => (None, Some(n), None),
+            Scalar::Bool(b) => (None, None, Some(b)),
+        };
+        match key {
+            "e" => ev.event = Some(s?),
+            "E" => ev.event_time = Some(n?),
+            "T" => ev.time = Some(n?),
+            "s" => ev.symbol = Some(s?),
+            "t" => ev.trade_id = Some(n?),
+            "p" => ev.price = Some(s?),
+            "q" => ev.quantity = Some(s?),
+            "m" => ev.buyer_is_maker = Some(flag?),
+            "U" => ev.first_update = Some(n?),
+            "u" => ev.last_update = Some(n?),
+            "pu" => ev.prev_update = Some(i64::try_from(n?).ok()?),
+            "A" => ev.ask_qty = Some(s?),
+            "B" => ev.bid_qty = Some(s?),
+            "r" => ev.funding_rate = Some(s?),
+            "i" => ev.index_price = Some(s?),
+            "a" | "b" => {
+                let f = match v {
+                    Scalar::Str(s) => Field::Str(s),
+                    Scalar::U64(n) => Field::Num(n),
+                    Scalar::Bool(_) => return None,
+                };
+                if key == "a" {
+                    ev.a = f;
+                } else {
+                    ev.b = f;
+                }
+            }
+            // `forceOrder`'s `o` must be an object (the full parser reports
+            // a scalar there).
+            "o" => return None,
+            _ => {}
+        }
+        Some(())
+    })?;
+    Some(ev)
 }
 
 /// Spot trade-path entry for callers without a [`crate::venue::ParseCtx`]
