@@ -383,3 +383,79 @@ fn stalled_and_refused_connections_recover() {
     assert!(metric_sum(&m, "marketprism_trades_backfilled_total", &[]) > 0.0);
     drop(run);
 }
+
+#[test]
+fn silent_subscriptions_are_renewed_and_backfilled() {
+    // A venue dropping one subscription while the socket stays healthy:
+    // that stream alone goes quiet. Its silence limit (1.5 s for trades
+    // here, at 400 trades/s) renews that subscription on the same
+    // connection; what it missed is backfilled by trade number, or reported
+    // for Bybit, whose trades carry none.
+    let mut venues = SEQ_VENUES.to_vec();
+    venues.push(BYBIT);
+    let run = start(&[], &venues, "stream_stale_after_ms = { trade = 1500 }");
+    wait_until("first trades", Duration::from_secs(20), || {
+        run.metric("marketprism_messages_written_total", &[]) > 500.0
+    });
+    let ca = run.dir.path().join("tls/ca.pem");
+    let muted = [
+        ("binance_spot", "BTCUSDT"),
+        ("binance_derivatives", "BTCUSDT"),
+        ("okx", "BTC-USDT"),
+        ("deribit_derivatives", "BTC-PERPETUAL"),
+        ("bybit_linear", "BTCUSDT"),
+    ];
+    for (venue, symbol) in muted {
+        let body = https_get(
+            run.mock_addr,
+            &ca,
+            &format!("/mock/conn_fault?venue={venue}&mute={symbol}"),
+        );
+        assert!(body.contains("\"ok\":true"), "{body}");
+    }
+    let (o, m, run) = run.finish(7);
+    let stats = https_get(run.mock_addr, &ca, "/mock/stats");
+    let stats: sonic_rs::Value = sonic_rs::from_str(&stats).unwrap();
+    // One subscription per muted stream: Binance spot's ETHUSDT keeps flowing.
+    assert_eq!(
+        stats["faults"]["muted"].as_u64(),
+        Some(muted.len() as u64),
+        "{stats}"
+    );
+    assert_complete(&o, 5);
+    assert_no_bybit_duplicates(&o);
+    // Trade numbers: every trade the silence cost was fetched back.
+    let seq_gaps: Vec<_> = o.gaps.iter().filter(|g| g.0 != "bybit").collect();
+    assert!(seq_gaps.is_empty(), "{seq_gaps:?}");
+    assert!(o.backfilled > 0);
+    let bybit: Vec<_> = o.gaps.iter().filter(|g| g.0 == "bybit").collect();
+    assert_eq!(bybit.len(), 1, "{bybit:?}");
+    assert_eq!(bybit[0].2, "disconnect_unmeasured");
+    // Each muted stream was found silent and renewed once, on its own
+    // connection: a quiet stream is not a dead socket.
+    for ex in ["binance", "okx", "deribit", "bybit"] {
+        let want = if ex == "binance" { 2.0 } else { 1.0 };
+        assert_eq!(
+            metric_sum(&m, "marketprism_stream_stale_total", &[ex, "trade"]),
+            want,
+            "{ex}"
+        );
+    }
+    assert_eq!(
+        metric_sum(&m, "marketprism_websocket_reconnections_total", &[]),
+        0.0
+    );
+    assert_eq!(
+        metric_sum(&m, "marketprism_websocket_stale_total", &[]),
+        0.0
+    );
+    for (venue, symbol) in muted {
+        let key = if venue == "okx" { "okx_spot" } else { venue };
+        assert_eq!(
+            stats["venues"][key]["resubscriptions"][symbol].as_u64(),
+            Some(1),
+            "{venue}: {stats}"
+        );
+    }
+    drop(run);
+}

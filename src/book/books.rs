@@ -134,6 +134,9 @@ struct Symbol {
     listed: bool,
     /// Receive time of the last message reflected in the book.
     last_receive_ns: u64,
+    /// Receive time of the last WebSocket message of this book, applied or
+    /// not (stream liveness).
+    last_ws_ns: u64,
 }
 
 pub struct Books {
@@ -205,6 +208,7 @@ impl Books {
             dirty: false,
             listed: false,
             last_receive_ns: 0,
+            last_ws_ns: 0,
         });
         let n = self.symbols.len();
         self.dirty.reserve(n.saturating_sub(self.dirty.len()));
@@ -253,6 +257,9 @@ impl Books {
         let cfg = v.cfg;
         let stats = &mut v.stats;
         let s = &mut self.symbols[i];
+        if !rest {
+            s.last_ws_ns = receive_ns;
+        }
         let mut deltas = 0u64;
         let step: Step = {
             let (sym, raw) = (s.symbol.as_str(), s.raw.as_str());
@@ -385,6 +392,12 @@ impl Books {
 
     pub fn stats(&self, venue: VenueId) -> &BookStats {
         &self.venues[venue.index()].stats
+    }
+
+    /// Receive time (ns) of the symbol's last WebSocket book message; 0: none.
+    pub fn last_ws_ns(&self, venue: VenueId, raw_symbol: &str) -> u64 {
+        self.find(venue, raw_symbol)
+            .map_or(0, |i| self.symbols[i].last_ws_ns)
     }
 
     pub fn book(&self, venue: VenueId, raw_symbol: &str) -> Option<&OrderBook> {

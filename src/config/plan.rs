@@ -105,6 +105,9 @@ pub struct VenuePlan {
     pub rotation_overlap: Duration,
     /// Silence after which a connection is considered dead.
     pub stale_after: Duration,
+    /// Silence after which a stream of a live connection is subscribed
+    /// again, per data type (`None`: never).
+    pub stream_stale_after: [Option<Duration>; DataType::COUNT],
 }
 
 /// A REST-polled stream: one data type of one symbol, on one core.
@@ -560,8 +563,36 @@ fn plan_venue(
             ))
         }
     };
+    let mut stream_stale_after = [None; DataType::COUNT];
+    for &dt in &data_types {
+        if matches!(proto.source(dt), venue::Source::Ws { .. }) {
+            stream_stale_after[dt.index()] = proto
+                .stream_cadence(dt)
+                .map(|c| c * 3 + Duration::from_secs(30));
+        }
+    }
+    for (name, &ms) in &vc.stream_stale_after_ms {
+        let k = format!("exchanges.{key}.stream_stale_after_ms.{name}");
+        let Some(dt) = DataType::from_name(name) else {
+            return Err(ConfigError::new(k, format!("unknown data type `{name}`")));
+        };
+        if !matches!(proto.source(dt), venue::Source::Ws { .. }) {
+            return Err(ConfigError::new(
+                k,
+                format!("{key} does not stream `{name}` over WebSocket"),
+            ));
+        }
+        if ms != 0 && !(1000..=86_400_000).contains(&ms) {
+            return Err(ConfigError::new(
+                k,
+                "must be 0 (never) or between 1000 and 86400000",
+            ));
+        }
+        stream_stale_after[dt.index()] = (ms > 0).then(|| Duration::from_millis(ms));
+    }
     Ok(VenuePlan {
         stale_after,
+        stream_stale_after,
         rotate_after,
         rotate_at_utc,
         rotation_overlap: Duration::from_millis(vc.rotation_overlap_ms),
@@ -978,6 +1009,41 @@ mod tests {
         assert!(text.contains("cluster: instance 2 of 3"), "{text}");
         assert!(text.contains("owned here: "), "{text}");
         assert!(text.contains("left to other instances: "), "{text}");
+    }
+
+    #[test]
+    fn stream_silence_limits_default_to_fixed_cadences_and_are_checked() {
+        let futures = |extra: &str| {
+            load_str(&format!(
+                "[exchanges.binance_derivatives]\nsymbols=[\"BTCUSDT\"]\ndata_types=[\"trade\",\"funding_rate\",\"open_interest\"]\n{extra}"
+            ))
+        };
+        let v = &futures("").unwrap().venues[0];
+        let limit = |dt: DataType| v.stream_stale_after[dt.index()];
+        // markPrice@1s: three intervals + 30 s; trades may be quiet; polled
+        // types are not watched.
+        assert_eq!(limit(DataType::FundingRate), Some(Duration::from_secs(33)));
+        assert_eq!(limit(DataType::Trade), None);
+        assert_eq!(limit(DataType::OpenInterest), None);
+        let p = futures("stream_stale_after_ms = { trade = 20000, funding_rate = 0 }").unwrap();
+        let v = &p.venues[0];
+        assert_eq!(
+            v.stream_stale_after[DataType::Trade.index()],
+            Some(Duration::from_secs(20))
+        );
+        assert_eq!(v.stream_stale_after[DataType::FundingRate.index()], None);
+        for (extra, key, why) in [
+            ("{ trades = 5000 }", "trades", "unknown data type"),
+            ("{ open_interest = 5000 }", "open_interest", "WebSocket"),
+            ("{ trade = 999 }", "trade", "between 1000"),
+        ] {
+            let e = futures(&format!("stream_stale_after_ms = {extra}")).unwrap_err();
+            assert_eq!(
+                e.key,
+                format!("exchanges.binance_derivatives.stream_stale_after_ms.{key}")
+            );
+            assert!(e.to_string().contains(why), "{e}");
+        }
     }
 
     #[test]

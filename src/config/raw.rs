@@ -264,6 +264,12 @@ pub struct VenueConfig {
     pub rotate_at_utc: Option<String>,
     /// A connection silent this long is reconnected (default per venue).
     pub stale_after_ms: Option<u64>,
+    /// A stream (symbol × data type) silent this long on a live connection is
+    /// subscribed again, per data type (e.g. `{ trade = 30000 }`); 0 = never.
+    /// Default: only types the venue pushes on a fixed cadence (three
+    /// intervals + 30 s), since a quiet symbol is not a dead subscription.
+    #[serde(default)]
+    pub stream_stale_after_ms: BTreeMap<String, u64>,
     /// How long old and new connection run side by side in a rotation.
     #[serde(default = "default_rotation_overlap_ms")]
     pub rotation_overlap_ms: u64,

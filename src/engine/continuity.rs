@@ -72,6 +72,9 @@ struct Mark {
     joined: u32,
     /// Exchange time of the last kept record (gap records say "since when").
     ts_ms: u64,
+    /// Receive time (ns) of the stream's last record from any connection,
+    /// kept or duplicate (stream liveness).
+    seen_ns: u64,
 }
 
 /// A reconnect's loss on one stream, for the shard to backfill or report.
@@ -182,6 +185,7 @@ impl Continuity {
                     conn,
                     joined: 0,
                     ts_ms,
+                    seen_ns: now_ns,
                 },
             );
             return Verdict::Keep;
@@ -191,6 +195,7 @@ impl Continuity {
                 // Behind the old connection: from here on the two overlap.
                 if let Some(mm) = self.marks[vi][di].get_mut(raw_symbol) {
                     mm.joined = conn;
+                    mm.seen_ns = now_ns;
                 }
                 self.duplicates += 1;
                 return Verdict::Duplicate;
@@ -226,16 +231,47 @@ impl Continuity {
                 _ => Verdict::Keep,
             }
         };
-        if verdict != Verdict::Duplicate {
-            if let Some(mm) = self.marks[vi][di].get_mut(raw_symbol) {
+        if let Some(mm) = self.marks[vi][di].get_mut(raw_symbol) {
+            mm.seen_ns = now_ns;
+            if verdict != Verdict::Duplicate {
                 mm.key = k;
                 mm.conn = conn;
                 mm.ts_ms = ts_ms;
             }
-        } else {
+        }
+        if verdict == Verdict::Duplicate {
             self.duplicates += 1;
         }
         verdict
+    }
+
+    fn mark(&self, venue: VenueId, dt: DataType, raw_symbol: &str) -> Option<&Mark> {
+        self.marks
+            .get(venue.index())?
+            .get(dt.index())?
+            .get(raw_symbol)
+    }
+
+    /// Receive time (ns) of the stream's last record; 0: none yet.
+    pub fn last_seen_ns(&self, venue: VenueId, dt: DataType, raw_symbol: &str) -> u64 {
+        self.mark(venue, dt, raw_symbol).map_or(0, |m| m.seen_ns)
+    }
+
+    /// The stream stopped on a connection still up (the venue dropped the
+    /// subscription) and is being subscribed again: its next record is
+    /// judged as after a reconnect, so what it missed is measured and
+    /// backfilled or reported instead of trusted as consecutive.
+    pub fn stream_lost(&mut self, venue: VenueId, dt: DataType, raw_symbol: &str) {
+        if let Some(m) = self
+            .marks
+            .get_mut(venue.index())
+            .and_then(|v| v.get_mut(dt.index()))
+            .and_then(|d| d.get_mut(raw_symbol))
+        {
+            // Epochs start at 1: 0 is never a live connection.
+            m.conn = 0;
+            m.joined = 0;
+        }
     }
 }
 
@@ -404,5 +440,45 @@ mod tests {
             c.check(VenueId::OkxSpot, T, "Y", Key::Time(1), 1, 3, false, 0),
             Verdict::Keep
         );
+    }
+
+    #[test]
+    fn a_lost_stream_on_a_live_connection_measures_what_it_missed() {
+        let mut c = Continuity::default();
+        c.conn_up(1);
+        assert_eq!(c.last_seen_ns(V, T, "BTCUSDT"), 0);
+        for id in 1..=5 {
+            c.check(V, T, "BTCUSDT", Key::Seq(id), id, 1, false, id * 10);
+        }
+        assert_eq!(c.last_seen_ns(V, T, "BTCUSDT"), 50);
+        // The same connection's next record is trusted as consecutive...
+        assert_eq!(
+            c.check(V, T, "BTCUSDT", Key::Seq(9), 9, 1, false, 60),
+            Verdict::Keep
+        );
+        // ...unless the stream was lost and resubscribed meanwhile.
+        c.stream_lost(V, T, "BTCUSDT");
+        assert_eq!(
+            c.check(V, T, "BTCUSDT", Key::Seq(15), 15, 1, false, 70),
+            Verdict::Gap {
+                from: 10,
+                to: 14,
+                since_ms: 9
+            }
+        );
+        assert_eq!(
+            c.check(V, T, "BTCUSDT", Key::Seq(16), 16, 1, false, 80),
+            Verdict::Keep
+        );
+        // A duplicate also shows the stream is alive.
+        c.conn_up(2);
+        assert_eq!(
+            c.check(V, T, "BTCUSDT", Key::Seq(16), 16, 2, false, 90),
+            Verdict::Duplicate
+        );
+        assert_eq!(c.last_seen_ns(V, T, "BTCUSDT"), 90);
+        // Unknown streams are a no-op.
+        c.stream_lost(V, T, "ETHUSDT");
+        assert_eq!(c.last_seen_ns(V, T, "ETHUSDT"), 0);
     }
 }

@@ -143,6 +143,7 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
                 rotate_at_utc: v.rotate_at_utc,
                 rotation_overlap: v.rotation_overlap,
                 stale_after: v.stale_after,
+                stream_stale_after: v.stream_stale_after,
                 connect_limit: venue::protocol(v.id)
                     .connection_rate_limit()
                     .map(|(n, w)| ((n / cores_n).max(1), w)),

@@ -569,6 +569,24 @@ impl Pipeline {
         self.continuity.last_deferred_ns
     }
 
+    /// Receive time (ns) of the last message of a stream on any connection
+    /// of this core (books: any WebSocket book message); 0: none yet.
+    pub fn stream_last_seen_ns(&self, venue: VenueId, dt: DataType, raw_symbol: &str) -> u64 {
+        match dt {
+            DataType::OrderBook | DataType::OrderBookDelta => {
+                self.books.last_ws_ns(venue, raw_symbol)
+            }
+            _ => self.continuity.last_seen_ns(venue, dt, raw_symbol),
+        }
+    }
+
+    /// A stream stopped on a live connection and is subscribed again: what it
+    /// missed is measured at its next record (see [`Continuity::stream_lost`]).
+    /// Books need nothing: their sync rules see the jump or the new snapshot.
+    pub fn stream_lost(&mut self, venue: VenueId, dt: DataType, raw_symbol: &str) {
+        self.continuity.stream_lost(venue, dt, raw_symbol);
+    }
+
     pub fn has_stream_gaps(&self) -> bool {
         !self.stream_gaps.is_empty()
     }

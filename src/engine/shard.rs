@@ -9,7 +9,7 @@ use super::pipeline::{ConnState, Pipeline};
 use super::shutdown;
 use crate::book::BookAction;
 use crate::capture::FrameKind;
-use crate::config::plan::{ConnectionPlan, CorePlan, EnginePlan};
+use crate::config::plan::{ConnectionPlan, CorePlan, EnginePlan, StreamSpec};
 use crate::conn::{ws, Backoff};
 use crate::logging::RateLimit;
 use crate::metrics::CoreStats;
@@ -61,6 +61,15 @@ struct Live {
     since: Instant,
     cstate: ConnState,
     requests: RequestLog,
+}
+
+/// A stream of a connection watched for silence (`stream_stale_after_ms`).
+struct Watch {
+    /// Index in the connection plan's streams.
+    stream: usize,
+    limit_ns: u64,
+    /// Start of the current silence window: connect or last resubscription.
+    since_ns: u64,
 }
 
 /// How a read loop runs.
@@ -125,6 +134,32 @@ impl Signal {
     }
 }
 
+/// The frames that subscribe `channels` again on a live connection, counted
+/// in its control-request log; `None` when the venue's hourly budget of such
+/// requests (OKX 480) would be exceeded, which a reconnect resets.
+fn resubscription(
+    venue: VenueId,
+    channels: &[String],
+    requests: &mut RequestLog,
+) -> Option<Vec<String>> {
+    let proto = venue::protocol(venue);
+    let frames = proto.resubscribe_frames(channels);
+    let now = Instant::now();
+    if let Some(limit) = proto.control_requests_per_hour() {
+        // Keep a margin: the venue counts other requests too.
+        if requests.last_hour(now) + frames.len() as u32 > limit.saturating_sub(limit / 10) {
+            log::warn!(
+                "{venue}: {} control requests in the last hour on this connection; reconnecting instead of resubscribing {}",
+                requests.last_hour(now),
+                channels.join(", ")
+            );
+            return None;
+        }
+    }
+    requests.add(frames.len() as u32, now);
+    Some(frames)
+}
+
 /// Sends a close frame, waiting at most 500 ms for the peer (a replaced or
 /// retired connection owes nobody more).
 async fn close_gracefully(stream: &mut ws::WsStream) {
@@ -177,6 +212,8 @@ pub struct VenueRuntime {
     /// This core's share of the venue's new-connection limit per window.
     pub connect_limit: Option<(u32, Duration)>,
     pub stale_after: Duration,
+    /// Per data type: silence after which a stream is subscribed again.
+    pub stream_stale_after: [Option<Duration>; DataType::COUNT],
 }
 
 /// Control requests (subscribe/unsubscribe frames) a connection sent, for
@@ -275,6 +312,7 @@ pub struct Shard {
     /// Newest datapoint published per poll (index of `plan.polls`), ms.
     poll_last_ts: Vec<Cell<u64>>,
     rest_log: RefCell<RateLimit>,
+    stale_log: RefCell<RateLimit>,
     /// Last connection epoch handed out on this core.
     epochs: Cell<u32>,
     /// Recent connect attempts per venue (connection-rate limit).
@@ -305,6 +343,7 @@ impl Shard {
             rest: VenueId::ALL.iter().map(|_| RestQueue::default()).collect(),
             poll_last_ts: (0..polls).map(|_| Cell::new(0)).collect(),
             rest_log: RefCell::new(RateLimit::new(1_000_000_000)),
+            stale_log: RefCell::new(RateLimit::new(1_000_000_000)),
             epochs: Cell::new(0),
             connects: VenueId::ALL.iter().map(|_| RefCell::default()).collect(),
         })
@@ -885,12 +924,36 @@ impl Shard {
         };
         let vs = self.stats.venue(venue);
         let heartbeat = proto.heartbeat();
-        let stale_after = self.venue(venue).stale_after;
-        // One timer both sends heartbeats and checks for silence.
-        let period = match heartbeat {
+        let rt = self.venue(venue);
+        let stale_after = rt.stale_after;
+        // Streams whose silence means a dropped subscription. Only the
+        // primary connection resubscribes: an overlap is short and its
+        // partner carries the same streams.
+        let started_ns = crate::sys::now_ns();
+        let mut watch: Vec<Watch> = match mode {
+            Mode::Primary { .. } => conn
+                .streams
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    rt.stream_stale_after[s.data_type.index()].map(|d| Watch {
+                        stream: i,
+                        limit_ns: d.as_nanos() as u64,
+                        since_ns: started_ns,
+                    })
+                })
+                .collect(),
+            Mode::Overlap { .. } => Vec::new(),
+        };
+        // One timer sends heartbeats and checks the connection and its
+        // watched streams for silence.
+        let mut period = match heartbeat {
             Some(h) => h.every.min(stale_after / 2),
             None => stale_after / 2,
         };
+        if let Some(min) = watch.iter().map(|w| w.limit_ns).min() {
+            period = period.min(Duration::from_nanos(min / 2));
+        }
         let mut next_heartbeat = heartbeat.map(|h| Instant::now() + h.every);
         let mut tick = Some(Box::pin(glommio::timer::Timer::new(period)));
         let (stop, until) = match mode {
@@ -979,6 +1042,18 @@ impl Shard {
                             }
                             vs.heartbeats_sent.inc();
                             *at = Instant::now() + hb.every;
+                        }
+                    }
+                    if !watch.is_empty() {
+                        match self.resubscribe_silent(stream, conn, &mut watch, requests).await {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                return End::Lost(
+                                    "control-request budget of the venue spent: reconnecting to resubscribe silent streams"
+                                        .into(),
+                                )
+                            }
+                            Err(e) => return End::Lost(format!("sending resubscription: {e}")),
                         }
                     }
                     tick = Some(Box::pin(glommio::timer::Timer::new(period)));
@@ -1104,34 +1179,81 @@ impl Shard {
                 self.rest[venue.index()].push(JobKind::Snapshot(symbol), Instant::now());
             }
             BookAction::Resubscribe => {
-                let proto = venue::protocol(venue);
-                let channel = vec![proto.channel(&symbol, DataType::OrderBook)];
-                let frames: Vec<String> = proto
-                    .unsubscribe_frames(&channel)
-                    .into_iter()
-                    .chain(proto.subscribe_frames(&channel))
-                    .collect();
-                let now = Instant::now();
-                if let Some(limit) = proto.control_requests_per_hour() {
-                    // Keep a margin: the venue counts other requests too.
-                    if requests.last_hour(now) + frames.len() as u32
-                        > limit.saturating_sub(limit / 10)
-                    {
-                        log::warn!(
-                            "{venue}: {} control requests in the last hour on this connection; reconnecting instead of resubscribing {}",
-                            requests.last_hour(now),
-                            channel[0]
-                        );
-                        return Ok(false);
-                    }
-                }
+                let channel = vec![venue::protocol(venue).channel(&symbol, DataType::OrderBook)];
+                let Some(frames) = resubscription(venue, &channel, requests) else {
+                    return Ok(false);
+                };
                 log::info!("{venue}: resubscribing {} to resync its book", channel[0]);
                 self.stats.venue(venue).book_resubscribes.inc();
-                requests.add(frames.len() as u32, now);
                 for f in frames {
                     stream.send(Message::text(f)).await?;
                 }
             }
+        }
+        Ok(true)
+    }
+
+    /// Subscribes again to the watched streams of `conn` silent past their
+    /// limit while the connection itself is alive (the venue dropped the
+    /// subscription: it happens, and pings keep such a socket looking
+    /// healthy). Their next records are checked for what was missed, which
+    /// is backfilled or reported like a reconnect's loss. `Ok(false)`: the
+    /// venue's control-request budget would be exceeded; reconnect instead.
+    async fn resubscribe_silent(
+        &self,
+        stream: &mut ws::WsStream,
+        conn: &ConnectionPlan,
+        watch: &mut [Watch],
+        requests: &mut RequestLog,
+    ) -> Result<bool, tungstenite::Error> {
+        let venue = conn.venue;
+        let now = crate::sys::now_ns();
+        let mut silent: Vec<&StreamSpec> = Vec::new();
+        {
+            let p = self.pipeline.borrow();
+            for w in watch.iter_mut() {
+                let s = &conn.streams[w.stream];
+                let seen = p
+                    .stream_last_seen_ns(venue, s.data_type, &s.symbol)
+                    .max(w.since_ns);
+                if now.saturating_sub(seen) > w.limit_ns {
+                    silent.push(s);
+                    // A full window again before the next attempt.
+                    w.since_ns = now;
+                }
+            }
+        }
+        if silent.is_empty() {
+            return Ok(true);
+        }
+        let proto = venue::protocol(venue);
+        // Several data types may share a channel (Bybit `tickers`).
+        let mut channels: Vec<String> = silent
+            .iter()
+            .map(|s| proto.channel(&s.symbol, s.data_type))
+            .collect();
+        channels.sort_unstable();
+        channels.dedup();
+        let Some(frames) = resubscription(venue, &channels, requests) else {
+            return Ok(false);
+        };
+        let vs = self.stats.venue(venue);
+        {
+            let mut p = self.pipeline.borrow_mut();
+            for s in &silent {
+                vs.stale_streams[s.data_type.index()].inc();
+                p.stream_lost(venue, s.data_type, &s.symbol);
+            }
+        }
+        if let Some(n) = self.stale_log.borrow_mut().check(now) {
+            log::warn!(
+                "conn {} {venue}: no data on {} for their silence limit while the connection is up; subscribing again ({n} more such lines suppressed)",
+                conn.id,
+                channels.join(", ")
+            );
+        }
+        for f in frames {
+            stream.send(Message::text(f)).await?;
         }
         Ok(true)
     }

@@ -231,6 +231,8 @@ pub struct VenueStats {
     pub connect_throttled: LocalCounter,
     /// Connections dropped for silence (no frames, pings or pongs).
     pub stale_connections: LocalCounter,
+    /// Streams found silent on a live connection and subscribed again.
+    pub stale_streams: [LocalCounter; DataType::COUNT],
 }
 
 /// Everything one core measures. Aligned so two cores' stats never share a line.
@@ -747,6 +749,12 @@ impl prometheus_client::collector::Collector for Exporter {
             "websocket_stale",
             "Connections dropped for silence (no frames, pings or pongs)",
             |v| v.stale_connections.get(),
+        )?;
+        self.data_type_counter(
+            e,
+            "stream_stale",
+            "Streams silent past their expected cadence on a live connection, subscribed again",
+            |v, d| v.stale_streams[d.index()].get(),
         )?;
         self.venue_counter(
             e,

@@ -105,12 +105,14 @@ pub(crate) struct FaultStats {
     pub refused: Cell<u64>,
     pub rest_errors: Cell<u64>,
     pub rest_timeouts: Cell<u64>,
+    /// Subscriptions silenced by `mute` (the venue dropped them without a word).
+    pub muted: Cell<u64>,
 }
 
 impl FaultStats {
     pub fn to_json(&self) -> String {
         format!(
-            "{{\"dropped\":{},\"stalled\":{},\"garbage\":{},\"oversized\":{},\"lifetime_closed\":{},\"notices\":{},\"refused\":{},\"rest_errors\":{},\"rest_timeouts\":{}}}",
+            "{{\"dropped\":{},\"stalled\":{},\"garbage\":{},\"oversized\":{},\"lifetime_closed\":{},\"notices\":{},\"refused\":{},\"rest_errors\":{},\"rest_timeouts\":{},\"muted\":{}}}",
             self.dropped.get(),
             self.stalled.get(),
             self.garbage.get(),
@@ -119,7 +121,8 @@ impl FaultStats {
             self.notices.get(),
             self.refused.get(),
             self.rest_errors.get(),
-            self.rest_timeouts.get()
+            self.rest_timeouts.get(),
+            self.muted.get()
         )
     }
 }
@@ -134,6 +137,9 @@ pub(crate) struct Registry {
     seed: Cell<u64>,
     /// Connections opened so far (per-connection random streams).
     opened: Cell<u64>,
+    /// `(class, native symbol)` mutes in request order; each live connection
+    /// applies those it has not seen yet (connections opened later never).
+    mutes: RefCell<Vec<(usize, String)>>,
     pub stats: FaultStats,
 }
 
@@ -146,6 +152,7 @@ impl Registry {
             generation: Cell::new(0),
             seed: Cell::new(seed),
             opened: Cell::new(0),
+            mutes: RefCell::new(Vec::new()),
             stats: FaultStats::default(),
         }
     }
@@ -170,6 +177,19 @@ impl Registry {
         for (i, u) in r.iter_mut().enumerate() {
             if slots.is_none_or(|s| s == i) {
                 *u = until;
+            }
+        }
+    }
+
+    /// Silences `symbol`'s subscriptions on the connections of the given
+    /// classes (all when `None`) open now: they stay subscribed but get
+    /// nothing until unsubscribed and subscribed again, as when a venue
+    /// drops a subscription server-side.
+    pub fn mute(&self, slots: Option<usize>, symbol: &str) {
+        let mut m = self.mutes.borrow_mut();
+        for i in 0..SLOTS.len() {
+            if slots.is_none_or(|s| s == i) {
+                m.push((i, symbol.to_string()));
             }
         }
     }
@@ -253,6 +273,8 @@ pub(crate) struct ConnState {
     rng: u64,
     notice_sent: bool,
     garbage_sent: u64,
+    /// Entries of the registry's mutes already applied.
+    mutes_seen: usize,
     /// Reused output buffer of `process`.
     spare: Vec<u8>,
 }
@@ -269,8 +291,21 @@ impl ConnState {
             rng: mix(reg.seed.get() ^ k.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
             notice_sent: false,
             garbage_sent: 0,
+            mutes_seen: reg.mutes.borrow().len(),
             spare: Vec::new(),
         }
+    }
+
+    /// Symbols muted for this connection's class since the last call.
+    pub fn new_mutes(&mut self, reg: &Registry) -> Vec<String> {
+        let m = reg.mutes.borrow();
+        let fresh = m[self.mutes_seen.min(m.len())..]
+            .iter()
+            .filter(|(slot, _)| *slot == self.slot)
+            .map(|(_, s)| s.clone())
+            .collect();
+        self.mutes_seen = m.len();
+        fresh
     }
 
     fn settings(&mut self, reg: &Registry) -> ConnFaults {

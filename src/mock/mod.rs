@@ -22,8 +22,10 @@
 //!   requests are held that long, then the connection is closed unanswered.
 //! - `/mock/conn_fault?[venue=][&clear=1][&drop_after=N][&drop_random=P]`
 //!   `[&stall_after=N][&garbage_every=N][&oversized_every=N][&lifetime_ms=MS]`
-//!   `[&notice_ms=MS][&refuse_ms=MS][&fault_seed=S]`: WebSocket faults, as
-//!   the CLI flags of the same names. `venue` is a `/mock/fault` venue key
+//!   `[&notice_ms=MS][&refuse_ms=MS][&fault_seed=S][&mute=SYMBOL]`: WebSocket
+//!   faults, as the CLI flags of the same names; `mute` silences a native
+//!   symbol's subscriptions on the connections open now until they are
+//!   unsubscribed and subscribed again (a subscription the venue dropped). `venue` is a `/mock/fault` venue key
 //!   (`okx_spot`, `okx_derivatives` or `okx` all mean the one OKX
 //!   endpoint); without it every venue. Given keys are changed, others kept;
 //!   `clear=1` first resets. Live connections apply the change at their next
@@ -210,7 +212,7 @@ routes: Binance spot /stream, /ws/..., /api/v3/*; USDⓈ-M /public/..., /market/
   /mock/book?venue=&symbol=, /mock/fault?venue=&symbol=&kind=,
   /mock/rest_fault?status=&retry_after=&count=&timeout_ms=,
   /mock/conn_fault?[venue=][clear=1][drop_after=][drop_random=][stall_after=][garbage_every=]
-  [oversized_every=][lifetime_ms=][notice_ms=][refuse_ms=][fault_seed=]";
+  [oversized_every=][lifetime_ms=][notice_ms=][refuse_ms=][fault_seed=][mute=SYMBOL]";
 
 fn parse_num(flag: &str, v: &str) -> Result<u64, String> {
     v.parse::<u64>()

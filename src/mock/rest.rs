@@ -489,8 +489,10 @@ fn mock_rest_fault(shared: &Shared, q: &[(String, String)]) -> Reply {
 
 /// `/mock/conn_fault?[venue=][&clear=1][&drop_after=N][&drop_random=P]
 /// [&stall_after=N][&garbage_every=N][&oversized_every=N][&lifetime_ms=MS]
-/// [&notice_ms=MS][&refuse_ms=MS][&fault_seed=S]`: changes the given keys
-/// (of one connection class, or all), answers with the settings.
+/// [&notice_ms=MS][&refuse_ms=MS][&fault_seed=S][&mute=SYMBOL]`: changes the
+/// given keys (of one connection class, or all), answers with the settings.
+/// `mute` silences that native symbol's subscriptions on the connections
+/// open now, as a venue dropping them server-side would.
 fn mock_conn_fault(shared: &Shared, q: &[(String, String)]) -> Reply {
     let reg = &shared.faults;
     let slot = match param(q, "venue") {
@@ -505,6 +507,10 @@ fn mock_conn_fault(shared: &Shared, q: &[(String, String)]) -> Reply {
     for (k, v) in q {
         let value = match k.as_str() {
             "venue" => continue,
+            "mute" => {
+                reg.mute(slot, v);
+                continue;
+            }
             "clear" => {
                 clear = v != "0";
                 continue;

@@ -280,6 +280,29 @@ impl Conn {
         });
     }
 
+    /// Drops `symbol`'s subscriptions server-side without a word (the
+    /// `mute` fault): trade streams stop, other streams stay listed but
+    /// silent until unsubscribed and subscribed again.
+    fn mute(&self, shared: &Shared, symbol: &str) {
+        let mut n = 0;
+        self.subs.borrow_mut().retain(|s| {
+            let hit = shared
+                .opts
+                .symbols
+                .get(s.tpl.symbol_index)
+                .is_some_and(|x| x.symbol == symbol);
+            n += u64::from(hit);
+            !hit
+        });
+        for s in self.extra.borrow_mut().iter_mut() {
+            if s.symbol == symbol && !s.silent {
+                s.silent = true;
+                n += 1;
+            }
+        }
+        shared.faults.stats.muted.add(n);
+    }
+
     fn close_with(&self, code: u16, reason: &str) {
         let mut p = code.to_be_bytes().to_vec();
         p.extend_from_slice(&reason.as_bytes()[..reason.len().min(123)]);
@@ -683,6 +706,9 @@ async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &Conn, mut w: W) {
     };
     let mut faults = fault::ConnState::new(&shared.faults, slot);
     loop {
+        for symbol in faults.new_mutes(&shared.faults) {
+            conn.mute(shared, &symbol);
+        }
         buf.clear();
         {
             let mut out = conn.out.borrow_mut();

@@ -16,7 +16,7 @@ use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 use super::bybit::{self, json_escape, Cat};
 use super::fault::{self, Due, Flavor};
 use super::feed::{self, FeedSub};
-use super::stats::bump;
+use super::stats::{bump, Bump};
 use super::venues::{Chan, Venue};
 use super::ws::{self, Decoded};
 use super::{deribit, okx, Shared};
@@ -125,6 +125,17 @@ impl VConn {
             .venue_stats
             .with(s.venue.key(), |c| bump(&mut c.unsubscriptions, &s.symbol));
         true
+    }
+
+    /// Silences `symbol`'s subscriptions server-side (the `mute` fault):
+    /// still listed, never fed again until unsubscribed and resubscribed.
+    fn mute(&self, shared: &Shared, symbol: &str) {
+        for s in self.subs.borrow_mut().iter_mut() {
+            if s.symbol == symbol && !s.silent {
+                s.silent = true;
+                shared.faults.stats.muted.add(1);
+            }
+        }
     }
 
     fn reject(&self, shared: &Shared) {
@@ -546,6 +557,9 @@ async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &VConn, mut w: W) 
     };
     let mut faults = fault::ConnState::new(&shared.faults, slot);
     loop {
+        for symbol in faults.new_mutes(&shared.faults) {
+            conn.mute(shared, &symbol);
+        }
         buf.clear();
         {
             let mut out = conn.out.borrow_mut();

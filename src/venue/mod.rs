@@ -126,6 +126,22 @@ pub trait Protocol: Sync {
     fn heartbeat(&self) -> Option<Heartbeat> {
         None
     }
+    /// Frames that subscribe again to channels of a live connection whose
+    /// data stopped (the venue dropped them, or a book must resync):
+    /// unsubscribe then subscribe, so a venue that refuses a duplicate
+    /// subscription accepts it.
+    fn resubscribe_frames(&self, channels: &[String]) -> Vec<String> {
+        let mut f = self.unsubscribe_frames(channels);
+        f.extend(self.subscribe_frames(channels));
+        f
+    }
+    /// The push interval the venue documents for `dt` whether or not
+    /// anything changed (Binance `markPrice@1s`), so that a silent stream of
+    /// that type is a dropped subscription, not a quiet market. `None`: the
+    /// stream speaks only when something happens (trades, book diffs).
+    fn stream_cadence(&self, _dt: DataType) -> Option<Duration> {
+        None
+    }
     /// A connection silent this long (no frame, no ping, no pong) is dead.
     /// Default: two client heartbeats and 5 s, or 60 s for venues that ping
     /// us (Binance spot every 20 s).

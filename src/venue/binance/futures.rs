@@ -154,6 +154,15 @@ impl Protocol for BinanceFutures {
         super::combined_stream_url(base, route, channels)
     }
 
+    fn resubscribe_frames(&self, channels: &[String]) -> Vec<String> {
+        super::resubscribe_frames(channels)
+    }
+
+    /// `markPrice@1s` is pushed every second whether or not it changed.
+    fn stream_cadence(&self, dt: DataType) -> Option<std::time::Duration> {
+        (dt == DataType::FundingRate).then(|| std::time::Duration::from_secs(1))
+    }
+
     fn book_rule(&self) -> SyncRule {
         SyncRule::BinanceFutures
     }

@@ -40,6 +40,25 @@ pub(crate) fn channel_name(symbol: &str, channel: &str) -> String {
     s
 }
 
+/// `UNSUBSCRIBE` then `SUBSCRIBE` of `channels` on a live connection (the
+/// URL subscribed them at connect; JSON methods are the way afterwards).
+/// Two control messages whatever the count: within the 5 (spot) / 10
+/// (USDⓈ-M) messages a connection may send per second.
+pub fn resubscribe_frames(channels: &[String]) -> Vec<String> {
+    if channels.is_empty() {
+        return Vec::new();
+    }
+    let params = channels
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(",");
+    vec![
+        format!("{{\"method\":\"UNSUBSCRIBE\",\"params\":[{params}],\"id\":1}}"),
+        format!("{{\"method\":\"SUBSCRIBE\",\"params\":[{params}],\"id\":2}}"),
+    ]
+}
+
 /// `wss://host[/route]/stream?streams=a/b/c`: subscribing in the URL costs
 /// none of the control messages/s a connection is allowed. `route` is USDⓈ-M's
 /// `public` / `market` entry point ("" for spot).
@@ -85,5 +104,21 @@ pub(crate) mod tests {
             combined_stream_url(&base, "market", &ch[..1]).as_str(),
             "wss://fstream.binance.com/market/stream?streams=btcusdt@trade"
         );
+    }
+
+    #[test]
+    fn resubscription_is_two_control_messages() {
+        let ch = vec![
+            "btcusdt@trade".to_string(),
+            "ethusdt@depth@100ms".to_string(),
+        ];
+        assert_eq!(
+            resubscribe_frames(&ch),
+            vec![
+                r#"{"method":"UNSUBSCRIBE","params":["btcusdt@trade","ethusdt@depth@100ms"],"id":1}"#,
+                r#"{"method":"SUBSCRIBE","params":["btcusdt@trade","ethusdt@depth@100ms"],"id":2}"#,
+            ]
+        );
+        assert!(resubscribe_frames(&[]).is_empty());
     }
 }

@@ -86,6 +86,10 @@ impl Protocol for BinanceSpot {
         super::combined_stream_url(base, route, channels)
     }
 
+    fn resubscribe_frames(&self, channels: &[String]) -> Vec<String> {
+        super::resubscribe_frames(channels)
+    }
+
     fn book_rule(&self) -> SyncRule {
         SyncRule::BinanceSpot
     }

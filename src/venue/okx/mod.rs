@@ -165,6 +165,11 @@ impl Protocol for Okx {
         Some(HEARTBEAT)
     }
 
+    /// `funding-rate` is pushed every 30 to 90 s whether or not it changed.
+    fn stream_cadence(&self, dt: DataType) -> Option<Duration> {
+        (dt == DataType::FundingRate).then(|| Duration::from_secs(90))
+    }
+
     /// "480 `subscribe`/`unsubscribe`/`login` requests per connection per hour."
     fn control_requests_per_hour(&self) -> Option<u32> {
         Some(480)
