@@ -381,6 +381,20 @@ fn stalled_and_refused_connections_recover() {
     assert!(metric_sum(&m, "marketprism_websocket_stale_total", &[]) >= 2.0);
     assert!(metric_sum(&m, "marketprism_websocket_connect_failures_total", &[]) >= 1.0);
     assert!(metric_sum(&m, "marketprism_trades_backfilled_total", &[]) > 0.0);
+    // The refusals carried `Retry-After`: each connection waited it out
+    // instead of retrying on its backoff, so none was refused twice.
+    let ca = run.dir.path().join("tls/ca.pem");
+    let stats: sonic_rs::Value =
+        sonic_rs::from_str(&https_get(run.mock_addr, &ca, "/mock/stats")).unwrap();
+    let refused = stats["faults"]["refused"].as_u64().unwrap();
+    assert!(
+        (1..=2).contains(&refused),
+        "{refused} refusals for 2 connections"
+    );
+    assert_eq!(
+        metric_sum(&m, "marketprism_websocket_connect_throttled_total", &[]),
+        refused as f64
+    );
     drop(run);
 }
 

@@ -29,6 +29,32 @@ pub fn ws_config() -> WebSocketConfig {
         .max_frame_size(Some(HARD_LIMIT_BYTES))
 }
 
+/// Longest `Retry-After` obeyed: a bad header must not park a connection
+/// for days.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// The wait a refused upgrade asked for: `Retry-After` seconds of a 429,
+/// 418 or 503 answer (venues send it when connections come too fast or
+/// during maintenance), capped at [`MAX_RETRY_AFTER`].
+pub fn retry_after(e: &io::Error) -> Option<Duration> {
+    use async_tungstenite::tungstenite::Error;
+    let Some(Error::Http(resp)) = e.get_ref()?.downcast_ref::<Error>() else {
+        return None;
+    };
+    if !matches!(resp.status().as_u16(), 418 | 429 | 503) {
+        return None;
+    }
+    let secs: u64 = resp
+        .headers()
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+}
+
 /// Opens `url` (`wss://` needs `tls`) and completes the WebSocket handshake.
 pub async fn connect(
     url: &Url,
@@ -56,4 +82,43 @@ pub async fn connect(
         })
         .await?;
     Ok(result.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_tungstenite::tungstenite::http::Response;
+    use async_tungstenite::tungstenite::Error;
+
+    fn refused(status: u16, header: Option<&str>) -> io::Error {
+        let mut r = Response::builder().status(status);
+        if let Some(h) = header {
+            r = r.header("Retry-After", h);
+        }
+        io::Error::other(Error::Http(Box::new(r.body(None).unwrap())))
+    }
+
+    #[test]
+    fn retry_after_of_refused_upgrades() {
+        assert_eq!(
+            retry_after(&refused(503, Some("2"))),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            retry_after(&refused(429, Some(" 30 "))),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after(&refused(418, Some("999999999"))),
+            Some(MAX_RETRY_AFTER)
+        );
+        // Not a throttling answer, no header, a date (not followed), or no HTTP.
+        assert_eq!(retry_after(&refused(404, Some("2"))), None);
+        assert_eq!(retry_after(&refused(503, None)), None);
+        assert_eq!(
+            retry_after(&refused(503, Some("Wed, 21 Oct 2026 07:28:00 GMT"))),
+            None
+        );
+        assert_eq!(retry_after(&io::Error::other("reset")), None);
+    }
 }

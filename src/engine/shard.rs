@@ -72,6 +72,13 @@ struct Watch {
     since_ns: u64,
 }
 
+/// Why a connection could not be opened, and when the venue said to retry.
+struct OpenFailed {
+    why: String,
+    /// `Retry-After` of a refused upgrade.
+    retry_after: Option<Duration>,
+}
+
 /// How a read loop runs.
 #[derive(Clone, Copy)]
 enum Mode<'a> {
@@ -592,8 +599,13 @@ impl Shard {
                     match self.open(&conn, &url, &v, &channels, false).await {
                         Ok(l) => l,
                         Err(e) => {
-                            log::warn!("conn {} {}: {e} (attempt {attempt})", conn.id, conn.venue);
-                            glommio::timer::sleep(backoff.next_delay()).await;
+                            log::warn!(
+                                "conn {} {}: {} (attempt {attempt})",
+                                conn.id,
+                                conn.venue,
+                                e.why
+                            );
+                            glommio::timer::sleep(self.retry_wait(&conn, &mut backoff, &e)).await;
                             continue;
                         }
                     }
@@ -637,6 +649,24 @@ impl Shard {
         }
     }
 
+    /// How long to wait before the next attempt after `e`: the backoff's
+    /// draw, or longer if the venue's answer said when to come back.
+    fn retry_wait(&self, conn: &ConnectionPlan, backoff: &mut Backoff, e: &OpenFailed) -> Duration {
+        let d = backoff.next_delay();
+        match e.retry_after {
+            Some(r) if r > d => {
+                self.stats.venue(conn.venue).connect_throttled.inc();
+                log::warn!(
+                    "conn {} {}: the venue asked to retry after {r:?}; waiting",
+                    conn.id,
+                    conn.venue
+                );
+                r
+            }
+            _ => d,
+        }
+    }
+
     /// Connects (within the venue's connection-rate share) and subscribes.
     async fn open(
         &self,
@@ -645,23 +675,28 @@ impl Shard {
         v: &VenueRuntime,
         channels: &[String],
         shadow: bool,
-    ) -> Result<Live, String> {
+    ) -> Result<Live, OpenFailed> {
         let vs = self.stats.venue(conn.venue);
         self.connect_permit(conn.venue, v).await;
         let mut stream = match ws::connect(url, v.tls.as_ref(), CONNECT_TIMEOUT).await {
             Ok(s) => s,
             Err(e) => {
                 vs.connect_failures.inc();
-                return Err(format!(
-                    "connect to {} failed: {e}",
-                    url.host_str().unwrap_or("?")
-                ));
+                return Err(OpenFailed {
+                    why: format!("connect to {} failed: {e}", url.host_str().unwrap_or("?")),
+                    retry_after: ws::retry_after(&e),
+                });
             }
         };
         let mut requests = RequestLog::default();
         match self.subscribe(&mut stream, conn, channels).await {
             Ok(n) => requests.add(n, Instant::now()),
-            Err(e) => return Err(format!("subscribing failed: {e}")),
+            Err(e) => {
+                return Err(OpenFailed {
+                    why: format!("subscribing failed: {e}"),
+                    retry_after: None,
+                })
+            }
         }
         let epoch = self.epochs.get().wrapping_add(1);
         self.epochs.set(epoch);
@@ -766,9 +801,9 @@ impl Shard {
                 let mut new = match self.open(conn, url, v, channels, true).await {
                     Ok(l) => l,
                     Err(e) => {
-                        log::warn!("conn {} {}: replacement: {e}", conn.id, conn.venue);
+                        log::warn!("conn {} {}: replacement: {}", conn.id, conn.venue, e.why);
                         futures_lite::future::or(
-                            glommio::timer::sleep(backoff.next_delay()),
+                            glommio::timer::sleep(self.retry_wait(conn, &mut backoff, &e)),
                             switch.wait(),
                         )
                         .await;

@@ -277,9 +277,10 @@ fn upgrade_route(shared: &Shared, req: &Request, keep: bool) -> Route {
         (None, session::Route::Spot) => fault::SLOT_BINANCE_SPOT,
         (None, _) => fault::SLOT_BINANCE_DERIVATIVES,
     };
-    if shared.faults.refuse(slot) {
+    if let Some(secs) = shared.faults.refuse(slot) {
         let msg = "{\"code\":-1,\"msg\":\"Service unavailable; mock refuses connections.\"}";
-        return Route::Reply(http::json_response(503, msg, &[], false), false);
+        let hdr = [("Retry-After", secs.to_string())];
+        return Route::Reply(http::json_response(503, msg, &hdr, false), false);
     }
     let (combined, names) = parsed.unwrap_or_default();
     let mut indices = Vec::with_capacity(names.len());

@@ -199,12 +199,16 @@ impl Registry {
     }
 
     /// Whether a new WebSocket of this class must be refused now (counted).
-    pub fn refuse(&self, slot: usize) -> bool {
-        let refused = self.refuse_until.borrow()[slot].is_some_and(|u| Instant::now() < u);
-        if refused {
-            self.stats.refused.add(1);
+    /// `Some(seconds)` to put in `Retry-After` (the refusal's remainder,
+    /// rounded up) if a new WebSocket of this class must be refused now
+    /// (counted).
+    pub fn refuse(&self, slot: usize) -> Option<u64> {
+        let left = self.refuse_until.borrow()[slot]?.checked_duration_since(Instant::now())?;
+        if left.is_zero() {
+            return None;
         }
-        refused
+        self.stats.refused.add(1);
+        Some(left.as_millis().div_ceil(1000) as u64)
     }
 
     /// Current settings as JSON (the `/mock/conn_fault` answer).
