@@ -337,6 +337,10 @@ impl Shard {
     ) -> Rc<Shard> {
         for c in &plan.connections {
             stats.venue(c.venue).connections_planned.add(1);
+            stats
+                .venue(c.venue)
+                .streams_planned
+                .add(c.streams.len() as i64);
         }
         let polls = plan.polls.len();
         Rc::new(Shard {
@@ -426,16 +430,11 @@ impl Shard {
             self.copy_book_stats();
             if second.elapsed() >= Duration::from_secs(1) {
                 second += Duration::from_secs(1);
-                // Availability: connection-seconds up vs planned.
+                // Availability: stream-seconds on a connection up vs planned.
                 for v in &self.stats.venues {
-                    v.connected_seconds.add(
-                        v.connections_up
-                            .get()
-                            .min(v.connections_planned.get())
-                            .max(0) as u64,
-                    );
-                    v.planned_seconds
-                        .add(v.connections_planned.get().max(0) as u64);
+                    v.connected_seconds
+                        .add(v.streams_up.get().min(v.streams_planned.get()).max(0) as u64);
+                    v.planned_seconds.add(v.streams_planned.get().max(0) as u64);
                 }
             }
         }
@@ -702,6 +701,7 @@ impl Shard {
         self.epochs.set(epoch);
         self.pipeline.borrow_mut().conn_up(epoch);
         vs.connections_up.add(1);
+        vs.streams_up.add(conn.streams.len() as i64);
         log::info!(
             "conn {} {}: connected ({} streams{})",
             conn.id,
@@ -754,7 +754,9 @@ impl Shard {
     /// when it was lost (not replaced) its books can no longer be trusted.
     async fn close_live(&self, mut live: Live, conn: &ConnectionPlan, lost: bool) {
         self.pipeline.borrow_mut().conn_down(live.epoch);
-        self.stats.venue(conn.venue).connections_up.add(-1);
+        let vs = self.stats.venue(conn.venue);
+        vs.connections_up.add(-1);
+        vs.streams_up.add(-(conn.streams.len() as i64));
         if lost {
             self.connection_lost(conn);
         } else {
@@ -861,7 +863,9 @@ impl Shard {
                 new.cstate.shadow = false;
                 // Records of `old` compare with `new` as one connection's.
                 self.pipeline.borrow_mut().retire(old.epoch, new.epoch);
-                self.stats.venue(conn.venue).connections_up.add(-1);
+                let vs = self.stats.venue(conn.venue);
+                vs.connections_up.add(-1);
+                vs.streams_up.add(-(conn.streams.len() as i64));
                 if matches!(old_end, End::Stopped) {
                     close_gracefully(&mut old.stream).await;
                 }

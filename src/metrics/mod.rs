@@ -188,6 +188,10 @@ pub struct VenueStats {
     pub written: [LocalCounter; DataType::COUNT],
     pub connections_up: LocalGauge,
     pub connections_planned: LocalGauge,
+    /// Streams carried by connections up (a rotation's overlap counts
+    /// twice; availability caps it at the planned count) / planned.
+    pub streams_up: LocalGauge,
+    pub streams_planned: LocalGauge,
     pub reconnects: LocalCounter,
     pub connect_failures: LocalCounter,
     pub pings: LocalCounter,
@@ -777,15 +781,12 @@ impl prometheus_client::collector::Collector for Exporter {
         self.venue_counter(
             e,
             "stream_connected_seconds",
-            "Connection-seconds up (availability = this / planned)",
+            "Stream-seconds with the stream's connection up (availability = this / planned)",
             |v| v.connected_seconds.get(),
         )?;
-        self.venue_counter(
-            e,
-            "stream_planned_seconds",
-            "Connection-seconds planned",
-            |v| v.planned_seconds.get(),
-        )?;
+        self.venue_counter(e, "stream_planned_seconds", "Stream-seconds planned", |v| {
+            v.planned_seconds.get()
+        })?;
         self.core_histogram(e, "batch_size", "Records per flushed batch", |c| {
             &c.batch_size
         })?;
