@@ -1,8 +1,9 @@
 //! Fault soak: trades of five venues from the mock exchange into the
 //! collector for `SOAK_S` seconds (default 600) while the mock injects random
 //! faults: every `FAULT_EVERY_S` (default 20) one of random drops, a stall,
-//! garbage + oversized frames, a close notice, a refusal window or failing
-//! REST answers, applied for a while then cleared; connections are also
+//! garbage + oversized frames, a close notice, a refusal window, failing
+//! REST answers or subscriptions dropped server-side (`mute`; trades have a
+//! 3 s silence limit), applied for a while then cleared; connections are also
 //! rotated by age. At the end the collector stops (SIGTERM) and the output is
 //! checked per stream: trades sent in the range seen vs written, lost (not
 //! written and not in a `gap` record: must be 0), duplicates (must be 0),
@@ -44,6 +45,10 @@ const FAULTS: &[(&str, &str)] = &[
         "/mock/conn_fault?refuse_ms=3000&drop_after=400",
     ),
     ("REST 500 x5 + drop", "/mock/rest_fault?status=500&count=5"),
+    (
+        "subscriptions dropped",
+        "/mock/conn_fault?mute=BTCUSDT&mute=BTC-USDT&mute=BTC-PERPETUAL",
+    ),
 ];
 
 fn main() {
@@ -62,7 +67,8 @@ fn main() {
         text.push_str(&format!(
             "[exchanges.{v}]\nws_url = \"wss://localhost:{p}{path}\"\nrest_url = \"https://localhost:{p}\"\n\
              ca_file = \"{ca}\"\nsymbols = [{syms}]\ndata_types = [\"trade\"]\n\
-             rotate_after_ms = 45000\nrotation_overlap_ms = 500\nstale_after_ms = 2000\n",
+             rotate_after_ms = 45000\nrotation_overlap_ms = 500\nstale_after_ms = 2000\n\
+             stream_stale_after_ms = {{ trade = 3000 }}\n",
             p = addr.port(),
             ca = ca.display(),
         ));
@@ -181,14 +187,15 @@ fn main() {
     );
     println!(
         "gap records {gap_records}, backfilled trades {backfilled}, reconnects {:.0}, rotations {:.0}, stale {:.0}, \
-         malformed {:.0}",
+         silent streams renewed {:.0}, malformed {:.0}",
         metric_sum(&m, "marketprism_websocket_reconnections_total", &[]),
         metric_sum(&m, "marketprism_websocket_rotations_total", &[]),
         metric_sum(&m, "marketprism_websocket_stale_total", &[]),
+        metric_sum(&m, "marketprism_stream_stale_total", &[]),
         metric_sum(&m, "marketprism_malformed_frames_total", &[]),
     );
     println!(
-        "availability {:.2} % ({up:.0} of {planned:.0} connection-seconds); RSS {rss_start:.1} MB → {rss_end:.1} MB",
+        "availability {:.2} % ({up:.0} of {planned:.0} stream-seconds); RSS {rss_start:.1} MB → {rss_end:.1} MB",
         if planned > 0.0 { 100.0 * up / planned } else { 0.0 }
     );
     println!(
@@ -198,7 +205,7 @@ fn main() {
             .nth(1)
             .unwrap_or("")
             .chars()
-            .take(200)
+            .take(240)
             .collect::<String>()
     );
     assert_eq!(total_lost, 0, "trades lost without a gap record");
