@@ -51,6 +51,10 @@ fn check_config_rejects_bad_keys_with_exit_2() {
             "[engine]\ncores=[0]\nbatch_max_delay_ms=0\n[exchanges.binance_spot]\nsymbols=[\"BTCUSDT\"]\ndata_types=[\"trade\"]\n",
             "engine.batch_max_delay_ms",
         ),
+        (
+            "[exchanges.binance_spot]\nsymbols=[\"BTCUSDT\"]\ndata_types=[\"trade\"]\nrest_timeout_ms=0\n",
+            "exchanges.binance_spot.rest_timeout_ms",
+        ),
         ("[engine]\nbogus=1\n", "bogus"),
     ];
     for (i, (text, key)) in cases.iter().enumerate() {

@@ -96,6 +96,8 @@ pub struct VenuePlan {
     pub book_publish_interval: Duration,
     /// Levels asked for in REST snapshots.
     pub snapshot_depth: usize,
+    /// Timeout of each REST request (snapshots, polls, backfill).
+    pub rest_timeout: Duration,
     /// Polling interval of each REST-polled data type (indexed by `DataType::index`).
     pub poll_every: [Duration; DataType::COUNT],
     /// Make-before-break rotation: after this age, and/or daily at this UTC
@@ -492,6 +494,13 @@ fn plan_venue(
             "must be between 1 and 5000",
         ));
     }
+    let rest_timeout_ms = vc.rest_timeout_ms.unwrap_or(10_000);
+    if !(100..=600_000).contains(&rest_timeout_ms) {
+        return Err(ConfigError::new(
+            format!("exchanges.{key}.rest_timeout_ms"),
+            "must be between 100 and 600000",
+        ));
+    }
     let proto = venue::protocol(id);
     let mut poll_every = [Duration::ZERO; DataType::COUNT];
     for dt in DataType::ALL {
@@ -606,6 +615,7 @@ fn plan_venue(
         book_depth: vc.book_depth,
         book_publish_interval: Duration::from_millis(vc.book_publish_interval_ms),
         snapshot_depth: vc.snapshot_depth,
+        rest_timeout: Duration::from_millis(rest_timeout_ms),
         poll_every,
     })
 }

@@ -253,6 +253,8 @@ pub struct VenueConfig {
     /// Levels requested in REST book snapshots (venues that sync from REST).
     #[serde(default = "default_snapshot_depth")]
     pub snapshot_depth: usize,
+    /// REST request timeout (snapshots, polls, backfill), ms (default 10 s).
+    pub rest_timeout_ms: Option<u64>,
     /// REST polling intervals per data type, ms (e.g. `{ open_interest = 60000 }`);
     /// defaults are MarketPrism's.
     #[serde(default)]

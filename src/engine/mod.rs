@@ -137,6 +137,7 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
                 rest_url: v.rest_url.clone(),
                 rest_tls: Some(rt.clone()),
                 snapshot_depth: v.snapshot_depth,
+                rest_timeout: v.rest_timeout,
                 // One budget per venue and core: each core gets an equal share.
                 rest_share: (venue::protocol(v.id).rest_limit().weight / cores_n).max(1),
                 rotate_after: v.rotate_after,

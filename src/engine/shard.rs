@@ -46,8 +46,6 @@ const CLOSE_RETRY: Duration = Duration::from_millis(200);
 
 /// How long shutdown waits for trade backfills already under way.
 const BACKFILL_GRACE: Duration = Duration::from_secs(3);
-/// REST request timeout (snapshots, polls).
-const REST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Wait before retrying a failed REST job.
 const REST_RETRY: Duration = Duration::from_secs(1);
 /// Wait before asking again for a snapshot the book found too old.
@@ -210,6 +208,8 @@ pub struct VenueRuntime {
     pub rest_tls: Option<Arc<ClientConfig>>,
     /// Levels asked for in REST book snapshots.
     pub snapshot_depth: usize,
+    /// Timeout of each REST request (snapshots, polls, backfill).
+    pub rest_timeout: Duration,
     /// This core's share of the venue's REST weight limit (1/cores).
     pub rest_share: u32,
     /// Make-before-break rotation (see `VenuePlan`).
@@ -1372,8 +1372,9 @@ impl Shard {
                 }
             };
             vs.rest_requests.inc();
-            let answer = client.get(&url, REST_TIMEOUT).await;
+            let answer = client.get(&url, rt.rest_timeout).await;
             let now = Instant::now();
+            let mut throttled = false;
             let failed =
                 match answer {
                     Ok(r) => {
@@ -1385,6 +1386,7 @@ impl Shard {
                             now,
                         );
                         if verdict == rest::budget::Verdict::Throttled {
+                            throttled = true;
                             vs.rest_rate_limited.inc();
                             log::warn!(
                             "{venue}: REST answered {} (rate limit); pausing until {:?} from now",
@@ -1417,7 +1419,13 @@ impl Shard {
                     queue.push(job.kind.clone(), now + REST_RETRY);
                 }
                 if let JobKind::Backfill(g, tries) = job.kind {
-                    self.backfill_retry(*g, tries, "backfill_failed");
+                    if throttled {
+                        // A rate limit is no failed attempt: the budget waits
+                        // out the venue's pause, then the page is asked again.
+                        queue.push(JobKind::Backfill(g, tries), now);
+                    } else {
+                        self.backfill_retry(*g, tries, "backfill_failed");
+                    }
                 }
                 // A failed poll simply waits for its next turn.
             }
