@@ -15,8 +15,11 @@
 //! 3. **trades**: Binance spot trades, with the receive-only ceiling, and
 //!    RSS at 10 / 100 / 1000 streams.
 //! 4. **spin**: Binance spot trades paced at a low rate; receive→parsed and
-//!    receive→written quantiles and the collector's CPU share with
-//!    `engine.spin_before_park_us` 0 and the values given.
+//!    receive→written quantiles, the collector's CPU share and the round
+//!    trip of the mock's WebSocket pings (ping sent → pong read, measured by
+//!    the mock: it includes the collector's wake-up, which the collector's
+//!    own histograms start after) with `engine.spin_before_park_us` 0 and the
+//!    values given.
 //!
 //! Environment:
 //! - books: `E2E_BOOK_SYMBOLS` (books, default 40: the four OKX instruments
@@ -28,7 +31,8 @@
 //!   (default 5), `E2E_SKIP_RSS` (skip the RSS runs).
 //! - spin: `E2E_SPIN_RATE` (trades/s over two symbols, default 2000),
 //!   `E2E_SPIN_S` (measured seconds per setting, default 10, after 2 s of
-//!   warm-up), `E2E_SPIN_VALUES` (comma-separated µs, default `0,50,100`).
+//!   warm-up), `E2E_SPIN_VALUES` (comma-separated µs, default `0,50,100`),
+//!   `E2E_SPIN_PING_MS` (the mock's ping interval, default 5).
 //! - all: `E2E_BATCH_DELAY_MS` (default 20), `E2E_DATA_DIR` (where the files
 //!   go; default /dev/shm), `E2E_SPIN_US` (the collector's
 //!   `engine.spin_before_park_us` in the other scenarios, default 0).
@@ -766,9 +770,11 @@ fn delta_quantiles(before: &str, after: &str, family: &str, scale: f64, unit: &s
 /// Spin scenario: one paced run per `spin_before_park_us` value.
 fn spin(rate: u64, secs: u64, values: &[u64]) {
     let delay = env_u64("E2E_BATCH_DELAY_MS", 20);
+    let ping_ms = env_u64("E2E_SPIN_PING_MS", 5).max(1);
     println!(
-        "spin: mock (cpu 1) → TLS → collector (1 core, cpu 0); Binance spot trades paced at {rate}/s (2 symbols), {secs} s measured after 2 s warm-up, batch_max_delay_ms = {delay}"
+        "spin: mock (cpu 1) → TLS → collector (1 core, cpu 0); Binance spot trades paced at {rate}/s (2 symbols), {secs} s measured after 2 s warm-up, batch_max_delay_ms = {delay}, mock pings every {ping_ms} ms"
     );
+    let ping = ping_ms.to_string();
     for &us in values {
         let dir = tempfile::tempdir_in(data_base()).unwrap();
         let tls = dir.path().join("tls");
@@ -782,8 +788,12 @@ fn spin(rate: u64, secs: u64, values: &[u64]) {
                 &per_symbol,
                 "--core",
                 "1",
+                "--ping-interval-ms",
+                &ping,
+                // The default 60 s pong timeout is far above any round trip.
             ],
         );
+        let ca = tls.join("ca.pem");
         let syms = ["BTCUSDT".to_string(), "ETHUSDT".to_string()];
         let text = engine_toml(dir.path(), false, us)
             + &venue_toml(
@@ -798,6 +808,8 @@ fn spin(rate: u64, secs: u64, values: &[u64]) {
         std::fs::write(&cfg, text).unwrap();
         let (mut collector, metrics) = start_collector(&cfg);
         std::thread::sleep(Duration::from_secs(2));
+        // Only the measured window's pings count (read-and-clear).
+        https_get(addr, &ca, "/mock/stats?reset_pong_rtt=1");
         let (m0, c0, k0, t0) = (
             http_get(metrics, "/metrics").1,
             cpu_seconds(collector.child.id()),
@@ -811,6 +823,7 @@ fn spin(rate: u64, secs: u64, values: &[u64]) {
             cpu_seconds(mock.child.id()),
             t0.elapsed().as_secs_f64(),
         );
+        let stats = https_get(addr, &ca, "/mock/stats");
         let status = collector.signal_and_wait(libc::SIGTERM, Duration::from_secs(30));
         assert_eq!(status.code(), Some(0));
         drop(mock);
@@ -837,6 +850,17 @@ fn spin(rate: u64, secs: u64, values: &[u64]) {
                 1e3,
                 "ms"
             )
+        );
+        let v: sonic_rs::Value = sonic_rs::from_str(&stats).unwrap();
+        let rtt = |k: &str| v["pong_rtt_us"][k].as_u64().unwrap_or(0);
+        assert_eq!(json_u64(&stats, "pong_timeouts"), 0, "{stats}");
+        println!(
+            "      ping→pong RTT   p50 < {} µs  p99 < {} µs  p99.9 < {} µs  (max {} µs, {} pongs; mock-measured)",
+            rtt("p50"),
+            rtt("p99"),
+            rtt("p999"),
+            rtt("max"),
+            rtt("count")
         );
     }
 }

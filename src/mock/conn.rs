@@ -199,6 +199,14 @@ fn route(shared: &Shared, req: &Request) -> Route {
             body.push_str(",\"faults\":");
             body.push_str(&shared.faults.stats.to_json());
             body.push('}');
+            // Read-and-clear, so a benchmark can measure a window.
+            if req
+                .query_pairs()
+                .iter()
+                .any(|(k, v)| k == "reset_pong_rtt" && v == "1")
+            {
+                shared.stats.pong_rtt.reset();
+            }
             Route::Reply(http::json_response(200, &body, &[], keep), keep)
         }
         _ if is_upgrade => upgrade_route(shared, req, keep),
@@ -379,6 +387,18 @@ mod tests {
         assert!(r.starts_with("HTTP/1.1 400") && r.contains("-1121"));
         let (r, _) = reply(route(&s, &req("GET /mock/stats HTTP/1.1\r\n\r\n")));
         assert!(r.contains("\"trades_sent\":{\"BTCUSDT\":0,\"ETHUSDT\":0,\"BNBUSDT\":0}"));
+        // reset_pong_rtt=1 answers the histogram as it was, then clears it.
+        s.stats
+            .pong_rtt
+            .record(std::time::Duration::from_micros(42));
+        let rtt = |r: &str| r.split("\"pong_rtt_us\":").nth(1).unwrap()[..12].to_string();
+        let (r, _) = reply(route(
+            &s,
+            &req("GET /mock/stats?reset_pong_rtt=1 HTTP/1.1\r\n\r\n"),
+        ));
+        assert_eq!(rtt(&r), "{\"count\":1,\"");
+        let (r, _) = reply(route(&s, &req("GET /mock/stats HTTP/1.1\r\n\r\n")));
+        assert_eq!(rtt(&r), "{\"count\":0,\"");
         let (r, _) = reply(route(&s, &req("GET /nope HTTP/1.1\r\n\r\n")));
         assert!(r.starts_with("HTTP/1.1 404"));
         let (r, _) = reply(route(

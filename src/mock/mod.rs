@@ -32,6 +32,14 @@
 //!   chunk and count data frames afresh from it (`drop_after=5` = five more
 //!   frames); a stalled connection stays stalled. Answer: the settings.
 //!   Counters: `"faults"` in `/mock/stats`.
+//!
+//! `/mock/stats` also holds `"pong_rtt_us":{"count","p50","p99","p999","max"}`:
+//! the round trip of every answered Binance WebSocket ping (spot and
+//! USDⓈ-M; send of the ping → its pong read), so loopback plus the client's
+//! wake-up and handling, in a fixed log-spaced histogram (quantiles are the
+//! upper edges of ≤ 12.5 %-wide buckets, `max` is exact). With
+//! `?reset_pong_rtt=1` the answer shows it as it was and then clears it, to
+//! measure a window.
 
 pub mod binance;
 pub mod binance_book;
@@ -208,7 +216,7 @@ usage: marketprism mock-exchange --listen ADDR [options]
   --help                   show this text
 routes: Binance spot /stream, /ws/..., /api/v3/*; USDⓈ-M /public/..., /market/..., /fapi/v1/*,
   /futures/data/*; OKX /ws/v5/public, /api/v5/*; Bybit /v5/public/spot|linear, /v5/market/*;
-  Deribit /ws/api/v2, /api/v2/public/*; control GET /mock/stats,
+  Deribit /ws/api/v2, /api/v2/public/*; control GET /mock/stats[?reset_pong_rtt=1],
   /mock/book?venue=&symbol=, /mock/fault?venue=&symbol=&kind=,
   /mock/rest_fault?status=&retry_after=&count=&timeout_ms=,
   /mock/conn_fault?[venue=][clear=1][drop_after=][drop_random=][stall_after=][garbage_every=]

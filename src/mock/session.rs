@@ -140,20 +140,18 @@ impl PingState {
         self.counter
     }
 
-    /// A pong with this payload arrived: `true` if it answers an outstanding
-    /// ping (a late answer to an older ping counts: a busy client may lag
-    /// several pings behind). That ping and all older ones are settled.
-    fn answer(&mut self, payload: &[u8]) -> bool {
-        let Some(n) = ascii_u64(payload) else {
-            return false;
-        };
-        let Some(pos) = self.outstanding.iter().position(|&c| c == n) else {
-            return false;
-        };
+    /// A pong with this payload arrived at `now`: the round trip of the ping
+    /// it answers, if outstanding (a late answer to an older ping counts: a
+    /// busy client may lag several pings behind). That ping and all older
+    /// ones are settled.
+    fn answer(&mut self, payload: &[u8], now: Instant) -> Option<Duration> {
+        let n = ascii_u64(payload)?;
+        let pos = self.outstanding.iter().position(|&c| c == n)?;
+        let rtt = now.saturating_duration_since(self.sent_at[pos]);
         self.outstanding.drain(..=pos);
         self.sent_at.drain(..=pos);
         self.unanswered_since = self.sent_at.front().copied();
-        true
+        Some(rtt)
     }
 }
 
@@ -396,7 +394,10 @@ fn handle_frame(
     // A pong answering one of the mock's own pings is exempt: with short test
     // ping intervals (e.g. 200 ms = 5 pongs/s) counting it would make a
     // well-behaved client trip the limit on timing jitter alone.
-    let solicited_pong = f.opcode == ws::OP_PONG && conn.ping.borrow_mut().answer(&f.payload);
+    let rtt = (f.opcode == ws::OP_PONG)
+        .then(|| conn.ping.borrow_mut().answer(&f.payload, Instant::now()))
+        .flatten();
+    let solicited_pong = rtt.is_some();
     if !solicited_pong
         && matches!(
             f.opcode,
@@ -446,8 +447,9 @@ fn handle_frame(
             true
         }
         ws::OP_PONG => {
-            if solicited_pong {
+            if let Some(rtt) = rtt {
                 shared.stats.pongs_received.add(1);
+                shared.stats.pong_rtt.record(rtt);
                 shared
                     .venue_stats
                     .with(conn.route.venue().key(), |c| c.pongs_received += 1);
@@ -1045,5 +1047,30 @@ mod tests {
         assert!(c.ping.borrow().outstanding.is_empty());
         assert_eq!(s.stats.pongs_received.get(), 2);
         assert_eq!(s.stats.pongs_mismatched.get(), 3);
+        // Each answered pong is one round trip in the histogram.
+        assert!(s
+            .stats
+            .to_json(&[])
+            .contains("\"pong_rtt_us\":{\"count\":2,"));
+    }
+
+    #[test]
+    fn pong_rtt() {
+        let s = shared(0, 0);
+        let c = Conn::new(&s, true, &[]);
+        let mut p = c.ping.borrow_mut();
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        for k in 0..3u64 {
+            p.sent(t0 + ms(10 * k)); // pings 1, 2, 3 at 0, 10, 20 ms
+        }
+        // The round trip runs from the matched ping's send time.
+        assert_eq!(p.answer(b"2", t0 + ms(13)), Some(ms(3)));
+        assert_eq!(p.answer(b"1", t0 + ms(14)), None); // settled with 2
+        assert_eq!(
+            p.answer(b"3", t0 + Duration::from_micros(20_250)),
+            Some(Duration::from_micros(250))
+        );
+        assert_eq!(p.answer(b"3", t0 + ms(30)), None);
     }
 }
