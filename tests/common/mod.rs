@@ -68,7 +68,9 @@ impl Proc {
 
 /// Spawns `marketprism args...`, merging stdout and stderr lines into one channel.
 pub fn spawn(args: &[&str]) -> Proc {
-    let mut child = Command::new(BIN)
+    // Benchmarks compare builds with `MARKETPRISM_BIN=/path/to/other/build`.
+    let bin = std::env::var("MARKETPRISM_BIN").unwrap_or_else(|_| BIN.to_string());
+    let mut child = Command::new(bin)
         .args(args)
         .env("MARKETPRISM_LOG", "info")
         .stdout(Stdio::piped())
