@@ -1013,6 +1013,12 @@ impl Shard {
         // Receive time (ns) of the last frame; reuses the clock read each frame
         // already pays for, instead of a second one.
         let mut last_frame_ns = crate::sys::now_ns();
+        // The timers' due times on the same clock, for the fast path below.
+        let period_ns = period.as_nanos() as u64;
+        let mut tick_at_ns = last_frame_ns + period_ns;
+        let until_ns = until.map_or(u64::MAX, |t| {
+            last_frame_ns + t.saturating_duration_since(Instant::now()).as_nanos() as u64
+        });
         let mut since_yield = 0u32;
         loop {
             since_yield += 1;
@@ -1023,7 +1029,25 @@ impl Shard {
             if stop.is_some_and(|s| s.is_set()) {
                 return End::Stopped;
             }
-            let next = {
+            // Under load a frame is usually buffered already: take it
+            // without building the select over the timers (a tenth of the
+            // core went to that), and check the timers by the last frame's
+            // receive time instead; idle, the select waits as before.
+            let fast = if last_frame_ns >= tick_at_ns {
+                Some(Ev::Tick)
+            } else if last_frame_ns >= until_ns {
+                Some(Ev::Other)
+            } else {
+                match std::future::poll_fn(|cx| std::task::Poll::Ready(stream.poll_next_unpin(cx)))
+                    .await
+                {
+                    std::task::Poll::Ready(m) => Some(Ev::Msg(m)),
+                    std::task::Poll::Pending => None,
+                }
+            };
+            let next = if let Some(ev) = fast {
+                ev
+            } else {
                 let msg = async { Ev::Msg(stream.next().await) };
                 let tick_f = async {
                     match tick.as_mut() {
@@ -1096,6 +1120,7 @@ impl Shard {
                         }
                     }
                     tick = Some(Box::pin(glommio::timer::Timer::new(period)));
+                    tick_at_ns = crate::sys::now_ns() + period_ns;
                     continue;
                 }
             };
