@@ -510,9 +510,7 @@ fn plan_venue(
     }
     for (name, &ms) in &vc.poll_interval_ms {
         let k = format!("exchanges.{key}.poll_interval_ms.{name}");
-        let Some(dt) = DataType::from_name(name) else {
-            return Err(ConfigError::new(k, format!("unknown data type `{name}`")));
-        };
+        let dt = data_type_key(&k, name)?;
         if !matches!(proto.source(dt), venue::Source::Poll { .. }) {
             return Err(ConfigError::new(
                 k,
@@ -582,9 +580,7 @@ fn plan_venue(
     }
     for (name, &ms) in &vc.stream_stale_after_ms {
         let k = format!("exchanges.{key}.stream_stale_after_ms.{name}");
-        let Some(dt) = DataType::from_name(name) else {
-            return Err(ConfigError::new(k, format!("unknown data type `{name}`")));
-        };
+        let dt = data_type_key(&k, name)?;
         if !matches!(proto.source(dt), venue::Source::Ws { .. }) {
             return Err(ConfigError::new(
                 k,
@@ -618,6 +614,13 @@ fn plan_venue(
         rest_timeout: Duration::from_millis(rest_timeout_ms),
         poll_every,
     })
+}
+
+/// The data type a per-type table's key names (`poll_interval_ms.trade`);
+/// the error names the full key `k`.
+fn data_type_key(k: &str, name: &str) -> Result<DataType, ConfigError> {
+    DataType::from_name(name)
+        .ok_or_else(|| ConfigError::new(k.to_string(), format!("unknown data type `{name}`")))
 }
 
 /// `HH:MM` (UTC) → (hour, minute).
