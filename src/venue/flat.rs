@@ -83,6 +83,12 @@ impl<'a> Scanner<'a> {
     #[inline]
     pub fn string(&mut self) -> Option<&'a str> {
         self.expect(b'"')?;
+        self.string_rest()
+    }
+
+    /// The rest of a string whose opening quote was consumed (by [`Self::lit`]).
+    #[inline]
+    pub fn string_rest(&mut self) -> Option<&'a str> {
         let b = self.bytes();
         let start = self.i;
         loop {
@@ -109,9 +115,27 @@ impl<'a> Scanner<'a> {
         Some(s)
     }
 
+    /// Consumes exactly `word` (no whitespace skipped) or fails: reading a
+    /// venue's usual layout key by key, e.g. `,"p":"`, costs one compare
+    /// per member instead of a key scan and a match.
+    #[inline]
+    pub fn lit(&mut self, word: &[u8]) -> Option<()> {
+        self.literal(word)
+    }
+
+    /// `true` or `false`, no whitespace before.
+    #[inline]
+    pub fn boolean(&mut self) -> Option<bool> {
+        match self.bytes().get(self.i)? {
+            b't' => self.literal(b"true").map(|()| true),
+            b'f' => self.literal(b"false").map(|()| false),
+            _ => None,
+        }
+    }
+
     /// An unsigned integer in JSON's grammar that fits a `u64`.
     #[inline]
-    fn number(&mut self) -> Option<u64> {
+    pub fn number(&mut self) -> Option<u64> {
         let b = self.bytes();
         let rest = &b[self.i..];
         let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();

@@ -56,7 +56,43 @@ pub fn exact_decimal(s: &str) -> Option<Decimal> {
     if !ok {
         return None;
     }
+    if let Some(d) = plain_decimal(b) {
+        return Some(d);
+    }
     Decimal::from_str_exact(s).ok()
+}
+
+/// The common case read in one pass: unsigned, digits with at most one
+/// point, at most 19 digits (so the mantissa fits a `u64` unchecked).
+/// `None` sends the text to `from_str_exact` (signs, `_`, long mantissas,
+/// invalid text), which made a third of a trade's parse.
+#[inline]
+fn plain_decimal(b: &[u8]) -> Option<Decimal> {
+    if b.len() > 20 {
+        return None;
+    }
+    let mut m: u64 = 0;
+    let mut point = None;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => m = m * 10 + u64::from(c - b'0'),
+            b'.' if point.is_none() => point = Some(i),
+            _ => return None,
+        }
+    }
+    let digits = b.len() - usize::from(point.is_some());
+    if digits > 19 {
+        return None;
+    }
+    // The caller checked the text starts and ends with a digit.
+    let scale = point.map_or(0, |p| b.len() - p - 1) as u32;
+    Some(Decimal::from_parts(
+        m as u32,
+        (m >> 32) as u32,
+        0,
+        false,
+        scale,
+    ))
 }
 
 /// sonic-rs error → malformed-frame label.
@@ -166,6 +202,59 @@ mod tests {
             Err(Malformed::WrongType)
         );
         assert_eq!(each::<u32, _>("[1,", |_| Ok(())), Err(Malformed::BadJson));
+    }
+
+    /// The one-pass reader gives exactly `from_str_exact`'s value and scale
+    /// (trailing zeros kept), and leaves everything else to it.
+    #[test]
+    fn plain_decimals_read_as_rust_decimal_reads_them() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut cases: Vec<String> = [
+            "0",
+            "00",
+            "0.0",
+            "1",
+            "64000",
+            "0.00100000",
+            "00.10",
+            "18446744073709551615",
+            "9999999999999999999",
+            "999999999999999999.9",
+            "0.000000000000000001",
+            "1.8446744073709551616",
+            "12345678901234567890",
+            "1..2",
+            "1.2.3",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = (x % 22) as usize + 1;
+            let mut s: String = (0..digits)
+                .map(|k| char::from(b'0' + ((x >> (k * 2 % 60)) % 10) as u8))
+                .collect();
+            let point = (x >> 40) as usize % (digits + 2);
+            if point > 0 && point < digits {
+                s.insert(point, '.');
+            }
+            cases.push(s);
+        }
+        for s in &cases {
+            let ours = exact_decimal(s);
+            let theirs = Decimal::from_str_exact(s).ok().filter(|_| {
+                s.as_bytes().first().is_some_and(u8::is_ascii_digit)
+                    && s.as_bytes().last().is_some_and(u8::is_ascii_digit)
+            });
+            assert_eq!(ours, theirs, "{s}");
+            if let (Some(a), Some(b)) = (ours, theirs) {
+                assert_eq!((a.mantissa(), a.scale()), (b.mantissa(), b.scale()), "{s}");
+                assert_eq!(a.to_string(), b.to_string(), "{s}");
+            }
+        }
     }
 
     #[test]
