@@ -9,7 +9,7 @@ use crate::batch::{
     BookRecord, FundingRate, Gap, Level, Liquidation, LongShortRatio, OpenInterest, Origin, Record,
     Ticker, Trade, TradeId, VolatilityIndex,
 };
-use crate::model::DataType;
+use crate::model::{DataType, VenueId};
 use rust_decimal::Decimal;
 
 /// Appends `rec` as one JSON object and a newline (a JSON Lines line).
@@ -50,9 +50,7 @@ fn head(out: &mut Vec<u8>, dt: DataType, o: &Origin<'_>) {
 /// `,"ts_ms":..,"collected_ts_ms":..,"receive_ts_ns":..,"data_source":"marketprism"}`
 fn tail(out: &mut Vec<u8>, o: &Origin<'_>) {
     u64_field(out, "ts_ms", o.ts_ms);
-    u64_field(out, "collected_ts_ms", o.receive_ts_ns / 1_000_000);
-    u64_field(out, "receive_ts_ns", o.receive_ts_ns);
-    out.extend_from_slice(b",\"data_source\":\"marketprism\"}");
+    receive_tail(out, o.receive_ts_ns);
 }
 
 fn key(out: &mut Vec<u8>, k: &str) {
@@ -222,12 +220,35 @@ fn encode_gap(out: &mut Vec<u8>, g: &Gap<'_>) {
     tail(out, &g.origin);
 }
 
+/// `{"data_type":"trade","exchange":…,"market_type":…,"symbol":` of each
+/// venue as one constant (one copy instead of five; a unit test holds it
+/// to `exchange()` / `market_type()`).
+fn trade_head(v: VenueId) -> &'static [u8] {
+    macro_rules! head {
+        ($ex:literal, $mt:literal) => {
+            concat!(
+                r#"{"data_type":"trade","exchange":""#,
+                $ex,
+                r#"","market_type":""#,
+                $mt,
+                r#"","symbol":"#
+            )
+            .as_bytes()
+        };
+    }
+    match v {
+        VenueId::BinanceSpot => head!("binance", "spot"),
+        VenueId::BinanceDerivatives => head!("binance", "perpetual"),
+        VenueId::OkxSpot => head!("okx", "spot"),
+        VenueId::OkxDerivatives => head!("okx", "perpetual"),
+        VenueId::DeribitDerivatives => head!("deribit", "perpetual"),
+        VenueId::BybitSpot => head!("bybit", "spot"),
+        VenueId::BybitLinear => head!("bybit", "perpetual"),
+    }
+}
+
 fn encode_trade(out: &mut Vec<u8>, t: &Trade<'_>) {
-    out.extend_from_slice(b"{\"data_type\":\"trade\",\"exchange\":\"");
-    out.extend_from_slice(t.venue.exchange().as_bytes());
-    out.extend_from_slice(b"\",\"market_type\":\"");
-    out.extend_from_slice(t.venue.market_type().as_bytes());
-    out.extend_from_slice(b"\",\"symbol\":");
+    out.extend_from_slice(trade_head(t.venue));
     json_str(out, t.symbol);
     out.extend_from_slice(b",\"raw_symbol\":");
     json_str(out, t.raw_symbol);
@@ -262,11 +283,7 @@ fn encode_trade(out: &mut Vec<u8>, t: &Trade<'_>) {
     push_u64(out, t.trade_ts_ms);
     out.extend_from_slice(b",\"ts_ms\":");
     push_u64(out, t.ts_ms);
-    out.extend_from_slice(b",\"collected_ts_ms\":");
-    push_u64(out, t.receive_ts_ns / 1_000_000);
-    out.extend_from_slice(b",\"receive_ts_ns\":");
-    push_u64(out, t.receive_ts_ns);
-    out.extend_from_slice(b",\"data_source\":\"marketprism\"}");
+    receive_tail(out, t.receive_ts_ns);
 }
 
 /// NATS subject of a record: `{data_type}.{exchange}.{market_type}.{symbol}`
@@ -434,66 +451,118 @@ fn digit_count(n: u64) -> usize {
     n.checked_ilog10().map_or(1, |l| l as usize + 1)
 }
 
-/// Where the digits end in [`push_scaled`]'s scratch buffer, which holds
-/// `'0'`s before them (the zeros of `0.000123`) and room after them for
-/// its fixed-size copies.
+/// Where the digits end in a [`Digits`] buffer, which holds `'0'`s before
+/// them (the zeros of `0.000123`) and room after them for fixed-size copies.
 const DIGITS_END: usize = 40;
 
-/// Appends `n` with a decimal point `scale` digits from the right (`0.` and
-/// zeros in front when `n` has no more digits than that; no point for 0).
-/// The digits are made eight at a time into a scratch buffer, then copied
-/// with fixed-size moves into the vector's spare room (a variable-length
-/// copy is a `memmove` call per number, 3 % of a core with four or five
-/// per record); the bytes past the number are overwritten later or left
-/// beyond the length.
-#[inline]
-fn push_scaled(out: &mut Vec<u8>, n: u64, scale: usize) {
-    const _: () = assert!(DIGITS_END >= 28 + 1 + 8 && DIGITS_END + 32 <= 80);
-    // Decimal scales are at most 28; callers pass those or 0.
-    let scale = scale.min(28);
-    let mut buf = [b'0'; 80];
-    let lo = n % 100_000_000;
-    let top = n / 100_000_000;
-    buf[DIGITS_END - 8..DIGITS_END].copy_from_slice(&eight_digits(lo as u32).to_le_bytes());
-    if top > 0 {
-        let mid = (top % 100_000_000) as u32;
-        buf[DIGITS_END - 16..DIGITS_END - 8].copy_from_slice(&eight_digits(mid).to_le_bytes());
-        let hi = (top / 100_000_000) as u32; // at most 1844
-        if hi > 0 {
-            buf[DIGITS_END - 24..DIGITS_END - 16].copy_from_slice(&eight_digits(hi).to_le_bytes());
+/// A number's decimal digits, made eight at a time into a scratch buffer
+/// and copied out with fixed-size moves into the vector's spare room: a
+/// variable-length copy is a `memmove` call per number (3 % of a core with
+/// four or five per record). The bytes a copy puts past the number are
+/// overwritten later or left beyond the vector's length.
+struct Digits {
+    buf: [u8; 80],
+    /// How many digits the number has (1 for 0).
+    len: usize,
+}
+
+impl Digits {
+    #[inline]
+    fn of(n: u64) -> Digits {
+        const _: () = assert!(DIGITS_END >= 28 + 1 + 8 && DIGITS_END + 32 <= 80);
+        let mut buf = [b'0'; 80];
+        let lo = n % 100_000_000;
+        let top = n / 100_000_000;
+        buf[DIGITS_END - 8..DIGITS_END].copy_from_slice(&eight_digits(lo as u32).to_le_bytes());
+        if top > 0 {
+            let mid = (top % 100_000_000) as u32;
+            buf[DIGITS_END - 16..DIGITS_END - 8].copy_from_slice(&eight_digits(mid).to_le_bytes());
+            let hi = (top / 100_000_000) as u32; // at most 1844
+            if hi > 0 {
+                buf[DIGITS_END - 24..DIGITS_END - 16]
+                    .copy_from_slice(&eight_digits(hi).to_le_bytes());
+            }
+        }
+        Digits {
+            buf,
+            len: digit_count(n),
         }
     }
-    let nd = digit_count(n);
-    out.reserve(nd.max(scale + 1) + 1 + 32);
-    let start = out.len();
-    let spare = out.spare_capacity_mut();
-    // `write_copy_of_slice` is not stable yet: copy through a raw pointer.
-    let mut put = |at: usize, src: &[u8]| {
-        debug_assert!(at + src.len() <= spare.len());
-        // SAFETY: `reserve` made room for the number plus 32 bytes of slack;
-        // every `at + src.len()` below stays within it.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                src.as_ptr(),
-                spare.as_mut_ptr().add(at).cast::<u8>(),
-                src.len(),
-            )
+
+    /// Appends the number with a decimal point `scale` (at most 28) digits
+    /// from the right (`0.` and zeros in front when it has no more digits
+    /// than that; no point for 0).
+    #[inline]
+    fn push(&self, out: &mut Vec<u8>, scale: usize) {
+        let scale = scale.min(28);
+        let nd = self.len;
+        let buf = &self.buf;
+        out.reserve(nd.max(scale + 1) + 1 + 32);
+        let len = if scale == 0 {
+            put(out, 0, &buf[DIGITS_END - nd..][..24]);
+            nd
+        } else {
+            // Integer part: the digits before the point, or a single 0.
+            let int = nd.saturating_sub(scale).max(1);
+            put(out, 0, &buf[DIGITS_END - scale - int..][..24]);
+            put(out, int, b".");
+            put(out, int + 1, &buf[DIGITS_END - scale..][..32]);
+            int + 1 + scale
         };
+        // SAFETY: the `put`s above wrote `spare[..len]` (the integer part
+        // is at most 20 digits, the fraction at most 28), within `reserve`.
+        unsafe { out.set_len(out.len() + len) };
+    }
+
+    /// Appends the number divided by 10^`drop` (the leading digits: ms of
+    /// a ns time), 0 when it has no more digits than that.
+    #[inline]
+    fn push_leading(&self, out: &mut Vec<u8>, drop: usize) {
+        let keep = self.len.saturating_sub(drop);
+        if keep == 0 {
+            out.push(b'0');
+            return;
+        }
+        out.reserve(24);
+        put(out, 0, &self.buf[DIGITS_END - self.len..][..24]);
+        // SAFETY: `put` wrote 24 bytes of spare room; `keep` <= 20 of them
+        // are the number's leading digits.
+        unsafe { out.set_len(out.len() + keep) };
+    }
+}
+
+/// Copies `src` into `out`'s spare room at `at` past its length, without
+/// changing the length. The caller has reserved room for it.
+#[inline(always)]
+fn put(out: &mut Vec<u8>, at: usize, src: &[u8]) {
+    let spare = out.spare_capacity_mut();
+    assert!(at + src.len() <= spare.len());
+    // SAFETY: in bounds (checked above); `write_copy_of_slice` is not stable.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            src.as_ptr(),
+            spare.as_mut_ptr().add(at).cast::<u8>(),
+            src.len(),
+        )
     };
-    let len = if scale == 0 {
-        put(0, &buf[DIGITS_END - nd..][..24]);
-        nd
-    } else {
-        // Integer part: `n`'s digits before the point, or a single 0.
-        let int = nd.saturating_sub(scale).max(1);
-        put(0, &buf[DIGITS_END - scale - int..][..24]);
-        put(int, b".");
-        put(int + 1, &buf[DIGITS_END - scale..][..32]);
-        int + 1 + scale
-    };
-    // SAFETY: `put` wrote `spare[..len]` (each range above covers it: the
-    // integer part is at most 20 digits, the fraction at most 28).
-    unsafe { out.set_len(start + len) };
+}
+
+/// Appends `n` with a decimal point `scale` digits from the right.
+#[inline]
+fn push_scaled(out: &mut Vec<u8>, n: u64, scale: usize) {
+    Digits::of(n).push(out, scale);
+}
+
+/// `,"collected_ts_ms":…,"receive_ts_ns":…,"data_source":"marketprism"}`:
+/// the ms are the ns' leading digits, so the digits are made once.
+#[inline]
+fn receive_tail(out: &mut Vec<u8>, receive_ts_ns: u64) {
+    let d = Digits::of(receive_ts_ns);
+    out.extend_from_slice(b",\"collected_ts_ms\":");
+    d.push_leading(out, 6);
+    out.extend_from_slice(b",\"receive_ts_ns\":");
+    d.push(out, 0);
+    out.extend_from_slice(b",\"data_source\":\"marketprism\"}");
 }
 
 /// Decimal digits of `n` without going through `fmt` machinery.
@@ -504,8 +573,16 @@ pub fn push_u64(out: &mut Vec<u8>, n: u64) {
 
 /// A JSON string literal; escapes what JSON requires (symbols are venue data).
 pub fn json_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
     let bytes = s.as_bytes();
+    // Symbols never need escaping: one check, one copy.
+    if bytes.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    out.push(b'"');
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc: &[u8] = match b {
@@ -616,6 +693,40 @@ mod tests {
             v.get("price").and_then(|p| p.as_str()),
             Some("64000.10000000")
         );
+    }
+
+    #[test]
+    fn trade_heads_are_the_venue_names() {
+        for v in VenueId::ALL {
+            let want = format!(
+                r#"{{"data_type":"trade","exchange":"{}","market_type":"{}","symbol":"#,
+                v.exchange(),
+                v.market_type_of(DataType::Trade)
+            );
+            assert_eq!(std::str::from_utf8(trade_head(v)).unwrap(), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn receive_tail_is_ms_and_ns() {
+        for ns in [
+            0u64,
+            999_999,
+            1_000_000,
+            1_234_567,
+            1_764_150_000_123_456_789,
+            u64::MAX,
+        ] {
+            let mut out = b"x".to_vec();
+            receive_tail(&mut out, ns);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!(
+                    r#"x,"collected_ts_ms":{},"receive_ts_ns":{ns},"data_source":"marketprism"}}"#,
+                    ns / 1_000_000
+                )
+            );
+        }
     }
 
     #[test]
