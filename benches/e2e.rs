@@ -33,7 +33,8 @@
 //!   `E2E_SPIN_S` (measured seconds per setting, default 10, after 2 s of
 //!   warm-up), `E2E_SPIN_VALUES` (comma-separated µs, default `0,50,100`),
 //!   `E2E_SPIN_PING_MS` (the mock's ping interval, default 5).
-//! - all: `E2E_BATCH_DELAY_MS` (default 20), `E2E_DATA_DIR` (where the files
+//! - all: `E2E_BATCH_DELAY_MS` (default 20), `E2E_BATCH_EVENTS` (the
+//!   collector's `batch_max_events`, default 4096), `E2E_DATA_DIR` (where the files
 //!   go; default /dev/shm), `E2E_SPIN_US` (the collector's
 //!   `engine.spin_before_park_us` in the other scenarios, default 0).
 //! - selection: `E2E_BOOKS_ONLY`, `E2E_MIX_ONLY`, `E2E_TRADES_ONLY`,
@@ -79,7 +80,7 @@ fn run(syms: &[&str], per_symbol: u64, delay_ms: u64, discard: bool) -> Outcome 
     std::fs::write(
         &cfg,
         format!(
-            "[engine]\ncores = [0]\nbatch_max_events = 4096\nbatch_max_delay_ms = {delay_ms}\ndiscard_frames = {discard}\nspin_before_park_us = {spin}\n\
+            "[engine]\ncores = [0]\nbatch_max_events = {batch}\nbatch_max_delay_ms = {delay_ms}\ndiscard_frames = {discard}\nspin_before_park_us = {spin}\n\
              [http]\nlisten = \"127.0.0.1:0\"\n[sink]\npath = \"{}\"\n\
              [exchanges.binance_spot]\nws_url = \"wss://localhost:{}\"\nrest_url = \"https://localhost:{}\"\n\
              symbols = [{}]\ndata_types = [\"trade\"]\nca_file = \"{}\"\n",
@@ -89,6 +90,7 @@ fn run(syms: &[&str], per_symbol: u64, delay_ms: u64, discard: bool) -> Outcome 
             quoted.join(", "),
             tls.join("ca.pem").display(),
             spin = env_u64("E2E_SPIN_US", 0),
+            batch = env_u64("E2E_BATCH_EVENTS", 4096),
         ),
     )
     .unwrap();
@@ -232,8 +234,9 @@ fn tls_ca(dir: &tempfile::TempDir) -> String {
 /// `[engine]` … `[sink]` of a one-core collector config.
 fn engine_toml(dir: &Path, discard: bool, spin_us: u64) -> String {
     format!(
-        "[engine]\ncores = [0]\nbatch_max_events = 4096\nbatch_max_delay_ms = {}\ndiscard_frames = {discard}\nspin_before_park_us = {spin_us}\n\
+        "[engine]\ncores = [0]\nbatch_max_events = {}\nbatch_max_delay_ms = {}\ndiscard_frames = {discard}\nspin_before_park_us = {spin_us}\n\
          [http]\nlisten = \"127.0.0.1:0\"\n[sink]\npath = \"{}\"\n",
+        env_u64("E2E_BATCH_EVENTS", 4096),
         env_u64("E2E_BATCH_DELAY_MS", 20),
         dir.join("data").display(),
     )
@@ -723,9 +726,10 @@ fn mix(trades: u64, updates: u64) -> Option<String> {
         quantiles(m, "marketprism_receive_to_parsed_seconds", 1e6, "µs")
     );
     println!(
-        "  receive→written       {}  (batch_max_delay_ms = {}, batch 4096)",
+        "  receive→written       {}  (batch_max_delay_ms = {}, batch {})",
         quantiles(m, "marketprism_receive_to_written_seconds", 1e3, "ms"),
-        env_u64("E2E_BATCH_DELAY_MS", 20)
+        env_u64("E2E_BATCH_DELAY_MS", 20),
+        env_u64("E2E_BATCH_EVENTS", 4096)
     );
     println!(
         "  book updates          {} applied, {} snapshots, {} orderbook records, resyncs {}",
@@ -905,13 +909,14 @@ fn trades() {
         (full.cpu_c / full.span * 100.0).min(100.0)
     );
     println!(
-        "  receive→written       {}  (batch_max_delay_ms = {delay_ms}, batch 4096)",
+        "  receive→written       {}  (batch_max_delay_ms = {delay_ms}, batch {})",
         quantiles(
             &full.metrics,
             "marketprism_receive_to_written_seconds",
             1e3,
             "ms"
-        )
+        ),
+        env_u64("E2E_BATCH_EVENTS", 4096)
     );
     println!(
         "  receive→parsed        {}",

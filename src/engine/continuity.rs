@@ -176,6 +176,17 @@ impl Continuity {
             self.marks[vi].resize_with(DataType::COUNT, FxHashMap::default);
         }
         let k = key.value();
+        // The common case, in one lookup: the stream's last record came on
+        // this same connection, so this one is kept (the full rules below
+        // give `Keep` too).
+        if let Some(mm) = self.marks[vi][di].get_mut(raw_symbol) {
+            if mm.conn == conn {
+                mm.seen_ns = now_ns;
+                mm.key = k;
+                mm.ts_ms = ts_ms;
+                return Verdict::Keep;
+            }
+        }
         let Some(m) = self.marks[vi][di].get(raw_symbol).copied() else {
             // First record of the stream on this core: a one-time allocation.
             self.marks[vi][di].insert(

@@ -513,22 +513,6 @@ impl Digits {
         // is at most 20 digits, the fraction at most 28), within `reserve`.
         unsafe { out.set_len(out.len() + len) };
     }
-
-    /// Appends the number divided by 10^`drop` (the leading digits: ms of
-    /// a ns time), 0 when it has no more digits than that.
-    #[inline]
-    fn push_leading(&self, out: &mut Vec<u8>, drop: usize) {
-        let keep = self.len.saturating_sub(drop);
-        if keep == 0 {
-            out.push(b'0');
-            return;
-        }
-        out.reserve(24);
-        put(out, 0, &self.buf[DIGITS_END - self.len..][..24]);
-        // SAFETY: `put` wrote 24 bytes of spare room; `keep` <= 20 of them
-        // are the number's leading digits.
-        unsafe { out.set_len(out.len() + keep) };
-    }
 }
 
 /// Copies `src` into `out`'s spare room at `at` past its length, without
@@ -553,22 +537,56 @@ fn push_scaled(out: &mut Vec<u8>, n: u64, scale: usize) {
     Digits::of(n).push(out, scale);
 }
 
-/// `,"collected_ts_ms":…,"receive_ts_ns":…,"data_source":"marketprism"}`:
-/// the ms are the ns' leading digits, so the digits are made once.
+/// `,"collected_ts_ms":…,"receive_ts_ns":…,"data_source":"marketprism"}`.
 #[inline]
 fn receive_tail(out: &mut Vec<u8>, receive_ts_ns: u64) {
-    let d = Digits::of(receive_ts_ns);
     out.extend_from_slice(b",\"collected_ts_ms\":");
-    d.push_leading(out, 6);
+    push_u64(out, receive_ts_ns / 1_000_000);
     out.extend_from_slice(b",\"receive_ts_ns\":");
-    d.push(out, 0);
+    push_u64(out, receive_ts_ns);
     out.extend_from_slice(b",\"data_source\":\"marketprism\"}");
 }
 
-/// Decimal digits of `n` without going through `fmt` machinery.
+/// Decimal digits of `n` without going through `fmt` machinery: up to
+/// three blocks of eight digits stored straight into the spare room, the
+/// first shifted so its leading zeros fall off (no scratch buffer: reading
+/// back just-stored bytes stalls store forwarding).
 #[inline]
 pub fn push_u64(out: &mut Vec<u8>, n: u64) {
-    push_scaled(out, n, 0);
+    #[inline(always)]
+    fn store(dst: *mut u8, w: u64) {
+        // SAFETY: the caller's `reserve(24)` covers every store below
+        // (the last ends at byte 20 at most).
+        unsafe { dst.cast::<[u8; 8]>().write_unaligned(w.to_le_bytes()) }
+    }
+    out.reserve(24);
+    let nd = digit_count(n);
+    let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+    // The first block's `k` digits are its last `k` bytes: shift the
+    // others (leading zeros) out; `k` is 1..=8 so the shift is 0..=56.
+    let first = |w: u64, k: usize| w >> (8 * (8 - k));
+    if n < 100_000_000 {
+        store(dst, first(eight_digits(n as u32), nd));
+    } else {
+        let top = n / 100_000_000;
+        let lo = eight_digits((n % 100_000_000) as u32);
+        if top < 100_000_000 {
+            let k = nd - 8;
+            store(dst, first(eight_digits(top as u32), k));
+            // SAFETY (the `add`s): within the 24 reserved bytes.
+            store(unsafe { dst.add(k) }, lo);
+        } else {
+            let k = nd - 16;
+            store(dst, first(eight_digits((top / 100_000_000) as u32), k));
+            store(
+                unsafe { dst.add(k) },
+                eight_digits((top % 100_000_000) as u32),
+            );
+            store(unsafe { dst.add(k + 8) }, lo);
+        }
+    }
+    // SAFETY: the stores wrote `nd` digits from the old length on.
+    unsafe { out.set_len(out.len() + nd) };
 }
 
 /// A JSON string literal; escapes what JSON requires (symbols are venue data).
