@@ -133,28 +133,42 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// An unsigned integer in JSON's grammar that fits a `u64`.
+    /// An unsigned integer in JSON's grammar that fits a `u64`, read in
+    /// one pass (counting the digits first was a second pass per number).
     #[inline]
     pub fn number(&mut self) -> Option<u64> {
         let b = self.bytes();
-        let rest = &b[self.i..];
-        let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
-        // JSON forbids leading zeros; 21+ digits cannot fit.
-        if digits == 0 || digits > 20 || (digits > 1 && rest[0] == b'0') {
-            return None;
-        }
+        let start = self.i;
+        let mut i = start;
+        let mut v: u64 = 0;
         // 19 digits always fit a u64: no overflow check on the hot loop
         // (timestamps have 13), only on a 20th digit.
-        let mut v: u64 = 0;
-        for &c in &rest[..digits.min(19)] {
-            v = v * 10 + u64::from(c - b'0');
+        let end = b.len().min(start + 19);
+        while i < end {
+            let d = b[i].wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            v = v * 10 + u64::from(d);
+            i += 1;
         }
-        if digits == 20 {
-            v = v.checked_mul(10)?.checked_add(u64::from(rest[19] - b'0'))?;
+        if i == start + 19 {
+            if let Some(d) = b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
+                v = v.checked_mul(10)?.checked_add(u64::from(d))?;
+                i += 1;
+                // 21+ digits cannot fit.
+                if b.get(i).is_some_and(u8::is_ascii_digit) {
+                    return None;
+                }
+            }
         }
-        self.i += digits;
+        // JSON forbids leading zeros.
+        if i == start || (i > start + 1 && b[start] == b'0') {
+            return None;
+        }
+        self.i = i;
         // A fraction or exponent is not ours.
-        if matches!(b.get(self.i), Some(b'.' | b'e' | b'E')) {
+        if matches!(b.get(i), Some(b'.' | b'e' | b'E')) {
             return None;
         }
         Some(v)
