@@ -540,53 +540,98 @@ fn push_scaled(out: &mut Vec<u8>, n: u64, scale: usize) {
 /// `,"collected_ts_ms":…,"receive_ts_ns":…,"data_source":"marketprism"}`.
 #[inline]
 fn receive_tail(out: &mut Vec<u8>, receive_ts_ns: u64) {
+    // The ms are the ns' leading digits: one conversion for both.
+    let b = Blocks::of(receive_ts_ns);
     out.extend_from_slice(b",\"collected_ts_ms\":");
-    push_u64(out, receive_ts_ns / 1_000_000);
+    if b.digits > 6 {
+        b.put(out, b.digits - 6);
+    } else {
+        out.push(b'0');
+    }
     out.extend_from_slice(b",\"receive_ts_ns\":");
-    push_u64(out, receive_ts_ns);
+    b.put(out, b.digits);
     out.extend_from_slice(b",\"data_source\":\"marketprism\"}");
 }
 
-/// Decimal digits of `n` without going through `fmt` machinery: up to
-/// three blocks of eight digits stored straight into the spare room, the
-/// first shifted so its leading zeros fall off (no scratch buffer: reading
-/// back just-stored bytes stalls store forwarding).
+/// Decimal digits of `n` without going through `fmt` machinery.
 #[inline]
 pub fn push_u64(out: &mut Vec<u8>, n: u64) {
-    #[inline(always)]
-    fn store(dst: *mut u8, w: u64) {
-        // SAFETY: the caller's `reserve(24)` covers every store below
-        // (the last ends at byte 20 at most).
-        unsafe { dst.cast::<[u8; 8]>().write_unaligned(w.to_le_bytes()) }
-    }
-    out.reserve(24);
-    let nd = digit_count(n);
-    let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
-    // The first block's `k` digits are its last `k` bytes: shift the
-    // others (leading zeros) out; `k` is 1..=8 so the shift is 0..=56.
-    let first = |w: u64, k: usize| w >> (8 * (8 - k));
-    if n < 100_000_000 {
-        store(dst, first(eight_digits(n as u32), nd));
-    } else {
+    let b = Blocks::of(n);
+    b.put(out, b.digits);
+}
+
+/// An integer's digits as up to three blocks of eight ([`eight_digits`]),
+/// stored straight into a vector's spare room, the first shifted so its
+/// leading zeros fall off (no scratch buffer: reading back just-stored
+/// bytes stalls store forwarding).
+struct Blocks {
+    w: [u64; 3],
+    /// Blocks in use, and digits in the first one (1..=8).
+    count: usize,
+    first: usize,
+    digits: usize,
+}
+
+impl Blocks {
+    #[inline]
+    fn of(n: u64) -> Blocks {
+        let digits = digit_count(n);
+        // The first block's `k` digits are its last `k` bytes: shift the
+        // others out (`k` is 1..=8, so the shift is 0..=56).
+        let lead = |w: u64, k: usize| w >> (8 * (8 - k));
+        if n < 100_000_000 {
+            return Blocks {
+                w: [lead(eight_digits(n as u32), digits), 0, 0],
+                count: 1,
+                first: digits,
+                digits,
+            };
+        }
         let top = n / 100_000_000;
         let lo = eight_digits((n % 100_000_000) as u32);
         if top < 100_000_000 {
-            let k = nd - 8;
-            store(dst, first(eight_digits(top as u32), k));
-            // SAFETY (the `add`s): within the 24 reserved bytes.
-            store(unsafe { dst.add(k) }, lo);
+            let k = digits - 8;
+            Blocks {
+                w: [lead(eight_digits(top as u32), k), lo, 0],
+                count: 2,
+                first: k,
+                digits,
+            }
         } else {
-            let k = nd - 16;
-            store(dst, first(eight_digits((top / 100_000_000) as u32), k));
-            store(
-                unsafe { dst.add(k) },
-                eight_digits((top % 100_000_000) as u32),
-            );
-            store(unsafe { dst.add(k + 8) }, lo);
+            let k = digits - 16;
+            let hi = lead(eight_digits((top / 100_000_000) as u32), k);
+            let mid = eight_digits((top % 100_000_000) as u32);
+            Blocks {
+                w: [hi, mid, lo],
+                count: 3,
+                first: k,
+                digits,
+            }
         }
     }
-    // SAFETY: the stores wrote `nd` digits from the old length on.
-    unsafe { out.set_len(out.len() + nd) };
+
+    /// Appends the first `keep` (1..=`digits`) digits: the number, or its
+    /// leading part (ms of a ns time without a second conversion).
+    #[inline]
+    fn put(&self, out: &mut Vec<u8>, keep: usize) {
+        debug_assert!(keep >= 1 && keep <= self.digits);
+        out.reserve(24);
+        let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+        let mut at = 0;
+        for (i, w) in self.w[..self.count].iter().enumerate() {
+            // SAFETY: at most three 8-byte stores ending at byte 20 of the
+            // 24 reserved.
+            unsafe {
+                dst.add(at)
+                    .cast::<[u8; 8]>()
+                    .write_unaligned(w.to_le_bytes())
+            };
+            at += if i == 0 { self.first } else { 8 };
+        }
+        // SAFETY: the stores wrote the `digits` digits from the old length
+        // on; `keep` of them are kept.
+        unsafe { out.set_len(out.len() + keep.min(self.digits)) };
+    }
 }
 
 /// A JSON string literal; escapes what JSON requires (symbols are venue data).
