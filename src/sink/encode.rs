@@ -451,70 +451,6 @@ fn digit_count(n: u64) -> usize {
     n.checked_ilog10().map_or(1, |l| l as usize + 1)
 }
 
-/// Where the digits end in a [`Digits`] buffer, which holds `'0'`s before
-/// them (the zeros of `0.000123`) and room after them for fixed-size copies.
-const DIGITS_END: usize = 40;
-
-/// A number's decimal digits, made eight at a time into a scratch buffer
-/// and copied out with fixed-size moves into the vector's spare room: a
-/// variable-length copy is a `memmove` call per number (3 % of a core with
-/// four or five per record). The bytes a copy puts past the number are
-/// overwritten later or left beyond the vector's length.
-struct Digits {
-    buf: [u8; 80],
-    /// How many digits the number has (1 for 0).
-    len: usize,
-}
-
-impl Digits {
-    #[inline]
-    fn of(n: u64) -> Digits {
-        const _: () = assert!(DIGITS_END >= 28 + 1 + 8 && DIGITS_END + 32 <= 80);
-        let mut buf = [b'0'; 80];
-        let lo = n % 100_000_000;
-        let top = n / 100_000_000;
-        buf[DIGITS_END - 8..DIGITS_END].copy_from_slice(&eight_digits(lo as u32).to_le_bytes());
-        if top > 0 {
-            let mid = (top % 100_000_000) as u32;
-            buf[DIGITS_END - 16..DIGITS_END - 8].copy_from_slice(&eight_digits(mid).to_le_bytes());
-            let hi = (top / 100_000_000) as u32; // at most 1844
-            if hi > 0 {
-                buf[DIGITS_END - 24..DIGITS_END - 16]
-                    .copy_from_slice(&eight_digits(hi).to_le_bytes());
-            }
-        }
-        Digits {
-            buf,
-            len: digit_count(n),
-        }
-    }
-
-    /// Appends the number with a decimal point `scale` (at most 28) digits
-    /// from the right (`0.` and zeros in front when it has no more digits
-    /// than that; no point for 0).
-    #[inline]
-    fn push(&self, out: &mut Vec<u8>, scale: usize) {
-        let scale = scale.min(28);
-        let nd = self.len;
-        let buf = &self.buf;
-        out.reserve(nd.max(scale + 1) + 1 + 32);
-        let len = if scale == 0 {
-            put(out, 0, &buf[DIGITS_END - nd..][..24]);
-            nd
-        } else {
-            // Integer part: the digits before the point, or a single 0.
-            let int = nd.saturating_sub(scale).max(1);
-            put(out, 0, &buf[DIGITS_END - scale - int..][..24]);
-            put(out, int, b".");
-            put(out, int + 1, &buf[DIGITS_END - scale..][..32]);
-            int + 1 + scale
-        };
-        // SAFETY: the `put`s above wrote `spare[..len]` (the integer part
-        // is at most 20 digits, the fraction at most 28), within `reserve`.
-        unsafe { out.set_len(out.len() + len) };
-    }
-}
-
 /// Copies `src` into `out`'s spare room at `at` past its length, without
 /// changing the length. The caller has reserved room for it.
 #[inline(always)]
@@ -531,10 +467,44 @@ fn put(out: &mut Vec<u8>, at: usize, src: &[u8]) {
     };
 }
 
-/// Appends `n` with a decimal point `scale` digits from the right.
+/// Appends `n` with a decimal point `scale` (at most 28) digits from the
+/// right (`0.` and zeros in front when `n` has no more digits than that; no
+/// point for 0). The digits go out as [`Blocks`], like integers; the point
+/// is made by moving the fraction one byte right with one fixed 32-byte
+/// move (a variable-length copy is a `memmove` call per number).
 #[inline]
 fn push_scaled(out: &mut Vec<u8>, n: u64, scale: usize) {
-    Digits::of(n).push(out, scale);
+    let scale = scale.min(28);
+    let b = Blocks::of(n);
+    if scale == 0 {
+        b.put(out, b.digits);
+        return;
+    }
+    if b.digits <= scale {
+        // `0.` and the zeros in front, then the digits.
+        out.reserve(2 + 32);
+        out.extend_from_slice(b"0.");
+        put(out, 0, &[b'0'; 32]);
+        // SAFETY: `put` wrote 32 '0's; `scale - digits` <= 27 are kept.
+        unsafe { out.set_len(out.len() + scale - b.digits) };
+        b.put(out, b.digits);
+        return;
+    }
+    out.reserve(b.digits + 1 + 32);
+    b.put(out, b.digits);
+    let frac_at = out.len() - scale;
+    // The fraction and the spare bytes after it (reserved above, maybe
+    // uninitialized: hence `MaybeUninit`) move one byte right as a whole.
+    let mut frac = std::mem::MaybeUninit::<[u8; 32]>::uninit();
+    let base = out.as_mut_ptr();
+    // SAFETY: `frac_at + 1 + 32` <= length + 33 - scale, within the
+    // `digits + 1 + 32` bytes reserved from the old length on.
+    unsafe {
+        std::ptr::copy_nonoverlapping(base.add(frac_at), frac.as_mut_ptr().cast::<u8>(), 32);
+        std::ptr::copy_nonoverlapping(frac.as_ptr().cast::<u8>(), base.add(frac_at + 1), 32);
+        *base.add(frac_at) = b'.';
+        out.set_len(out.len() + 1);
+    }
 }
 
 /// `,"collected_ts_ms":…,"receive_ts_ns":…,"data_source":"marketprism"}`.

@@ -86,7 +86,7 @@ impl<'a> Scanner<'a> {
         self.string_rest()
     }
 
-    /// The rest of a string whose opening quote was consumed (by [`Self::lit`]).
+    /// The rest of a string whose opening quote was consumed (by [`Self::literal`]).
     #[inline]
     pub fn string_rest(&mut self) -> Option<&'a str> {
         let b = self.bytes();
@@ -119,8 +119,14 @@ impl<'a> Scanner<'a> {
     /// venue's usual layout key by key, e.g. `,"p":"`, costs one compare
     /// per member instead of a key scan and a match.
     #[inline]
-    pub fn lit(&mut self, word: &[u8]) -> Option<()> {
-        self.literal(word)
+    pub fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.i + word.len();
+        if self.bytes().get(self.i..end)? == word {
+            self.i = end;
+            Some(())
+        } else {
+            None
+        }
     }
 
     /// `true` or `false`, no whitespace before.
@@ -174,25 +180,13 @@ impl<'a> Scanner<'a> {
         Some(v)
     }
 
-    #[inline]
-    fn literal(&mut self, word: &[u8]) -> Option<()> {
-        let end = self.i + word.len();
-        if self.bytes().get(self.i..end)? == word {
-            self.i = end;
-            Some(())
-        } else {
-            None
-        }
-    }
-
     /// A scalar value: string, unsigned integer or boolean.
     #[inline]
     pub fn scalar(&mut self) -> Option<Scalar<'a>> {
         match self.peek()? {
             b'"' => self.string().map(Scalar::Str),
             b'0'..=b'9' => self.number().map(Scalar::U64),
-            b't' => self.literal(b"true").map(|()| Scalar::Bool(true)),
-            b'f' => self.literal(b"false").map(|()| Scalar::Bool(false)),
+            b't' | b'f' => self.boolean().map(Scalar::Bool),
             _ => None,
         }
     }

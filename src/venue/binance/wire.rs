@@ -169,9 +169,9 @@ fn dispatch(
 /// half the cost of scanning each key and matching it.
 fn trade_layout(text: &str) -> Option<(&str, Event<'_>)> {
     let mut sc = Scanner::new(text);
-    sc.lit(br#"{"stream":""#)?;
+    sc.literal(br#"{"stream":""#)?;
     let stream = sc.string_rest()?;
-    sc.lit(br#","data":{"e":""#)?;
+    sc.literal(br#","data":{"e":""#)?;
     let mut ev = Event::empty();
     let event = sc.string_rest()?;
     ev.event = Some(event);
@@ -180,39 +180,39 @@ fn trade_layout(text: &str) -> Option<(&str, Event<'_>)> {
         "aggTrade" => true,
         _ => return None,
     };
-    sc.lit(br#","E":"#)?;
+    sc.literal(br#","E":"#)?;
     ev.event_time = Some(sc.number()?);
-    sc.lit(br#","s":""#)?;
+    sc.literal(br#","s":""#)?;
     ev.symbol = Some(sc.string_rest()?);
     if agg {
-        sc.lit(br#","a":"#)?;
+        sc.literal(br#","a":"#)?;
         ev.a = Field::Num(sc.number()?);
     } else {
-        sc.lit(br#","t":"#)?;
+        sc.literal(br#","t":"#)?;
         ev.trade_id = Some(sc.number()?);
     }
-    sc.lit(br#","p":""#)?;
+    sc.literal(br#","p":""#)?;
     ev.price = Some(sc.string_rest()?);
-    sc.lit(br#","q":""#)?;
+    sc.literal(br#","q":""#)?;
     ev.quantity = Some(sc.string_rest()?);
     if agg {
         // USDⓈ-M adds the notional `nq`; spot does not.
-        if sc.lit(br#","nq":""#).is_some() {
+        if sc.literal(br#","nq":""#).is_some() {
             sc.string_rest()?;
         }
-        sc.lit(br#","f":"#)?;
+        sc.literal(br#","f":"#)?;
         sc.number()?;
-        sc.lit(br#","l":"#)?;
+        sc.literal(br#","l":"#)?;
         sc.number()?;
     }
-    sc.lit(br#","T":"#)?;
+    sc.literal(br#","T":"#)?;
     ev.time = Some(sc.number()?);
-    sc.lit(br#","m":"#)?;
+    sc.literal(br#","m":"#)?;
     ev.buyer_is_maker = Some(sc.boolean()?);
-    if sc.lit(br#","M":"#).is_some() {
+    if sc.literal(br#","M":"#).is_some() {
         sc.boolean()?;
     }
-    sc.lit(b"}}")?;
+    sc.literal(b"}}")?;
     sc.end()?;
     Some((stream, ev))
 }
