@@ -535,15 +535,19 @@ pub fn push_u64(out: &mut Vec<u8>, n: u64) {
 /// leading zeros fall off (no scratch buffer: reading back just-stored
 /// bytes stalls store forwarding).
 struct Blocks {
+    /// Unused blocks are 0.
     w: [u64; 3],
-    /// Blocks in use, and digits in the first one (1..=8).
+    /// Blocks in use.
     count: usize,
+    /// Digits in the first block (1..=8).
     first: usize,
     digits: usize,
 }
 
 impl Blocks {
-    #[inline]
+    // Always inlined: as a call, the struct went back through memory and
+    // the prologue cost as much as a block's digits.
+    #[inline(always)]
     fn of(n: u64) -> Blocks {
         let digits = digit_count(n);
         // The first block's `k` digits are its last `k` bytes: shift the
@@ -587,16 +591,24 @@ impl Blocks {
         debug_assert!(keep >= 1 && keep <= self.digits);
         out.reserve(24);
         let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
-        let mut at = 0;
-        for (i, w) in self.w[..self.count].iter().enumerate() {
+        let store = |at: usize, w: u64| {
             // SAFETY: at most three 8-byte stores ending at byte 20 of the
             // 24 reserved.
             unsafe {
                 dst.add(at)
                     .cast::<[u8; 8]>()
                     .write_unaligned(w.to_le_bytes())
-            };
-            at += if i == 0 { self.first } else { 8 };
+            }
+        };
+        // Spelled out: as a loop, the stores became a `memcpy` call. Only the
+        // blocks in use are stored (extra stores under a number that is read
+        // back, as decimals are, stall store forwarding).
+        store(0, self.w[0]);
+        if self.count > 1 {
+            store(self.first, self.w[1]);
+            if self.count > 2 {
+                store(self.first + 8, self.w[2]);
+            }
         }
         // SAFETY: the stores wrote the `digits` digits from the old length
         // on; `keep` of them are kept.
@@ -604,11 +616,57 @@ impl Blocks {
     }
 }
 
+/// Whether any of the eight bytes of `w` is below 0x20, `"` or `\\`
+/// (exact as a yes/no: the zero-byte test has no false positives overall).
+#[inline]
+fn needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (below_space | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')))) != 0
+}
+
+/// Appends `"`, the `n` bytes whose first and last `W` (`W <= n <= 2W`)
+/// are `head` and `tail`, and `"`.
+#[inline(always)]
+fn quoted_words<const W: usize>(out: &mut Vec<u8>, n: usize, head: &[u8; W], tail: &[u8; W]) {
+    debug_assert!(W <= n && n <= 2 * W);
+    out.reserve(n + 2);
+    let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+    // SAFETY: `n + 2` bytes reserved; the words overlap when `n < 2W` and
+    // together cover bytes 1..=n.
+    unsafe {
+        *dst = b'"';
+        dst.add(1).cast::<[u8; W]>().write_unaligned(*head);
+        dst.add(n + 1 - W).cast::<[u8; W]>().write_unaligned(*tail);
+        *dst.add(n + 1) = b'"';
+        out.set_len(out.len() + n + 2);
+    }
+}
+
 /// A JSON string literal; escapes what JSON requires (symbols are venue data).
 pub fn json_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    // Symbols never need escaping: one check, one copy.
-    if bytes.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
+    // Symbols never need escaping and are short: two overlapping word loads
+    // check and copy them (a byte loop and a `memcpy` call cost more than
+    // the rest of a trade's head).
+    let n = bytes.len();
+    if (8..=16).contains(&n) {
+        let a = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+        let b = u64::from_le_bytes(bytes[n - 8..].try_into().unwrap());
+        if !needs_escape(a) && !needs_escape(b) {
+            quoted_words(out, n, &a.to_le_bytes(), &b.to_le_bytes());
+            return;
+        }
+    } else if (4..8).contains(&n) {
+        let a = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+        let b = u32::from_le_bytes(bytes[n - 4..].try_into().unwrap());
+        if !needs_escape(u64::from(a) | u64::from(b) << 32) {
+            quoted_words(out, n, &a.to_le_bytes(), &b.to_le_bytes());
+            return;
+        }
+    } else if bytes.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
         out.reserve(bytes.len() + 2);
         out.push(b'"');
         out.extend_from_slice(bytes);
@@ -649,6 +707,56 @@ mod tests {
     use crate::model::{Side, VenueId};
     use rust_decimal::Decimal;
     use std::str::FromStr;
+
+    /// The word-at-a-time path against a per-char reference, on strings of
+    /// every length around its 4/8/16-byte edges with each byte that needs
+    /// escaping (and multi-byte UTF-8) at every position.
+    #[test]
+    fn strings_escape_like_a_char_by_char_encoder() {
+        fn reference(s: &str) -> String {
+            let mut o = String::from('"');
+            for c in s.chars() {
+                match c {
+                    '"' => o.push_str("\\\""),
+                    '\\' => o.push_str("\\\\"),
+                    '\n' => o.push_str("\\n"),
+                    '\r' => o.push_str("\\r"),
+                    '\t' => o.push_str("\\t"),
+                    c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => o.push(c),
+                }
+            }
+            o.push('"');
+            o
+        }
+        let specials = [
+            '"', '\\', '\n', '\u{1}', '\u{1f}', ' ', '\u{7f}', 'é', '€', '!', '#', '[', ']',
+        ];
+        let mut out = Vec::new();
+        for n in 0..=20 {
+            let base: String = (0..n).map(|i| char::from(b'A' + (i % 26) as u8)).collect();
+            let mut cases = vec![base.clone()];
+            for at in 0..n {
+                for &c in &specials {
+                    let mut s: Vec<char> = base.chars().collect();
+                    s[at] = c;
+                    cases.push(s.into_iter().collect());
+                }
+            }
+            for s in cases {
+                out.clear();
+                out.extend_from_slice(b"x");
+                json_str(&mut out, &s);
+                assert_eq!(
+                    std::str::from_utf8(&out[1..]).unwrap(),
+                    reference(&s),
+                    "{s:?}"
+                );
+                let back: String = sonic_rs::from_slice(&out[1..]).unwrap();
+                assert_eq!(back, s);
+            }
+        }
+    }
 
     #[test]
     fn integers_match_std_formatting() {
