@@ -28,7 +28,9 @@
 //! - mix: `E2E_MIX_TRADES` (trades per stream, default 50000),
 //!   `E2E_MIX_BOOK_UPDATES` (diffs per book, default 20000).
 //! - trades: `E2E_TRADES` (per symbol, default 400000), `E2E_SYMBOLS`
-//!   (default 5), `E2E_SKIP_RSS` (skip the RSS runs).
+//!   (default 5), `E2E_SKIP_RSS` (skip the RSS runs), `E2E_PAIRS` (ceiling
+//!   and end-to-end runs, default 1: with more, each pair is printed, the
+//!   order alternates, and the pair with the median ratio is detailed).
 //! - spin: `E2E_SPIN_RATE` (trades/s over two symbols, default 2000),
 //!   `E2E_SPIN_S` (measured seconds per setting, default 10, after 2 s of
 //!   warm-up), `E2E_SPIN_VALUES` (comma-separated µs, default `0,50,100`),
@@ -881,12 +883,47 @@ fn trades() {
     let syms: Vec<&str> = names[..nsym].to_vec();
     let total = per_symbol * nsym as u64;
 
-    let ceiling = run(&syms, per_symbol, delay_ms, true);
-    let full = run(&syms, per_symbol, delay_ms, false);
+    // On a shared machine the ratio of one pair swings with the machine's
+    // state (28–38 % for the same build here): `E2E_PAIRS` runs several
+    // ceiling / end-to-end pairs, alternating which goes first, and the
+    // figures below are the pair with the median ratio.
+    let npairs = env_u64("E2E_PAIRS", 1).max(1) as usize;
+    let mut pairs = Vec::new();
+    for k in 0..npairs {
+        let (ceiling, full) = if k % 2 == 0 {
+            let c = run(&syms, per_symbol, delay_ms, true);
+            (c, run(&syms, per_symbol, delay_ms, false))
+        } else {
+            let f = run(&syms, per_symbol, delay_ms, false);
+            (run(&syms, per_symbol, delay_ms, true), f)
+        };
+        pairs.push((ceiling, full));
+    }
     println!(
         "e2e: mock (cpu 1) → TLS → collector (1 core, cpu 0) → files in {}; {nsym} symbols x {per_symbol} trades = {total}",
         data_base()
     );
+    // The target: the higher of 1 M msg/s and 40 % of the same pair's ceiling.
+    let target = |c: &Outcome| (0.4 * c.rate).max(1e6);
+    if npairs > 1 {
+        for (k, (c, f)) in pairs.iter().enumerate() {
+            println!(
+                "  pair {:>2}: ceiling {:>9.0}  end to end {:>9.0} msg/s  ratio {:>3.0} %  collector {:.1} ms/100k{}",
+                k + 1,
+                c.rate,
+                f.rate,
+                f.rate / c.rate * 100.0,
+                per100k(f.cpu_c, total),
+                if k % 2 == 1 { "  (end to end first)" } else { "" }
+            );
+        }
+    }
+    let met = pairs.iter().filter(|(c, f)| f.rate >= target(c)).count();
+    pairs.sort_by(|(c1, f1), (c2, f2)| (f1.rate / c1.rate).total_cmp(&(f2.rate / c2.rate)));
+    let (ceiling, full) = pairs.swap_remove(npairs / 2);
+    if npairs > 1 {
+        println!("  median pair by ratio:");
+    }
     println!(
         "  receive-only ceiling  {:>9.0} msg/s ({:.2} s; collector CPU {:.1} ms/100k msgs, mock {:.1})",
         ceiling.rate,
@@ -901,6 +938,11 @@ fn trades() {
     println!(
         "  ratio                 {:.0} % of the ceiling",
         full.rate / ceiling.rate * 100.0
+    );
+    println!(
+        "  target                ≥ {:.0} msg/s (the higher of 1 M and 40 % of the ceiling): {} in {met} of {npairs} pair(s)",
+        target(&ceiling),
+        if met > 0 { "met" } else { "not met" },
     );
     println!(
         "  CPU per 100k msgs     collector {:.1} ms, mock {:.1} ms (collector busy {:.0}% of the span)",

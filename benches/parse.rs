@@ -172,6 +172,11 @@ fn main() {
             black_box(Decimal::from_str_exact(s).ok());
         }
     });
+    report("exact_decimal (ours, price string)", &prices, 5, |ps| {
+        for s in ps {
+            black_box(marketprism::venue::json::exact_decimal(black_box(s)));
+        }
+    });
 
     println!("\nper venue: frame → records / book message (parser only), 20 000 frames each");
     for (v, what, frames) in venue_frames(20_000) {
