@@ -5,15 +5,16 @@
 //! book updates, as the mock exchange sends them) through its parser.
 //! Run: `cargo bench --bench parse`.
 
-use marketprism::batch::{Batch, Record};
+use marketprism::batch::{Batch, Record, Trade, TradeId};
 use marketprism::config::plan::FileSinkPlan;
 use marketprism::engine::pipeline::Pipeline;
 use marketprism::metrics::CoreStats;
 use marketprism::mock::binance::{trade, trade_frames};
-use marketprism::model::{DataType, VenueId};
+use marketprism::model::{DataType, Side, VenueId};
 use marketprism::sink::encode::encode_record;
 use marketprism::venue::{binance, FrameOutcome, InstrumentMap};
 use rust_decimal::Decimal;
+use sonic_rs::{JsonValueTrait, LazyValue};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -113,6 +114,48 @@ fn main() {
             batch.reset();
         },
     );
+
+    // The same frames → the same records by each reader: sonic-rs typed
+    // serde, sonic-rs lazy (object iterators), the flat scanner, the layout
+    // reader the protocol uses. Checked equal first (encoded lines).
+    let strategies: [(&str, Strategy); 4] = [
+        (
+            "sonic-rs typed serde",
+            Strategy::Reader(binance::wire::Reader::Serde),
+        ),
+        ("sonic-rs lazy (object iterators)", Strategy::Lazy),
+        (
+            "flat scanner",
+            Strategy::Reader(binance::wire::Reader::Flat),
+        ),
+        (
+            "layout reader (used)",
+            Strategy::Reader(binance::wire::Reader::Layout),
+        ),
+    ];
+    let sample = &frames[..2000];
+    let reference = encoded(sample, &map, Strategy::Reader(binance::wire::Reader::Serde));
+    for (name, st) in strategies {
+        assert_eq!(
+            encoded(sample, &map, st),
+            reference,
+            "{name}: records differ"
+        );
+    }
+    println!("binance trade → record, by reader (same records, checked):");
+    for (name, st) in strategies {
+        let mut batch = Batch::new(4096, 4096 * 192);
+        let mut book = marketprism::book::BookMsg::default();
+        report(&format!("  {name}"), &frames, 5, |fr| {
+            for f in fr {
+                black_box(read(st, f, &map, &mut book, &mut batch));
+                if batch.len() >= 4096 {
+                    batch.reset();
+                }
+            }
+            batch.reset();
+        });
+    }
 
     let mut batch = Batch::new(4096, 4096 * 192);
     for f in frames.iter().take(4096) {
@@ -340,4 +383,99 @@ fn venue_frames(n: u64) -> Vec<(VenueId, &'static str, Vec<String>)> {
             }),
         ),
     ]
+}
+
+/// A way to read a Binance trade frame into a record.
+#[derive(Clone, Copy)]
+enum Strategy {
+    Reader(binance::wire::Reader),
+    Lazy,
+}
+
+fn read(
+    st: Strategy,
+    f: &str,
+    map: &InstrumentMap,
+    book: &mut marketprism::book::BookMsg,
+    batch: &mut Batch,
+) -> bool {
+    match st {
+        Strategy::Reader(r) => matches!(
+            binance::wire::on_frame_with(r, f, RECV_NS, VenueId::BinanceSpot, map, book, batch),
+            FrameOutcome::Records(1)
+        ),
+        Strategy::Lazy => lazy_trade(f, map, batch).is_some(),
+    }
+}
+
+/// The encoded lines of `frames` read by `st`.
+fn encoded(frames: &[String], map: &InstrumentMap, st: Strategy) -> Vec<u8> {
+    let mut batch = Batch::new(4096, 4096 * 192);
+    let mut book = marketprism::book::BookMsg::default();
+    for f in frames {
+        assert!(read(st, f, map, &mut book, &mut batch), "{f}");
+    }
+    let mut out = Vec::new();
+    for r in batch.iter() {
+        encode_record(&mut out, r);
+    }
+    out
+}
+
+/// sonic-rs' lazy strategy: iterate the frame's members, then `data`'s,
+/// keep the wanted values as `LazyValue`s and read them; the record is
+/// built as the protocol builds it.
+fn lazy_trade(text: &str, map: &InstrumentMap, batch: &mut Batch) -> Option<()> {
+    let mut data = None;
+    for kv in sonic_rs::to_object_iter(text) {
+        let (k, v) = kv.ok()?;
+        if k == "data" {
+            data = Some(v);
+        }
+    }
+    let data = data?;
+    let mut fields: [Option<LazyValue<'_>>; 7] = Default::default();
+    for kv in sonic_rs::to_object_iter(data.as_raw_str()) {
+        let (k, v) = kv.ok()?;
+        let slot = match &*k {
+            "E" => 0,
+            "s" => 1,
+            "t" => 2,
+            "p" => 3,
+            "q" => 4,
+            "T" => 5,
+            "m" => 6,
+            _ => continue,
+        };
+        fields[slot] = Some(v);
+    }
+    let [e, s, t, p, q, tt, m] = &fields;
+    let raw_symbol = s.as_ref()?.as_str()?;
+    let id = t.as_ref()?.as_u64()?;
+    let price = marketprism::venue::json::exact_decimal(p.as_ref()?.as_str()?)?;
+    let quantity = marketprism::venue::json::exact_decimal(q.as_ref()?.as_str()?)?;
+    let trade_ts = tt.as_ref()?.as_u64()?;
+    let maker = m.as_ref()?.as_bool()?;
+    let event_ts = e.as_ref().and_then(|v| v.as_u64()).unwrap_or(trade_ts);
+    let symbol = map.normalize(raw_symbol)?;
+    batch
+        .push_with::<()>(RECV_NS, |bump| {
+            Ok(Record::Trade(Trade {
+                venue: VenueId::BinanceSpot,
+                symbol: bump.alloc_str(symbol),
+                raw_symbol: bump.alloc_str(raw_symbol),
+                trade_id: TradeId::Num(id),
+                price,
+                quantity,
+                side: if maker { Side::Sell } else { Side::Buy },
+                contracts: None,
+                is_maker: Some(maker),
+                trade_ts_ms: trade_ts,
+                seq: Some(id),
+                backfilled: false,
+                ts_ms: event_ts,
+                receive_ts_ns: RECV_NS,
+            }))
+        })
+        .ok()
 }

@@ -53,7 +53,7 @@ pub fn on_frame(
         receive_ns,
         instruments,
     };
-    parse(text, &cx, true, book, batch)
+    parse(text, &cx, Reader::Layout, book, batch)
 }
 
 /// [`on_frame`] through the full serde parser only: the reference the fuzz
@@ -67,28 +67,66 @@ pub fn on_frame_reference(
     book: &mut BookMsg,
     batch: &mut Batch,
 ) -> FrameOutcome {
+    on_frame_with(
+        Reader::Serde,
+        text,
+        receive_ns,
+        venue,
+        instruments,
+        book,
+        batch,
+    )
+}
+
+/// Which readers a frame may take (benches compare them; the protocol
+/// always uses [`Reader::Layout`]).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// The trade layout reader, then the flat scanner, then serde.
+    Layout,
+    /// The flat scanner, then serde.
+    Flat,
+    /// sonic-rs typed serde only.
+    Serde,
+}
+
+/// [`on_frame`] with a choice of readers.
+#[doc(hidden)]
+pub fn on_frame_with(
+    reader: Reader,
+    text: &str,
+    receive_ns: u64,
+    venue: VenueId,
+    instruments: &InstrumentMap,
+    book: &mut BookMsg,
+    batch: &mut Batch,
+) -> FrameOutcome {
     let cx = Cx {
         venue,
         receive_ns,
         instruments,
     };
-    parse(text, &cx, false, book, batch)
+    parse(text, &cx, reader, book, batch)
 }
 
 fn parse(
     text: &str,
     cx: &Cx<'_>,
-    fast: bool,
+    reader: Reader,
     book: &mut BookMsg,
     batch: &mut Batch,
 ) -> FrameOutcome {
     book.clear();
     // Flat events (trades, tickers, funding) take the fast scanner; anything
     // it declines (book levels, control answers, odd JSON) the full parser.
-    if fast {
-        if let Some((stream, data)) = trade_layout(text).or_else(|| flat_frame(text)) {
-            return dispatch(cx, stream, &data, false, book, batch);
-        }
+    let fast = match reader {
+        Reader::Layout => trade_layout(text).or_else(|| flat_frame(text)),
+        Reader::Flat => flat_frame(text),
+        Reader::Serde => None,
+    };
+    if let Some((stream, data)) = fast {
+        return dispatch(cx, stream, &data, false, book, batch);
     }
     on_frame_full(text, cx, book, batch)
 }
