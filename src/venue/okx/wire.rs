@@ -24,6 +24,7 @@ use crate::batch::{
 };
 use crate::book::BookMsg;
 use crate::model::{DataType, Side, VenueId};
+use crate::venue::flat::{Scalar, Scanner};
 use crate::venue::{FrameOutcome, Instrument, InstrumentMap, Malformed, ParseCtx};
 use bumpalo::Bump;
 use rust_decimal::Decimal;
@@ -63,7 +64,7 @@ struct Arg<'a> {
 
 /// One `data[]` entry of the record channels (union of the fields read; which
 /// are required depends on the channel).
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Entry<'a> {
     #[serde(rename = "instId", borrow, default)]
     inst_id: Option<&'a str>,
@@ -322,7 +323,10 @@ fn each<'a, 'i>(
             Cow::Borrowed(s) => s,
             Cow::Owned(_) => return Err(Malformed::WrongType),
         };
-        let e: Entry<'a> = sonic_rs::from_str(raw).map_err(|e| classify(&e))?;
+        let e: Entry<'a> = match flat_entry(raw) {
+            Some(e) => e,
+            None => sonic_rs::from_str(raw).map_err(|e| classify(&e))?,
+        };
         if channel == Channel::Liquidations {
             liquidations(&e, map, emit)?;
             continue;
@@ -340,6 +344,51 @@ fn each<'a, 'i>(
         });
     }
     Ok(())
+}
+
+/// A `data[]` entry read by the flat scanner (OKX's entries are flat objects
+/// of strings), or `None`: serde then reads it and accepts or rejects it as
+/// before. Whatever this accepts, serde reads the same way (a test holds it
+/// to that): every member a scalar, each known key a string and present
+/// once, `details` (liquidations, an array) left to serde. Why: the typed
+/// serde visit of `Entry` was most of an OKX trade's parse.
+fn flat_entry(raw: &str) -> Option<Entry<'_>> {
+    let mut e = Entry::default();
+    let mut sc = Scanner::new(raw);
+    sc.object(|key, sc| {
+        let v = sc.scalar()?;
+        let slot = match key {
+            "instId" => &mut e.inst_id,
+            "ts" => &mut e.ts,
+            "tradeId" => &mut e.trade_id,
+            "px" => &mut e.px,
+            "sz" => &mut e.sz,
+            "side" => &mut e.side,
+            "last" => &mut e.last,
+            "askPx" => &mut e.ask_px,
+            "askSz" => &mut e.ask_sz,
+            "bidPx" => &mut e.bid_px,
+            "bidSz" => &mut e.bid_sz,
+            "fundingRate" => &mut e.funding_rate,
+            "fundingTime" => &mut e.funding_time,
+            "nextFundingTime" => &mut e.next_funding_time,
+            "nextFundingRate" => &mut e.next_funding_rate,
+            "oi" => &mut e.oi,
+            "oiCcy" => &mut e.oi_ccy,
+            "oiUsd" => &mut e.oi_usd,
+            "details" => return None,
+            // Other members are ignored, as serde ignores them.
+            _ => return Some(()),
+        };
+        // serde rejects a repeated field and a non-string for these.
+        match (v, &slot) {
+            (Scalar::Str(s), None) => *slot = Some(s),
+            _ => return None,
+        }
+        Some(())
+    })?;
+    sc.end()?;
+    Some(e)
 }
 
 fn trade<'a, 'i>(e: &Entry<'a>, inst: &'i Instrument) -> Result<Prep<'a, 'i>, Malformed> {
@@ -978,6 +1027,70 @@ mod tests {
             one(r#"{"event":"error","code":"60018","msg":"x"}"#).0,
             FrameOutcome::ControlError
         );
+    }
+
+    /// Whatever the flat entry reader accepts, serde accepts and reads the
+    /// same way: entries of each channel as OKX documents them, cut at every
+    /// byte and with every byte replaced by characters that change the JSON.
+    #[test]
+    fn flat_entries_read_as_serde_reads_them() {
+        fn fields<'a>(e: &Entry<'a>) -> Vec<Option<&'a str>> {
+            vec![
+                e.inst_id,
+                e.ts,
+                e.trade_id,
+                e.px,
+                e.sz,
+                e.side,
+                e.last,
+                e.ask_px,
+                e.ask_sz,
+                e.bid_px,
+                e.bid_sz,
+                e.funding_rate,
+                e.funding_time,
+                e.next_funding_time,
+                e.next_funding_rate,
+                e.oi,
+                e.oi_ccy,
+                e.oi_usd,
+            ]
+        }
+        let docs = [
+            r#"{"instId":"BTC-USDT","tradeId":"130639474","px":"42219.9","sz":"0.12060306","side":"buy","ts":"1630048897897","count":"3","source":"0"}"#,
+            r#"{"instType":"SWAP","instId":"BTC-USDT-SWAP","last":"9999.99","lastSz":"1","askPx":"9999.99","askSz":"11","bidPx":"8888.88","bidSz":"5","ts":"1597026383085"}"#,
+            r#"{"fundingRate":"0.0001515","fundingTime":"1703088000000","instId":"BTC-USD-SWAP","instType":"SWAP","nextFundingRate":"","nextFundingTime":"1703116800000","ts":"1703070685309"}"#,
+            r#"{"instId":"BTC-USDT-SWAP","instType":"SWAP","oi":"5000","oiCcy":"555.55","oiUsd":"50000","ts":"1597026383085"}"#,
+        ];
+        let mut accepted = 0;
+        for doc in docs {
+            assert!(flat_entry(doc).is_some(), "{doc}");
+            let mut cases = vec![
+                doc.to_string(),
+                doc.replacen(r#""ts":"#, r#""ts":"1","ts":"#, 1),
+                doc.replacen(r#""instId":"#, r#""instId":7,"x":"#, 1),
+                doc.replacen('{', r#"{"details":[],"#, 1),
+                doc.replacen('{', r#"{"n":null,"#, 1),
+                doc.replacen('{', r#"{"f":1.5,"#, 1),
+            ];
+            for i in 0..doc.len() {
+                cases.push(doc[..i].to_string());
+                for c in ['"', ',', ':', '}', '{', '[', '1', ' ', '\\', 'x', 'n', '-'] {
+                    let mut t = doc.to_string();
+                    t.replace_range(i..i + 1, &c.to_string());
+                    cases.push(t);
+                }
+            }
+            for t in &cases {
+                let Some(flat) = flat_entry(t) else { continue };
+                accepted += 1;
+                let serde: Entry<'_> = sonic_rs::from_str(t).unwrap_or_else(|e| {
+                    panic!("flat reader accepted what serde rejects: {t}: {e}")
+                });
+                assert_eq!(fields(&flat), fields(&serde), "{t}");
+            }
+        }
+        assert!(accepted > 200, "{accepted}");
     }
 
     #[test]
