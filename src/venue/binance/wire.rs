@@ -48,12 +48,15 @@ pub fn on_frame(
     book: &mut BookMsg,
     batch: &mut Batch,
 ) -> FrameOutcome {
-    let cx = Cx {
-        venue,
+    on_frame_with(
+        Reader::Layout,
+        text,
         receive_ns,
+        venue,
         instruments,
-    };
-    parse(text, &cx, Reader::Layout, book, batch)
+        book,
+        batch,
+    )
 }
 
 /// [`on_frame`] through the full serde parser only: the reference the fuzz
