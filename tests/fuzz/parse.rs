@@ -108,8 +108,14 @@ impl Harness {
             // with the full parser on every input.
             let mut book = BookMsg::default();
             let mut batch = Batch::new(1024, 64 * 1024);
-            let full = venue::binance::wire::on_frame_reference(
-                text, RECV, venue, &self.map, &mut book, &mut batch,
+            let full = venue::binance::wire::on_frame_with(
+                venue::binance::wire::Reader::Serde,
+                text,
+                RECV,
+                venue,
+                &self.map,
+                &mut book,
+                &mut batch,
             );
             assert_eq!(out, full, "{}: full parser differs", ctx());
             let fast_recs: Vec<String> = self.batch.iter().map(|r| format!("{r:?}")).collect();

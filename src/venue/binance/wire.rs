@@ -59,30 +59,9 @@ pub fn on_frame(
     )
 }
 
-/// [`on_frame`] through the full serde parser only: the reference the fuzz
-/// suite holds the fast scanner to (same outcome, same records).
-#[doc(hidden)]
-pub fn on_frame_reference(
-    text: &str,
-    receive_ns: u64,
-    venue: VenueId,
-    instruments: &InstrumentMap,
-    book: &mut BookMsg,
-    batch: &mut Batch,
-) -> FrameOutcome {
-    on_frame_with(
-        Reader::Serde,
-        text,
-        receive_ns,
-        venue,
-        instruments,
-        book,
-        batch,
-    )
-}
-
-/// Which readers a frame may take (benches compare them; the protocol
-/// always uses [`Reader::Layout`]).
+/// Which readers a frame may take: benches compare them, and the fuzz
+/// suite holds the fast ones to [`Reader::Serde`] (same outcome, same
+/// records). The protocol always uses [`Reader::Layout`].
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reader {
@@ -1122,7 +1101,7 @@ mod tests {
             let mut book = BookMsg::default();
             let mut b = Batch::new(4, 4096);
             let out = if full {
-                on_frame_reference(text, 3, venue, &map, &mut book, &mut b)
+                on_frame_with(Reader::Serde, text, 3, venue, &map, &mut book, &mut b)
             } else {
                 on_frame(text, 3, venue, &map, &mut book, &mut b)
             };
