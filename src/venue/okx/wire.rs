@@ -350,8 +350,9 @@ fn each<'a, 'i>(
 /// of strings), or `None`: serde then reads it and accepts or rejects it as
 /// before. Whatever this accepts, serde reads the same way (a test holds it
 /// to that): every member a scalar, each known key a string and present
-/// once, `details` (liquidations, an array) left to serde. Why: the typed
-/// serde visit of `Entry` was most of an OKX trade's parse.
+/// once, `details` (liquidations, an array) left to serde. Why: serde's
+/// visit of `Entry`'s 18 optional fields costs more than one byte scan (an
+/// OKX trade frame: 1.32–1.35 → 1.16–1.17 µs in the `parse` bench).
 fn flat_entry(raw: &str) -> Option<Entry<'_>> {
     let mut e = Entry::default();
     let mut sc = Scanner::new(raw);
