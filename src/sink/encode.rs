@@ -537,10 +537,9 @@ pub fn push_u64(out: &mut Vec<u8>, n: u64) {
 struct Blocks {
     /// Unused blocks are 0.
     w: [u64; 3],
-    /// Blocks in use.
-    count: usize,
     /// Digits in the first block (1..=8).
     first: usize,
+    /// All digits: more than 8 use the second block, more than 16 the third.
     digits: usize,
 }
 
@@ -556,7 +555,6 @@ impl Blocks {
         if n < 100_000_000 {
             return Blocks {
                 w: [lead(eight_digits(n as u32), digits), 0, 0],
-                count: 1,
                 first: digits,
                 digits,
             };
@@ -567,7 +565,6 @@ impl Blocks {
             let k = digits - 8;
             Blocks {
                 w: [lead(eight_digits(top as u32), k), lo, 0],
-                count: 2,
                 first: k,
                 digits,
             }
@@ -577,7 +574,6 @@ impl Blocks {
             let mid = eight_digits((top % 100_000_000) as u32);
             Blocks {
                 w: [hi, mid, lo],
-                count: 3,
                 first: k,
                 digits,
             }
@@ -604,9 +600,9 @@ impl Blocks {
         // blocks in use are stored (extra stores under a number that is read
         // back, as decimals are, stall store forwarding).
         store(0, self.w[0]);
-        if self.count > 1 {
+        if self.digits > 8 {
             store(self.first, self.w[1]);
-            if self.count > 2 {
+            if self.digits > 16 {
                 store(self.first + 8, self.w[2]);
             }
         }
