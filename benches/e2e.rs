@@ -83,7 +83,7 @@ fn run(syms: &[&str], per_symbol: u64, delay_ms: u64, discard: bool) -> Outcome 
         &cfg,
         format!(
             "[engine]\ncores = [0]\nbatch_max_events = {batch}\nbatch_max_delay_ms = {delay_ms}\ndiscard_frames = {discard}\nspin_before_park_us = {spin}\n\
-             [http]\nlisten = \"127.0.0.1:0\"\n[sink]\npath = \"{}\"\n\
+             [http]\nlisten = \"127.0.0.1:0\"\n[sink]\npath = \"{}\"\ndirect_io = {direct}\n\
              [exchanges.binance_spot]\nws_url = \"wss://localhost:{}\"\nrest_url = \"https://localhost:{}\"\n\
              symbols = [{}]\ndata_types = [\"trade\"]\nca_file = \"{}\"\n",
             dir.path().join("data").display(),
@@ -93,6 +93,7 @@ fn run(syms: &[&str], per_symbol: u64, delay_ms: u64, discard: bool) -> Outcome 
             tls.join("ca.pem").display(),
             spin = env_u64("E2E_SPIN_US", 0),
             batch = env_u64("E2E_BATCH_EVENTS", 4096),
+            direct = direct_io(),
         ),
     )
     .unwrap();
@@ -237,11 +238,17 @@ fn tls_ca(dir: &tempfile::TempDir) -> String {
 fn engine_toml(dir: &Path, discard: bool, spin_us: u64) -> String {
     format!(
         "[engine]\ncores = [0]\nbatch_max_events = {}\nbatch_max_delay_ms = {}\ndiscard_frames = {discard}\nspin_before_park_us = {spin_us}\n\
-         [http]\nlisten = \"127.0.0.1:0\"\n[sink]\npath = \"{}\"\n",
+         [http]\nlisten = \"127.0.0.1:0\"\n[sink]\npath = \"{}\"\ndirect_io = {}\n",
         env_u64("E2E_BATCH_EVENTS", 4096),
         env_u64("E2E_BATCH_DELAY_MS", 20),
         dir.join("data").display(),
+        direct_io(),
     )
+}
+
+/// `E2E_DIRECT_IO=1`: the file sink writes with O_DIRECT (`sink.direct_io`).
+fn direct_io() -> bool {
+    env_u64("E2E_DIRECT_IO", 0) == 1
 }
 
 /// One `[exchanges.KEY]` table pointing at the mock.
@@ -900,8 +907,9 @@ fn trades() {
         pairs.push((ceiling, full));
     }
     println!(
-        "e2e: mock (cpu 1) → TLS → collector (1 core, cpu 0) → files in {}; {nsym} symbols x {per_symbol} trades = {total}",
-        data_base()
+        "e2e: mock (cpu 1) → TLS → collector (1 core, cpu 0) → files in {} ({}); {nsym} symbols x {per_symbol} trades = {total}",
+        data_base(),
+        if direct_io() { "O_DIRECT via io_uring" } else { "write(2)" }
     );
     // The target: the higher of 1 M msg/s and 40 % of the same pair's ceiling.
     let target = |c: &Outcome| (0.4 * c.rate).max(1e6);

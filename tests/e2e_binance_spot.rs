@@ -257,6 +257,17 @@ fn every_trade_exactly_once_over_tls_on_two_cores() {
 /// mock's market starts before the collector subscribes), and exit is 0.
 #[test]
 fn sigterm_mid_stream_loses_nothing() {
+    sigterm_loses_nothing(false);
+}
+
+/// The same with `sink.direct_io`: O_DIRECT writes in flight at SIGTERM
+/// land before exit, and the files end at their last line (no padding).
+#[test]
+fn sigterm_mid_stream_loses_nothing_with_direct_io() {
+    sigterm_loses_nothing(true);
+}
+
+fn sigterm_loses_nothing(direct_io: bool) {
     let dir = tempfile::tempdir().unwrap();
     let tls = dir.path().join("tls");
     let (mock, mock_addr) = start_mock(
@@ -264,6 +275,12 @@ fn sigterm_mid_stream_loses_nothing() {
         &["--rate", "3000", "--time-base-ms", &TIME_BASE.to_string()],
     );
     let cfg = write_config(dir.path(), mock_addr, 3, "");
+    if direct_io {
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        let text = text.replace("kind = \"file\"\n", "kind = \"file\"\ndirect_io = true\n");
+        assert!(text.contains("direct_io = true"));
+        std::fs::write(&cfg, text).unwrap();
+    }
     let (mut collector, metrics) = start_collector(&cfg);
     wait_until("trades flowing", Duration::from_secs(60), || {
         let (_, m) = http_get(metrics, "/metrics");
@@ -273,6 +290,11 @@ fn sigterm_mid_stream_loses_nothing() {
     assert_eq!(status.code(), Some(0), "{}", collector.output());
     drop(mock);
     let out = collector.output();
+    assert_eq!(
+        out.matches("with O_DIRECT through io_uring").count(),
+        if direct_io { 2 } else { 0 },
+        "{out}"
+    );
     let mut parsed = 0u64;
     let mut written = 0u64;
     for l in out.lines().filter(|l| l.contains("stopped: parsed ")) {
@@ -293,6 +315,14 @@ fn sigterm_mid_stream_loses_nothing() {
 
     let records = read_records(&dir.path().join("data"));
     assert_eq!(records.len() as u64, written);
+    for e in std::fs::read_dir(dir.path().join("data")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "jsonl") {
+            let b = std::fs::read(&p).unwrap();
+            assert!(!b.contains(&0), "zero padding left in {p:?}");
+            assert!(b.is_empty() || b.ends_with(b"\n"), "{p:?}");
+        }
+    }
     let mut ids: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for (_, r) in &records {
         let sym = r

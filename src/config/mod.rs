@@ -87,6 +87,9 @@ mod tests {
         assert_eq!(plan.engine.batch_max_delay.as_millis(), 20);
         assert_eq!(plan.http_listen.to_string(), "127.0.0.1:9092");
         assert_eq!(plan.sink.path.to_str(), Some("data"));
+        assert!(!plan.sink.direct_io);
+        let direct = load_str(&format!("[sink]\ndirect_io = true\n{GOOD}")).unwrap();
+        assert!(direct.sink.direct_io);
     }
 
     #[test]

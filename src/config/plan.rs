@@ -78,6 +78,8 @@ pub struct FileSinkPlan {
     pub path: PathBuf,
     pub rotate_max_bytes: u64,
     pub rotate_interval: Duration,
+    /// O_DIRECT writes through io_uring instead of `write(2)` (see `sink::direct`).
+    pub direct_io: bool,
 }
 
 /// One enabled venue with its endpoints.
@@ -364,6 +366,7 @@ impl Plan {
                 path: raw.sink.path.clone(),
                 rotate_max_bytes: raw.sink.rotate_max_bytes,
                 rotate_interval: Duration::from_secs(raw.sink.rotate_interval_s),
+                direct_io: raw.sink.direct_io,
             },
             venues,
             cores,

@@ -161,6 +161,11 @@ pub struct SinkConfig {
     /// While the disk is full, try writing again this often.
     #[serde(default = "default_disk_full_retry_ms")]
     pub disk_full_retry_ms: u64,
+    /// Write files with O_DIRECT through io_uring: the device reads our
+    /// buffer, the core skips the page-cache copy. Needs a filesystem that
+    /// supports O_DIRECT; the live file ends in zero padding until closed.
+    #[serde(default)]
+    pub direct_io: bool,
 }
 
 const fn default_max_pending_bytes() -> u64 {
@@ -218,6 +223,7 @@ impl Default for SinkConfig {
             spill_path: None,
             max_pending_bytes: default_max_pending_bytes(),
             disk_full_retry_ms: default_disk_full_retry_ms(),
+            direct_io: false,
         }
     }
 }

@@ -881,17 +881,56 @@ impl Pipeline {
         } else {
             sink.write_batch(&self.batch)
         };
-        if let Ok(rep) = &result {
-            if self.live && rep.bytes > 0 {
-                let written_ns = crate::sys::now_ns();
-                for rec in self.batch.iter() {
-                    self.stats
-                        .receive_to_written
-                        .observe(written_ns.saturating_sub(rec.receive_ts_ns()));
-                }
+        self.observe_written(&result, true);
+        self.file_result(result, now_ns);
+    }
+
+    /// Direct-mode file sink: collects a finished write (and starts the
+    /// next) between flushes, so "written" is known soon after it is.
+    pub fn reap_sink(&mut self, now_ns: u64) {
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        if !sink.is_direct() {
+            return;
+        }
+        let result = sink.write_queued();
+        self.observe_written(&result, false);
+        self.file_result(result, now_ns);
+    }
+
+    /// A direct-mode write is with the device.
+    pub fn sink_in_flight(&self) -> bool {
+        self.sink.as_ref().is_some_and(|s| s.in_flight())
+    }
+
+    /// receive → written of what a file sink call wrote: in buffered mode
+    /// the batch passed in (`with_batch`), in direct mode whatever landed.
+    fn observe_written(&self, result: &Result<WriteReport, WriteError>, with_batch: bool) {
+        let (Some(sink), true) = (self.sink.as_ref(), self.live) else {
+            return;
+        };
+        let bytes = match result {
+            Ok(r) => r.bytes,
+            Err(e) => e.written.bytes,
+        };
+        if bytes == 0 {
+            return;
+        }
+        let written_ns = crate::sys::now_ns();
+        if sink.is_direct() {
+            for &r in sink.written_receive_ns() {
+                self.stats
+                    .receive_to_written
+                    .observe(written_ns.saturating_sub(r));
+            }
+        } else if with_batch {
+            for rec in self.batch.iter() {
+                self.stats
+                    .receive_to_written
+                    .observe(written_ns.saturating_sub(rec.receive_ts_ns()));
             }
         }
-        self.file_result(result, now_ns);
     }
 
     /// Counts what a file sink write did; logs failures and drops (rate-limited).
@@ -905,40 +944,40 @@ impl Pipeline {
             .sink_pending_records
             .set(sink.pending_records() as i64);
         self.stats.sink_records_dropped.add(dropped);
-        match result {
-            Ok(rep) => {
-                for v in VenueId::ALL {
-                    for dt in DataType::ALL {
-                        let k = rep.written[v.index()][dt.index()];
-                        if k > 0 {
-                            self.stats.venue(v).written[dt.index()].add(k);
-                        }
-                    }
-                }
-                self.stats.sink_bytes.add(rep.bytes);
-                self.stats.gaps_emitted.add(rep.gaps);
-                if rep.rotated {
-                    self.stats.sink_files_opened.inc();
-                }
-                if rep.resumed {
-                    log::warn!(
-                        "core {}: file sink writing again ({} records caught up)",
-                        self.stats.shard,
-                        rep.records
-                    );
+        let (rep, error) = match result {
+            Ok(rep) => (rep, None),
+            Err(e) => (*e.written, Some(e)),
+        };
+        for v in VenueId::ALL {
+            for dt in DataType::ALL {
+                let k = rep.written[v.index()][dt.index()];
+                if k > 0 {
+                    self.stats.venue(v).written[dt.index()].add(k);
                 }
             }
-            Err(e) => {
-                self.stats.sink_errors.inc();
-                if let Some(k) = self.sink_log.check(now_ns) {
-                    log::error!(
-                        "core {}: file sink write failed: {} ({} records kept in memory{}; {k} similar errors suppressed)",
-                        self.stats.shard,
-                        e.error,
-                        e.pending_records,
-                        if e.disk_full { "; disk full: writes paused and retried periodically" } else { "" }
-                    );
-                }
+        }
+        self.stats.sink_bytes.add(rep.bytes);
+        self.stats.gaps_emitted.add(rep.gaps);
+        if rep.rotated {
+            self.stats.sink_files_opened.inc();
+        }
+        if rep.resumed {
+            log::warn!(
+                "core {}: file sink writing again ({} records caught up)",
+                self.stats.shard,
+                rep.records
+            );
+        }
+        if let Some(e) = error {
+            self.stats.sink_errors.inc();
+            if let Some(k) = self.sink_log.check(now_ns) {
+                log::error!(
+                    "core {}: file sink write failed: {} ({} records kept in memory{}; {k} similar errors suppressed)",
+                    self.stats.shard,
+                    e.error,
+                    e.pending_records,
+                    if e.disk_full { "; disk full: writes paused and retried periodically" } else { "" }
+                );
             }
         }
         if dropped > 0 {
@@ -964,6 +1003,7 @@ impl Pipeline {
             return Ok(());
         };
         let result = sink.close();
+        self.observe_written(&result, false);
         let err = result.as_ref().err().map(|e| {
             format!(
                 "closing the file sink: {} ({} records not written)",
@@ -1063,6 +1103,7 @@ mod tests {
             path: dir.path().join("files"),
             rotate_max_bytes: 1 << 30,
             rotate_interval: Duration::from_secs(3600),
+            direct_io: false,
         };
         let mut map = InstrumentMap::default();
         map.insert("BTCUSDT", "BTC", "USDT", true);
@@ -1120,6 +1161,7 @@ mod tests {
             path: dir.path().join("files"),
             rotate_max_bytes: 1 << 30,
             rotate_interval: Duration::from_secs(3600),
+            direct_io: false,
         };
         let mut map = InstrumentMap::default();
         map.insert("BTCUSDT", "BTC", "USDT", true);
@@ -1177,6 +1219,7 @@ mod tests {
             path: dir.path().join("files"),
             rotate_max_bytes: 1 << 30,
             rotate_interval: Duration::from_secs(3600),
+            direct_io: false,
         };
         let mut map = InstrumentMap::default();
         map.insert("BTCUSDT", "BTC", "USDT", true);

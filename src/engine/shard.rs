@@ -41,6 +41,8 @@ const SWITCH_QUIET: Duration = Duration::from_millis(200);
 const YIELD_EVERY: u32 = 64;
 /// How long a clean stop waits for NATS acks (within the shutdown budget).
 const NATS_DRAIN: Duration = Duration::from_secs(15);
+/// How often the flusher looks for a direct-mode write that landed.
+const REAP_EVERY: Duration = Duration::from_micros(200);
 /// Wait between attempts to close a file sink the disk refuses.
 const CLOSE_RETRY: Duration = Duration::from_millis(200);
 
@@ -1177,7 +1179,7 @@ impl Shard {
                         )
                     };
                     if full {
-                        self.pipeline.borrow_mut().flush(now);
+                        self.flush_full(now);
                     } else if became_nonempty {
                         self.batch_started.notify();
                     }
@@ -1496,7 +1498,7 @@ impl Shard {
             }
         }
         if full {
-            self.pipeline.borrow_mut().flush(now);
+            self.flush_full(now);
         } else if became_nonempty {
             self.batch_started.notify();
         }
@@ -1605,7 +1607,7 @@ impl Shard {
                 (next, was_empty && p.batch_len() > 0, p.is_full())
             };
             if full {
-                self.pipeline.borrow_mut().flush(now);
+                self.flush_full(now);
             } else if became_nonempty {
                 self.batch_started.notify();
             }
@@ -1633,15 +1635,33 @@ impl Shard {
         }
     }
 
+    /// Flushes a full batch. A direct-mode write it leaves with the device
+    /// wakes the flusher, which collects it once it lands.
+    fn flush_full(&self, now: u64) {
+        let mut p = self.pipeline.borrow_mut();
+        p.flush(now);
+        if p.sink_in_flight() {
+            drop(p);
+            self.batch_started.notify();
+        }
+    }
+
     /// Flushes the batch when its oldest record reaches `batch_max_delay`.
     async fn flusher(self: Rc<Self>) {
         let delay_ns = self.engine.batch_max_delay.as_nanos() as u64;
         loop {
-            let (oldest, pending) = {
+            let (oldest, pending, in_flight) = {
                 let p = self.pipeline.borrow();
-                (p.oldest_receive_ns(), p.has_pending())
+                (p.oldest_receive_ns(), p.has_pending(), p.sink_in_flight())
             };
             match oldest {
+                // A direct-mode write is with the device: look again soon,
+                // so its records count as written (and the next write
+                // starts) about when it lands, not a batch delay later.
+                None if in_flight => {
+                    glommio::timer::sleep(REAP_EVERY).await;
+                    self.pipeline.borrow_mut().reap_sink(crate::sys::now_ns());
+                }
                 None if pending => {
                     // A failed write is retried at the batch cadence.
                     glommio::timer::sleep(self.engine.batch_max_delay).await;
@@ -1654,6 +1674,10 @@ impl Shard {
                     let deadline = t.saturating_add(delay_ns);
                     if now >= deadline {
                         self.pipeline.borrow_mut().flush(now);
+                    } else if in_flight {
+                        let wait = (deadline - now).min(REAP_EVERY.as_nanos() as u64);
+                        glommio::timer::sleep(Duration::from_nanos(wait)).await;
+                        self.pipeline.borrow_mut().reap_sink(crate::sys::now_ns());
                     } else {
                         glommio::timer::sleep(Duration::from_nanos(deadline - now)).await;
                     }

@@ -23,6 +23,7 @@
 //! new ones are dropped, counted per stream, and described by `gap` records
 //! written as soon as the disk takes data again.
 
+use super::direct::{self, DirectWriter};
 use super::encode::{encode_record, json_str, push_u64};
 use crate::batch::{Batch, Record, TradeId};
 use crate::config::plan::FileSinkPlan;
@@ -76,7 +77,34 @@ pub struct FileSink {
     gaps: Vec<DropGap>,
     marker: Option<Marker>,
     recovery: Recovery,
+    /// `sink.direct_io`: O_DIRECT writes through io_uring (see `direct`).
+    direct: Option<Direct>,
+    /// Receive times of the records the last call found written (direct
+    /// mode: they are not the batch just passed).
+    written_ns: Vec<u64>,
 }
+
+/// Direct-mode state: which lines `pending` and the write in flight hold,
+/// so a write that lands counts exactly its own records.
+struct Direct {
+    writer: DirectWriter,
+    /// Lines of `pending`, in order.
+    lines: Vec<Line>,
+    /// Lines of the write in flight (their bytes are in the writer's buffer).
+    flight: Vec<Line>,
+}
+
+/// One line of `pending` in direct mode.
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    /// Offset just past its `\n`, from the start of its buffer.
+    end: usize,
+    /// `venue * DataType::COUNT + data_type`, or [`GAP_LINE`].
+    kind: u16,
+    receive_ns: u64,
+}
+
+const GAP_LINE: u16 = u16::MAX;
 
 /// What one flush did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +124,10 @@ pub struct WriteReport {
 #[derive(Debug)]
 pub struct WriteError {
     pub error: io::Error,
+    /// What the same call did write before failing (direct mode: a write
+    /// that landed, then the next one failed). Boxed: errors are rare and
+    /// the report is large.
+    pub written: Box<WriteReport>,
     pub pending_records: u64,
     /// ENOSPC / EDQUOT / EFBIG: retried every `disk_full_retry`.
     pub disk_full: bool,
@@ -118,6 +150,8 @@ pub struct Recovery {
     pub last_ts_ms: Option<u64>,
     /// Another live process holds this core's marker: nothing was checked.
     pub skipped_busy: bool,
+    /// Zero padding of an unfinished O_DIRECT file, cut off (not a loss).
+    pub padding_bytes: u64,
 }
 
 /// Dropped records of one stream.
@@ -138,6 +172,12 @@ struct DropGap {
 struct Marker {
     file: File,
     path: PathBuf,
+}
+
+/// A record's line kind in direct mode: venue × data type.
+#[inline]
+fn line_kind(rec: &Record<'_>) -> u16 {
+    (rec.venue().index() * DataType::COUNT + rec.data_type().index()) as u16
 }
 
 fn disk_full_error(e: &io::Error) -> bool {
@@ -204,7 +244,23 @@ impl FileSink {
             gaps: Vec::new(),
             marker,
             recovery,
+            direct: if plan.direct_io {
+                Some(Direct {
+                    writer: DirectWriter::new()?,
+                    lines: Vec::new(),
+                    flight: Vec::new(),
+                })
+            } else {
+                None
+            },
+            written_ns: Vec::new(),
         };
+        if sink.direct.is_some() {
+            log::info!(
+                "core {shard}: file sink writes {} with O_DIRECT through io_uring",
+                plan.path.display()
+            );
+        }
         if sink.recovery.unclean {
             let r = &sink.recovery;
             log::warn!(
@@ -253,7 +309,35 @@ impl FileSink {
 
     /// Lines (records or gap records) wait to be written.
     pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty() || !self.gaps.is_empty()
+        !self.pending.is_empty() || !self.gaps.is_empty() || self.in_flight()
+    }
+
+    /// Direct mode: a write is with the device.
+    pub fn in_flight(&self) -> bool {
+        self.direct.as_ref().is_some_and(|d| d.writer.in_flight())
+    }
+
+    /// Direct mode (`sink.direct_io`).
+    pub fn is_direct(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    /// Receive times of the records the last write call found written, in
+    /// direct mode (in buffered mode they are the batch passed in).
+    pub fn written_receive_ns(&self) -> &[u64] {
+        &self.written_ns
+    }
+
+    /// Direct mode: notes the line just appended to `pending`.
+    #[inline]
+    fn note_line(&mut self, kind: u16, receive_ns: u64) {
+        if let Some(d) = self.direct.as_mut() {
+            d.lines.push(Line {
+                end: self.pending.len(),
+                kind,
+                receive_ns,
+            });
+        }
     }
 
     pub fn pending_records(&self) -> u64 {
@@ -281,6 +365,7 @@ impl FileSink {
         for rec in batch.iter() {
             if self.admit(rec) {
                 encode_record(&mut self.pending, rec);
+                self.note_line(line_kind(rec), rec.receive_ts_ns());
             }
         }
         self.write_pending(false)
@@ -292,6 +377,7 @@ impl FileSink {
         if self.admit(rec) {
             self.pending.extend_from_slice(json);
             self.pending.push(b'\n');
+            self.note_line(line_kind(rec), rec.receive_ts_ns());
         }
     }
 
@@ -395,6 +481,7 @@ impl FileSink {
             push_u64(o, g.to_ts_ms);
             o.extend_from_slice(b",\"data_source\":\"marketprism\"}\n");
             self.pending_gaps += 1;
+            self.note_line(GAP_LINE, 0);
         }
     }
 
@@ -435,11 +522,15 @@ impl FileSink {
         push_u64(o, now);
         o.extend_from_slice(b",\"data_source\":\"marketprism\"}\n");
         self.pending_gaps += 1;
+        self.note_line(GAP_LINE, 0);
     }
 
     /// Writes everything pending, whole lines only. `force`: ignore the
     /// disk-full wait (shutdown).
     fn write_pending(&mut self, force: bool) -> Result<WriteReport, WriteError> {
+        if self.direct.is_some() {
+            return self.write_direct(force);
+        }
         if !self.gaps.is_empty() && !self.failing {
             self.queue_drop_gaps();
         }
@@ -527,6 +618,134 @@ impl FileSink {
         Ok(report)
     }
 
+    /// Direct mode: collects the write in flight if it finished (`force`:
+    /// waits for it) and hands what is pending to the device when it is
+    /// free. `force` (shutdown) repeats until nothing is pending.
+    fn write_direct(&mut self, force: bool) -> Result<WriteReport, WriteError> {
+        let mut report = WriteReport::default();
+        self.written_ns.clear();
+        loop {
+            let Some(d) = self.direct.as_mut() else {
+                unreachable!("direct mode")
+            };
+            match d.writer.reap(force) {
+                Some(Ok(n)) => {
+                    self.bytes_in_file += n as u64;
+                    report.bytes += n as u64;
+                    for l in std::mem::take(&mut d.flight) {
+                        if l.kind == GAP_LINE {
+                            report.gaps += 1;
+                            self.pending_gaps -= 1;
+                        } else {
+                            let (v, t) = (
+                                l.kind as usize / DataType::COUNT,
+                                l.kind as usize % DataType::COUNT,
+                            );
+                            report.records += 1;
+                            report.written[v][t] += 1;
+                            self.pending_records -= 1;
+                            self.pending_counts[v][t] -= 1;
+                            self.written_ns.push(l.receive_ns);
+                        }
+                    }
+                    report.resumed |= self.failing;
+                    self.failing = false;
+                    self.disk_full = None;
+                }
+                Some(Err(e)) => {
+                    // Back in front of what came since, in order; retried
+                    // from the same block.
+                    let data = d.writer.last_data();
+                    let n = data.len();
+                    self.pending.splice(0..0, data.iter().copied());
+                    for l in &mut d.lines {
+                        l.end += n;
+                    }
+                    let flight = std::mem::take(&mut d.flight);
+                    d.lines.splice(0..0, flight);
+                    let mut err = self.failed(e);
+                    err.written = Box::new(report);
+                    return Err(err);
+                }
+                None => {}
+            }
+            if self.in_flight() {
+                if force {
+                    let mut err = self.failed(io::Error::other(
+                        "an O_DIRECT write did not finish (io_uring wait failed)",
+                    ));
+                    err.written = Box::new(report);
+                    return Err(err);
+                }
+                return Ok(report);
+            }
+            if !self.gaps.is_empty() && !self.failing {
+                self.queue_drop_gaps();
+            }
+            if self.pending.is_empty() {
+                return Ok(report);
+            }
+            if let Some(at) = self.disk_full {
+                if !force && Instant::now() < at {
+                    return Ok(report);
+                }
+            }
+            let needs_rotation = match self.file {
+                None => true,
+                Some(_) => {
+                    (self.bytes_in_file > 0
+                        && self.bytes_in_file + self.pending.len() as u64 > self.max_bytes)
+                        || self.opened_at.elapsed() >= self.interval
+                }
+            };
+            if needs_rotation {
+                if let Err(error) = self.rotate() {
+                    let mut err = self.failed(error);
+                    err.written = Box::new(report);
+                    return Err(err);
+                }
+                report.rotated = true;
+            }
+            // Whole lines, at most `MAX_WRITE` unless one line is longer.
+            let Some(d) = self.direct.as_mut() else {
+                unreachable!("direct mode")
+            };
+            let k = match d.lines.iter().position(|l| l.end > direct::MAX_WRITE) {
+                Some(0) => 1,
+                Some(k) => k,
+                None => d.lines.len(),
+            };
+            let n = d.lines[k - 1].end;
+            let Some(file) = self.file.as_ref() else {
+                let mut err = self.failed(io::Error::other("no file open"));
+                err.written = Box::new(report);
+                return Err(err);
+            };
+            if let Err(e) = d
+                .writer
+                .submit(file, self.bytes_in_file, &self.pending[..n])
+            {
+                let mut err = self.failed(e);
+                err.written = Box::new(report);
+                return Err(err);
+            }
+            // The bytes live in the writer's buffer until the write lands.
+            self.pending.drain(..n);
+            if k == d.lines.len() {
+                std::mem::swap(&mut d.flight, &mut d.lines);
+                d.lines.clear();
+            } else {
+                d.flight.extend(d.lines.drain(..k));
+                for l in &mut d.lines {
+                    l.end -= n;
+                }
+            }
+            if !force {
+                return Ok(report);
+            }
+        }
+    }
+
     fn failed(&mut self, error: io::Error) -> WriteError {
         self.failing = true;
         let full = disk_full_error(&error);
@@ -534,23 +753,38 @@ impl FileSink {
             self.disk_full = Some(Instant::now() + self.retry_every);
             // A file at its size limit: the next attempt starts a new one.
             if error.kind() == io::ErrorKind::FileTooLarge && self.bytes_in_file > 0 {
-                self.file = None;
+                self.finish_file();
             }
         } else {
             self.disk_full = None;
         }
         WriteError {
             error,
+            written: Box::default(),
             pending_records: self.pending_records,
             disk_full: full,
         }
     }
 
-    fn rotate(&mut self) -> io::Result<()> {
+    /// Closes the current file (rotation): its O_DIRECT padding is cut off.
+    fn finish_file(&mut self) {
         if let Some(f) = self.file.take() {
-            // Best effort: the data is in the page cache either way.
+            if self.direct.is_some() {
+                if let Err(e) = f.set_len(self.bytes_in_file) {
+                    // Recovery at the next start cuts it instead.
+                    log::warn!(
+                        "cannot cut the O_DIRECT padding off {}: {e}",
+                        self.path.display()
+                    );
+                }
+            }
+            // Best effort: the data is in the page cache (or on the device).
             let _ = f.sync_data();
         }
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        self.finish_file();
         let stamp = utc_stamp(std::time::SystemTime::now());
         loop {
             self.seq += 1;
@@ -558,7 +792,14 @@ impl FileSink {
                 "core{:02}-{}-{:04}.jsonl",
                 self.shard, stamp, self.seq
             ));
-            match OpenOptions::new().append(true).create_new(true).open(&path) {
+            let opened = match self.direct.as_mut() {
+                Some(d) => {
+                    d.writer.start_file();
+                    direct::create(&path)
+                }
+                None => OpenOptions::new().append(true).create_new(true).open(&path),
+            };
+            match opened {
                 Ok(f) => {
                     self.file = Some(f);
                     self.path = path;
@@ -588,8 +829,17 @@ impl FileSink {
             report.merge(self.write_pending(true)?);
         }
         if let Some(f) = self.file.take() {
+            if self.direct.is_some() {
+                f.set_len(self.bytes_in_file).map_err(|error| WriteError {
+                    error,
+                    written: Box::new(report),
+                    pending_records: 0,
+                    disk_full: false,
+                })?;
+            }
             f.sync_all().map_err(|error| WriteError {
                 error,
+                written: Box::new(report),
                 pending_records: 0,
                 disk_full: false,
             })?;
@@ -739,6 +989,23 @@ fn recover_files(dir: &Path, shard: usize, r: &mut Recovery) -> io::Result<()> {
         if last[0] == b'\n' {
             continue;
         }
+        // An O_DIRECT file the run did not close ends in zero padding.
+        let mut len = len;
+        if last[0] == 0 {
+            let data_end = end_of_data(&f, len).map_err(ctx)?;
+            r.padding_bytes += len - data_end;
+            len = data_end;
+            let mut last = [0u8];
+            if len > 0 {
+                f.read_exact_at(&mut last, len - 1).map_err(ctx)?;
+            }
+            if len == 0 || last[0] == b'\n' {
+                let w = OpenOptions::new().write(true).open(&path).map_err(ctx)?;
+                w.set_len(len).map_err(ctx)?;
+                let _ = w.sync_data();
+                continue;
+            }
+        }
         let keep = end_of_last_line(&f, len).map_err(ctx)?;
         let w = OpenOptions::new().write(true).open(&path).map_err(ctx)?;
         w.set_len(keep).map_err(ctx)?;
@@ -752,6 +1019,22 @@ fn recover_files(dir: &Path, shard: usize, r: &mut Recovery) -> io::Result<()> {
         r.last_ts_ms = last_line_ts_ms(&dir.join(name)).unwrap_or(None);
     }
     Ok(())
+}
+
+/// Offset just past the last non-zero byte of the first `len` bytes.
+fn end_of_data(f: &File, len: u64) -> io::Result<u64> {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut end = len;
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        f.read_exact_at(chunk, start)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b != 0) {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
 }
 
 /// Offset just past the last `\n` of the first `len` bytes (0: none).
@@ -871,6 +1154,7 @@ mod tests {
             path: dir.to_path_buf(),
             rotate_max_bytes: max_bytes,
             rotate_interval: Duration::from_secs(3600),
+            direct_io: false,
         }
     }
 
@@ -1137,6 +1421,181 @@ mod tests {
         // That start was clean again: no second report.
         let sink = FileSink::open(&plan(dir.path(), 1 << 30), 0).unwrap();
         assert!(!sink.recovery().unclean);
+    }
+
+    fn direct_plan(dir: &Path, max_bytes: u64) -> FileSinkPlan {
+        FileSinkPlan {
+            direct_io: true,
+            ..plan(dir, max_bytes)
+        }
+    }
+
+    /// Direct mode: a write counts when it lands, which a later call sees.
+    fn wait_landed(sink: &mut FileSink, total: &mut WriteReport) {
+        let t = Instant::now();
+        while sink.in_flight() {
+            assert!(t.elapsed() < Duration::from_secs(10), "write never landed");
+            std::thread::sleep(Duration::from_micros(200));
+            total.merge(sink.write_queued().unwrap());
+        }
+    }
+
+    #[test]
+    fn direct_mode_writes_every_record_once_and_closes_without_padding() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::open(&direct_plan(dir.path(), 1 << 30), 1).unwrap();
+        assert!(sink.is_direct());
+        let mut total = WriteReport::default();
+        let mut next = 0;
+        // Batch sizes that leave the file's end mid-block and cross blocks;
+        // some calls find the previous write still in flight.
+        for (i, n) in [1u64, 7, 40, 3, 100, 1, 250, 12].into_iter().enumerate() {
+            total.merge(sink.write_batch(&batch_of(n, next)).unwrap());
+            next += n;
+            if i % 3 == 2 {
+                wait_landed(&mut sink, &mut total);
+            }
+        }
+        wait_landed(&mut sink, &mut total);
+        let path = sink.current_path().unwrap().to_path_buf();
+        // While open, the file holds every line, then zeros to a whole block.
+        let live = std::fs::read(&path).unwrap();
+        assert_eq!(live.len() % 4096, 0);
+        let data_end = live.iter().rposition(|&b| b != 0).unwrap() + 1;
+        assert_eq!(live[data_end - 1], b'\n');
+        assert_eq!(total.bytes, data_end as u64);
+        total.merge(sink.close().unwrap());
+        assert_eq!(total.records, next);
+        assert_eq!(
+            total.written[VenueId::BinanceSpot.index()][DataType::Trade.index()],
+            next
+        );
+        let on_disk = std::fs::read(&path).unwrap();
+        assert_eq!(on_disk, live[..data_end]);
+        let (ids, files) = read_ids(dir.path());
+        assert_eq!(ids, (0..next).collect::<Vec<u64>>());
+        assert_eq!(files, 1);
+        assert!(!dir.path().join(STATE_DIR).exists());
+    }
+
+    #[test]
+    fn direct_mode_reports_the_receive_times_of_what_landed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::open(&direct_plan(dir.path(), 1 << 30), 0).unwrap();
+        let first = sink.write_batch(&batch_of(3, 10)).unwrap();
+        // Submitted, not yet known to have landed.
+        assert_eq!(first.records, 0);
+        assert!(sink.in_flight() && sink.has_pending());
+        assert_eq!(sink.pending_records(), 3);
+        let mut total = WriteReport::default();
+        let t = Instant::now();
+        let mut seen = Vec::new();
+        while total.records < 3 {
+            assert!(t.elapsed() < Duration::from_secs(10));
+            std::thread::sleep(Duration::from_micros(200));
+            total.merge(sink.write_queued().unwrap());
+            seen.extend_from_slice(sink.written_receive_ns());
+        }
+        // `batch_of` receives trade `id` at `id` ns.
+        assert_eq!(seen, vec![10, 11, 12]);
+        assert_eq!(sink.pending_records(), 0);
+        assert!(!sink.has_pending());
+        sink.close().unwrap();
+    }
+
+    #[test]
+    fn direct_mode_rotation_cuts_each_file_to_its_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::open(&direct_plan(dir.path(), 6000), 0).unwrap();
+        let mut total = WriteReport::default();
+        for i in 0..12 {
+            total.merge(sink.write_batch(&batch_of(9, i * 9)).unwrap());
+            wait_landed(&mut sink, &mut total);
+        }
+        total.merge(sink.close().unwrap());
+        assert_eq!(total.records, 108);
+        let (ids, files) = read_ids(dir.path());
+        assert_eq!(ids, (0..108).collect::<Vec<u64>>());
+        assert!(files > 3, "{files} files");
+        for f in files_of(dir.path()) {
+            let b = std::fs::read(&f).unwrap();
+            assert!(!b.contains(&0), "padding left in {f:?}");
+            assert_eq!(b.last(), Some(&b'\n'));
+        }
+    }
+
+    #[test]
+    fn direct_mode_disk_full_keeps_records_in_order_and_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::open(&direct_plan(dir.path(), 1 << 30), 0).unwrap();
+        sink.set_limits(1 << 20, Duration::from_millis(1));
+        let mut total = WriteReport::default();
+        total.merge(sink.write_batch(&batch_of(4, 0)).unwrap());
+        wait_landed(&mut sink, &mut total);
+        assert_eq!(total.records, 4);
+        // The next write does not fit.
+        fault::ROOM.with(|r| r.set(Some((10, libc::ENOSPC))));
+        total.merge(sink.write_batch(&batch_of(5, 4)).unwrap());
+        let e = sink.write_queued().unwrap_err();
+        assert!(e.disk_full);
+        assert_eq!(e.pending_records, 5);
+        assert!(sink.disk_full());
+        // More come while the disk is full: kept behind the first ones; the
+        // retry (due after 1 ms) fails again, seen by the next call.
+        std::thread::sleep(Duration::from_millis(2));
+        total.merge(sink.write_batch(&batch_of(3, 9)).unwrap());
+        let e = sink.write_queued().unwrap_err();
+        assert_eq!(e.pending_records, 8);
+        fault::ROOM.with(|r| r.set(None));
+        std::thread::sleep(Duration::from_millis(2));
+        let r = sink.write_batch(&batch_of(2, 12)).unwrap();
+        total.merge(r);
+        wait_landed(&mut sink, &mut total);
+        total.merge(sink.close().unwrap());
+        assert_eq!(total.records, 14);
+        assert!(total.resumed);
+        let (ids, files) = read_ids(dir.path());
+        assert_eq!(ids, (0..14).collect::<Vec<u64>>());
+        assert_eq!(files, 1);
+    }
+
+    #[test]
+    fn direct_mode_padding_left_by_a_crash_is_cut_not_counted_torn() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::open(&direct_plan(dir.path(), 1 << 30), 0).unwrap();
+        let mut total = WriteReport::default();
+        total.merge(sink.write_batch(&batch_of(6, 0)).unwrap());
+        wait_landed(&mut sink, &mut total);
+        let path = sink.current_path().unwrap().to_path_buf();
+        // kill -9: never closed, the padding stays.
+        drop(sink);
+        let padded = std::fs::read(&path).unwrap();
+        let data = padded.iter().rposition(|&b| b != 0).unwrap() + 1;
+        assert!(data < padded.len());
+
+        let sink = FileSink::open(&direct_plan(dir.path(), 1 << 30), 0).unwrap();
+        let r = sink.recovery().clone();
+        assert!(r.unclean);
+        assert_eq!((r.torn_lines, r.torn_bytes), (0, 0));
+        assert_eq!(r.padding_bytes, (padded.len() - data) as u64);
+        assert_eq!(std::fs::read(&path).unwrap(), padded[..data]);
+        drop(sink);
+
+        // A torn line under the padding (a write that landed partly) is cut
+        // as a torn line, the padding as padding.
+        let torn = b"{\"data_type\":\"trade\",\"exch";
+        let mut bytes = padded[..data].to_vec();
+        bytes.extend_from_slice(torn);
+        bytes.resize(bytes.len().div_ceil(4096) * 4096, 0);
+        std::fs::write(&path, &bytes).unwrap();
+        let sink = FileSink::open(&direct_plan(dir.path(), 1 << 30), 0).unwrap();
+        let r = sink.recovery().clone();
+        assert_eq!((r.torn_lines, r.torn_bytes), (1, torn.len() as u64));
+        assert_eq!(r.padding_bytes, (bytes.len() - data - torn.len()) as u64);
+        assert_eq!(std::fs::read(&path).unwrap(), padded[..data]);
+        drop(sink);
+        let (ids, _) = read_ids(dir.path());
+        assert_eq!(ids, (0..6).collect::<Vec<u64>>());
     }
 
     #[test]

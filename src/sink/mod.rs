@@ -2,6 +2,7 @@
 //! instance (no sharing across cores). This build has the file sink; the NATS
 //! sink plugs in beside it.
 
+pub mod direct;
 pub mod encode;
 pub mod file;
 pub mod nats;

@@ -32,6 +32,7 @@ pub fn target(ci_iters: u64) {
         path: dir.path().to_path_buf(),
         rotate_max_bytes: 1 << 40,
         rotate_interval: Duration::from_secs(86_400),
+        direct_io: false,
     };
     let cfg = BookConfig {
         depth: 20,
