@@ -37,7 +37,8 @@
 //!   `E2E_SPIN_PING_MS` (the mock's ping interval, default 5).
 //! - all: `E2E_BATCH_DELAY_MS` (default 20), `E2E_BATCH_EVENTS` (the
 //!   collector's `batch_max_events`, default 4096), `E2E_DATA_DIR` (where the files
-//!   go; default /dev/shm), `E2E_SPIN_US` (the collector's
+//!   go; default /dev/shm), `E2E_DIRECT_IO=1` (the file sink writes with
+//!   O_DIRECT through io_uring: put `E2E_DATA_DIR` on a real device), `E2E_SPIN_US` (the collector's
 //!   `engine.spin_before_park_us` in the other scenarios, default 0).
 //! - selection: `E2E_BOOKS_ONLY`, `E2E_MIX_ONLY`, `E2E_TRADES_ONLY`,
 //!   `E2E_SPIN_ONLY` (any set: only those scenarios run).
