@@ -553,15 +553,7 @@ impl FileSink {
             }
         }
         let mut report = WriteReport::default();
-        let needs_rotation = match self.file {
-            None => true,
-            Some(_) => {
-                (self.bytes_in_file > 0
-                    && self.bytes_in_file + self.pending.len() as u64 > self.max_bytes)
-                    || self.opened_at.elapsed() >= self.interval
-            }
-        };
-        if needs_rotation {
+        if self.needs_rotation() {
             if let Err(error) = self.rotate() {
                 return Err(self.failed(error));
             }
@@ -690,15 +682,7 @@ impl FileSink {
                     return Ok(report);
                 }
             }
-            let needs_rotation = match self.file {
-                None => true,
-                Some(_) => {
-                    (self.bytes_in_file > 0
-                        && self.bytes_in_file + self.pending.len() as u64 > self.max_bytes)
-                        || self.opened_at.elapsed() >= self.interval
-                }
-            };
-            if needs_rotation {
+            if self.needs_rotation() {
                 if let Err(error) = self.rotate() {
                     let mut err = self.failed(error);
                     err.written = Box::new(report);
@@ -763,6 +747,19 @@ impl FileSink {
             written: Box::default(),
             pending_records: self.pending_records,
             disk_full: full,
+        }
+    }
+
+    /// No file yet, or what is pending would pass the size limit, or the
+    /// file is old enough.
+    fn needs_rotation(&self) -> bool {
+        match self.file {
+            None => true,
+            Some(_) => {
+                (self.bytes_in_file > 0
+                    && self.bytes_in_file + self.pending.len() as u64 > self.max_bytes)
+                    || self.opened_at.elapsed() >= self.interval
+            }
         }
     }
 
