@@ -940,6 +940,7 @@ impl Pipeline {
         };
         let dropped = sink.take_dropped();
         self.stats.sink_disk_full.set(sink.disk_full() as i64);
+        self.stats.sink_device_waits.set(sink.device_waits());
         self.stats
             .sink_pending_records
             .set(sink.pending_records() as i64);

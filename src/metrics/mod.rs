@@ -265,6 +265,8 @@ pub struct CoreStats {
     pub sink_files_opened: LocalCounter,
     /// 1 while the disk refuses the file sink's writes (full, quota, size limit).
     pub sink_disk_full: LocalGauge,
+    /// Direct mode: flushes that waited for the device (backlog full).
+    pub sink_device_waits: LocalCounter,
     /// Start-up crash recovery: torn last lines cut off this core's files.
     pub file_torn_bytes: LocalCounter,
     pub file_torn_lines: LocalCounter,
@@ -301,6 +303,7 @@ impl CoreStats {
             sink_pending_records: LocalGauge::default(),
             sink_files_opened: LocalCounter::default(),
             sink_disk_full: LocalGauge::default(),
+            sink_device_waits: LocalCounter::default(),
             file_torn_bytes: LocalCounter::default(),
             file_torn_lines: LocalCounter::default(),
             file_unclean_start: LocalGauge::default(),
@@ -855,6 +858,12 @@ impl prometheus_client::collector::Collector for Exporter {
             "sink_disk_full",
             "1 while the disk refuses the file sink's writes (ENOSPC, EDQUOT, EFBIG)",
             |c| c.sink_disk_full.get(),
+        )?;
+        self.core_counter(
+            e,
+            "sink_device_waits",
+            "sink.direct_io: flushes that waited for the device because the unwritten backlog was full",
+            |c| c.sink_device_waits.get(),
         )?;
         self.core_counter(
             e,

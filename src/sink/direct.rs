@@ -30,6 +30,11 @@ pub const BLOCK: usize = 4096;
 /// The most a single write carries; a larger backlog goes in several.
 pub const MAX_WRITE: usize = 8 << 20;
 
+/// Unwritten bytes past which a flush waits for the write in flight rather
+/// than queue more in memory: a device slower than the input then slows
+/// reading (TCP pushes back), as page-cache throttling does for `write(2)`.
+pub const MAX_BACKLOG: usize = 2 * MAX_WRITE;
+
 /// Creates a new output file for O_DIRECT writes.
 pub fn create(path: &Path) -> io::Result<File> {
     OpenOptions::new()
@@ -71,7 +76,8 @@ impl Aligned {
         if n <= self.cap {
             return;
         }
-        let cap = n.next_power_of_two().max(64 << 10);
+        // Whole MiB (a power of two would make 8 MiB + a block 16 MiB).
+        let cap = n.div_ceil(1 << 20) * (1 << 20);
         self.free();
         let layout = Layout::from_size_align(cap, BLOCK).expect("buffer layout");
         // SAFETY: non-zero size.

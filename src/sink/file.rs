@@ -92,6 +92,10 @@ struct Direct {
     lines: Vec<Line>,
     /// Lines of the write in flight (their bytes are in the writer's buffer).
     flight: Vec<Line>,
+    /// Pending bytes past which a flush waits for the device.
+    backlog: usize,
+    /// Flushes that did.
+    waits: u64,
 }
 
 /// One line of `pending` in direct mode.
@@ -249,6 +253,8 @@ impl FileSink {
                     writer: DirectWriter::new()?,
                     lines: Vec::new(),
                     flight: Vec::new(),
+                    backlog: direct::MAX_BACKLOG,
+                    waits: 0,
                 })
             } else {
                 None
@@ -315,6 +321,11 @@ impl FileSink {
     /// Direct mode: a write is with the device.
     pub fn in_flight(&self) -> bool {
         self.direct.as_ref().is_some_and(|d| d.writer.in_flight())
+    }
+
+    /// Direct mode: flushes that waited for the device (backlog full).
+    pub fn device_waits(&self) -> u64 {
+        self.direct.as_ref().map_or(0, |d| d.waits)
     }
 
     /// Direct mode (`sink.direct_io`).
@@ -620,7 +631,12 @@ impl FileSink {
             let Some(d) = self.direct.as_mut() else {
                 unreachable!("direct mode")
             };
-            match d.writer.reap(force) {
+            // A full backlog waits for the device (backpressure).
+            let wait = force || (d.writer.in_flight() && self.pending.len() >= d.backlog);
+            if wait && !force {
+                d.waits += 1;
+            }
+            match d.writer.reap(wait) {
                 Some(Ok(n)) => {
                     self.bytes_in_file += n as u64;
                     report.bytes += n as u64;
@@ -1498,6 +1514,25 @@ mod tests {
         assert_eq!(sink.pending_records(), 0);
         assert!(!sink.has_pending());
         sink.close().unwrap();
+    }
+
+    #[test]
+    fn direct_mode_waits_for_the_device_once_the_backlog_is_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::open(&direct_plan(dir.path(), 1 << 30), 0).unwrap();
+        sink.direct.as_mut().unwrap().backlog = 1;
+        assert_eq!(sink.write_batch(&batch_of(5, 0)).unwrap().records, 0);
+        assert!(sink.in_flight());
+        // The next flush finds the first write in flight and the backlog
+        // full: it waits for it (its records count now) and submits its own.
+        let r = sink.write_batch(&batch_of(3, 5)).unwrap();
+        assert_eq!(r.records, 5);
+        assert_eq!(sink.device_waits(), 1);
+        assert_eq!(sink.pending_records(), 3);
+        let mut total = r;
+        total.merge(sink.close().unwrap());
+        assert_eq!(total.records, 8);
+        assert_eq!(read_ids(dir.path()).0, (0..8).collect::<Vec<u64>>());
     }
 
     #[test]
