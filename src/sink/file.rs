@@ -1002,30 +1002,36 @@ fn recover_files(dir: &Path, shard: usize, r: &mut Recovery) -> io::Result<()> {
         if last[0] == b'\n' {
             continue;
         }
-        // An O_DIRECT file the run did not close ends in zero padding.
-        let mut len = len;
-        if last[0] == 0 {
-            let data_end = end_of_data(&f, len).map_err(ctx)?;
-            r.padding_bytes += len - data_end;
-            len = data_end;
-            let mut last = [0u8];
-            if len > 0 {
-                f.read_exact_at(&mut last, len - 1).map_err(ctx)?;
-            }
-            if len == 0 || last[0] == b'\n' {
-                let w = OpenOptions::new().write(true).open(&path).map_err(ctx)?;
-                w.set_len(len).map_err(ctx)?;
-                let _ = w.sync_data();
-                continue;
-            }
-        }
-        let keep = end_of_last_line(&f, len).map_err(ctx)?;
+        // An O_DIRECT file the run did not close ends in zero padding;
+        // under it the data may still end mid-line.
+        let data_end = if last[0] == 0 {
+            let end = end_after_last(&f, len, |b| b != 0).map_err(ctx)?;
+            r.padding_bytes += len - end;
+            end
+        } else {
+            len
+        };
+        let torn = if last[0] != 0 {
+            true
+        } else if data_end == 0 {
+            false
+        } else {
+            f.read_exact_at(&mut last, data_end - 1).map_err(ctx)?;
+            last[0] != b'\n'
+        };
+        let keep = if torn {
+            end_after_last(&f, data_end, |b| b == b'\n').map_err(ctx)?
+        } else {
+            data_end
+        };
         let w = OpenOptions::new().write(true).open(&path).map_err(ctx)?;
         w.set_len(keep).map_err(ctx)?;
         let _ = w.sync_data();
-        r.torn_files.push(name.clone());
-        r.torn_bytes += len - keep;
-        r.torn_lines += 1;
+        if torn {
+            r.torn_files.push(name.clone());
+            r.torn_bytes += data_end - keep;
+            r.torn_lines += 1;
+        }
     }
     if let Some(name) = names.last() {
         r.last_file = Some(name.clone());
@@ -1034,31 +1040,17 @@ fn recover_files(dir: &Path, shard: usize, r: &mut Recovery) -> io::Result<()> {
     Ok(())
 }
 
-/// Offset just past the last non-zero byte of the first `len` bytes.
-fn end_of_data(f: &File, len: u64) -> io::Result<u64> {
+/// Offset just past the last byte of the first `len` bytes that `hit`
+/// accepts (0: none), read backwards in 64 KiB chunks: the last `\n`, or
+/// the end of the data under O_DIRECT zero padding.
+fn end_after_last(f: &File, len: u64, hit: impl Fn(u8) -> bool) -> io::Result<u64> {
     let mut buf = vec![0u8; 64 << 10];
     let mut end = len;
     while end > 0 {
         let start = end.saturating_sub(buf.len() as u64);
         let chunk = &mut buf[..(end - start) as usize];
         f.read_exact_at(chunk, start)?;
-        if let Some(i) = chunk.iter().rposition(|&b| b != 0) {
-            return Ok(start + i as u64 + 1);
-        }
-        end = start;
-    }
-    Ok(0)
-}
-
-/// Offset just past the last `\n` of the first `len` bytes (0: none).
-fn end_of_last_line(f: &File, len: u64) -> io::Result<u64> {
-    let mut buf = vec![0u8; 64 << 10];
-    let mut end = len;
-    while end > 0 {
-        let start = end.saturating_sub(buf.len() as u64);
-        let chunk = &mut buf[..(end - start) as usize];
-        f.read_exact_at(chunk, start)?;
-        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+        if let Some(i) = chunk.iter().rposition(|&b| hit(b)) {
             return Ok(start + i as u64 + 1);
         }
         end = start;
