@@ -257,11 +257,17 @@ impl DirectWriter {
             self.flight = None;
             return Some(Err(io::Error::from_raw_os_error(errno)));
         }
+        // Without `wait`: look, enter the kernel once (that runs the
+        // completion's task work), look again.
+        let mut entered = false;
         let cqe = loop {
             if let Some(c) = self.ring.completion().next() {
                 break c;
             }
-            // Entering the kernel also runs the completion's task work.
+            if entered && !wait {
+                return None;
+            }
+            entered = true;
             let r = if wait {
                 self.ring.submit_and_wait(1)
             } else {
@@ -276,12 +282,6 @@ impl DirectWriter {
                     if wait {
                         return None;
                     }
-                }
-            }
-            if !wait {
-                match self.ring.completion().next() {
-                    Some(c) => break c,
-                    None => return None,
                 }
             }
         };
