@@ -178,7 +178,9 @@ fn main() {
         path: dir.path().to_path_buf(),
         rotate_max_bytes: 1 << 40,
         rotate_interval: Duration::from_secs(86_400),
-        direct_io: false,
+        write_mode: marketprism::config::WriteMode::Inline,
+        io_worker_cpus: Vec::new(),
+        io_worker_cpus_configured: None,
     };
     let stats = Arc::new(CoreStats::new(0, 0));
     let mut p = Pipeline::new(0, 4096, &plan, vec![instruments()], stats).unwrap();

@@ -139,6 +139,12 @@ fn cmd_check(args: &[String]) -> ExitCode {
                     "warning: CPU(s) {missing:?} in engine.cores are not available on this machine"
                 );
             }
+            let missing = plan.missing_io_worker_cpus();
+            if !missing.is_empty() {
+                eprintln!(
+                    "warning: CPU(s) {missing:?} in sink.io_worker_cpus are not available on this machine"
+                );
+            }
             let _ = writeln!(std::io::stdout(), "{}: ok", path.display());
             ExitCode::SUCCESS
         }

@@ -134,6 +134,57 @@ pub fn now_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// CPUs a thread of this process can be pinned to: the online ones within
+/// its cgroup's cpuset. Not the process's affinity mask: a systemd
+/// `CPUAffinity=` keeps housekeeping threads off the shards' cores, and the
+/// executors pin themselves out of it. Falls back to the mask when sysfs
+/// says nothing.
+pub fn pinnable_cpus() -> Vec<usize> {
+    use crate::tune::cpulist;
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let Some(mut cpus) =
+        read("/sys/devices/system/cpu/online").and_then(|t| cpulist::parse(&t).ok())
+    else {
+        return affinity_cpus();
+    };
+    let cgroup = read("/proc/self/cgroup").unwrap_or_default();
+    if let Some(path) = cpuset_file(&cgroup) {
+        if let Some(set) = read(&path).and_then(|t| cpulist::parse(&t).ok()) {
+            if !set.is_empty() {
+                cpus.retain(|c| set.contains(c));
+            }
+        }
+    }
+    cpus
+}
+
+/// The affinity mask of the calling thread.
+fn affinity_cpus() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect()
+}
+
+/// The cpuset file of a `/proc/self/cgroup` text: cgroup v1's cpuset
+/// controller line, else v2's unified line.
+fn cpuset_file(cgroup: &str) -> Option<String> {
+    let mut v2 = None;
+    for line in cgroup.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
+        let path = path.trim_end_matches('/');
+        if ctrl.split(',').any(|c| c == "cpuset") {
+            return Some(format!("/sys/fs/cgroup/cpuset{path}/cpuset.effective_cpus"));
+        }
+        if ctrl.is_empty() {
+            v2 = Some(format!("/sys/fs/cgroup{path}/cpuset.cpus.effective"));
+        }
+    }
+    v2
+}
+
 /// Wall-clock time in milliseconds since the Unix epoch.
 #[inline]
 pub fn now_ms() -> u64 {
@@ -167,6 +218,43 @@ pub fn civil_utc(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cpuset_file_of_cgroup_v1_and_v2() {
+        let v1 = "9:name=systemd:/\n3:cpuset:/pinned\n0::/\n";
+        assert_eq!(
+            cpuset_file(v1).as_deref(),
+            Some("/sys/fs/cgroup/cpuset/pinned/cpuset.effective_cpus")
+        );
+        let v1_root = "3:cpuset,cpu:/\n";
+        assert_eq!(
+            cpuset_file(v1_root).as_deref(),
+            Some("/sys/fs/cgroup/cpuset/cpuset.effective_cpus")
+        );
+        let v2 = "0::/system.slice/marketprism.service\n";
+        assert_eq!(
+            cpuset_file(v2).as_deref(),
+            Some("/sys/fs/cgroup/system.slice/marketprism.service/cpuset.cpus.effective")
+        );
+        assert_eq!(cpuset_file(""), None);
+    }
+
+    #[test]
+    fn pinnable_cpus_ignore_the_affinity_mask() {
+        // This thread pinned to one CPU still sees every online one.
+        let all = pinnable_cpus();
+        assert!(!all.is_empty());
+        let one = all[0];
+        std::thread::spawn(move || {
+            assert!(core_affinity::set_for_current(core_affinity::CoreId {
+                id: one
+            }));
+            assert_eq!(affinity_cpus(), vec![one]);
+            assert_eq!(pinnable_cpus(), all);
+        })
+        .join()
+        .unwrap();
+    }
+
     use super::*;
 
     #[test]

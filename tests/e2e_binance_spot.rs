@@ -257,17 +257,25 @@ fn every_trade_exactly_once_over_tls_on_two_cores() {
 /// mock's market starts before the collector subscribes), and exit is 0.
 #[test]
 fn sigterm_mid_stream_loses_nothing() {
-    sigterm_loses_nothing(false);
+    sigterm_loses_nothing("inline");
 }
 
-/// The same with `sink.direct_io`: O_DIRECT writes in flight at SIGTERM
-/// land before exit, and the files end at their last line (no padding).
+/// The same with `sink.write_mode = "offload"`: the write in flight with a
+/// kernel worker at SIGTERM lands before exit.
+#[test]
+fn sigterm_mid_stream_loses_nothing_with_offloaded_writes() {
+    sigterm_loses_nothing("offload");
+}
+
+/// The same with `sink.write_mode = "direct"`: O_DIRECT writes in flight at
+/// SIGTERM land before exit, and the files end at their last line (no
+/// padding).
 #[test]
 fn sigterm_mid_stream_loses_nothing_with_direct_io() {
-    sigterm_loses_nothing(true);
+    sigterm_loses_nothing("direct");
 }
 
-fn sigterm_loses_nothing(direct_io: bool) {
+fn sigterm_loses_nothing(write_mode: &str) {
     let dir = tempfile::tempdir().unwrap();
     let tls = dir.path().join("tls");
     let (mock, mock_addr) = start_mock(
@@ -275,12 +283,11 @@ fn sigterm_loses_nothing(direct_io: bool) {
         &["--rate", "3000", "--time-base-ms", &TIME_BASE.to_string()],
     );
     let cfg = write_config(dir.path(), mock_addr, 3, "");
-    if direct_io {
-        let text = std::fs::read_to_string(&cfg).unwrap();
-        let text = text.replace("kind = \"file\"\n", "kind = \"file\"\ndirect_io = true\n");
-        assert!(text.contains("direct_io = true"));
-        std::fs::write(&cfg, text).unwrap();
-    }
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let line = format!("write_mode = \"{write_mode}\"\n");
+    let text = text.replace("kind = \"file\"\n", &format!("kind = \"file\"\n{line}"));
+    assert!(text.contains(&line));
+    std::fs::write(&cfg, text).unwrap();
     let (mut collector, metrics) = start_collector(&cfg);
     wait_until("trades flowing", Duration::from_secs(60), || {
         let (_, m) = http_get(metrics, "/metrics");
@@ -290,9 +297,14 @@ fn sigterm_loses_nothing(direct_io: bool) {
     assert_eq!(status.code(), Some(0), "{}", collector.output());
     drop(mock);
     let out = collector.output();
+    let ring_lines = match write_mode {
+        "direct" => out.matches("with O_DIRECT through io_uring").count(),
+        "offload" => out.matches("copied by kernel workers on cpus").count(),
+        _ => out.matches("through io_uring").count(),
+    };
     assert_eq!(
-        out.matches("with O_DIRECT through io_uring").count(),
-        if direct_io { 2 } else { 0 },
+        ring_lines,
+        if write_mode == "inline" { 0 } else { 2 },
         "{out}"
     );
     let mut parsed = 0u64;

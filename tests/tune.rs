@@ -60,8 +60,11 @@ fn good_tree_is_all_ok() {
         ("cpu3.isolated", true),
         ("cpu3.nohz_full", true),
         ("cpu3.governor", true),
+        ("sink.io_worker_cpus", true),
     ]);
     assert_eq!(verdicts(&r), expect(&want), "{}", tune::render(&r));
+    // The default: online, not a shard's, not isolated.
+    assert_eq!(r.item("sink.io_worker_cpus").unwrap().current, "0-1");
     assert!(r.item("memlock").is_some());
     let memlock_warn = usize::from(!r.item("memlock").unwrap().ok);
     assert_eq!(r.warnings(), memlock_warn);
@@ -103,6 +106,7 @@ fn bad_tree_warns_exactly_where_it_is_off() {
         ("cpu3.isolated", false),
         ("cpu3.nohz_full", false),
         ("cpu3.governor", false),
+        ("sink.io_worker_cpus", true),
     ];
     assert_eq!(verdicts(&r), expect(&want), "{}", tune::render(&r));
     let memlock_warn = usize::from(!r.item("memlock").unwrap().ok);
@@ -177,6 +181,42 @@ fn rendered_lines_follow_the_format() {
         )),
         "{summary}"
     );
+}
+
+/// The io_uring workers of the file sink: warned on a shard's CPU, with no
+/// CPU left over, or offline; no item when the sink writes inline.
+#[test]
+fn io_worker_cpus_are_checked_against_the_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let item = |sink: &str, cores: &str| {
+        let cfg = dir.path().join("c.toml");
+        std::fs::write(
+            &cfg,
+            format!("[engine]\ncores = {cores}\n[sink]\n{sink}\n[exchanges.binance_spot]\nsymbols = [\"BTCUSDT\"]\ndata_types = [\"trade\"]\n"),
+        )
+        .unwrap();
+        let r = tune::check(&fixture("good"), Some(&cfg));
+        r.item("sink.io_worker_cpus").cloned()
+    };
+    let on_shard = item("io_worker_cpus = [1, 2]", "[2, 3]").unwrap();
+    assert!(!on_shard.ok);
+    assert_eq!(on_shard.current, "1-2");
+    assert!(
+        on_shard.why.contains("CPU(s) 2 run shards"),
+        "{}",
+        on_shard.why
+    );
+    let offline = item("io_worker_cpus = [7]", "[2, 3]").unwrap();
+    assert!(!offline.ok);
+    assert!(offline.why.contains("7 not online"), "{}", offline.why);
+    let none_left = item("", "[0, 1, 2, 3]").unwrap();
+    assert!(!none_left.ok);
+    assert_eq!(none_left.current, "none");
+    // Only isolated CPUs are left: the default takes them rather than none.
+    let isolated = item("", "[0, 1]").unwrap();
+    assert!(isolated.ok);
+    assert_eq!(isolated.current, "2-3");
+    assert!(item("write_mode = \"inline\"", "[2, 3]").is_none());
 }
 
 #[test]

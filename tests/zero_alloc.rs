@@ -70,7 +70,9 @@ fn no_heap_allocation_per_message_in_steady_state() {
         path: dir.path().to_path_buf(),
         rotate_max_bytes: 1 << 40,
         rotate_interval: Duration::from_secs(86_400),
-        direct_io: false,
+        write_mode: marketprism::config::WriteMode::Inline,
+        io_worker_cpus: Vec::new(),
+        io_worker_cpus_configured: None,
     };
     let mut map = InstrumentMap::default();
     for (s, b, q) in SYMBOLS {

@@ -6,6 +6,7 @@ pub mod plan;
 pub mod raw;
 
 pub use plan::{ConnectionPlan, CorePlan, Plan, StreamSpec, VenuePlan};
+pub use raw::WriteMode;
 use std::fmt;
 use std::path::Path;
 
@@ -87,9 +88,22 @@ mod tests {
         assert_eq!(plan.engine.batch_max_delay.as_millis(), 20);
         assert_eq!(plan.http_listen.to_string(), "127.0.0.1:9092");
         assert_eq!(plan.sink.path.to_str(), Some("data"));
-        assert!(!plan.sink.direct_io);
-        let direct = load_str(&format!("[sink]\ndirect_io = true\n{GOOD}")).unwrap();
-        assert!(direct.sink.direct_io);
+        assert_eq!(plan.sink.write_mode, raw::WriteMode::Offload);
+        let inline = load_str(&format!("[sink]\nwrite_mode = \"inline\"\n{GOOD}")).unwrap();
+        assert_eq!(inline.sink.write_mode, raw::WriteMode::Inline);
+        let direct = load_str(&format!("[sink]\nwrite_mode = \"direct\"\n{GOOD}")).unwrap();
+        assert_eq!(direct.sink.write_mode, raw::WriteMode::Direct);
+        let offload = load_str(&format!(
+            "[sink]\nwrite_mode = \"offload\"\nio_worker_cpus = [3, 5]\n{GOOD}"
+        ))
+        .unwrap();
+        assert_eq!(offload.sink.write_mode, raw::WriteMode::Offload);
+        assert_eq!(offload.sink.io_worker_cpus, [3, 5]);
+        assert!(offload
+            .to_string()
+            .contains("write_mode offload, io_uring workers on cpus [3, 5]"));
+        let e = load_str(&format!("[sink]\nwrite_mode = \"fast\"\n{GOOD}")).unwrap_err();
+        assert!(e.to_string().contains("write_mode"), "{e}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! which streams ride on it. Planning is pure and deterministic, so
 //! `check-config` prints exactly what `run` will do.
 
-use super::raw::RawConfig;
+use super::raw::{RawConfig, WriteMode};
 use super::ConfigError;
 use crate::model::{DataType, VenueId};
 use crate::venue;
@@ -78,8 +78,13 @@ pub struct FileSinkPlan {
     pub path: PathBuf,
     pub rotate_max_bytes: u64,
     pub rotate_interval: Duration,
-    /// O_DIRECT writes through io_uring instead of `write(2)` (see `sink::direct`).
-    pub direct_io: bool,
+    /// `write(2)`, or writes through the core's io_uring (see `sink::uring`).
+    pub write_mode: WriteMode,
+    /// Where the ring's kernel workers run (empty: wherever the shard's
+    /// thread may, i.e. its own core).
+    pub io_worker_cpus: Vec<usize>,
+    /// `sink.io_worker_cpus` as written (`None`: the default was taken).
+    pub io_worker_cpus_configured: Option<Vec<usize>>,
 }
 
 /// One enabled venue with its endpoints.
@@ -366,7 +371,13 @@ impl Plan {
                 path: raw.sink.path.clone(),
                 rotate_max_bytes: raw.sink.rotate_max_bytes,
                 rotate_interval: Duration::from_secs(raw.sink.rotate_interval_s),
-                direct_io: raw.sink.direct_io,
+                write_mode: raw.sink.write_mode,
+                io_worker_cpus: raw
+                    .sink
+                    .io_worker_cpus
+                    .clone()
+                    .unwrap_or_else(|| housekeeping_cpus(&e.cores)),
+                io_worker_cpus_configured: raw.sink.io_worker_cpus.clone(),
             },
             venues,
             cores,
@@ -390,18 +401,61 @@ impl Plan {
         self.cores.iter().map(CorePlan::stream_count).sum()
     }
 
-    /// CPU ids in the plan that this machine does not have.
+    /// CPU ids in `engine.cores` that this machine does not have.
     pub fn missing_cpus(&self) -> Vec<usize> {
-        let online: Vec<usize> = core_affinity::get_core_ids()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| c.id)
-            .collect();
+        let online = allowed_cpus();
         self.cores
             .iter()
             .map(|c| c.cpu)
             .filter(|c| !online.contains(c))
             .collect()
+    }
+
+    /// CPU ids in `sink.io_worker_cpus` that this machine does not have.
+    pub fn missing_io_worker_cpus(&self) -> Vec<usize> {
+        let online = allowed_cpus();
+        self.sink
+            .io_worker_cpus
+            .iter()
+            .copied()
+            .filter(|c| !online.contains(c))
+            .collect()
+    }
+}
+
+/// CPUs this process's threads may be pinned to.
+fn allowed_cpus() -> Vec<usize> {
+    crate::sys::pinnable_cpus()
+}
+
+/// The default `sink.io_worker_cpus`: the CPUs this process may use that
+/// no shard is pinned to and the kernel does not isolate (isolated cores
+/// are kept for latency-critical work); failing that, any not pinned to; none
+/// if the shards take them all (the workers then share the shard's core).
+fn housekeeping_cpus(shard_cpus: &[usize]) -> Vec<usize> {
+    let isolated = std::fs::read_to_string("/sys/devices/system/cpu/isolated")
+        .ok()
+        .and_then(|t| crate::tune::cpulist::parse(&t).ok())
+        .unwrap_or_default();
+    io_worker_default(&allowed_cpus(), shard_cpus, &isolated)
+}
+
+/// [`housekeeping_cpus`] from given lists (also `tune check`'s, on its tree).
+pub fn io_worker_default(allowed: &[usize], shards: &[usize], isolated: &[usize]) -> Vec<usize> {
+    let free: Vec<usize> = allowed
+        .iter()
+        .copied()
+        .filter(|c| !shards.contains(c))
+        .collect();
+    let housekeeping: Vec<usize> = free
+        .iter()
+        .copied()
+        .filter(|c| !isolated.contains(c))
+        .collect();
+    if housekeeping.is_empty() {
+        free
+    } else {
+        housekeeping
     }
 }
 
@@ -842,6 +896,22 @@ impl fmt::Display for Plan {
             self.engine.batch_max_delay.as_millis(),
             sinks.join(" + ")
         )?;
+        if self.file_sink && self.sink.write_mode != WriteMode::Inline {
+            writeln!(
+                f,
+                "  file sink: write_mode {}, io_uring workers on {}",
+                match self.sink.write_mode {
+                    WriteMode::Inline => "inline",
+                    WriteMode::Offload => "offload",
+                    WriteMode::Direct => "direct",
+                },
+                if self.sink.io_worker_cpus.is_empty() {
+                    "the shard's own cpu (no other cpu is free)".to_string()
+                } else {
+                    format!("cpus {:?}", self.sink.io_worker_cpus)
+                }
+            )?;
+        }
         if self.cluster.instances > 1 {
             writeln!(
                 f,

@@ -161,11 +161,28 @@ pub struct SinkConfig {
     /// While the disk is full, try writing again this often.
     #[serde(default = "default_disk_full_retry_ms")]
     pub disk_full_retry_ms: u64,
-    /// Write files with O_DIRECT through io_uring: the device reads our
-    /// buffer, the core skips the page-cache copy. Needs a filesystem that
-    /// supports O_DIRECT; the live file ends in zero padding until closed.
+    /// How file sink bytes reach the file (see [`WriteMode`]).
     #[serde(default)]
-    pub direct_io: bool,
+    pub write_mode: WriteMode,
+    /// CPUs for the kernel's io_uring workers of `write_mode = "offload"`
+    /// (default: the CPUs this process may use that no shard is pinned to).
+    pub io_worker_cpus: Option<Vec<usize>>,
+}
+
+/// `sink.write_mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteMode {
+    /// `write(2)` from the core: the core copies into the page cache.
+    Inline,
+    /// Buffered writes through the core's io_uring, copied into the page
+    /// cache by kernel workers on `io_worker_cpus`.
+    #[default]
+    Offload,
+    /// O_DIRECT through the core's io_uring: the device reads our buffer.
+    /// Needs a filesystem that supports O_DIRECT; the live file ends in
+    /// zero padding until closed.
+    Direct,
 }
 
 const fn default_max_pending_bytes() -> u64 {
@@ -223,7 +240,8 @@ impl Default for SinkConfig {
             spill_path: None,
             max_pending_bytes: default_max_pending_bytes(),
             disk_full_retry_ms: default_disk_full_retry_ms(),
-            direct_io: false,
+            write_mode: WriteMode::Offload,
+            io_worker_cpus: None,
         }
     }
 }

@@ -12,12 +12,38 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-pub enum Transport {
+/// The stream, and how many reads returned data: the read loop knows from
+/// it whether a frame came from bytes already in memory.
+pub struct Transport {
+    io: Io,
+    reads: u64,
+}
+
+enum Io {
     Tls(Box<TlsStream<TcpStream>>),
     Plain(TcpStream),
 }
 
 impl Transport {
+    pub fn tls(s: TlsStream<TcpStream>) -> Transport {
+        Transport {
+            io: Io::Tls(Box::new(s)),
+            reads: 0,
+        }
+    }
+
+    pub fn plain(s: TcpStream) -> Transport {
+        Transport {
+            io: Io::Plain(s),
+            reads: 0,
+        }
+    }
+
+    /// Reads that returned data so far.
+    pub fn reads(&self) -> u64 {
+        self.reads
+    }
+
     /// Connects (trying every resolved address) and, with a TLS config,
     /// performs the handshake verifying `host`.
     pub async fn connect(
@@ -28,7 +54,7 @@ impl Transport {
     ) -> io::Result<Transport> {
         let tcp = super::dns::connect(host, port, timeout).await?;
         let Some(cfg) = tls else {
-            return Ok(Transport::Plain(tcp));
+            return Ok(Transport::plain(tcp));
         };
         let name = ServerName::try_from(host.to_string()).map_err(|e| {
             io::Error::new(
@@ -46,7 +72,7 @@ impl Transport {
             ))
         })
         .await?;
-        Ok(Transport::Tls(Box::new(stream)))
+        Ok(Transport::tls(stream))
     }
 }
 
@@ -56,10 +82,15 @@ impl AsyncRead for Transport {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
+        let t = self.get_mut();
+        let r = match &mut t.io {
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+        };
+        if let Poll::Ready(Ok(n)) = r {
+            t.reads += (n > 0) as u64;
         }
+        r
     }
 }
 
@@ -69,23 +100,23 @@ impl AsyncWrite for Transport {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
+        match &mut self.get_mut().io {
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Transport::Plain(s) => Pin::new(s).poll_flush(cx),
+        match &mut self.get_mut().io {
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
-            Transport::Plain(s) => Pin::new(s).poll_close(cx),
+        match &mut self.get_mut().io {
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
+            Io::Plain(s) => Pin::new(s).poll_close(cx),
         }
     }
 }

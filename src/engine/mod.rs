@@ -12,7 +12,7 @@ pub mod replay;
 pub mod shard;
 pub mod shutdown;
 
-use crate::config::{ConfigError, Plan};
+use crate::config::{ConfigError, Plan, WriteMode};
 use crate::conn::tls;
 use crate::metrics::{CoreStats, Exporter};
 use crate::model::VenueId;
@@ -60,6 +60,13 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
     if !missing.is_empty() {
         return Err(EngineError::Config(ConfigError::new(
             "engine.cores",
+            format!("CPU(s) {missing:?} are not available to this process"),
+        )));
+    }
+    let missing = plan.missing_io_worker_cpus();
+    if plan.file_sink && plan.sink.write_mode != WriteMode::Inline && !missing.is_empty() {
+        return Err(EngineError::Config(ConfigError::new(
+            "sink.io_worker_cpus",
             format!("CPU(s) {missing:?} are not available to this process"),
         )));
     }

@@ -140,6 +140,8 @@ pub struct Pipeline {
     raw_log: RateLimit,
     /// Receive times are now (live) rather than recorded (replay).
     live: bool,
+    /// The clock read that timed the last frame's parse (live, 0 before).
+    parsed_ns: u64,
     /// This core's order books.
     books: Books,
     /// Reused book message the parsers fill.
@@ -190,6 +192,7 @@ impl Pipeline {
             raw_venues: [false; VenueId::COUNT],
             raw_log: RateLimit::new(1_000_000_000),
             live: true,
+            parsed_ns: 0,
             books: Books::default(),
             book_msg: BookMsg::default(),
             continuity: Continuity::default(),
@@ -678,10 +681,18 @@ impl Pipeline {
             self.stats.venue(rec.venue()).parsed[rec.data_type().index()].inc();
         }
         if self.live {
+            self.parsed_ns = crate::sys::now_ns();
             self.stats
                 .receive_to_parsed
-                .observe(crate::sys::now_ns().saturating_sub(receive_ns));
+                .observe(self.parsed_ns.saturating_sub(receive_ns));
         }
+    }
+
+    /// The clock read that ended the last frame's parse (0: none yet, or
+    /// replay). The read loop reuses it as the receive time of a frame
+    /// already in memory then, instead of reading the clock again.
+    pub fn parsed_ns(&self) -> u64 {
+        self.parsed_ns
     }
 
     /// The symbol of the last book message (the one a returned action is about).
@@ -885,13 +896,14 @@ impl Pipeline {
         self.file_result(result, now_ns);
     }
 
-    /// Direct-mode file sink: collects a finished write (and starts the
-    /// next) between flushes, so "written" is known soon after it is.
+    /// Ring-mode file sink (`sink.write_mode` offload or direct): collects
+    /// a finished write (and starts the next) between flushes, so
+    /// "written" is known soon after it is.
     pub fn reap_sink(&mut self, now_ns: u64) {
         let Some(sink) = self.sink.as_mut() else {
             return;
         };
-        if !sink.is_direct() {
+        if !sink.is_ring() {
             return;
         }
         let result = sink.write_queued();
@@ -899,13 +911,13 @@ impl Pipeline {
         self.file_result(result, now_ns);
     }
 
-    /// A direct-mode write is with the device.
+    /// A ring-mode file write is in flight.
     pub fn sink_in_flight(&self) -> bool {
         self.sink.as_ref().is_some_and(|s| s.in_flight())
     }
 
-    /// receive → written of what a file sink call wrote: in buffered mode
-    /// the batch passed in (`with_batch`), in direct mode whatever landed.
+    /// receive → written of what a file sink call wrote: inline,
+    /// the batch passed in (`with_batch`), in ring mode whatever landed.
     fn observe_written(&self, result: &Result<WriteReport, WriteError>, with_batch: bool) {
         let (Some(sink), true) = (self.sink.as_ref(), self.live) else {
             return;
@@ -918,7 +930,7 @@ impl Pipeline {
             return;
         }
         let written_ns = crate::sys::now_ns();
-        if sink.is_direct() {
+        if sink.is_ring() {
             for &r in sink.written_receive_ns() {
                 self.stats
                     .receive_to_written
@@ -1104,7 +1116,9 @@ mod tests {
             path: dir.path().join("files"),
             rotate_max_bytes: 1 << 30,
             rotate_interval: Duration::from_secs(3600),
-            direct_io: false,
+            write_mode: crate::config::WriteMode::Inline,
+            io_worker_cpus: Vec::new(),
+            io_worker_cpus_configured: None,
         };
         let mut map = InstrumentMap::default();
         map.insert("BTCUSDT", "BTC", "USDT", true);
@@ -1162,7 +1176,9 @@ mod tests {
             path: dir.path().join("files"),
             rotate_max_bytes: 1 << 30,
             rotate_interval: Duration::from_secs(3600),
-            direct_io: false,
+            write_mode: crate::config::WriteMode::Inline,
+            io_worker_cpus: Vec::new(),
+            io_worker_cpus_configured: None,
         };
         let mut map = InstrumentMap::default();
         map.insert("BTCUSDT", "BTC", "USDT", true);
@@ -1220,7 +1236,9 @@ mod tests {
             path: dir.path().join("files"),
             rotate_max_bytes: 1 << 30,
             rotate_interval: Duration::from_secs(3600),
-            direct_io: false,
+            write_mode: crate::config::WriteMode::Inline,
+            io_worker_cpus: Vec::new(),
+            io_worker_cpus_configured: None,
         };
         let mut map = InstrumentMap::default();
         map.insert("BTCUSDT", "BTC", "USDT", true);

@@ -862,7 +862,7 @@ impl prometheus_client::collector::Collector for Exporter {
         self.core_counter(
             e,
             "sink_device_waits",
-            "sink.direct_io: flushes that waited for the device because the unwritten backlog was full",
+            "sink.write_mode offload/direct: flushes that waited for the write in flight because the unwritten backlog was full",
             |c| c.sink_device_waits.get(),
         )?;
         self.core_counter(

@@ -23,10 +23,11 @@
 //! new ones are dropped, counted per stream, and described by `gap` records
 //! written as soon as the disk takes data again.
 
-use super::direct::{self, DirectWriter};
 use super::encode::{encode_record, json_str, push_u64};
+use super::uring::{self, RingMode, UringWriter};
 use crate::batch::{Batch, Record, TradeId};
 use crate::config::plan::FileSinkPlan;
+use crate::config::WriteMode;
 use crate::model::{DataType, VenueId};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -77,17 +78,26 @@ pub struct FileSink {
     gaps: Vec<DropGap>,
     marker: Option<Marker>,
     recovery: Recovery,
-    /// `sink.direct_io`: O_DIRECT writes through io_uring (see `direct`).
-    direct: Option<Direct>,
-    /// Receive times of the records the last call found written (direct
+    /// `sink.write_mode` offload or direct: writes through the core's
+    /// io_uring (see `uring`).
+    ring: Option<Ring>,
+    /// Receive times of the records the last call found written (ring
     /// mode: they are not the batch just passed).
     written_ns: Vec<u64>,
 }
 
-/// Direct-mode state: which lines `pending` and the write in flight hold,
+/// The ring's way of writing for a ring `sink.write_mode`.
+fn ring_mode(mode: WriteMode) -> RingMode {
+    match mode {
+        WriteMode::Direct => RingMode::Direct,
+        WriteMode::Inline | WriteMode::Offload => RingMode::Offload,
+    }
+}
+
+/// Ring-mode state: which lines `pending` and the write in flight hold,
 /// so a write that lands counts exactly its own records.
-struct Direct {
-    writer: DirectWriter,
+struct Ring {
+    writer: UringWriter,
     /// Lines of `pending`, in order.
     lines: Vec<Line>,
     /// Lines of the write in flight (their bytes are in the writer's buffer).
@@ -98,7 +108,7 @@ struct Direct {
     waits: u64,
 }
 
-/// One line of `pending` in direct mode.
+/// One line of `pending` in ring mode.
 #[derive(Debug, Clone, Copy)]
 struct Line {
     /// Offset just past its `\n`, from the start of its buffer.
@@ -128,7 +138,7 @@ pub struct WriteReport {
 #[derive(Debug)]
 pub struct WriteError {
     pub error: io::Error,
-    /// What the same call did write before failing (direct mode: a write
+    /// What the same call did write before failing (ring mode: a write
     /// that landed, then the next one failed). Boxed: errors are rare and
     /// the report is large.
     pub written: Box<WriteReport>,
@@ -178,7 +188,7 @@ struct Marker {
     path: PathBuf,
 }
 
-/// A record's line kind in direct mode: venue × data type.
+/// A record's line kind in ring mode: venue × data type.
 #[inline]
 fn line_kind(rec: &Record<'_>) -> u16 {
     (rec.venue().index() * DataType::COUNT + rec.data_type().index()) as u16
@@ -248,24 +258,29 @@ impl FileSink {
             gaps: Vec::new(),
             marker,
             recovery,
-            direct: if plan.direct_io {
-                Some(Direct {
-                    writer: DirectWriter::new()?,
+            ring: match plan.write_mode {
+                WriteMode::Inline => None,
+                WriteMode::Offload | WriteMode::Direct => Some(Ring {
+                    writer: UringWriter::new(ring_mode(plan.write_mode), &plan.io_worker_cpus)?,
                     lines: Vec::new(),
                     flight: Vec::new(),
-                    backlog: direct::MAX_BACKLOG,
+                    backlog: uring::MAX_BACKLOG,
                     waits: 0,
-                })
-            } else {
-                None
+                }),
             },
             written_ns: Vec::new(),
         };
-        if sink.direct.is_some() {
-            log::info!(
+        match plan.write_mode {
+            WriteMode::Inline => {}
+            WriteMode::Offload => log::info!(
+                "core {shard}: file sink writes {} through io_uring, copied by kernel workers on cpus {:?}",
+                plan.path.display(),
+                plan.io_worker_cpus
+            ),
+            WriteMode::Direct => log::info!(
                 "core {shard}: file sink writes {} with O_DIRECT through io_uring",
                 plan.path.display()
-            );
+            ),
         }
         if sink.recovery.unclean {
             let r = &sink.recovery;
@@ -318,31 +333,32 @@ impl FileSink {
         !self.pending.is_empty() || !self.gaps.is_empty() || self.in_flight()
     }
 
-    /// Direct mode: a write is with the device.
+    /// Ring mode: a write is with the ring.
     pub fn in_flight(&self) -> bool {
-        self.direct.as_ref().is_some_and(|d| d.writer.in_flight())
+        self.ring.as_ref().is_some_and(|d| d.writer.in_flight())
     }
 
-    /// Direct mode: flushes that waited for the device (backlog full).
+    /// Ring mode: flushes that waited for the write in flight (backlog full).
     pub fn device_waits(&self) -> u64 {
-        self.direct.as_ref().map_or(0, |d| d.waits)
+        self.ring.as_ref().map_or(0, |d| d.waits)
     }
 
-    /// Direct mode (`sink.direct_io`).
-    pub fn is_direct(&self) -> bool {
-        self.direct.is_some()
+    /// Ring mode (`sink.write_mode` offload or direct): records count as
+    /// written when their write lands, not when the call returns.
+    pub fn is_ring(&self) -> bool {
+        self.ring.is_some()
     }
 
     /// Receive times of the records the last write call found written, in
-    /// direct mode (in buffered mode they are the batch passed in).
+    /// ring mode (inline they are the batch passed in).
     pub fn written_receive_ns(&self) -> &[u64] {
         &self.written_ns
     }
 
-    /// Direct mode: notes the line just appended to `pending`.
+    /// Ring mode: notes the line just appended to `pending`.
     #[inline]
     fn note_line(&mut self, kind: u16, receive_ns: u64) {
-        if let Some(d) = self.direct.as_mut() {
+        if let Some(d) = self.ring.as_mut() {
             d.lines.push(Line {
                 end: self.pending.len(),
                 kind,
@@ -539,8 +555,8 @@ impl FileSink {
     /// Writes everything pending, whole lines only. `force`: ignore the
     /// disk-full wait (shutdown).
     fn write_pending(&mut self, force: bool) -> Result<WriteReport, WriteError> {
-        if self.direct.is_some() {
-            return self.write_direct(force);
+        if self.ring.is_some() {
+            return self.write_ring(force);
         }
         if !self.gaps.is_empty() && !self.failing {
             self.queue_drop_gaps();
@@ -621,15 +637,15 @@ impl FileSink {
         Ok(report)
     }
 
-    /// Direct mode: collects the write in flight if it finished (`force`:
-    /// waits for it) and hands what is pending to the device when it is
+    /// Ring mode: collects the write in flight if it finished (`force`:
+    /// waits for it) and hands what is pending to the ring when it is
     /// free. `force` (shutdown) repeats until nothing is pending.
-    fn write_direct(&mut self, force: bool) -> Result<WriteReport, WriteError> {
+    fn write_ring(&mut self, force: bool) -> Result<WriteReport, WriteError> {
         let mut report = WriteReport::default();
         self.written_ns.clear();
         loop {
-            let Some(d) = self.direct.as_mut() else {
-                unreachable!("direct mode")
+            let Some(d) = self.ring.as_mut() else {
+                unreachable!("ring mode")
             };
             // A full backlog waits for the device (backpressure).
             let wait = force || (d.writer.in_flight() && self.pending.len() >= d.backlog);
@@ -680,7 +696,7 @@ impl FileSink {
             if self.in_flight() {
                 if force {
                     let mut err = self.failed(io::Error::other(
-                        "an O_DIRECT write did not finish (io_uring wait failed)",
+                        "a file write did not finish (io_uring wait failed)",
                     ));
                     err.written = Box::new(report);
                     return Err(err);
@@ -707,10 +723,10 @@ impl FileSink {
                 report.rotated = true;
             }
             // Whole lines, at most `MAX_WRITE` unless one line is longer.
-            let Some(d) = self.direct.as_mut() else {
-                unreachable!("direct mode")
+            let Some(d) = self.ring.as_mut() else {
+                unreachable!("ring mode")
             };
-            let k = match d.lines.iter().position(|l| l.end > direct::MAX_WRITE) {
+            let k = match d.lines.iter().position(|l| l.end > uring::MAX_WRITE) {
                 Some(0) => 1,
                 Some(k) => k,
                 None => d.lines.len(),
@@ -721,16 +737,15 @@ impl FileSink {
                 err.written = Box::new(report);
                 return Err(err);
             };
+            // The bytes live in the writer's buffer until the write lands.
             if let Err(e) = d
                 .writer
-                .submit(file, self.bytes_in_file, &self.pending[..n])
+                .submit(file, self.bytes_in_file, &mut self.pending, n)
             {
                 let mut err = self.failed(e);
                 err.written = Box::new(report);
                 return Err(err);
             }
-            // The bytes live in the writer's buffer until the write lands.
-            self.pending.drain(..n);
             if k == d.lines.len() {
                 std::mem::swap(&mut d.flight, &mut d.lines);
                 d.lines.clear();
@@ -782,7 +797,7 @@ impl FileSink {
     /// Closes the current file (rotation): its O_DIRECT padding is cut off.
     fn finish_file(&mut self) {
         if let Some(f) = self.file.take() {
-            if self.direct.is_some() {
+            if self.ring.is_some() {
                 if let Err(e) = f.set_len(self.bytes_in_file) {
                     // Recovery at the next start cuts it instead.
                     log::warn!(
@@ -805,10 +820,10 @@ impl FileSink {
                 "core{:02}-{}-{:04}.jsonl",
                 self.shard, stamp, self.seq
             ));
-            let opened = match self.direct.as_mut() {
+            let opened = match self.ring.as_mut() {
                 Some(d) => {
                     d.writer.start_file();
-                    direct::create(&path)
+                    uring::create(&path, d.writer.mode())
                 }
                 None => OpenOptions::new().append(true).create_new(true).open(&path),
             };
@@ -842,7 +857,7 @@ impl FileSink {
             report.merge(self.write_pending(true)?);
         }
         if let Some(f) = self.file.take() {
-            if self.direct.is_some() {
+            if self.ring.is_some() {
                 f.set_len(self.bytes_in_file).map_err(|error| WriteError {
                     error,
                     written: Box::new(report),
@@ -1159,7 +1174,9 @@ mod tests {
             path: dir.to_path_buf(),
             rotate_max_bytes: max_bytes,
             rotate_interval: Duration::from_secs(3600),
-            direct_io: false,
+            write_mode: WriteMode::Inline,
+            io_worker_cpus: Vec::new(),
+            io_worker_cpus_configured: None,
         }
     }
 
@@ -1428,14 +1445,22 @@ mod tests {
         assert!(!sink.recovery().unclean);
     }
 
-    fn direct_plan(dir: &Path, max_bytes: u64) -> FileSinkPlan {
+    fn ring_plan(dir: &Path, max_bytes: u64, write_mode: WriteMode) -> FileSinkPlan {
         FileSinkPlan {
-            direct_io: true,
+            write_mode,
+            // CPU 0 exists everywhere.
+            io_worker_cpus: vec![0],
             ..plan(dir, max_bytes)
         }
     }
 
-    /// Direct mode: a write counts when it lands, which a later call sees.
+    fn direct_plan(dir: &Path, max_bytes: u64) -> FileSinkPlan {
+        ring_plan(dir, max_bytes, WriteMode::Direct)
+    }
+
+    const RING_MODES: [WriteMode; 2] = [WriteMode::Offload, WriteMode::Direct];
+
+    /// Ring mode: a write counts when it lands, which a later call sees.
     fn wait_landed(sink: &mut FileSink, total: &mut WriteReport) {
         let t = Instant::now();
         while sink.in_flight() {
@@ -1446,10 +1471,16 @@ mod tests {
     }
 
     #[test]
-    fn direct_mode_writes_every_record_once_and_closes_without_padding() {
+    fn ring_modes_write_every_record_once_and_close_without_padding() {
+        for mode in RING_MODES {
+            ring_mode_writes_every_record_once(mode);
+        }
+    }
+
+    fn ring_mode_writes_every_record_once(mode: WriteMode) {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = FileSink::open(&direct_plan(dir.path(), 1 << 30), 1).unwrap();
-        assert!(sink.is_direct());
+        let mut sink = FileSink::open(&ring_plan(dir.path(), 1 << 30, mode), 1).unwrap();
+        assert!(sink.is_ring());
         let mut total = WriteReport::default();
         let mut next = 0;
         // Batch sizes that leave the file's end mid-block and cross blocks;
@@ -1463,10 +1494,16 @@ mod tests {
         }
         wait_landed(&mut sink, &mut total);
         let path = sink.current_path().unwrap().to_path_buf();
-        // While open, the file holds every line, then zeros to a whole block.
+        // While open, the file holds every line, then (direct) zeros to a
+        // whole block.
         let live = std::fs::read(&path).unwrap();
-        assert_eq!(live.len() % 4096, 0);
         let data_end = live.iter().rposition(|&b| b != 0).unwrap() + 1;
+        if mode == WriteMode::Direct {
+            assert_eq!(live.len() % 4096, 0);
+            assert!(data_end < live.len());
+        } else {
+            assert_eq!(data_end, live.len());
+        }
         assert_eq!(live[data_end - 1], b'\n');
         assert_eq!(total.bytes, data_end as u64);
         total.merge(sink.close().unwrap());
@@ -1484,9 +1521,15 @@ mod tests {
     }
 
     #[test]
-    fn direct_mode_reports_the_receive_times_of_what_landed() {
+    fn ring_modes_report_the_receive_times_of_what_landed() {
+        for mode in RING_MODES {
+            ring_mode_reports_the_receive_times_of_what_landed(mode);
+        }
+    }
+
+    fn ring_mode_reports_the_receive_times_of_what_landed(mode: WriteMode) {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = FileSink::open(&direct_plan(dir.path(), 1 << 30), 0).unwrap();
+        let mut sink = FileSink::open(&ring_plan(dir.path(), 1 << 30, mode), 0).unwrap();
         let first = sink.write_batch(&batch_of(3, 10)).unwrap();
         // Submitted, not yet known to have landed.
         assert_eq!(first.records, 0);
@@ -1509,10 +1552,16 @@ mod tests {
     }
 
     #[test]
-    fn direct_mode_waits_for_the_device_once_the_backlog_is_full() {
+    fn ring_modes_wait_for_the_write_in_flight_once_the_backlog_is_full() {
+        for mode in RING_MODES {
+            ring_mode_waits_once_the_backlog_is_full(mode);
+        }
+    }
+
+    fn ring_mode_waits_once_the_backlog_is_full(mode: WriteMode) {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = FileSink::open(&direct_plan(dir.path(), 1 << 30), 0).unwrap();
-        sink.direct.as_mut().unwrap().backlog = 1;
+        let mut sink = FileSink::open(&ring_plan(dir.path(), 1 << 30, mode), 0).unwrap();
+        sink.ring.as_mut().unwrap().backlog = 1;
         assert_eq!(sink.write_batch(&batch_of(5, 0)).unwrap().records, 0);
         assert!(sink.in_flight());
         // The next flush finds the first write in flight and the backlog
@@ -1528,9 +1577,15 @@ mod tests {
     }
 
     #[test]
-    fn direct_mode_rotation_cuts_each_file_to_its_lines() {
+    fn ring_modes_rotation_cuts_each_file_to_its_lines() {
+        for mode in RING_MODES {
+            ring_mode_rotation_cuts_each_file_to_its_lines(mode);
+        }
+    }
+
+    fn ring_mode_rotation_cuts_each_file_to_its_lines(mode: WriteMode) {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = FileSink::open(&direct_plan(dir.path(), 6000), 0).unwrap();
+        let mut sink = FileSink::open(&ring_plan(dir.path(), 6000, mode), 0).unwrap();
         let mut total = WriteReport::default();
         for i in 0..12 {
             total.merge(sink.write_batch(&batch_of(9, i * 9)).unwrap());
@@ -1549,9 +1604,15 @@ mod tests {
     }
 
     #[test]
-    fn direct_mode_disk_full_keeps_records_in_order_and_resumes() {
+    fn ring_modes_disk_full_keeps_records_in_order_and_resumes() {
+        for mode in RING_MODES {
+            ring_mode_disk_full_keeps_records_in_order_and_resumes(mode);
+        }
+    }
+
+    fn ring_mode_disk_full_keeps_records_in_order_and_resumes(mode: WriteMode) {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = FileSink::open(&direct_plan(dir.path(), 1 << 30), 0).unwrap();
+        let mut sink = FileSink::open(&ring_plan(dir.path(), 1 << 30, mode), 0).unwrap();
         sink.set_limits(1 << 20, Duration::from_millis(1));
         let mut total = WriteReport::default();
         total.merge(sink.write_batch(&batch_of(4, 0)).unwrap());

@@ -2,11 +2,11 @@
 //! instance (no sharing across cores). This build has the file sink; the NATS
 //! sink plugs in beside it.
 
-pub mod direct;
 pub mod encode;
 pub mod file;
 pub mod nats;
 pub mod spill;
+pub mod uring;
 
 pub use file::{FileSink, WriteError, WriteReport};
 

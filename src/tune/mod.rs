@@ -118,10 +118,7 @@ pub fn check(root: &Path, config: Option<&Path>) -> Report {
     match config {
         None => check_with(root, None),
         Some(path) => match config::load(path) {
-            Ok(plan) => {
-                let cpus = plan.cores.iter().map(|c| c.cpu).collect();
-                check_with(root, Some((path.to_path_buf(), cpus)))
-            }
+            Ok(plan) => check_with(root, Some(ConfigCpus::of(path, &plan))),
             Err(e) => {
                 let mut r = check_with(root, None);
                 r.items.push(Item::new(
@@ -137,16 +134,112 @@ pub fn check(root: &Path, config: Option<&Path>) -> Report {
     }
 }
 
-fn check_with(root: &Path, config: Option<(PathBuf, Vec<usize>)>) -> Report {
+/// What of a config the CPU items check.
+struct ConfigCpus {
+    path: PathBuf,
+    /// `engine.cores`.
+    shards: Vec<usize>,
+    /// `sink.io_worker_cpus` as configured, if the file sink writes through
+    /// io_uring (`None`: `write_mode = "inline"` or no file sink).
+    io_workers: Option<Option<Vec<usize>>>,
+}
+
+impl ConfigCpus {
+    fn of(path: &Path, plan: &config::Plan) -> ConfigCpus {
+        let ring = plan.file_sink && plan.sink.write_mode != config::WriteMode::Inline;
+        ConfigCpus {
+            path: path.to_path_buf(),
+            shards: plan.cores.iter().map(|c| c.cpu).collect(),
+            io_workers: ring.then(|| plan.sink.io_worker_cpus_configured.clone()),
+        }
+    }
+}
+
+fn check_with(root: &Path, config: Option<ConfigCpus>) -> Report {
     let mut items = Vec::new();
     check_sysctls(root, &mut items);
     check_kernel(root, &mut items);
     items.push(check_memlock());
     items.push(check_thp(root));
-    if let Some((_, cpus)) = &config {
-        check_cpus(root, cpus, &mut items);
+    if let Some(c) = &config {
+        check_cpus(root, &c.shards, &mut items);
+        if let Some(workers) = &c.io_workers {
+            items.push(check_io_workers(root, &c.shards, workers.as_deref()));
+        }
     }
-    Report { items, config }
+    Report {
+        items,
+        config: config.map(|c| (c.path, c.shards)),
+    }
+}
+
+/// Where the kernel's io_uring workers copy the file sink's output: on
+/// CPUs of their own, not a shard's (they would take a fifth of its time).
+fn check_io_workers(root: &Path, shards: &[usize], configured: Option<&[usize]>) -> Item {
+    let name = "sink.io_worker_cpus";
+    let want = "online CPUs outside engine.cores";
+    let online = match read_cpulist(root, "sys/devices/system/cpu/online") {
+        Ok(l) => l,
+        Err((path, e)) => {
+            return Item::new(
+                name,
+                "unreadable",
+                want,
+                false,
+                format!("cannot read {}: {e}", path.display()),
+            )
+        }
+    };
+    let isolated = read_cpulist(root, "sys/devices/system/cpu/isolated").unwrap_or_default();
+    let workers = match configured {
+        Some(l) => l.to_vec(),
+        None => config::plan::io_worker_default(&online, shards, &isolated),
+    };
+    let how = if configured.is_some() {
+        "configured"
+    } else {
+        "default"
+    };
+    let current = if workers.is_empty() {
+        "none".to_string()
+    } else {
+        cpulist::format(&workers)
+    };
+    let on_shard: Vec<usize> = workers
+        .iter()
+        .copied()
+        .filter(|c| shards.contains(c))
+        .collect();
+    let offline: Vec<usize> = workers
+        .iter()
+        .copied()
+        .filter(|c| !online.contains(c))
+        .collect();
+    let (ok, why) = if workers.is_empty() {
+        (
+            false,
+            "no CPU outside engine.cores: the page-cache copy of the output runs on the shards' own cores; leave a housekeeping CPU".to_string(),
+        )
+    } else if !offline.is_empty() {
+        (
+            false,
+            format!("{how}: CPU(s) {} not online", cpulist::format(&offline)),
+        )
+    } else if !on_shard.is_empty() {
+        (
+            false,
+            format!(
+                "{how}: CPU(s) {} run shards: the page-cache copy takes their time",
+                cpulist::format(&on_shard)
+            ),
+        )
+    } else {
+        (
+            true,
+            format!("{how}: the kernel's io_uring workers copy the file sink's output there"),
+        )
+    };
+    Item::new(name, current, want, ok, why)
 }
 
 /// One line per item, then a summary line.
@@ -252,7 +345,7 @@ pub fn cli(args: &[String]) -> ExitCode {
     let config = match config {
         None => None,
         Some(path) => match config::load(&path) {
-            Ok(plan) => Some((path, plan.cores.iter().map(|c| c.cpu).collect())),
+            Ok(plan) => Some(ConfigCpus::of(&path, &plan)),
             Err(e) => {
                 eprintln!("{}: {e}", path.display());
                 return ExitCode::from(2);

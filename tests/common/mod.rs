@@ -373,6 +373,27 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (t(11) + t(12)) / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
+/// utime+stime in seconds of a process's shard threads (named `coreN…`):
+/// the collector's cores, without the kernel's io_uring workers.
+pub fn core_thread_seconds(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    let mut total = 0.0;
+    for t in tasks.flatten() {
+        let s = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        let comm = s.split_once('(').and_then(|(_, r)| r.rsplit_once(')'));
+        let Some((name, rest)) = comm else { continue };
+        if !name.starts_with("core") {
+            continue;
+        }
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let v = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        total += v(11) + v(12);
+    }
+    total / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
 /// Cumulative buckets (upper bound, count) of a histogram family in an
 /// OpenMetrics text, summed over label sets, by bound.
 pub fn histogram_buckets(metrics: &str, family: &str) -> Vec<(f64, f64)> {

@@ -32,7 +32,9 @@ pub fn target(ci_iters: u64) {
         path: dir.path().to_path_buf(),
         rotate_max_bytes: 1 << 40,
         rotate_interval: Duration::from_secs(86_400),
-        direct_io: false,
+        write_mode: marketprism::config::WriteMode::Inline,
+        io_worker_cpus: Vec::new(),
+        io_worker_cpus_configured: None,
     };
     let cfg = BookConfig {
         depth: 20,

@@ -198,9 +198,9 @@ async fn open_inner(addr: &ServerAddr, p: &HandshakeParams<'_>) -> Result<Opened
         let tls = futures_rustls::TlsConnector::from(cfg.clone())
             .connect(name, tcp)
             .await?;
-        Transport::Tls(Box::new(tls))
+        Transport::tls(tls)
     } else {
-        Transport::Plain(tcp)
+        Transport::plain(tcp)
     };
     if !info.headers {
         return Err(ConnError::Config(format!(
