@@ -3,6 +3,7 @@
 //! global allocator sees zero heap allocations on this thread after warm-up.
 
 use marketprism::config::plan::FileSinkPlan;
+use marketprism::config::WriteMode;
 use marketprism::engine::pipeline::Pipeline;
 use marketprism::metrics::CoreStats;
 use marketprism::mock::binance::trade_frames;
@@ -62,6 +63,17 @@ fn frames(n: u64) -> Vec<String> {
 
 #[test]
 fn no_heap_allocation_per_message_in_steady_state() {
+    steady_state(WriteMode::Inline);
+}
+
+/// The same with the default `sink.write_mode = "offload"` (each write
+/// waited for before the next flush, so the buffers' sizes are settled).
+#[test]
+fn no_heap_allocation_per_message_in_steady_state_with_offloaded_writes() {
+    steady_state(WriteMode::Offload);
+}
+
+fn steady_state(write_mode: WriteMode) {
     const WARMUP: usize = 30_000;
     const MEASURED: usize = 120_000;
     let all = frames((WARMUP + MEASURED) as u64);
@@ -70,7 +82,7 @@ fn no_heap_allocation_per_message_in_steady_state() {
         path: dir.path().to_path_buf(),
         rotate_max_bytes: 1 << 40,
         rotate_interval: Duration::from_secs(86_400),
-        write_mode: marketprism::config::WriteMode::Inline,
+        write_mode,
         io_worker_cpus: Vec::new(),
         io_worker_cpus_configured: None,
     };
@@ -94,6 +106,9 @@ fn no_heap_allocation_per_message_in_steady_state() {
             assert_eq!(out, FrameOutcome::Records(1));
             if p.is_full() {
                 p.flush(1_700_000_000_000_000_000 + i as u64);
+                while p.sink_in_flight() {
+                    p.reap_sink(1_700_000_000_000_000_000 + i as u64);
+                }
             }
         }
     };

@@ -656,7 +656,9 @@ impl FileSink {
                 Some(Ok(n)) => {
                     self.bytes_in_file += n as u64;
                     report.bytes += n as u64;
-                    for l in std::mem::take(&mut d.flight) {
+                    // Taken and put back emptied: its capacity is reused.
+                    let mut flight = std::mem::take(&mut d.flight);
+                    for l in flight.drain(..) {
                         if l.kind == GAP_LINE {
                             report.gaps += 1;
                             self.pending_gaps -= 1;
@@ -672,6 +674,9 @@ impl FileSink {
                             self.written_ns.push(l.receive_ns);
                         }
                     }
+                    if let Some(d) = self.ring.as_mut() {
+                        d.flight = flight;
+                    }
                     report.resumed |= self.failing;
                     self.failing = false;
                     self.disk_full = None;
@@ -685,7 +690,7 @@ impl FileSink {
                     for l in &mut d.lines {
                         l.end += n;
                     }
-                    let flight = std::mem::take(&mut d.flight);
+                    let flight = d.flight.drain(..);
                     d.lines.splice(0..0, flight);
                     let mut err = self.failed(e);
                     err.written = Box::new(report);
