@@ -911,6 +911,24 @@ impl Pipeline {
         self.file_result(result, now_ns);
     }
 
+    /// Ring-mode file sink: counts a write whose completion is already
+    /// posted, without a syscall (the read loop calls it between frames,
+    /// so "written" follows the write by microseconds under load).
+    pub fn collect_landed(&mut self, now_ns: u64) {
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        if !sink.in_flight() {
+            return;
+        }
+        let result = sink.collect_landed();
+        if matches!(&result, Ok(r) if *r == WriteReport::default()) {
+            return; // still in flight
+        }
+        self.observe_written(&result, false);
+        self.file_result(result, now_ns);
+    }
+
     /// A ring-mode file write is in flight.
     pub fn sink_in_flight(&self) -> bool {
         self.sink.as_ref().is_some_and(|s| s.in_flight())

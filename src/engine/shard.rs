@@ -39,6 +39,8 @@ const STABLE_AFTER: Duration = Duration::from_secs(30);
 const SWITCH_QUIET: Duration = Duration::from_millis(200);
 /// Frames handled before offering the executor a chance to run other tasks.
 const YIELD_EVERY: u32 = 64;
+/// Frames between looks for a landed file write (a memory read when none).
+const LOOK_FOR_WRITES_EVERY: u32 = 16;
 /// How long a clean stop waits for NATS acks (within the shutdown budget).
 const NATS_DRAIN: Duration = Duration::from_secs(15);
 /// How often the flusher looks for a ring-mode write that landed.
@@ -1181,6 +1183,11 @@ impl Shard {
                         let parsed = p.parsed_ns();
                         if parsed >= now {
                             clock = Some((stream.get_ref().reads(), parsed));
+                        }
+                        // Under load the flusher seldom runs: look for a
+                        // landed file write here now and then.
+                        if since_yield % LOOK_FOR_WRITES_EVERY == 0 {
+                            p.collect_landed(parsed.max(now));
                         }
                         (
                             p.is_full(),

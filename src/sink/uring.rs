@@ -364,8 +364,14 @@ impl UringWriter {
     /// why it failed (nothing counts as written then; the retry rewrites
     /// from the same block). `wait`: block until it finishes.
     pub fn reap(&mut self, wait: bool) -> Option<io::Result<usize>> {
+        self.reap_with(wait, true)
+    }
+
+    /// [`UringWriter::reap`]; `enter: false` only looks at the completion
+    /// queue (shared memory, no syscall): cheap enough for the read loop.
+    pub fn reap_with(&mut self, wait: bool, enter: bool) -> Option<io::Result<usize>> {
         loop {
-            match self.reap_once(wait, true) {
+            match self.reap_once(wait, true, enter) {
                 Reaped::Done(r) => return Some(r),
                 Reaped::InFlight if wait => {}
                 Reaped::InFlight | Reaped::WaitFailed => return None,
@@ -375,7 +381,7 @@ impl UringWriter {
 
     /// One completion. `resume`: a short write goes on with the rest (the
     /// file is still open; not while dropping).
-    fn reap_once(&mut self, wait: bool, resume: bool) -> Reaped {
+    fn reap_once(&mut self, wait: bool, resume: bool, enter: bool) -> Reaped {
         let Some(mut flight) = self.flight else {
             return Reaped::WaitFailed;
         };
@@ -391,7 +397,7 @@ impl UringWriter {
             if let Some(c) = self.ring.completion().next() {
                 break c;
             }
-            if entered && !wait {
+            if (entered || !enter) && !wait {
                 return Reaped::InFlight;
             }
             entered = true;
@@ -475,7 +481,7 @@ impl Drop for UringWriter {
     fn drop(&mut self) {
         // The kernel may still read the buffer: wait before freeing it.
         while self.flight.is_some() {
-            let failed = matches!(self.reap_once(true, false), Reaped::WaitFailed);
+            let failed = matches!(self.reap_once(true, false, true), Reaped::WaitFailed);
             if failed && self.flight.is_some() {
                 // The wait itself failed: leak the buffers rather than free
                 // memory the kernel may still read.
