@@ -925,7 +925,7 @@ fn trades() {
         data_base(),
         match write_mode().as_str() {
             "inline" => "write(2) from the core",
-            "offload" => "io_uring, page-cache copy by kernel workers on cpu 1",
+            "offload" => "io_uring, page-cache copy by kernel workers off cpu 0",
             _ => "O_DIRECT via io_uring",
         }
     );
