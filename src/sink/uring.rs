@@ -507,43 +507,34 @@ mod tests {
         *len += n as u64;
     }
 
+    /// Direct: each write rewrites the partial last block and pads it with
+    /// zeros; offload: plain appends. Sizes that end mid-block, exactly on a
+    /// block, and span several.
     #[test]
-    fn appends_rewrite_the_partial_block_and_pad_with_zeros() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f.jsonl");
-        let f = create(&path, RingMode::Direct).unwrap();
-        let mut w = UringWriter::new(RingMode::Direct, &[]).unwrap();
-        let mut len = 0u64;
-        let mut expect = Vec::new();
-        // Sizes that end mid-block, exactly on a block, and span several.
-        for (i, n) in [10usize, 4086, 1, 5000, 8192, 3, 12_000].iter().enumerate() {
-            let mut chunk = vec![b'a' + i as u8; n - 1];
-            chunk.push(b'\n');
-            write_all(&mut w, &f, &mut len, &chunk);
-            expect.extend_from_slice(&chunk);
-            let on_disk = std::fs::read(&path).unwrap();
-            assert_eq!(on_disk.len() as u64, len.div_ceil(4096) * 4096);
-            assert_eq!(&on_disk[..expect.len()], &expect[..]);
-            assert!(on_disk[expect.len()..].iter().all(|&b| b == 0));
-        }
-        f.set_len(len).unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), expect);
-    }
-
-    #[test]
-    fn offloaded_appends_land_in_order_without_padding() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f.jsonl");
-        let f = create(&path, RingMode::Offload).unwrap();
-        // Workers pinned to CPU 0, which every machine has.
-        let mut w = UringWriter::new(RingMode::Offload, &[0]).unwrap();
-        let mut len = 0u64;
-        let mut expect = Vec::new();
-        for (i, n) in [10usize, 4086, 1, 5000, 8192, 3, 12_000].iter().enumerate() {
-            let mut chunk = vec![b'a' + i as u8; n - 1];
-            chunk.push(b'\n');
-            write_all(&mut w, &f, &mut len, &chunk);
-            expect.extend_from_slice(&chunk);
+    fn appends_land_in_order_padded_only_when_direct() {
+        for mode in [RingMode::Direct, RingMode::Offload] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("f.jsonl");
+            let f = create(&path, mode).unwrap();
+            // Offload workers pinned to CPU 0, which every machine has.
+            let mut w = UringWriter::new(mode, &[0]).unwrap();
+            let mut len = 0u64;
+            let mut expect = Vec::new();
+            for (i, n) in [10usize, 4086, 1, 5000, 8192, 3, 12_000].iter().enumerate() {
+                let mut chunk = vec![b'a' + i as u8; n - 1];
+                chunk.push(b'\n');
+                write_all(&mut w, &f, &mut len, &chunk);
+                expect.extend_from_slice(&chunk);
+                let on_disk = std::fs::read(&path).unwrap();
+                let padded = match mode {
+                    RingMode::Direct => len.div_ceil(4096) * 4096,
+                    RingMode::Offload => len,
+                };
+                assert_eq!(on_disk.len() as u64, padded, "{mode:?}");
+                assert_eq!(&on_disk[..expect.len()], &expect[..]);
+                assert!(on_disk[expect.len()..].iter().all(|&b| b == 0));
+            }
+            f.set_len(len).unwrap();
             assert_eq!(std::fs::read(&path).unwrap(), expect);
         }
     }
