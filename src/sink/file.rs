@@ -686,6 +686,10 @@ impl FileSink {
                     if let Some(d) = self.ring.as_mut() {
                         d.flight = flight;
                     }
+                    if self.pending.capacity() > uring::SHRINK_ABOVE && self.pending.len() < 1 << 20
+                    {
+                        self.pending.shrink_to(1 << 20);
+                    }
                     report.resumed |= self.failing;
                     self.failing = false;
                     self.disk_full = None;
@@ -1563,6 +1567,60 @@ mod tests {
         assert_eq!(sink.pending_records(), 0);
         assert!(!sink.has_pending());
         sink.close().unwrap();
+    }
+
+    /// After an outage the backlog's memory is given back once written.
+    #[test]
+    fn offload_buffers_shrink_after_a_large_backlog_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink =
+            FileSink::open(&ring_plan(dir.path(), 1 << 40, WriteMode::Offload), 0).unwrap();
+        sink.set_limits(1 << 30, Duration::from_millis(1));
+        fault::ROOM.with(|r| r.set(Some((0, libc::ENOSPC))));
+        // About 70 MiB of records pile up while the disk is full.
+        let mut total = WriteReport::default();
+        let mut next = 0;
+        for _ in 0..200 {
+            total.merge(
+                sink.write_batch(&batch_of(1000, next))
+                    .unwrap_or_else(|e| *e.written),
+            );
+            next += 1000;
+        }
+        // The last write of the backlog then takes all of `pending` (swapped,
+        // not copied) while more than 1 MiB is left: the writer ends up with
+        // the big buffer.
+        let tail = |s: &FileSink| s.pending.len() % uring::MAX_WRITE;
+        while !(3 << 20..6 << 20).contains(&tail(&sink)) {
+            let _ = sink.write_batch(&batch_of(500, next));
+            next += 500;
+        }
+        assert!(
+            sink.pending.capacity() > uring::SHRINK_ABOVE,
+            "{} bytes pending in {}",
+            sink.pending.len(),
+            sink.pending.capacity()
+        );
+        fault::ROOM.with(|r| r.set(None));
+        std::thread::sleep(Duration::from_millis(2));
+        let t = Instant::now();
+        while total.records < next {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "backlog never written"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+            match sink.write_queued() {
+                Ok(r) => total.merge(r),
+                Err(e) => total.merge(*e.written),
+            }
+        }
+        let ring = sink.ring.as_ref().unwrap();
+        let held = sink.pending.capacity() + ring.writer.buffer_capacity();
+        assert!(held <= uring::SHRINK_ABOVE, "{held} bytes still held");
+        total.merge(sink.close().unwrap());
+        assert_eq!(total.records, next);
+        assert_eq!(read_ids(dir.path()).0, (0..next).collect::<Vec<u64>>());
     }
 
     /// The read loop's cheap look: a landed write counts, the next starts.

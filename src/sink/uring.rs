@@ -49,6 +49,11 @@ pub const MAX_WRITE: usize = 8 << 20;
 /// reading (TCP pushes back), as page-cache throttling does for `write(2)`.
 pub const MAX_BACKLOG: usize = 2 * MAX_WRITE;
 
+/// Buffers grown past this held a disk outage's backlog (in normal running
+/// they stay under [`MAX_BACKLOG`] and a batch): once it is written, their
+/// memory goes back.
+pub const SHRINK_ABOVE: usize = 2 * MAX_BACKLOG;
+
 /// Creates a new output file for the ring's writes.
 pub fn create(path: &Path, mode: RingMode) -> io::Result<File> {
     let flags = match mode {
@@ -230,6 +235,11 @@ impl UringWriter {
 
     pub fn in_flight(&self) -> bool {
         self.flight.is_some()
+    }
+
+    /// Bytes held for writes (both modes' buffers).
+    pub fn buffer_capacity(&self) -> usize {
+        self.owned.capacity() + self.buf.cap
     }
 
     /// Hands the first `n` bytes of `pending` (whole lines) to the ring,
@@ -463,6 +473,8 @@ impl UringWriter {
             self.tail.clear();
             let buf = self.buf.as_mut_slice(end);
             self.tail.extend_from_slice(&buf[end - keep..end]);
+        } else if self.owned.capacity() > SHRINK_ABOVE {
+            self.owned = Vec::new();
         }
         Reaped::Done(Ok(flight.data))
     }
