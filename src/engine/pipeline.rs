@@ -900,31 +900,33 @@ impl Pipeline {
     /// a finished write (and starts the next) between flushes, so
     /// "written" is known soon after it is.
     pub fn reap_sink(&mut self, now_ns: u64) {
-        let Some(sink) = self.sink.as_mut() else {
-            return;
-        };
-        if !sink.is_ring() {
-            return;
-        }
-        let result = sink.write_queued();
-        self.observe_written(&result, false);
-        self.file_result(result, now_ns);
+        self.poll_sink(now_ns, true);
     }
 
     /// Ring-mode file sink: counts a write whose completion is already
     /// posted, without a syscall (the read loop calls it between frames,
     /// so "written" follows the write by microseconds under load).
     pub fn collect_landed(&mut self, now_ns: u64) {
+        self.poll_sink(now_ns, false);
+    }
+
+    /// `enter`: also retry what is pending and let the kernel post the
+    /// completion; else only look, and only while a write is in flight.
+    fn poll_sink(&mut self, now_ns: u64, enter: bool) {
         let Some(sink) = self.sink.as_mut() else {
             return;
         };
-        if !sink.in_flight() {
+        let result = if enter && sink.is_ring() {
+            sink.write_queued()
+        } else if !enter && sink.in_flight() {
+            let r = sink.collect_landed();
+            if matches!(&r, Ok(r) if *r == WriteReport::default()) {
+                return; // still in flight
+            }
+            r
+        } else {
             return;
-        }
-        let result = sink.collect_landed();
-        if matches!(&result, Ok(r) if *r == WriteReport::default()) {
-            return; // still in flight
-        }
+        };
         self.observe_written(&result, false);
         self.file_result(result, now_ns);
     }
