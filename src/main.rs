@@ -10,7 +10,11 @@ marketprism: thread-per-core market-data collector
 
 USAGE:
   marketprism run [--config FILE]        collect (default config/default.toml)
-  marketprism check-config [FILE]        validate a config and print the core/connection plan
+  marketprism check-config [--connect] [FILE]
+                                         validate a config and print the core/connection plan;
+                                         --connect: also ask the configured NATS which stream
+                                         (or core NATS) carries each data type, and what `run`
+                                         would change on the stream (a dry run)
   marketprism replay --input DIR [--speed N|max] [--config FILE]
                                          feed raw captures (sink.raw) through the parsers
                                          into the config's file sink, deterministically
@@ -121,7 +125,9 @@ fn cmd_run(args: &[String]) -> ExitCode {
 }
 
 fn cmd_check(args: &[String]) -> ExitCode {
-    let path = match config_path(args, true) {
+    let connect = args.iter().any(|a| a == "--connect");
+    let args: Vec<String> = args.iter().filter(|a| *a != "--connect").cloned().collect();
+    let path = match config_path(&args, true) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}\n\n{USAGE}");
@@ -145,12 +151,55 @@ fn cmd_check(args: &[String]) -> ExitCode {
                     "warning: CPU(s) {missing:?} in sink.io_worker_cpus are not available on this machine"
                 );
             }
+            if connect {
+                if let Some(code) = check_nats(&plan, &path) {
+                    return code;
+                }
+            }
             let _ = writeln!(std::io::stdout(), "{}: ok", path.display());
             ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("{}: {e}", path.display());
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `check-config --connect`: the NATS dry run. `Some(exit code)` when it
+/// fails (2: a data type nothing can carry; 1: NATS not reachable).
+fn check_nats(plan: &config::Plan, path: &std::path::Path) -> Option<ExitCode> {
+    use std::io::Write as _;
+    let Some(n) = &plan.nats else {
+        let _ = writeln!(
+            std::io::stdout(),
+            "no NATS sink configured: nothing to connect to"
+        );
+        return None;
+    };
+    if let Err(e) = marketprism::sys::ensure_memlock() {
+        eprintln!("marketprism: {e}");
+        return Some(ExitCode::from(1));
+    }
+    match marketprism::sink::nats::jsapi::preflight(
+        &n.config,
+        &n.wants,
+        false,
+        std::time::Duration::from_secs(5),
+    ) {
+        Ok(r) => {
+            let _ = write!(std::io::stdout(), "{r}");
+            if r.errors.is_empty() {
+                return None;
+            }
+            for e in &r.errors {
+                eprintln!("{}: config error at `sink.nats`: {e}", path.display());
+            }
+            Some(ExitCode::from(2))
+        }
+        Err(e) => {
+            eprintln!("marketprism: cannot ask NATS: {e}");
+            Some(ExitCode::from(1))
         }
     }
 }

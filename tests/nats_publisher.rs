@@ -3,7 +3,8 @@
 //! independently of our client, through a small blocking NATS client written
 //! here (stream info and message fetches over the JetStream API).
 
-use marketprism::sink::nats::{NatsSinkConfig, Publisher};
+use marketprism::sink::nats::route::Want;
+use marketprism::sink::nats::{CoreNats, NatsSinkConfig, Publisher};
 use serde::Deserialize;
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -305,8 +306,17 @@ fn config(servers: Vec<String>) -> NatsSinkConfig {
     }
 }
 
-fn subjects() -> Vec<String> {
-    vec!["trade.>".into(), "orderbook.>".into()]
+/// A publisher for trade and orderbook subjects of one venue (the stream is
+/// created with `trade.>` and `orderbook.>` at connect when absent).
+fn new_pub(cfg: NatsSinkConfig, core: usize) -> std::rc::Rc<Publisher> {
+    let wants = ["trade", "orderbook"]
+        .iter()
+        .map(|d| Want {
+            data_type: d.to_string(),
+            patterns: vec![format!("{d}.binance.spot.>")],
+        })
+        .collect();
+    Publisher::new(cfg, core, wants, Default::default(), None)
 }
 
 fn payload(tag: &str, i: usize) -> String {
@@ -395,7 +405,7 @@ fn pipelined_acks_20k_exact_payloads() {
     const N: usize = 20_000;
     let t0 = Instant::now();
     let s = on_glommio(move || async move {
-        let p = Publisher::new(config(vec![url]), 0, subjects());
+        let p = new_pub(config(vec![url]), 0);
         let run = glommio::spawn_local(p.clone().run());
         for i in 0..N {
             publish(&p, "a", i).await;
@@ -427,7 +437,7 @@ fn same_msg_id_is_deduplicated() {
     let srv = Server::start(&[]);
     let url = srv.url();
     let s = on_glommio(move || async move {
-        let p = Publisher::new(config(vec![url]), 3, subjects());
+        let p = new_pub(config(vec![url]), 3);
         let run = glommio::spawn_local(p.clone().run());
         p.try_publish("trade.binance.spot.BTC-USDT", "dup-1", b"first", true)
             .unwrap();
@@ -456,7 +466,7 @@ fn server_restart_loses_and_duplicates_nothing() {
     let srv = std::sync::Arc::new(std::sync::Mutex::new(srv));
     let srv2 = srv.clone();
     let s = on_glommio(move || async move {
-        let p = Publisher::new(config(vec![url]), 1, subjects());
+        let p = new_pub(config(vec![url]), 1);
         let run = glommio::spawn_local(p.clone().run());
         for i in 0..N {
             if (N / 3 + 1..N / 3 + 2000).contains(&i) {
@@ -497,7 +507,7 @@ fn failover_to_second_server() {
     let dead = format!("nats://127.0.0.1:{}", free_port());
     let urls = vec![dead, srv.url()];
     let s = on_glommio(move || async move {
-        let p = Publisher::new(config(urls), 0, subjects());
+        let p = new_pub(config(urls), 0);
         let run = glommio::spawn_local(p.clone().run());
         for i in 0..1000 {
             publish(&p, "f", i).await;
@@ -521,7 +531,7 @@ fn auth_wrong_and_right_password() {
         let mut cfg = config(vec![url.clone()]);
         cfg.user = Some("u".into());
         cfg.password = Some("wrong".into());
-        let p = Publisher::new(cfg, 0, subjects());
+        let p = new_pub(cfg, 0);
         let run = glommio::spawn_local(p.clone().run());
         p.try_publish("trade.binance.spot.BTC-USDT", "x1", b"x", true)
             .unwrap();
@@ -535,7 +545,7 @@ fn auth_wrong_and_right_password() {
         cfg.user = Some("u".into());
         cfg.password_env = Some("MP_NATS_TEST_PASSWORD".into());
         std::env::set_var("MP_NATS_TEST_PASSWORD", "p");
-        let p = Publisher::new(cfg, 0, subjects());
+        let p = new_pub(cfg, 0);
         let run = glommio::spawn_local(p.clone().run());
         for i in 0..100 {
             publish(&p, "auth", i).await;
@@ -580,11 +590,11 @@ fn core_nats_messages_need_no_ack() {
     std::thread::sleep(Duration::from_millis(300));
     let s = on_glommio(move || async move {
         let mut cfg = config(vec![url]);
-        cfg.core_nats_data_types = vec!["orderbook".into()];
-        let p = Publisher::new(cfg.clone(), 0, subjects());
+        cfg.core_nats_data_types = CoreNats::List(vec!["orderbook".into()]);
+        let p = new_pub(cfg.clone(), 0);
         let run = glommio::spawn_local(p.clone().run());
         for i in 0..50 {
-            let ack = cfg.acked("orderbook");
+            let ack = false;
             p.try_publish(
                 "orderbook.binance.spot.BTC-USDT",
                 "",
@@ -669,7 +679,7 @@ fn tls_with_extra_ca() {
         {
             let mut cfg = config(vec![url]);
             cfg.ca_file = Some(ca.clone());
-            let p = Publisher::new(cfg, k, subjects());
+            let p = new_pub(cfg, k);
             let run = glommio::spawn_local(p.clone().run());
             for i in 0..500 {
                 publish(&p, &format!("tls{k}"), i).await;
@@ -695,7 +705,7 @@ fn ack_timeout_reconnects_and_resends() {
     let s = on_glommio(move || async move {
         let mut cfg = config(vec![url]);
         cfg.ack_timeout_ms = 300;
-        let p = Publisher::new(cfg, 0, subjects());
+        let p = new_pub(cfg, 0);
         let run = glommio::spawn_local(p.clone().run());
         for i in 0..N / 2 {
             publish(&p, "t", i).await;
@@ -776,7 +786,7 @@ fn learns_cluster_members_from_info() {
     let mut cfg = config(vec![format!("nats://127.0.0.1:{pa}")]);
     cfg.jetstream = false;
     let servers = on_glommio(move || async move {
-        let p = Publisher::new(cfg, 0, subjects());
+        let p = new_pub(cfg, 0);
         let run = glommio::spawn_local(p.clone().run());
         wait_until(Duration::from_secs(10), || p.servers().len() >= 2).await;
         drop(run);
@@ -804,7 +814,7 @@ fn learns_cluster_members_joining_later() {
     let mut cfg = config(vec![format!("nats://127.0.0.1:{pa}")]);
     cfg.jetstream = false;
     let (servers, connects, before) = on_glommio(move || async move {
-        let p = Publisher::new(cfg, 0, subjects());
+        let p = new_pub(cfg, 0);
         let run = glommio::spawn_local(p.clone().run());
         let pp = p.clone();
         assert!(wait_until(Duration::from_secs(10), move || pp.connected()).await);

@@ -60,8 +60,9 @@ pub struct FileLimits {
 #[derive(Debug, Clone)]
 pub struct NatsPlan {
     pub config: crate::sink::nats::NatsSinkConfig,
-    /// Stream subjects, one wildcard per collected data type (`trade.>`).
-    pub subjects: Vec<String>,
+    /// What the plan publishes, per data type: one subject pattern per
+    /// venue (`trade.binance.spot.>`), `gap` for every venue included.
+    pub wants: Vec<crate::sink::nats::route::Want>,
     pub spill_path: PathBuf,
     pub spill_max_bytes: u64,
 }
@@ -348,17 +349,10 @@ impl Plan {
             }),
             file_sink,
             nats: nats_cfg.map(|config| {
-                let mut subjects: Vec<String> = venues
-                    .iter()
-                    .flat_map(|v| v.data_types.iter().map(|d| format!("{}.>", d.name())))
-                    .collect();
-                // Gap records (what was lost, and why) share the stream.
-                subjects.push("gap.>".to_string());
-                subjects.sort();
-                subjects.dedup();
+                let wants = nats_wants(&venues);
                 NatsPlan {
                     config,
-                    subjects,
+                    wants,
                     spill_path: raw
                         .sink
                         .spill_path
@@ -866,6 +860,42 @@ fn pack(
         out[i].push(s.clone());
     }
     out
+}
+
+/// Per data type, the subject patterns the venues publish
+/// (`{data_type}.{exchange}.{market_type}.>`), plus `gap` for every venue:
+/// gap records (what was lost, and why) share the sink.
+fn nats_wants(venues: &[VenuePlan]) -> Vec<crate::sink::nats::route::Want> {
+    let mut by_type: Vec<(DataType, Vec<String>)> = Vec::new();
+    let mut add = |dt: DataType, pattern: String| match by_type.iter_mut().find(|(d, _)| *d == dt) {
+        Some((_, p)) => {
+            if !p.contains(&pattern) {
+                p.push(pattern)
+            }
+        }
+        None => by_type.push((dt, vec![pattern])),
+    };
+    for v in venues {
+        for &dt in v.data_types.iter().chain([DataType::Gap].iter()) {
+            add(
+                dt,
+                format!(
+                    "{}.{}.{}.>",
+                    dt.name(),
+                    v.id.exchange(),
+                    v.id.market_type_of(dt)
+                ),
+            );
+        }
+    }
+    by_type.sort_by_key(|(d, _)| *d);
+    by_type
+        .into_iter()
+        .map(|(d, patterns)| crate::sink::nats::route::Want {
+            data_type: d.name().to_string(),
+            patterns,
+        })
+        .collect()
 }
 
 impl fmt::Display for Plan {

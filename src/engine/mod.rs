@@ -16,7 +16,6 @@ use crate::config::{ConfigError, Plan, WriteMode};
 use crate::conn::tls;
 use crate::metrics::{CoreStats, Exporter};
 use crate::model::VenueId;
-use crate::sink::nats::Publisher;
 use crate::sink::spill::Spill;
 use crate::venue::{self, InstrumentMap};
 use glommio::{LocalExecutorBuilder, Placement, PoolPlacement};
@@ -90,6 +89,7 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
         );
     }
 
+    let nats_seed = nats_preflight(&plan)?;
     let instruments = fetch_instruments(&plan, &rest_tls)?;
     let Some(instruments) = instruments else {
         log::info!("stopped before start-up completed");
@@ -129,6 +129,7 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
         let sink_plan = plan.sink.clone();
         let raw_plan = plan.raw.clone();
         let nats_plan = plan.nats.clone();
+        let nats_seed = nats_seed.clone();
         let file_sink = plan.file_sink;
         let file_limits = plan.file_limits;
         let stats = stats[core.shard].clone();
@@ -208,7 +209,16 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
                 let pipeline = pipeline.with_books(books);
                 let (pipeline, publisher) = match nats_plan {
                     Some(n) => {
-                        let publisher = Publisher::new(n.config.clone(), core.shard, n.subjects.clone());
+                        let publisher = crate::sink::nats::adapter::publisher(
+                            &n.config,
+                            core.shard,
+                            &n.wants,
+                            &n.spill_path,
+                            n.spill_max_bytes,
+                            &format!("core{:02}", core.shard),
+                            nats_seed.as_ref(),
+                        )
+                        .map_err(|e| format!("core {}: {e}", core.shard))?;
                         let _ = stats.nats.set(publisher.stats_arc());
                         let dir = n.spill_path.join(format!("core{:02}", core.shard));
                         let spill = Spill::open(&dir, n.spill_max_bytes, 64 << 20)
@@ -221,10 +231,7 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
                             );
                         }
                         let out = NetOut::new(
-                            Rc::new(shard::NatsAdapter {
-                                publisher: publisher.clone(),
-                                config: n.config.clone(),
-                            }),
+                            Rc::new(crate::sink::nats::NatsAdapter::new(publisher.clone())),
                             spill,
                         );
                         (pipeline.with_message_sink(out), Some(publisher))
@@ -353,6 +360,49 @@ pub(crate) fn core_books_and_instruments(
 /// Fetches every venue's instrument list on a temporary executor, retrying
 /// with backoff until it works or a stop is requested (`Ok(None)`). Checks
 /// that every configured symbol is listed.
+/// Before any core starts: every data type's NATS transport, and the one
+/// change allowed to the stream. A data type nothing can carry is a
+/// configuration error (exit 2). NATS unreachable: the cores decide at their
+/// own connect, records wait in the spill meanwhile.
+fn nats_preflight(
+    plan: &Plan,
+) -> Result<Option<crate::sink::nats::route::Resolution>, EngineError> {
+    let Some(n) = &plan.nats else {
+        return Ok(None);
+    };
+    match crate::sink::nats::jsapi::preflight(
+        &n.config,
+        &n.wants,
+        n.config.create_stream,
+        Duration::from_secs(5),
+    ) {
+        Ok(r) if !r.errors.is_empty() => Err(EngineError::Config(ConfigError::new(
+            "sink.nats",
+            r.errors.join("; "),
+        ))),
+        Ok(r) => {
+            for t in &r.types {
+                log::info!(
+                    "NATS {}: {}",
+                    t.data_type,
+                    match &t.transport {
+                        crate::sink::nats::route::Transport::JetStream(s) =>
+                            format!("JetStream, stream {} ({})", s.join(", "), t.why),
+                        _ => format!("core NATS ({})", t.why),
+                    }
+                );
+            }
+            Ok(Some(r))
+        }
+        Err(e) => {
+            log::warn!(
+                "NATS not reachable at start ({e}); each core decides the transports when it connects"
+            );
+            Ok(None)
+        }
+    }
+}
+
 fn fetch_instruments(
     plan: &Plan,
     rest_tls: &[Arc<rustls::ClientConfig>],

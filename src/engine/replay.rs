@@ -68,15 +68,20 @@ async fn replay_to_nats(plan: &Plan, input: &Path, speed: Speed) -> Result<Repla
         return Err("no NATS sink configured".into());
     };
     let (p, stats, mut reader) = open(plan, input)?;
-    let publisher = crate::sink::nats::Publisher::new(n.config.clone(), 0, n.subjects.clone());
+    let publisher = crate::sink::nats::adapter::publisher(
+        &n.config,
+        0,
+        &n.wants,
+        &n.spill_path,
+        n.spill_max_bytes,
+        "replay",
+        None,
+    )?;
     let dir = n.spill_path.join("replay");
     let spill = crate::sink::spill::Spill::open(&dir, n.spill_max_bytes, 64 << 20)
         .map_err(|e| format!("spill {}: {e}", dir.display()))?;
     let out = super::pipeline::NetOut::new(
-        std::rc::Rc::new(super::shard::NatsAdapter {
-            publisher: publisher.clone(),
-            config: n.config.clone(),
-        }),
+        std::rc::Rc::new(crate::sink::nats::NatsAdapter::new(publisher.clone())),
         spill,
     );
     let mut p = p.with_message_sink(out);

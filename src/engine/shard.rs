@@ -17,7 +17,6 @@ use crate::model::{DataType, VenueId};
 use crate::notify::Notify;
 use crate::rest::{self, Budget};
 use crate::sink::nats::Publisher;
-use crate::sink::MessageSink;
 use crate::venue::{self, FrameOutcome, Malformed};
 use async_tungstenite::tungstenite::{self, Message};
 use futures_util::StreamExt;
@@ -289,23 +288,6 @@ impl RestQueue {
         jobs.push_back(Job { kind, not_before });
         drop(jobs);
         self.wake.notify();
-    }
-}
-
-/// The NATS publisher as the pipeline's message sink: the data type (first
-/// subject token) decides JetStream-acked vs core-NATS publishing.
-pub struct NatsAdapter {
-    pub publisher: Rc<Publisher>,
-    pub config: crate::sink::nats::NatsSinkConfig,
-}
-
-impl MessageSink for NatsAdapter {
-    fn try_send(&self, subject: &str, msg_id: &str, payload: &[u8]) -> bool {
-        let dt = subject.split('.').next().unwrap_or("");
-        let ack = self.config.acked(dt);
-        self.publisher
-            .try_publish(subject, msg_id, payload, ack)
-            .is_ok()
     }
 }
 

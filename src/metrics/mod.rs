@@ -472,7 +472,7 @@ impl Exporter {
     /// `nats_messages_published_total` name included).
     fn encode_nats(&self, e: &mut DescriptorEncoder) -> Fmt {
         let n = |c: &CoreStats| c.nats.get().cloned();
-        let counters: [NatsMetric<u64>; 7] = [
+        let counters: [NatsMetric<u64>; 9] = [
             (
                 "nats_messages_published",
                 "Messages published (first sends)",
@@ -502,11 +502,21 @@ impl Exporter {
                 "Unacked messages resent after a reconnect",
                 |s| s.resent.get(),
             ),
+            (
+                "nats_no_responders",
+                "JetStream publishes answered no responders: no stream captures the subject (a configuration error)",
+                |s| s.no_responders.get(),
+            ),
+            (
+                "nats_dead_letter",
+                "Records set aside in the dead-letter store: no transport can carry them",
+                |s| s.dead_lettered.get(),
+            ),
         ];
         for (name, help, get) in counters {
             self.core_counter(e, name, help, |c| n(c).map(|s| get(&s)).unwrap_or(0))?;
         }
-        let gauges: [NatsMetric<i64>; 4] = [
+        let gauges: [NatsMetric<i64>; 5] = [
             ("nats_in_flight", "Published, not yet acked", |s| {
                 s.in_flight.get()
             }),
@@ -522,6 +532,11 @@ impl Exporter {
                 "nats_connected",
                 "1 while the core's NATS connection is up",
                 |s| s.connected.get(),
+            ),
+            (
+                "nats_unroutable_data_types",
+                "Data types no stream captures and not published over core NATS (configuration errors)",
+                |s| s.unroutable_types.get(),
             ),
         ];
         for (name, help, get) in gauges {

@@ -59,9 +59,40 @@ pub struct NatsSinkConfig {
     /// Bytes a core may hold (queued + unacked) before `try_publish` says Full.
     #[serde(default = "default_max_buffered_bytes")]
     pub max_buffered_bytes: usize,
-    /// Data types published with plain PUB (no ack, no resend). Opt-in.
+    /// Data types published with plain PUB (no ack, no resend): a list, or
+    /// `"auto"` (default): the high-rate types take core NATS only where an
+    /// existing stream does not capture them (see [`super::route`]).
     #[serde(default)]
-    pub core_nats_data_types: Vec<String>,
+    pub core_nats_data_types: CoreNats,
+}
+
+/// `sink.nats.core_nats_data_types`: `"auto"` or a list of data types.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "CoreNatsRaw")]
+pub enum CoreNats {
+    #[default]
+    Auto,
+    List(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CoreNatsRaw {
+    Word(String),
+    List(Vec<String>),
+}
+
+impl TryFrom<CoreNatsRaw> for CoreNats {
+    type Error = String;
+    fn try_from(r: CoreNatsRaw) -> Result<Self, String> {
+        match r {
+            CoreNatsRaw::Word(w) if w == "auto" => Ok(CoreNats::Auto),
+            CoreNatsRaw::Word(w) => {
+                Err(format!("`{w}`: expected \"auto\" or a list of data types"))
+            }
+            CoreNatsRaw::List(l) => Ok(CoreNats::List(l)),
+        }
+    }
 }
 
 fn default_servers() -> Vec<String> {
@@ -120,7 +151,7 @@ impl Default for NatsSinkConfig {
             max_in_flight: default_max_in_flight(),
             ack_timeout_ms: default_ack_timeout_ms(),
             max_buffered_bytes: default_max_buffered_bytes(),
-            core_nats_data_types: Vec::new(),
+            core_nats_data_types: CoreNats::Auto,
         }
     }
 }
@@ -360,7 +391,11 @@ impl NatsSinkConfig {
                 "use either user/password or token, not both".into(),
             );
         }
-        for (i, t) in self.core_nats_data_types.iter().enumerate() {
+        let listed: &[String] = match &self.core_nats_data_types {
+            CoreNats::List(l) => l,
+            CoreNats::Auto => &[],
+        };
+        for (i, t) in listed.iter().enumerate() {
             if !valid_name(t) {
                 return err(
                     &format!("core_nats_data_types[{i}]"),
@@ -378,11 +413,6 @@ impl NatsSinkConfig {
             .iter()
             .filter_map(|s| parse_server(s).ok())
             .collect()
-    }
-
-    /// Whether records of `data_type` are published with an ack.
-    pub fn acked(&self, data_type: &str) -> bool {
-        self.jetstream && !self.core_nats_data_types.iter().any(|t| t == data_type)
     }
 
     /// Credentials from the config, the named environment variables and
@@ -450,13 +480,12 @@ mod tests {
         assert_eq!(c.max_in_flight, 4096);
         assert_eq!(c.ack_timeout_ms, 5000);
         assert_eq!(c.max_buffered_bytes, 64 << 20);
-        assert!(c.core_nats_data_types.is_empty());
+        assert_eq!(c.core_nats_data_types, CoreNats::Auto);
         assert!(c.validate().is_ok());
         let d = NatsSinkConfig::default();
         assert_eq!(d.servers, c.servers);
         assert_eq!(d.max_in_flight, c.max_in_flight);
         assert!(d.validate().is_ok());
-        assert!(d.acked("trade"));
     }
 
     #[test]
@@ -531,8 +560,18 @@ mod tests {
         let c =
             parse("core_nats_data_types = [\"orderbook\"]\ntoken_env = \"MP_TEST_NO_SUCH_VAR_X\"")
                 .unwrap();
-        assert!(c.acked("trade"));
-        assert!(!c.acked("orderbook"));
+        assert_eq!(
+            c.core_nats_data_types,
+            CoreNats::List(vec!["orderbook".into()])
+        );
+        assert_eq!(
+            parse("core_nats_data_types = \"auto\"")
+                .unwrap()
+                .core_nats_data_types,
+            CoreNats::Auto
+        );
+        let e = parse("core_nats_data_types = \"trade\"").unwrap_err();
+        assert!(e.contains("expected \"auto\" or a list"), "{e}");
         let e = c.credentials().unwrap_err();
         assert!(e.contains("MP_TEST_NO_SUCH_VAR_X"));
         let c = parse("user = \"u\"\npassword = \"secret\"").unwrap();

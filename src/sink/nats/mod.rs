@@ -1,11 +1,16 @@
 //! NATS JetStream sink: one [`Publisher`] per core, on that core's glommio
 //! executor, with its own small NATS client (no tokio).
 //!
+//! - [`adapter`]: the publisher as a core's message sink, record by record;
 //! - [`config`]: the `[sink.nats]` TOML section, defaults, validation;
 //! - [`proto`]: protocol encoding (HPUB, PUB, CONNECT, SUB) and the
 //!   incremental parser for server operations and JSON replies;
 //! - [`conn`]: connecting: TCP, INFO, TLS upgrade, CONNECT/PING/PONG;
 //! - [`queue`]: the encoded, ordered per-core queue of undelivered messages;
+//! - [`route`]: which transport each data type takes (JetStream stream, core
+//!   NATS, or none: a configuration error), decided from the server's streams;
+//! - [`jsapi`]: the JetStream API calls behind that (list, create, add
+//!   subjects) and the start-up preflight;
 //! - [`publisher`]: the run loop: stream setup, pipelined publishes and acks,
 //!   pings, reconnect with backoff and in-order resend.
 //!
@@ -13,13 +18,19 @@
 //! arrives. Unacked messages are resent after a reconnect, and the
 //! `Nats-Msg-Id` header lets the server drop what it already stored (within
 //! `duplicate_window_s`). Messages published with `ack = false` are plain PUBs:
-//! delivered once written, never resent.
+//! delivered once written, never resent. A message the server can never store
+//! (no stream captures its subject) is set aside in the core's dead-letter
+//! store instead of blocking the ones behind it.
 
+pub mod adapter;
 pub mod config;
 pub mod conn;
+pub mod jsapi;
 pub mod proto;
 pub mod publisher;
 pub mod queue;
+pub mod route;
 
-pub use config::NatsSinkConfig;
+pub use adapter::NatsAdapter;
+pub use config::{CoreNats, NatsSinkConfig};
 pub use publisher::{Full, NatsStats, Publisher};

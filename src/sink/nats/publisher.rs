@@ -9,14 +9,16 @@
 
 use super::config::{NatsSinkConfig, ServerAddr};
 use super::conn::{self, ConnError, HandshakeParams, ReadBuf};
+use super::jsapi::{ApiFail, ApiIo};
 use super::proto::{self, Op};
 use super::queue::{AckMatch, Queue};
-use crate::conn::{Backoff, Transport};
+use super::route::{Routes, Want};
+use crate::conn::Backoff;
 use crate::logging::RateLimit;
 use crate::metrics::{LocalCounter, LocalGauge, LocalHistogram, LATENCY_BOUNDS_NS};
 use crate::notify::Notify;
+use crate::sink::spill::Spill;
 use futures_lite::io::{AsyncRead, AsyncWrite};
-use futures_util::io::{ReadHalf, WriteHalf};
 use rustls::ClientConfig;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -47,6 +49,14 @@ pub struct NatsStats {
     pub connect_failures: LocalCounter,
     /// Messages written again on a new connection.
     pub resent: LocalCounter,
+    /// JetStream publishes answered "no responders" (503): no stream
+    /// captures the subject, a configuration error.
+    pub no_responders: LocalCounter,
+    /// Records set aside in the dead-letter store (no transport can carry
+    /// them, or the server refused them for good).
+    pub dead_lettered: LocalCounter,
+    /// Data types nothing can carry under the current streams and config.
+    pub unroutable_types: LocalGauge,
     pub in_flight: LocalGauge,
     /// Messages held (queued + unacked).
     pub buffered_msgs: LocalGauge,
@@ -66,6 +76,9 @@ impl Default for NatsStats {
             reconnects: LocalCounter::default(),
             connect_failures: LocalCounter::default(),
             resent: LocalCounter::default(),
+            no_responders: LocalCounter::default(),
+            dead_lettered: LocalCounter::default(),
+            unroutable_types: LocalGauge::default(),
             in_flight: LocalGauge::default(),
             buffered_msgs: LocalGauge::default(),
             buffered_bytes: LocalGauge::default(),
@@ -81,9 +94,10 @@ const WRITE_BATCH: usize = 256 * 1024;
 const PING_INTERVAL: Duration = Duration::from_secs(10);
 const TICK: Duration = Duration::from_millis(100);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const API_TIMEOUT: Duration = Duration::from_secs(5);
 /// A connection that lived this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(10);
+/// JetStream "message size exceeds maximum allowed".
+const ERR_MSG_TOO_LARGE: u32 = 10054;
 /// Assumed until the server's INFO says otherwise (the NATS default).
 const DEFAULT_MAX_PAYLOAD: usize = 1 << 20;
 
@@ -93,7 +107,12 @@ pub struct Publisher {
     /// Configured servers, then cluster members the servers announce
     /// (`connect_urls`), so failover reaches nodes the config did not list.
     servers: std::cell::RefCell<Vec<ServerAddr>>,
-    subjects: Vec<String>,
+    /// What the plan publishes, per data type (for the transport decision).
+    wants: Vec<Want>,
+    /// Each data type's transport, set at every connect before publishing.
+    routes: Rc<Routes>,
+    /// Records no transport can carry, kept on disk (same framing as the spill).
+    dead: RefCell<Option<Spill>>,
     name: String,
     /// `_INBOX.<token>`: acks come to `<inbox>.<seq>`, API replies to `<inbox>.c<n>`.
     inbox: String,
@@ -109,10 +128,19 @@ pub struct Publisher {
     /// One warning per second per condition (the shared rate limiter).
     warn_refused: RefCell<RateLimit>,
     warn_ack_error: RefCell<RateLimit>,
+    warn_dead: RefCell<RateLimit>,
 }
 
 impl Publisher {
-    pub fn new(cfg: NatsSinkConfig, core: usize, subjects: Vec<String>) -> Rc<Publisher> {
+    /// `dead_letter`: where records no transport can carry are set aside
+    /// (`None`: they are counted, logged and dropped).
+    pub fn new(
+        cfg: NatsSinkConfig,
+        core: usize,
+        wants: Vec<Want>,
+        routes: Rc<Routes>,
+        dead_letter: Option<Spill>,
+    ) -> Rc<Publisher> {
         let token = fastrand::u64(..);
         let inbox = format!("_INBOX.mp{}x{token:016x}c{core}", std::process::id());
         let servers = cfg.server_addrs();
@@ -122,7 +150,9 @@ impl Publisher {
         let bytes_cap = (cfg.max_buffered_bytes / 4).min(16 << 20);
         Rc::new(Publisher {
             servers: std::cell::RefCell::new(servers),
-            subjects,
+            wants,
+            routes,
+            dead: RefCell::new(dead_letter),
             name: format!("marketprism-core{core}"),
             inbox,
             stats: Arc::new(NatsStats::default()),
@@ -136,6 +166,7 @@ impl Publisher {
             api_seq: Cell::new(0),
             warn_refused: RefCell::new(RateLimit::new(1_000_000_000)),
             warn_ack_error: RefCell::new(RateLimit::new(1_000_000_000)),
+            warn_dead: RefCell::new(RateLimit::new(1_000_000_000)),
             cfg,
         })
     }
@@ -150,6 +181,42 @@ impl Publisher {
 
     pub fn connected(&self) -> bool {
         self.connected.get()
+    }
+
+    /// The routing table the message sink reads per record.
+    pub fn routes(&self) -> Rc<Routes> {
+        self.routes.clone()
+    }
+
+    /// Sets a record aside that no transport can carry (it would otherwise
+    /// block every record behind it): into the dead-letter store, counted and
+    /// logged (rate-limited). Always consumes the record.
+    pub fn dead_letter(&self, subject: &str, msg_id: &str, payload: &[u8], why: &str) {
+        self.stats.dead_lettered.inc();
+        let stored = match self.dead.borrow_mut().as_mut() {
+            Some(d) => d
+                .push(subject.as_bytes(), msg_id.as_bytes(), payload)
+                .is_ok(),
+            None => false,
+        };
+        if !stored {
+            self.stats.errors.inc();
+        }
+        if let Some(n) = self.warn_dead.borrow_mut().check(crate::sys::now_ns()) {
+            log::error!(
+                "NATS: record for {subject:?} {}: {why} (+{n} suppressed)",
+                if stored {
+                    "set aside in the dead-letter store"
+                } else {
+                    "LOST (the dead-letter store is full or failed)"
+                }
+            );
+        }
+    }
+
+    /// Records in the dead-letter store (this run and earlier ones).
+    pub fn dead_letter_len(&self) -> u64 {
+        self.dead.borrow().as_ref().map_or(0, |d| d.len())
     }
 
     fn now_ns(&self) -> u64 {
@@ -420,13 +487,28 @@ impl Publisher {
         if let Err(e) = conn::write_flush(&mut wr, &out).await {
             return e;
         }
-        if self.cfg.jetstream && self.cfg.create_stream {
-            if let Err(e) = self
-                .ensure_stream(&mut rd, &mut wr, rbuf, max_payload)
-                .await
-            {
-                return e;
+        // Every data type's transport, known before the first publish.
+        let mut io = ApiIo {
+            rd: &mut rd,
+            wr: &mut wr,
+            rbuf,
+            inbox: &self.inbox,
+            seq: &self.api_seq,
+            max_payload,
+        };
+        let create = self.cfg.create_stream;
+        match io.resolve(&self.cfg, &self.wants, create).await {
+            Ok(res) => {
+                for e in &res.errors {
+                    log::error!("NATS configuration error: {e}");
+                }
+                self.routes.set(&res);
+                self.stats.unroutable_types.set(res.errors.len() as i64);
             }
+            Err(ApiFail::Conn(e)) => return e,
+            // JetStream unavailable (not enabled, no leader yet...): retry
+            // later rather than guess; records wait in the spill meanwhile.
+            Err(e) => return ConnError::Server(format!("JetStream API: {e}")),
         }
         *established = Some(Instant::now());
         if *ever {
@@ -450,118 +532,6 @@ impl Publisher {
             Err(e) => e,
             Ok(never) => match never {},
         }
-    }
-
-    /// Creates the stream, or updates it when it exists with other settings.
-    /// Failures are logged, not fatal: the publishes' own acks tell the truth.
-    async fn ensure_stream(
-        &self,
-        rd: &mut ReadHalf<Transport>,
-        wr: &mut WriteHalf<Transport>,
-        rbuf: &mut ReadBuf,
-        max_payload: usize,
-    ) -> Result<(), ConnError> {
-        let body = proto::encode_json(&proto::StreamConfig {
-            name: &self.cfg.stream,
-            subjects: &self.subjects,
-            storage: &self.cfg.storage,
-            max_age: self.cfg.max_age_s.saturating_mul(1_000_000_000),
-            duplicate_window: self.cfg.duplicate_window_s.saturating_mul(1_000_000_000),
-            retention: "limits",
-            discard: "old",
-            num_replicas: self.cfg.replicas,
-        });
-        for verb in ["CREATE", "UPDATE"] {
-            let n = self.api_seq.get() + 1;
-            self.api_seq.set(n);
-            let reply = format!("{}.c{n}", self.inbox);
-            let subject = format!("$JS.API.STREAM.{verb}.{}", self.cfg.stream);
-            let mut out = Vec::with_capacity(body.len() + 128);
-            proto::encode_pub(&mut out, &subject, Some(&reply), &body);
-            conn::write_flush(wr, &out).await?;
-            let answer = conn::with_timeout(API_TIMEOUT, "JetStream API reply", async {
-                loop {
-                    while let Some((op, used)) = proto::parse_op(rbuf.data(), max_payload)? {
-                        let res = match op {
-                            Op::Msg {
-                                subject: s,
-                                headers,
-                                payload,
-                                ..
-                            } if s == reply.as_bytes() => {
-                                if let Some(code) = headers.and_then(proto::header_status) {
-                                    Some(Err(format!("status {code} (JetStream not enabled?)")))
-                                } else {
-                                    Some(Ok(payload.to_vec()))
-                                }
-                            }
-                            Op::Ping => {
-                                conn::write_flush(wr, b"PONG\r\n").await?;
-                                None
-                            }
-                            Op::Err(e) => {
-                                return Err(ConnError::Server(
-                                    String::from_utf8_lossy(e).into_owned(),
-                                ))
-                            }
-                            _ => None,
-                        };
-                        rbuf.consume(used);
-                        if let Some(r) = res {
-                            return Ok(r);
-                        }
-                    }
-                    rbuf.fill(rd, conn::read_limit(max_payload)).await?;
-                }
-            })
-            .await;
-            let payload = match answer {
-                Ok(Ok(p)) => p,
-                Ok(Err(e)) => {
-                    log::warn!("NATS stream {}: {verb} failed: {e}", self.cfg.stream);
-                    return Ok(());
-                }
-                Err(ConnError::Timeout(w)) => {
-                    log::warn!("NATS stream {}: {verb}: no answer ({w})", self.cfg.stream);
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
-            };
-            match proto::parse_api_reply(&payload) {
-                Ok(r) => match r.error {
-                    None => {
-                        log::info!(
-                            "NATS stream {} {} (subjects {:?})",
-                            self.cfg.stream,
-                            if verb == "CREATE" {
-                                "created or unchanged"
-                            } else {
-                                "updated"
-                            },
-                            self.subjects
-                        );
-                        return Ok(());
-                    }
-                    // "stream name already in use" (with other settings).
-                    Some(e) if verb == "CREATE" && e.err_code == 10058 => continue,
-                    Some(e) => {
-                        log::warn!(
-                            "NATS stream {}: {verb} refused: {} (code {}, err_code {})",
-                            self.cfg.stream,
-                            e.description,
-                            e.code,
-                            e.err_code
-                        );
-                        return Ok(());
-                    }
-                },
-                Err(e) => {
-                    log::warn!("NATS stream {}: {verb}: {e}", self.cfg.stream);
-                    return Ok(());
-                }
-            }
-        }
-        Ok(())
     }
 
     async fn writer<W: AsyncWrite + Unpin>(
@@ -688,18 +658,25 @@ impl Publisher {
         if !self.queue.borrow().is_sent(seq) {
             return Ok(()); // settled already
         }
-        let failure = if let Some(code) = headers.and_then(proto::header_status) {
-            Some(format!(
-                "status {code}{}",
-                if code == 503 {
-                    " (no stream for this subject)"
-                } else {
-                    ""
-                }
-            ))
+        let status = headers.and_then(proto::header_status);
+        if status == Some(503) {
+            self.refused_for_good(
+                seq,
+                "no responders: no JetStream stream captures this subject",
+                true,
+            );
+            return Ok(());
+        }
+        let failure = if let Some(code) = status {
+            Some(format!("status {code}"))
         } else {
             match proto::parse_pub_ack(payload) {
                 Ok(a) => match a.error {
+                    // Too large for the stream: no resend can ever succeed.
+                    Some(e) if e.err_code == ERR_MSG_TOO_LARGE => {
+                        self.refused_for_good(seq, &e.description, false);
+                        return Ok(());
+                    }
                     Some(e) => Some(format!(
                         "{} (code {}, err_code {})",
                         e.description, e.code, e.err_code
@@ -729,6 +706,38 @@ impl Publisher {
                 }
                 Err(ConnError::Proto(format!("publish rejected: {why}")))
             }
+        }
+    }
+
+    /// A message the server will never store: settled, set aside in the
+    /// dead-letter store, counted; the connection and the rest go on.
+    fn refused_for_good(&self, seq: u64, why: &str, no_responders: bool) {
+        if no_responders {
+            self.stats.no_responders.inc();
+        }
+        self.stats.errors.inc();
+        let mut frame = Vec::new();
+        let settled = self
+            .queue
+            .borrow_mut()
+            .settle(seq, |f| frame.extend_from_slice(f));
+        if !settled {
+            return;
+        }
+        {
+            let q = self.queue.borrow();
+            self.update_gauges(&q);
+        }
+        if let Some((subject, id, payload)) = proto::split_frame(&frame) {
+            let why = if no_responders {
+                format!(
+                    "{why} (stream {}; a configuration error: add the subject to a stream, or                      list its data type in sink.nats.core_nats_data_types)",
+                    self.cfg.stream
+                )
+            } else {
+                why.to_string()
+            };
+            self.dead_letter(subject, id, payload, &why);
         }
     }
 

@@ -246,6 +246,22 @@ impl Queue {
         AckMatch::Acked(lat)
     }
 
+    /// Settles `seq` without an ack (the server refused it for good): hands
+    /// its encoded frame to `f` (to be set aside) and releases it.
+    pub fn settle(&mut self, seq: u64, f: impl FnOnce(&[u8])) -> bool {
+        let Some(i) = self.index(seq) else {
+            return false;
+        };
+        if self.entries[i].state != State::Sent {
+            return false;
+        }
+        f(self.bytes(&self.entries[i]));
+        self.entries[i].state = State::Done;
+        self.in_flight -= 1;
+        self.release_front();
+        true
+    }
+
     /// Whether `seq` is a message awaiting its ack.
     pub fn is_sent(&self, seq: u64) -> bool {
         self.index(seq)
