@@ -3,11 +3,14 @@
 //! independently of our client, through a small blocking NATS client written
 //! here (stream info and message fetches over the JetStream API).
 
+mod common;
+
+use common::nats::Raw;
 use marketprism::sink::nats::route::Want;
 use marketprism::sink::nats::{CoreNats, NatsSinkConfig, Publisher};
 use serde::Deserialize;
 use std::future::Future;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -133,152 +136,6 @@ impl Drop for Server {
             let _ = c.wait();
         }
     }
-}
-
-// ---------------------------------------------------------- raw client
-
-/// A minimal blocking NATS client, independent of the code under test.
-struct Raw {
-    r: BufReader<TcpStream>,
-    w: TcpStream,
-    n: u64,
-}
-
-#[derive(Deserialize)]
-struct StreamInfo {
-    state: StreamState,
-}
-#[derive(Deserialize)]
-struct StreamState {
-    messages: u64,
-}
-#[derive(Deserialize)]
-struct MsgGet {
-    message: StoredMsg,
-}
-#[derive(Deserialize)]
-struct StoredMsg {
-    subject: String,
-    #[serde(default)]
-    hdrs: Option<String>,
-    #[serde(default)]
-    data: Option<String>,
-}
-
-impl Raw {
-    fn connect(port: u16, auth: Option<(&str, &str)>) -> Raw {
-        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut raw = Raw {
-            r: BufReader::new(s.try_clone().unwrap()),
-            w: s,
-            n: 0,
-        };
-        let info = raw.line();
-        assert!(info.starts_with("INFO "), "{info}");
-        let auth = auth
-            .map(|(u, p)| format!(r#","user":"{u}","pass":"{p}""#))
-            .unwrap_or_default();
-        write!(
-            raw.w,
-            "CONNECT {{\"verbose\":false,\"pedantic\":false,\"headers\":true,\"protocol\":1{auth}}}\r\nPING\r\n"
-        )
-        .unwrap();
-        loop {
-            let l = raw.line();
-            match l.as_str() {
-                "PONG" => break,
-                "+OK" => {}
-                l if l.starts_with("INFO") => {}
-                other => panic!("handshake: {other}"),
-            }
-        }
-        raw
-    }
-
-    fn line(&mut self) -> String {
-        let mut l = String::new();
-        self.r.read_line(&mut l).unwrap();
-        l.trim_end().to_string()
-    }
-
-    /// Request/reply; returns the reply payload.
-    fn request(&mut self, subject: &str, payload: &[u8]) -> Vec<u8> {
-        self.n += 1;
-        let inbox = format!("_RAW.reply.{}", self.n);
-        write!(
-            self.w,
-            "SUB {inbox} {}\r\nPUB {subject} {inbox} {}\r\n",
-            self.n,
-            payload.len()
-        )
-        .unwrap();
-        self.w.write_all(payload).unwrap();
-        self.w.write_all(b"\r\n").unwrap();
-        loop {
-            let l = self.line();
-            let f: Vec<&str> = l.split(' ').collect();
-            match f[0] {
-                "MSG" => {
-                    let len: usize = f.last().unwrap().parse().unwrap();
-                    let mut body = vec![0; len + 2];
-                    self.r.read_exact(&mut body).unwrap();
-                    body.truncate(len);
-                    write!(self.w, "UNSUB {}\r\n", self.n).unwrap();
-                    return body;
-                }
-                "PING" => self.w.write_all(b"PONG\r\n").unwrap(),
-                "HMSG" => panic!("status reply to {subject}: {l}"),
-                _ => {}
-            }
-        }
-    }
-
-    fn stream_messages(&mut self, stream: &str) -> u64 {
-        let body = self.request(&format!("$JS.API.STREAM.INFO.{stream}"), b"");
-        let info: StreamInfo = sonic_rs::from_slice(&body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
-        info.state.messages
-    }
-
-    /// (subject, headers, data) of a stored message.
-    fn get(&mut self, stream: &str, seq: u64) -> (String, String, Vec<u8>) {
-        let body = self.request(
-            &format!("$JS.API.STREAM.MSG.GET.{stream}"),
-            format!("{{\"seq\":{seq}}}").as_bytes(),
-        );
-        let m: MsgGet = sonic_rs::from_slice(&body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
-        let m = m.message;
-        let hdrs = String::from_utf8(b64(m.hdrs.as_deref().unwrap_or(""))).unwrap();
-        (m.subject, hdrs, b64(m.data.as_deref().unwrap_or("")))
-    }
-}
-
-fn b64(s: &str) -> Vec<u8> {
-    let val = |c: u8| -> u32 {
-        match c {
-            b'A'..=b'Z' => (c - b'A') as u32,
-            b'a'..=b'z' => (c - b'a' + 26) as u32,
-            b'0'..=b'9' => (c - b'0' + 52) as u32,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("bad base64 {c}"),
-        }
-    };
-    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=').collect();
-    let mut out = Vec::new();
-    for chunk in bytes.chunks(4) {
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= val(c) << (18 - 6 * i);
-        }
-        let k = chunk.len() * 6 / 8;
-        for i in 0..k {
-            out.push((n >> (16 - 8 * i)) as u8);
-        }
-    }
-    out
 }
 
 // ------------------------------------------------------------- helpers

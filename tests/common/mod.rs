@@ -2,6 +2,8 @@
 //! real processes (the built `marketprism` binary), scrape them, read output.
 #![allow(dead_code)]
 
+pub mod nats;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
