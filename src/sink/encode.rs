@@ -250,6 +250,10 @@ fn trade_head(v: VenueId) -> &'static [u8] {
 fn encode_trade(out: &mut Vec<u8>, t: &Trade<'_>) {
     out.extend_from_slice(trade_head(t.venue));
     json_str(out, t.symbol);
+    // `instrument_id` as on every record; `raw_symbol` (the same name) is
+    // what trade readers have always read.
+    out.extend_from_slice(b",\"instrument_id\":");
+    json_str(out, t.raw_symbol);
     out.extend_from_slice(b",\"raw_symbol\":");
     json_str(out, t.raw_symbol);
     out.extend_from_slice(b",\"trade_id\":");
@@ -336,6 +340,13 @@ pub fn push_msg_id(out: &mut Vec<u8>, rec: &Record<'_>) {
             push_token(out, o.symbol);
             out.push(b':');
             match rec {
+                // A venue that sent no sequence id (OKX books before
+                // `seqId`) leaves the id 0: the exchange time tells its
+                // records apart instead (`t` marks it as a time).
+                Record::Book(b) if b.last_update_id == 0 => {
+                    out.push(b't');
+                    push_u64(out, o.ts_ms);
+                }
                 Record::Book(b) => {
                     push_u64(out, b.last_update_id);
                     if b.delta {
@@ -819,7 +830,7 @@ mod tests {
         assert_eq!(
             line,
             "{\"data_type\":\"trade\",\"exchange\":\"binance\",\"market_type\":\"spot\",\"symbol\":\"BTC-USDT\",\
-             \"raw_symbol\":\"BTCUSDT\",\"trade_id\":\"12345\",\"price\":\"64000.10000000\",\"quantity\":\"0.00001000\",\
+             \"instrument_id\":\"BTCUSDT\",\"raw_symbol\":\"BTCUSDT\",\"trade_id\":\"12345\",\"price\":\"64000.10000000\",\"quantity\":\"0.00001000\",\
              \"side\":\"sell\",\"is_maker\":true,\"trade_ts_ms\":1672515782136,\"ts_ms\":1672515782137,\
              \"collected_ts_ms\":1672515782140,\"receive_ts_ns\":1672515782140123456,\"data_source\":\"marketprism\"}\n"
         );
