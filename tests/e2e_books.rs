@@ -159,7 +159,10 @@ fn is_bybit(v: VenueId) -> bool {
 /// a Binance spot book straight from a REST snapshot (no exchange time in
 /// it) has the snapshot's receive time.
 fn book_common_fields(v: VenueId, r: &sonic_rs::Value) {
-    let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{v}: no {k}: {r:?}"));
+    let n = |k: &str| {
+        r[k].as_u64()
+            .unwrap_or_else(|| panic!("{v}: no {k}: {r:?}"))
+    };
     let inst = r["instrument_id"].as_str().unwrap();
     let want_symbol = match v {
         VenueId::OkxSpot | VenueId::OkxDerivatives => inst.trim_end_matches("-SWAP").to_string(),
@@ -453,7 +456,10 @@ fn books_stay_in_sync_through_every_documented_fault() {
             without_prev.get(&key).copied().unwrap_or(0),
         );
         if has_prev_id(v.id) {
-            assert!(without <= 1, "{key}: {without} records without prev_update_id");
+            assert!(
+                without <= 1,
+                "{key}: {without} records without prev_update_id"
+            );
             assert_eq!(with + without, checked[&key], "{key}");
         }
     }

@@ -329,8 +329,14 @@ fn mock_frames(v: VenueId) -> Vec<Vec<String>> {
 /// their values: `ts_ms` is the exchange's time (the mock's clock starts at
 /// `TIME_BASE`), except Binance spot `ticker`, which has none: receive time.
 fn common_fields(v: VenueId, d: DataType, r: &sonic_rs::Value, inst: &InstrumentMap) {
-    let s = |k: &str| r[k].as_str().unwrap_or_else(|| panic!("{v} {d}: no {k}: {r:?}"));
-    let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{v} {d}: no {k}: {r:?}"));
+    let s = |k: &str| {
+        r[k].as_str()
+            .unwrap_or_else(|| panic!("{v} {d}: no {k}: {r:?}"))
+    };
+    let n = |k: &str| {
+        r[k].as_u64()
+            .unwrap_or_else(|| panic!("{v} {d}: no {k}: {r:?}"))
+    };
     assert_eq!(s("data_type"), d.name());
     assert_eq!(s("exchange"), v.exchange());
     assert_eq!(s("market_type"), v.market_type_of(d));

@@ -771,13 +771,23 @@ fn orderbook_prev_update_id_per_venue() {
     // OKX: none on the snapshot (`prevSeqId` -1), then each update's `prevSeqId`.
     let (mut b, mut batch) = setup(OKX, CFG);
     b.on_ws(OKX, &snap(10, &[("9", "1")], &[("11", "1")]), 1, &mut batch);
-    b.on_ws(OKX, &upd(12, 12, Some(10), &[("9", "2")], &[]), 2, &mut batch);
+    b.on_ws(
+        OKX,
+        &upd(12, 12, Some(10), &[("9", "2")], &[]),
+        2,
+        &mut batch,
+    );
     // Deribit: `prev_change_id`.
     let (mut db, mut dbatch) = setup(DB, CFG);
     let mut s = snap(20, &[("9", "1")], &[("11", "1")]);
     s.prev_id = None;
     db.on_ws(DB, &s, 1, &mut dbatch);
-    db.on_ws(DB, &upd(21, 21, Some(20), &[("9", "3")], &[]), 2, &mut dbatch);
+    db.on_ws(
+        DB,
+        &upd(21, 21, Some(20), &[("9", "3")], &[]),
+        2,
+        &mut dbatch,
+    );
     // Binance spot and Bybit send no previous id.
     let (mut bs, mut bsbatch) = setup(BS, CFG);
     bs.on_ws(BS, &diff(5, 7), 1, &mut bsbatch);
@@ -786,7 +796,12 @@ fn orderbook_prev_update_id_per_venue() {
     by.on_ws(BY, &snap(3, &[("9", "1")], &[("11", "1")]), 1, &mut bybatch);
     by.on_ws(BY, &upd(4, 4, None, &[("9", "2")], &[]), 2, &mut bybatch);
     assert_eq!(
-        [prevs(&batch), prevs(&dbatch), prevs(&bsbatch), prevs(&bybatch)],
+        [
+            prevs(&batch),
+            prevs(&dbatch),
+            prevs(&bsbatch),
+            prevs(&bybatch)
+        ],
         [
             vec![None, Some(10)],
             vec![None, Some(20)],
@@ -811,7 +826,13 @@ fn delta_levels_best_first_stably() {
         2,
         None,
         &[("1", "1"), ("3", "1"), ("2", "7"), ("4", "1"), ("2", "0")],
-        &[("30", "1"), ("21", "2"), ("25", "0"), ("21", "0"), ("22", "1")],
+        &[
+            ("30", "1"),
+            ("21", "2"),
+            ("25", "0"),
+            ("21", "0"),
+            ("22", "1"),
+        ],
     );
     b.on_ws(BY, &u, 2, &mut batch);
     let recs = records(&batch);
@@ -819,11 +840,23 @@ fn delta_levels_best_first_stably() {
     let delta = recs.iter().find(|r| r.0).unwrap();
     assert_eq!(
         delta.2,
-        [p("4", "1"), p("3", "1"), p("2", "7"), p("2", "0"), p("1", "1")]
+        [
+            p("4", "1"),
+            p("3", "1"),
+            p("2", "7"),
+            p("2", "0"),
+            p("1", "1")
+        ]
     );
     assert_eq!(
         delta.3,
-        [p("21", "2"), p("21", "0"), p("22", "1"), p("25", "0"), p("30", "1")]
+        [
+            p("21", "2"),
+            p("21", "0"),
+            p("22", "1"),
+            p("25", "0"),
+            p("30", "1")
+        ]
     );
     // The book applied them in frame order: 2 was removed, 21 too.
     let book = recs.iter().rfind(|r| !r.0).unwrap();

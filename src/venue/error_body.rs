@@ -85,7 +85,10 @@ mod tests {
                 "code 10009: not_enough_funds",
             ),
             (r#"{"code":500}"#, "code 500: (no message)"),
-            ("<html>Bad Gateway</html>", r#"body "<html>Bad Gateway</html>""#),
+            (
+                "<html>Bad Gateway</html>",
+                r#"body "<html>Bad Gateway</html>""#,
+            ),
         ];
         for (body, want) in cases {
             assert_eq!(describe(body.as_bytes()), want, "{body}");

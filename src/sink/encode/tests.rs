@@ -334,7 +334,10 @@ fn every_record_kind_has_the_common_fields() {
             ts_ms: o.ts_ms,
             receive_ts_ns: o.receive_ts_ns,
         }),
-        Record::Book(BookRecord { origin: o, ..book(o.venue, 5, 0) }),
+        Record::Book(BookRecord {
+            origin: o,
+            ..book(o.venue, 5, 0)
+        }),
         Record::Book(BookRecord {
             origin: o,
             delta: true,
