@@ -153,6 +153,49 @@ fn is_bybit(v: VenueId) -> bool {
     matches!(v, VenueId::BybitSpot | VenueId::BybitLinear)
 }
 
+/// The README's common fields of a book or gap record. `ts_ms` is the
+/// exchange time of the last update the book reflects (the mock's clock
+/// starts at `TIME_BASE`); a gap's is when the collector found the loss, and
+/// a Binance spot book straight from a REST snapshot (no exchange time in
+/// it) has the snapshot's receive time.
+fn book_common_fields(v: VenueId, r: &sonic_rs::Value) {
+    let n = |k: &str| {
+        r[k].as_u64()
+            .unwrap_or_else(|| panic!("{v}: no {k}: {r:?}"))
+    };
+    let inst = r["instrument_id"].as_str().unwrap();
+    let want_symbol = match v {
+        VenueId::OkxSpot | VenueId::OkxDerivatives => inst.trim_end_matches("-SWAP").to_string(),
+        VenueId::DeribitDerivatives => inst.replace("-PERPETUAL", "-USD"),
+        _ => inst.replace("USDT", "-USDT"),
+    };
+    assert_eq!(r["symbol"].as_str(), Some(want_symbol.as_str()), "{r:?}");
+    assert_eq!(r["data_source"].as_str(), Some("marketprism"));
+    let recv_ms = n("receive_ts_ns") / 1_000_000;
+    assert_eq!(n("collected_ts_ms"), recv_ms);
+    let ts = n("ts_ms");
+    let exchange_time = (TIME_BASE..TIME_BASE + 30 * 86_400_000).contains(&ts);
+    if r["data_type"].as_str() == Some("gap") {
+        assert_eq!(ts, recv_ms, "{r:?}");
+    } else if v == VenueId::BinanceSpot {
+        assert!(exchange_time || ts == recv_ms, "{r:?}");
+    } else {
+        assert!(exchange_time, "{v}: ts_ms {ts} is not the mock's time");
+    }
+}
+
+/// Venues whose book updates name the update they follow (USDⓈ-M `pu`,
+/// OKX `prevSeqId`, Deribit `prev_change_id`).
+fn has_prev_id(v: VenueId) -> bool {
+    matches!(
+        v,
+        VenueId::BinanceDerivatives
+            | VenueId::OkxSpot
+            | VenueId::OkxDerivatives
+            | VenueId::DeribitDerivatives
+    )
+}
+
 fn mock_id(v: VenueId, m: &sonic_rs::Value) -> Option<u64> {
     if is_bybit(v) {
         m["u"].as_u64()
@@ -333,6 +376,16 @@ fn books_stay_in_sync_through_every_documented_fault() {
             )
         })
         .collect();
+    let sorted_ids: HashMap<VenueId, Vec<u64>> = truth
+        .iter()
+        .map(|((v, _), h)| {
+            let mut ids: Vec<u64> = h.keys().copied().collect();
+            ids.sort_unstable();
+            (*v, ids)
+        })
+        .collect();
+    let mut with_prev: BTreeMap<String, usize> = BTreeMap::new();
+    let mut without_prev: BTreeMap<String, usize> = BTreeMap::new();
     let mut last_id: HashMap<(VenueId, String), u64> = HashMap::new();
     let mut book_gaps: HashMap<String, u64> = HashMap::new();
     for (_, r) in read_records(&data) {
@@ -347,6 +400,7 @@ fn books_stay_in_sync_through_every_documented_fault() {
         }) else {
             panic!("unexpected record {r:?}");
         };
+        book_common_fields(v.id, &r);
         if r["data_type"].as_str() == Some("gap") {
             // Each resync of the troubled symbol is reported, nothing else.
             assert_eq!(inst, v.symbols[0], "{r:?}");
@@ -357,7 +411,29 @@ fn books_stay_in_sync_through_every_documented_fault() {
         }
         assert_eq!(r["data_type"].as_str(), Some("orderbook"));
         let id = r["last_update_id"].as_u64().unwrap();
+        // `depth_levels`: the levels in the record, bids + asks (MarketPrism's meaning).
+        assert_eq!(
+            r["depth_levels"].as_u64(),
+            Some((levels(&r, "bids").len() + levels(&r, "asks").len()) as u64)
+        );
         if inst == v.symbols[1] {
+            // The previous id the last applied update carried: the id of
+            // the update before it, where the venue sends one.
+            let prev = r["prev_update_id"].as_u64();
+            if has_prev_id(v.id) {
+                match prev {
+                    Some(p) => {
+                        let ids = &sorted_ids[&v.id];
+                        let before = ids[..ids.partition_point(|&x| x < id)].last();
+                        assert_eq!(Some(&p), before, "{} {inst} @{id}", v.id);
+                        *with_prev.entry(v.id.to_string()).or_default() += 1;
+                    }
+                    // Only a record of the snapshot itself has none.
+                    None => *without_prev.entry(v.id.to_string()).or_default() += 1,
+                }
+            } else {
+                assert_eq!(prev, None, "{} {inst} @{id}", v.id);
+            }
             let (bids, asks) = truth[&(v.id, v.symbols[1])]
                 .get(&id)
                 .unwrap_or_else(|| panic!("{} {inst}: no true book with id {id}", v.id));
@@ -371,6 +447,20 @@ fn books_stay_in_sync_through_every_documented_fault() {
                 "{} {inst}: {prev:?} then {id}",
                 v.id
             );
+        }
+    }
+    for v in &all {
+        let key = v.id.to_string();
+        let (with, without) = (
+            with_prev.get(&key).copied().unwrap_or(0),
+            without_prev.get(&key).copied().unwrap_or(0),
+        );
+        if has_prev_id(v.id) {
+            assert!(
+                without <= 1,
+                "{key}: {without} records without prev_update_id"
+            );
+            assert_eq!(with + without, checked[&key], "{key}");
         }
     }
     for v in &all {

@@ -18,7 +18,7 @@ use marketprism::mock::{self, bybit::Cat};
 use marketprism::model::{DataType, DataTypeSet, VenueId};
 use marketprism::venue::{self, InstrumentMap, ParseCtx, VenueState};
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -325,6 +325,46 @@ fn mock_frames(v: VenueId) -> Vec<Vec<String>> {
     }
 }
 
+/// The fields the README's "Output records" lists for every record, with
+/// their values: `ts_ms` is the exchange's time (the mock's clock starts at
+/// `TIME_BASE`), except Binance spot `ticker`, which has none: receive time.
+fn common_fields(v: VenueId, d: DataType, r: &sonic_rs::Value, inst: &InstrumentMap) {
+    let s = |k: &str| {
+        r[k].as_str()
+            .unwrap_or_else(|| panic!("{v} {d}: no {k}: {r:?}"))
+    };
+    let n = |k: &str| {
+        r[k].as_u64()
+            .unwrap_or_else(|| panic!("{v} {d}: no {k}: {r:?}"))
+    };
+    assert_eq!(s("data_type"), d.name());
+    assert_eq!(s("exchange"), v.exchange());
+    assert_eq!(s("market_type"), v.market_type_of(d));
+    assert_eq!(s("data_source"), "marketprism");
+    let id = s("instrument_id");
+    if d == DataType::VolatilityIndex {
+        // The index's own name; `symbol` is its currency.
+        assert_eq!(id, s("index_name"), "{r:?}");
+        assert_eq!(id, format!("{}_usd", s("symbol").to_lowercase()), "{r:?}");
+    } else {
+        assert_eq!(inst.normalize(id), Some(s("symbol")), "{v} {d}: {r:?}");
+    }
+    if d == DataType::Trade {
+        assert_eq!(s("raw_symbol"), id);
+    }
+    let recv = n("receive_ts_ns");
+    assert_eq!(n("collected_ts_ms"), recv / 1_000_000);
+    let ts = n("ts_ms");
+    if (v, d) == (VenueId::BinanceSpot, DataType::Ticker) {
+        assert_eq!(ts, recv / 1_000_000, "{r:?}");
+    } else {
+        assert!(
+            (TIME_BASE..TIME_BASE + 30 * 86_400_000).contains(&ts),
+            "{v} {d}: ts_ms {ts} is not the mock exchange's time"
+        );
+    }
+}
+
 fn is_polled(v: VenueId, dt: DataType) -> bool {
     matches!(venue::protocol(v).source(dt), venue::Source::Poll { .. })
 }
@@ -377,6 +417,11 @@ fn every_venue_and_data_type_exactly_once() {
 
     let mut got: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
     let mut polled: BTreeMap<(String, String, String), Vec<sonic_rs::Value>> = BTreeMap::new();
+    let maps: BTreeMap<VenueId, InstrumentMap> = venues()
+        .into_iter()
+        .map(|(v, _, syms, dts)| (v, instruments(v, &syms, &dts)))
+        .collect();
+    let mut kinds: BTreeSet<(VenueId, DataType)> = BTreeSet::new();
     for (_, rec) in read_records(&dir.path().join("data")) {
         let venue_key = format!(
             "{}_{}",
@@ -394,6 +439,8 @@ fn every_venue_and_data_type_exactly_once() {
             .unwrap_or_else(|| panic!("record of an unknown venue {venue_key}"));
         let sym = rec["symbol"].as_str().unwrap().to_string();
         let d = DataType::from_name(&dt).unwrap();
+        common_fields(v, d, &rec, &maps[&v]);
+        kinds.insert((v, d));
         if is_polled(v, d) {
             polled
                 .entry((v.to_string(), dt, sym))
@@ -409,6 +456,12 @@ fn every_venue_and_data_type_exactly_once() {
     for recs in expected.values_mut().chain(got.values_mut()) {
         recs.sort();
     }
+    // Every configured data type of every venue was seen (and checked above).
+    let configured: BTreeSet<(VenueId, DataType)> = venues()
+        .into_iter()
+        .flat_map(|(v, _, _, dts)| dts.into_iter().map(move |d| (v, d)))
+        .collect();
+    assert_eq!(kinds, configured);
     let want_keys: Vec<_> = expected.keys().collect();
     let got_keys: Vec<_> = got.keys().collect();
     assert_eq!(got_keys, want_keys, "streams differ");

@@ -167,7 +167,7 @@ fn spot_trade() {
     assert_eq!(
         json(&rec),
         format!(
-            r#"{{"data_type":"trade","exchange":"binance","market_type":"spot","symbol":"BNB-BTC","raw_symbol":"BNBBTC","trade_id":"12345","price":"0.001","quantity":"100","side":"sell","is_maker":true,"trade_ts_ms":1672515782136,"ts_ms":1672515782136,{TAIL}"#
+            r#"{{"data_type":"trade","exchange":"binance","market_type":"spot","symbol":"BNB-BTC","instrument_id":"BNBBTC","raw_symbol":"BNBBTC","trade_id":"12345","price":"0.001","quantity":"100","side":"sell","is_maker":true,"trade_ts_ms":1672515782136,"ts_ms":1672515782136,{TAIL}"#
         )
     );
 }
@@ -316,7 +316,7 @@ fn futures_agg_trade() {
     assert_eq!(
         json(&rec),
         format!(
-            r#"{{"data_type":"trade","exchange":"binance","market_type":"perpetual","symbol":"BTC-USDT","raw_symbol":"BTCUSDT","trade_id":"5933014","price":"0.001","quantity":"100","side":"sell","is_maker":true,"trade_ts_ms":123456785,"ts_ms":123456789,{TAIL}"#
+            r#"{{"data_type":"trade","exchange":"binance","market_type":"perpetual","symbol":"BTC-USDT","instrument_id":"BTCUSDT","raw_symbol":"BTCUSDT","trade_id":"5933014","price":"0.001","quantity":"100","side":"sell","is_maker":true,"trade_ts_ms":123456785,"ts_ms":123456789,{TAIL}"#
         )
     );
 }

@@ -141,7 +141,7 @@ fn documented_trade() {
     assert_eq!(
         jsons(&b),
         [concat!(
-            r#"{"data_type":"trade","exchange":"bybit","market_type":"perpetual","symbol":"BTC-USDT","raw_symbol":"BTCUSDT","#,
+            r#"{"data_type":"trade","exchange":"bybit","market_type":"perpetual","symbol":"BTC-USDT","instrument_id":"BTCUSDT","raw_symbol":"BTCUSDT","#,
             r#""trade_id":"20f43950-d8dd-5b31-9112-a178eb6023af","price":"16578.50","quantity":"0.001","side":"buy","#,
             r#""trade_ts_ms":1672304486865,"ts_ms":1672304486868,"collected_ts_ms":1700000000123,"receive_ts_ns":1700000000123456789,"data_source":"marketprism"}"#
         )]

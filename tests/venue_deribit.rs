@@ -193,7 +193,7 @@ fn documented_trades_inverse_amounts_are_usd() {
     assert_eq!(
         jsons(&b)[1],
         format!(
-            r#"{{"data_type":"trade","exchange":"deribit","market_type":"perpetual","symbol":"BTC-USD","raw_symbol":"BTC-PERPETUAL","trade_id":"48079255","price":"8954","quantity":"0.00223364","side":"sell","contracts":"20","trade_ts_ms":1590484156350,"ts_ms":1590484156350{TAIL}"#
+            r#"{{"data_type":"trade","exchange":"deribit","market_type":"perpetual","symbol":"BTC-USD","instrument_id":"BTC-PERPETUAL","raw_symbol":"BTC-PERPETUAL","trade_id":"48079255","price":"8954","quantity":"0.00223364","side":"sell","contracts":"20","trade_ts_ms":1590484156350,"ts_ms":1590484156350{TAIL}"#
         )
     );
 

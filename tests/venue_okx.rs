@@ -343,7 +343,7 @@ fn documented_trade() {
     assert_eq!(
         j,
         format!(
-            r#"{{"data_type":"trade","exchange":"okx","market_type":"spot","symbol":"BTC-USDT","raw_symbol":"BTC-USDT","trade_id":"130639474","price":"42219.9","quantity":"0.12060306","side":"buy","trade_ts_ms":1630048897897,"ts_ms":1630048897897,{TAIL}"#
+            r#"{{"data_type":"trade","exchange":"okx","market_type":"spot","symbol":"BTC-USDT","instrument_id":"BTC-USDT","raw_symbol":"BTC-USDT","trade_id":"130639474","price":"42219.9","quantity":"0.12060306","side":"buy","trade_ts_ms":1630048897897,"ts_ms":1630048897897,{TAIL}"#
         )
     );
 }
@@ -369,7 +369,7 @@ fn swap_trade_in_contracts() {
     assert_eq!(
         j,
         format!(
-            r#"{{"data_type":"trade","exchange":"okx","market_type":"perpetual","symbol":"BTC-USDT","raw_symbol":"BTC-USDT-SWAP","trade_id":"130639474","price":"42219.9","quantity":"0.12","side":"sell","contracts":"12","trade_ts_ms":1630048897897,"ts_ms":1630048897897,{TAIL}"#
+            r#"{{"data_type":"trade","exchange":"okx","market_type":"perpetual","symbol":"BTC-USDT","instrument_id":"BTC-USDT-SWAP","raw_symbol":"BTC-USDT-SWAP","trade_id":"130639474","price":"42219.9","quantity":"0.12","side":"sell","contracts":"12","trade_ts_ms":1630048897897,"ts_ms":1630048897897,{TAIL}"#
         )
     );
 }

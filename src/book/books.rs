@@ -445,7 +445,7 @@ fn publish(s: &mut Symbol, depth: usize, now_ns: u64, stats: &mut BookStats, bat
     let book = &s.sync.book;
     let (sym, raw) = (s.symbol.as_str(), s.raw.as_str());
     let (venue, ts_ms, recv) = (s.venue, s.sync.last_ts_ms, s.last_receive_ns);
-    let id = book.last_update_id();
+    let (id, prev) = (book.last_update_id(), s.sync.last_prev_id);
     let _ = batch.push_with::<Infallible>(recv, |bump| {
         Ok(Record::Book(BookRecord {
             origin: Origin {
@@ -458,7 +458,7 @@ fn publish(s: &mut Symbol, depth: usize, now_ns: u64, stats: &mut BookStats, bat
             delta: false,
             last_update_id: id,
             first_update_id: id,
-            prev_update_id: None,
+            prev_update_id: prev,
             bids: best_first(bump, book.bids().as_worst_first(), depth),
             asks: best_first(bump, book.asks().as_worst_first(), depth),
         }))
@@ -477,7 +477,30 @@ fn best_first<'b>(bump: &'b bumpalo::Bump, worst_first: &[Level], depth: usize) 
     s
 }
 
-/// Pushes one applied update as an `orderbook_delta` record (levels as sent).
+/// Sorts one side of a delta best first (`desc`: bids) in place: a binary
+/// insertion sort, because it is stable (a price sent twice in one message
+/// keeps its order, the later one wins), allocates nothing, and the venues
+/// send their levels sorted already, which makes it one pass of compares.
+fn sort_best_first(levels: &mut [Level], desc: bool) {
+    let before = |a: &Level, b: &Level| {
+        if desc {
+            a.price >= b.price
+        } else {
+            a.price <= b.price
+        }
+    };
+    for i in 1..levels.len() {
+        if before(&levels[i - 1], &levels[i]) {
+            continue;
+        }
+        let x = levels[i];
+        let j = levels[..i].partition_point(|l| before(l, &x));
+        levels[j..=i].rotate_right(1);
+    }
+}
+
+/// Pushes one applied update as an `orderbook_delta` record (levels best
+/// first, as in `orderbook` records).
 fn push_delta(batch: &mut Batch, venue: VenueId, sym: &str, raw: &str, m: &BookMsg, recv: u64) {
     let _ = batch.push_with::<Infallible>(recv, |bump| {
         Ok(Record::Book(BookRecord {
@@ -492,8 +515,16 @@ fn push_delta(batch: &mut Batch, venue: VenueId, sym: &str, raw: &str, m: &BookM
             last_update_id: m.last_id,
             first_update_id: m.first_id,
             prev_update_id: m.prev_id.and_then(|p| u64::try_from(p).ok()),
-            bids: bump.alloc_slice_copy(&m.bids),
-            asks: bump.alloc_slice_copy(&m.asks),
+            bids: {
+                let b = bump.alloc_slice_copy(&m.bids);
+                sort_best_first(b, true);
+                b
+            },
+            asks: {
+                let a = bump.alloc_slice_copy(&m.asks);
+                sort_best_first(a, false);
+                a
+            },
         }))
     });
 }

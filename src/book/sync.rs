@@ -84,6 +84,11 @@ enum Bad {
 }
 
 #[inline]
+/// A message's previous-update id as published (OKX's snapshot `-1`: none).
+fn prev_of(msg: &BookMsg) -> Option<u64> {
+    msg.prev_id.and_then(|p| u64::try_from(p).ok())
+}
+
 fn prev_is(msg: &BookMsg, id: u64) -> bool {
     matches!(msg.prev_id, Some(p) if u64::try_from(p) == Ok(id))
 }
@@ -116,6 +121,10 @@ pub(crate) struct BookSync {
     buffered: usize,
     /// Exchange time of the last message reflected in the book.
     pub last_ts_ms: u64,
+    /// The previous-update id the last applied message carried (USDⓈ-M
+    /// `pu`, OKX `prevSeqId`, Deribit `prev_change_id`); `None` after a
+    /// snapshot and for venues that send none.
+    pub last_prev_id: Option<u64>,
 }
 
 impl BookSync {
@@ -127,6 +136,7 @@ impl BookSync {
             buf: Vec::new(),
             buffered: 0,
             last_ts_ms: 0,
+            last_prev_id: None,
         }
     }
 
@@ -406,6 +416,7 @@ impl BookSync {
         stats.updates_applied += 1;
         stats.invalid_levels += a.invalid as u64;
         self.last_ts_ms = msg.ts_ms;
+        self.last_prev_id = prev_of(msg);
         self.verify(msg, stats)?;
         applied(msg);
         Ok(a.changed)
@@ -446,6 +457,7 @@ impl BookSync {
         stats.snapshots_applied += 1;
         stats.invalid_levels += a.invalid as u64;
         self.last_ts_ms = msg.ts_ms;
+        self.last_prev_id = None;
         self.phase = Phase::Synced { bridge: true };
         if self.book.is_crossed() {
             // The buffered diffs still continue the stream: they stay.
@@ -497,6 +509,7 @@ impl BookSync {
             stats.snapshots_applied += 1;
             stats.invalid_levels += a.invalid as u64;
             self.last_ts_ms = msg.ts_ms;
+            self.last_prev_id = prev_of(msg);
             self.phase = Phase::Synced { bridge: false };
             return match self.verify(msg, stats) {
                 Ok(()) => Step {

@@ -739,7 +739,7 @@ fn deltas_and_depth() {
         recs.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>(),
         [(true, 6), (true, 9), (false, 9), (true, 12), (false, 12)]
     );
-    assert_eq!(recs[1].2, [p("9.5", "2"), p("10", "0")], "levels as sent");
+    assert_eq!(recs[1].2, [p("10", "0"), p("9.5", "2")], "best first");
     assert_eq!(recs[2].2, [p("9.5", "2"), p("9", "1")], "top 2, best first");
     assert_eq!(recs[2].3, [p("10.5", "1"), p("11", "1")]);
     assert_eq!(recs[4].2, [p("9", "1"), p("8", "1")]);
@@ -749,8 +749,119 @@ fn deltas_and_depth() {
         }
         _ => panic!("not a book record"),
     }
+    // `orderbook` records carry the `pu` of the last update they reflect.
+    assert_eq!(prevs(&batch), [Some(4), Some(6), Some(6), Some(9), Some(9)]);
     let st = *b.stats(BF);
     assert_eq!((st.deltas_published, st.published), (3, 2));
+}
+
+/// `prev_update_id` of the book records in the batch.
+fn prevs(batch: &Batch) -> Vec<Option<u64>> {
+    batch
+        .iter()
+        .filter_map(|r| match r {
+            Record::Book(b) => Some(b.prev_update_id),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn orderbook_prev_update_id_per_venue() {
+    // OKX: none on the snapshot (`prevSeqId` -1), then each update's `prevSeqId`.
+    let (mut b, mut batch) = setup(OKX, CFG);
+    b.on_ws(OKX, &snap(10, &[("9", "1")], &[("11", "1")]), 1, &mut batch);
+    b.on_ws(
+        OKX,
+        &upd(12, 12, Some(10), &[("9", "2")], &[]),
+        2,
+        &mut batch,
+    );
+    // Deribit: `prev_change_id`.
+    let (mut db, mut dbatch) = setup(DB, CFG);
+    let mut s = snap(20, &[("9", "1")], &[("11", "1")]);
+    s.prev_id = None;
+    db.on_ws(DB, &s, 1, &mut dbatch);
+    db.on_ws(
+        DB,
+        &upd(21, 21, Some(20), &[("9", "3")], &[]),
+        2,
+        &mut dbatch,
+    );
+    // Binance spot and Bybit send no previous id.
+    let (mut bs, mut bsbatch) = setup(BS, CFG);
+    bs.on_ws(BS, &diff(5, 7), 1, &mut bsbatch);
+    bs.on_rest_snapshot(BS, &rest(6), 2, &mut bsbatch);
+    let (mut by, mut bybatch) = setup(BY, CFG);
+    by.on_ws(BY, &snap(3, &[("9", "1")], &[("11", "1")]), 1, &mut bybatch);
+    by.on_ws(BY, &upd(4, 4, None, &[("9", "2")], &[]), 2, &mut bybatch);
+    assert_eq!(
+        [
+            prevs(&batch),
+            prevs(&dbatch),
+            prevs(&bsbatch),
+            prevs(&bybatch)
+        ],
+        [
+            vec![None, Some(10)],
+            vec![None, Some(20)],
+            vec![None],
+            vec![None, None]
+        ]
+    );
+}
+
+#[test]
+fn delta_levels_best_first_stably() {
+    let cfg = BookConfig {
+        depth: 10,
+        publish_interval_ns: 0,
+        deltas: true,
+    };
+    let (mut b, mut batch) = setup(BY, cfg);
+    b.on_ws(BY, &snap(1, &[("5", "1")], &[("20", "1")]), 1, &mut batch);
+    // Worst first, unsorted, and a price sent twice (the later one wins).
+    let u = upd(
+        2,
+        2,
+        None,
+        &[("1", "1"), ("3", "1"), ("2", "7"), ("4", "1"), ("2", "0")],
+        &[
+            ("30", "1"),
+            ("21", "2"),
+            ("25", "0"),
+            ("21", "0"),
+            ("22", "1"),
+        ],
+    );
+    b.on_ws(BY, &u, 2, &mut batch);
+    let recs = records(&batch);
+    let p = |a: &str, b: &str| (a.to_string(), b.to_string());
+    let delta = recs.iter().find(|r| r.0).unwrap();
+    assert_eq!(
+        delta.2,
+        [
+            p("4", "1"),
+            p("3", "1"),
+            p("2", "7"),
+            p("2", "0"),
+            p("1", "1")
+        ]
+    );
+    assert_eq!(
+        delta.3,
+        [
+            p("21", "2"),
+            p("21", "0"),
+            p("22", "1"),
+            p("25", "0"),
+            p("30", "1")
+        ]
+    );
+    // The book applied them in frame order: 2 was removed, 21 too.
+    let book = recs.iter().rfind(|r| !r.0).unwrap();
+    assert_eq!(book.2, [p("5", "1"), p("4", "1"), p("3", "1"), p("1", "1")]);
+    assert_eq!(book.3, [p("20", "1"), p("22", "1"), p("30", "1")]);
 }
 
 // ---------------------------------------------------------------- rotation overlap

@@ -90,6 +90,26 @@ pub struct StreamGap {
     pub to_ts_ms: u64,
 }
 
+impl StreamGap {
+    /// Its id range as log lines print it: `ids 5..=9`, or `ids unknown`
+    /// (a venue without sequence numbers, a book resync).
+    pub fn ids(&self) -> GapIds {
+        GapIds(self.range)
+    }
+}
+
+/// See [`StreamGap::ids`].
+pub struct GapIds(Option<(u64, u64)>);
+
+impl std::fmt::Display for GapIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some((a, b)) => write!(f, "ids {a}..={b}"),
+            None => f.write_str("ids unknown"),
+        }
+    }
+}
+
 /// Per-core continuity state.
 #[derive(Default)]
 pub struct Continuity {
@@ -292,6 +312,22 @@ mod tests {
 
     const V: VenueId = VenueId::BinanceSpot;
     const T: DataType = DataType::Trade;
+
+    #[test]
+    fn gap_ids_print_the_range_or_unknown() {
+        let mut g = StreamGap {
+            venue: VenueId::OkxSpot,
+            data_type: DataType::Trade,
+            raw_symbol: "BTC-USDT".into(),
+            symbol: "BTC-USDT".into(),
+            range: Some((5, 9)),
+            from_ts_ms: 0,
+            to_ts_ms: 0,
+        };
+        assert_eq!(g.ids().to_string(), "ids 5..=9");
+        g.range = None;
+        assert_eq!(g.ids().to_string(), "ids unknown");
+    }
 
     #[test]
     fn overlap_merges_two_connections_into_one_copy() {

@@ -633,11 +633,11 @@ impl Pipeline {
             self.stats.venue(g.venue).gap_records.inc();
             if let Some(n) = self.gap_log.check(now_ns) {
                 log::warn!(
-                    "gap: {} {} {} {reason}: ids {:?}, {}..{} ms not recovered ({n} more suppressed)",
+                    "gap: {} {} {} {reason}: {}, {}..{} ms not recovered ({n} more suppressed)",
                     g.venue,
                     g.data_type,
                     g.raw_symbol,
-                    g.range,
+                    g.ids(),
                     g.from_ts_ms,
                     g.to_ts_ms
                 );
@@ -737,7 +737,13 @@ impl Pipeline {
                 let text = std::str::from_utf8(body).unwrap_or("");
                 self.count_malformed(venue, r, text, receive_ns)
             }
-            FrameOutcome::ControlError => self.stats.venue(venue).control_errors.inc(),
+            FrameOutcome::ControlError => {
+                self.stats.venue(venue).control_errors.inc();
+                if let Some(n) = self.control_log.check(receive_ns) {
+                    let what = venue::error_body::poll_error(venue, dt, raw_symbol, body);
+                    log::warn!("{what} ({n} more suppressed)");
+                }
+            }
             _ => {}
         }
         if self.batch.len() > start {

@@ -1426,7 +1426,11 @@ impl Shard {
                             self.rest_done(venue, &job.kind, &r.body);
                             None
                         } else {
-                            Some(format!("HTTP {} from {url}", r.status))
+                            Some(format!(
+                                "HTTP {} from {url}: {}",
+                                r.status,
+                                crate::venue::error_body::describe(&r.body)
+                            ))
                         }
                     }
                     Err(e) => Some(e.to_string()),

@@ -250,6 +250,10 @@ fn trade_head(v: VenueId) -> &'static [u8] {
 fn encode_trade(out: &mut Vec<u8>, t: &Trade<'_>) {
     out.extend_from_slice(trade_head(t.venue));
     json_str(out, t.symbol);
+    // `instrument_id` as on every record; `raw_symbol` (the same name) is
+    // what trade readers have always read.
+    out.extend_from_slice(b",\"instrument_id\":");
+    json_str(out, t.raw_symbol);
     out.extend_from_slice(b",\"raw_symbol\":");
     json_str(out, t.raw_symbol);
     out.extend_from_slice(b",\"trade_id\":");
@@ -336,6 +340,13 @@ pub fn push_msg_id(out: &mut Vec<u8>, rec: &Record<'_>) {
             push_token(out, o.symbol);
             out.push(b':');
             match rec {
+                // A venue that sent no sequence id (OKX books before
+                // `seqId`) leaves the id 0: the exchange time tells its
+                // records apart instead (`t` marks it as a time).
+                Record::Book(b) if b.last_update_id == 0 => {
+                    out.push(b't');
+                    push_u64(out, o.ts_ms);
+                }
                 Record::Book(b) => {
                     push_u64(out, b.last_update_id);
                     if b.delta {
@@ -698,258 +709,4 @@ pub fn json_str(out: &mut Vec<u8>, s: &str) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{Side, VenueId};
-    use rust_decimal::Decimal;
-    use std::str::FromStr;
-
-    /// The word-at-a-time path against a per-char reference, on strings of
-    /// every length around its 4/8/16-byte edges with each byte that needs
-    /// escaping (and multi-byte UTF-8) at every position.
-    #[test]
-    fn strings_escape_like_a_char_by_char_encoder() {
-        fn reference(s: &str) -> String {
-            let mut o = String::from('"');
-            for c in s.chars() {
-                match c {
-                    '"' => o.push_str("\\\""),
-                    '\\' => o.push_str("\\\\"),
-                    '\n' => o.push_str("\\n"),
-                    '\r' => o.push_str("\\r"),
-                    '\t' => o.push_str("\\t"),
-                    c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-                    c => o.push(c),
-                }
-            }
-            o.push('"');
-            o
-        }
-        let specials = [
-            '"', '\\', '\n', '\u{1}', '\u{1f}', ' ', '\u{7f}', 'é', '€', '!', '#', '[', ']',
-        ];
-        let mut out = Vec::new();
-        for n in 0..=20 {
-            let base: String = (0..n).map(|i| char::from(b'A' + (i % 26) as u8)).collect();
-            let mut cases = vec![base.clone()];
-            for at in 0..n {
-                for &c in &specials {
-                    let mut s: Vec<char> = base.chars().collect();
-                    s[at] = c;
-                    cases.push(s.into_iter().collect());
-                }
-            }
-            for s in cases {
-                out.clear();
-                out.extend_from_slice(b"x");
-                json_str(&mut out, &s);
-                assert_eq!(
-                    std::str::from_utf8(&out[1..]).unwrap(),
-                    reference(&s),
-                    "{s:?}"
-                );
-                let back: String = sonic_rs::from_slice(&out[1..]).unwrap();
-                assert_eq!(back, s);
-            }
-        }
-    }
-
-    #[test]
-    fn integers_match_std_formatting() {
-        let mut cases = vec![
-            0u64,
-            9,
-            10,
-            11,
-            99,
-            100,
-            101,
-            999,
-            1000,
-            u64::MAX,
-            u64::MAX - 1,
-        ];
-        let mut x = 1u64;
-        for _ in 0..19 {
-            x *= 10;
-            cases.extend([x - 1, x, x + 1, x + 37]);
-        }
-        let mut r = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..10_000 {
-            r ^= r << 13;
-            r ^= r >> 7;
-            r ^= r << 17;
-            cases.push(r >> (r % 64));
-        }
-        // Appended after what is there, into whatever room the vector has.
-        let mut all = Vec::new();
-        let mut want = String::new();
-        for n in cases {
-            let mut out = b"ab".to_vec();
-            push_u64(&mut out, n);
-            assert_eq!(String::from_utf8(out).unwrap(), format!("ab{n}"));
-            push_u64(&mut all, n);
-            all.push(b',');
-            want.push_str(&format!("{n},"));
-        }
-        assert_eq!(String::from_utf8(all).unwrap(), want);
-    }
-
-    #[test]
-    fn trade_line_has_marketprism_fields() {
-        let t = Trade {
-            seq: None,
-            backfilled: false,
-            venue: VenueId::BinanceSpot,
-            symbol: "BTC-USDT",
-            raw_symbol: "BTCUSDT",
-            trade_id: TradeId::Num(12345),
-            price: Decimal::from_str("64000.10000000").unwrap(),
-            quantity: Decimal::from_str("0.00001000").unwrap(),
-            contracts: None,
-            side: Side::Sell,
-            is_maker: Some(true),
-            trade_ts_ms: 1672515782136,
-            ts_ms: 1672515782137,
-            receive_ts_ns: 1672515782140123456,
-        };
-        let mut out = Vec::new();
-        encode_record(&mut out, &Record::Trade(t));
-        let line = String::from_utf8(out).unwrap();
-        assert_eq!(
-            line,
-            "{\"data_type\":\"trade\",\"exchange\":\"binance\",\"market_type\":\"spot\",\"symbol\":\"BTC-USDT\",\
-             \"raw_symbol\":\"BTCUSDT\",\"trade_id\":\"12345\",\"price\":\"64000.10000000\",\"quantity\":\"0.00001000\",\
-             \"side\":\"sell\",\"is_maker\":true,\"trade_ts_ms\":1672515782136,\"ts_ms\":1672515782137,\
-             \"collected_ts_ms\":1672515782140,\"receive_ts_ns\":1672515782140123456,\"data_source\":\"marketprism\"}\n"
-        );
-        // And it is valid JSON that round-trips through a real parser.
-        let v: sonic_rs::Value = sonic_rs::from_str(line.trim_end()).unwrap();
-        use sonic_rs::JsonValueTrait;
-        assert_eq!(
-            v.get("price").and_then(|p| p.as_str()),
-            Some("64000.10000000")
-        );
-    }
-
-    #[test]
-    fn trade_heads_are_the_venue_names() {
-        for v in VenueId::ALL {
-            let want = format!(
-                r#"{{"data_type":"trade","exchange":"{}","market_type":"{}","symbol":"#,
-                v.exchange(),
-                v.market_type_of(DataType::Trade)
-            );
-            assert_eq!(std::str::from_utf8(trade_head(v)).unwrap(), want, "{v}");
-        }
-    }
-
-    #[test]
-    fn receive_tail_is_ms_and_ns() {
-        for ns in [
-            0u64,
-            999_999,
-            1_000_000,
-            1_234_567,
-            1_764_150_000_123_456_789,
-            u64::MAX,
-        ] {
-            let mut out = b"x".to_vec();
-            receive_tail(&mut out, ns);
-            assert_eq!(
-                String::from_utf8(out).unwrap(),
-                format!(
-                    r#"x,"collected_ts_ms":{},"receive_ts_ns":{ns},"data_source":"marketprism"}}"#,
-                    ns / 1_000_000
-                )
-            );
-        }
-    }
-
-    #[test]
-    fn decimals_print_like_display() {
-        let cases = [
-            "0",
-            "1",
-            "0.001",
-            "100",
-            "0.00100000",
-            "64000.10000000",
-            "12345678901234567890.123456789",
-            "79228162514264337593543950335",
-            "0.0000000000000000000000000001",
-            "7.9228162514264337593543950335",
-            "-1.50",
-            "-0.001",
-            "1844674407370955161.6",
-            "18446744073709551615",
-            "18446744073709551616",
-        ];
-        for c in cases {
-            let d = Decimal::from_str(c).unwrap();
-            let mut o = Vec::new();
-            push_decimal(&mut o, &d);
-            assert_eq!(String::from_utf8(o).unwrap(), d.to_string(), "{c}");
-        }
-        // And a sweep over mantissas and scales.
-        let mut rng = 0x9e3779b97f4a7c15u64;
-        for _ in 0..20_000 {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            let d = Decimal::from_i128_with_scale(
-                (rng as i128) * if rng & 1 == 0 { 1 } else { -1 },
-                (rng % 29) as u32,
-            );
-            let mut o = Vec::new();
-            push_decimal(&mut o, &d);
-            assert_eq!(String::from_utf8(o).unwrap(), d.to_string());
-        }
-    }
-
-    #[test]
-    fn subjects_and_msg_ids() {
-        let mut t = Trade {
-            seq: None,
-            backfilled: false,
-            venue: VenueId::BinanceSpot,
-            symbol: "BTC-USDT",
-            raw_symbol: "BTCUSDT",
-            trade_id: TradeId::Num(12345),
-            price: Decimal::ONE,
-            quantity: Decimal::ONE,
-            contracts: None,
-            side: Side::Buy,
-            is_maker: None,
-            trade_ts_ms: 0,
-            ts_ms: 0,
-            receive_ts_ns: 0,
-        };
-        let mut o = Vec::new();
-        push_subject(&mut o, &Record::Trade(t));
-        assert_eq!(o, b"trade.binance.spot.BTC-USDT");
-        o.clear();
-        push_msg_id(&mut o, &Record::Trade(t));
-        assert_eq!(o, b"trade:binance:spot:BTC-USDT:12345");
-        t.symbol = "A.B *>C";
-        t.trade_id = TradeId::Str("x y");
-        o.clear();
-        push_subject(&mut o, &Record::Trade(t));
-        assert_eq!(o, b"trade.binance.spot.A_B___C");
-        o.clear();
-        push_msg_id(&mut o, &Record::Trade(t));
-        assert_eq!(o, b"trade:binance:spot:A_B___C:x_y");
-    }
-
-    #[test]
-    fn numbers_and_strings() {
-        for n in [0u64, 7, 10, 99, 1000, u64::MAX] {
-            let mut o = Vec::new();
-            push_u64(&mut o, n);
-            assert_eq!(String::from_utf8(o).unwrap(), n.to_string());
-        }
-        let mut o = Vec::new();
-        json_str(&mut o, "a\"b\\c\nd\u{1}é");
-        assert_eq!(String::from_utf8(o).unwrap(), "\"a\\\"b\\\\c\\nd\\u0001é\"");
-    }
-}
+mod tests;

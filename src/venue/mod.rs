@@ -11,6 +11,7 @@
 pub mod binance;
 pub mod bybit;
 pub mod deribit;
+pub mod error_body;
 pub mod flat;
 pub mod history;
 pub mod instruments;
