@@ -355,7 +355,7 @@ pub fn preflight(
                 match conn::with_timeout(timeout, "NATS preflight", async {
                     preflight_one(&addr, &cfg, &wants, apply, timeout)
                         .await
-                        .map_err(|e| ConnError::Proto(e))
+                        .map_err(ConnError::Proto)
                 })
                 .await
                 {
