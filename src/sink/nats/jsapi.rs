@@ -378,13 +378,11 @@ async fn preflight_one(
     timeout: Duration,
 ) -> Result<Resolution, String> {
     let creds = cfg.credentials()?;
-    let tls = if addr.tls {
-        Some(crate::conn::tls::client_config(
-            cfg.ca_file.as_deref(),
-            false,
-        )?)
-    } else {
-        None
+    // Offered to every server: a `nats://` one may still require TLS after INFO.
+    let tls = match crate::conn::tls::client_config(cfg.ca_file.as_deref(), false) {
+        Ok(t) => Some(t),
+        Err(e) if addr.tls => return Err(e),
+        Err(_) => None,
     };
     let params = HandshakeParams {
         tls: tls.as_ref(),
