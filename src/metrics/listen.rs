@@ -37,9 +37,10 @@ use std::time::{Duration, Instant};
 /// hyper's smallest allowed read buffer.
 pub const MAX_HEAD: usize = 8192;
 
-/// Kernel send buffer per connection: bounds what a peer that never reads
-/// can park in kernel memory; larger answers wait for it to read.
-const SEND_BUFFER: libc::c_int = 64 << 10;
+/// Kernel send buffer per connection (the kernel doubles it): bounds what a
+/// peer that never reads parks in kernel memory; the rest of a larger
+/// answer waits in ours until it reads or `write_timeout` drops it.
+const SEND_BUFFER: libc::c_int = 16 << 10;
 
 /// What a listener answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -360,6 +361,9 @@ pub async fn serve(
             }
         })
         .detach();
+        // Accepting a backlog never waits, so without a yield a flood would
+        // evict every connection before its task read the head it sent.
+        futures_lite::future::yield_now().await;
     }
 }
 
