@@ -69,13 +69,21 @@ pub fn level_from(
 }
 
 /// Installs the logger at the level of [`LEVEL_VARS`]; a bad value is a
-/// configuration error (the caller exits 2).
-pub fn init() -> Result<(), crate::config::ConfigError> {
-    let level = level_from(&|k| std::env::var(k).ok())?;
+/// configuration error (the binary exits 2).
+pub fn try_init() -> Result<(), crate::config::ConfigError> {
+    install(level_from(&|k| std::env::var(k).ok())?);
+    Ok(())
+}
+
+/// [`try_init`] for tests and tools: a bad level variable means info.
+pub fn init() {
+    install(level_from(&|k| std::env::var(k).ok()).unwrap_or(log::LevelFilter::Info));
+}
+
+fn install(level: log::LevelFilter) {
     if log::set_boxed_logger(Box::new(StderrLogger { level })).is_ok() {
         log::set_max_level(level);
     }
-    Ok(())
 }
 
 /// Allows one event per `interval_ns`; counts the rest.
@@ -129,18 +137,36 @@ mod tests {
     fn level_variables_in_precedence_order() {
         use log::LevelFilter as L;
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
         };
         assert_eq!(level_from(&env(&[])).unwrap(), L::Info);
-        assert_eq!(level_from(&env(&[("LOG_LEVEL", "WARNING")])).unwrap(), L::Warn);
-        assert_eq!(level_from(&env(&[("LOG_LEVEL", "CRITICAL")])).unwrap(), L::Error);
         assert_eq!(
-            level_from(&env(&[("LOG_LEVEL", "DEBUG"), ("MARKETPRISM_LOG_LEVEL", "ERROR")])).unwrap(),
+            level_from(&env(&[("LOG_LEVEL", "WARNING")])).unwrap(),
+            L::Warn
+        );
+        assert_eq!(
+            level_from(&env(&[("LOG_LEVEL", "CRITICAL")])).unwrap(),
             L::Error
         );
         assert_eq!(
-            level_from(&env(&[("MARKETPRISM_LOG_LEVEL", "ERROR"), ("MARKETPRISM_LOG", "trace")]))
-                .unwrap(),
+            level_from(&env(&[
+                ("LOG_LEVEL", "DEBUG"),
+                ("MARKETPRISM_LOG_LEVEL", "ERROR")
+            ]))
+            .unwrap(),
+            L::Error
+        );
+        assert_eq!(
+            level_from(&env(&[
+                ("MARKETPRISM_LOG_LEVEL", "ERROR"),
+                ("MARKETPRISM_LOG", "trace")
+            ]))
+            .unwrap(),
             L::Trace
         );
         // Empty is unset; a bad value names its variable.

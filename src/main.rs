@@ -47,7 +47,7 @@ fn main() -> ExitCode {
     // writes dhat-heap.json at exit (view it with dhat's viewer).
     #[cfg(feature = "dhat-heap")]
     let _profiler = dhat::Profiler::new_heap();
-    if let Err(e) = logging::init() {
+    if let Err(e) = logging::try_init() {
         eprintln!("environment: {e}");
         return ExitCode::from(2);
     }

@@ -160,7 +160,8 @@ fn conns(m: &str, family: &str, listener: &str, reason: Option<&str>) -> u64 {
 /// A connection that sent half a request head and waits.
 fn half_head(addr: SocketAddr) -> TcpStream {
     let mut s = TcpStream::connect(addr).expect("connect");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
     s
 }
 
@@ -265,6 +266,7 @@ fn health_and_metrics_answer_on_separate_listeners() {
         "header_timeout",
         "write_timeout",
         "too_large",
+        "bad_request",
     ] {
         for l in ["metrics", "health"] {
             let line = format!("{REJECTED}{{listener=\"{l}\",reason=\"{reason}\"}} 0\n");
@@ -427,13 +429,19 @@ fn a_flood_of_half_sent_heads_stays_bounded_and_scrapes_are_answered() {
     let mut scrapes = 0u64;
     // Before the baseline, every per-connection path has run once: the
     // allocator's pools exist already.
-    let warm: Vec<TcpStream> = (0..CAP).map(|_| half_head(metrics)).collect();
+    // (One less than the cap, so that no scrape makes room by closing one.)
+    let warm: Vec<TcpStream> = (1..CAP).map(|_| half_head(metrics)).collect();
     drop(warm);
-    wait_until("warm-up connections closed", Duration::from_secs(20), || {
-        scrapes += 1;
-        let m = http_get(metrics, "/metrics").1;
-        conns(&m, OPEN, "metrics", None) == 1 && conns(&m, ACCEPTED, "metrics", None) == CAP + scrapes
-    });
+    wait_until(
+        "warm-up connections closed",
+        Duration::from_secs(20),
+        || {
+            scrapes += 1;
+            let m = http_get(metrics, "/metrics").1;
+            conns(&m, OPEN, "metrics", None) == 1
+                && conns(&m, ACCEPTED, "metrics", None) == CAP - 1 + scrapes
+        },
+    );
     let before = rss_bytes(pid);
     let started = Instant::now();
     let mut held = Vec::with_capacity(FLOOD as usize);
@@ -456,7 +464,7 @@ fn a_flood_of_half_sent_heads_stays_bounded_and_scrapes_are_answered() {
     wait_until("the whole flood accepted", Duration::from_secs(60), || {
         m = http_get(metrics, "/metrics").1;
         scrapes += 1;
-        conns(&m, ACCEPTED, "metrics", None) == CAP + FLOOD + scrapes
+        conns(&m, ACCEPTED, "metrics", None) == CAP - 1 + FLOOD + scrapes
     });
     let after = rss_bytes(pid);
     // The cap holds CAP connections, this scrape and CAP - 1 half heads;
@@ -503,7 +511,7 @@ fn a_flood_of_half_sent_heads_stays_bounded_and_scrapes_are_answered() {
 }
 
 #[test]
-fn slow_heads_time_out_and_large_requests_are_refused() {
+fn slow_heads_time_out_and_large_or_bad_requests_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (_mock, mock) = start_mock(&dir.path().join("tls"), QUIET);
     let cfg = write_config(
@@ -532,7 +540,8 @@ fn slow_heads_time_out_and_large_requests_are_refused() {
     // A head over 8 KiB: 431. A request body: 413.
     let mut s = TcpStream::connect(health).unwrap();
     let big = "x".repeat(9000);
-    let _ = s.write_all(format!("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n").as_bytes());
+    let _ =
+        s.write_all(format!("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n").as_bytes());
     let mut text = Vec::new();
     let _ = s.read_to_end(&mut text);
     let text = String::from_utf8_lossy(&text);
@@ -545,9 +554,17 @@ fn slow_heads_time_out_and_large_requests_are_refused() {
     let mut text = String::new();
     let _ = s.read_to_string(&mut text);
     assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+    // Not HTTP: 400.
+    let mut s = TcpStream::connect(health).unwrap();
+    let _ = s.write_all(b"\x16\x03\x01 not http\r\n\r\n");
+    let mut text = Vec::new();
+    let _ = s.read_to_end(&mut text);
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
     let (_, m) = http_get(metrics, "/metrics");
     assert_eq!(conns(&m, REJECTED, "health", Some("too_large")), 2);
-    assert_eq!(conns(&m, REJECTED, "health", None), 5);
+    assert_eq!(conns(&m, REJECTED, "health", Some("bad_request")), 1);
+    assert_eq!(conns(&m, REJECTED, "health", None), 6);
     assert_eq!(conns(&m, REJECTED, "metrics", None), 0);
 }
 

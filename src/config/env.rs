@@ -19,7 +19,11 @@ use std::fmt;
 use std::net::SocketAddr;
 
 /// NATS server variables, strongest first.
-pub const NATS_VARS: [&str; 3] = ["MARKETPRISM_NATS_URL", "NATS_URL", "MARKETPRISM_NATS_SERVERS"];
+pub const NATS_VARS: [&str; 3] = [
+    "MARKETPRISM_NATS_URL",
+    "NATS_URL",
+    "MARKETPRISM_NATS_SERVERS",
+];
 pub const METRICS_PORT: &str = "METRICS_PORT";
 pub const HEALTH_CHECK_PORT: &str = "HEALTH_CHECK_PORT";
 
@@ -156,7 +160,10 @@ pub fn blame(mut e: ConfigError, applied: &[Applied]) -> ConfigError {
                     .is_some_and(|rest| rest.starts_with('[')))
     });
     if let Some(a) = hit {
-        e.key = format!("{} (set by environment variable {}={})", e.key, a.var, a.value);
+        e.key = format!(
+            "{} (set by environment variable {}={})",
+            e.key, a.var, a.value
+        );
     }
     e
 }
@@ -166,12 +173,15 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    const NATS: &str = "[sink]\nkind = [\"file\", \"nats\"]\n[sink.nats]\nservers = [\"nats://file:4222\"]\n";
+    const NATS: &str =
+        "[sink]\nkind = [\"file\", \"nats\"]\n[sink.nats]\nservers = [\"nats://file:4222\"]\n";
 
     fn overlay(text: &str, env: &[(&str, &str)]) -> Result<(RawConfig, Vec<Applied>), ConfigError> {
         let mut raw: RawConfig = toml::from_str(text).unwrap();
-        let env: HashMap<String, String> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let applied = apply(&mut raw, &|k| env.get(k).cloned())?;
         Ok((raw, applied))
     }
@@ -188,10 +198,16 @@ mod tests {
         let (raw, a) = overlay(NATS, &[("MARKETPRISM_NATS_SERVERS", "nats://s:1")]).unwrap();
         assert_eq!(servers(&raw), ["nats://s:1"]);
         assert_eq!(a.len(), 1);
-        assert_eq!(a[0].to_string(), "MARKETPRISM_NATS_SERVERS=nats://s:1 -> sink.nats.servers");
+        assert_eq!(
+            a[0].to_string(),
+            "MARKETPRISM_NATS_SERVERS=nats://s:1 -> sink.nats.servers"
+        );
         let (raw, a) = overlay(
             NATS,
-            &[("NATS_URL", "nats://n:2"), ("MARKETPRISM_NATS_SERVERS", "nats://s:1")],
+            &[
+                ("NATS_URL", "nats://n:2"),
+                ("MARKETPRISM_NATS_SERVERS", "nats://s:1"),
+            ],
         )
         .unwrap();
         assert_eq!(servers(&raw), ["nats://n:2"]);
@@ -211,11 +227,17 @@ mod tests {
         assert_eq!(servers(&raw), ["nats://m:3"]);
         assert_eq!(a.len(), 2, "an empty variable counts as unset: {a:?}");
         // An empty stronger variable falls through, as Python's `or` does.
-        let (raw, _) = overlay(NATS, &[("MARKETPRISM_NATS_URL", ""), ("NATS_URL", "nats://n:2")])
-            .unwrap();
+        let (raw, _) = overlay(
+            NATS,
+            &[("MARKETPRISM_NATS_URL", ""), ("NATS_URL", "nats://n:2")],
+        )
+        .unwrap();
         assert_eq!(servers(&raw), ["nats://n:2"]);
-        let (raw, _) =
-            overlay(NATS, &[("MARKETPRISM_NATS_SERVERS", "nats://a:1, nats://b:2")]).unwrap();
+        let (raw, _) = overlay(
+            NATS,
+            &[("MARKETPRISM_NATS_SERVERS", "nats://a:1, nats://b:2")],
+        )
+        .unwrap();
         assert_eq!(servers(&raw), ["nats://a:1", "nats://b:2"]);
         let e = overlay(NATS, &[("NATS_URL", "nats://a:1,,nats://b:2")]).unwrap_err();
         assert_eq!(e.key, "NATS_URL");
@@ -237,21 +259,33 @@ mod tests {
     #[test]
     fn port_variables_change_only_the_port() {
         let text = "[http]\nlisten = \"0.0.0.0:1234\"\nhealth_listen = \"10.0.0.1:5678\"\n";
-        let (raw, a) = overlay(text, &[("METRICS_PORT", "9092"), ("HEALTH_CHECK_PORT", "8087")])
-            .unwrap();
+        let (raw, a) = overlay(
+            text,
+            &[("METRICS_PORT", "9092"), ("HEALTH_CHECK_PORT", "8087")],
+        )
+        .unwrap();
         assert_eq!(raw.http.listen, "0.0.0.0:9092");
         assert_eq!(raw.http.health_listen.as_deref(), Some("10.0.0.1:8087"));
         assert_eq!(a[0].to_string(), "METRICS_PORT=9092 -> http.listen");
-        assert_eq!(a[1].to_string(), "HEALTH_CHECK_PORT=8087 -> http.health_listen");
+        assert_eq!(
+            a[1].to_string(),
+            "HEALTH_CHECK_PORT=8087 -> http.health_listen"
+        );
         // No health listener configured: opened on the metrics listener's IP.
         let (raw, _) = overlay("", &[("HEALTH_CHECK_PORT", "8087")]).unwrap();
         assert_eq!(raw.http.listen, "127.0.0.1:9092");
         assert_eq!(raw.http.health_listen.as_deref(), Some("127.0.0.1:8087"));
-        let (raw, _) = overlay("[http]\nlisten = \"[::]:1\"\n", &[("HEALTH_CHECK_PORT", "0")])
-            .unwrap();
+        let (raw, _) = overlay(
+            "[http]\nlisten = \"[::]:1\"\n",
+            &[("HEALTH_CHECK_PORT", "0")],
+        )
+        .unwrap();
         assert_eq!(raw.http.health_listen.as_deref(), Some("[::]:0"));
-        for (var, bad) in [("METRICS_PORT", "x"), ("METRICS_PORT", "65536"), ("HEALTH_CHECK_PORT", "-1")]
-        {
+        for (var, bad) in [
+            ("METRICS_PORT", "x"),
+            ("METRICS_PORT", "65536"),
+            ("HEALTH_CHECK_PORT", "-1"),
+        ] {
             let e = overlay("", &[(var, bad)]).unwrap_err();
             assert_eq!(e.key, var);
             assert_eq!(

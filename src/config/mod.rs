@@ -290,7 +290,10 @@ streams_per_connection = 200
              write_timeout_ms=300\n{GOOD}"
         ))
         .unwrap();
-        assert_eq!(plan.http.health_listen, Some("0.0.0.0:8087".parse().unwrap()));
+        assert_eq!(
+            plan.http.health_listen,
+            Some("0.0.0.0:8087".parse().unwrap())
+        );
         assert_eq!(plan.http.limits.max_connections, 8);
         assert!(plan
             .to_string()
@@ -321,24 +324,41 @@ streams_per_connection = 200
         )
         .unwrap();
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
         };
         let (plan, applied) = load_with_env(
             &path,
-            &env(&[("NATS_URL", "nats://b:2"), ("METRICS_PORT", "9100"), ("HEALTH_CHECK_PORT", "8087")]),
+            &env(&[
+                ("NATS_URL", "nats://b:2"),
+                ("METRICS_PORT", "9100"),
+                ("HEALTH_CHECK_PORT", "8087"),
+            ]),
         )
         .unwrap();
         assert_eq!(plan.nats.unwrap().config.servers, ["nats://b:2"]);
         assert_eq!(plan.http_listen.to_string(), "127.0.0.1:9100");
-        assert_eq!(plan.http.health_listen, Some("127.0.0.1:8087".parse().unwrap()));
+        assert_eq!(
+            plan.http.health_listen,
+            Some("127.0.0.1:8087".parse().unwrap())
+        );
         assert_eq!(applied.len(), 3);
         let e = load_with_env(&path, &env(&[("NATS_URL", "http://b:2")])).unwrap_err();
         assert!(
-            e.key.starts_with("sink.nats.servers[0] (set by environment variable NATS_URL=http://b:2)"),
+            e.key.starts_with(
+                "sink.nats.servers[0] (set by environment variable NATS_URL=http://b:2)"
+            ),
             "{e}"
         );
-        let e = load_with_env(&path, &env(&[("METRICS_PORT", "8087"), ("HEALTH_CHECK_PORT", "8087")]))
-            .unwrap_err();
+        let e = load_with_env(
+            &path,
+            &env(&[("METRICS_PORT", "8087"), ("HEALTH_CHECK_PORT", "8087")]),
+        )
+        .unwrap_err();
         assert_eq!(
             e.key,
             "http.health_listen (set by environment variable HEALTH_CHECK_PORT=8087)"

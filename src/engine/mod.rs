@@ -105,7 +105,8 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
     // Bound here so a taken port fails start-up; shard 0 serves them. `:0`
     // picks a port, which the log line tells (tests read it).
     let bind = |key: &str, addr: std::net::SocketAddr| {
-        let l = std::net::TcpListener::bind(addr).map_err(|e| runtime(format!("{key} {addr}: {e}")))?;
+        let l =
+            std::net::TcpListener::bind(addr).map_err(|e| runtime(format!("{key} {addr}: {e}")))?;
         l.set_nonblocking(true).map_err(runtime)?;
         let at = l.local_addr().map_err(runtime)?;
         Ok::<_, EngineError>((l.into_raw_fd(), at))

@@ -73,15 +73,18 @@ pub enum Reject {
     WriteTimeout,
     /// Request head over [`MAX_HEAD`] (answered 431) or a request body (413).
     TooLarge,
+    /// Not an HTTP/1 request (answered 400 when possible).
+    BadRequest,
 }
 
 impl Reject {
-    pub const ALL: [Reject; 5] = [
+    pub const ALL: [Reject; 6] = [
         Reject::Limit,
         Reject::Evicted,
         Reject::HeaderTimeout,
         Reject::WriteTimeout,
         Reject::TooLarge,
+        Reject::BadRequest,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -90,6 +93,7 @@ impl Reject {
             Reject::HeaderTimeout => "header_timeout",
             Reject::WriteTimeout => "write_timeout",
             Reject::TooLarge => "too_large",
+            Reject::BadRequest => "bad_request",
         }
     }
 }
@@ -99,7 +103,7 @@ impl Reject {
 pub struct ListenerStats {
     pub accepted: AtomicU64,
     pub open: AtomicU64,
-    rejected: [AtomicU64; 5],
+    rejected: [AtomicU64; 6],
 }
 
 impl ListenerStats {
@@ -156,7 +160,7 @@ impl prometheus_client::collector::Collector for HttpStats {
         let mut m = enc.encode_descriptor(
             "http_connections_rejected",
             "Connections the HTTP listeners closed before answering, by reason \
-             (limit, evicted, header_timeout, write_timeout, too_large).",
+             (limit, evicted, header_timeout, write_timeout, too_large, bad_request).",
             None,
             MetricType::Counter,
         )?;
@@ -345,11 +349,12 @@ pub async fn serve(
         }
         let sh = shared.clone();
         glommio::spawn_local(async move {
-            let outcome = futures_lite::future::or(
-                async { Ok(serve_one(&sh, &slot, stream).await) },
-                async { Err(watchdog(&slot, sh.limits).await) },
-            )
-            .await;
+            // The watchdog is polled first: an evicted connection is never served.
+            let outcome =
+                futures_lite::future::or(async { Err(watchdog(&slot, sh.limits).await) }, async {
+                    Ok(serve_one(&sh, &slot, stream).await)
+                })
+                .await;
             {
                 let mut open = sh.open.borrow_mut();
                 open.remove(&id);
@@ -401,6 +406,7 @@ async fn serve_one(
         .await;
     match r {
         Err(e) if e.is_parse_too_large() => Some(Reject::TooLarge),
+        Err(e) if e.is_parse() => Some(Reject::BadRequest),
         Err(e) => {
             log::debug!("http connection ended: {e}");
             refused.get()
@@ -411,7 +417,11 @@ async fn serve_one(
 
 /// Serves every listener (and samples `/debug/memory`'s history) until the
 /// task is cancelled, which cancels them all.
-pub async fn serve_all(listeners: Vec<(TcpListener, Role)>, limits: HttpLimits, exporter: Exporter) {
+pub async fn serve_all(
+    listeners: Vec<(TcpListener, Role)>,
+    limits: HttpLimits,
+    exporter: Exporter,
+) {
     let debug = Rc::new(DebugState::default());
     let http = HttpStats {
         listeners: listeners
