@@ -268,6 +268,12 @@ streams_per_connection = 200
         ] {
             let plan = load_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(plan.http_listen.ip().is_loopback(), "{name}");
+            // MarketPrism's health port, on loopback too.
+            assert_eq!(
+                plan.http.health_listen,
+                Some("127.0.0.1:8087".parse().unwrap()),
+                "{name}"
+            );
         }
         let plan = load_str(&format!("[http]\nlisten=\"0.0.0.0:9092\"\n{GOOD}")).unwrap();
         assert!(plan.http_listen.ip().is_unspecified());
