@@ -455,3 +455,51 @@ pub async fn serve_all(
     futures_lite::future::pending::<()>().await;
     drop(tasks);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listener_series_go_before_eof() {
+        let m = Arc::new(ListenerStats::default());
+        m.accepted.store(7, Relaxed);
+        m.open.store(2, Relaxed);
+        m.reject(Reject::Evicted);
+        m.reject(Reject::Evicted);
+        m.reject(Reject::BadRequest);
+        let h = Arc::new(ListenerStats::default());
+        let stats = HttpStats {
+            listeners: vec![(Role::Metrics, m), (Role::Health, h)],
+        };
+        let mut text = "# HELP x y.\n# TYPE x gauge\nx 1\n# EOF\n".to_string();
+        stats.append_to(&mut text);
+        let want = "# HELP x y.\n# TYPE x gauge\nx 1\n\
+# HELP marketprism_http_connections_accepted Connections accepted by the HTTP listeners.\n\
+# TYPE marketprism_http_connections_accepted counter\n\
+marketprism_http_connections_accepted_total{listener=\"metrics\"} 7\n\
+marketprism_http_connections_accepted_total{listener=\"health\"} 0\n\
+# HELP marketprism_http_connections_open Connections the HTTP listeners hold open now.\n\
+# TYPE marketprism_http_connections_open gauge\n\
+marketprism_http_connections_open{listener=\"metrics\"} 2\n\
+marketprism_http_connections_open{listener=\"health\"} 0\n";
+        assert!(text.starts_with(want), "{text}");
+        assert!(text.ends_with("\n# EOF\n"), "{text}");
+        assert_eq!(text.matches("# EOF").count(), 1);
+        for (line, n) in [
+            ("{listener=\"metrics\",reason=\"evicted\"} ", 2),
+            ("{listener=\"metrics\",reason=\"bad_request\"} ", 1),
+            ("{listener=\"metrics\",reason=\"limit\"} ", 0),
+            ("{listener=\"health\",reason=\"evicted\"} ", 0),
+        ] {
+            let l = format!("marketprism_http_connections_rejected_total{line}{n}\n");
+            assert!(text.contains(&l), "{l}: {text}");
+        }
+        // 2 listeners × 6 reasons.
+        assert_eq!(
+            text.matches("marketprism_http_connections_rejected_total{")
+                .count(),
+            12
+        );
+    }
+}
