@@ -35,12 +35,52 @@ impl log::Log for StderrLogger {
     fn flush(&self) {}
 }
 
-/// Installs the logger; level from `MARKETPRISM_LOG` (error|warn|info|debug|trace), default info.
+/// Log level variables, strongest first: ours, then MarketPrism's two.
+pub const LEVEL_VARS: [&str; 3] = ["MARKETPRISM_LOG", "MARKETPRISM_LOG_LEVEL", "LOG_LEVEL"];
+
+/// A level name as either collector spells it (any case; Python's
+/// `WARNING`/`CRITICAL` too); the error names `var`.
+pub fn parse_level(var: &str, value: &str) -> Result<log::LevelFilter, crate::config::ConfigError> {
+    let v = value.trim().to_ascii_lowercase();
+    let name = match v.as_str() {
+        "warning" => "warn",
+        "critical" | "fatal" => "error",
+        other => other,
+    };
+    name.parse().map_err(|_| {
+        crate::config::ConfigError::new(
+            var,
+            format!(
+                "`{value}` is not a log level (off|error|warn|info|debug|trace, \
+                 or WARNING/CRITICAL) (environment variable)"
+            ),
+        )
+    })
+}
+
+/// The level the environment asks for (`get` reads one variable), default info.
+pub fn level_from(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<log::LevelFilter, crate::config::ConfigError> {
+    match crate::config::env::first_set(get, &LEVEL_VARS) {
+        Some((var, value)) => parse_level(var, &value),
+        None => Ok(log::LevelFilter::Info),
+    }
+}
+
+/// Installs the logger at the level of [`LEVEL_VARS`]; a bad value is a
+/// configuration error (the binary exits 2).
+pub fn try_init() -> Result<(), crate::config::ConfigError> {
+    install(level_from(&|k| std::env::var(k).ok())?);
+    Ok(())
+}
+
+/// [`try_init`] for tests and tools: a bad level variable means info.
 pub fn init() {
-    let level = std::env::var("MARKETPRISM_LOG")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(log::LevelFilter::Info);
+    install(level_from(&|k| std::env::var(k).ok()).unwrap_or(log::LevelFilter::Info));
+}
+
+fn install(level: log::LevelFilter) {
     if log::set_boxed_logger(Box::new(StderrLogger { level })).is_ok() {
         log::set_max_level(level);
     }
@@ -91,5 +131,50 @@ mod tests {
         assert_eq!(r.check(500), None);
         assert_eq!(r.check(1_010), Some(2));
         assert_eq!(r.check(1_011), None);
+    }
+
+    #[test]
+    fn level_variables_in_precedence_order() {
+        use log::LevelFilter as L;
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(level_from(&env(&[])).unwrap(), L::Info);
+        assert_eq!(
+            level_from(&env(&[("LOG_LEVEL", "WARNING")])).unwrap(),
+            L::Warn
+        );
+        assert_eq!(
+            level_from(&env(&[("LOG_LEVEL", "CRITICAL")])).unwrap(),
+            L::Error
+        );
+        assert_eq!(
+            level_from(&env(&[
+                ("LOG_LEVEL", "DEBUG"),
+                ("MARKETPRISM_LOG_LEVEL", "ERROR")
+            ]))
+            .unwrap(),
+            L::Error
+        );
+        assert_eq!(
+            level_from(&env(&[
+                ("MARKETPRISM_LOG_LEVEL", "ERROR"),
+                ("MARKETPRISM_LOG", "trace")
+            ]))
+            .unwrap(),
+            L::Trace
+        );
+        // Empty is unset; a bad value names its variable.
+        assert_eq!(
+            level_from(&env(&[("MARKETPRISM_LOG", ""), ("LOG_LEVEL", "debug")])).unwrap(),
+            L::Debug
+        );
+        let e = level_from(&env(&[("LOG_LEVEL", "verbose")])).unwrap_err();
+        assert_eq!(e.key, "LOG_LEVEL");
     }
 }

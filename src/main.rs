@@ -27,7 +27,11 @@ USAGE:
   marketprism --version
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.
-Log level: MARKETPRISM_LOG=error|warn|info|debug|trace (default info).
+Log level: MARKETPRISM_LOG=error|warn|info|debug|trace (default info); else
+  MarketPrism's MARKETPRISM_LOG_LEVEL or LOG_LEVEL (DEBUG|INFO|WARNING|ERROR).
+Environment over the config file: MARKETPRISM_NATS_URL > NATS_URL >
+  MARKETPRISM_NATS_SERVERS (sink.nats.servers, when the NATS sink is on),
+  METRICS_PORT (port of http.listen), HEALTH_CHECK_PORT (port of http.health_listen).
 ";
 
 const DEFAULT_CONFIG: &str = "config/default.toml";
@@ -47,7 +51,10 @@ fn main() -> ExitCode {
     // writes dhat-heap.json at exit (view it with dhat's viewer).
     #[cfg(feature = "dhat-heap")]
     let _profiler = dhat::Profiler::new_heap();
-    logging::init();
+    if let Err(e) = logging::try_init() {
+        eprintln!("environment: {e}");
+        return ExitCode::from(2);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
         eprint!("{USAGE}");
@@ -134,11 +141,14 @@ fn cmd_check(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match config::load(&path) {
-        Ok(plan) => {
+    match config::load_with_env(&path, &|k| std::env::var(k).ok()) {
+        Ok((plan, applied)) => {
             use std::io::Write as _;
             // A closed pipe (`| head`) is not an error of the config.
             let _ = write!(std::io::stdout(), "{plan}");
+            for a in &applied {
+                let _ = writeln!(std::io::stdout(), "  environment: {a}");
+            }
             let missing = plan.missing_cpus();
             if !missing.is_empty() {
                 eprintln!(

@@ -2,6 +2,8 @@
 //!
 //! Every error names the offending key, so `check-config` can point at it.
 
+pub mod env;
+pub mod http;
 pub mod plan;
 pub mod raw;
 
@@ -34,14 +36,31 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Reads and plans a config file.
+/// Reads and plans a config file, with the process environment laid over
+/// it (see [`env`]).
 pub fn load(path: &Path) -> Result<Plan, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::new("(file)", format!("cannot read {}: {e}", path.display())))?;
-    load_str(&text)
+    let (plan, applied) = load_with_env(path, &|k| std::env::var(k).ok())?;
+    for a in &applied {
+        log::info!("environment: {a}");
+    }
+    Ok(plan)
 }
 
-/// Parses and plans config text.
+/// [`load`] with the environment read through `get`; also returns what the
+/// environment set.
+pub fn load_with_env(
+    path: &Path,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Plan, Vec<env::Applied>), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("(file)", format!("cannot read {}: {e}", path.display())))?;
+    let mut raw: raw::RawConfig = toml::from_str(&text).map_err(toml_error)?;
+    let applied = env::apply(&mut raw, get)?;
+    let plan = Plan::from_raw(&raw).map_err(|e| env::blame(e, &applied))?;
+    Ok((plan, applied))
+}
+
+/// Parses and plans config text (no environment).
 pub fn load_str(text: &str) -> Result<Plan, ConfigError> {
     let raw: raw::RawConfig = toml::from_str(text).map_err(toml_error)?;
     Plan::from_raw(&raw)
@@ -249,8 +268,106 @@ streams_per_connection = 200
         ] {
             let plan = load_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(plan.http_listen.ip().is_loopback(), "{name}");
+            // MarketPrism's health port, on loopback too.
+            assert_eq!(
+                plan.http.health_listen,
+                Some("127.0.0.1:8087".parse().unwrap()),
+                "{name}"
+            );
         }
         let plan = load_str(&format!("[http]\nlisten=\"0.0.0.0:9092\"\n{GOOD}")).unwrap();
         assert!(plan.http_listen.ip().is_unspecified());
+    }
+
+    #[test]
+    fn http_listener_keys() {
+        let plan = load_str(GOOD).unwrap();
+        assert_eq!(plan.http.health_listen, None);
+        assert_eq!(plan.http.limits, http::HttpLimits::default());
+        assert_eq!(plan.http.limits.max_connections, 64);
+        assert_eq!(plan.http.limits.header_timeout.as_millis(), 5000);
+        assert_eq!(plan.http.limits.write_timeout.as_millis(), 10_000);
+        assert!(plan.to_string().contains(
+            "  http: /metrics and /health on http://127.0.0.1:9092; per listener at most 64 \
+             connections, request head within 5000 ms, answer written within 10000 ms\n"
+        ));
+        let plan = load_str(&format!(
+            "[http]\nhealth_listen=\"0.0.0.0:8087\"\nmax_connections=8\nheader_timeout_ms=250\n\
+             write_timeout_ms=300\n{GOOD}"
+        ))
+        .unwrap();
+        assert_eq!(
+            plan.http.health_listen,
+            Some("0.0.0.0:8087".parse().unwrap())
+        );
+        assert_eq!(plan.http.limits.max_connections, 8);
+        assert!(plan
+            .to_string()
+            .contains("; /health also on http://0.0.0.0:8087/health; per listener at most 8 "));
+        for (kv, key) in [
+            ("health_listen=\"8087\"", "http.health_listen"),
+            ("health_listen=\"127.0.0.1:9092\"", "http.health_listen"),
+            ("max_connections=0", "http.max_connections"),
+            ("header_timeout_ms=0", "http.header_timeout_ms"),
+            ("write_timeout_ms=99", "http.write_timeout_ms"),
+        ] {
+            assert_eq!(err(&format!("[http]\n{kv}\n{GOOD}")).key, key, "{kv}");
+        }
+        // Both on port 0: two ports picked at bind time.
+        assert!(load_str(&format!(
+            "[http]\nlisten=\"127.0.0.1:0\"\nhealth_listen=\"127.0.0.1:0\"\n{GOOD}"
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn environment_overrides_name_the_variable_in_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            format!("[sink]\nkind=\"nats\"\n[sink.nats]\nservers=[\"nats://a:1\"]\n{GOOD}"),
+        )
+        .unwrap();
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let (plan, applied) = load_with_env(
+            &path,
+            &env(&[
+                ("NATS_URL", "nats://b:2"),
+                ("METRICS_PORT", "9100"),
+                ("HEALTH_CHECK_PORT", "8087"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(plan.nats.unwrap().config.servers, ["nats://b:2"]);
+        assert_eq!(plan.http_listen.to_string(), "127.0.0.1:9100");
+        assert_eq!(
+            plan.http.health_listen,
+            Some("127.0.0.1:8087".parse().unwrap())
+        );
+        assert_eq!(applied.len(), 3);
+        let e = load_with_env(&path, &env(&[("NATS_URL", "http://b:2")])).unwrap_err();
+        assert!(
+            e.key.starts_with(
+                "sink.nats.servers[0] (set by environment variable NATS_URL=http://b:2)"
+            ),
+            "{e}"
+        );
+        let e = load_with_env(
+            &path,
+            &env(&[("METRICS_PORT", "8087"), ("HEALTH_CHECK_PORT", "8087")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.key,
+            "http.health_listen (set by environment variable HEALTH_CHECK_PORT=8087)"
+        );
     }
 }

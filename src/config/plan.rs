@@ -17,6 +17,8 @@ use url::Url;
 pub struct Plan {
     pub engine: EnginePlan,
     pub http_listen: SocketAddr,
+    /// The health listener and the connection limits.
+    pub http: super::http::HttpPlan,
     pub sink: FileSinkPlan,
     /// File sink behaviour while the disk refuses writes.
     pub file_limits: FileLimits,
@@ -207,9 +209,8 @@ impl Plan {
                 "must be between 100 and 3600000",
             ));
         }
-        let http_listen: SocketAddr = raw.http.listen.parse().map_err(|err| {
-            ConfigError::new("http.listen", format!("not an ip:port address: {err}"))
-        })?;
+        let http_listen = super::http::parse_addr("http.listen", &raw.http.listen)?;
+        let http = super::http::plan(&raw.http, http_listen)?;
 
         let kinds = raw.sink.kind.names();
         if kinds.is_empty() {
@@ -339,6 +340,7 @@ impl Plan {
                 disk_full_retry: Duration::from_millis(raw.sink.disk_full_retry_ms),
             },
             http_listen,
+            http,
             raw: (!raw_venues.is_empty()).then(|| RawPlan {
                 path: raw
                     .sink
@@ -961,6 +963,7 @@ impl fmt::Display for Plan {
                 r.path.display()
             )?;
         }
+        writeln!(f, "{}", super::http::describe(self.http_listen, &self.http))?;
         for v in &self.venues {
             writeln!(
                 f,

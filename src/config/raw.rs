@@ -105,22 +105,50 @@ impl Default for EngineConfig {
     }
 }
 
-/// `[http]`: the `/metrics` and `/health` listener.
+/// `[http]`: the `/metrics` listener (which also answers `/health`) and the
+/// optional health-only listener, with the limits both enforce.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
+    /// `/metrics`, `/health`, `/debug/*` (env `METRICS_PORT` sets its port).
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// A second listener answering only `/health` (MarketPrism: `:8087`);
+    /// none unless set here or by env `HEALTH_CHECK_PORT`.
+    pub health_listen: Option<String>,
+    /// Open connections per listener; beyond it the oldest one still waiting
+    /// for its request head is closed, or the new one if none is waiting.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A request head must arrive complete within this long after accept.
+    #[serde(default = "default_header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// The answer must be written within this long after the request head.
+    #[serde(default = "default_write_timeout_ms")]
+    pub write_timeout_ms: u64,
 }
 
 fn default_listen() -> String {
     "127.0.0.1:9092".to_string()
+}
+const fn default_max_connections() -> usize {
+    64
+}
+const fn default_header_timeout_ms() -> u64 {
+    5_000
+}
+const fn default_write_timeout_ms() -> u64 {
+    10_000
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: default_listen(),
+            health_listen: None,
+            max_connections: default_max_connections(),
+            header_timeout_ms: default_header_timeout_ms(),
+            write_timeout_ms: default_write_timeout_ms(),
         }
     }
 }

@@ -102,12 +102,24 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
         }
     }
 
-    let std_listener = std::net::TcpListener::bind(plan.http_listen)
-        .map_err(|e| runtime(format!("http.listen {}: {e}", plan.http_listen)))?;
-    std_listener.set_nonblocking(true).map_err(runtime)?;
-    let http_addr = std_listener.local_addr().map_err(runtime)?;
-    log::info!("metrics and health on http://{http_addr}/metrics and /health");
-    let mut http_fd = Some(std_listener.into_raw_fd());
+    // Bound here so a taken port fails start-up; shard 0 serves them. `:0`
+    // picks a port, which the log line tells (tests read it).
+    let bind = |key: &str, addr: std::net::SocketAddr| {
+        let l =
+            std::net::TcpListener::bind(addr).map_err(|e| runtime(format!("{key} {addr}: {e}")))?;
+        l.set_nonblocking(true).map_err(runtime)?;
+        let at = l.local_addr().map_err(runtime)?;
+        Ok::<_, EngineError>((l.into_raw_fd(), at))
+    };
+    let (fd, at) = bind("http.listen", plan.http_listen)?;
+    log::info!("metrics and health on http://{at}/metrics and /health");
+    let mut http_fds = vec![(fd, crate::metrics::listen::Role::Metrics)];
+    if let Some(h) = plan.http.health_listen {
+        let (fd, at) = bind("http.health_listen", h)?;
+        log::info!("health only on http://{at}/health");
+        http_fds.push((fd, crate::metrics::listen::Role::Health));
+    }
+    let mut http_fds = Some(http_fds);
 
     let stats: Vec<Arc<CoreStats>> = plan
         .cores
@@ -126,6 +138,7 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
     for core in &plan.cores {
         let core = core.clone();
         let engine = plan.engine.clone();
+        let http_limits = plan.http.limits;
         let sink_plan = plan.sink.clone();
         let raw_plan = plan.raw.clone();
         let nats_plan = plan.nats.clone();
@@ -160,7 +173,7 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
             .collect();
         let (maps, books) = core_books_and_instruments(&plan, &core, &instruments);
         let http = if core.shard == 0 {
-            http_fd.take().map(|fd| (fd, exporter.clone()))
+            http_fds.take().map(|fds| (fds, exporter.clone()))
         } else {
             None
         };
@@ -238,11 +251,20 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
                     }
                     None => (pipeline, None),
                 };
-                let server = http.map(|(fd, ex)| {
-                    // SAFETY: `fd` is a bound, non-blocking listening socket whose
-                    // ownership was released with `into_raw_fd` above.
-                    let listener = unsafe { glommio::net::TcpListener::from_raw_fd(fd) };
-                    glommio::spawn_local(crate::metrics::http::serve(listener, ex))
+                let server = http.map(|(fds, ex)| {
+                    let listeners = fds
+                        .into_iter()
+                        .map(|(fd, role)| {
+                            // SAFETY: `fd` is a bound, non-blocking listening socket
+                            // whose ownership was released with `into_raw_fd` above.
+                            (unsafe { glommio::net::TcpListener::from_raw_fd(fd) }, role)
+                        })
+                        .collect();
+                    glommio::spawn_local(crate::metrics::listen::serve_all(
+                        listeners,
+                        http_limits,
+                        ex,
+                    ))
                 });
                 let shard = Shard::new(core, engine, venues, pipeline, stats, publisher);
                 let r = shard.run().await;

@@ -1,21 +1,18 @@
-//! The `/metrics` and `/health` listener: hyper's HTTP/1 server on one core's
-//! executor. It only *reads* the other cores' stats (relaxed atomic loads),
-//! so serving a scrape never blocks a core.
+//! What the HTTP listeners answer (`/metrics`, `/health`, `/debug/*`); the
+//! listeners themselves are [`super::listen`]. Answers only *read* the other
+//! cores' stats (relaxed atomic loads), so serving a scrape never blocks a core.
 
 use super::{process_rss_bytes, render, CoreStats, Exporter, LocalHistogram};
 use bytes::Bytes;
-use glommio::net::TcpListener;
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::rc::Rc;
 use std::time::Duration;
 
 /// RSS samples kept for `/debug/memory`: one per 10 s over the last hour.
-const RSS_EVERY: Duration = Duration::from_secs(10);
+pub(super) const RSS_EVERY: Duration = Duration::from_secs(10);
 const RSS_KEEP: usize = 360;
 
 /// What `/debug/memory` remembers between requests (lives on the HTTP core).
@@ -195,28 +192,44 @@ pub fn health(exporter: &Exporter) -> (StatusCode, String) {
     (code, body)
 }
 
-fn respond(
+/// The answer to `req` on a listener of `role`: the health listener answers
+/// only `/health`.
+pub(super) fn respond(
     exporter: &Exporter,
     st: &DebugState,
+    http: &super::listen::HttpStats,
+    role: super::listen::Role,
     req: &Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
-    let (code, ctype, body) = match req.uri().path() {
-        "/metrics" => (StatusCode::OK, OPENMETRICS, render(exporter)),
-        "/debug/latency" => (StatusCode::OK, "application/json", debug_latency(exporter)),
-        "/debug/memory" => (
+    use super::listen::Role;
+    let (code, ctype, body) = match (role, req.uri().path()) {
+        (Role::Metrics, "/metrics") => {
+            let mut text = render(exporter);
+            http.append_to(&mut text);
+            (StatusCode::OK, OPENMETRICS, text)
+        }
+        (Role::Metrics, "/debug/latency") => {
+            (StatusCode::OK, "application/json", debug_latency(exporter))
+        }
+        (Role::Metrics, "/debug/memory") => (
             StatusCode::OK,
             "application/json",
             debug_memory(exporter, st),
         ),
-        "/health" => {
+        (_, "/health") => {
             let (c, b) = health(exporter);
             (c, "application/json", b)
         }
-        _ => (
+        (Role::Metrics, _) => (
             StatusCode::NOT_FOUND,
             "application/json",
             "{\"error\":\"not found; try /metrics, /health, /debug/latency or /debug/memory\"}"
                 .to_string(),
+        ),
+        (Role::Health, _) => (
+            StatusCode::NOT_FOUND,
+            "application/json",
+            "{\"error\":\"not found; this listener answers /health only\"}".to_string(),
         ),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
@@ -225,44 +238,6 @@ fn respond(
         resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
     resp
-}
-
-/// Serves until the task is cancelled.
-pub async fn serve(listener: TcpListener, exporter: Exporter) {
-    let state = Rc::new(DebugState::default());
-    let (st, ex) = (state.clone(), exporter.clone());
-    // Dropping the task (when `serve` is cancelled) stops the sampler too.
-    let _sampler = glommio::spawn_local(async move {
-        loop {
-            st.sample(&ex);
-            glommio::timer::sleep(RSS_EVERY).await;
-        }
-    });
-    loop {
-        let stream = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                log::warn!("http accept failed: {e}");
-                glommio::timer::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let ex = exporter.clone();
-        let st = state.clone();
-        glommio::spawn_local(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let r = respond(&ex, &st, &req);
-                async move { Ok::<_, Infallible>(r) }
-            });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(smol_hyper::rt::FuturesIo::new(stream), svc)
-                .await
-            {
-                log::debug!("http connection ended: {e}");
-            }
-        })
-        .detach();
-    }
 }
 
 #[cfg(test)]

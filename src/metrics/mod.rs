@@ -8,6 +8,7 @@
 //! `websocket_connected`, `websocket_reconnections_total`).
 
 pub mod http;
+pub mod listen;
 
 use crate::model::{DataType, VenueId};
 use crate::venue::Malformed;
