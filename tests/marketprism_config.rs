@@ -27,11 +27,27 @@ fn marketprism_deployment() -> BTreeSet<(String, String, String)> {
         "lsr_all_account",
     ];
     let venues: [(&str, &[&str], &[&str]); 5] = [
-        ("binance_spot", &["BTCUSDT", "ETHUSDT"], &["orderbook", "trade"]),
+        (
+            "binance_spot",
+            &["BTCUSDT", "ETHUSDT"],
+            &["orderbook", "trade"],
+        ),
         ("binance_derivatives", &["BTCUSDT", "ETHUSDT"], &derivatives),
-        ("okx_spot", &["BTC-USDT", "ETH-USDT"], &["orderbook", "trade"]),
-        ("okx_derivatives", &["BTC-USDT-SWAP", "ETH-USDT-SWAP"], &derivatives),
-        ("deribit_derivatives", &["BTC", "ETH"], &["volatility_index"]),
+        (
+            "okx_spot",
+            &["BTC-USDT", "ETH-USDT"],
+            &["orderbook", "trade"],
+        ),
+        (
+            "okx_derivatives",
+            &["BTC-USDT-SWAP", "ETH-USDT-SWAP"],
+            &derivatives,
+        ),
+        (
+            "deribit_derivatives",
+            &["BTC", "ETH"],
+            &["volatility_index"],
+        ),
     ];
     let mut want = BTreeSet::new();
     for (venue, symbols, types) in venues {
@@ -135,7 +151,12 @@ fn books_and_polls_at_marketprisms_cadence() {
         if v.data_types.contains(&DataType::OrderBook) {
             // MarketPrism's snapshot mode: 100 levels per side, once a second.
             assert_eq!(v.book_depth, 100, "{:?}", v.id);
-            assert_eq!(v.book_publish_interval, Duration::from_secs(1), "{:?}", v.id);
+            assert_eq!(
+                v.book_publish_interval,
+                Duration::from_secs(1),
+                "{:?}",
+                v.id
+            );
         }
     }
     let mut polls: Vec<String> = plan
