@@ -28,11 +28,14 @@ fail() {
 }
 cleanup() {
     [ -n "$cid" ] && podman --runtime runc rm -f "$cid" >/dev/null 2>&1 || true
-    podman rmi -f "$tag" "$tag-base" >/dev/null 2>&1 || true
+    # The images this run made, build stages included.
+    podman rmi -f $(comm -13 <(echo "$images_before") <(podman images -aq --no-trunc | sort)) \
+        >/dev/null 2>&1 || true
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$work"
 }
+images_before=$(podman images -aq --no-trunc 2>/dev/null | sort || true)
 trap cleanup EXIT
 
 command -v podman >/dev/null || fail "podman not installed (apt-get install podman runc)"
