@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the runtime image with podman and runs it the way MarketPrism runs its
 # collector: config/marketprism.toml with only addresses changed (the local mock
-# exchange for every venue, a local nats-server), then checks /health from outside,
-# the image's own HEALTHCHECK, /metrics, and that records reach NATS.
+# exchange for every venue, a local nats-server whose MARKET_DATA stream is made as
+# MarketPrism's broker makes it), then checks /health from outside, the image's own
+# HEALTHCHECK, /metrics, JetStream acks, and that the stream kept every setting.
 #
 #   bash tuning/container/test.sh            (from the repo root, after cargo build --release)
 #
@@ -68,12 +69,16 @@ podman --runtime runc build --format docker -q -f "$root/tuning/container/Docker
     >/dev/null || fail "image build failed"
 [ "$(podman image inspect -f '{{.Config.User}}' "$tag")" = "10001:10001" ] || fail "image runs as root"
 
-# 3. NATS and the mock exchange on loopback.
+# 3. NATS prepared as MarketPrism's broker prepares it (its MARKET_DATA stream: the six
+# low-rate types per exchange, its limits), and the mock exchange, on loopback.
 nport=$(free_port)
 mport=$(free_port)
 xport=$(free_port)
 "$nats" -a 127.0.0.1 -p "$nport" -js -sd "$work/js" >"$work/nats.log" 2>&1 &
 pids+=($!)
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$nport") 2>/dev/null && break; sleep 0.1; done
+python3 "$root/tuning/container/stream.py" "$nport" create >"$work/stream.json" \
+    || fail "cannot create MARKET_DATA"
 "$bin" mock-exchange --listen "127.0.0.1:$xport" --tls-dir "$work/tls" --rate 20 --event-rate 5 \
     >"$work/mock.log" 2>&1 &
 pids+=($!)
@@ -148,7 +153,12 @@ done
 [ "${acked%.*}" -gt 0 ] || fail "no JetStream ack in 20 s; logs: $(podman logs "$cid" 2>&1 | tail -20)"
 
 podman --runtime runc stop -t 20 "$cid" >/dev/null
+# MarketPrism's stream kept every setting; the six low-rate types landed in it.
+stream=$(python3 "$root/tuning/container/stream.py" "$nport" check "$work/stream.json") \
+    || fail "no stream info"
+case "$stream" in "changed=[] removed=[] "*) ;; *) fail "MARKET_DATA settings changed: $stream" ;; esac
+case "$stream" in *" messages=0") fail "MARKET_DATA holds no message: $stream" ;; esac
 code=$(podman inspect -f '{{.State.ExitCode}}' "$cid")
 [ "$code" = 0 ] || fail "exit code $code after SIGTERM"
-echo "container test: image $(podman image inspect -f '{{.Size}}' "$tag") bytes, health ok on :$hport, $acked acked"
+echo "container test: image $(podman image inspect -f '{{.Size}}' "$tag") bytes, health ok on :$hport, $acked acked, MARKET_DATA $stream"
 echo "container test: 1 passed, 0 failed"
