@@ -197,11 +197,18 @@ fn nats_and_http_as_marketprism_deploys_them() {
     assert_eq!(nats.config.stream, "MARKET_DATA");
     assert!(nats.config.jetstream);
     // Trades and books over core NATS, as MarketPrism sends them.
-    assert_eq!(nats.config.core_nats_data_types, ["trade", "orderbook"]);
+    assert_eq!(
+        nats.config.core_nats_data_types,
+        marketprism::sink::nats::CoreNats::List(vec!["trade".into(), "orderbook".into()])
+    );
     // Only used when the stream is absent: MarketPrism's broker settings.
     assert_eq!(nats.config.max_age_s, 172_800);
     assert_eq!(nats.config.duplicate_window_s, 300);
     assert_eq!(nats.config.storage, "file");
     assert_eq!(nats.config.replicas, 1);
     assert_eq!(plan.http_listen.to_string(), "0.0.0.0:9092");
+    assert_eq!(
+        plan.http.health_listen.map(|a| a.to_string()).as_deref(),
+        Some("0.0.0.0:8087")
+    );
 }
