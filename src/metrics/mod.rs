@@ -7,7 +7,11 @@
 //! `marketprism_` prefix (and its names where MarketPrism has one, e.g.
 //! `websocket_connected`, `websocket_reconnections_total`).
 
+mod compat;
+pub mod freshness;
 pub mod http;
+pub mod process;
+pub mod subjects;
 
 use crate::model::{DataType, VenueId};
 use crate::venue::Malformed;
@@ -237,6 +241,12 @@ pub struct VenueStats {
     pub stale_connections: LocalCounter,
     /// Streams found silent on a live connection and subscribed again.
     pub stale_streams: [LocalCounter; DataType::COUNT],
+    /// Receive time (Unix ns) of the last record per data type (polled
+    /// types: of the last valid answer, changed or not); 0: none yet.
+    pub last_record_ns: [LocalGauge; DataType::COUNT],
+    /// Silence (ms) after which `/health` reports this core's stream of the
+    /// data type; 0: the core does not carry it. Set once at start.
+    pub silent_after_ms: [LocalGauge; DataType::COUNT],
 }
 
 /// Everything one core measures. Aligned so two cores' stats never share a line.
@@ -280,6 +290,8 @@ pub struct CoreStats {
     pub gaps_emitted: LocalCounter,
     /// The core's NATS publisher counters, once it has one.
     pub nats: std::sync::OnceLock<Arc<crate::sink::nats::NatsStats>>,
+    /// Messages handed to the message sink, per subject.
+    pub subjects: subjects::SubjectCounts,
 }
 
 impl CoreStats {
@@ -314,6 +326,7 @@ impl CoreStats {
             spilled_total: LocalCounter::default(),
             gaps_emitted: LocalCounter::default(),
             nats: std::sync::OnceLock::new(),
+            subjects: Default::default(),
         }
     }
 
@@ -342,7 +355,7 @@ pub struct Exporter {
     pub started: Instant,
 }
 
-type Fmt = Result<(), std::fmt::Error>;
+pub(crate) type Fmt = Result<(), std::fmt::Error>;
 
 impl Exporter {
     fn venue_counter(
@@ -460,92 +473,8 @@ impl Exporter {
     }
 }
 
-/// Name, help and reader of one NATS publisher metric.
-type NatsMetric<T> = (
-    &'static str,
-    &'static str,
-    fn(&crate::sink::nats::NatsStats) -> T,
-);
-
-impl Exporter {
-    /// `marketprism_nats_*`: the per-core publishers (MarketPrism's
-    /// `nats_messages_published_total` name included).
-    fn encode_nats(&self, e: &mut DescriptorEncoder) -> Fmt {
-        let n = |c: &CoreStats| c.nats.get().cloned();
-        let counters: [NatsMetric<u64>; 7] = [
-            (
-                "nats_messages_published",
-                "Messages published (first sends)",
-                |s| s.published.get(),
-            ),
-            ("nats_acked", "JetStream acks received", |s| s.acked.get()),
-            (
-                "nats_duplicates",
-                "Acks reporting a duplicate (deduplicated resends)",
-                |s| s.duplicates.get(),
-            ),
-            (
-                "nats_publish_errors",
-                "NATS errors (-ERR, error acks, refused messages)",
-                |s| s.errors.get(),
-            ),
-            ("nats_reconnects", "NATS reconnections", |s| {
-                s.reconnects.get()
-            }),
-            (
-                "nats_connect_failures",
-                "Failed NATS connection attempts",
-                |s| s.connect_failures.get(),
-            ),
-            (
-                "nats_resent",
-                "Unacked messages resent after a reconnect",
-                |s| s.resent.get(),
-            ),
-        ];
-        for (name, help, get) in counters {
-            self.core_counter(e, name, help, |c| n(c).map(|s| get(&s)).unwrap_or(0))?;
-        }
-        let gauges: [NatsMetric<i64>; 4] = [
-            ("nats_in_flight", "Published, not yet acked", |s| {
-                s.in_flight.get()
-            }),
-            (
-                "nats_buffered_records",
-                "Records held by the publisher (queued + unacked)",
-                |s| s.buffered_msgs.get(),
-            ),
-            ("nats_buffered_bytes", "Bytes held by the publisher", |s| {
-                s.buffered_bytes.get()
-            }),
-            (
-                "nats_connected",
-                "1 while the core's NATS connection is up",
-                |s| s.connected.get(),
-            ),
-        ];
-        for (name, help, get) in gauges {
-            self.core_gauge(e, name, help, |c| n(c).map(|s| get(&s)).unwrap_or(0))?;
-        }
-        let mut m = e.encode_descriptor(
-            "nats_publish_ack_seconds",
-            "Publish to JetStream ack latency",
-            None,
-            MetricType::Histogram,
-        )?;
-        for c in self.cores.iter() {
-            if let Some(s) = n(c) {
-                let (sum, count, buckets) = s.ack_latency.snapshot();
-                m.encode_family(&[("core", core_label(c.shard))])?
-                    .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Core labels without allocating per scrape for the usual core counts.
-fn core_label(shard: usize) -> &'static str {
+pub(crate) fn core_label(shard: usize) -> &'static str {
     const L: [&str; 16] = [
         "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
     ];
@@ -907,6 +836,7 @@ impl prometheus_client::collector::Collector for Exporter {
         if self.cores.iter().any(|c| c.nats.get().is_some()) {
             self.encode_nats(e)?;
         }
+        self.encode_marketprism(e)?;
         self.core_counter(
             e,
             "raw_frames_captured",
@@ -953,10 +883,14 @@ pub fn process_rss_bytes() -> u64 {
     pages * page.max(0) as u64
 }
 
-/// Renders all metrics as OpenMetrics text.
+/// Renders all metrics as OpenMetrics text: ours with the `marketprism_`
+/// prefix, the standard `process_*` metrics without.
 pub fn render(exporter: &Exporter) -> String {
-    let mut registry = prometheus_client::registry::Registry::with_prefix("marketprism");
-    registry.register_collector(Box::new(exporter.clone()));
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register_collector(Box::new(process::ProcessCollector));
+    registry
+        .sub_registry_with_prefix("marketprism")
+        .register_collector(Box::new(exporter.clone()));
     let mut out = String::with_capacity(16 * 1024);
     // Encoding into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
