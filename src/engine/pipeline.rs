@@ -1186,12 +1186,21 @@ mod tests {
         assert_eq!(fake.got.borrow().len(), 30);
         assert_eq!(p.spilled(), 70);
         assert_eq!(stats.spill_records.get(), 70);
+        // Counted per subject when handed to the sink, not when spilled.
+        let handed = || stats.subjects.iter().collect::<Vec<_>>();
+        assert_eq!(handed(), [("trade.binance.spot.BTC-USDT", 30)]);
+        assert_eq!(
+            stats.venue(VenueId::BinanceSpot).last_record_ns[DataType::Trade.index()].get(),
+            1,
+            "receive time of the last record"
+        );
         // Room comes back a little at a time; order is kept throughout.
         fake.room.set(20);
         assert_eq!(p.pump_spill(), 20);
         fake.room.set(1000);
         assert_eq!(p.pump_spill(), 50);
         assert_eq!(p.spilled(), 0);
+        assert_eq!(handed(), [("trade.binance.spot.BTC-USDT", 100)]);
         let ids: Vec<String> = fake.got.borrow().iter().map(|(_, id)| id.clone()).collect();
         let want: Vec<String> = (1..=100)
             .map(|i| format!("trade:binance:spot:BTC-USDT:{i}"))
