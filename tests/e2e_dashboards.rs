@@ -97,7 +97,10 @@ fn marketprism_dashboard_and_alert_series_after_a_mock_run() {
         let got = samples(&m, name);
         assert!(!got.is_empty(), "{name} missing:\n{m}");
         for l in &got {
-            assert!(!l.contains("core="), "{l}: MarketPrism series carry no core");
+            assert!(
+                !l.contains("core="),
+                "{l}: MarketPrism series carry no core"
+            );
             for want in *labels {
                 assert!(l.contains(want), "{l}: no {want}");
             }
@@ -123,7 +126,10 @@ fn marketprism_dashboard_and_alert_series_after_a_mock_run() {
         total,
         "per-core figure under its own name"
     );
-    assert_eq!(samples(&m, "marketprism_broker_connected"), ["marketprism_broker_connected 1"]);
+    assert_eq!(
+        samples(&m, "marketprism_broker_connected"),
+        ["marketprism_broker_connected 1"]
+    );
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

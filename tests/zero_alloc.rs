@@ -5,11 +5,11 @@
 use marketprism::config::plan::FileSinkPlan;
 use marketprism::config::WriteMode;
 use marketprism::engine::pipeline::{NetOut, Pipeline};
-use marketprism::sink::spill::Spill;
-use marketprism::sink::MessageSink;
 use marketprism::metrics::CoreStats;
 use marketprism::mock::binance::trade_frames;
 use marketprism::model::{DataType, VenueId};
+use marketprism::sink::spill::Spill;
+use marketprism::sink::MessageSink;
 use marketprism::venue::{FrameOutcome, InstrumentMap};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -172,10 +172,7 @@ fn steady_state(write_mode: WriteMode, with_net: bool) {
         if e.file_type().unwrap().is_dir() {
             continue; // the spill
         }
-        lines += std::fs::read_to_string(e.path())
-            .unwrap()
-            .lines()
-            .count();
+        lines += std::fs::read_to_string(e.path()).unwrap().lines().count();
     }
     assert_eq!(lines, WARMUP + MEASURED);
 }

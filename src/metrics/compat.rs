@@ -13,6 +13,9 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use std::collections::BTreeMap;
 
+/// (sum, count, buckets) of [`super::LocalHistogram::snapshot`].
+type HistogramSnapshot = (f64, u64, Vec<(f64, u64)>);
+
 /// Name, help and reader of one NATS publisher metric.
 type NatsMetric<T> = (
     &'static str,
@@ -94,7 +97,6 @@ impl Exporter {
                     .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
             }
         }
-        drop(m);
         self.encode_nats_marketprism(e)
     }
 
@@ -102,7 +104,7 @@ impl Exporter {
     /// ack histograms added) and `broker_connected` (1 while every core's
     /// NATS connection is up).
     fn encode_nats_marketprism(&self, e: &mut DescriptorEncoder) -> Fmt {
-        let mut merged: Option<(f64, u64, Vec<(f64, u64)>)> = None;
+        let mut merged: Option<HistogramSnapshot> = None;
         let (mut up, mut total) = (0, 0);
         for s in self.cores.iter().filter_map(|c| c.nats.get()) {
             total += 1;
@@ -209,7 +211,8 @@ impl Exporter {
         )?;
         for (&(ex, dt), &ns) in &last {
             let secs = (ns / 1_000_000) as f64 / 1000.0;
-            ConstGauge::new(secs).encode(m.encode_family(&[("exchange", ex), ("data_type", dt)])?)?;
+            ConstGauge::new(secs)
+                .encode(m.encode_family(&[("exchange", ex), ("data_type", dt)])?)?;
         }
         Ok(())
     }
@@ -303,7 +306,10 @@ mod tests {
             Arc::new(CoreStats::new(0, 0)),
             Arc::new(CoreStats::new(1, 1)),
         );
-        let (na, nb) = (Arc::new(NatsStats::default()), Arc::new(NatsStats::default()));
+        let (na, nb) = (
+            Arc::new(NatsStats::default()),
+            Arc::new(NatsStats::default()),
+        );
         a.nats.set(na.clone()).unwrap();
         b.nats.set(nb.clone()).unwrap();
         na.published.add(7);
@@ -321,7 +327,10 @@ mod tests {
                 "marketprism_nats_sent_total{core=\"1\"} 2"
             ]
         );
-        assert_eq!(lines(&text, "marketprism_broker_connected"), ["marketprism_broker_connected 0"]);
+        assert_eq!(
+            lines(&text, "marketprism_broker_connected"),
+            ["marketprism_broker_connected 0"]
+        );
         for l in [
             "marketprism_nats_publish_duration_seconds_bucket{le=\"0.005\"} 2",
             "marketprism_nats_publish_duration_seconds_bucket{le=\"0.25\"} 3",
@@ -331,6 +340,9 @@ mod tests {
         }
         nb.connected.set(1);
         let text = render(&ex);
-        assert_eq!(lines(&text, "marketprism_broker_connected"), ["marketprism_broker_connected 1"]);
+        assert_eq!(
+            lines(&text, "marketprism_broker_connected"),
+            ["marketprism_broker_connected 1"]
+        );
     }
 }

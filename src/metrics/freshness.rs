@@ -105,9 +105,8 @@ mod tests {
     use crate::config::plan::Plan;
 
     fn plan(venue: &str) -> Plan {
-        let text = format!(
-            "[engine]\ncores=[0]\n[sink]\nkind=[\"file\"]\npath=\"/tmp/x\"\n{venue}"
-        );
+        let text =
+            format!("[engine]\ncores=[0]\n[sink]\nkind=[\"file\"]\npath=\"/tmp/x\"\n{venue}");
         crate::config::load_str(&text).unwrap()
     }
 
@@ -123,7 +122,11 @@ mod tests {
         let s = |dt| silent_after(v, dt).map(|d| d.as_millis());
         assert_eq!(s(DataType::Trade), Some(45_000), "configured");
         assert_eq!(s(DataType::OrderBook), Some(63_000));
-        assert_eq!(s(DataType::FundingRate), Some(33_000), "1 s cadence × 3 + 30 s");
+        assert_eq!(
+            s(DataType::FundingRate),
+            Some(33_000),
+            "1 s cadence × 3 + 30 s"
+        );
         assert_eq!(s(DataType::OpenInterest), Some(210_000));
         assert_eq!(s(DataType::Liquidation), Some(3_600_000));
         assert_eq!(s(DataType::Gap), None);

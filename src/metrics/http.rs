@@ -379,7 +379,10 @@ mod tests {
         // A record arrives: the trade stream is no longer silent.
         v.last_record_ns[DataType::Trade.index()].set((start + 140 * s) as i64);
         let (_, body) = health_at(&ex, start, start + 140 * s + s / 2);
-        assert!(body.contains("\"reasons\":[\"binance spot orderbook silent for 140 s"), "{body}");
+        assert!(
+            body.contains("\"reasons\":[\"binance spot orderbook silent for 140 s"),
+            "{body}"
+        );
         let _: sonic_rs::Value = sonic_rs::from_str(&body).unwrap();
     }
 }
