@@ -11,11 +11,13 @@ use crate::model::{DataType, VenueId};
 use crate::venue::{self, Source};
 use std::time::Duration;
 
-/// Trades, deltas and tickers of the configured symbols together: a core
+/// Trades, deltas, tickers, volatility indices of the configured symbols together: a core
 /// silent this long on all of them has lost the stream.
 pub const PUSHED_SILENT_AFTER: Duration = Duration::from_secs(120);
-/// Liquidations are events, hours apart on a quiet symbol (MarketPrism's 1 h).
-pub const LIQUIDATION_SILENT_AFTER: Duration = Duration::from_secs(3600);
+/// Liquidations are events, hours apart on a quiet symbol (MarketPrism's 1 h);
+/// funding and open interest pushed without a known cadence come when they
+/// change (Bybit's ticker deltas), which may be rare too.
+pub const EVENT_SILENT_AFTER: Duration = Duration::from_secs(3600);
 /// Order books: this plus three publish intervals.
 pub const BOOK_SILENT_AFTER: Duration = Duration::from_secs(60);
 /// Polled types: three poll intervals plus this.
@@ -36,7 +38,9 @@ pub fn silent_after(v: &VenuePlan, dt: DataType) -> Option<Duration> {
     }
     Some(match dt {
         DataType::OrderBook => BOOK_SILENT_AFTER + v.book_publish_interval * 3,
-        DataType::Liquidation => LIQUIDATION_SILENT_AFTER,
+        DataType::Liquidation | DataType::FundingRate | DataType::OpenInterest => {
+            EVENT_SILENT_AFTER
+        }
         _ => PUSHED_SILENT_AFTER,
     })
 }
@@ -130,6 +134,14 @@ mod tests {
         assert_eq!(s(DataType::OpenInterest), Some(210_000));
         assert_eq!(s(DataType::Liquidation), Some(3_600_000));
         assert_eq!(s(DataType::Gap), None);
+        let b = plan(
+            "[exchanges.bybit_linear]\nsymbols=[\"BTCUSDT\"]\n\
+             data_types=[\"funding_rate\",\"open_interest\",\"ticker\"]\n",
+        );
+        let s = |dt| silent_after(&b.venues[0], dt).map(|d| d.as_millis());
+        assert_eq!(s(DataType::FundingRate), Some(3_600_000), "sent on change");
+        assert_eq!(s(DataType::OpenInterest), Some(3_600_000));
+        assert_eq!(s(DataType::Ticker), Some(120_000));
         let stats = CoreStats::new(0, 0);
         expect_streams(&stats, &p.cores[0], &p.venues);
         let after = |dt: DataType| {
