@@ -13,6 +13,9 @@ use common::*;
 use std::time::Duration;
 
 const PER_SYMBOL: u64 = 500;
+/// Trade silence limit: the mock sends its trades in well under this, then
+/// nothing, so `/health` must list both cores' trade streams after it.
+const SILENT_MS: u64 = 3000;
 
 /// (series, labels it must carry) as the dashboard and alerts query them.
 const QUERIED: &[(&str, &[&str])] = &[
@@ -50,6 +53,15 @@ fn samples<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The `reasons` entry "binance spot trade silent for N s (threshold 3 s, core C)".
+fn silence_reason(health: &str, core: usize) -> Option<&str> {
+    let tail = format!(" s (threshold {} s, core {core})\"", SILENT_MS / 1000);
+    let end = health.find(&tail)?;
+    let start = health[..end].rfind("\"binance spot trade silent for ")?;
+    let n = &health[start + "\"binance spot trade silent for ".len()..end];
+    (n.parse::<u64>().ok()? >= SILENT_MS / 1000).then_some(&health[start..end + tail.len()])
+}
+
 fn value(line: &str) -> f64 {
     line.rsplit(' ').next().unwrap().parse().unwrap()
 }
@@ -75,7 +87,8 @@ fn marketprism_dashboard_and_alert_series_after_a_mock_run() {
              [sink]\nkind=[\"nats\"]\npath=\"{data}\"\n\
              [sink.nats]\nservers=[\"nats://127.0.0.1:{np}\"]\njetstream=true\nstream=\"MARKET_DATA\"\ncreate_stream=true\n\
              [exchanges.binance_spot]\nws_url=\"wss://localhost:{mp}\"\nrest_url=\"https://localhost:{mp}\"\n\
-             symbols=[\"BTCUSDT\",\"ETHUSDT\"]\ndata_types=[\"trade\"]\nstreams_per_connection=1\nca_file=\"{ca}\"\n",
+             symbols=[\"BTCUSDT\",\"ETHUSDT\"]\ndata_types=[\"trade\"]\nstreams_per_connection=1\nca_file=\"{ca}\"\n\
+             stream_stale_after_ms={{trade={SILENT_MS}}}\n",
             data = dir.path().join("data").display(),
             mp = addr.port(),
             ca = dir.path().join("tls/ca.pem").display(),
@@ -148,6 +161,31 @@ fn marketprism_dashboard_and_alert_series_after_a_mock_run() {
     let (code, health) = http_get(metrics, "/health");
     assert_eq!(code, 200);
     assert!(health.contains("\"silent_streams\":[]"), "{health}");
+    // The mock has sent everything: past the limit, each core's trade
+    // stream shows as silent and the status is degraded.
+    let mut health = String::new();
+    wait_until("trade streams silent", Duration::from_secs(30), || {
+        health = http_get(metrics, "/health").1;
+        health.contains("\"core\":1,\"silent_ms\"") && health.contains("\"core\":0,\"silent_ms\"")
+    });
+    assert!(health.starts_with("{\"status\":\"degraded\","), "{health}");
+    for core in 0..2 {
+        let entry = format!(
+            "{{\"exchange\":\"binance\",\"market_type\":\"spot\",\"data_type\":\"trade\",\"core\":{core},\"silent_ms\":"
+        );
+        assert!(health.contains(&entry), "{health}");
+    }
+    assert_eq!(
+        health
+            .matches(&format!("\"threshold_ms\":{SILENT_MS}}}"))
+            .count(),
+        2,
+        "{health}"
+    );
+    for core in 0..2 {
+        let reason = silence_reason(&health, core);
+        assert!(reason.is_some(), "no reason for core {core}: {health}");
+    }
     assert_eq!(
         collector
             .signal_and_wait(libc::SIGTERM, Duration::from_secs(20))
