@@ -7,6 +7,7 @@
 //! subject allocates its name once. The scrape reads the slots.
 
 use super::LocalCounter;
+use crate::logging::RateLimit;
 use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -52,9 +53,20 @@ impl SubjectCounts {
 }
 
 /// The writer's side: subject → slot, owned by the core that counts.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SubjectIndex {
     slots: FxHashMap<Box<[u8]>, u32>,
+    log: RateLimit,
+}
+
+impl Default for SubjectIndex {
+    fn default() -> Self {
+        SubjectIndex {
+            slots: FxHashMap::default(),
+            // One line a minute at most: the table stays full.
+            log: RateLimit::new(60_000_000_000),
+        }
+    }
 }
 
 impl SubjectIndex {
@@ -71,13 +83,15 @@ impl SubjectIndex {
             return;
         }
         let i = counts.used.load(Ordering::Relaxed);
-        let Some(slot) = counts.slots.get(i) else {
+        // Subjects are ASCII built by the pipeline; anything else is not kept.
+        let (Some(slot), Ok(name)) = (counts.slots.get(i), std::str::from_utf8(subject)) else {
             counts.overflow.inc();
-            return;
-        };
-        // Subjects are ASCII built by the pipeline; anything else is skipped.
-        let Ok(name) = std::str::from_utf8(subject) else {
-            counts.overflow.inc();
+            if let Some(n) = self.log.check(crate::sys::now_ns()) {
+                log::warn!(
+                    "more than {SUBJECT_SLOTS} subjects on one core: {} not in marketprism_nats_messages_published_total, counted in marketprism_nats_subjects_overflow_total ({n} more since the last line)",
+                    String::from_utf8_lossy(subject)
+                );
+            }
             return;
         };
         let _ = slot.subject.set(name.into());
@@ -118,6 +132,23 @@ mod tests {
             ]
         );
         assert_eq!(c.overflow.get(), 0);
+    }
+
+    #[test]
+    fn subjects_beyond_the_table_are_counted_as_overflow() {
+        let c = SubjectCounts::default();
+        let mut ix = SubjectIndex::default();
+        for i in 0..SUBJECT_SLOTS + 2 {
+            ix.count(&c, format!("trade.binance.spot.S{i}-USDT").as_bytes());
+        }
+        ix.count(&c, b"trade.binance.spot.S0-USDT");
+        ix.count(
+            &c,
+            format!("trade.binance.spot.S{SUBJECT_SLOTS}-USDT").as_bytes(),
+        );
+        assert_eq!(c.iter().count(), SUBJECT_SLOTS);
+        assert_eq!(c.iter().next(), Some(("trade.binance.spot.S0-USDT", 2)));
+        assert_eq!(c.overflow.get(), 3);
     }
 
     #[test]
