@@ -93,7 +93,7 @@ fn scenario(name: &str, jetstream_ack: bool, per_symbol: u64, nsym: usize) {
     let family = if jetstream_ack {
         "marketprism_nats_acked_total"
     } else {
-        "marketprism_nats_messages_published_total"
+        "marketprism_nats_sent_total"
     };
     let mut first: Option<(Instant, [f64; 3], MachineCpu)> = None;
     let mut last;

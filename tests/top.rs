@@ -200,7 +200,7 @@ fn metrics_body(k: u64, nats: bool) -> String {
         for (core, per) in [("0", 400), ("1", 40)] {
             c(
                 &mut s,
-                "marketprism_nats_messages_published_total",
+                "marketprism_nats_sent_total",
                 &format!(r#"core="{core}""#),
                 per * k,
             );

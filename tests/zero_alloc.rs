@@ -4,10 +4,12 @@
 
 use marketprism::config::plan::FileSinkPlan;
 use marketprism::config::WriteMode;
-use marketprism::engine::pipeline::Pipeline;
+use marketprism::engine::pipeline::{NetOut, Pipeline};
 use marketprism::metrics::CoreStats;
 use marketprism::mock::binance::trade_frames;
 use marketprism::model::{DataType, VenueId};
+use marketprism::sink::spill::Spill;
+use marketprism::sink::MessageSink;
 use marketprism::venue::{FrameOutcome, InstrumentMap};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -63,17 +65,34 @@ fn frames(n: u64) -> Vec<String> {
 
 #[test]
 fn no_heap_allocation_per_message_in_steady_state() {
-    steady_state(WriteMode::Inline);
+    steady_state(WriteMode::Inline, false);
+}
+
+/// With a message sink too: subject, id and payload built in reused buffers,
+/// and the per-subject published counts (MarketPrism's series) kept.
+#[test]
+fn no_heap_allocation_per_message_with_a_message_sink() {
+    steady_state(WriteMode::Inline, true);
+}
+
+/// A message sink that takes everything and keeps a count.
+struct Taker(std::cell::Cell<u64>);
+
+impl MessageSink for Taker {
+    fn try_send(&self, _subject: &str, _msg_id: &str, _payload: &[u8]) -> bool {
+        self.0.set(self.0.get() + 1);
+        true
+    }
 }
 
 /// The same with the default `sink.write_mode = "offload"` (each write
 /// waited for before the next flush, so the buffers' sizes are settled).
 #[test]
 fn no_heap_allocation_per_message_in_steady_state_with_offloaded_writes() {
-    steady_state(WriteMode::Offload);
+    steady_state(WriteMode::Offload, false);
 }
 
-fn steady_state(write_mode: WriteMode) {
+fn steady_state(write_mode: WriteMode, with_net: bool) {
     const WARMUP: usize = 30_000;
     const MEASURED: usize = 120_000;
     let all = frames((WARMUP + MEASURED) as u64);
@@ -92,6 +111,11 @@ fn steady_state(write_mode: WriteMode) {
     }
     let stats = Arc::new(CoreStats::new(0, 0));
     let mut p = Pipeline::new(0, 4096, &plan, vec![map], stats.clone()).unwrap();
+    let taker = std::rc::Rc::new(Taker(std::cell::Cell::new(0)));
+    if with_net {
+        let spill = Spill::open(&dir.path().join("spill"), 1 << 20, 1 << 16).unwrap();
+        p = p.with_message_sink(NetOut::new(taker.clone(), spill));
+    }
 
     let mut conn = marketprism::engine::pipeline::ConnState::default();
     let mut feed = |p: &mut Pipeline, frames: &[String]| {
@@ -128,6 +152,13 @@ fn steady_state(write_mode: WriteMode) {
         (WARMUP + MEASURED) as u64
     );
     assert!(stats.batches_flushed.get() >= (MEASURED / 4096) as u64);
+    if with_net {
+        let all = (WARMUP + MEASURED) as u64;
+        assert_eq!(taker.0.get(), all);
+        let per_subject: Vec<(&str, u64)> = stats.subjects.iter().collect();
+        assert_eq!(per_subject.len(), SYMBOLS.len(), "{per_subject:?}");
+        assert_eq!(per_subject.iter().map(|s| s.1).sum::<u64>(), all);
+    }
     assert_eq!(
         during,
         0,
@@ -137,10 +168,11 @@ fn steady_state(write_mode: WriteMode) {
     // Every record reached the file.
     let mut lines = 0;
     for e in std::fs::read_dir(dir.path()).unwrap() {
-        lines += std::fs::read_to_string(e.unwrap().path())
-            .unwrap()
-            .lines()
-            .count();
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            continue; // the spill
+        }
+        lines += std::fs::read_to_string(e.path()).unwrap().lines().count();
     }
     assert_eq!(lines, WARMUP + MEASURED);
 }

@@ -126,6 +126,9 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
         .iter()
         .map(|c| Arc::new(CoreStats::new(c.shard, c.cpu)))
         .collect();
+    for (c, st) in plan.cores.iter().zip(&stats) {
+        crate::metrics::freshness::expect_streams(st, c, &plan.venues);
+    }
     let all_stats = Arc::new(stats.clone());
     shutdown::watch(all_stats.clone());
     let exporter = Exporter {

@@ -9,6 +9,7 @@ use crate::book::{BookAction, BookMsg, Books};
 use crate::capture::{FrameKind, RawWriter};
 use crate::config::plan::FileSinkPlan;
 use crate::logging::RateLimit;
+use crate::metrics::subjects::SubjectIndex;
 use crate::metrics::CoreStats;
 use crate::model::{DataType, VenueId};
 use crate::sink::encode::{encode_json, push_msg_id, push_subject};
@@ -35,6 +36,8 @@ pub struct NetOut {
     id: Vec<u8>,
     payload: Vec<u8>,
     log: RateLimit,
+    /// Per-subject hand-off counts (MarketPrism's published-messages series).
+    subjects: SubjectIndex,
 }
 
 impl NetOut {
@@ -47,6 +50,7 @@ impl NetOut {
             id: Vec::with_capacity(128),
             payload: Vec::with_capacity(1024),
             log: RateLimit::new(1_000_000_000),
+            subjects: SubjectIndex::default(),
         }
     }
 }
@@ -278,9 +282,16 @@ impl Pipeline {
             return 0;
         }
         let sink = net.sink.clone();
+        let (subjects, counts) = (&mut net.subjects, &self.stats.subjects);
         let moved = net
             .spill
-            .drain(|s, i, p| sink.try_send(ascii(s), ascii(i), p))
+            .drain(|s, i, p| {
+                let sent = sink.try_send(ascii(s), ascii(i), p);
+                if sent {
+                    subjects.count(counts, s);
+                }
+                sent
+            })
             .unwrap_or_else(|e| {
                 self.stats.sink_errors.inc();
                 if let Some(n) = net.log.check(crate::sys::now_ns()) {
@@ -322,6 +333,7 @@ impl Pipeline {
                     .sink
                     .try_send(ascii(&net.subject), ascii(&net.id), &net.payload)
             {
+                net.subjects.count(&self.stats.subjects, &net.subject);
                 if count_written {
                     written.inc();
                 }
@@ -678,7 +690,9 @@ impl Pipeline {
     /// Counts the records added since `start` per venue × type.
     fn count_parsed(&mut self, start: usize, receive_ns: u64) {
         for rec in self.batch.iter_from(start) {
-            self.stats.venue(rec.venue()).parsed[rec.data_type().index()].inc();
+            let (vs, dt) = (self.stats.venue(rec.venue()), rec.data_type().index());
+            vs.parsed[dt].inc();
+            vs.last_record_ns[dt].set(rec.receive_ts_ns() as i64);
         }
         if self.live {
             self.parsed_ns = crate::sys::now_ns();
@@ -719,6 +733,8 @@ impl Pipeline {
         };
         let out = venue::protocol(venue).parse_poll(dt, inst, body, receive_ns, &mut self.batch);
         if self.batch.len() > start {
+            // A valid answer, changed or not, shows the stream alive.
+            self.stats.venue(venue).last_record_ns[dt.index()].set(receive_ns as i64);
             let newest = self
                 .batch
                 .iter_from(start)
@@ -789,7 +805,9 @@ impl Pipeline {
         let next = self.books.publish_due(now_ns, &mut self.batch);
         if self.batch.len() > start {
             for rec in self.batch.iter_from(start) {
-                self.stats.venue(rec.venue()).parsed[rec.data_type().index()].inc();
+                let (vs, dt) = (self.stats.venue(rec.venue()), rec.data_type().index());
+                vs.parsed[dt].inc();
+                vs.last_record_ns[dt].set(rec.receive_ts_ns() as i64);
             }
         }
         next
@@ -1174,12 +1192,21 @@ mod tests {
         assert_eq!(fake.got.borrow().len(), 30);
         assert_eq!(p.spilled(), 70);
         assert_eq!(stats.spill_records.get(), 70);
+        // Counted per subject when handed to the sink, not when spilled.
+        let handed = || stats.subjects.iter().collect::<Vec<_>>();
+        assert_eq!(handed(), [("trade.binance.spot.BTC-USDT", 30)]);
+        assert_eq!(
+            stats.venue(VenueId::BinanceSpot).last_record_ns[DataType::Trade.index()].get(),
+            1,
+            "receive time of the last record"
+        );
         // Room comes back a little at a time; order is kept throughout.
         fake.room.set(20);
         assert_eq!(p.pump_spill(), 20);
         fake.room.set(1000);
         assert_eq!(p.pump_spill(), 50);
         assert_eq!(p.spilled(), 0);
+        assert_eq!(handed(), [("trade.binance.spot.BTC-USDT", 100)]);
         let ids: Vec<String> = fake.got.borrow().iter().map(|(_, id)| id.clone()).collect();
         let want: Vec<String> = (1..=100)
             .map(|i| format!("trade:binance:spot:BTC-USDT:{i}"))

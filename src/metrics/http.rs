@@ -142,11 +142,20 @@ pub fn debug_memory(ex: &Exporter, st: &DebugState) -> String {
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// `/health` body and status: 200 "ok" while every planned connection is up
-/// and every file sink writes; 200 "degraded" while some connections are
-/// down or a core's disk refuses writes; 503 "down" while no connection is
-/// up. `reasons` says what is wrong (empty when ok).
+/// `/health` body and status: 200 "ok" while every planned connection is up,
+/// every file sink writes and no stream is silent past its threshold
+/// ([`super::freshness`]); 200 "degraded" while some connections are down, a
+/// core's disk refuses writes or a stream is silent; 503 "down" while no
+/// connection is up. `reasons` says what is wrong (empty when ok);
+/// `silent_streams` lists the silent streams.
 pub fn health(exporter: &Exporter) -> (StatusCode, String) {
+    let now = crate::sys::now_ns();
+    let start = now.saturating_sub(exporter.started.elapsed().as_nanos() as u64);
+    health_at(exporter, start, now)
+}
+
+/// [`health`] at `now_ns` for a collector started at `start_ns` (Unix ns).
+pub fn health_at(exporter: &Exporter, start_ns: u64, now_ns: u64) -> (StatusCode, String) {
     let mut up = 0;
     let mut planned = 0;
     let mut cores = Vec::new();
@@ -176,6 +185,25 @@ pub fn health(exporter: &Exporter) -> (StatusCode, String) {
         ));
     }
     reasons.extend(sink_reasons);
+    let silent = super::freshness::silent_streams(exporter, start_ns, now_ns);
+    let mut streams = Vec::with_capacity(silent.len());
+    for s in &silent {
+        let (ex, mt, dt) = (
+            s.venue.exchange(),
+            s.venue.market_type_of(s.data_type),
+            s.data_type.name(),
+        );
+        reasons.push(format!(
+            "\"{ex} {mt} {dt} silent for {} s (threshold {} s, core {})\"",
+            s.silent_ms / 1000,
+            s.threshold_ms / 1000,
+            s.core
+        ));
+        streams.push(format!(
+            "{{\"exchange\":\"{ex}\",\"market_type\":\"{mt}\",\"data_type\":\"{dt}\",\"core\":{},\"silent_ms\":{},\"threshold_ms\":{}}}",
+            s.core, s.silent_ms, s.threshold_ms
+        ));
+    }
     let (code, status) = if up == 0 {
         (StatusCode::SERVICE_UNAVAILABLE, "down")
     } else if planned > 0 && reasons.is_empty() {
@@ -184,9 +212,10 @@ pub fn health(exporter: &Exporter) -> (StatusCode, String) {
         (StatusCode::OK, "degraded")
     };
     let body = format!(
-        "{{\"status\":\"{status}\",\"reasons\":[{}],\"connections_up\":{up},\"connections_planned\":{planned},\"uptime_s\":{},\"cores\":[{}]}}",
+        "{{\"status\":\"{status}\",\"reasons\":[{}],\"connections_up\":{up},\"connections_planned\":{planned},\"uptime_s\":{},\"silent_streams\":[{}],\"cores\":[{}]}}",
         reasons.join(","),
-        exporter.started.elapsed().as_secs(),
+        now_ns.saturating_sub(start_ns) / 1_000_000_000,
+        streams.join(","),
         cores.join(",")
     );
     (code, body)
@@ -243,7 +272,7 @@ pub(super) fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::VenueId;
+    use crate::model::{DataType, VenueId};
     use std::sync::Arc;
     use std::time::Instant;
 
@@ -286,6 +315,49 @@ mod tests {
         let (code, body) = health(&ex);
         assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
         assert!(body.contains("\"status\":\"down\""), "{body}");
+        let _: sonic_rs::Value = sonic_rs::from_str(&body).unwrap();
+    }
+
+    #[test]
+    fn health_lists_streams_silent_past_their_threshold() {
+        let c = Arc::new(CoreStats::new(0, 0));
+        let v = c.venue(VenueId::BinanceSpot);
+        v.connections_planned.set(1);
+        v.connections_up.set(1);
+        let start: u64 = 1_764_900_000_000_000_000;
+        let s = 1_000_000_000;
+        v.silent_after_ms[DataType::Trade.index()].set(120_000);
+        v.last_record_ns[DataType::Trade.index()].set((start + 10 * s) as i64);
+        // Expected, never received: silent since start.
+        v.silent_after_ms[DataType::OrderBook.index()].set(63_000);
+        let ex = Exporter {
+            cores: Arc::new(vec![c.clone()]),
+            venues: vec![VenueId::BinanceSpot],
+            started: Instant::now(),
+        };
+        let (code, body) = health_at(&ex, start, start + 60 * s);
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(
+            body,
+            "{\"status\":\"ok\",\"reasons\":[],\"connections_up\":1,\"connections_planned\":1,\"uptime_s\":60,\"silent_streams\":[],\"cores\":[{\"core\":0,\"cpu\":0,\"connections_up\":1,\"connections_planned\":1,\"sink_disk_full\":false,\"sink_pending_records\":0}]}"
+        );
+        let (code, body) = health_at(&ex, start, start + 140 * s + s / 2);
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(
+            body,
+            "{\"status\":\"degraded\",\"reasons\":[\"binance spot trade silent for 130 s (threshold 120 s, core 0)\",\"binance spot orderbook silent for 140 s (threshold 63 s, core 0)\"],\
+             \"connections_up\":1,\"connections_planned\":1,\"uptime_s\":140,\"silent_streams\":[\
+             {\"exchange\":\"binance\",\"market_type\":\"spot\",\"data_type\":\"trade\",\"core\":0,\"silent_ms\":130500,\"threshold_ms\":120000},\
+             {\"exchange\":\"binance\",\"market_type\":\"spot\",\"data_type\":\"orderbook\",\"core\":0,\"silent_ms\":140500,\"threshold_ms\":63000}],\
+             \"cores\":[{\"core\":0,\"cpu\":0,\"connections_up\":1,\"connections_planned\":1,\"sink_disk_full\":false,\"sink_pending_records\":0}]}"
+        );
+        // A record arrives: the trade stream is no longer silent.
+        v.last_record_ns[DataType::Trade.index()].set((start + 140 * s) as i64);
+        let (_, body) = health_at(&ex, start, start + 140 * s + s / 2);
+        assert!(
+            body.contains("\"reasons\":[\"binance spot orderbook silent for 140 s"),
+            "{body}"
+        );
         let _: sonic_rs::Value = sonic_rs::from_str(&body).unwrap();
     }
 }

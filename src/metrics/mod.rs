@@ -3,12 +3,21 @@
 //! cores write). The scrape handler reads all cores at scrape time through
 //! [`Exporter`], a prometheus-client `Collector`.
 //!
-//! All metric names live in [`Exporter::encode`]; they carry MarketPrism's
+//! Metric names live in [`Exporter::encode`] and `compat.rs` (the NATS
+//! publisher's and MarketPrism's dashboard series); they carry MarketPrism's
 //! `marketprism_` prefix (and its names where MarketPrism has one, e.g.
-//! `websocket_connected`, `websocket_reconnections_total`).
+//! `websocket_connected`, `websocket_reconnections_total`), except the
+//! standard `process_*` metrics (`process.rs`).
 
+mod compat;
+pub mod freshness;
 pub mod http;
 pub mod listen;
+mod local;
+pub mod process;
+pub mod subjects;
+
+pub use local::*;
 
 use crate::model::{DataType, VenueId};
 use crate::venue::Malformed;
@@ -16,164 +25,8 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// A counter with a single writer (its core).
-#[derive(Debug, Default)]
-pub struct LocalCounter(AtomicU64);
-
-impl LocalCounter {
-    #[inline]
-    pub fn add(&self, n: u64) {
-        // Single writer: a plain load+store avoids the locked RMW instruction.
-        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
-    }
-    #[inline]
-    pub fn inc(&self) {
-        self.add(1)
-    }
-    /// Mirrors a total kept elsewhere by the same thread.
-    #[inline]
-    pub fn set(&self, v: u64) {
-        self.0.store(v, Relaxed)
-    }
-    #[inline]
-    pub fn get(&self) -> u64 {
-        self.0.load(Relaxed)
-    }
-}
-
-/// A gauge with a single writer.
-#[derive(Debug, Default)]
-pub struct LocalGauge(AtomicI64);
-
-impl LocalGauge {
-    #[inline]
-    pub fn set(&self, v: i64) {
-        self.0.store(v, Relaxed)
-    }
-    #[inline]
-    pub fn add(&self, d: i64) {
-        self.0.store(self.0.load(Relaxed) + d, Relaxed)
-    }
-    #[inline]
-    pub fn get(&self) -> i64 {
-        self.0.load(Relaxed)
-    }
-}
-
-/// A fixed-bucket histogram with a single writer. Values are integers in the
-/// histogram's base unit (ns, records); dividing by `divisor` converts them
-/// for export (a division keeps bounds like 1 µs exact: "0.000001").
-#[derive(Debug)]
-pub struct LocalHistogram {
-    bounds: &'static [u64],
-    buckets: Box<[AtomicU64]>,
-    sum: AtomicU64,
-    count: AtomicU64,
-    divisor: f64,
-}
-
-/// Latency buckets in ns: 1 µs … 10 s.
-pub const LATENCY_BOUNDS_NS: &[u64] = &[
-    1_000,
-    2_500,
-    5_000,
-    10_000,
-    25_000,
-    50_000,
-    100_000,
-    250_000,
-    500_000,
-    1_000_000,
-    2_500_000,
-    5_000_000,
-    10_000_000,
-    15_000_000,
-    20_000_000,
-    25_000_000,
-    30_000_000,
-    40_000_000,
-    50_000_000,
-    75_000_000,
-    100_000_000,
-    250_000_000,
-    500_000_000,
-    1_000_000_000,
-    10_000_000_000,
-];
-
-/// Parse-latency buckets in ns: 100 ns … 10 ms (the target is p99 < 5 µs).
-pub const PARSE_BOUNDS_NS: &[u64] = &[
-    100, 250, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 10_000, 25_000, 100_000, 1_000_000,
-    10_000_000,
-];
-
-/// Batch-size buckets in records.
-pub const BATCH_BOUNDS: &[u64] = &[1, 4, 16, 64, 256, 1024, 4096, 16384, 65536];
-
-impl LocalHistogram {
-    pub fn new(bounds: &'static [u64], divisor: f64) -> Self {
-        LocalHistogram {
-            bounds,
-            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum: AtomicU64::new(0),
-            count: AtomicU64::new(0),
-            divisor,
-        }
-    }
-
-    #[inline]
-    pub fn observe(&self, v: u64) {
-        let i = self.bounds.partition_point(|&b| b < v);
-        let b = &self.buckets[i];
-        b.store(b.load(Relaxed) + 1, Relaxed);
-        self.sum
-            .store(self.sum.load(Relaxed).wrapping_add(v), Relaxed);
-        self.count.store(self.count.load(Relaxed) + 1, Relaxed);
-    }
-
-    pub fn count(&self) -> u64 {
-        self.count.load(Relaxed)
-    }
-
-    /// (upper bound in export units, non-cumulative count), `+Inf` last.
-    pub fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
-        let mut out = Vec::with_capacity(self.buckets.len());
-        for (i, b) in self.buckets.iter().enumerate() {
-            let upper = self
-                .bounds
-                .get(i)
-                .map(|&x| x as f64 / self.divisor)
-                .unwrap_or(f64::INFINITY);
-            out.push((upper, b.load(Relaxed)));
-        }
-        (
-            self.sum.load(Relaxed) as f64 / self.divisor,
-            self.count(),
-            out,
-        )
-    }
-
-    /// Upper bound (export units) of the bucket holding quantile `q`.
-    pub fn quantile_upper_bound(&self, q: f64) -> Option<f64> {
-        let (_, count, buckets) = self.snapshot();
-        if count == 0 {
-            return None;
-        }
-        let target = (q * count as f64).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (upper, n) in buckets {
-            seen += n;
-            if seen >= target {
-                return Some(upper);
-            }
-        }
-        None
-    }
-}
 
 /// Per-venue counters of one core.
 #[derive(Debug, Default)]
@@ -238,6 +91,12 @@ pub struct VenueStats {
     pub stale_connections: LocalCounter,
     /// Streams found silent on a live connection and subscribed again.
     pub stale_streams: [LocalCounter; DataType::COUNT],
+    /// Receive time (Unix ns) of the last record per data type (polled
+    /// types: of the last valid answer, changed or not); 0: none yet.
+    pub last_record_ns: [LocalGauge; DataType::COUNT],
+    /// Silence (ms) after which `/health` reports this core's stream of the
+    /// data type; 0: the core does not carry it. Set once at start.
+    pub silent_after_ms: [LocalGauge; DataType::COUNT],
 }
 
 /// Everything one core measures. Aligned so two cores' stats never share a line.
@@ -281,6 +140,8 @@ pub struct CoreStats {
     pub gaps_emitted: LocalCounter,
     /// The core's NATS publisher counters, once it has one.
     pub nats: std::sync::OnceLock<Arc<crate::sink::nats::NatsStats>>,
+    /// Messages handed to the message sink, per subject.
+    pub subjects: subjects::SubjectCounts,
 }
 
 impl CoreStats {
@@ -315,6 +176,7 @@ impl CoreStats {
             spilled_total: LocalCounter::default(),
             gaps_emitted: LocalCounter::default(),
             nats: std::sync::OnceLock::new(),
+            subjects: Default::default(),
         }
     }
 
@@ -343,7 +205,7 @@ pub struct Exporter {
     pub started: Instant,
 }
 
-type Fmt = Result<(), std::fmt::Error>;
+pub(crate) type Fmt = Result<(), std::fmt::Error>;
 
 impl Exporter {
     fn venue_counter(
@@ -461,107 +323,8 @@ impl Exporter {
     }
 }
 
-/// Name, help and reader of one NATS publisher metric.
-type NatsMetric<T> = (
-    &'static str,
-    &'static str,
-    fn(&crate::sink::nats::NatsStats) -> T,
-);
-
-impl Exporter {
-    /// `marketprism_nats_*`: the per-core publishers (MarketPrism's
-    /// `nats_messages_published_total` name included).
-    fn encode_nats(&self, e: &mut DescriptorEncoder) -> Fmt {
-        let n = |c: &CoreStats| c.nats.get().cloned();
-        let counters: [NatsMetric<u64>; 9] = [
-            (
-                "nats_messages_published",
-                "Messages published (first sends)",
-                |s| s.published.get(),
-            ),
-            ("nats_acked", "JetStream acks received", |s| s.acked.get()),
-            (
-                "nats_duplicates",
-                "Acks reporting a duplicate (deduplicated resends)",
-                |s| s.duplicates.get(),
-            ),
-            (
-                "nats_publish_errors",
-                "NATS errors (-ERR, error acks, refused messages)",
-                |s| s.errors.get(),
-            ),
-            ("nats_reconnects", "NATS reconnections", |s| {
-                s.reconnects.get()
-            }),
-            (
-                "nats_connect_failures",
-                "Failed NATS connection attempts",
-                |s| s.connect_failures.get(),
-            ),
-            (
-                "nats_resent",
-                "Unacked messages resent after a reconnect",
-                |s| s.resent.get(),
-            ),
-            (
-                "nats_no_responders",
-                "JetStream publishes answered no responders: no stream captures the subject (a configuration error)",
-                |s| s.no_responders.get(),
-            ),
-            (
-                "nats_dead_letter",
-                "Records set aside in the dead-letter store: no transport can carry them",
-                |s| s.dead_lettered.get(),
-            ),
-        ];
-        for (name, help, get) in counters {
-            self.core_counter(e, name, help, |c| n(c).map(|s| get(&s)).unwrap_or(0))?;
-        }
-        let gauges: [NatsMetric<i64>; 5] = [
-            ("nats_in_flight", "Published, not yet acked", |s| {
-                s.in_flight.get()
-            }),
-            (
-                "nats_buffered_records",
-                "Records held by the publisher (queued + unacked)",
-                |s| s.buffered_msgs.get(),
-            ),
-            ("nats_buffered_bytes", "Bytes held by the publisher", |s| {
-                s.buffered_bytes.get()
-            }),
-            (
-                "nats_connected",
-                "1 while the core's NATS connection is up",
-                |s| s.connected.get(),
-            ),
-            (
-                "nats_unroutable_data_types",
-                "Data types no stream captures and not published over core NATS (configuration errors)",
-                |s| s.unroutable_types.get(),
-            ),
-        ];
-        for (name, help, get) in gauges {
-            self.core_gauge(e, name, help, |c| n(c).map(|s| get(&s)).unwrap_or(0))?;
-        }
-        let mut m = e.encode_descriptor(
-            "nats_publish_ack_seconds",
-            "Publish to JetStream ack latency",
-            None,
-            MetricType::Histogram,
-        )?;
-        for c in self.cores.iter() {
-            if let Some(s) = n(c) {
-                let (sum, count, buckets) = s.ack_latency.snapshot();
-                m.encode_family(&[("core", core_label(c.shard))])?
-                    .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Core labels without allocating per scrape for the usual core counts.
-fn core_label(shard: usize) -> &'static str {
+pub(crate) fn core_label(shard: usize) -> &'static str {
     const L: [&str; 16] = [
         "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
     ];
@@ -923,6 +686,7 @@ impl prometheus_client::collector::Collector for Exporter {
         if self.cores.iter().any(|c| c.nats.get().is_some()) {
             self.encode_nats(e)?;
         }
+        self.encode_marketprism(e)?;
         self.core_counter(
             e,
             "raw_frames_captured",
@@ -969,10 +733,14 @@ pub fn process_rss_bytes() -> u64 {
     pages * page.max(0) as u64
 }
 
-/// Renders all metrics as OpenMetrics text.
+/// Renders all metrics as OpenMetrics text: ours with the `marketprism_`
+/// prefix, the standard `process_*` metrics without.
 pub fn render(exporter: &Exporter) -> String {
-    let mut registry = prometheus_client::registry::Registry::with_prefix("marketprism");
-    registry.register_collector(Box::new(exporter.clone()));
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register_collector(Box::new(process::ProcessCollector));
+    registry
+        .sub_registry_with_prefix("marketprism")
+        .register_collector(Box::new(exporter.clone()));
     let mut out = String::with_capacity(16 * 1024);
     // Encoding into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, &registry);

@@ -1,0 +1,160 @@
+//! Single-writer counters, gauges and histograms: one core writes each (a
+//! plain load+store on a relaxed atomic, no locked read-modify-write), the
+//! scrape reads them.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+/// A counter with a single writer (its core).
+#[derive(Debug, Default)]
+pub struct LocalCounter(AtomicU64);
+
+impl LocalCounter {
+    #[inline]
+    pub fn add(&self, n: u64) {
+        // Single writer: a plain load+store avoids the locked RMW instruction.
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1)
+    }
+    /// Mirrors a total kept elsewhere by the same thread.
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Relaxed)
+    }
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// A gauge with a single writer.
+#[derive(Debug, Default)]
+pub struct LocalGauge(AtomicI64);
+
+impl LocalGauge {
+    #[inline]
+    pub fn set(&self, v: i64) {
+        self.0.store(v, Relaxed)
+    }
+    #[inline]
+    pub fn add(&self, d: i64) {
+        self.0.store(self.0.load(Relaxed) + d, Relaxed)
+    }
+    #[inline]
+    pub fn get(&self) -> i64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// A fixed-bucket histogram with a single writer. Values are integers in the
+/// histogram's base unit (ns, records); dividing by `divisor` converts them
+/// for export (a division keeps bounds like 1 µs exact: "0.000001").
+#[derive(Debug)]
+pub struct LocalHistogram {
+    bounds: &'static [u64],
+    buckets: Box<[AtomicU64]>,
+    sum: AtomicU64,
+    count: AtomicU64,
+    divisor: f64,
+}
+
+/// Latency buckets in ns: 1 µs … 10 s.
+pub const LATENCY_BOUNDS_NS: &[u64] = &[
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    15_000_000,
+    20_000_000,
+    25_000_000,
+    30_000_000,
+    40_000_000,
+    50_000_000,
+    75_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    10_000_000_000,
+];
+
+/// Parse-latency buckets in ns: 100 ns … 10 ms (the target is p99 < 5 µs).
+pub const PARSE_BOUNDS_NS: &[u64] = &[
+    100, 250, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 10_000, 25_000, 100_000, 1_000_000,
+    10_000_000,
+];
+
+/// Batch-size buckets in records.
+pub const BATCH_BOUNDS: &[u64] = &[1, 4, 16, 64, 256, 1024, 4096, 16384, 65536];
+
+impl LocalHistogram {
+    pub fn new(bounds: &'static [u64], divisor: f64) -> Self {
+        LocalHistogram {
+            bounds,
+            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+            divisor,
+        }
+    }
+
+    #[inline]
+    pub fn observe(&self, v: u64) {
+        let i = self.bounds.partition_point(|&b| b < v);
+        let b = &self.buckets[i];
+        b.store(b.load(Relaxed) + 1, Relaxed);
+        self.sum
+            .store(self.sum.load(Relaxed).wrapping_add(v), Relaxed);
+        self.count.store(self.count.load(Relaxed) + 1, Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Relaxed)
+    }
+
+    /// (upper bound in export units, non-cumulative count), `+Inf` last.
+    pub fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
+        let mut out = Vec::with_capacity(self.buckets.len());
+        for (i, b) in self.buckets.iter().enumerate() {
+            let upper = self
+                .bounds
+                .get(i)
+                .map(|&x| x as f64 / self.divisor)
+                .unwrap_or(f64::INFINITY);
+            out.push((upper, b.load(Relaxed)));
+        }
+        (
+            self.sum.load(Relaxed) as f64 / self.divisor,
+            self.count(),
+            out,
+        )
+    }
+
+    /// Upper bound (export units) of the bucket holding quantile `q`.
+    pub fn quantile_upper_bound(&self, q: f64) -> Option<f64> {
+        let (_, count, buckets) = self.snapshot();
+        if count == 0 {
+            return None;
+        }
+        let target = (q * count as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (upper, n) in buckets {
+            seen += n;
+            if seen >= target {
+                return Some(upper);
+            }
+        }
+        None
+    }
+}
