@@ -221,6 +221,23 @@ pub fn health_at(exporter: &Exporter, start_ns: u64, now_ns: u64) -> (StatusCode
     (code, body)
 }
 
+/// The health listener stands in for MarketPrism's `:8087/health`, whose
+/// scripts grep the body for `"status": "healthy"` (its words, with the
+/// space): the same answer with `ok` / `degraded` / `down` said as
+/// `healthy` / `degraded` / `unhealthy`. Status codes are unchanged.
+pub fn in_marketprism_words(body: String) -> String {
+    for (ours, theirs) in [
+        ("{\"status\":\"ok\"", "{\"status\": \"healthy\""),
+        ("{\"status\":\"degraded\"", "{\"status\": \"degraded\""),
+        ("{\"status\":\"down\"", "{\"status\": \"unhealthy\""),
+    ] {
+        if let Some(rest) = body.strip_prefix(ours) {
+            return format!("{theirs}{rest}");
+        }
+    }
+    body
+}
+
 /// The answer to `req` on a listener of `role`: the health listener answers
 /// only `/health`.
 pub(super) fn respond(
@@ -245,9 +262,13 @@ pub(super) fn respond(
             "application/json",
             debug_memory(exporter, st),
         ),
-        (_, "/health") => {
+        (Role::Metrics, "/health") => {
             let (c, b) = health(exporter);
             (c, "application/json", b)
+        }
+        (Role::Health, "/health") => {
+            let (c, b) = health(exporter);
+            (c, "application/json", in_marketprism_words(b))
         }
         (Role::Metrics, _) => (
             StatusCode::NOT_FOUND,
@@ -275,6 +296,22 @@ mod tests {
     use crate::model::{DataType, VenueId};
     use std::sync::Arc;
     use std::time::Instant;
+
+    #[test]
+    fn health_listener_speaks_marketprisms_words() {
+        assert_eq!(
+            in_marketprism_words("{\"status\":\"ok\",\"reasons\":[]}".into()),
+            "{\"status\": \"healthy\",\"reasons\":[]}"
+        );
+        assert_eq!(
+            in_marketprism_words("{\"status\":\"degraded\",\"x\":1}".into()),
+            "{\"status\": \"degraded\",\"x\":1}"
+        );
+        assert_eq!(
+            in_marketprism_words("{\"status\":\"down\"}".into()),
+            "{\"status\": \"unhealthy\"}"
+        );
+    }
 
     #[test]
     fn health_reports_a_full_disk_as_degraded() {

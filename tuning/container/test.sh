@@ -121,11 +121,11 @@ cid=$(podman --runtime runc run -d --network host \
 health=""
 for _ in $(seq 300); do
     health=$(curl -s "http://127.0.0.1:$hport/health" || true)
-    case "$health" in *'"status":"ok"'*) break ;; esac
+    case "$health" in *'"status": "healthy"'*) break ;; esac
     [ "$(podman inspect -f '{{.State.Running}}' "$cid")" = true ] || break
     sleep 0.1
 done
-case "$health" in *'"status":"ok"'*) ;; *) fail "no ok /health on :$hport: '$health'; logs: $(podman logs "$cid" 2>&1 | tail -20)" ;; esac
+case "$health" in *'"status": "healthy"'*) ;; *) fail "no healthy /health on :$hport: '$health'; logs: $(podman logs "$cid" 2>&1 | tail -20)" ;; esac
 [ "$(podman exec "$cid" bash -c 'echo $UID')" = 10001 ] || fail "collector not running as uid 10001"
 # The image's HEALTHCHECK command, run in the container against the health port,
 # then against a closed port (it must fail there).
@@ -160,5 +160,5 @@ case "$stream" in "changed=[] removed=[] "*) ;; *) fail "MARKET_DATA settings ch
 case "$stream" in *" messages=0") fail "MARKET_DATA holds no message: $stream" ;; esac
 code=$(podman inspect -f '{{.State.ExitCode}}' "$cid")
 [ "$code" = 0 ] || fail "exit code $code after SIGTERM"
-echo "container test: image $(podman image inspect -f '{{.Size}}' "$tag") bytes, health ok on :$hport, $acked acked, MARKET_DATA $stream"
+echo "container test: image $(podman image inspect -f '{{.Size}}' "$tag") bytes, health "healthy" on :$hport, $acked acked, MARKET_DATA $stream"
 echo "container test: 1 passed, 0 failed"
