@@ -165,15 +165,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> ApiIo<'_, R, W> {
                             .and_then(|n| n.as_str())
                             .unwrap_or("")
                             .to_string(),
-                        subjects: c
-                            .get("subjects")
-                            .and_then(|x| x.as_array())
-                            .map(|a| {
-                                a.iter()
-                                    .filter_map(|x| x.as_str().map(str::to_string))
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
+                        subjects: subjects_of(c),
                     });
                 }
             }
@@ -207,15 +199,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> ApiIo<'_, R, W> {
                 why: format!("stream {name} disappeared"),
             });
         };
-        let mut have: Vec<String> = config
-            .get("subjects")
-            .and_then(|x| x.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut have = subjects_of(&config);
         let added: Vec<String> = subjects
             .iter()
             .filter(|s| !have.contains(s))
@@ -331,6 +315,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> ApiIo<'_, R, W> {
         }
         Ok(())
     }
+}
+
+/// A stream configuration's `subjects`.
+fn subjects_of(config: &sonic_rs::Value) -> Vec<String> {
+    config
+        .get("subjects")
+        .and_then(|x| x.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Connects to the first reachable server of `cfg` and resolves the
