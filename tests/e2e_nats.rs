@@ -139,17 +139,28 @@ fn nats_restart_mid_run_loses_and_duplicates_nothing() {
     wait_until("everything written", Duration::from_secs(30), || {
         written() >= sent
     });
-    wait_until(
-        "everything acked after the restart",
-        Duration::from_secs(60),
-        || {
-            let m = scrape(metrics);
-            metric_sum(&m, "marketprism_nats_in_flight", &[]) == 0.0
-                && metric_sum(&m, "marketprism_nats_buffered_records", &[]) == 0.0
-                && metric_sum(&m, "marketprism_spill_records", &[]) == 0.0
-                && stream_messages(mp, STREAM) >= sent
-        },
-    );
+    let settled = || {
+        let m = scrape(metrics);
+        metric_sum(&m, "marketprism_nats_in_flight", &[]) == 0.0
+            && metric_sum(&m, "marketprism_nats_buffered_records", &[]) == 0.0
+            && metric_sum(&m, "marketprism_spill_records", &[]) == 0.0
+            && stream_messages(mp, STREAM) >= sent
+    };
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    while !settled() {
+        assert!(
+            std::time::Instant::now() < end,
+            "not everything acked 60 s after the restart; stream {} of {sent}\n{}\ncollector:\n{}",
+            stream_messages(mp, STREAM),
+            scrape(metrics)
+                .lines()
+                .filter(|l| l.starts_with("marketprism_nats") || l.starts_with("marketprism_spill"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            collector.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let m = scrape(metrics);
     assert!(
         metric_sum(&m, "marketprism_nats_reconnects_total", &[]) >= 1.0,

@@ -505,9 +505,24 @@ impl Publisher {
                 self.routes.set(&res);
                 self.stats.unroutable_types.set(res.errors.len() as i64);
             }
+            // JetStream slow or not ready (a restarted server recovering its
+            // streams, no leader yet): the transports decided at an earlier
+            // connect still hold; without them, retry rather than guess
+            // (records wait in the spill meanwhile).
+            Err(ApiFail::Conn(ConnError::Timeout(w))) if self.routes.is_resolved() => {
+                log::warn!("NATS {addr}: JetStream API: no answer ({w}); keeping the transports decided earlier");
+            }
+            Err(ApiFail::Refused {
+                code,
+                err_code,
+                why,
+            }) if self.routes.is_resolved() => {
+                log::warn!(
+                    "NATS {addr}: JetStream API: {why} (code {code}, err_code {err_code}); \
+                     keeping the transports decided earlier"
+                );
+            }
             Err(ApiFail::Conn(e)) => return e,
-            // JetStream unavailable (not enabled, no leader yet...): retry
-            // later rather than guess; records wait in the spill meanwhile.
             Err(e) => return ConnError::Server(format!("JetStream API: {e}")),
         }
         *established = Some(Instant::now());
