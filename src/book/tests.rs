@@ -1,6 +1,6 @@
 //! Rule-by-rule tests of the sync state machines and of publishing.
 
-use super::checksum::okx_checksum;
+use crate::venue::okx::checksum::okx_checksum;
 use super::*;
 use crate::batch::{Batch, Level, Record};
 use crate::model::VenueId;
@@ -80,7 +80,7 @@ const CFG: BookConfig = BookConfig {
 };
 
 fn setup(venue: VenueId, cfg: BookConfig) -> (Books, Batch) {
-    let mut b = Books::new(&[(venue, cfg)]);
+    let mut b = Books::new(crate::venue::book_rule, &[(venue, cfg)]);
     b.register(venue, "X", "X-USDT");
     (b, Batch::new(1024, 1 << 20))
 }
@@ -666,7 +666,7 @@ fn throttle_across_symbols_counts_exactly() {
         publish_interval_ns: 100,
         deltas: false,
     };
-    let mut b = Books::new(&[(BY, cfg)]);
+    let mut b = Books::new(crate::venue::book_rule, &[(BY, cfg)]);
     let mut batch = Batch::new(4096, 1 << 20);
     for s in ["A", "B", "C"] {
         b.register(BY, s, s);

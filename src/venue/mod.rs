@@ -18,12 +18,14 @@ pub mod instruments;
 pub mod json;
 pub mod nesting;
 pub mod okx;
+pub mod table;
 
 use crate::batch::Batch;
 use crate::book::{BookMsg, SyncRule};
 use crate::config::ConnectionPlan;
 use crate::model::{DataType, VenueId};
 pub use instruments::{Instrument, InstrumentMap};
+pub use table::{Venue, VENUES};
 use std::time::Duration;
 use url::Url;
 
@@ -165,7 +167,13 @@ pub trait Protocol: Sync {
     fn control_requests_per_hour(&self) -> Option<u32> {
         None
     }
+    /// The venue's book-sync procedure (and its checksum, if it sends one).
     fn book_rule(&self) -> SyncRule;
+    /// `market_type` of records of `dt` where it differs from the venue's
+    /// (Deribit's volatility index: `options`, as MarketPrism publishes it).
+    fn market_type_of(&self, _dt: DataType) -> Option<&'static str> {
+        None
+    }
     /// REST request of the instrument list (page after `cursor`); `None`: no list.
     fn instruments_request(&self, cursor: Option<&str>) -> Option<RestRequest>;
     /// Adds the listed instruments to `map`; returns the next page's cursor.
@@ -230,17 +238,14 @@ pub trait Protocol: Sync {
     ) -> FrameOutcome;
 }
 
-/// The protocol of a venue.
+/// The protocol of a venue (its row of [`VENUES`]).
 pub fn protocol(id: VenueId) -> &'static dyn Protocol {
-    match id {
-        VenueId::BinanceSpot => &binance::spot::SPOT,
-        VenueId::BinanceDerivatives => &binance::futures::FUTURES,
-        VenueId::OkxSpot => &okx::OKX_SPOT,
-        VenueId::OkxDerivatives => &okx::OKX_SWAP,
-        VenueId::DeribitDerivatives => &deribit::DERIBIT,
-        VenueId::BybitSpot => &bybit::BYBIT_SPOT,
-        VenueId::BybitLinear => &bybit::BYBIT_LINEAR,
-    }
+    id.protocol()
+}
+
+/// The book-sync procedure of a venue (what `Books::new` is given).
+pub fn book_rule(id: VenueId) -> SyncRule {
+    id.protocol().book_rule()
 }
 
 pub fn endpoints(id: VenueId) -> Endpoints {

@@ -164,7 +164,7 @@ impl Protocol for BinanceFutures {
     }
 
     fn book_rule(&self) -> SyncRule {
-        SyncRule::BinanceFutures
+        SyncRule::RestSnapshotLinked
     }
 
     /// Weight 1 (third-party figure; the official page was not read).

@@ -91,7 +91,7 @@ impl Protocol for BinanceSpot {
     }
 
     fn book_rule(&self) -> SyncRule {
-        SyncRule::BinanceSpot
+        SyncRule::RestSnapshotConsecutive
     }
 
     fn instruments_request(&self, cursor: Option<&str>) -> Option<RestRequest> {

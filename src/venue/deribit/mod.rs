@@ -152,7 +152,11 @@ impl Protocol for Deribit {
     }
 
     fn book_rule(&self) -> SyncRule {
-        SyncRule::Deribit
+        SyncRule::WsSnapshotLinked { checksum: None }
+    }
+
+    fn market_type_of(&self, dt: DataType) -> Option<&'static str> {
+        (dt == DataType::VolatilityIndex).then_some("options")
     }
 
     fn instruments_request(&self, cursor: Option<&str>) -> Option<RestRequest> {

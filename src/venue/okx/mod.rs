@@ -4,6 +4,7 @@
 //!
 //! - [`wire`]: WebSocket push frames → records or a [`crate::book::BookMsg`].
 //! - [`rest`]: instrument list and the polled long/short-ratio bodies.
+//! - [`checksum`]: the CRC32 of the top 25 levels its book updates carry.
 //!
 //! Channels (documented, `wss://ws.okx.com:8443/ws/v5/public`): `trades`,
 //! `books` (400 levels: snapshot, then 100 ms increments), `tickers`,
@@ -27,6 +28,7 @@
 //! base quantity would need a division by price); configuring one fails as an
 //! unknown instrument.
 
+pub mod checksum;
 pub mod rest;
 pub mod wire;
 
@@ -176,7 +178,9 @@ impl Protocol for Okx {
     }
 
     fn book_rule(&self) -> SyncRule {
-        SyncRule::Okx
+        SyncRule::WsSnapshotLinked {
+            checksum: Some(checksum::okx_checksum),
+        }
     }
 
     fn instruments_request(&self, cursor: Option<&str>) -> Option<RestRequest> {
