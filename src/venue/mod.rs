@@ -213,20 +213,20 @@ pub trait Protocol: Sync {
     }
     /// REST request for missed trades `from..=to` (sequence numbers) of one
     /// instrument; `None`: the venue cannot be backfilled by id.
-    fn trade_history_request(&self, raw_symbol: &str, from: u64, to: u64) -> Option<RestRequest> {
-        history::request(self.id(), raw_symbol, from, to)
+    fn trade_history_request(&self, _raw_symbol: &str, _from: u64, _to: u64) -> Option<RestRequest> {
+        None
     }
     /// A trade-history answer → backfilled trades of `from..=to`, oldest
     /// first; returns the lowest and highest sequence number recovered.
     fn parse_trade_history(
         &self,
-        inst: &Instrument,
-        body: &[u8],
-        range: (u64, u64),
-        receive_ns: u64,
-        batch: &mut Batch,
+        _inst: &Instrument,
+        _body: &[u8],
+        _range: (u64, u64),
+        _receive_ns: u64,
+        _batch: &mut Batch,
     ) -> Result<Option<(u64, u64)>, Malformed> {
-        history::parse(self.id(), inst, body, range, receive_ns, batch)
+        Err(Malformed::UnknownEvent)
     }
     /// One text frame → records in `batch`, or a book message in `cx.book`.
     fn on_text(

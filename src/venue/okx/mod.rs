@@ -29,6 +29,7 @@
 //! unknown instrument.
 
 pub mod checksum;
+pub mod history;
 pub mod rest;
 pub mod wire;
 
@@ -175,6 +176,22 @@ impl Protocol for Okx {
     /// "480 `subscribe`/`unsubscribe`/`login` requests per connection per hour."
     fn control_requests_per_hour(&self) -> Option<u32> {
         Some(480)
+    }
+
+    fn trade_history_request(&self, raw_symbol: &str, from: u64, to: u64) -> Option<RestRequest> {
+        Some(history::request(raw_symbol, from, to))
+    }
+
+    fn parse_trade_history(
+        &self,
+        inst: &crate::venue::Instrument,
+        body: &[u8],
+        range: (u64, u64),
+        receive_ns: u64,
+        batch: &mut Batch,
+    ) -> Result<Option<(u64, u64)>, crate::venue::Malformed> {
+        let items = history::parse(inst, body)?;
+        crate::venue::history::push(self.id(), inst, items, range, receive_ns, batch)
     }
 
     fn book_rule(&self) -> SyncRule {
