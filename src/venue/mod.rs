@@ -26,6 +26,7 @@ use crate::config::ConnectionPlan;
 use crate::model::{DataType, VenueId};
 pub use instruments::{Instrument, InstrumentMap};
 pub use table::{Venue, VENUES};
+use std::any::Any;
 use std::time::Duration;
 use url::Url;
 
@@ -79,16 +80,45 @@ pub struct ParseCtx<'a> {
     pub instruments: &'a InstrumentMap,
     /// Filled when the parser returns [`FrameOutcome::Book`].
     pub book: &'a mut BookMsg,
-    /// Per-connection state (e.g. Bybit's ticker snapshot+delta cache).
+    /// Per-connection state of the venue's own type (e.g. Bybit's ticker
+    /// snapshot+delta cache).
     pub state: &'a mut VenueState,
     /// Text frames to send back on this connection (Deribit `test_request` → `public/test`).
     pub replies: &'a mut Vec<String>,
 }
 
-/// Per-connection state a venue parser keeps between frames.
-#[derive(Debug, Default)]
-pub struct VenueState {
-    pub bybit: bybit::State,
+/// Per-connection state a venue parser keeps between frames. Its type is
+/// the venue's own (Bybit: `bybit::State`); it is made on first use, so a
+/// connection of a venue that keeps none holds nothing.
+#[derive(Default)]
+pub struct VenueState(Option<Box<dyn Any + Send>>);
+
+impl VenueState {
+    /// The state, if this connection's venue made one of type `T`.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.as_ref().and_then(|b| b.downcast_ref())
+    }
+
+    /// The state of type `T`, made (default) on first use.
+    pub fn get_or_default<T: Any + Send + Default>(&mut self) -> &mut T {
+        if !self.0.as_ref().is_some_and(|b| b.is::<T>()) {
+            self.0 = Some(Box::new(T::default()));
+        }
+        match self.0.as_mut().and_then(|b| b.downcast_mut()) {
+            Some(s) => s,
+            None => unreachable!("set above"),
+        }
+    }
+}
+
+impl std::fmt::Debug for VenueState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "VenueState(..)"
+        } else {
+            "VenueState(None)"
+        })
+    }
 }
 
 /// A venue protocol. Implementations are zero-sized or hold only their
