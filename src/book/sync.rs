@@ -27,7 +27,8 @@ pub enum SyncState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BookAction {
     None,
-    /// Fetch a REST snapshot of this symbol and hand it to [`Books::on_rest_snapshot`].
+    /// Fetch a REST snapshot of this symbol and hand it to
+    /// [`Books::on_rest_snapshot`](crate::book::Books::on_rest_snapshot).
     FetchSnapshot,
     /// Unsubscribe and resubscribe this symbol's book channel (WS-snapshot venues).
     Resubscribe,

@@ -1,12 +1,44 @@
 //! Venue protocols. A venue module only *describes* its protocol: endpoints,
 //! channel names, subscribe frames and heartbeats, how a text frame or a REST
-//! body becomes records or book messages, and which book-sync rule applies.
-//! The engine around it (connections, books, REST budget, batching, sinks) is
-//! generic and reaches a venue only through [`Protocol`]: adding a venue is
-//! one module plus one line in [`protocol`].
+//! body becomes records or book messages, which book-sync procedure applies,
+//! how missed trades are fetched again. The engine around it (connections,
+//! books, REST budget, batching, sinks) is generic and reaches a venue only
+//! through [`Protocol`] and its row of the venue table ([`table`]): this
+//! module and those below it are the only home of venue facts.
 //!
 //! Where a frame becomes a record: `binance::wire` (Binance spot),
 //! `binance::futures` (USDⓈ-M), `okx::wire`, `bybit::wire`, `deribit::wire`.
+//!
+//! # Adding a venue
+//!
+//! One new folder, one line in the table, and the id:
+//!
+//! 1. `src/venue/<name>/mod.rs`: a `static` implementing [`Protocol`] (it may
+//!    hold its [`VenueId`] when one implementation serves several markets, as
+//!    OKX spot and swap do). Say where each data type comes from
+//!    ([`Protocol::source`]), the channel names and subscribe frames, the
+//!    heartbeat, REST limits, the instrument list
+//!    ([`Protocol::parse_instruments`]) and the book-sync procedure
+//!    ([`Protocol::book_rule`]: one of [`SyncRule`]'s, with the venue's own
+//!    checksum function if its updates carry one, as `okx::checksum`).
+//! 2. In the same folder, by job: `wire.rs` (a text frame → records in the
+//!    batch, or the reused [`BookMsg`]: borrow the frame, push into the
+//!    arena, allocate nothing per frame), `rest.rs` (instrument list, polled
+//!    bodies, the REST book snapshot if the procedure needs one),
+//!    `history.rs` if its trades carry a consecutive number
+//!    ([`Protocol::trade_history_request`], answers handed to
+//!    [`history::push`]). State kept between frames of a connection is the
+//!    venue's own type, kept in [`VenueState`] (`bybit::State`).
+//! 3. `pub mod <name>;` below, one variant in `model::VenueId` (and its
+//!    `ALL`), and one row in [`VENUES`]: config key, the `exchange` and
+//!    `market_type` of its records, the protocol. Config keys, record names,
+//!    metric labels, NATS subjects and the trade encoding head all read that
+//!    row; a data type published under another market type (Deribit's
+//!    volatility index: `options`) says so in [`Protocol::market_type_of`].
+//! 4. Its mock exchange (`src/mock`) and tests (`tests/venue_<name>.rs`,
+//!    captures, the fuzz and e2e lists).
+//!
+//! Nothing in `engine`, `book`, `sink`, `config` or `metrics` changes.
 
 pub mod binance;
 pub mod bybit;
