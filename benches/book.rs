@@ -4,9 +4,9 @@
 //! the OKX checksum. Run: `cargo bench --bench book`.
 
 use marketprism::batch::{Batch, Level};
-use marketprism::venue::okx::checksum::okx_checksum;
 use marketprism::book::{BookConfig, BookMsg, Books, OrderBook};
 use marketprism::model::VenueId;
+use marketprism::venue::okx::checksum::okx_checksum;
 use rust_decimal::Decimal;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;

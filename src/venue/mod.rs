@@ -57,9 +57,9 @@ use crate::book::{BookMsg, SyncRule};
 use crate::config::ConnectionPlan;
 use crate::model::{DataType, VenueId};
 pub use instruments::{Instrument, InstrumentMap};
-pub use table::{Venue, VENUES};
 use std::any::Any;
 use std::time::Duration;
+pub use table::{Venue, VENUES};
 use url::Url;
 
 /// Production endpoints of a venue (overridable per config).
@@ -275,7 +275,12 @@ pub trait Protocol: Sync {
     }
     /// REST request for missed trades `from..=to` (sequence numbers) of one
     /// instrument; `None`: the venue cannot be backfilled by id.
-    fn trade_history_request(&self, _raw_symbol: &str, _from: u64, _to: u64) -> Option<RestRequest> {
+    fn trade_history_request(
+        &self,
+        _raw_symbol: &str,
+        _from: u64,
+        _to: u64,
+    ) -> Option<RestRequest> {
         None
     }
     /// A trade-history answer → backfilled trades of `from..=to`, oldest

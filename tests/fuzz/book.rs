@@ -15,9 +15,9 @@ use super::alloc;
 use super::run::{self, guarded};
 use fastrand::Rng;
 use marketprism::batch::{Batch, BookRecord, Level, Record};
-use marketprism::venue::okx::checksum::crc32;
 use marketprism::book::{BookAction, BookConfig, BookMsg, Books, SyncState};
 use marketprism::model::VenueId;
+use marketprism::venue::okx::checksum::crc32;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, VecDeque};
 

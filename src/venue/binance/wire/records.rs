@@ -41,7 +41,12 @@ pub(super) fn trade(cx: &Cx<'_>, ev: &Event<'_>, id: u64, batch: &mut Batch) -> 
 }
 
 /// `depthUpdate` → `book` (levels were written during the parse).
-pub(super) fn depth(cx: &Cx<'_>, ev: &Event<'_>, bad_level: bool, book: &mut BookMsg) -> FrameOutcome {
+pub(super) fn depth(
+    cx: &Cx<'_>,
+    ev: &Event<'_>,
+    bad_level: bool,
+    book: &mut BookMsg,
+) -> FrameOutcome {
     let (Some(raw_symbol), Some(first), Some(last), Field::Levels, Field::Levels) =
         (ev.symbol, ev.first_update, ev.last_update, ev.b, ev.a)
     else {

@@ -366,8 +366,7 @@ fn spot_book_ticker_uses_receive_time() {
 #[test]
 fn shutdown_and_raw_events() {
     assert_eq!(
-        one(r#"{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1770123456789}}"#)
-            .0,
+        one(r#"{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1770123456789}}"#).0,
         FrameOutcome::Notice
     );
     assert_eq!(

@@ -66,7 +66,8 @@ fn one(text: &str) -> (FrameOutcome, usize) {
 fn control_frames() {
     assert_eq!(one("pong").0, FrameOutcome::Control);
     assert_eq!(
-        one(r#"{"event":"subscribe","arg":{"channel":"trades","instId":"BTC-USDT"},"connId":"x"}"#).0,
+        one(r#"{"event":"subscribe","arg":{"channel":"trades","instId":"BTC-USDT"},"connId":"x"}"#)
+            .0,
         FrameOutcome::Control
     );
     assert_eq!(
@@ -134,9 +135,8 @@ fn flat_entries_read_as_serde_reads_them() {
         for t in &cases {
             let Some(flat) = flat_entry(t) else { continue };
             accepted += 1;
-            let serde: Entry<'_> = sonic_rs::from_str(t).unwrap_or_else(|e| {
-                panic!("flat reader accepted what serde rejects: {t}: {e}")
-            });
+            let serde: Entry<'_> = sonic_rs::from_str(t)
+                .unwrap_or_else(|e| panic!("flat reader accepted what serde rejects: {t}: {e}"));
             assert_eq!(fields(&flat), fields(&serde), "{t}");
         }
     }
