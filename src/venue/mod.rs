@@ -424,3 +424,32 @@ pub enum FrameOutcome {
     /// Rejected; counted and skipped.
     Malformed(Malformed),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn venue_state_holds_the_venues_own_type() {
+        let mut s = VenueState::default();
+        assert!(s.get::<bybit::State>().is_none());
+        s.get_or_default::<bybit::State>();
+        assert!(s.get::<bybit::State>().is_some());
+        assert!(s.get::<u32>().is_none());
+        // Another type replaces it (one venue per connection: never in practice).
+        *s.get_or_default::<u32>() = 7;
+        assert_eq!(s.get::<u32>(), Some(&7));
+        assert!(s.get::<bybit::State>().is_none());
+    }
+
+    #[test]
+    fn book_rule_is_the_protocols() {
+        for v in VenueId::ALL {
+            assert_eq!(
+                book_rule(v).rest_snapshot(),
+                matches!(v, VenueId::BinanceSpot | VenueId::BinanceDerivatives),
+                "{v}"
+            );
+        }
+    }
+}
