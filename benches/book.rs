@@ -4,9 +4,9 @@
 //! the OKX checksum. Run: `cargo bench --bench book`.
 
 use marketprism::batch::{Batch, Level};
-use marketprism::book::checksum::okx_checksum;
 use marketprism::book::{BookConfig, BookMsg, Books, OrderBook};
 use marketprism::model::VenueId;
+use marketprism::venue::okx::checksum::okx_checksum;
 use rust_decimal::Decimal;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -97,7 +97,7 @@ fn diffs(rng: &mut fastrand::Rng, n: usize) -> Vec<BookMsg> {
 }
 
 fn synced_books(cfg: BookConfig, rng: &mut fastrand::Rng, batch: &mut Batch) -> Books {
-    let mut books = Books::new(&[(V, cfg)]);
+    let mut books = Books::new(marketprism::venue::book_rule, &[(V, cfg)]);
     books.register(V, "BTCUSDT", "BTC-USDT");
     let mut first = BookMsg {
         raw_symbol: "BTCUSDT".into(),

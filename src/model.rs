@@ -5,7 +5,9 @@
 
 use std::fmt;
 
-/// A configured venue (exchange × market). Its config key is MarketPrism's.
+/// A configured venue (exchange × market). Its facts (config key, record
+/// names, protocol) are its row in `venue::table`, which `VenueId`'s
+/// methods read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum VenueId {
     BinanceSpot,
@@ -32,60 +34,9 @@ impl VenueId {
     ];
     pub const COUNT: usize = Self::ALL.len();
 
-    /// Key under `[exchanges.*]` in the config.
-    pub fn config_key(self) -> &'static str {
-        match self {
-            VenueId::BinanceSpot => "binance_spot",
-            VenueId::BinanceDerivatives => "binance_derivatives",
-            VenueId::OkxSpot => "okx_spot",
-            VenueId::OkxDerivatives => "okx_derivatives",
-            VenueId::DeribitDerivatives => "deribit_derivatives",
-            VenueId::BybitSpot => "bybit_spot",
-            VenueId::BybitLinear => "bybit_linear",
-        }
-    }
-
-    pub fn from_config_key(key: &str) -> Option<VenueId> {
-        Self::ALL.into_iter().find(|v| v.config_key() == key)
-    }
-
-    /// `exchange` field of records (MarketPrism's base exchange name).
-    pub fn exchange(self) -> &'static str {
-        match self {
-            VenueId::BinanceSpot | VenueId::BinanceDerivatives => "binance",
-            VenueId::OkxSpot | VenueId::OkxDerivatives => "okx",
-            VenueId::DeribitDerivatives => "deribit",
-            VenueId::BybitSpot | VenueId::BybitLinear => "bybit",
-        }
-    }
-
-    /// `market_type` field of records. Deribit's volatility index is the
-    /// exception (`options`, as MarketPrism publishes it): see
-    /// [`VenueId::market_type_of`].
-    pub fn market_type(self) -> &'static str {
-        match self {
-            VenueId::BinanceSpot | VenueId::OkxSpot | VenueId::BybitSpot => "spot",
-            _ => "perpetual",
-        }
-    }
-
-    /// `market_type` of a record of `dt` from this venue.
-    pub fn market_type_of(self, dt: DataType) -> &'static str {
-        match (self, dt) {
-            (VenueId::DeribitDerivatives, DataType::VolatilityIndex) => "options",
-            _ => self.market_type(),
-        }
-    }
-
     #[inline]
     pub fn index(self) -> usize {
         self as usize
-    }
-}
-
-impl fmt::Display for VenueId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.config_key())
     }
 }
 

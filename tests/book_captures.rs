@@ -180,7 +180,7 @@ const CFG: BookConfig = BookConfig {
 /// Returns the stats, diffs per symbol and the books.
 fn replay_binance(venue: VenueId, ws: &str, http: &str) -> (Books, BTreeMap<String, u64>, u64) {
     let evs = events(ws, Some(http));
-    let mut books = Books::new(&[(venue, CFG)]);
+    let mut books = Books::new(marketprism::venue::book_rule, &[(venue, CFG)]);
     let mut batch = Batch::new(1 << 16, 1 << 22);
     let mut seen = BTreeMap::<String, u64>::new();
     let mut m = BookMsg::default();
@@ -344,7 +344,7 @@ fn okx_capture_checksums_all_match() {
         return;
     };
     let v = VenueId::OkxDerivatives;
-    let mut books = Books::new(&[(v, CFG)]);
+    let mut books = Books::new(marketprism::venue::book_rule, &[(v, CFG)]);
     let mut batch = Batch::new(1 << 16, 1 << 22);
     let mut m = BookMsg::default();
     let mut frames = 0;
@@ -418,7 +418,7 @@ fn deribit_capture_change_ids_chain() {
         return;
     };
     let v = VenueId::DeribitDerivatives;
-    let mut books = Books::new(&[(v, CFG)]);
+    let mut books = Books::new(marketprism::venue::book_rule, &[(v, CFG)]);
     let mut batch = Batch::new(1 << 16, 1 << 22);
     let mut m = BookMsg::default();
     let mut frames = 0;
@@ -473,7 +473,7 @@ fn steady_state_allocates_nothing() {
         publish_interval_ns: 1_000,
         deltas: true,
     };
-    let mut books = Books::new(&[(v, cfg)]);
+    let mut books = Books::new(marketprism::venue::book_rule, &[(v, cfg)]);
     books.register(v, "BTCUSDT", "BTC-USDT");
     let mut batch = Batch::new(1 << 12, 1 << 24);
     let lv = |p: i64, q: i64| Level::new(Decimal::new(p, 1), Decimal::new(q, 3));

@@ -50,7 +50,7 @@ mod run;
 #[path = "fuzz/seeds.rs"]
 mod seeds;
 
-use marketprism::book::SyncRule;
+use book::Rule;
 use marketprism::model::VenueId;
 
 /// CI inputs of each parser target (release; a tenth in debug).
@@ -121,27 +121,27 @@ const BOOK_ITERS: u64 = 12_000;
 
 #[test]
 fn book_model_binance_spot() {
-    book::model_target(SyncRule::BinanceSpot, 2 * BOOK_ITERS);
+    book::model_target(Rule::BinanceSpot, 2 * BOOK_ITERS);
 }
 
 #[test]
 fn book_model_binance_futures() {
-    book::model_target(SyncRule::BinanceFutures, 2 * BOOK_ITERS);
+    book::model_target(Rule::BinanceFutures, 2 * BOOK_ITERS);
 }
 
 #[test]
 fn book_model_okx() {
-    book::model_target(SyncRule::Okx, 2 * BOOK_ITERS);
+    book::model_target(Rule::Okx, 2 * BOOK_ITERS);
 }
 
 #[test]
 fn book_model_bybit() {
-    book::model_target(SyncRule::Bybit, 2 * BOOK_ITERS);
+    book::model_target(Rule::Bybit, 2 * BOOK_ITERS);
 }
 
 #[test]
 fn book_model_deribit() {
-    book::model_target(SyncRule::Deribit, 2 * BOOK_ITERS);
+    book::model_target(Rule::Deribit, 2 * BOOK_ITERS);
 }
 
 #[test]
@@ -151,25 +151,25 @@ fn book_side_is_capped() {
 
 #[test]
 fn book_chaos_binance_spot() {
-    book::chaos_target(SyncRule::BinanceSpot, BOOK_ITERS);
+    book::chaos_target(Rule::BinanceSpot, BOOK_ITERS);
 }
 
 #[test]
 fn book_chaos_binance_futures() {
-    book::chaos_target(SyncRule::BinanceFutures, BOOK_ITERS);
+    book::chaos_target(Rule::BinanceFutures, BOOK_ITERS);
 }
 
 #[test]
 fn book_chaos_okx() {
-    book::chaos_target(SyncRule::Okx, BOOK_ITERS);
+    book::chaos_target(Rule::Okx, BOOK_ITERS);
 }
 
 #[test]
 fn book_chaos_bybit() {
-    book::chaos_target(SyncRule::Bybit, BOOK_ITERS);
+    book::chaos_target(Rule::Bybit, BOOK_ITERS);
 }
 
 #[test]
 fn book_chaos_deribit() {
-    book::chaos_target(SyncRule::Deribit, BOOK_ITERS);
+    book::chaos_target(Rule::Deribit, BOOK_ITERS);
 }

@@ -315,7 +315,12 @@ fn linear_tickers_snapshot_then_delta_merge() {
     };
     assert_eq!(oi.open_interest.to_string(), "500000.00");
     assert_eq!(s(oi.value_usd).as_deref(), Some("32824881841.75"));
-    let st = c.state.bybit.ticker("BTCUSDT").unwrap();
+    let st = c
+        .state
+        .get::<marketprism::venue::bybit::State>()
+        .unwrap()
+        .ticker("BTCUSDT")
+        .unwrap();
     assert_eq!(s(st.mark_price).as_deref(), Some("79000.1"));
 
     // Nothing we record changed.
@@ -326,7 +331,12 @@ fn linear_tickers_snapshot_then_delta_merge() {
     let mut b = Batch::new(16, 1 << 16);
     let f = r#"{"topic":"tickers.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT","lastPrice":"1.0"},"cs":4,"ts":1787590406300}"#;
     assert_eq!(c.feed(f, &mut b), FrameOutcome::Records(1));
-    let st = c.state.bybit.ticker("BTCUSDT").unwrap();
+    let st = c
+        .state
+        .get::<marketprism::venue::bybit::State>()
+        .unwrap()
+        .ticker("BTCUSDT")
+        .unwrap();
     assert_eq!(
         (st.bid_price, st.funding_rate, st.mark_price),
         (None, None, None)

@@ -3,7 +3,7 @@
 //! and applied updates (`orderbook_delta`, opt-in) into the batch arena.
 
 use super::order_book::OrderBook;
-use super::sync::{rule_of, BookSync, Step, SyncState};
+use super::sync::{BookAction, BookStats, BookSync, Step, SyncState};
 use crate::batch::{Batch, BookRecord, Level, Origin, Record};
 use crate::book::{BookMsg, SyncRule};
 use crate::model::VenueId;
@@ -31,61 +31,6 @@ impl Default for BookConfig {
             deltas: false,
         }
     }
-}
-
-/// What the engine must do for a book after a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BookAction {
-    None,
-    /// Fetch a REST snapshot of this symbol and hand it to [`Books::on_rest_snapshot`].
-    FetchSnapshot,
-    /// Unsubscribe and resubscribe this symbol's book channel (WS-snapshot venues).
-    Resubscribe,
-}
-
-/// Counters of one venue's books on this core.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BookStats {
-    /// Incremental updates applied to a verified book.
-    pub updates_applied: u64,
-    /// Snapshots (REST or WS) loaded.
-    pub snapshots_applied: u64,
-    /// Books discarded (gap, crossed, checksum) and restarted.
-    pub resyncs: u64,
-    /// Sequence breaks detected.
-    pub gaps: u64,
-    pub checksum_failures: u64,
-    /// Books found crossed (best bid >= best ask) after applying.
-    pub crossed: u64,
-    /// Updates older than the book, ignored.
-    pub stale_dropped: u64,
-    /// Messages of a rotation's replacement connection ahead of the book
-    /// (left for the old connection to deliver).
-    pub shadow_ahead: u64,
-    /// Messages buffered while waiting for a REST snapshot.
-    pub buffered: u64,
-    /// `orderbook` records published.
-    pub published: u64,
-    /// Messages of symbols not registered.
-    pub unknown_symbol: u64,
-    /// `orderbook_delta` records published.
-    pub deltas_published: u64,
-    /// FetchSnapshot requests made.
-    pub snapshot_requests: u64,
-    /// REST snapshots older than the first buffered event (fetched again).
-    pub stale_snapshots: u64,
-    /// REST snapshot requests the engine reported failed.
-    pub snapshot_failures: u64,
-    /// Snapshots that arrived when none was expected.
-    pub ignored_snapshots: u64,
-    /// Buffers that hit the limit (cleared, snapshot fetched again).
-    pub buffer_overflows: u64,
-    /// Updates dropped while waiting for a WS snapshot.
-    pub dropped_unsynced: u64,
-    /// OKX checksums compared.
-    pub checksums_verified: u64,
-    /// Levels skipped as malformed (negative price or quantity).
-    pub invalid_levels: u64,
 }
 
 /// Messages buffered per symbol while a REST snapshot is awaited.
@@ -147,15 +92,11 @@ pub struct Books {
     buffer_limit: usize,
 }
 
-impl Default for Books {
-    fn default() -> Self {
-        Books::new(&[])
-    }
-}
-
 impl Books {
-    /// Venues not listed get [`BookConfig::default`].
-    pub fn new(venues: &[(VenueId, BookConfig)]) -> Books {
+    /// `rule_of` gives each venue's sync procedure (the engine passes
+    /// `venue::book_rule`, what each venue's protocol documents: books know
+    /// no venue). Venues not listed get [`BookConfig::default`].
+    pub fn new(rule_of: impl Fn(VenueId) -> SyncRule, venues: &[(VenueId, BookConfig)]) -> Books {
         let mut v: [Venue; VenueId::COUNT] = std::array::from_fn(|i| Venue {
             cfg: BookConfig::default(),
             rule: rule_of(VenueId::ALL[i]),
@@ -173,8 +114,7 @@ impl Books {
         }
     }
 
-    /// Overrides a venue's sync rule (default: the one its protocol documents).
-    /// Applies to symbols registered afterwards.
+    /// Overrides a venue's sync rule. Applies to symbols registered afterwards.
     pub fn set_rule(&mut self, venue: VenueId, rule: SyncRule) {
         self.venues[venue.index()].rule = rule;
     }

@@ -3,26 +3,43 @@
 //! `BookMsg` (its vectors keep their capacity), so steady state allocates
 //! nothing; the book engine applies it by the venue's [`SyncRule`].
 
+use super::order_book::OrderBook;
 use crate::batch::Level;
 
-/// Each venue's documented book-sync procedure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A checksum a venue sends with its book updates, computed over the local
+/// book after applying (the venue module supplies it: OKX's CRC32).
+pub type Checksum = fn(&OrderBook) -> i32;
+
+/// A documented book-sync procedure, named for what it does; a venue picks
+/// one in `Protocol::book_rule`.
+#[derive(Debug, Clone, Copy)]
 pub enum SyncRule {
-    /// Buffer diffs, REST snapshot, first diff bridges `U <= lastUpdateId+1 <= u`,
-    /// then `U == prev u + 1`.
-    BinanceSpot,
-    /// REST snapshot, drop `u < lastUpdateId`, first `U <= lastUpdateId <= u`,
-    /// then `pu == prev u`.
-    BinanceFutures,
-    /// WS snapshot (`prevSeqId = -1`), then `prevSeqId == prev seqId`; keep-alive
-    /// `prevSeqId == seqId`; reset when `seqId < prevSeqId`; CRC32 of the top 25
-    /// levels when `checksum != 0`.
-    Okx,
-    /// WS snapshot resets the book (also mid-stream, also `u == 1`); deltas are
-    /// absolute, size 0 deletes.
-    Bybit,
-    /// WS snapshot, then `prev_change_id == prev change_id`.
-    Deribit,
+    /// Buffer diffs, REST snapshot, first diff bridges `first <= snapshot+1 <= last`,
+    /// then `first == previous last + 1` (Binance spot).
+    RestSnapshotConsecutive,
+    /// REST snapshot, drop `last < snapshot`, first `first <= snapshot <= last`,
+    /// then `prev == previous last` (Binance USDⓈ-M).
+    RestSnapshotLinked,
+    /// WS snapshot, then `prev == previous last`; a keep-alive repeats it
+    /// (`prev == last`), a reset goes back (`last < prev`). With a checksum,
+    /// verified after every message, updates without ids are applied and
+    /// left to the checksum (OKX: CRC32 of the top 25 levels; Deribit: none).
+    WsSnapshotLinked { checksum: Option<Checksum> },
+    /// WS snapshot resets the book (also mid-stream, also `last == 1`, a
+    /// restart); updates carry absolute sizes and increasing ids, size 0
+    /// deletes (Bybit).
+    WsSnapshotIncreasing,
+}
+
+impl SyncRule {
+    /// Whether the book starts from a REST snapshot (diffs buffered meanwhile)
+    /// rather than from one the stream sends.
+    pub fn rest_snapshot(self) -> bool {
+        matches!(
+            self,
+            SyncRule::RestSnapshotConsecutive | SyncRule::RestSnapshotLinked
+        )
+    }
 }
 
 /// One book message of one symbol.
@@ -40,7 +57,8 @@ pub struct BookMsg {
     /// The id this update follows (Binance USDⓈ-M `pu`, OKX `prevSeqId`
     /// (`-1` on snapshots), Deribit `prev_change_id`); `None` if not sent.
     pub prev_id: Option<i64>,
-    /// OKX CRC32 of the top 25 levels after applying; `None` when absent or 0.
+    /// The venue's checksum of the book after applying (OKX CRC32 of the top
+    /// 25 levels); `None` when absent or 0.
     pub checksum: Option<i32>,
     /// Absolute quantities; 0 removes the level. Any order.
     pub bids: Vec<Level>,

@@ -1,13 +1,12 @@
 //! Per-symbol sync state machine: applies one venue's documented procedure
 //! ([`SyncRule`]) to decide, for each message, whether it is applied, buffered,
 //! ignored as stale, or reveals a gap (then the book is discarded and the
-//! engine is asked for a REST snapshot or a resubscription).
+//! engine is asked for a REST snapshot or a resubscription). What it answers
+//! ([`BookAction`]) and counts ([`BookStats`]) live here too, so `books`
+//! depends on this module and not the other way round.
 
-use super::books::{BookAction, BookStats};
-use super::checksum::okx_checksum;
 use super::msg::{BookMsg, SyncRule};
 use super::order_book::OrderBook;
-use crate::model::VenueId;
 
 /// Where a book stands (for the engine and tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,15 +23,60 @@ pub enum SyncState {
     Synced,
 }
 
-/// The sync rule a venue's book channel follows.
-pub fn rule_of(venue: VenueId) -> SyncRule {
-    match venue {
-        VenueId::BinanceSpot => SyncRule::BinanceSpot,
-        VenueId::BinanceDerivatives => SyncRule::BinanceFutures,
-        VenueId::OkxSpot | VenueId::OkxDerivatives => SyncRule::Okx,
-        VenueId::DeribitDerivatives => SyncRule::Deribit,
-        VenueId::BybitSpot | VenueId::BybitLinear => SyncRule::Bybit,
-    }
+/// What the engine must do for a book after a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookAction {
+    None,
+    /// Fetch a REST snapshot of this symbol and hand it to
+    /// [`Books::on_rest_snapshot`](crate::book::Books::on_rest_snapshot).
+    FetchSnapshot,
+    /// Unsubscribe and resubscribe this symbol's book channel (WS-snapshot venues).
+    Resubscribe,
+}
+
+/// Counters of one venue's books on this core.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BookStats {
+    /// Incremental updates applied to a verified book.
+    pub updates_applied: u64,
+    /// Snapshots (REST or WS) loaded.
+    pub snapshots_applied: u64,
+    /// Books discarded (gap, crossed, checksum) and restarted.
+    pub resyncs: u64,
+    /// Sequence breaks detected.
+    pub gaps: u64,
+    pub checksum_failures: u64,
+    /// Books found crossed (best bid >= best ask) after applying.
+    pub crossed: u64,
+    /// Updates older than the book, ignored.
+    pub stale_dropped: u64,
+    /// Messages of a rotation's replacement connection ahead of the book
+    /// (left for the old connection to deliver).
+    pub shadow_ahead: u64,
+    /// Messages buffered while waiting for a REST snapshot.
+    pub buffered: u64,
+    /// `orderbook` records published.
+    pub published: u64,
+    /// Messages of symbols not registered.
+    pub unknown_symbol: u64,
+    /// `orderbook_delta` records published.
+    pub deltas_published: u64,
+    /// FetchSnapshot requests made.
+    pub snapshot_requests: u64,
+    /// REST snapshots older than the first buffered event (fetched again).
+    pub stale_snapshots: u64,
+    /// REST snapshot requests the engine reported failed.
+    pub snapshot_failures: u64,
+    /// Snapshots that arrived when none was expected.
+    pub ignored_snapshots: u64,
+    /// Buffers that hit the limit (cleared, snapshot fetched again).
+    pub buffer_overflows: u64,
+    /// Updates dropped while waiting for a WS snapshot.
+    pub dropped_unsynced: u64,
+    /// Venue checksums compared (OKX).
+    pub checksums_verified: u64,
+    /// Levels skipped as malformed (negative price or quantity).
+    pub invalid_levels: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,8 +203,8 @@ impl BookSync {
         self.buffered
     }
 
-    fn is_binance(&self) -> bool {
-        matches!(self.rule, SyncRule::BinanceSpot | SyncRule::BinanceFutures)
+    fn is_rest_snapshot(&self) -> bool {
+        self.rule.rest_snapshot()
     }
 
     /// The engine lost the connection: start over on the next message.
@@ -204,7 +248,7 @@ impl BookSync {
             Bad::Checksum => stats.checksum_failures += 1,
         }
         self.book.clear();
-        if self.is_binance() {
+        if self.is_rest_snapshot() {
             self.request_snapshot(stats)
         } else {
             self.phase = Phase::AwaitWs;
@@ -224,7 +268,7 @@ impl BookSync {
         if msg.shadow && self.is_synced() {
             return self.shadow_ws(msg, stats, applied);
         }
-        if self.is_binance() {
+        if self.is_rest_snapshot() {
             self.binance_ws(msg, stats, buffer_limit, applied)
         } else {
             self.ws_snapshot_rule(msg, stats, applied)
@@ -304,18 +348,19 @@ impl BookSync {
             }
         } else {
             match (self.rule, self.phase) {
-                (SyncRule::BinanceSpot | SyncRule::BinanceFutures, Phase::Synced { bridge }) => {
-                    self.binance_verdict(msg, bridge)
-                }
-                (SyncRule::Okx | SyncRule::Deribit, _) if prev_is(msg, last) => Verdict::Apply,
-                (SyncRule::Bybit, _) if msg.last_id == last + 1 => Verdict::Apply,
+                (
+                    SyncRule::RestSnapshotConsecutive | SyncRule::RestSnapshotLinked,
+                    Phase::Synced { bridge },
+                ) => self.binance_verdict(msg, bridge),
+                (SyncRule::WsSnapshotLinked { .. }, _) if prev_is(msg, last) => Verdict::Apply,
+                (SyncRule::WsSnapshotIncreasing, _) if msg.last_id == last + 1 => Verdict::Apply,
                 _ if msg.last_id <= last => Verdict::Stale,
                 _ => Verdict::Gap,
             }
         };
         match verdict {
             Verdict::Apply => {
-                if self.is_binance() {
+                if self.is_rest_snapshot() {
                     self.phase = Phase::Synced { bridge: false };
                 }
                 match self.apply_update(msg, stats, applied) {
@@ -343,7 +388,7 @@ impl BookSync {
         let (first, u) = (msg.first_id, msg.last_id);
         match (self.rule, bridge) {
             // Spot, first after the snapshot: U <= lastUpdateId+1 <= u.
-            (SyncRule::BinanceSpot, true) => {
+            (SyncRule::RestSnapshotConsecutive, true) => {
                 if u <= last {
                     Verdict::Stale
                 } else if first <= last.saturating_add(1) {
@@ -352,7 +397,7 @@ impl BookSync {
                     Verdict::Gap
                 }
             }
-            (SyncRule::BinanceSpot, false) => {
+            (SyncRule::RestSnapshotConsecutive, false) => {
                 if u <= last {
                     Verdict::Stale
                 } else if first == last.saturating_add(1) {
@@ -423,10 +468,13 @@ impl BookSync {
     }
 
     fn verify(&self, msg: &BookMsg, stats: &mut BookStats) -> Result<(), Bad> {
-        if self.rule == SyncRule::Okx {
+        if let SyncRule::WsSnapshotLinked {
+            checksum: Some(checksum),
+        } = self.rule
+        {
             if let Some(expected) = msg.checksum {
                 stats.checksums_verified += 1;
-                if okx_checksum(&self.book) != expected {
+                if checksum(&self.book) != expected {
                     return Err(Bad::Checksum);
                 }
             }
@@ -444,7 +492,7 @@ impl BookSync {
         stats: &mut BookStats,
         applied: &mut dyn FnMut(&BookMsg),
     ) -> Step {
-        if !self.is_binance() || !matches!(self.phase, Phase::Buffering { .. }) {
+        if !self.is_rest_snapshot() || !matches!(self.phase, Phase::Buffering { .. }) {
             stats.ignored_snapshots += 1;
             return Step::NONE;
         }
@@ -491,7 +539,7 @@ impl BookSync {
         out
     }
 
-    /// OKX, Bybit, Deribit: the WS snapshot (re)starts the book.
+    /// WS-snapshot rules: the stream's snapshot (re)starts the book.
     fn ws_snapshot_rule(
         &mut self,
         msg: &BookMsg,
@@ -501,7 +549,7 @@ impl BookSync {
         // Bybit: `u == 1` is a snapshot after a service restart, unless it
         // directly continues a synced book that is at `u == 0` (a delta then).
         let snapshot = msg.snapshot
-            || (self.rule == SyncRule::Bybit
+            || (matches!(self.rule, SyncRule::WsSnapshotIncreasing)
                 && msg.last_id == 1
                 && !(self.is_synced() && self.book.last_update_id() == 0));
         if snapshot {
@@ -526,14 +574,16 @@ impl BookSync {
         let last = self.book.last_update_id();
         let verdict = match self.rule {
             // No ids (pre-2022 OKX): only the checksum can tell.
-            SyncRule::Okx if msg.prev_id.is_none() => Verdict::Apply,
+            SyncRule::WsSnapshotLinked { checksum: Some(_) } if msg.prev_id.is_none() => {
+                Verdict::Apply
+            }
             // Also the keep-alive (prev == seq == last) and the reset (seq < prev).
-            SyncRule::Okx | SyncRule::Deribit if prev_is(msg, last) => Verdict::Apply,
+            SyncRule::WsSnapshotLinked { .. } if prev_is(msg, last) => Verdict::Apply,
             // Already applied from the other connection of a rotation overlap.
-            SyncRule::Okx | SyncRule::Deribit if msg.last_id <= last && !msg.snapshot => {
+            SyncRule::WsSnapshotLinked { .. } if msg.last_id <= last && !msg.snapshot => {
                 Verdict::Stale
             }
-            SyncRule::Okx | SyncRule::Deribit => Verdict::Gap,
+            SyncRule::WsSnapshotLinked { .. } => Verdict::Gap,
             _ if msg.last_id <= last => Verdict::Stale,
             _ => Verdict::Apply,
         };

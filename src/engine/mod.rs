@@ -364,7 +364,7 @@ pub(crate) fn core_books_and_instruments(
             )
         })
         .collect();
-    let mut books = crate::book::Books::new(&configs);
+    let mut books = crate::book::Books::new(crate::venue::book_rule, &configs);
     for c in &core.connections {
         for s in &c.streams {
             if matches!(

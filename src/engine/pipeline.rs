@@ -197,7 +197,7 @@ impl Pipeline {
             raw_log: RateLimit::new(1_000_000_000),
             live: true,
             parsed_ns: 0,
-            books: Books::default(),
+            books: Books::new(venue::book_rule, &[]),
             book_msg: BookMsg::default(),
             continuity: Continuity::default(),
             stream_gaps: Vec::new(),

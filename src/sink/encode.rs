@@ -9,7 +9,7 @@ use crate::batch::{
     BookRecord, FundingRate, Gap, Level, Liquidation, LongShortRatio, OpenInterest, Origin, Record,
     Ticker, Trade, TradeId, VolatilityIndex,
 };
-use crate::model::{DataType, VenueId};
+use crate::model::DataType;
 use rust_decimal::Decimal;
 
 /// Appends `rec` as one JSON object and a newline (a JSON Lines line).
@@ -223,32 +223,8 @@ fn encode_gap(out: &mut Vec<u8>, g: &Gap<'_>) {
 /// `{"data_type":"trade","exchange":…,"market_type":…,"symbol":` of each
 /// venue as one constant (one copy instead of five; a unit test holds it
 /// to `exchange()` / `market_type()`).
-fn trade_head(v: VenueId) -> &'static [u8] {
-    macro_rules! head {
-        ($ex:literal, $mt:literal) => {
-            concat!(
-                r#"{"data_type":"trade","exchange":""#,
-                $ex,
-                r#"","market_type":""#,
-                $mt,
-                r#"","symbol":"#
-            )
-            .as_bytes()
-        };
-    }
-    match v {
-        VenueId::BinanceSpot => head!("binance", "spot"),
-        VenueId::BinanceDerivatives => head!("binance", "perpetual"),
-        VenueId::OkxSpot => head!("okx", "spot"),
-        VenueId::OkxDerivatives => head!("okx", "perpetual"),
-        VenueId::DeribitDerivatives => head!("deribit", "perpetual"),
-        VenueId::BybitSpot => head!("bybit", "spot"),
-        VenueId::BybitLinear => head!("bybit", "perpetual"),
-    }
-}
-
 fn encode_trade(out: &mut Vec<u8>, t: &Trade<'_>) {
-    out.extend_from_slice(trade_head(t.venue));
+    out.extend_from_slice(t.venue.trade_head());
     json_str(out, t.symbol);
     // `instrument_id` as on every record; `raw_symbol` (the same name) is
     // what trade readers have always read.

@@ -1,12 +1,44 @@
 //! Venue protocols. A venue module only *describes* its protocol: endpoints,
 //! channel names, subscribe frames and heartbeats, how a text frame or a REST
-//! body becomes records or book messages, and which book-sync rule applies.
-//! The engine around it (connections, books, REST budget, batching, sinks) is
-//! generic and reaches a venue only through [`Protocol`]: adding a venue is
-//! one module plus one line in [`protocol`].
+//! body becomes records or book messages, which book-sync procedure applies,
+//! how missed trades are fetched again. The engine around it (connections,
+//! books, REST budget, batching, sinks) is generic and reaches a venue only
+//! through [`Protocol`] and its row of the venue table ([`table`]): this
+//! module and those below it are the only home of venue facts.
 //!
 //! Where a frame becomes a record: `binance::wire` (Binance spot),
 //! `binance::futures` (USDⓈ-M), `okx::wire`, `bybit::wire`, `deribit::wire`.
+//!
+//! # Adding a venue
+//!
+//! One new folder, one line in the table, and the id:
+//!
+//! 1. `src/venue/<name>/mod.rs`: a `static` implementing [`Protocol`] (it may
+//!    hold its [`VenueId`] when one implementation serves several markets, as
+//!    OKX spot and swap do). Say where each data type comes from
+//!    ([`Protocol::source`]), the channel names and subscribe frames, the
+//!    heartbeat, REST limits, the instrument list
+//!    ([`Protocol::parse_instruments`]) and the book-sync procedure
+//!    ([`Protocol::book_rule`]: one of [`SyncRule`]'s, with the venue's own
+//!    checksum function if its updates carry one, as `okx::checksum`).
+//! 2. In the same folder, by job: `wire.rs` (a text frame → records in the
+//!    batch, or the reused [`BookMsg`]: borrow the frame, push into the
+//!    arena, allocate nothing per frame), `rest.rs` (instrument list, polled
+//!    bodies, the REST book snapshot if the procedure needs one),
+//!    `history.rs` if its trades carry a consecutive number
+//!    ([`Protocol::trade_history_request`], answers handed to
+//!    [`history::push`]). State kept between frames of a connection is the
+//!    venue's own type, kept in [`VenueState`] (`bybit::State`).
+//! 3. `pub mod <name>;` below, one variant in `model::VenueId` (and its
+//!    `ALL`), and one row in [`VENUES`]: config key, the `exchange` and
+//!    `market_type` of its records, the protocol. Config keys, record names,
+//!    metric labels, NATS subjects and the trade encoding head all read that
+//!    row; a data type published under another market type (Deribit's
+//!    volatility index: `options`) says so in [`Protocol::market_type_of`].
+//! 4. Its mock exchange (`src/mock`) and tests (`tests/venue_<name>.rs`,
+//!    captures, the fuzz and e2e lists).
+//!
+//! Nothing in `engine`, `book`, `sink`, `config` or `metrics` changes.
 
 pub mod binance;
 pub mod bybit;
@@ -18,13 +50,16 @@ pub mod instruments;
 pub mod json;
 pub mod nesting;
 pub mod okx;
+pub mod table;
 
 use crate::batch::Batch;
 use crate::book::{BookMsg, SyncRule};
 use crate::config::ConnectionPlan;
 use crate::model::{DataType, VenueId};
 pub use instruments::{Instrument, InstrumentMap};
+use std::any::Any;
 use std::time::Duration;
+pub use table::{Venue, VENUES};
 use url::Url;
 
 /// Production endpoints of a venue (overridable per config).
@@ -77,16 +112,45 @@ pub struct ParseCtx<'a> {
     pub instruments: &'a InstrumentMap,
     /// Filled when the parser returns [`FrameOutcome::Book`].
     pub book: &'a mut BookMsg,
-    /// Per-connection state (e.g. Bybit's ticker snapshot+delta cache).
+    /// Per-connection state of the venue's own type (e.g. Bybit's ticker
+    /// snapshot+delta cache).
     pub state: &'a mut VenueState,
     /// Text frames to send back on this connection (Deribit `test_request` → `public/test`).
     pub replies: &'a mut Vec<String>,
 }
 
-/// Per-connection state a venue parser keeps between frames.
-#[derive(Debug, Default)]
-pub struct VenueState {
-    pub bybit: bybit::State,
+/// Per-connection state a venue parser keeps between frames. Its type is
+/// the venue's own (Bybit: `bybit::State`); it is made on first use, so a
+/// connection of a venue that keeps none holds nothing.
+#[derive(Default)]
+pub struct VenueState(Option<Box<dyn Any + Send>>);
+
+impl VenueState {
+    /// The state, if this connection's venue made one of type `T`.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.as_ref().and_then(|b| b.downcast_ref())
+    }
+
+    /// The state of type `T`, made (default) on first use.
+    pub fn get_or_default<T: Any + Send + Default>(&mut self) -> &mut T {
+        if !self.0.as_ref().is_some_and(|b| b.is::<T>()) {
+            self.0 = Some(Box::new(T::default()));
+        }
+        match self.0.as_mut().and_then(|b| b.downcast_mut()) {
+            Some(s) => s,
+            None => unreachable!("set above"),
+        }
+    }
+}
+
+impl std::fmt::Debug for VenueState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "VenueState(..)"
+        } else {
+            "VenueState(None)"
+        })
+    }
 }
 
 /// A venue protocol. Implementations are zero-sized or hold only their
@@ -165,7 +229,13 @@ pub trait Protocol: Sync {
     fn control_requests_per_hour(&self) -> Option<u32> {
         None
     }
+    /// The venue's book-sync procedure (and its checksum, if it sends one).
     fn book_rule(&self) -> SyncRule;
+    /// `market_type` of records of `dt` where it differs from the venue's
+    /// (Deribit's volatility index: `options`, as MarketPrism publishes it).
+    fn market_type_of(&self, _dt: DataType) -> Option<&'static str> {
+        None
+    }
     /// REST request of the instrument list (page after `cursor`); `None`: no list.
     fn instruments_request(&self, cursor: Option<&str>) -> Option<RestRequest>;
     /// Adds the listed instruments to `map`; returns the next page's cursor.
@@ -205,20 +275,25 @@ pub trait Protocol: Sync {
     }
     /// REST request for missed trades `from..=to` (sequence numbers) of one
     /// instrument; `None`: the venue cannot be backfilled by id.
-    fn trade_history_request(&self, raw_symbol: &str, from: u64, to: u64) -> Option<RestRequest> {
-        history::request(self.id(), raw_symbol, from, to)
+    fn trade_history_request(
+        &self,
+        _raw_symbol: &str,
+        _from: u64,
+        _to: u64,
+    ) -> Option<RestRequest> {
+        None
     }
     /// A trade-history answer → backfilled trades of `from..=to`, oldest
     /// first; returns the lowest and highest sequence number recovered.
     fn parse_trade_history(
         &self,
-        inst: &Instrument,
-        body: &[u8],
-        range: (u64, u64),
-        receive_ns: u64,
-        batch: &mut Batch,
+        _inst: &Instrument,
+        _body: &[u8],
+        _range: (u64, u64),
+        _receive_ns: u64,
+        _batch: &mut Batch,
     ) -> Result<Option<(u64, u64)>, Malformed> {
-        history::parse(self.id(), inst, body, range, receive_ns, batch)
+        Err(Malformed::UnknownEvent)
     }
     /// One text frame → records in `batch`, or a book message in `cx.book`.
     fn on_text(
@@ -230,17 +305,14 @@ pub trait Protocol: Sync {
     ) -> FrameOutcome;
 }
 
-/// The protocol of a venue.
+/// The protocol of a venue (its row of [`VENUES`]).
 pub fn protocol(id: VenueId) -> &'static dyn Protocol {
-    match id {
-        VenueId::BinanceSpot => &binance::spot::SPOT,
-        VenueId::BinanceDerivatives => &binance::futures::FUTURES,
-        VenueId::OkxSpot => &okx::OKX_SPOT,
-        VenueId::OkxDerivatives => &okx::OKX_SWAP,
-        VenueId::DeribitDerivatives => &deribit::DERIBIT,
-        VenueId::BybitSpot => &bybit::BYBIT_SPOT,
-        VenueId::BybitLinear => &bybit::BYBIT_LINEAR,
-    }
+    id.protocol()
+}
+
+/// The book-sync procedure of a venue (what `Books::new` is given).
+pub fn book_rule(id: VenueId) -> SyncRule {
+    id.protocol().book_rule()
 }
 
 pub fn endpoints(id: VenueId) -> Endpoints {
@@ -351,4 +423,33 @@ pub enum FrameOutcome {
     Ignored,
     /// Rejected; counted and skipped.
     Malformed(Malformed),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn venue_state_holds_the_venues_own_type() {
+        let mut s = VenueState::default();
+        assert!(s.get::<bybit::State>().is_none());
+        s.get_or_default::<bybit::State>();
+        assert!(s.get::<bybit::State>().is_some());
+        assert!(s.get::<u32>().is_none());
+        // Another type replaces it (one venue per connection: never in practice).
+        *s.get_or_default::<u32>() = 7;
+        assert_eq!(s.get::<u32>(), Some(&7));
+        assert!(s.get::<bybit::State>().is_none());
+    }
+
+    #[test]
+    fn book_rule_is_the_protocols() {
+        for v in VenueId::ALL {
+            assert_eq!(
+                book_rule(v).rest_snapshot(),
+                matches!(v, VenueId::BinanceSpot | VenueId::BinanceDerivatives),
+                "{v}"
+            );
+        }
+    }
 }

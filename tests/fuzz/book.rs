@@ -15,27 +15,38 @@ use super::alloc;
 use super::run::{self, guarded};
 use fastrand::Rng;
 use marketprism::batch::{Batch, BookRecord, Level, Record};
-use marketprism::book::checksum::crc32;
-use marketprism::book::{BookAction, BookConfig, BookMsg, Books, SyncRule, SyncState};
+use marketprism::book::{BookAction, BookConfig, BookMsg, Books, SyncState};
 use marketprism::model::VenueId;
+use marketprism::venue::okx::checksum::crc32;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, VecDeque};
 
 const SYM: &str = "X";
 const NORM: &str = "X-Y";
 
-fn venue_of(rule: SyncRule) -> VenueId {
+/// The venue procedure a target models (its venue's protocol supplies the
+/// engine's `SyncRule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    BinanceSpot,
+    BinanceFutures,
+    Okx,
+    Bybit,
+    Deribit,
+}
+
+fn venue_of(rule: Rule) -> VenueId {
     match rule {
-        SyncRule::BinanceSpot => VenueId::BinanceSpot,
-        SyncRule::BinanceFutures => VenueId::BinanceDerivatives,
-        SyncRule::Okx => VenueId::OkxSpot,
-        SyncRule::Bybit => VenueId::BybitLinear,
-        SyncRule::Deribit => VenueId::DeribitDerivatives,
+        Rule::BinanceSpot => VenueId::BinanceSpot,
+        Rule::BinanceFutures => VenueId::BinanceDerivatives,
+        Rule::Okx => VenueId::OkxSpot,
+        Rule::Bybit => VenueId::BybitLinear,
+        Rule::Deribit => VenueId::DeribitDerivatives,
     }
 }
 
-fn binance(rule: SyncRule) -> bool {
-    matches!(rule, SyncRule::BinanceSpot | SyncRule::BinanceFutures)
+fn binance(rule: Rule) -> bool {
+    matches!(rule, Rule::BinanceSpot | Rule::BinanceFutures)
 }
 
 // ------------------------------------------------------------------ model
@@ -207,7 +218,7 @@ fn id(v: u64) -> Option<i64> {
 
 /// What the checks carry between calls.
 struct Checker {
-    rule: SyncRule,
+    rule: Rule,
     venue: VenueId,
     depth: usize,
     buffer_limit: usize,
@@ -223,7 +234,7 @@ struct Checker {
 }
 
 impl Checker {
-    fn new(rule: SyncRule, depth: usize, buffer_limit: usize) -> Checker {
+    fn new(rule: Rule, depth: usize, buffer_limit: usize) -> Checker {
         Checker {
             rule,
             venue: venue_of(rule),
@@ -330,14 +341,14 @@ impl Checker {
         let (first, u, prev) = (r.first_update_id, r.last_update_id, r.prev_update_id);
         if let Some(last) = self.last {
             let ok = match (self.rule, self.bridge) {
-                (SyncRule::BinanceSpot, true) => first <= last.saturating_add(1) && last < u,
-                (SyncRule::BinanceSpot, false) => first == last.saturating_add(1) && last < u,
-                (SyncRule::BinanceFutures, true) => first <= last && last <= u,
-                (SyncRule::BinanceFutures, false) => prev == Some(last) && last < u,
+                (Rule::BinanceSpot, true) => first <= last.saturating_add(1) && last < u,
+                (Rule::BinanceSpot, false) => first == last.saturating_add(1) && last < u,
+                (Rule::BinanceFutures, true) => first <= last && last <= u,
+                (Rule::BinanceFutures, false) => prev == Some(last) && last < u,
                 // OKX without ids (pre-2022) is checked by checksum only.
-                (SyncRule::Okx, _) => prev.is_none_or(|p| p == last),
-                (SyncRule::Deribit, _) => prev == Some(last),
-                (SyncRule::Bybit, _) => last < u,
+                (Rule::Okx, _) => prev.is_none_or(|p| p == last),
+                (Rule::Deribit, _) => prev == Some(last),
+                (Rule::Bybit, _) => last < u,
             };
             assert!(
                 ok,
@@ -422,10 +433,9 @@ fn config(rng: &mut Rng) -> BookConfig {
     }
 }
 
-fn engine(rule: SyncRule, cfg: BookConfig, buffer_limit: usize) -> Books {
+fn engine(rule: Rule, cfg: BookConfig, buffer_limit: usize) -> Books {
     let v = venue_of(rule);
-    let mut b = Books::new(&[(v, cfg)]);
-    b.set_rule(v, rule);
+    let mut b = Books::new(marketprism::venue::book_rule, &[(v, cfg)]);
     b.set_buffer_limit(buffer_limit);
     b.register(v, SYM, NORM);
     b
@@ -435,7 +445,7 @@ fn engine(rule: SyncRule, cfg: BookConfig, buffer_limit: usize) -> Books {
 
 /// The venue's id sequence and, for Binance, what a REST snapshot needs.
 struct Ids {
-    rule: SyncRule,
+    rule: Rule,
     /// Id of the venue's current state.
     last: u64,
     /// Binance: the next diff's `U..=u`, decided in advance so a snapshot
@@ -444,7 +454,7 @@ struct Ids {
 }
 
 impl Ids {
-    fn new(rng: &mut Rng, rule: SyncRule) -> Ids {
+    fn new(rng: &mut Rng, rule: Rule) -> Ids {
         let last = rng.u64(1..1 << 40);
         let mut ids = Ids {
             rule,
@@ -457,7 +467,7 @@ impl Ids {
 
     fn plan(&mut self, rng: &mut Rng) {
         // Spot ranges are contiguous; USDⓈ-M ones skip ids.
-        let skip = if self.rule == SyncRule::BinanceFutures {
+        let skip = if self.rule == Rule::BinanceFutures {
             rng.u64(..3)
         } else {
             0
@@ -470,13 +480,13 @@ impl Ids {
     fn advance(&mut self, rng: &mut Rng) -> BookMsg {
         let prev = self.last;
         let m = match self.rule {
-            SyncRule::BinanceSpot => update(self.next.0, self.next.1, None),
-            SyncRule::BinanceFutures => update(self.next.0, self.next.1, id(prev)),
-            SyncRule::Okx | SyncRule::Deribit => {
+            Rule::BinanceSpot => update(self.next.0, self.next.1, None),
+            Rule::BinanceFutures => update(self.next.0, self.next.1, id(prev)),
+            Rule::Okx | Rule::Deribit => {
                 let u = prev + rng.u64(1..4);
                 update(u, u, id(prev))
             }
-            SyncRule::Bybit => {
+            Rule::Bybit => {
                 let u = prev + rng.u64(1..4);
                 update(u, u, None)
             }
@@ -496,7 +506,7 @@ struct Sent {
     before: Model,
 }
 
-pub fn model_target(rule: SyncRule, ci_iters: u64) {
+pub fn model_target(rule: Rule, ci_iters: u64) {
     let target = format!("book_model_{rule:?}");
     let (mut rng, iters) = run::start(&target, ci_iters);
     let mut steps = 0u64;
@@ -521,7 +531,7 @@ pub fn model_target(rule: SyncRule, ci_iters: u64) {
     );
 }
 
-fn model_episode(rng: &mut Rng, rule: SyncRule, n: u64, seed: u64) -> usize {
+fn model_episode(rng: &mut Rng, rule: Rule, n: u64, seed: u64) -> usize {
     let v = venue_of(rule);
     let cfg = config(rng);
     let mut books = engine(rule, cfg, 10_000);
@@ -582,7 +592,7 @@ fn model_episode(rng: &mut Rng, rule: SyncRule, n: u64, seed: u64) -> usize {
                     Some(s) => (s.first, s.last, s.before.clone()),
                     None => (ids.next.0, ids.next.1, m.clone()),
                 };
-                let l = if rule == SyncRule::BinanceSpot {
+                let l = if rule == Rule::BinanceSpot {
                     rng.u64(first - 1..last)
                 } else {
                     rng.u64(first..=last)
@@ -665,24 +675,24 @@ fn model_episode(rng: &mut Rng, rule: SyncRule, n: u64, seed: u64) -> usize {
                 legal_changes(rng, &mut m, &mut scratch, true);
             }
             let mut s = snapshot_of(&m, ids.last);
-            if rule == SyncRule::Okx {
+            if rule == Rule::Okx {
                 s.prev_id = Some(-1);
                 s.checksum = m.okx_checksum();
             }
             s
-        } else if rule == SyncRule::Bybit && r < 18 && !recent.is_empty() {
+        } else if rule == Rule::Bybit && r < 18 && !recent.is_empty() {
             // Stale duplicate.
             recent[rng.usize(..recent.len())].clone()
-        } else if rule == SyncRule::Bybit && r < 19 {
+        } else if rule == Rule::Bybit && r < 19 {
             // Service restart: `u == 1` carries the whole book.
             ids.last = 1;
             let mut s = snapshot_of(&m, 1);
             s.snapshot = false;
             s
-        } else if rule == SyncRule::Okx && r < 18 {
+        } else if rule == Rule::Okx && r < 18 {
             // Keep-alive: prevSeqId == seqId, no levels.
             update(ids.last, ids.last, id(ids.last))
-        } else if rule == SyncRule::Okx && r < 19 && !okx_reset && ids.last > 10 {
+        } else if rule == Rule::Okx && r < 19 && !okx_reset && ids.last > 10 {
             // Sequence reset: seqId below prevSeqId.
             okx_reset = true;
             let prev = ids.last;
@@ -695,7 +705,7 @@ fn model_episode(rng: &mut Rng, rule: SyncRule, n: u64, seed: u64) -> usize {
             let mut u = ids.advance(rng);
             let big = rng.u8(..30) == 0;
             legal_changes(rng, &mut m, &mut u, big);
-            if rule == SyncRule::Okx && rng.u8(..4) > 0 {
+            if rule == Rule::Okx && rng.u8(..4) > 0 {
                 u.checksum = m.okx_checksum();
             }
             u
@@ -754,11 +764,11 @@ fn deep_snapshot(rng: &mut Rng, m: &Model, last: u64, extra: usize) -> BookMsg {
 pub fn deep_book_is_capped() {
     let mut rng = Rng::with_seed(run::seed());
     for rule in [
-        SyncRule::BinanceSpot,
-        SyncRule::BinanceFutures,
-        SyncRule::Okx,
-        SyncRule::Bybit,
-        SyncRule::Deribit,
+        Rule::BinanceSpot,
+        Rule::BinanceFutures,
+        Rule::Okx,
+        Rule::Bybit,
+        Rule::Deribit,
     ] {
         let v = venue_of(rule);
         let cfg = BookConfig {
@@ -835,7 +845,7 @@ pub fn deep_book_is_capped() {
     }
 }
 
-pub fn chaos_target(rule: SyncRule, ci_iters: u64) {
+pub fn chaos_target(rule: Rule, ci_iters: u64) {
     let target = format!("book_chaos_{rule:?}");
     let (mut rng, iters) = run::start(&target, ci_iters);
     let mut steps = 0u64;
@@ -931,7 +941,7 @@ fn wild_prev(rng: &mut Rng, near: u64) -> Option<i64> {
     }
 }
 
-fn chaos_episode(rng: &mut Rng, rule: SyncRule, n: u64, seed: u64) -> (usize, u64) {
+fn chaos_episode(rng: &mut Rng, rule: Rule, n: u64, seed: u64) -> (usize, u64) {
     let v = venue_of(rule);
     let cfg = config(rng);
     let limit = [1, 4, 64, 10_000][rng.usize(..4)];

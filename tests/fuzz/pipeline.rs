@@ -41,7 +41,10 @@ pub fn target(ci_iters: u64) {
         publish_interval_ns: 50_000_000,
         deltas: true,
     };
-    let mut books = Books::new(&VenueId::ALL.map(|v| (v, cfg)));
+    let mut books = Books::new(
+        marketprism::venue::book_rule,
+        &VenueId::ALL.map(|v| (v, cfg)),
+    );
     for c in &corpora {
         for i in c.map.iter() {
             books.register(c.venue, &i.native, &i.normalized);

@@ -141,7 +141,7 @@ fn trade_heads_are_the_venue_names() {
             v.exchange(),
             v.market_type_of(DataType::Trade)
         );
-        assert_eq!(std::str::from_utf8(trade_head(v)).unwrap(), want, "{v}");
+        assert_eq!(std::str::from_utf8(v.trade_head()).unwrap(), want, "{v}");
     }
 }
 

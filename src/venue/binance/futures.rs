@@ -163,8 +163,24 @@ impl Protocol for BinanceFutures {
         (dt == DataType::FundingRate).then(|| std::time::Duration::from_secs(1))
     }
 
+    fn trade_history_request(&self, raw_symbol: &str, from: u64, to: u64) -> Option<RestRequest> {
+        Some(super::history::futures_request(raw_symbol, from, to))
+    }
+
+    fn parse_trade_history(
+        &self,
+        inst: &crate::venue::Instrument,
+        body: &[u8],
+        range: (u64, u64),
+        receive_ns: u64,
+        batch: &mut Batch,
+    ) -> Result<Option<(u64, u64)>, crate::venue::Malformed> {
+        let items = super::history::parse_futures(body)?;
+        crate::venue::history::push(self.id(), inst, items, range, receive_ns, batch)
+    }
+
     fn book_rule(&self) -> SyncRule {
-        SyncRule::BinanceFutures
+        SyncRule::RestSnapshotLinked
     }
 
     /// Weight 1 (third-party figure; the official page was not read).

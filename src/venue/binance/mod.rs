@@ -9,6 +9,7 @@
 //! - [`instruments`]: `exchangeInfo` → symbol normalization.
 
 pub mod futures;
+pub mod history;
 pub mod instruments;
 pub mod rest;
 pub mod spot;

@@ -90,8 +90,24 @@ impl Protocol for BinanceSpot {
         super::resubscribe_frames(channels)
     }
 
+    fn trade_history_request(&self, raw_symbol: &str, from: u64, to: u64) -> Option<RestRequest> {
+        Some(super::history::spot_request(raw_symbol, from, to))
+    }
+
+    fn parse_trade_history(
+        &self,
+        inst: &crate::venue::Instrument,
+        body: &[u8],
+        range: (u64, u64),
+        receive_ns: u64,
+        batch: &mut Batch,
+    ) -> Result<Option<(u64, u64)>, crate::venue::Malformed> {
+        let items = super::history::parse_spot(body)?;
+        crate::venue::history::push(self.id(), inst, items, range, receive_ns, batch)
+    }
+
     fn book_rule(&self) -> SyncRule {
-        SyncRule::BinanceSpot
+        SyncRule::RestSnapshotConsecutive
     }
 
     fn instruments_request(&self, cursor: Option<&str>) -> Option<RestRequest> {

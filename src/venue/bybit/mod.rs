@@ -168,7 +168,7 @@ impl Protocol for Bybit {
     }
 
     fn book_rule(&self) -> SyncRule {
-        SyncRule::Bybit
+        SyncRule::WsSnapshotIncreasing
     }
 
     fn instruments_request(&self, cursor: Option<&str>) -> Option<RestRequest> {

@@ -441,7 +441,7 @@ fn tickers(
         )),
     };
 
-    let cache = &mut cx.state.bybit.tickers;
+    let cache = &mut cx.state.get_or_default::<State>().tickers;
     if !cache.contains_key(raw_symbol) {
         cache.insert(raw_symbol.into(), TickerState::default());
     }

@@ -16,6 +16,7 @@
 //! the server's `test_request` heartbeats are answered with `public/test`
 //! through `ParseCtx::replies`.
 
+pub mod history;
 pub mod rest;
 pub mod wire;
 
@@ -151,8 +152,28 @@ impl Protocol for Deribit {
         channel_requests("public/unsubscribe", UNSUBSCRIBE_ID_BASE, channels)
     }
 
+    fn trade_history_request(&self, raw_symbol: &str, from: u64, to: u64) -> Option<RestRequest> {
+        Some(history::request(raw_symbol, from, to))
+    }
+
+    fn parse_trade_history(
+        &self,
+        inst: &crate::venue::Instrument,
+        body: &[u8],
+        range: (u64, u64),
+        receive_ns: u64,
+        batch: &mut Batch,
+    ) -> Result<Option<(u64, u64)>, crate::venue::Malformed> {
+        let items = history::parse(inst, body)?;
+        crate::venue::history::push(self.id(), inst, items, range, receive_ns, batch)
+    }
+
     fn book_rule(&self) -> SyncRule {
-        SyncRule::Deribit
+        SyncRule::WsSnapshotLinked { checksum: None }
+    }
+
+    fn market_type_of(&self, dt: DataType) -> Option<&'static str> {
+        (dt == DataType::VolatilityIndex).then_some("options")
     }
 
     fn instruments_request(&self, cursor: Option<&str>) -> Option<RestRequest> {

@@ -4,6 +4,7 @@
 //!
 //! - [`wire`]: WebSocket push frames → records or a [`crate::book::BookMsg`].
 //! - [`rest`]: instrument list and the polled long/short-ratio bodies.
+//! - [`checksum`]: the CRC32 of the top 25 levels its book updates carry.
 //!
 //! Channels (documented, `wss://ws.okx.com:8443/ws/v5/public`): `trades`,
 //! `books` (400 levels: snapshot, then 100 ms increments), `tickers`,
@@ -27,6 +28,8 @@
 //! base quantity would need a division by price); configuring one fails as an
 //! unknown instrument.
 
+pub mod checksum;
+pub mod history;
 pub mod rest;
 pub mod wire;
 
@@ -175,8 +178,26 @@ impl Protocol for Okx {
         Some(480)
     }
 
+    fn trade_history_request(&self, raw_symbol: &str, from: u64, to: u64) -> Option<RestRequest> {
+        Some(history::request(raw_symbol, from, to))
+    }
+
+    fn parse_trade_history(
+        &self,
+        inst: &crate::venue::Instrument,
+        body: &[u8],
+        range: (u64, u64),
+        receive_ns: u64,
+        batch: &mut Batch,
+    ) -> Result<Option<(u64, u64)>, crate::venue::Malformed> {
+        let items = history::parse(inst, body)?;
+        crate::venue::history::push(self.id(), inst, items, range, receive_ns, batch)
+    }
+
     fn book_rule(&self) -> SyncRule {
-        SyncRule::Okx
+        SyncRule::WsSnapshotLinked {
+            checksum: Some(checksum::okx_checksum),
+        }
     }
 
     fn instruments_request(&self, cursor: Option<&str>) -> Option<RestRequest> {

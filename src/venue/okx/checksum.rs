@@ -1,8 +1,8 @@
-//! OKX book checksum: CRC32 (IEEE) of the top 25 levels, interleaved
+//! OKX book checksum (the `checksum` of its book rule): CRC32 (IEEE) of the top 25 levels, interleaved
 //! `bidPx:bidSz:askPx:askSz:...`, compared as a signed 32-bit integer.
 //! Levels are formatted straight into the hasher (no string is built).
 
-use super::order_book::OrderBook;
+use crate::book::OrderBook;
 use rust_decimal::Decimal;
 use std::fmt::{self, Write};
 
