@@ -18,6 +18,7 @@ pub mod capture;
 pub mod config;
 pub mod conn;
 pub mod engine;
+pub mod json;
 pub mod logging;
 pub mod metrics;
 pub mod mock;

@@ -23,11 +23,12 @@
 //! new ones are dropped, counted per stream, and described by `gap` records
 //! written as soon as the disk takes data again.
 
-use super::encode::{encode_record, json_str, push_u64};
+use super::encode::encode_record;
 use super::uring::{self, RingMode, UringWriter};
 use crate::batch::{Batch, Record, TradeId};
 use crate::config::plan::FileSinkPlan;
 use crate::config::WriteMode;
+use crate::json::{json_str, push_u64};
 use crate::model::{DataType, VenueId};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
