@@ -23,10 +23,14 @@
 //! new ones are dropped, counted per stream, and described by `gap` records
 //! written as soon as the disk takes data again.
 //!
+//! Overflow policy (the file sink's own, see [`crate::sink::overflow`] for the
+//! asynchronous sinks'): memory up to `max_pending_bytes`, then drop with a
+//! `gap` line; the disk itself is the spill.
+//!
 //! One job per file: this one holds the type, its limits and the calls a
-//! core makes; [`writer`] the write modes (inline `write(2)`, io_uring offload
-//! or O_DIRECT), [`rotation`] file naming and rotation, [`recovery`] the run
-//! marker and crash repair at start-up, [`gaps`] the `gap` lines for records
+//! core makes; `writer` the write modes (inline `write(2)`, io_uring offload
+//! or O_DIRECT), `rotation` file naming and rotation, `recovery` the run
+//! marker and crash repair at start-up, `gaps` the `gap` lines for records
 //! dropped under the memory bound and for an unclean previous run.
 
 mod gaps;
@@ -36,9 +40,11 @@ mod writer;
 
 use super::encode::encode_record;
 use super::uring::{self, UringWriter};
+use super::Sink;
 use crate::batch::{Batch, Record};
 use crate::config::plan::FileSinkPlan;
 use crate::config::WriteMode;
+use crate::metrics::CoreStats;
 use crate::model::{DataType, VenueId};
 use gaps::DropGap;
 pub use recovery::Recovery;
@@ -425,6 +431,31 @@ impl FileSink {
         if let Some(m) = self.marker.take() {
             m.release();
         }
+    }
+}
+
+/// The file sink as a core's [`Sink`]. Beside an asynchronous sink the
+/// pipeline queues the lines it already encoded ([`FileSink::push_encoded`])
+/// and writes them with [`FileSink::write_queued`] instead.
+impl Sink for FileSink {
+    type Report = Result<WriteReport, WriteError>;
+
+    fn write(&mut self, batch: &Batch, _: &CoreStats) -> Self::Report {
+        self.write_batch(batch)
+    }
+
+    /// Retries what is pending; in ring mode collects the write in flight
+    /// and starts the next.
+    fn poll(&mut self, _: &CoreStats) -> Self::Report {
+        self.write_queued()
+    }
+
+    fn close(&mut self, _: &CoreStats) -> Self::Report {
+        FileSink::close(self)
+    }
+
+    fn has_pending(&self) -> bool {
+        FileSink::has_pending(self)
     }
 }
 
