@@ -339,3 +339,98 @@ fn note_gap(gaps: &mut Vec<Gap>, rec: &Record<'_>) {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::Trade;
+    use crate::model::Side;
+    use rust_decimal::Decimal;
+    use std::cell::{Cell, RefCell};
+
+    /// A transport with room for `room` messages; keeps their subject and id.
+    #[derive(Default)]
+    struct Fake {
+        room: Cell<usize>,
+        got: RefCell<Vec<(String, String)>>,
+    }
+
+    impl MessageSink for Fake {
+        fn try_send(&self, subject: &str, msg_id: &str, _: &[u8]) -> bool {
+            if self.room.get() == 0 {
+                return false;
+            }
+            self.room.set(self.room.get() - 1);
+            self.got
+                .borrow_mut()
+                .push((subject.to_string(), msg_id.to_string()));
+            true
+        }
+    }
+
+    fn trades(ids: std::ops::Range<u64>) -> Batch {
+        let mut b = Batch::new(ids.clone().count(), 1 << 16);
+        for id in ids {
+            b.push_with::<()>(id, |bump| {
+                Ok(Record::Trade(Trade {
+                    seq: None,
+                    backfilled: false,
+                    venue: VenueId::BinanceSpot,
+                    symbol: bump.alloc_str("BTC-USDT"),
+                    raw_symbol: bump.alloc_str("BTCUSDT"),
+                    trade_id: TradeId::Num(id),
+                    price: Decimal::ONE,
+                    quantity: Decimal::ONE,
+                    contracts: None,
+                    side: Side::Buy,
+                    is_maker: None,
+                    trade_ts_ms: id,
+                    ts_ms: id,
+                    receive_ts_ns: id * 1_000_000,
+                }))
+            })
+            .unwrap();
+        }
+        b
+    }
+
+    /// The policy through the [`Sink`] contract alone: memory, then spill,
+    /// then drop with one `gap` record, delivered in order once room is back.
+    #[test]
+    fn memory_then_spill_then_drop_with_a_gap_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Rc::new(Fake::default());
+        fake.room.set(2);
+        // Room for about 3 spilled entries of ~400 bytes.
+        let spill = Spill::open(dir.path(), 1200, 1 << 16).unwrap();
+        let stats = CoreStats::new(0, 0);
+        let mut out = Overflow::new(fake.clone(), spill);
+        Sink::write(&mut out, &trades(1..11), &stats);
+        let kept = out.spilled();
+        assert!((1..8).contains(&kept), "{kept}");
+        let dropped = 8 - kept;
+        assert_eq!(stats.sink_records_dropped.get(), dropped);
+        assert_eq!(stats.spilled_total.get(), kept);
+        assert_eq!(stats.spill_records.get(), kept as i64);
+        let written = stats.venue(VenueId::BinanceSpot).written[DataType::Trade.index()].get();
+        assert_eq!(written, 2 + kept, "handed on or spilled");
+        assert!(Sink::has_pending(&out));
+        let gaps = out.pending_gaps();
+        assert_eq!(gaps.len(), 1);
+        assert_eq!(gaps[0].count, dropped);
+        assert_eq!(gaps[0].to_id.as_deref(), Some("10"));
+
+        fake.room.set(100);
+        assert_eq!(Sink::poll(&mut out, &stats), kept);
+        assert!(!Sink::has_pending(&out));
+        assert_eq!(stats.gaps_emitted.get(), 1);
+        let got = fake.got.borrow();
+        let ids: Vec<&str> = got.iter().map(|(_, id)| id.as_str()).collect();
+        let want: Vec<String> = (1..=2 + kept)
+            .map(|i| format!("trade:binance:spot:BTC-USDT:{i}"))
+            .collect();
+        assert_eq!(ids[..ids.len() - 1], want);
+        assert_eq!(got.last().unwrap().0, "gap.binance.spot.BTC-USDT");
+        assert_eq!(stats.spill_records.get(), 0);
+    }
+}
