@@ -6,7 +6,8 @@
 //! - [`conn`]: DNS, TCP + rustls, WebSocket, reconnect backoff;
 //! - [`venue`]: each venue's protocol (Binance: [`venue::binance::wire`] turns a frame into a record);
 //! - [`batch`]: records in a bump arena per batch;
-//! - [`sink`]: per-core writers (JSON Lines files);
+//! - [`sink`]: per-core writers (JSON Lines files, NATS) behind one [`sink::Sink`] contract;
+//! - [`json`]: JSON writing primitives (a leaf: imports nothing of ours);
 //! - [`metrics`]: per-core stats, `/metrics` and `/health`;
 //! - [`config`]: TOML → validated [`config::Plan`];
 //! - [`capture`]: raw frame capture and its reader for `replay`;
@@ -18,6 +19,7 @@ pub mod capture;
 pub mod config;
 pub mod conn;
 pub mod engine;
+pub mod json;
 pub mod logging;
 pub mod metrics;
 pub mod mock;

@@ -4,12 +4,12 @@
 
 use marketprism::config::plan::FileSinkPlan;
 use marketprism::config::WriteMode;
-use marketprism::engine::pipeline::{NetOut, Pipeline};
+use marketprism::engine::pipeline::Pipeline;
 use marketprism::metrics::CoreStats;
 use marketprism::mock::binance::trade_frames;
 use marketprism::model::{DataType, VenueId};
 use marketprism::sink::spill::Spill;
-use marketprism::sink::MessageSink;
+use marketprism::sink::{MessageSink, Overflow};
 use marketprism::venue::{FrameOutcome, InstrumentMap};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -114,7 +114,7 @@ fn steady_state(write_mode: WriteMode, with_net: bool) {
     let taker = std::rc::Rc::new(Taker(std::cell::Cell::new(0)));
     if with_net {
         let spill = Spill::open(&dir.path().join("spill"), 1 << 20, 1 << 16).unwrap();
-        p = p.with_message_sink(NetOut::new(taker.clone(), spill));
+        p = p.with_message_sink(Overflow::new(taker.clone(), spill));
     }
 
     let mut conn = marketprism::engine::pipeline::ConnState::default();

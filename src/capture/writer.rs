@@ -1,8 +1,8 @@
 //! Per-core raw frame recorder (gzip, rotated like the file sink).
 
 use super::{FrameKind, MAGIC};
+use crate::json::push_u64;
 use crate::model::VenueId;
-use crate::sink::encode::push_u64;
 use crate::venue::InstrumentMap;
 use flate2::write::GzEncoder;
 use flate2::Compression;

@@ -17,9 +17,10 @@ use crate::conn::tls;
 use crate::metrics::{CoreStats, Exporter};
 use crate::model::VenueId;
 use crate::sink::spill::Spill;
+use crate::sink::Overflow;
 use crate::venue::{self, InstrumentMap};
 use glommio::{LocalExecutorBuilder, Placement, PoolPlacement};
-use pipeline::{NetOut, Pipeline};
+use pipeline::Pipeline;
 use shard::{Shard, VenueRuntime};
 use std::fmt;
 use std::os::fd::{FromRawFd, IntoRawFd};
@@ -246,7 +247,7 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
                                 spill.len()
                             );
                         }
-                        let out = NetOut::new(
+                        let out = Overflow::new(
                             Rc::new(crate::sink::nats::NatsAdapter::new(publisher.clone())),
                             spill,
                         );

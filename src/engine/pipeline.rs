@@ -9,14 +9,10 @@ use crate::book::{BookAction, BookMsg, Books};
 use crate::capture::{FrameKind, RawWriter};
 use crate::config::plan::FileSinkPlan;
 use crate::logging::RateLimit;
-use crate::metrics::subjects::SubjectIndex;
 use crate::metrics::CoreStats;
 use crate::model::{DataType, VenueId};
-use crate::sink::encode::{encode_json, push_msg_id, push_subject};
-use crate::sink::spill::{Spill, SpillError};
-use crate::sink::{FileSink, MessageSink, WriteError, WriteReport};
+use crate::sink::{FileSink, Gap, Overflow, Sink, WriteError, WriteReport};
 use crate::venue::{self, FrameOutcome, InstrumentMap, Malformed, ParseCtx, VenueState};
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,112 +20,11 @@ use std::time::{Duration, Instant};
 /// is about 150 bytes), so steady state never grows the arena.
 const ARENA_BYTES_PER_EVENT: usize = 192;
 
-/// The message-sink side of a core: the sink, the spill it falls back to,
-/// and scratch buffers reused for every record.
-pub struct NetOut {
-    sink: Rc<dyn MessageSink>,
-    spill: Spill,
-    /// Records dropped (sink and spill both full), per stream, until a `gap`
-    /// record about them has been handed on.
-    gaps: Vec<Gap>,
-    subject: Vec<u8>,
-    id: Vec<u8>,
-    payload: Vec<u8>,
-    log: RateLimit,
-    /// Per-subject hand-off counts (MarketPrism's published-messages series).
-    subjects: SubjectIndex,
-}
-
-impl NetOut {
-    pub fn new(sink: Rc<dyn MessageSink>, spill: Spill) -> NetOut {
-        NetOut {
-            sink,
-            spill,
-            gaps: Vec::new(),
-            subject: Vec::with_capacity(128),
-            id: Vec::with_capacity(128),
-            payload: Vec::with_capacity(1024),
-            log: RateLimit::new(1_000_000_000),
-            subjects: SubjectIndex::default(),
-        }
-    }
-}
-
-/// What was lost on one stream while the message sink and its spill were full.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Gap {
-    pub venue: VenueId,
-    pub data_type: DataType,
-    pub symbol: String,
-    pub count: u64,
-    /// Receive times (ms) of the first and last lost record.
-    pub from_ts_ms: u64,
-    pub to_ts_ms: u64,
-    /// Trade ids of the first and last lost record, where the type has them.
-    pub from_id: Option<String>,
-    pub to_id: Option<String>,
-}
-
-impl Gap {
-    fn subject(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"gap.");
-        out.extend_from_slice(self.venue.exchange().as_bytes());
-        out.push(b'.');
-        out.extend_from_slice(self.venue.market_type().as_bytes());
-        out.push(b'.');
-        out.extend_from_slice(self.symbol.replace(['.', '*', '>', ' '], "_").as_bytes());
-    }
-
-    fn msg_id(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(
-            format!(
-                "gap:{}:{}:{}:{}:{}:{}",
-                self.venue.exchange(),
-                self.venue.market_type(),
-                self.data_type.name(),
-                self.symbol,
-                self.from_ts_ms,
-                self.count
-            )
-            .as_bytes(),
-        );
-    }
-
-    /// The `gap` record: MarketPrism-style fields plus what was lost.
-    fn json(&self, out: &mut Vec<u8>) {
-        let ids = match (&self.from_id, &self.to_id) {
-            (Some(a), Some(b)) => format!(",\"from_id\":\"{a}\",\"to_id\":\"{b}\""),
-            _ => String::new(),
-        };
-        out.extend_from_slice(
-            format!(
-                "{{\"data_type\":\"gap\",\"exchange\":\"{}\",\"market_type\":\"{}\",\"symbol\":\"{}\",\
-                 \"channel\":\"{}\",\"reason\":\"sink_backpressure\",\"lost\":{},\"from_ts_ms\":{},\"to_ts_ms\":{}{ids},\
-                 \"filled\":false,\"ts_ms\":{},\"data_source\":\"marketprism\"}}",
-                self.venue.exchange(),
-                self.venue.market_type(),
-                self.symbol,
-                self.data_type.name(),
-                self.count,
-                self.from_ts_ms,
-                self.to_ts_ms,
-                self.to_ts_ms
-            )
-            .as_bytes(),
-        );
-    }
-}
-
-/// ASCII scratch as `&str` (subjects and ids are built from ASCII only).
-fn ascii(b: &[u8]) -> &str {
-    std::str::from_utf8(b).unwrap_or("")
-}
-
 pub struct Pipeline {
     batch: Batch,
     /// `None` when only a message sink is configured.
     sink: Option<FileSink>,
-    net: Option<NetOut>,
+    net: Option<Overflow>,
     stats: Arc<CoreStats>,
     /// Indexed by `VenueId::index()`.
     instruments: Vec<InstrumentMap>,
@@ -245,17 +140,16 @@ impl Pipeline {
         self
     }
 
-    /// Adds a message sink (NATS) with its spill.
-    pub fn with_message_sink(mut self, net: NetOut) -> Pipeline {
-        self.stats.spill_records.set(net.spill.len() as i64);
-        self.stats.spill_bytes.set(net.spill.bytes() as i64);
+    /// Adds an asynchronous sink (NATS) behind its overflow policy.
+    pub fn with_message_sink(mut self, net: Overflow) -> Pipeline {
+        net.report(&self.stats);
         self.net = Some(net);
         self
     }
 
     /// Records waiting in the spill.
     pub fn spilled(&self) -> u64 {
-        self.net.as_ref().map(|n| n.spill.len()).unwrap_or(0)
+        self.net.as_ref().map(|n| n.spilled()).unwrap_or(0)
     }
 
     /// Keeps one message the message sink gave back (shutdown) in the spill.
@@ -263,13 +157,7 @@ impl Pipeline {
         let Some(net) = self.net.as_mut() else {
             return false;
         };
-        let ok = net
-            .spill
-            .push(subject.as_bytes(), msg_id.as_bytes(), payload)
-            .is_ok();
-        self.stats.spill_records.set(net.spill.len() as i64);
-        self.stats.spill_bytes.set(net.spill.bytes() as i64);
-        ok
+        net.keep(subject, msg_id, payload, &self.stats)
     }
 
     /// Moves spilled records to the message sink, oldest first, until it is
@@ -278,38 +166,11 @@ impl Pipeline {
         let Some(net) = self.net.as_mut() else {
             return 0;
         };
-        if net.spill.is_empty() {
-            return 0;
-        }
-        let sink = net.sink.clone();
-        let (subjects, counts) = (&mut net.subjects, &self.stats.subjects);
-        let moved = net
-            .spill
-            .drain(|s, i, p| {
-                let sent = sink.try_send(ascii(s), ascii(i), p);
-                if sent {
-                    subjects.count(counts, s);
-                }
-                sent
-            })
-            .unwrap_or_else(|e| {
-                self.stats.sink_errors.inc();
-                if let Some(n) = net.log.check(crate::sys::now_ns()) {
-                    log::error!("reading the spill failed: {e} ({n} similar errors suppressed)");
-                }
-                0
-            });
-        if !net.gaps.is_empty() {
-            Self::emit_gaps(net, &self.stats);
-        }
-        self.stats.spill_records.set(net.spill.len() as i64);
-        self.stats.spill_bytes.set(net.spill.bytes() as i64);
-        moved
+        net.poll(&self.stats)
     }
 
-    /// Hands the batch to the message sink: straight to it while nothing is
-    /// spilled and it has room, otherwise behind the spilled records.
-    /// With a file sink too, each record is encoded once here and the same
+    /// Hands the batch to the message sink (see [`Overflow::send`]).
+    /// With a file sink too, each record is encoded once there and the same
     /// bytes are queued for the file (see [`Pipeline::write_file`]).
     fn send_batch(&mut self) {
         let Some(net) = self.net.as_mut() else { return };
@@ -317,92 +178,16 @@ impl Pipeline {
         // Without a file sink, "written" means handed to the message sink
         // (queued or spilled); its acks are counted by the sink itself.
         let count_written = file.is_none();
-        for rec in self.batch.iter() {
-            let written = &self.stats.venue(rec.venue()).written[rec.data_type().index()];
-            net.subject.clear();
-            net.id.clear();
-            net.payload.clear();
-            push_subject(&mut net.subject, rec);
-            push_msg_id(&mut net.id, rec);
-            encode_json(&mut net.payload, rec);
+        net.send(&self.batch, &self.stats, count_written, |rec, json| {
             if let Some(f) = file.as_mut() {
-                f.push_encoded(rec, &net.payload);
+                f.push_encoded(rec, json);
             }
-            if net.spill.is_empty()
-                && net
-                    .sink
-                    .try_send(ascii(&net.subject), ascii(&net.id), &net.payload)
-            {
-                net.subjects.count(&self.stats.subjects, &net.subject);
-                if count_written {
-                    written.inc();
-                }
-                continue;
-            }
-            match net.spill.push(&net.subject, &net.id, &net.payload) {
-                Ok(()) => {
-                    if count_written {
-                        written.inc();
-                    }
-                    self.stats.spilled_total.inc();
-                }
-                Err(e) => {
-                    // Disk budget gone too: the one place records are dropped,
-                    // always counted, logged, and reported by a `gap` record.
-                    self.stats.sink_records_dropped.inc();
-                    note_gap(&mut net.gaps, rec);
-                    if let Some(n) = net.log.check(rec.receive_ts_ns()) {
-                        log::error!(
-                            "message sink full and spill refused ({e}): dropped {} ({n} more dropped since the last line)",
-                            ascii(&net.id)
-                        );
-                    }
-                    if matches!(e, SpillError::Io(_)) {
-                        self.stats.sink_errors.inc();
-                    }
-                }
-            }
-        }
-        Self::emit_gaps(net, &self.stats);
-        self.stats.spill_records.set(net.spill.len() as i64);
-        self.stats.spill_bytes.set(net.spill.bytes() as i64);
-    }
-
-    /// Hands pending `gap` records on (behind everything already spilled),
-    /// as soon as there is room again.
-    fn emit_gaps(net: &mut NetOut, stats: &CoreStats) {
-        while let Some(g) = net.gaps.first() {
-            net.subject.clear();
-            net.id.clear();
-            net.payload.clear();
-            g.subject(&mut net.subject);
-            g.msg_id(&mut net.id);
-            g.json(&mut net.payload);
-            let sent = (net.spill.is_empty()
-                && net
-                    .sink
-                    .try_send(ascii(&net.subject), ascii(&net.id), &net.payload))
-                || net.spill.push(&net.subject, &net.id, &net.payload).is_ok();
-            if !sent {
-                return;
-            }
-            stats.gaps_emitted.inc();
-            log::warn!(
-                "gap record: {} {} {} lost {} records ({}..{} ms)",
-                g.venue,
-                g.data_type,
-                g.symbol,
-                g.count,
-                g.from_ts_ms,
-                g.to_ts_ms
-            );
-            net.gaps.remove(0);
-        }
+        });
     }
 
     /// Gaps not yet handed on (for tests and shutdown).
     pub fn pending_gaps(&self) -> &[Gap] {
-        self.net.as_ref().map(|n| n.gaps.as_slice()).unwrap_or(&[])
+        self.net.as_ref().map(|n| n.pending_gaps()).unwrap_or(&[])
     }
 
     /// Enables raw capture of `venues` into `writer`.
@@ -914,7 +699,7 @@ impl Pipeline {
         let result = if encoded {
             sink.write_queued()
         } else {
-            sink.write_batch(&self.batch)
+            Sink::write(sink, &self.batch, &self.stats)
         };
         self.observe_written(&result, true);
         self.file_result(result, now_ns);
@@ -941,7 +726,7 @@ impl Pipeline {
             return;
         };
         let result = if enter && sink.is_ring() {
-            sink.write_queued()
+            Sink::poll(sink, &self.stats)
         } else if !enter && sink.in_flight() {
             let r = sink.collect_landed();
             if matches!(&r, Ok(r) if *r == WriteReport::default()) {
@@ -1059,7 +844,7 @@ impl Pipeline {
         let Some(sink) = self.sink.as_mut() else {
             return Ok(());
         };
-        let result = sink.close();
+        let result = Sink::close(sink, &self.stats);
         self.observe_written(&result, false);
         let err = result.as_ref().err().map(|e| {
             format!(
@@ -1069,42 +854,6 @@ impl Pipeline {
         });
         self.file_result(result, now);
         err.map_or(Ok(()), Err)
-    }
-}
-
-/// Adds a dropped record to its stream's gap (drop path only: may allocate).
-fn note_gap(gaps: &mut Vec<Gap>, rec: &crate::batch::Record<'_>) {
-    let o = rec.origin();
-    let ms = o.receive_ts_ns / 1_000_000;
-    let id = match rec {
-        crate::batch::Record::Trade(t) => Some(match t.trade_id {
-            crate::batch::TradeId::Num(n) => n.to_string(),
-            crate::batch::TradeId::Str(s) => s.to_string(),
-        }),
-        crate::batch::Record::Book(b) => Some(b.last_update_id.to_string()),
-        _ => None,
-    };
-    match gaps
-        .iter_mut()
-        .find(|g| g.venue == o.venue && g.data_type == rec.data_type() && g.symbol == o.symbol)
-    {
-        Some(g) => {
-            g.count += 1;
-            g.to_ts_ms = ms;
-            if id.is_some() {
-                g.to_id = id;
-            }
-        }
-        None => gaps.push(Gap {
-            venue: o.venue,
-            data_type: rec.data_type(),
-            symbol: o.symbol.to_string(),
-            count: 1,
-            from_ts_ms: ms,
-            to_ts_ms: ms,
-            from_id: id.clone(),
-            to_id: id,
-        }),
     }
 }
 
@@ -1127,7 +876,10 @@ fn snippet(text: &str) -> &str {
 mod tests {
     use super::*;
     use crate::mock::binance::trade_frames;
+    use crate::sink::spill::Spill;
+    use crate::sink::MessageSink;
     use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
     use std::time::Duration;
 
     /// A message sink with room for `room` messages; records what it took.
@@ -1175,7 +927,7 @@ mod tests {
         let mut p = Pipeline::new(0, 16, &plan, vec![map], stats.clone())
             .unwrap()
             .without_file_sink()
-            .with_message_sink(NetOut::new(fake.clone(), spill));
+            .with_message_sink(Overflow::new(fake.clone(), spill));
         for f in trade_frames(&[("BTCUSDT", "BTC", "USDT")], 100, 0) {
             p.on_text(
                 VenueId::BinanceSpot,
@@ -1245,7 +997,7 @@ mod tests {
         let stats = Arc::new(CoreStats::new(0, 0));
         let mut p = Pipeline::new(0, 16, &plan, vec![map], stats.clone())
             .unwrap()
-            .with_message_sink(NetOut::new(fake_out, spill));
+            .with_message_sink(Overflow::new(fake_out, spill));
         for f in trade_frames(&[("BTCUSDT", "BTC", "USDT")], 10, 0) {
             p.on_text(
                 VenueId::BinanceSpot,

@@ -80,7 +80,7 @@ async fn replay_to_nats(plan: &Plan, input: &Path, speed: Speed) -> Result<Repla
     let dir = n.spill_path.join("replay");
     let spill = crate::sink::spill::Spill::open(&dir, n.spill_max_bytes, 64 << 20)
         .map_err(|e| format!("spill {}: {e}", dir.display()))?;
-    let out = super::pipeline::NetOut::new(
+    let out = crate::sink::Overflow::new(
         std::rc::Rc::new(crate::sink::nats::NatsAdapter::new(publisher.clone())),
         spill,
     );

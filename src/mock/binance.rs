@@ -275,7 +275,7 @@ impl Market {
 }
 
 /// Decimal digits, shared with the collector's encoder.
-pub(crate) use crate::sink::encode::push_u64;
+pub(crate) use crate::json::push_u64;
 
 /// Appends `n` (< 10^8) as exactly 8 digits.
 #[inline]

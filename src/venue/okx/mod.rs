@@ -333,7 +333,7 @@ fn finish(out: &mut Vec<u8>, frames: &mut Vec<String>) {
 
 /// One subscribe arg of a channel name.
 fn push_arg(out: &mut Vec<u8>, channel: &str) {
-    use crate::sink::encode::json_str;
+    use crate::json::json_str;
     out.extend_from_slice(b"{\"channel\":");
     match channel.split_once(':') {
         Some((name, target)) => {

@@ -1,0 +1,313 @@
+//! JSON writing primitives: integers, decimals and string literals appended
+//! to a reused byte buffer without `fmt` machinery or allocation (beyond the
+//! buffer's growth). A leaf: it imports nothing of this crate, so the
+//! record encoder (`sink::encode`), the raw capture and the mock exchange
+//! can all use it without depending on one another.
+//!
+//! Decimals are printed exactly as rust_decimal's `Display` does (scale
+//! kept, never an exponent).
+
+use rust_decimal::Decimal;
+
+/// A decimal exactly as rust_decimal's `Display` prints it (scale kept, no
+/// exponent), from mantissa and scale directly: `fmt` machinery cost more
+/// than the whole JSON parse of a trade.
+#[inline]
+pub fn push_decimal(out: &mut Vec<u8>, d: &Decimal) {
+    let m = d.mantissa();
+    if m < 0 {
+        out.push(b'-');
+    }
+    let abs = m.unsigned_abs();
+    let scale = d.scale() as usize;
+    match u64::try_from(abs) {
+        Ok(small) => push_scaled(out, small, scale),
+        Err(_) => push_scaled_u128(out, abs, scale),
+    }
+}
+
+/// The rare mantissa beyond `u64` (over 19 digits): digits one division
+/// at a time through a local buffer.
+#[cold]
+fn push_scaled_u128(out: &mut Vec<u8>, mut abs: u128, scale: usize) {
+    let mut buf = [0u8; 40];
+    let mut i = buf.len();
+    while abs > 0 {
+        i -= 1;
+        buf[i] = b'0' + (abs % 10) as u8;
+        abs /= 10;
+    }
+    let digits = &buf[i..];
+    if scale == 0 {
+        out.extend_from_slice(digits);
+    } else if digits.len() <= scale {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', scale - digits.len()));
+        out.extend_from_slice(digits);
+    } else {
+        let (int, frac) = digits.split_at(digits.len() - scale);
+        out.extend_from_slice(int);
+        out.push(b'.');
+        out.extend_from_slice(frac);
+    }
+}
+
+/// `n` (< 10⁸) as eight ASCII digits, leading zeros kept, in a `u64` whose
+/// little-endian bytes are the digits in writing order. Lanes split 4+4,
+/// then 2+2, then 1+1 digits with multiply-shift divisions, so the three
+/// steps work on all lanes at once instead of a chain of divisions per
+/// digit pair (that chain was 9 % of a core: a record has four integers
+/// of 13–19 digits).
+#[inline]
+fn eight_digits(n: u32) -> u64 {
+    let n = u64::from(n);
+    // [hi 4 | lo 4] in 32-bit lanes, the high half first in memory.
+    let v = (n / 10_000) | ((n % 10_000) << 32);
+    // x / 100 == (x * 5243) >> 19 for x < 43 699.
+    let q = ((v * 5243) >> 19) & 0x0000_007F_0000_007F;
+    let v = q | ((v - q * 100) << 16);
+    // x / 10 == (x * 103) >> 10 for x < 179.
+    let q = ((v * 103) >> 10) & 0x000F_000F_000F_000F;
+    let v = q | ((v - q * 10) << 8);
+    v + 0x3030_3030_3030_3030
+}
+
+/// Decimal digits of `n` (1 for 0).
+#[inline]
+fn digit_count(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// Copies `src` into `out`'s spare room at `at` past its length, without
+/// changing the length. The caller has reserved room for it.
+#[inline(always)]
+fn put(out: &mut Vec<u8>, at: usize, src: &[u8]) {
+    let spare = out.spare_capacity_mut();
+    assert!(at + src.len() <= spare.len());
+    // SAFETY: in bounds (checked above); `write_copy_of_slice` is not stable.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            src.as_ptr(),
+            spare.as_mut_ptr().add(at).cast::<u8>(),
+            src.len(),
+        )
+    };
+}
+
+/// Appends `n` with a decimal point `scale` (at most 28) digits from the
+/// right (`0.` and zeros in front when `n` has no more digits than that; no
+/// point for 0). The digits go out as [`Blocks`], like integers; the point
+/// is made by moving the fraction one byte right with one fixed 32-byte
+/// move (a variable-length copy is a `memmove` call per number).
+#[inline]
+fn push_scaled(out: &mut Vec<u8>, n: u64, scale: usize) {
+    let scale = scale.min(28);
+    let b = Blocks::of(n);
+    if scale == 0 {
+        b.put(out, b.digits);
+        return;
+    }
+    if b.digits <= scale {
+        // `0.` and the zeros in front, then the digits.
+        out.reserve(2 + 32);
+        out.extend_from_slice(b"0.");
+        put(out, 0, &[b'0'; 32]);
+        // SAFETY: `put` wrote 32 '0's; `scale - digits` <= 27 are kept.
+        unsafe { out.set_len(out.len() + scale - b.digits) };
+        b.put(out, b.digits);
+        return;
+    }
+    out.reserve(b.digits + 1 + 32);
+    b.put(out, b.digits);
+    let frac_at = out.len() - scale;
+    // The fraction and the spare bytes after it (reserved above, maybe
+    // uninitialized: hence `MaybeUninit`) move one byte right as a whole.
+    let mut frac = std::mem::MaybeUninit::<[u8; 32]>::uninit();
+    let base = out.as_mut_ptr();
+    // SAFETY: `frac_at + 1 + 32` <= length + 33 - scale, within the
+    // `digits + 1 + 32` bytes reserved from the old length on.
+    unsafe {
+        std::ptr::copy_nonoverlapping(base.add(frac_at), frac.as_mut_ptr().cast::<u8>(), 32);
+        std::ptr::copy_nonoverlapping(frac.as_ptr().cast::<u8>(), base.add(frac_at + 1), 32);
+        *base.add(frac_at) = b'.';
+        out.set_len(out.len() + 1);
+    }
+}
+
+/// Decimal digits of `n` without going through `fmt` machinery.
+#[inline]
+pub fn push_u64(out: &mut Vec<u8>, n: u64) {
+    let b = Blocks::of(n);
+    b.put(out, b.digits);
+}
+
+/// An integer's digits as up to three blocks of eight ([`eight_digits`]),
+/// stored straight into a vector's spare room, the first shifted so its
+/// leading zeros fall off (no scratch buffer: reading back just-stored
+/// bytes stalls store forwarding).
+pub struct Blocks {
+    /// Unused blocks are 0.
+    w: [u64; 3],
+    /// Digits in the first block (1..=8).
+    first: usize,
+    /// All digits: more than 8 use the second block, more than 16 the third.
+    pub digits: usize,
+}
+
+impl Blocks {
+    // Always inlined: as a call, the struct went back through memory and
+    // the prologue cost as much as a block's digits.
+    #[inline(always)]
+    pub fn of(n: u64) -> Blocks {
+        let digits = digit_count(n);
+        // The first block's `k` digits are its last `k` bytes: shift the
+        // others out (`k` is 1..=8, so the shift is 0..=56).
+        let lead = |w: u64, k: usize| w >> (8 * (8 - k));
+        if n < 100_000_000 {
+            return Blocks {
+                w: [lead(eight_digits(n as u32), digits), 0, 0],
+                first: digits,
+                digits,
+            };
+        }
+        let top = n / 100_000_000;
+        let lo = eight_digits((n % 100_000_000) as u32);
+        if top < 100_000_000 {
+            let k = digits - 8;
+            Blocks {
+                w: [lead(eight_digits(top as u32), k), lo, 0],
+                first: k,
+                digits,
+            }
+        } else {
+            let k = digits - 16;
+            let hi = lead(eight_digits((top / 100_000_000) as u32), k);
+            let mid = eight_digits((top % 100_000_000) as u32);
+            Blocks {
+                w: [hi, mid, lo],
+                first: k,
+                digits,
+            }
+        }
+    }
+
+    /// Appends the first `keep` (1..=`digits`) digits: the number, or its
+    /// leading part (ms of a ns time without a second conversion).
+    #[inline]
+    pub fn put(&self, out: &mut Vec<u8>, keep: usize) {
+        debug_assert!(keep >= 1 && keep <= self.digits);
+        out.reserve(24);
+        let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+        let store = |at: usize, w: u64| {
+            // SAFETY: at most three 8-byte stores ending at byte 20 of the
+            // 24 reserved.
+            unsafe {
+                dst.add(at)
+                    .cast::<[u8; 8]>()
+                    .write_unaligned(w.to_le_bytes())
+            }
+        };
+        // Spelled out: as a loop, the stores became a `memcpy` call. Only the
+        // blocks in use are stored (extra stores under a number that is read
+        // back, as decimals are, stall store forwarding).
+        store(0, self.w[0]);
+        if self.digits > 8 {
+            store(self.first, self.w[1]);
+            if self.digits > 16 {
+                store(self.first + 8, self.w[2]);
+            }
+        }
+        // SAFETY: the stores wrote the `digits` digits from the old length
+        // on; `keep` of them are kept.
+        unsafe { out.set_len(out.len() + keep.min(self.digits)) };
+    }
+}
+
+/// Whether any of the eight bytes of `w` is below 0x20, `"` or `\\`
+/// (exact as a yes/no: the zero-byte test has no false positives overall).
+#[inline]
+fn needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (below_space | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')))) != 0
+}
+
+/// Appends `"`, the `n` bytes whose first and last `W` (`W <= n <= 2W`)
+/// are `head` and `tail`, and `"`.
+#[inline(always)]
+fn quoted_words<const W: usize>(out: &mut Vec<u8>, n: usize, head: &[u8; W], tail: &[u8; W]) {
+    debug_assert!(W <= n && n <= 2 * W);
+    out.reserve(n + 2);
+    let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+    // SAFETY: `n + 2` bytes reserved; the words overlap when `n < 2W` and
+    // together cover bytes 1..=n.
+    unsafe {
+        *dst = b'"';
+        dst.add(1).cast::<[u8; W]>().write_unaligned(*head);
+        dst.add(n + 1 - W).cast::<[u8; W]>().write_unaligned(*tail);
+        *dst.add(n + 1) = b'"';
+        out.set_len(out.len() + n + 2);
+    }
+}
+
+/// A JSON string literal; escapes what JSON requires (symbols are venue data).
+#[inline]
+pub fn json_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    // Symbols never need escaping and are short: two overlapping word loads
+    // check and copy them (a byte loop and a `memcpy` call cost more than
+    // the rest of a trade's head).
+    let n = bytes.len();
+    if (8..=16).contains(&n) {
+        let a = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+        let b = u64::from_le_bytes(bytes[n - 8..].try_into().unwrap());
+        if !needs_escape(a) && !needs_escape(b) {
+            quoted_words(out, n, &a.to_le_bytes(), &b.to_le_bytes());
+            return;
+        }
+    } else if (4..8).contains(&n) {
+        let a = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+        let b = u32::from_le_bytes(bytes[n - 4..].try_into().unwrap());
+        if !needs_escape(u64::from(a) | u64::from(b) << 32) {
+            quoted_words(out, n, &a.to_le_bytes(), &b.to_le_bytes());
+            return;
+        }
+    } else if bytes.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => {
+                out.extend_from_slice(&bytes[start..i]);
+                let hex = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(hex[(b >> 4) as usize]);
+                out.push(hex[(b & 15) as usize]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests;
