@@ -9,6 +9,7 @@
 pub mod continuity;
 pub mod pipeline;
 pub mod replay;
+pub mod session;
 pub mod shard;
 pub mod shutdown;
 
