@@ -203,25 +203,6 @@ impl Pipeline {
         })
     }
 
-    /// Gives the pipeline this core's books.
-    pub fn with_books(mut self, books: Books) -> Pipeline {
-        self.books = books;
-        self
-    }
-
-    pub fn books(&self) -> &Books {
-        &self.books
-    }
-
-    pub fn books_mut(&mut self) -> &mut Books {
-        &mut self.books
-    }
-
-    /// Instruments of a venue (this core's copy).
-    pub fn instruments(&self, venue: VenueId) -> &InstrumentMap {
-        &self.instruments[venue.index()]
-    }
-
     /// Replays carry recorded receive times: skip live latency histograms.
     pub fn replaying(mut self) -> Pipeline {
         self.live = false;

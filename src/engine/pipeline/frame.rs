@@ -327,7 +327,13 @@ impl Pipeline {
         self.count_malformed(venue, reason, "", receive_ns);
     }
 
-    pub(super) fn count_malformed(&mut self, venue: VenueId, r: Malformed, text: &str, now_ns: u64) {
+    pub(super) fn count_malformed(
+        &mut self,
+        venue: VenueId,
+        r: Malformed,
+        text: &str,
+        now_ns: u64,
+    ) {
         self.stats.venue(venue).malformed[r.index()].inc();
         if let Some(n) = self.malformed_log.check(now_ns) {
             log::warn!(

@@ -1,13 +1,33 @@
 //! REST answers into the batch: polled data, book snapshots and trade
-//! history fetched to backfill a reconnect gap; and the throttled book
-//! publisher. Each counts what it adds like a frame does.
+//! history fetched to backfill a reconnect gap; the throttled book
+//! publisher; and the books and instruments the REST worker reads. Each
+//! counts what it adds like a frame does.
 
 use super::Pipeline;
-use crate::book::BookAction;
+use crate::book::{BookAction, Books};
 use crate::model::{DataType, VenueId};
-use crate::venue::{self, FrameOutcome, Malformed};
+use crate::venue::{self, FrameOutcome, InstrumentMap, Malformed};
 
 impl Pipeline {
+    /// Gives the pipeline this core's books.
+    pub fn with_books(mut self, books: Books) -> Pipeline {
+        self.books = books;
+        self
+    }
+
+    pub fn books(&self) -> &Books {
+        &self.books
+    }
+
+    pub fn books_mut(&mut self) -> &mut Books {
+        &mut self.books
+    }
+
+    /// Instruments of a venue (this core's copy).
+    pub fn instruments(&self, venue: VenueId) -> &InstrumentMap {
+        &self.instruments[venue.index()]
+    }
+
     /// A REST trade-history body for the gap `from..=to` of `raw_symbol`:
     /// pushes the trades of that range, oldest first, marked backfilled.
     /// Returns the range of sequence numbers recovered (`None`: none).
@@ -36,7 +56,6 @@ impl Pipeline {
         }
         got
     }
-
 
     /// A REST body polled for `dt` of `raw_symbol` → records. `last_ts_ms` is
     /// the newest datapoint already published for this poll: an answer that

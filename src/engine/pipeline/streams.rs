@@ -61,7 +61,12 @@ impl Pipeline {
 
     /// The record of [`Pipeline::push_gap`], not counted as parsed (frame
     /// handlers count every record they add).
-    pub(super) fn push_gap_record(&mut self, g: &StreamGap, reason: &'static str, now_ns: u64) -> bool {
+    pub(super) fn push_gap_record(
+        &mut self,
+        g: &StreamGap,
+        reason: &'static str,
+        now_ns: u64,
+    ) -> bool {
         let start = self.batch.len();
         let _ = self.batch.push_with::<()>(now_ns, |bump| {
             Ok(crate::batch::Record::Gap(crate::batch::Gap {

@@ -127,7 +127,6 @@ impl RequestLog {
     }
 }
 
-
 /// The frames that subscribe `channels` again on a live connection, counted
 /// in its control-request log; `None` when the venue's hourly budget of such
 /// requests (OKX 480) would be exceeded, which a reconnect resets.
@@ -192,10 +191,7 @@ impl Session<'_> {
             };
             let since = live.since;
             let rotate_at = rotate::rotation_due(&self.v, since);
-            let why = match self
-                .read_loop(&mut live, Mode::Primary { rotate_at })
-                .await
-            {
+            let why = match self.read_loop(&mut live, Mode::Primary { rotate_at }).await {
                 End::Rotate(why) => {
                     vs.rotations.inc();
                     log::info!(

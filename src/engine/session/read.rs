@@ -319,7 +319,8 @@ impl Session<'_> {
             BookAction::None => {}
             BookAction::FetchSnapshot => self.shard.fetch_snapshot(venue, req.raw_symbol),
             BookAction::Resubscribe => {
-                let channel = vec![venue::protocol(venue).channel(&req.raw_symbol, DataType::OrderBook)];
+                let channel =
+                    vec![venue::protocol(venue).channel(&req.raw_symbol, DataType::OrderBook)];
                 let Some(frames) = resubscription(venue, &channel, requests) else {
                     return Ok(false);
                 };

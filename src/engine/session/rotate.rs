@@ -170,7 +170,10 @@ impl Session<'_> {
             Some(mut new) => {
                 new.cstate.shadow = false;
                 // Records of `old` compare with `new` as one connection's.
-                self.shard.pipeline.borrow_mut().retire(old.epoch, new.epoch);
+                self.shard
+                    .pipeline
+                    .borrow_mut()
+                    .retire(old.epoch, new.epoch);
                 let vs = self.shard.stats.venue(conn.venue);
                 vs.connections_up.add(-1);
                 vs.streams_up.add(-(conn.streams.len() as i64));
