@@ -120,7 +120,7 @@ impl Pipeline {
             FrameKind::Text,
             text.as_bytes(),
         );
-        let was_empty = self.batch.len() == 0;
+        let was_empty = self.batch.is_empty();
         let (outcome, action) = self.on_text(src.venue, src.conn_type, text, receive_ns, conn);
         // Under load the flusher seldom runs: look for a landed file write
         // here now and then.
@@ -143,7 +143,7 @@ impl Pipeline {
             replies,
             book,
             full: self.is_full(),
-            started: was_empty && self.batch.len() > 0,
+            started: was_empty && !self.batch.is_empty(),
             gaps: !self.stream_gaps.is_empty(),
             parsed_ns: self.parsed_ns,
         }
