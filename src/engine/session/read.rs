@@ -56,7 +56,6 @@ impl Session<'_> {
         let venue = self.conn.venue;
         let vs = self.shard.stats.venue(venue);
         let heartbeat = venue::protocol(venue).heartbeat();
-        let stale_after = self.v.stale_after;
         // Streams whose silence means a dropped subscription. Only the
         // primary connection resubscribes: an overlap is short and its
         // partner carries the same streams.
@@ -64,38 +63,20 @@ impl Session<'_> {
             Mode::Primary { .. } => self.watch_list(crate::sys::now_ns()),
             Mode::Overlap { .. } => Vec::new(),
         };
-        // One timer sends heartbeats and checks the connection and its
-        // watched streams for silence.
-        let mut period = match heartbeat {
-            Some(h) => h.every.min(stale_after / 2),
-            None => stale_after / 2,
-        };
-        if let Some(min) = watch.iter().map(|w| w.limit_ns).min() {
-            period = period.min(Duration::from_nanos(min / 2));
-        }
-        let mut next_heartbeat = heartbeat.map(|h| Instant::now() + h.every);
-        let mut tick = Some(Box::pin(Timer::new(period)));
         let (stop, until) = match mode {
             Mode::Primary { rotate_at } => (None, rotate_at),
             Mode::Overlap { stop, until } => (Some(stop), until),
         };
-        let mut deadline =
-            until.map(|t| Box::pin(Timer::new(t.saturating_duration_since(Instant::now()))));
+        // Receive time (ns) of the last frame; reuses the clock read each frame
+        // already pays for, instead of a second one.
+        let mut last_frame_ns = crate::sys::now_ns();
+        let mut timers = Timers::new(self.v.stale_after, heartbeat, &watch, until, last_frame_ns);
         let Live {
             stream,
             cstate,
             requests,
             ..
         } = live;
-        // Receive time (ns) of the last frame; reuses the clock read each frame
-        // already pays for, instead of a second one.
-        let mut last_frame_ns = crate::sys::now_ns();
-        // The timers' due times on the same clock, for the fast path below.
-        let period_ns = period.as_nanos() as u64;
-        let mut tick_at_ns = last_frame_ns + period_ns;
-        let until_ns = until.map_or(u64::MAX, |t| {
-            last_frame_ns + t.saturating_duration_since(Instant::now()).as_nanos() as u64
-        });
         let mut since_yield = 0u32;
         // (transport reads, clock) of the last parse's clock read: a frame
         // tungstenite decodes with no read since came from bytes in memory
@@ -115,9 +96,9 @@ impl Session<'_> {
             // without building the select over the timers (a tenth of the
             // core went to that), and check the timers by the last frame's
             // receive time instead; idle, the select waits as before.
-            let fast = if last_frame_ns >= tick_at_ns {
+            let fast = if last_frame_ns >= timers.tick_at_ns {
                 Some(Ev::Tick)
-            } else if last_frame_ns >= until_ns {
+            } else if last_frame_ns >= timers.until_ns {
                 Some(Ev::Other)
             } else {
                 match std::future::poll_fn(|cx| std::task::Poll::Ready(stream.poll_next_unpin(cx)))
@@ -129,7 +110,7 @@ impl Session<'_> {
             };
             let next = match fast {
                 Some(ev) => ev,
-                None => next_event(stream, &mut tick, stop, &mut deadline).await,
+                None => next_event(stream, &mut timers.tick, stop, &mut timers.deadline).await,
             };
             let next = match next {
                 Ev::Msg(m) => m,
@@ -140,7 +121,7 @@ impl Session<'_> {
                     }
                 }
                 Ev::Tick => {
-                    let beat = heartbeat.zip(next_heartbeat.as_mut());
+                    let beat = heartbeat.zip(timers.next_heartbeat.as_mut());
                     let quiet = crate::sys::now_ns().saturating_sub(last_frame_ns);
                     if let Err(end) = self
                         .on_tick(stream, quiet, beat, &mut watch, requests)
@@ -148,8 +129,7 @@ impl Session<'_> {
                     {
                         return end;
                     }
-                    tick = Some(Box::pin(Timer::new(period)));
-                    tick_at_ns = crate::sys::now_ns() + period_ns;
+                    timers.rearm();
                     continue;
                 }
             };
@@ -332,6 +312,54 @@ impl Session<'_> {
             }
         }
         Ok(true)
+    }
+}
+
+/// The read loop's timers: one tick that sends heartbeats and checks the
+/// connection and its watched streams for silence, and the end of the loop's
+/// time (rotation due, overlap over); with their due times on the frame
+/// clock, which the fast path checks instead of polling the timers.
+struct Timers {
+    period: Duration,
+    tick: Option<Pin<Box<Timer>>>,
+    tick_at_ns: u64,
+    deadline: Option<Pin<Box<Timer>>>,
+    until_ns: u64,
+    next_heartbeat: Option<Instant>,
+}
+
+impl Timers {
+    fn new(
+        stale_after: Duration,
+        heartbeat: Option<Heartbeat>,
+        watch: &[Watch],
+        until: Option<Instant>,
+        now_ns: u64,
+    ) -> Timers {
+        let mut period = match heartbeat {
+            Some(h) => h.every.min(stale_after / 2),
+            None => stale_after / 2,
+        };
+        if let Some(min) = watch.iter().map(|w| w.limit_ns).min() {
+            period = period.min(Duration::from_nanos(min / 2));
+        }
+        Timers {
+            period,
+            tick: Some(Box::pin(Timer::new(period))),
+            tick_at_ns: now_ns + period.as_nanos() as u64,
+            deadline: until
+                .map(|t| Box::pin(Timer::new(t.saturating_duration_since(Instant::now())))),
+            until_ns: until.map_or(u64::MAX, |t| {
+                now_ns + t.saturating_duration_since(Instant::now()).as_nanos() as u64
+            }),
+            next_heartbeat: heartbeat.map(|h| Instant::now() + h.every),
+        }
+    }
+
+    /// The tick fired and was handled: arm the next one.
+    fn rearm(&mut self) {
+        self.tick = Some(Box::pin(Timer::new(self.period)));
+        self.tick_at_ns = crate::sys::now_ns() + self.period.as_nanos() as u64;
     }
 }
 
