@@ -41,7 +41,7 @@ impl Pipeline {
     }
 
     /// A stream stopped on a live connection and is subscribed again: what it
-    /// missed is measured at its next record (see [`Continuity::stream_lost`]).
+    /// missed is measured at its next record (see [`crate::engine::continuity::Continuity::stream_lost`]).
     /// Books need nothing: their sync rules see the jump or the new snapshot.
     pub fn stream_lost(&mut self, venue: VenueId, dt: DataType, raw_symbol: &str) {
         self.continuity.stream_lost(venue, dt, raw_symbol);

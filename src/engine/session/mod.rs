@@ -1,8 +1,8 @@
 //! A socket session: one connection plan's life on its core. It connects
 //! within the venue's connection-rate share, subscribes, and reads
-//! ([`read`]: heartbeats, stale detection, the pipeline's answer to each
-//! frame); it resubscribes streams gone silent ([`watch`]), rotates
-//! make-before-break ([`rotate`]), and on a drop backs off and reconnects,
+//! (`read`: heartbeats, stale detection, the pipeline's answer to each
+//! frame); it resubscribes streams gone silent (`watch`), rotates
+//! make-before-break (`rotate`), and on a drop backs off and reconnects,
 //! marking the books unsynced and handing reconnect gaps to the shard for
 //! backfill. Data work stays in the pipeline; REST work in the shard.
 
