@@ -4,7 +4,7 @@
 
 use marketprism::config::plan::FileSinkPlan;
 use marketprism::config::WriteMode;
-use marketprism::engine::pipeline::Pipeline;
+use marketprism::engine::pipeline::{Frame, FrameSource, Pipeline};
 use marketprism::metrics::CoreStats;
 use marketprism::mock::binance::trade_frames;
 use marketprism::model::{DataType, VenueId};
@@ -118,15 +118,22 @@ fn steady_state(write_mode: WriteMode, with_net: bool) {
     }
 
     let mut conn = marketprism::engine::pipeline::ConnState::default();
+    // The read loop's one call per frame.
+    let src = FrameSource {
+        conn_id: 0,
+        venue: VenueId::BinanceSpot,
+        conn_type: Some(DataType::Trade),
+    };
     let mut feed = |p: &mut Pipeline, frames: &[String]| {
         for (i, f) in frames.iter().enumerate() {
-            let (out, _) = p.on_text(
-                VenueId::BinanceSpot,
-                Some(DataType::Trade),
-                f,
-                1_700_000_000_000_000_000 + i as u64,
-                &mut conn,
-            );
+            let out = p
+                .on_frame(
+                    &src,
+                    Frame::Text(f),
+                    1_700_000_000_000_000_000 + i as u64,
+                    &mut conn,
+                )
+                .outcome;
             assert_eq!(out, FrameOutcome::Records(1));
             if p.is_full() {
                 p.flush(1_700_000_000_000_000_000 + i as u64);

@@ -2,6 +2,12 @@
 //! each its [`shard::Shard`], wait, and stop them in order. It only starts,
 //! gathers and stops; all data work happens inside the shards.
 //!
+//! By role: [`shard`] wires one core's tasks; [`session`] runs a socket
+//! (connect, heartbeats, stale detection, rotation, resubscription,
+//! reconnect); [`pipeline`] turns a frame into batch records (parse, books,
+//! [`continuity`]) and answers each frame with one [`pipeline::FrameAnswer`];
+//! [`replay`] feeds recorded frames through the same pipeline.
+//!
 //! Start-up order: memlock → signals → TLS configs → instrument lists (one
 //! REST call per venue, before any core starts, so every core sees the same
 //! symbol map) → HTTP listener bound → executors.
@@ -9,6 +15,7 @@
 pub mod continuity;
 pub mod pipeline;
 pub mod replay;
+pub mod session;
 pub mod shard;
 pub mod shutdown;
 

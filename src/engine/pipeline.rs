@@ -3,22 +3,30 @@
 //! it frames and decides when to flush. Keeping it synchronous makes it
 //! testable (and allocation-countable) without sockets.
 
-use super::continuity::{key_of, Continuity, StreamGap, Verdict};
+mod frame;
+mod rest;
+mod streams;
+
+pub use frame::{received_slot, BookRequest, ConnState, Frame, FrameAnswer, FrameSource};
+
+use super::continuity::{Continuity, StreamGap};
 use crate::batch::Batch;
-use crate::book::{BookAction, BookMsg, Books};
-use crate::capture::{FrameKind, RawWriter};
+use crate::book::{BookMsg, Books};
+use crate::capture::RawWriter;
 use crate::config::plan::FileSinkPlan;
 use crate::logging::RateLimit;
 use crate::metrics::CoreStats;
 use crate::model::{DataType, VenueId};
 use crate::sink::{FileSink, Gap, Overflow, Sink, WriteError, WriteReport};
-use crate::venue::{self, FrameOutcome, InstrumentMap, Malformed, ParseCtx, VenueState};
+use crate::venue::{self, InstrumentMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Arena bytes reserved per batch slot up front (a trade record plus strings
 /// is about 150 bytes), so steady state never grows the arena.
 const ARENA_BYTES_PER_EVENT: usize = 192;
+/// Frames between looks for a landed file write (a memory read when none).
+const LOOK_FOR_WRITES_EVERY: u32 = 16;
 
 pub struct Pipeline {
     batch: Batch,
@@ -49,18 +57,8 @@ pub struct Pipeline {
     continuity: Continuity,
     /// Gaps found and not yet taken by the shard (backfill or `gap` record).
     stream_gaps: Vec<StreamGap>,
-}
-
-/// What a connection keeps for its parser between frames.
-#[derive(Debug, Default)]
-pub struct ConnState {
-    pub venue: VenueState,
-    /// Frames the parser wants sent back (drained by the connection task).
-    pub replies: Vec<String>,
-    /// This connection attempt's number on the core (continuity checks).
-    pub epoch: u32,
-    /// A replacement still overlapping the connection it replaces.
-    pub shadow: bool,
+    /// Frames since the last look for a landed file write.
+    frames_since_look: u32,
 }
 
 impl Pipeline {
@@ -96,26 +94,8 @@ impl Pipeline {
             book_msg: BookMsg::default(),
             continuity: Continuity::default(),
             stream_gaps: Vec::new(),
+            frames_since_look: 0,
         })
-    }
-
-    /// Gives the pipeline this core's books.
-    pub fn with_books(mut self, books: Books) -> Pipeline {
-        self.books = books;
-        self
-    }
-
-    pub fn books(&self) -> &Books {
-        &self.books
-    }
-
-    pub fn books_mut(&mut self) -> &mut Books {
-        &mut self.books
-    }
-
-    /// Instruments of a venue (this core's copy).
-    pub fn instruments(&self, venue: VenueId) -> &InstrumentMap {
-        &self.instruments[venue.index()]
     }
 
     /// Replays carry recorded receive times: skip live latency histograms.
@@ -197,431 +177,6 @@ impl Pipeline {
         }
         self.raw = Some(writer);
         self
-    }
-
-    /// Records a received frame if raw capture is on for its venue.
-    #[inline]
-    pub fn record_raw(
-        &mut self,
-        receive_ns: u64,
-        conn_id: usize,
-        venue: VenueId,
-        kind: FrameKind,
-        payload: &[u8],
-    ) {
-        if !self.raw_venues[venue.index()] {
-            return;
-        }
-        let Some(w) = self.raw.as_mut() else { return };
-        if let Err(e) = w.record(receive_ns, conn_id, venue, kind, payload) {
-            self.stats.raw_capture_errors.inc();
-            if let Some(n) = self.raw_log.check(receive_ns) {
-                log::error!("raw capture write failed: {e} ({n} similar errors suppressed)");
-            }
-        } else {
-            self.stats.raw_frames.inc();
-        }
-    }
-
-    /// Handles one text frame received at `receive_ns` on a connection of
-    /// `venue` carrying `conn_type` (`None`: several data types). A book
-    /// message goes to the books; the returned action is theirs.
-    #[inline]
-    pub fn on_text(
-        &mut self,
-        venue: VenueId,
-        conn_type: Option<DataType>,
-        text: &str,
-        receive_ns: u64,
-        conn: &mut ConnState,
-    ) -> (FrameOutcome, BookAction) {
-        let vs = self.stats.venue(venue);
-        vs.frames_received[received_slot(conn_type)].inc();
-        vs.bytes_received.add(text.len() as u64);
-        let start = self.batch.len();
-        let mut cx = ParseCtx {
-            venue,
-            instruments: &self.instruments[venue.index()],
-            book: &mut self.book_msg,
-            state: &mut conn.venue,
-            replies: &mut conn.replies,
-        };
-        let out = venue::protocol(venue).on_text(text, receive_ns, &mut cx, &mut self.batch);
-        let mut action = BookAction::None;
-        match out {
-            FrameOutcome::Records(_) => {}
-            FrameOutcome::Book => {
-                self.book_msg.shadow = conn.shadow;
-                let (ahead, resyncs) = {
-                    let st = self.books.stats(venue);
-                    (st.shadow_ahead, st.resyncs)
-                };
-                action = self
-                    .books
-                    .on_ws(venue, &self.book_msg, receive_ns, &mut self.batch);
-                let st = self.books.stats(venue);
-                if st.shadow_ahead != ahead {
-                    self.continuity.last_deferred_ns = receive_ns;
-                }
-                if st.resyncs != resyncs {
-                    self.book_resync_gap(venue, receive_ns);
-                }
-            }
-            FrameOutcome::Control | FrameOutcome::Ignored => vs.control.inc(),
-            FrameOutcome::Notice => {
-                vs.control.inc();
-                vs.shutdown_notices.inc();
-                log::warn!("{venue}: the venue announced this connection will close soon");
-            }
-            FrameOutcome::ControlError => {
-                vs.control_errors.inc();
-                if let Some(n) = self.control_log.check(receive_ns) {
-                    log::warn!(
-                        "{venue}: error answer from venue: {} ({n} more suppressed)",
-                        snippet(text)
-                    );
-                }
-            }
-            FrameOutcome::Malformed(r) => self.count_malformed(venue, r, text, receive_ns),
-        }
-        if self.batch.len() > start {
-            self.dedup(venue, start, conn.epoch, conn.shadow, receive_ns);
-            self.count_parsed(start, receive_ns);
-        }
-        (out, action)
-    }
-
-    /// A book was discarded (gap, checksum, crossed) and resyncs: the
-    /// updates between its last good state and the new snapshot are not in
-    /// the `orderbook_delta` output, so a `gap` record says so.
-    fn book_resync_gap(&mut self, venue: VenueId, receive_ns: u64) {
-        let raw = self.book_msg.raw_symbol.clone();
-        let symbol = self.instruments[venue.index()]
-            .normalize(&raw)
-            .unwrap_or(&raw)
-            .to_string();
-        let ts = self.book_msg.ts_ms;
-        let g = StreamGap {
-            venue,
-            data_type: DataType::OrderBook,
-            raw_symbol: raw,
-            symbol,
-            range: None,
-            from_ts_ms: ts,
-            to_ts_ms: ts,
-        };
-        self.push_gap_record(&g, "book_resync", receive_ns);
-    }
-
-    /// Drops the records from `start` on that another connection already
-    /// delivered, and notes reconnect gaps (see [`super::continuity`]).
-    fn dedup(&mut self, venue: VenueId, start: usize, epoch: u32, shadow: bool, now_ns: u64) {
-        let cont = &mut self.continuity;
-        let gaps = &mut self.stream_gaps;
-        let before = cont.duplicates;
-        self.batch.retain_from(start, |rec| {
-            let Some(key) = key_of(rec) else { return true };
-            let o = rec.origin();
-            let dt = rec.data_type();
-            let range =
-                match cont.check(venue, dt, o.raw_symbol, key, o.ts_ms, epoch, shadow, now_ns) {
-                    Verdict::Keep => return true,
-                    Verdict::Duplicate | Verdict::Deferred => return false,
-                    Verdict::Gap { from, to, since_ms } => (Some((from, to)), since_ms),
-                    Verdict::MaybeGap { since_ms } => (None, since_ms),
-                };
-            gaps.push(StreamGap {
-                venue,
-                data_type: dt,
-                raw_symbol: o.raw_symbol.to_string(),
-                symbol: o.symbol.to_string(),
-                range: range.0,
-                from_ts_ms: range.1,
-                to_ts_ms: o.ts_ms,
-            });
-            true
-        });
-        let dups = cont.duplicates - before;
-        if dups > 0 {
-            self.stats.venue(venue).duplicates_dropped.add(dups);
-        }
-    }
-
-    /// A connection (by epoch) is up / went down: continuity treats records
-    /// of a live connection as overlap and of a dead one as a reconnect.
-    pub fn conn_up(&mut self, epoch: u32) {
-        self.continuity.conn_up(epoch);
-    }
-
-    pub fn conn_down(&mut self, epoch: u32) {
-        self.continuity.conn_down(epoch);
-    }
-
-    /// A rotation replaced `old` by `new`: records of `old` compare with
-    /// those of `new` as overlap, not as a reconnect.
-    pub fn retire(&mut self, old: u32, new: u32) {
-        self.continuity.retire(old, new);
-    }
-
-    /// When a replacement connection last delivered something ahead of the
-    /// connection it replaces (ns); the rotation waits for this to stop.
-    pub fn last_deferred_ns(&self) -> u64 {
-        self.continuity.last_deferred_ns
-    }
-
-    /// Receive time (ns) of the last message of a stream on any connection
-    /// of this core (books: any WebSocket book message); 0: none yet.
-    pub fn stream_last_seen_ns(&self, venue: VenueId, dt: DataType, raw_symbol: &str) -> u64 {
-        match dt {
-            DataType::OrderBook | DataType::OrderBookDelta => {
-                self.books.last_ws_ns(venue, raw_symbol)
-            }
-            _ => self.continuity.last_seen_ns(venue, dt, raw_symbol),
-        }
-    }
-
-    /// A stream stopped on a live connection and is subscribed again: what it
-    /// missed is measured at its next record (see [`Continuity::stream_lost`]).
-    /// Books need nothing: their sync rules see the jump or the new snapshot.
-    pub fn stream_lost(&mut self, venue: VenueId, dt: DataType, raw_symbol: &str) {
-        self.continuity.stream_lost(venue, dt, raw_symbol);
-    }
-
-    pub fn has_stream_gaps(&self) -> bool {
-        !self.stream_gaps.is_empty()
-    }
-
-    /// Reconnect gaps found since the last call.
-    pub fn take_stream_gaps(&mut self) -> Vec<StreamGap> {
-        std::mem::take(&mut self.stream_gaps)
-    }
-
-    /// Emits a `gap` record: `g`'s range (or `missing` of it) was not recovered.
-    pub fn push_gap(&mut self, g: &StreamGap, reason: &'static str, now_ns: u64) {
-        if self.push_gap_record(g, reason, now_ns) {
-            self.stats.venue(g.venue).parsed[DataType::Gap.index()].inc();
-        }
-    }
-
-    /// The record of [`Pipeline::push_gap`], not counted as parsed (frame
-    /// handlers count every record they add).
-    fn push_gap_record(&mut self, g: &StreamGap, reason: &'static str, now_ns: u64) -> bool {
-        let start = self.batch.len();
-        let _ = self.batch.push_with::<()>(now_ns, |bump| {
-            Ok(crate::batch::Record::Gap(crate::batch::Gap {
-                origin: crate::batch::Origin {
-                    venue: g.venue,
-                    symbol: bump.alloc_str(&g.symbol),
-                    raw_symbol: bump.alloc_str(&g.raw_symbol),
-                    ts_ms: now_ns / 1_000_000,
-                    receive_ts_ns: now_ns,
-                },
-                stream: g.data_type,
-                reason,
-                from_id: g.range.map(|r| r.0),
-                to_id: g.range.map(|r| r.1),
-                from_ts_ms: g.from_ts_ms,
-                to_ts_ms: g.to_ts_ms,
-                missing: g.range.map(|(a, b)| b + 1 - a),
-            }))
-        });
-        let pushed = self.batch.len() > start;
-        if pushed {
-            self.stats.venue(g.venue).gap_records.inc();
-            if let Some(n) = self.gap_log.check(now_ns) {
-                log::warn!(
-                    "gap: {} {} {} {reason}: {}, {}..{} ms not recovered ({n} more suppressed)",
-                    g.venue,
-                    g.data_type,
-                    g.raw_symbol,
-                    g.ids(),
-                    g.from_ts_ms,
-                    g.to_ts_ms
-                );
-            }
-        }
-        pushed
-    }
-
-    /// A REST trade-history body for the gap `from..=to` of `raw_symbol`:
-    /// pushes the trades of that range, oldest first, marked backfilled.
-    /// Returns the range of sequence numbers recovered (`None`: none).
-    pub fn on_trade_history(
-        &mut self,
-        venue: VenueId,
-        raw_symbol: &str,
-        (from, to): (u64, u64),
-        body: &[u8],
-        receive_ns: u64,
-    ) -> Result<Option<(u64, u64)>, Malformed> {
-        let proto = venue::protocol(venue);
-        let Some(inst) = self.instruments[venue.index()].get(raw_symbol) else {
-            return Err(Malformed::UnknownSymbol);
-        };
-        let start = self.batch.len();
-        let got = proto.parse_trade_history(inst, body, (from, to), receive_ns, &mut self.batch);
-        if let Err(r) = got {
-            let text = std::str::from_utf8(body).unwrap_or("");
-            self.count_malformed(venue, r, text, receive_ns);
-        }
-        let n = (self.batch.len() - start) as u64;
-        if n > 0 {
-            self.stats.venue(venue).trades_backfilled.add(n);
-            self.count_parsed(start, receive_ns);
-        }
-        got
-    }
-
-    /// Counts the records added since `start` per venue × type.
-    fn count_parsed(&mut self, start: usize, receive_ns: u64) {
-        for rec in self.batch.iter_from(start) {
-            let (vs, dt) = (self.stats.venue(rec.venue()), rec.data_type().index());
-            vs.parsed[dt].inc();
-            vs.last_record_ns[dt].set(rec.receive_ts_ns() as i64);
-        }
-        if self.live {
-            self.parsed_ns = crate::sys::now_ns();
-            self.stats
-                .receive_to_parsed
-                .observe(self.parsed_ns.saturating_sub(receive_ns));
-        }
-    }
-
-    /// The clock read that ended the last frame's parse (0: none yet, or
-    /// replay). The read loop reuses it as the receive time of a frame
-    /// already in memory then, instead of reading the clock again.
-    pub fn parsed_ns(&self) -> u64 {
-        self.parsed_ns
-    }
-
-    /// The symbol of the last book message (the one a returned action is about).
-    pub fn last_book_symbol(&self) -> &str {
-        &self.book_msg.raw_symbol
-    }
-
-    /// A REST body polled for `dt` of `raw_symbol` → records. `last_ts_ms` is
-    /// the newest datapoint already published for this poll: an answer that
-    /// repeats it adds nothing (polls run more often than the data changes).
-    pub fn on_poll(
-        &mut self,
-        venue: VenueId,
-        dt: DataType,
-        raw_symbol: &str,
-        body: &[u8],
-        receive_ns: u64,
-        last_ts_ms: &mut u64,
-    ) -> FrameOutcome {
-        let start = self.batch.len();
-        let Some(inst) = self.instruments[venue.index()].get(raw_symbol) else {
-            self.count_malformed(venue, Malformed::UnknownSymbol, raw_symbol, receive_ns);
-            return FrameOutcome::Malformed(Malformed::UnknownSymbol);
-        };
-        let out = venue::protocol(venue).parse_poll(dt, inst, body, receive_ns, &mut self.batch);
-        if self.batch.len() > start {
-            // A valid answer, changed or not, shows the stream alive.
-            self.stats.venue(venue).last_record_ns[dt.index()].set(receive_ns as i64);
-            let newest = self
-                .batch
-                .iter_from(start)
-                .map(|r| r.origin().ts_ms)
-                .max()
-                .unwrap_or(0);
-            if newest <= *last_ts_ms {
-                self.batch.truncate(start);
-                self.stats.venue(venue).poll_unchanged.inc();
-            } else {
-                *last_ts_ms = newest;
-            }
-        }
-        match out {
-            FrameOutcome::Malformed(r) => {
-                let text = std::str::from_utf8(body).unwrap_or("");
-                self.count_malformed(venue, r, text, receive_ns)
-            }
-            FrameOutcome::ControlError => {
-                self.stats.venue(venue).control_errors.inc();
-                if let Some(n) = self.control_log.check(receive_ns) {
-                    let what = venue::error_body::poll_error(venue, dt, raw_symbol, body);
-                    log::warn!("{what} ({n} more suppressed)");
-                }
-            }
-            _ => {}
-        }
-        if self.batch.len() > start {
-            self.count_parsed(start, receive_ns);
-        }
-        out
-    }
-
-    /// A REST book snapshot body for `raw_symbol` → the books.
-    pub fn on_book_snapshot(
-        &mut self,
-        venue: VenueId,
-        raw_symbol: &str,
-        body: &[u8],
-        receive_ns: u64,
-    ) -> BookAction {
-        self.book_msg.clear();
-        let parsed = venue::protocol(venue).parse_book_snapshot(
-            raw_symbol,
-            body,
-            receive_ns,
-            &mut self.book_msg,
-        );
-        if let Err(r) = parsed {
-            let text = std::str::from_utf8(body).unwrap_or("");
-            self.count_malformed(venue, r, text, receive_ns);
-            self.books.on_snapshot_failed(venue, raw_symbol);
-            return BookAction::FetchSnapshot;
-        }
-        let start = self.batch.len();
-        let action =
-            self.books
-                .on_rest_snapshot(venue, &self.book_msg, receive_ns, &mut self.batch);
-        if self.batch.len() > start {
-            self.count_parsed(start, receive_ns);
-        }
-        action
-    }
-
-    /// Publishes throttled books that are due; returns the next deadline (ns).
-    pub fn publish_books(&mut self, now_ns: u64) -> Option<u64> {
-        let start = self.batch.len();
-        let next = self.books.publish_due(now_ns, &mut self.batch);
-        if self.batch.len() > start {
-            for rec in self.batch.iter_from(start) {
-                let (vs, dt) = (self.stats.venue(rec.venue()), rec.data_type().index());
-                vs.parsed[dt].inc();
-                vs.last_record_ns[dt].set(rec.receive_ts_ns() as i64);
-            }
-        }
-        next
-    }
-
-    /// Counts a frame rejected before parsing (binary, oversized, bad UTF-8).
-    pub fn on_rejected(
-        &mut self,
-        venue: VenueId,
-        conn_type: Option<DataType>,
-        reason: Malformed,
-        bytes: usize,
-        receive_ns: u64,
-    ) {
-        let vs = self.stats.venue(venue);
-        vs.frames_received[received_slot(conn_type)].inc();
-        vs.bytes_received.add(bytes as u64);
-        self.count_malformed(venue, reason, "", receive_ns);
-    }
-
-    fn count_malformed(&mut self, venue: VenueId, r: Malformed, text: &str, now_ns: u64) {
-        self.stats.venue(venue).malformed[r.index()].inc();
-        if let Some(n) = self.malformed_log.check(now_ns) {
-            log::warn!(
-                "{venue}: skipped malformed frame ({}): {} ({n} more suppressed in the last second)",
-                r.label(),
-                snippet(text)
-            );
-        }
     }
 
     #[inline]
@@ -855,21 +410,6 @@ impl Pipeline {
         self.file_result(result, now);
         err.map_or(Ok(()), Err)
     }
-}
-
-/// Slot of `VenueStats::frames_received` for a connection's data type.
-#[inline]
-pub fn received_slot(conn_type: Option<DataType>) -> usize {
-    conn_type.map(DataType::index).unwrap_or(DataType::COUNT)
-}
-
-/// First bytes of a frame for a log line (on a char boundary).
-fn snippet(text: &str) -> &str {
-    let mut end = text.len().min(160);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 #[cfg(test)]

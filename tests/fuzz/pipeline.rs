@@ -8,7 +8,7 @@ use super::run::{self, guarded};
 use super::{mutate, seeds};
 use marketprism::book::{BookAction, BookConfig, Books};
 use marketprism::config::plan::FileSinkPlan;
-use marketprism::engine::pipeline::{ConnState, Pipeline};
+use marketprism::engine::pipeline::{BookRequest, ConnState, Frame, FrameSource, Pipeline};
 use marketprism::metrics::CoreStats;
 use marketprism::model::{DataType, VenueId};
 use marketprism::venue::{FrameOutcome, Malformed};
@@ -78,9 +78,15 @@ pub fn target(ci_iters: u64) {
             )
         };
         let conn = &mut conns[v.index()];
-        let (out, action) = guarded(&|| format!("{v} frame: {text}"), || {
-            p.on_text(v, None, &text, now, conn)
+        let src = FrameSource {
+            conn_id: v.index(),
+            venue: v,
+            conn_type: None,
+        };
+        let answer = guarded(&|| format!("{v} frame: {text}"), || {
+            p.on_frame(&src, Frame::Text(&text), now, conn)
         });
+        let (out, book) = (answer.outcome, answer.book);
         conn.replies.clear();
         let e = &mut expect[v.index()];
         e.frames += 1;
@@ -90,8 +96,11 @@ pub fn target(ci_iters: u64) {
             FrameOutcome::ControlError => e.control_errors += 1,
             FrameOutcome::Records(_) | FrameOutcome::Book => {}
         }
-        if action == BookAction::FetchSnapshot {
-            let raw = p.last_book_symbol().to_string();
+        if let Some(BookRequest {
+            action: BookAction::FetchSnapshot,
+            raw_symbol: raw,
+        }) = book
+        {
             let body = if v == VenueId::BinanceSpot {
                 &spot_snapshot
             } else {
