@@ -1123,7 +1123,8 @@ fn snippet(text: &str) -> &str {
     &text[..end]
 }
 
-#[cfg(test)]
+// Frames come from the mock's Binance encoder.
+#[cfg(all(test, feature = "mock"))]
 mod tests {
     use super::*;
     use crate::mock::binance::trade_frames;
