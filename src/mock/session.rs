@@ -18,9 +18,10 @@ use super::binance_futures;
 use super::fault::{self, Due, Flavor};
 use super::feed::{self, FeedSub};
 use super::stats::{bump, Bump};
-use super::venues::{self, Chan, Venue};
+use super::venues::{self, Chan};
 use super::ws::{self, Decoded};
 use super::Shared;
+use crate::model::VenueId;
 
 /// Target size of one write: big enough to amortise syscalls and TLS records.
 const CHUNK: usize = 64 * 1024;
@@ -42,10 +43,10 @@ pub(crate) enum Route {
 }
 
 impl Route {
-    pub fn venue(self) -> Venue {
+    pub fn venue(self) -> VenueId {
         match self {
-            Route::Spot => Venue::BinanceSpot,
-            _ => Venue::BinanceDerivatives,
+            Route::Spot => VenueId::BinanceSpot,
+            _ => VenueId::BinanceDerivatives,
         }
     }
 }
@@ -232,12 +233,14 @@ impl Conn {
     /// Counts a subscription in the per-venue stats.
     fn count_sub(&self, shared: &Shared, name: &str, symbol: &str) {
         let again = !self.seen.borrow_mut().insert(name.to_string());
-        shared.venue_stats.with(self.route.venue().key(), |c| {
-            bump(&mut c.subscriptions, symbol);
-            if again {
-                bump(&mut c.resubscriptions, symbol);
-            }
-        });
+        shared
+            .venue_stats
+            .with(self.route.venue().config_key(), |c| {
+                bump(&mut c.subscriptions, symbol);
+                if again {
+                    bump(&mut c.resubscriptions, symbol);
+                }
+            });
     }
 
     /// Subscribes a resolved stream (no-op when already subscribed).
@@ -335,7 +338,7 @@ where
 {
     shared.stats.connections_total.add(1);
     shared.stats.connections_open.add(1);
-    let vkey = up.route.venue().key();
+    let vkey = up.route.venue().config_key();
     shared.venue_stats.with(vkey, |c| {
         c.connections_total += 1;
         c.connections_open += 1;
@@ -452,7 +455,7 @@ fn handle_frame(
                 shared.stats.pong_rtt.record(rtt);
                 shared
                     .venue_stats
-                    .with(conn.route.venue().key(), |c| c.pongs_received += 1);
+                    .with(conn.route.venue().config_key(), |c| c.pongs_received += 1);
             } else {
                 shared.stats.pongs_mismatched.add(1);
             }
@@ -549,9 +552,11 @@ pub(crate) fn handle_control(shared: &Shared, conn: &Conn, text: &str) -> String
                             let mut extra = conn.extra.borrow_mut();
                             if let Some(pos) = extra.iter().position(|s| s.name == name) {
                                 let s = extra.remove(pos);
-                                shared.venue_stats.with(conn.route.venue().key(), |c| {
-                                    bump(&mut c.unsubscriptions, &s.symbol)
-                                });
+                                shared
+                                    .venue_stats
+                                    .with(conn.route.venue().config_key(), |c| {
+                                        bump(&mut c.unsubscriptions, &s.symbol)
+                                    });
                             }
                         }
                     }
@@ -757,7 +762,7 @@ async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &Conn, mut w: W) {
                 shared.stats.pings_sent.add(1);
                 shared
                     .venue_stats
-                    .with(conn.route.venue().key(), |c| c.pings_sent += 1);
+                    .with(conn.route.venue().config_key(), |c| c.pings_sent += 1);
                 p.next_ping_at = after(now, ping_every);
             }
         }

@@ -17,9 +17,10 @@ use super::bybit::{self, json_escape, Cat};
 use super::fault::{self, Due, Flavor};
 use super::feed::{self, FeedSub};
 use super::stats::{bump, Bump};
-use super::venues::{Chan, Venue};
+use super::venues::Chan;
 use super::ws::{self, Decoded};
 use super::{deribit, okx, Shared};
+use crate::model::VenueId;
 use crate::notify::Notify;
 
 const CHUNK: usize = 64 * 1024;
@@ -104,7 +105,7 @@ impl VConn {
             return false;
         }
         let again = !self.seen.borrow_mut().insert(sub.name.clone());
-        shared.venue_stats.with(sub.venue.key(), |c| {
+        shared.venue_stats.with(sub.venue.config_key(), |c| {
             bump(&mut c.subscriptions, &sub.symbol);
             if again {
                 bump(&mut c.resubscriptions, &sub.symbol);
@@ -121,9 +122,9 @@ impl VConn {
             return false;
         };
         let s = subs.remove(pos);
-        shared
-            .venue_stats
-            .with(s.venue.key(), |c| bump(&mut c.unsubscriptions, &s.symbol));
+        shared.venue_stats.with(s.venue.config_key(), |c| {
+            bump(&mut c.unsubscriptions, &s.symbol)
+        });
         true
     }
 
@@ -392,8 +393,8 @@ fn bybit_control(shared: &Shared, conn: &VConn, cat: Cat, text: &str) -> Vec<Str
                 }
             }
             let venue = match cat {
-                Cat::Spot => Venue::BybitSpot,
-                Cat::Linear => Venue::BybitLinear,
+                Cat::Spot => VenueId::BybitSpot,
+                Cat::Linear => VenueId::BybitLinear,
             };
             if op == "subscribe" {
                 if let Some((t, _)) = parsed
@@ -477,7 +478,7 @@ fn deribit_control(shared: &Shared, conn: &VConn, text: &str) -> Vec<String> {
                         shared,
                         FeedSub::new(
                             shared,
-                            Venue::DeribitDerivatives,
+                            VenueId::DeribitDerivatives,
                             chan,
                             idx,
                             name.to_string(),
@@ -827,7 +828,7 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":3,"result":["trades.ETH-PERPETUAL.raw"]}"#
         );
     }
-    fn fault(s: &Shared, venue: Venue, idx: usize, kind: crate::mock::book::FaultKind) {
+    fn fault(s: &Shared, venue: VenueId, idx: usize, kind: crate::mock::book::FaultKind) {
         let f = s.feeds.book(venue, idx).unwrap();
         f.borrow_mut().inject(kind);
     }
@@ -837,9 +838,9 @@ mod tests {
         use crate::mock::book::FaultKind;
         let s = shared();
         // Faults queued before subscribing hit updates 1, 2, 3 (book at n = 0).
-        fault(&s, Venue::OkxDerivatives, 3, FaultKind::Keepalive);
-        fault(&s, Venue::OkxDerivatives, 3, FaultKind::SeqReset);
-        fault(&s, Venue::OkxDerivatives, 3, FaultKind::Gap);
+        fault(&s, VenueId::OkxDerivatives, 3, FaultKind::Keepalive);
+        fault(&s, VenueId::OkxDerivatives, 3, FaultKind::SeqReset);
+        fault(&s, VenueId::OkxDerivatives, 3, FaultKind::Gap);
         let c = VConn::new(&s, Proto::Okx);
         handle_text(
             &s,
@@ -867,7 +868,7 @@ mod tests {
         assert_ne!(p4, s2);
         assert_eq!(fs.len(), 20, "snapshot + 20 updates - 1 hidden");
 
-        fault(&s, Venue::DeribitDerivatives, 0, FaultKind::Gap);
+        fault(&s, VenueId::DeribitDerivatives, 0, FaultKind::Gap);
         let c = VConn::new(&s, Proto::Deribit);
         handle_text(
             &s,
@@ -909,7 +910,7 @@ mod tests {
     fn bybit_crossed_is_sent_but_not_applied() {
         use crate::mock::book::FaultKind;
         let s = shared();
-        fault(&s, Venue::BybitSpot, 0, FaultKind::Crossed);
+        fault(&s, VenueId::BybitSpot, 0, FaultKind::Crossed);
         let c = VConn::new(&s, Proto::Bybit(Cat::Spot));
         handle_text(
             &s,
@@ -924,7 +925,7 @@ mod tests {
             .unwrap()
             .parse()
             .unwrap();
-        let f = s.feeds.book(Venue::BybitSpot, 0).unwrap().borrow();
+        let f = s.feeds.book(VenueId::BybitSpot, 0).unwrap().borrow();
         let best_ask = f.book().best(crate::mock::book::Side::Ask).unwrap() as f64 / 100.0;
         assert!(px >= best_ask - 1.0, "{px} vs {best_ask}");
         assert!(
