@@ -281,14 +281,14 @@ fn venue_instruments(v: VenueId) -> InstrumentMap {
 /// Each venue's trade frames and book-update frames, as the mock sends them.
 fn venue_frames(n: u64) -> Vec<(VenueId, &'static str, Vec<String>)> {
     use marketprism::mock::book::BookFeed;
-    use marketprism::mock::venues::{book_spec, Venue};
+    use marketprism::mock::venues::book_spec;
     use marketprism::mock::{binance_book, binance_futures, bybit, deribit, okx, MockOptions};
     let opts = MockOptions {
         book_depth: 400,
         ..MockOptions::default()
     };
     let base = 1_700_000_000_000;
-    let books = |v: Venue, native: &str, write: &dyn Fn(&BookFeed, u64) -> String| {
+    let books = |v: VenueId, native: &str, write: &dyn Fn(&BookFeed, u64) -> String| {
         let mut feed = BookFeed::new(book_spec(&opts, v, 0, native), base, 0, 0);
         (1..=n)
             .map(|i| {
@@ -303,7 +303,7 @@ fn venue_frames(n: u64) -> Vec<(VenueId, &'static str, Vec<String>)> {
         (
             VenueId::BinanceSpot,
             "depthUpdate (400-level book)",
-            books(Venue::BinanceSpot, "BTCUSDT", &|f, i| {
+            books(VenueId::BinanceSpot, "BTCUSDT", &|f, i| {
                 wrap(
                     "btcusdt@depth@100ms",
                     binance_book::depth_update("BTCUSDT", f, f.update(i).unwrap(), false),
@@ -320,7 +320,7 @@ fn venue_frames(n: u64) -> Vec<(VenueId, &'static str, Vec<String>)> {
         (
             VenueId::BinanceDerivatives,
             "depthUpdate (400-level book)",
-            books(Venue::BinanceDerivatives, "BTCUSDT", &|f, i| {
+            books(VenueId::BinanceDerivatives, "BTCUSDT", &|f, i| {
                 wrap(
                     "btcusdt@depth@100ms",
                     binance_book::depth_update("BTCUSDT", f, f.update(i).unwrap(), true),
@@ -335,7 +335,7 @@ fn venue_frames(n: u64) -> Vec<(VenueId, &'static str, Vec<String>)> {
         (
             VenueId::OkxDerivatives,
             "books update (400-level book)",
-            books(Venue::OkxDerivatives, "BTC-USDT-SWAP", &|f, i| {
+            books(VenueId::OkxDerivatives, "BTC-USDT-SWAP", &|f, i| {
                 let mut o = String::new();
                 okx::write_books_update(&mut o, "BTC-USDT-SWAP", f, f.update(i).unwrap());
                 o
@@ -351,7 +351,7 @@ fn venue_frames(n: u64) -> Vec<(VenueId, &'static str, Vec<String>)> {
         (
             VenueId::BybitLinear,
             "orderbook.200 delta",
-            books(Venue::BybitLinear, "BTCUSDT", &|f, i| {
+            books(VenueId::BybitLinear, "BTCUSDT", &|f, i| {
                 let mut o = String::new();
                 bybit::write_orderbook_update(
                     &mut o,
@@ -373,7 +373,7 @@ fn venue_frames(n: u64) -> Vec<(VenueId, &'static str, Vec<String>)> {
         (
             VenueId::DeribitDerivatives,
             "book change",
-            books(Venue::DeribitDerivatives, "BTC-PERPETUAL", &|f, i| {
+            books(VenueId::DeribitDerivatives, "BTC-PERPETUAL", &|f, i| {
                 let mut o = String::new();
                 deribit::write_book_change(
                     &mut o,

@@ -11,7 +11,8 @@
 //! - [`metrics`]: per-core stats, `/metrics` and `/health`;
 //! - [`config`]: TOML → validated [`config::Plan`];
 //! - [`capture`]: raw frame capture and its reader for `replay`;
-//! - [`mock`]: a local exchange speaking the venues' real protocols, for tests and demos.
+//! - `mock`: a local exchange speaking the venues' real protocols, for tests and demos
+//!   (the default-on `mock` cargo feature; a production build leaves it out).
 
 pub mod batch;
 pub mod book;
@@ -22,6 +23,7 @@ pub mod engine;
 pub mod json;
 pub mod logging;
 pub mod metrics;
+#[cfg(feature = "mock")]
 pub mod mock;
 pub mod model;
 pub mod notify;

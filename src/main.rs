@@ -1,7 +1,9 @@
 //! `marketprism` binary: parse the command line, run one mode, map the result
 //! to an exit code (0 ok, 1 runtime failure, 2 bad config or usage).
 
-use marketprism::{config, engine, logging, mock};
+#[cfg(feature = "mock")]
+use marketprism::mock;
+use marketprism::{config, engine, logging};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -279,6 +281,7 @@ fn cmd_replay(args: &[String]) -> ExitCode {
     }
 }
 
+#[cfg(feature = "mock")]
 fn cmd_mock(args: &[String]) -> ExitCode {
     if args.iter().any(|a| a == "--help" || a == "-h") {
         print!("{}", mock::USAGE);
@@ -298,4 +301,13 @@ fn cmd_mock(args: &[String]) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+#[cfg(not(feature = "mock"))]
+fn cmd_mock(_args: &[String]) -> ExitCode {
+    eprintln!(
+        "mock-exchange: not built in (this binary was built without the `mock` cargo feature; \
+         build with the default features to get it)"
+    );
+    ExitCode::from(2)
 }

@@ -13,7 +13,7 @@ mod common;
 
 use common::*;
 use marketprism::mock::book::{BookFeed, Side};
-use marketprism::mock::venues::{book_spec, Venue};
+use marketprism::mock::venues::book_spec;
 use marketprism::mock::MockOptions;
 use marketprism::model::VenueId;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
@@ -28,7 +28,6 @@ const RATE: u64 = 100;
 
 struct BookVenue {
     id: VenueId,
-    mock: Venue,
     path: &'static str,
     symbols: [&'static str; 2],
     /// Faults injected into `symbols[0]`, in order.
@@ -41,7 +40,6 @@ fn book_venues() -> Vec<BookVenue> {
     vec![
         BookVenue {
             id: VenueId::BinanceSpot,
-            mock: Venue::BinanceSpot,
             path: "",
             symbols: ["BTCUSDT", "ETHUSDT"],
             // The resync after the gap gets a stale snapshot first.
@@ -50,7 +48,6 @@ fn book_venues() -> Vec<BookVenue> {
         },
         BookVenue {
             id: VenueId::BinanceDerivatives,
-            mock: Venue::BinanceDerivatives,
             path: "",
             symbols: ["BTCUSDT", "ETHUSDT"],
             faults: &["gap", "crossed"],
@@ -58,7 +55,6 @@ fn book_venues() -> Vec<BookVenue> {
         },
         BookVenue {
             id: VenueId::OkxSpot,
-            mock: Venue::OkxSpot,
             path: "/ws/v5/public",
             symbols: ["BTC-USDT", "ETH-USDT"],
             faults: &["keepalive", "seq_reset", "bad_checksum", "gap"],
@@ -66,7 +62,6 @@ fn book_venues() -> Vec<BookVenue> {
         },
         BookVenue {
             id: VenueId::OkxDerivatives,
-            mock: Venue::OkxDerivatives,
             path: "/ws/v5/public",
             symbols: ["BTC-USDT-SWAP", "ETH-USDT-SWAP"],
             faults: &["crossed"],
@@ -74,7 +69,6 @@ fn book_venues() -> Vec<BookVenue> {
         },
         BookVenue {
             id: VenueId::BybitLinear,
-            mock: Venue::BybitLinear,
             path: "/v5/public/linear",
             symbols: ["BTCUSDT", "ETHUSDT"],
             faults: &["snapshot", "u1", "crossed"],
@@ -82,7 +76,6 @@ fn book_venues() -> Vec<BookVenue> {
         },
         BookVenue {
             id: VenueId::BybitSpot,
-            mock: Venue::BybitSpot,
             path: "/v5/public/spot",
             symbols: ["BTCUSDT", "ETHUSDT"],
             faults: &["snapshot"],
@@ -90,7 +83,6 @@ fn book_venues() -> Vec<BookVenue> {
         },
         BookVenue {
             id: VenueId::DeribitDerivatives,
-            mock: Venue::DeribitDerivatives,
             path: "/ws/api/v2",
             symbols: ["BTC-PERPETUAL", "ETH-PERPETUAL"],
             faults: &["gap", "crossed"],
@@ -128,7 +120,7 @@ type Levels = Vec<(String, String)>;
 type History = HashMap<u64, (Levels, Levels)>;
 
 /// The mock's true book after every update of an untouched symbol, by id.
-fn true_books(v: Venue, native: &str, bybit: bool) -> History {
+fn true_books(v: VenueId, native: &str, bybit: bool) -> History {
     let opts = MockOptions::default();
     let idx = marketprism::mock::venues::find(&opts, v, native).unwrap();
     let mut feed = BookFeed::new(book_spec(&opts, v, idx, native), TIME_BASE, 0, 0);
@@ -372,7 +364,7 @@ fn books_stay_in_sync_through_every_documented_fault() {
         .map(|v| {
             (
                 (v.id, v.symbols[1]),
-                true_books(v.mock, v.symbols[1], is_bybit(v.id)),
+                true_books(v.id, v.symbols[1], is_bybit(v.id)),
             )
         })
         .collect();

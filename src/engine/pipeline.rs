@@ -412,7 +412,8 @@ impl Pipeline {
     }
 }
 
-#[cfg(test)]
+// Frames come from the mock's Binance encoder.
+#[cfg(all(test, feature = "mock"))]
 mod tests {
     use super::*;
     use crate::mock::binance::trade_frames;

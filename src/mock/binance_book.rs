@@ -5,8 +5,9 @@
 use std::fmt::Write as _;
 
 use super::book::{push_dec, side_changes, Book, BookFeed, Side, Update};
-use super::venues::{book_spec, Venue};
+use super::venues::book_spec;
 use super::MockOptions;
+use crate::model::VenueId;
 
 /// Appends the raw `depthUpdate` event for update `u` of `symbol`'s book.
 /// Futures add `T` (transaction time, `E - 1`) and `pu` (previous `u`).
@@ -93,7 +94,7 @@ pub(crate) fn write_book_ticker(o: &mut String, opts: &MockOptions, sym_idx: usi
     let Some(sym) = opts.symbols.get(sym_idx) else {
         return;
     };
-    let spec = book_spec(opts, Venue::BinanceSpot, sym_idx, &sym.symbol);
+    let spec = book_spec(opts, VenueId::BinanceSpot, sym_idx, &sym.symbol);
     let bid = spec.mid - spec.tick * (1 + (n % 7) as i64);
     let ask = spec.mid + spec.tick * (1 + (n % 5) as i64);
     let _ = write!(o, "{{\"u\":{},\"s\":\"{}\",\"b\":\"", n, sym.symbol);
@@ -128,7 +129,7 @@ mod tests {
             ..MockOptions::default()
         };
         let mut f = BookFeed::new(
-            book_spec(&o, Venue::BinanceDerivatives, 0, "BTCUSDT"),
+            book_spec(&o, VenueId::BinanceDerivatives, 0, "BTCUSDT"),
             1000,
             0,
             0,

@@ -493,8 +493,9 @@ pub fn account_ratio(sym_idx: usize, n: u64, base: u64, limit: usize, now_ms: u6
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::venues::{book_spec, Venue};
+    use crate::mock::venues::book_spec;
     use crate::mock::MockOptions;
+    use crate::model::VenueId;
     use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 
     fn v(s: &str) -> sonic_rs::Value {
@@ -559,7 +560,7 @@ mod tests {
     #[test]
     fn orderbook_frames() {
         let o = MockOptions::default();
-        let mut f = BookFeed::new(book_spec(&o, Venue::BybitLinear, 0, "BTCUSDT"), 0, 0, 0);
+        let mut f = BookFeed::new(book_spec(&o, VenueId::BybitLinear, 0, "BTCUSDT"), 0, 0, 0);
         let mut s = String::new();
         write_orderbook_snapshot(&mut s, "orderbook.50.BTCUSDT", "BTCUSDT", &f);
         let x = v(&s);

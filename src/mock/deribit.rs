@@ -309,8 +309,9 @@ pub fn instruments_json(currency: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::venues::{book_spec, Venue};
+    use crate::mock::venues::book_spec;
     use crate::mock::MockOptions;
+    use crate::model::VenueId;
     use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 
     fn v(s: &str) -> sonic_rs::Value {
@@ -372,7 +373,7 @@ mod tests {
     fn book_chain() {
         let o = MockOptions::default();
         let mut f = BookFeed::new(
-            book_spec(&o, Venue::DeribitDerivatives, 0, "BTC-PERPETUAL"),
+            book_spec(&o, VenueId::DeribitDerivatives, 0, "BTC-PERPETUAL"),
             0,
             0,
             0,

@@ -4,9 +4,10 @@
 //! snapshot where the venue does, then every non-hidden update in order.
 
 use super::book::BookFeed;
-use super::venues::{Chan, Venue};
+use super::venues::Chan;
 use super::ws;
 use super::{binance_book, binance_futures, bybit, deribit, okx, Shared};
+use crate::model::VenueId;
 
 /// Items taken from one subscription before moving to the next (fairness).
 const BURST: u64 = 64;
@@ -14,7 +15,7 @@ const BURST: u64 = 64;
 /// One subscribed stream of a connection.
 #[derive(Debug)]
 pub(crate) struct FeedSub {
-    pub venue: Venue,
+    pub venue: VenueId,
     /// `Some(channel)` for an event stream, `None` for the book.
     pub chan: Option<Chan>,
     /// Feed index (see [`venues::symbols`](super::venues::symbols)).
@@ -36,7 +37,7 @@ impl FeedSub {
     /// A subscription starting from "now": after what the feed has produced.
     pub fn new(
         shared: &Shared,
-        venue: Venue,
+        venue: VenueId,
         chan: Option<Chan>,
         idx: usize,
         name: String,
@@ -57,10 +58,11 @@ impl FeedSub {
                 if let Some(m) = shared.feeds.market(venue, c) {
                     s.next = m.produced(idx).saturating_add(1);
                 }
-                s.fresh = venue == Venue::BybitLinear && c == Chan::Ticker;
+                s.fresh = venue == VenueId::BybitLinear && c == Chan::Ticker;
             }
             None => {
-                let snapshots = !matches!(venue, Venue::BinanceSpot | Venue::BinanceDerivatives);
+                let snapshots =
+                    !matches!(venue, VenueId::BinanceSpot | VenueId::BinanceDerivatives);
                 s.fresh = snapshots;
                 if let Some(b) = shared.feeds.book(venue, idx) {
                     let mut b = b.borrow_mut();
@@ -94,24 +96,24 @@ fn write_event(shared: &Shared, s: &FeedSub, c: Chan, n: u64, combined: bool, o:
     let base = shared.opts.time_base_ms;
     let i = s.idx;
     match (s.venue, c) {
-        (Venue::BinanceSpot, Chan::BookTicker) => wrapped(o, combined, &s.name, |o| {
+        (VenueId::BinanceSpot, Chan::BookTicker) => wrapped(o, combined, &s.name, |o| {
             binance_book::write_book_ticker(o, &shared.opts, i, n)
         }),
-        (Venue::BinanceDerivatives, c) => wrapped(o, combined, &s.name, |o| match c {
+        (VenueId::BinanceDerivatives, c) => wrapped(o, combined, &s.name, |o| match c {
             Chan::AggTrade => binance_futures::write_agg_trade(o, i, n, base),
             Chan::MarkPrice => binance_futures::write_mark_price(o, i, n, base),
             Chan::ForceOrder => binance_futures::write_force_order(o, i, n, base),
             _ => binance_futures::write_book_ticker(o, i, n, base),
         }),
-        (Venue::OkxSpot | Venue::OkxDerivatives, c) => match c {
+        (VenueId::OkxSpot | VenueId::OkxDerivatives, c) => match c {
             Chan::Trade => okx::write_trade(o, i, n, base),
             Chan::Ticker => okx::write_ticker(o, i, n, base),
             Chan::Funding => okx::write_funding(o, i, n, base),
             Chan::OpenInterest => okx::write_open_interest(o, i, n, base),
             _ => okx::write_liquidation(o, n, base),
         },
-        (Venue::BybitSpot | Venue::BybitLinear, c) => {
-            let cat = if s.venue == Venue::BybitSpot {
+        (VenueId::BybitSpot | VenueId::BybitLinear, c) => {
+            let cat = if s.venue == VenueId::BybitSpot {
                 bybit::Cat::Spot
             } else {
                 bybit::Cat::Linear
@@ -122,7 +124,7 @@ fn write_event(shared: &Shared, s: &FeedSub, c: Chan, n: u64, combined: bool, o:
                 _ => bybit::write_liquidation(o, i, n, base),
             }
         }
-        (Venue::DeribitDerivatives, c) => match c {
+        (VenueId::DeribitDerivatives, c) => match c {
             Chan::Trade => deribit::write_trades(o, &s.name, i, n, base),
             Chan::Ticker => deribit::write_ticker(o, &s.name, i, n, base),
             _ => deribit::write_volatility(o, i, n, base),
@@ -134,11 +136,11 @@ fn write_event(shared: &Shared, s: &FeedSub, c: Chan, n: u64, combined: bool, o:
 /// Appends the book snapshot a subscriber gets first (OKX, Bybit, Deribit).
 fn write_book_snapshot(s: &FeedSub, f: &BookFeed, o: &mut String) {
     match s.venue {
-        Venue::OkxSpot | Venue::OkxDerivatives => okx::write_books_snapshot(o, &s.symbol, f),
-        Venue::BybitSpot | Venue::BybitLinear => {
+        VenueId::OkxSpot | VenueId::OkxDerivatives => okx::write_books_snapshot(o, &s.symbol, f),
+        VenueId::BybitSpot | VenueId::BybitLinear => {
             bybit::write_orderbook_snapshot(o, &s.name, &s.symbol, f)
         }
-        Venue::DeribitDerivatives => deribit::write_book_snapshot(o, &s.name, &s.symbol, f),
+        VenueId::DeribitDerivatives => deribit::write_book_snapshot(o, &s.name, &s.symbol, f),
         _ => {}
     }
 }
@@ -151,17 +153,17 @@ fn write_book_update(
     o: &mut String,
 ) {
     match s.venue {
-        Venue::BinanceSpot => wrapped(o, combined, &s.name, |o| {
+        VenueId::BinanceSpot => wrapped(o, combined, &s.name, |o| {
             binance_book::write_depth_update(o, &s.symbol, f, u, false)
         }),
-        Venue::BinanceDerivatives => wrapped(o, combined, &s.name, |o| {
+        VenueId::BinanceDerivatives => wrapped(o, combined, &s.name, |o| {
             binance_book::write_depth_update(o, &s.symbol, f, u, true)
         }),
-        Venue::OkxSpot | Venue::OkxDerivatives => okx::write_books_update(o, &s.symbol, f, u),
-        Venue::BybitSpot | Venue::BybitLinear => {
+        VenueId::OkxSpot | VenueId::OkxDerivatives => okx::write_books_update(o, &s.symbol, f, u),
+        VenueId::BybitSpot | VenueId::BybitLinear => {
             bybit::write_orderbook_update(o, &s.name, &s.symbol, f, u)
         }
-        Venue::DeribitDerivatives => deribit::write_book_change(o, &s.name, &s.symbol, f, u),
+        VenueId::DeribitDerivatives => deribit::write_book_change(o, &s.name, &s.symbol, f, u),
     }
 }
 

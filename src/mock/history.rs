@@ -12,8 +12,9 @@ use super::rest::{
     binance_err, futures_weight, param, reply, spot_weight, Reply, BINANCE_INVALID_SYMBOL,
     BINANCE_MISSING_SYMBOL,
 };
-use super::venues::{self, Chan, Venue};
+use super::venues::{self, Chan};
 use super::{binance_futures, deribit, okx, Shared};
+use crate::model::VenueId;
 
 /// Parses an optional unsigned parameter; `Err(())` when present but bad.
 fn opt_u64(q: &[(String, String)], k: &str) -> Result<Option<u64>, ()> {
@@ -101,12 +102,12 @@ pub(crate) fn binance_futures(shared: &Shared, q: &[(String, String)]) -> Reply 
     let Some(sym) = param(q, "symbol").filter(|s| !s.is_empty()) else {
         return binance_err(BINANCE_MISSING_SYMBOL, headers);
     };
-    let Some(i) = venues::find(&shared.opts, Venue::BinanceDerivatives, &sym) else {
+    let Some(i) = venues::find(&shared.opts, VenueId::BinanceDerivatives, &sym) else {
         return binance_err(BINANCE_INVALID_SYMBOL, headers);
     };
     let produced = shared
         .feeds
-        .market(Venue::BinanceDerivatives, Chan::AggTrade)
+        .market(VenueId::BinanceDerivatives, Chan::AggTrade)
         .map_or(0, |m| m.produced(i));
     let base = shared.opts.time_base_ms;
     let mut o = String::with_capacity(120 * limit as usize + 2);
@@ -162,9 +163,9 @@ pub(crate) fn okx(shared: &Shared, q: &[(String, String)]) -> Reply {
         (Err(r), _) | (_, Err(r)) => return r,
     };
     let venue = if okx::instrument(k).is_some_and(|i| i.swap) {
-        Venue::OkxDerivatives
+        VenueId::OkxDerivatives
     } else {
-        Venue::OkxSpot
+        VenueId::OkxSpot
     };
     let produced = shared
         .feeds
@@ -237,7 +238,7 @@ pub(crate) fn deribit(shared: &Shared, q: &[(String, String)]) -> Reply {
     let base = shared.opts.time_base_ms;
     let produced = shared
         .feeds
-        .market(Venue::DeribitDerivatives, Chan::Trade)
+        .market(VenueId::DeribitDerivatives, Chan::Trade)
         .map_or(0, |m| m.produced(i));
     // Item n has trade_seq n and timestamp base + n.
     let mut lo = start_seq.unwrap_or(1).max(1);
@@ -294,8 +295,8 @@ pub(crate) fn bybit(shared: &Shared, cat: Cat, i: usize, q: &[(String, String)])
         }
     };
     let venue = match cat {
-        Cat::Spot => Venue::BybitSpot,
-        Cat::Linear => Venue::BybitLinear,
+        Cat::Spot => VenueId::BybitSpot,
+        Cat::Linear => VenueId::BybitLinear,
     };
     let produced = shared
         .feeds
@@ -379,7 +380,7 @@ mod tests {
     }
 
     /// Every frame a fresh subscriber to (venue, chan, idx) receives.
-    fn ws_items(s: &Shared, venue: Venue, chan: Chan, idx: usize, name: &str) -> Vec<Value> {
+    fn ws_items(s: &Shared, venue: VenueId, chan: Chan, idx: usize, name: &str) -> Vec<Value> {
         let mut subs = vec![FeedSub::new(
             s,
             venue,
@@ -456,7 +457,7 @@ mod tests {
         let s = shared(300);
         let ws = ws_items(
             &s,
-            Venue::BinanceDerivatives,
+            VenueId::BinanceDerivatives,
             Chan::AggTrade,
             1,
             "ethusdt@aggTrade",
@@ -488,7 +489,7 @@ mod tests {
     #[test]
     fn okx_history_trades_equal_ws_items_and_page_like_okx() {
         let s = shared(300);
-        for (k, venue) in [(0usize, Venue::OkxSpot), (3, Venue::OkxDerivatives)] {
+        for (k, venue) in [(0usize, VenueId::OkxSpot), (3, VenueId::OkxDerivatives)] {
             let inst = okx::INSTRUMENTS[k].inst_id;
             let ws: Vec<Value> = ws_items(&s, venue, Chan::Trade, k, "trades")
                 .iter()
@@ -538,7 +539,7 @@ mod tests {
         let s = shared(300);
         let ws: Vec<Value> = ws_items(
             &s,
-            Venue::DeribitDerivatives,
+            VenueId::DeribitDerivatives,
             Chan::Trade,
             1,
             "trades.ETH-PERPETUAL.raw",
@@ -611,8 +612,8 @@ mod tests {
     fn bybit_recent_trades_equal_ws_items() {
         let s = shared(300);
         for (cat, venue, max) in [
-            ("spot", Venue::BybitSpot, 60usize),
-            ("linear", Venue::BybitLinear, 300),
+            ("spot", VenueId::BybitSpot, 60usize),
+            ("linear", VenueId::BybitLinear, 300),
         ] {
             let ws: Vec<Value> = ws_items(&s, venue, Chan::Trade, 0, "publicTrade.BTCUSDT")
                 .iter()
@@ -678,7 +679,7 @@ mod tests {
         assert_eq!(u(rows.last().unwrap(), "id"), produced);
         let m = s
             .feeds
-            .market(Venue::BinanceDerivatives, Chan::AggTrade)
+            .market(VenueId::BinanceDerivatives, Chan::AggTrade)
             .unwrap();
         assert_eq!(q("/fapi/v1/aggTrades?symbol=BTCUSDT"), 0);
         let p = m.available_up_to(0, 1);

@@ -5,6 +5,14 @@
 //! Integration tests, benchmarks and the offline demo point the real
 //! collector at it.
 //!
+//! Built with the default-on `mock` cargo feature; a production build
+//! (`--no-default-features`) leaves it out, and `rcgen` (its generated CA) with
+//! it. A feature rather than a crate of its own in a workspace: the tests and
+//! benches use it both in-process (`marketprism::mock::*` frame encoders and
+//! book specs) and as the same binary's `mock-exchange` subcommand, and the
+//! mock speaks in the collector's own types (`model::VenueId`), so one crate
+//! keeps one `cargo test`, one target dir and no second copy of the library.
+//!
 //! This module holds the options, the executor start-up and the accept loop;
 //! see `conn` (HTTP routing), `rest` (REST answers of the other venues),
 //! `session` (Binance WebSocket streaming), `vsession` (OKX/Bybit/Deribit

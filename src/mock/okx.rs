@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use super::book::{mix, push_dec, side_changes, BookFeed, Side, Update};
-use super::venues::{Chan, Venue};
+use super::venues::Chan;
+use crate::model::VenueId;
 
 /// One OKX instrument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -424,10 +425,10 @@ pub(crate) fn parse_arg(
     inst_id: Option<&str>,
     inst_type: Option<&str>,
     extra_pairs: usize,
-) -> Option<(Venue, Option<Chan>, usize)> {
+) -> Option<(VenueId, Option<Chan>, usize)> {
     if channel == "liquidation-orders" {
         return (inst_type == Some("SWAP")).then_some((
-            Venue::OkxDerivatives,
+            VenueId::OkxDerivatives,
             Some(Chan::Liquidation),
             0,
         ));
@@ -443,9 +444,9 @@ pub(crate) fn parse_arg(
         _ => return None,
     };
     let v = if swap {
-        Venue::OkxDerivatives
+        VenueId::OkxDerivatives
     } else {
-        Venue::OkxSpot
+        VenueId::OkxSpot
     };
     Some((v, c, k))
 }
@@ -620,7 +621,7 @@ mod tests {
     #[test]
     fn books_frames_chain_and_checksum() {
         let o = MockOptions::default();
-        let mut f = BookFeed::new(book_spec(&o, Venue::OkxSpot, 0, "BTC-USDT"), 0, 0, 0);
+        let mut f = BookFeed::new(book_spec(&o, VenueId::OkxSpot, 0, "BTC-USDT"), 0, 0, 0);
         let mut s = String::new();
         write_books_snapshot(&mut s, "BTC-USDT", &f);
         let snap = v(&s);
@@ -703,11 +704,11 @@ mod tests {
     fn arg_parsing() {
         assert_eq!(
             parse_arg("books", Some("ETH-USDT"), None, 0),
-            Some((Venue::OkxSpot, None, 1))
+            Some((VenueId::OkxSpot, None, 1))
         );
         assert_eq!(
             parse_arg("funding-rate", Some("BTC-USDT-SWAP"), None, 0),
-            Some((Venue::OkxDerivatives, Some(Chan::Funding), 2))
+            Some((VenueId::OkxDerivatives, Some(Chan::Funding), 2))
         );
         assert_eq!(parse_arg("funding-rate", Some("BTC-USDT"), None, 0), None);
         assert_eq!(parse_arg("trades", Some("NOPE"), None, 0), None);
@@ -717,7 +718,7 @@ mod tests {
         assert_eq!(parse_arg("books", Some("X002-USDT"), None, 1), None);
         assert_eq!(
             parse_arg("books", Some("X002-USDT-SWAP"), None, 2),
-            Some((Venue::OkxDerivatives, None, 7))
+            Some((VenueId::OkxDerivatives, None, 7))
         );
     }
 }

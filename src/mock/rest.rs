@@ -10,8 +10,9 @@ use super::bybit::{self, Cat};
 use super::fault::{self, ConnFaults};
 use super::http::Request;
 use super::stats::{bump, Bump};
-use super::venues::{self, Venue};
+use super::venues;
 use super::{binance_book, binance_futures, deribit, history, okx, Shared};
+use crate::model::VenueId;
 
 /// One REST answer.
 pub(crate) struct Reply {
@@ -202,9 +203,9 @@ fn binance_depth(shared: &Shared, q: &[(String, String)], futures: bool) -> Repl
         return binance_err(BINANCE_MISSING_SYMBOL, headers);
     };
     let venue = if futures {
-        Venue::BinanceDerivatives
+        VenueId::BinanceDerivatives
     } else {
-        Venue::BinanceSpot
+        VenueId::BinanceSpot
     };
     let Some(cell) =
         venues::find(&shared.opts, venue, &sym).and_then(|i| shared.feeds.book(venue, i))
@@ -224,7 +225,7 @@ fn futures_stats(shared: &Shared, path: &str, q: &[(String, String)]) -> Reply {
     let Some(sym) = param(q, "symbol").filter(|s| !s.is_empty()) else {
         return binance_err(BINANCE_MISSING_SYMBOL, futures_weight(shared, 1));
     };
-    let Some(i) = venues::find(&shared.opts, Venue::BinanceDerivatives, &sym) else {
+    let Some(i) = venues::find(&shared.opts, VenueId::BinanceDerivatives, &sym) else {
         return binance_err(BINANCE_INVALID_SYMBOL, futures_weight(shared, 1));
     };
     let base = shared.opts.time_base_ms;
@@ -270,9 +271,9 @@ fn okx_books(shared: &Shared, q: &[(String, String)]) -> Reply {
         },
     };
     let venue = if okx::instrument(k).is_some_and(|i| i.swap) {
-        Venue::OkxDerivatives
+        VenueId::OkxDerivatives
     } else {
-        Venue::OkxSpot
+        VenueId::OkxSpot
     };
     let Some(cell) = shared.feeds.book(venue, k) else {
         return reply(
@@ -326,8 +327,8 @@ fn bybit_rest(shared: &Shared, path: &str, q: &[(String, String)]) -> Reply {
         }
     };
     let (venue, key) = match cat {
-        Cat::Spot => (Venue::BybitSpot, "bybit_spot"),
-        Cat::Linear => (Venue::BybitLinear, "bybit_linear"),
+        Cat::Spot => (VenueId::BybitSpot, "bybit_spot"),
+        Cat::Linear => (VenueId::BybitLinear, "bybit_linear"),
     };
     count_rest(shared, key, path);
     if path == "/v5/market/instruments-info" {
@@ -392,9 +393,9 @@ fn mock_err(status: u16, msg: &str) -> Reply {
 }
 
 /// Venue + symbol of a `/mock/...` request → (venue, feed index).
-fn book_target(shared: &Shared, q: &[(String, String)]) -> Result<(Venue, usize, String), Reply> {
+fn book_target(shared: &Shared, q: &[(String, String)]) -> Result<(VenueId, usize, String), Reply> {
     let v = param(q, "venue").unwrap_or_default();
-    let Some(venue) = Venue::parse(&v) else {
+    let Some(venue) = VenueId::from_config_key(&v) else {
         return Err(mock_err(404, &format!("unknown venue `{v}`")));
     };
     let sym = param(q, "symbol").unwrap_or_default();
@@ -425,10 +426,10 @@ fn mock_fault(shared: &Shared, q: &[(String, String)]) -> Reply {
     let Some(kind) = FaultKind::parse(&k) else {
         return mock_err(400, &format!("unknown fault kind `{k}`"));
     };
-    if !venue.supports(kind) {
+    if !venues::supports(venue, kind) {
         return mock_err(
             400,
-            &format!("fault `{k}` not supported on {}", venue.key()),
+            &format!("fault `{k}` not supported on {}", venue.config_key()),
         );
     }
     let count = param(q, "count")
@@ -445,7 +446,7 @@ fn mock_fault(shared: &Shared, q: &[(String, String)]) -> Reply {
             f.inject(kind);
         }
     }
-    shared.venue_stats.with(venue.key(), |c| {
+    shared.venue_stats.with(venue.config_key(), |c| {
         for _ in 0..count {
             bump(&mut c.faults, &format!("{sym}:{k}"));
         }
@@ -454,7 +455,7 @@ fn mock_fault(shared: &Shared, q: &[(String, String)]) -> Reply {
         200,
         format!(
             "{{\"ok\":true,\"venue\":\"{}\",\"symbol\":\"{sym}\",\"kind\":\"{k}\",\"count\":{count}}}",
-            venue.key()
+            venue.config_key()
         ),
     )
 }

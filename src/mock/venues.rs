@@ -10,59 +10,35 @@ use std::time::Instant;
 use super::binance::Market;
 use super::book::{mix, BookFeed, BookSpec, FaultKind};
 use super::{okx, MockOptions};
+use crate::model::VenueId;
 
-/// A venue, named by the collector's config key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Venue {
-    BinanceSpot,
-    BinanceDerivatives,
-    OkxSpot,
-    OkxDerivatives,
-    BybitSpot,
-    BybitLinear,
-    DeribitDerivatives,
+/// Book faults that make sense for a venue's sequencing.
+pub fn supports(v: VenueId, f: FaultKind) -> bool {
+    use FaultKind::*;
+    match v {
+        VenueId::BinanceSpot | VenueId::BinanceDerivatives => {
+            matches!(f, Gap | StaleSnapshot | Crossed)
+        }
+        VenueId::OkxSpot | VenueId::OkxDerivatives => {
+            matches!(f, Gap | SeqReset | Keepalive | BadChecksum | Crossed)
+        }
+        VenueId::BybitSpot | VenueId::BybitLinear => matches!(f, Gap | Snapshot | U1 | Crossed),
+        VenueId::DeribitDerivatives => matches!(f, Gap | Crossed),
+    }
 }
 
-impl Venue {
-    pub const ALL: [Venue; 7] = [
-        Venue::BinanceSpot,
-        Venue::BinanceDerivatives,
-        Venue::OkxSpot,
-        Venue::OkxDerivatives,
-        Venue::BybitSpot,
-        Venue::BybitLinear,
-        Venue::DeribitDerivatives,
-    ];
-
-    pub fn key(self) -> &'static str {
-        match self {
-            Venue::BinanceSpot => "binance_spot",
-            Venue::BinanceDerivatives => "binance_derivatives",
-            Venue::OkxSpot => "okx_spot",
-            Venue::OkxDerivatives => "okx_derivatives",
-            Venue::BybitSpot => "bybit_spot",
-            Venue::BybitLinear => "bybit_linear",
-            Venue::DeribitDerivatives => "deribit_derivatives",
-        }
-    }
-
-    pub fn parse(key: &str) -> Option<Venue> {
-        Self::ALL.into_iter().find(|v| v.key() == key)
-    }
-
-    /// Book faults that make sense for this venue's sequencing.
-    pub fn supports(self, f: FaultKind) -> bool {
-        use FaultKind::*;
-        match self {
-            Venue::BinanceSpot | Venue::BinanceDerivatives => {
-                matches!(f, Gap | StaleSnapshot | Crossed)
-            }
-            Venue::OkxSpot | Venue::OkxDerivatives => {
-                matches!(f, Gap | SeqReset | Keepalive | BadChecksum | Crossed)
-            }
-            Venue::BybitSpot | Venue::BybitLinear => matches!(f, Gap | Snapshot | U1 | Crossed),
-            Venue::DeribitDerivatives => matches!(f, Gap | Crossed),
-        }
+/// The number that seeds a venue's books: its place in the mock's venue list
+/// as it was first written (Deribit last), so every book stays the same
+/// sequence whatever order [`VenueId`] lists the venues in.
+fn seed_index(v: VenueId) -> u64 {
+    match v {
+        VenueId::BinanceSpot => 0,
+        VenueId::BinanceDerivatives => 1,
+        VenueId::OkxSpot => 2,
+        VenueId::OkxDerivatives => 3,
+        VenueId::BybitSpot => 4,
+        VenueId::BybitLinear => 5,
+        VenueId::DeribitDerivatives => 6,
     }
 }
 
@@ -96,24 +72,24 @@ pub const DERIBIT_VOL_INDICES: [&str; 2] = ["btc_usd", "eth_usd"];
 /// (for OKX the position in [`okx::instrument`]'s table, spot 0-1, swap 2-3,
 /// then the extra pairs; for
 /// Binance spot the position in `MockOptions::symbols`).
-pub fn symbols(opts: &MockOptions, v: Venue) -> Vec<(usize, String)> {
+pub fn symbols(opts: &MockOptions, v: VenueId) -> Vec<(usize, String)> {
     match v {
-        Venue::BinanceSpot => opts
+        VenueId::BinanceSpot => opts
             .symbols
             .iter()
             .enumerate()
             .map(|(i, s)| (i, s.symbol.clone()))
             .collect(),
-        Venue::BinanceDerivatives | Venue::BybitSpot | Venue::BybitLinear => BTC_ETH_USDT
+        VenueId::BinanceDerivatives | VenueId::BybitSpot | VenueId::BybitLinear => BTC_ETH_USDT
             .iter()
             .enumerate()
             .map(|(i, s)| (i, s.0.to_string()))
             .collect(),
-        Venue::OkxSpot | Venue::OkxDerivatives => okx::listed(opts.okx_extra_pairs)
-            .filter(|(_, i)| i.swap == (v == Venue::OkxDerivatives))
+        VenueId::OkxSpot | VenueId::OkxDerivatives => okx::listed(opts.okx_extra_pairs)
+            .filter(|(_, i)| i.swap == (v == VenueId::OkxDerivatives))
             .map(|(k, i)| (k, i.inst_id.to_string()))
             .collect(),
-        Venue::DeribitDerivatives => DERIBIT_INSTRUMENTS
+        VenueId::DeribitDerivatives => DERIBIT_INSTRUMENTS
             .iter()
             .enumerate()
             .map(|(i, s)| (i, s.to_string()))
@@ -122,7 +98,7 @@ pub fn symbols(opts: &MockOptions, v: Venue) -> Vec<(usize, String)> {
 }
 
 /// Feed index of a native symbol on a venue (exact, case-sensitive).
-pub fn find(opts: &MockOptions, v: Venue, native: &str) -> Option<usize> {
+pub fn find(opts: &MockOptions, v: VenueId, native: &str) -> Option<usize> {
     symbols(opts, v)
         .into_iter()
         .find(|(_, s)| s == native)
@@ -142,17 +118,17 @@ fn mid_whole(native: &str, idx: usize) -> i64 {
 }
 
 /// The book of (venue, symbol): formatting per venue as the real one prints.
-pub fn book_spec(opts: &MockOptions, v: Venue, idx: usize, native: &str) -> BookSpec {
+pub fn book_spec(opts: &MockOptions, v: VenueId, idx: usize, native: &str) -> BookSpec {
     let btc = native.starts_with("BTC");
     // (price decimals, tick in price units, quantity decimals, quantity step)
     let (price_dp, tick, qty_dp, qty_step): (u32, i64, u32, u64) = match v {
-        Venue::BinanceSpot => (8, if btc { 1_000_000 } else { 100_000 }, 8, 10_000),
-        Venue::BinanceDerivatives => (2, if btc { 10 } else { 1 }, 3, 1),
-        Venue::OkxSpot => (if btc { 1 } else { 2 }, 1, 8, 100_000),
-        Venue::OkxDerivatives => (if btc { 1 } else { 2 }, 1, 0, 1),
-        Venue::BybitSpot => (2, if btc { 10 } else { 1 }, 6, 100),
-        Venue::BybitLinear => (2, if btc { 10 } else { 1 }, 3, 1),
-        Venue::DeribitDerivatives => {
+        VenueId::BinanceSpot => (8, if btc { 1_000_000 } else { 100_000 }, 8, 10_000),
+        VenueId::BinanceDerivatives => (2, if btc { 10 } else { 1 }, 3, 1),
+        VenueId::OkxSpot => (if btc { 1 } else { 2 }, 1, 8, 100_000),
+        VenueId::OkxDerivatives => (if btc { 1 } else { 2 }, 1, 0, 1),
+        VenueId::BybitSpot => (2, if btc { 10 } else { 1 }, 6, 100),
+        VenueId::BybitLinear => (2, if btc { 10 } else { 1 }, 3, 1),
+        VenueId::DeribitDerivatives => {
             if btc {
                 (1, 5, 1, 100)
             } else {
@@ -160,7 +136,7 @@ pub fn book_spec(opts: &MockOptions, v: Venue, idx: usize, native: &str) -> Book
             }
         }
     };
-    let seed = mix(v as u64 * 1_000_003 + idx as u64 + 1);
+    let seed = mix(seed_index(v) * 1_000_003 + idx as u64 + 1);
     BookSpec {
         mid: mid_whole(native, idx) * 10i64.pow(price_dp),
         tick,
@@ -171,20 +147,20 @@ pub fn book_spec(opts: &MockOptions, v: Venue, idx: usize, native: &str) -> Book
         seed,
         first_id: 1_000_000_000 + (seed % 1000) * 1_000_000,
         okx_checksum: opts.okx_checksum,
-        auto_fault: opts.book_fault_every.filter(|(_, k)| v.supports(*k)),
+        auto_fault: opts.book_fault_every.filter(|(_, k)| supports(v, *k)),
     }
 }
 
 /// All producers of one mock.
 pub(crate) struct Feeds {
-    books: HashMap<(Venue, usize), RefCell<BookFeed>>,
-    markets: HashMap<(Venue, Chan), Market>,
+    books: HashMap<(VenueId, usize), RefCell<BookFeed>>,
+    markets: HashMap<(VenueId, Chan), Market>,
 }
 
 impl Feeds {
     pub fn new(opts: &MockOptions, start: Instant) -> Feeds {
         let mut books = HashMap::new();
-        for v in Venue::ALL {
+        for v in VenueId::ALL {
             for (i, native) in symbols(opts, v) {
                 let spec = book_spec(opts, v, i, &native);
                 books.insert(
@@ -201,23 +177,23 @@ impl Feeds {
         let n = opts.symbols.len().max(okx::count(opts.okx_extra_pairs));
         let mut markets = HashMap::new();
         use Chan::*;
-        let chans: &[(Venue, &[Chan])] = &[
-            (Venue::BinanceSpot, &[BookTicker]),
+        let chans: &[(VenueId, &[Chan])] = &[
+            (VenueId::BinanceSpot, &[BookTicker]),
             (
-                Venue::BinanceDerivatives,
+                VenueId::BinanceDerivatives,
                 &[AggTrade, BookTicker, MarkPrice, ForceOrder],
             ),
             (
-                Venue::OkxSpot,
+                VenueId::OkxSpot,
                 &[Trade, Ticker, Funding, OpenInterest, Liquidation],
             ),
             (
-                Venue::OkxDerivatives,
+                VenueId::OkxDerivatives,
                 &[Trade, Ticker, Funding, OpenInterest, Liquidation],
             ),
-            (Venue::BybitSpot, &[Trade, Ticker]),
-            (Venue::BybitLinear, &[Trade, Ticker, Liquidation]),
-            (Venue::DeribitDerivatives, &[Trade, Ticker, Volatility]),
+            (VenueId::BybitSpot, &[Trade, Ticker]),
+            (VenueId::BybitLinear, &[Trade, Ticker, Liquidation]),
+            (VenueId::DeribitDerivatives, &[Trade, Ticker, Volatility]),
         ];
         for (v, cs) in chans {
             for c in cs.iter() {
@@ -230,11 +206,11 @@ impl Feeds {
         Feeds { books, markets }
     }
 
-    pub fn book(&self, v: Venue, idx: usize) -> Option<&RefCell<BookFeed>> {
+    pub fn book(&self, v: VenueId, idx: usize) -> Option<&RefCell<BookFeed>> {
         self.books.get(&(v, idx))
     }
 
-    pub fn market(&self, v: Venue, c: Chan) -> Option<&Market> {
+    pub fn market(&self, v: VenueId, c: Chan) -> Option<&Market> {
         self.markets.get(&(v, c))
     }
 }

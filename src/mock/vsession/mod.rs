@@ -4,23 +4,30 @@
 //! frames, OKX idle close, Deribit heartbeats), joined with `or` as in the
 //! Binance session. Control handling is synchronous and never panics on
 //! client input: a bad request gets the venue's documented error.
+//!
+//! Here: the connection state, the reader and the dispatch of client text;
+//! `control` holds each venue's control replies, `writer` the writer half.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use futures_util::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use sonic_rs::{JsonContainerTrait, JsonValueTrait};
+use futures_util::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
-use super::bybit::{self, json_escape, Cat};
-use super::fault::{self, Due, Flavor};
-use super::feed::{self, FeedSub};
-use super::stats::{bump, Bump};
-use super::venues::{Chan, Venue};
-use super::ws::{self, Decoded};
-use super::{deribit, okx, Shared};
+use crate::mock::bybit::Cat;
+use crate::mock::fault;
+use crate::mock::feed::FeedSub;
+use crate::mock::stats::{bump, Bump};
+use crate::mock::ws::{self, Decoded};
+use crate::mock::Shared;
 use crate::notify::Notify;
+
+mod control;
+mod writer;
+
+use control::{bybit_control, deribit_control, okx_control};
+use writer::writer;
 
 const CHUNK: usize = 64 * 1024;
 const MAX_CLIENT_PAYLOAD: usize = 64 * 1024;
@@ -104,7 +111,7 @@ impl VConn {
             return false;
         }
         let again = !self.seen.borrow_mut().insert(sub.name.clone());
-        shared.venue_stats.with(sub.venue.key(), |c| {
+        shared.venue_stats.with(sub.venue.config_key(), |c| {
             bump(&mut c.subscriptions, &sub.symbol);
             if again {
                 bump(&mut c.resubscriptions, &sub.symbol);
@@ -121,9 +128,9 @@ impl VConn {
             return false;
         };
         let s = subs.remove(pos);
-        shared
-            .venue_stats
-            .with(s.venue.key(), |c| bump(&mut c.unsubscriptions, &s.symbol));
+        shared.venue_stats.with(s.venue.config_key(), |c| {
+            bump(&mut c.unsubscriptions, &s.symbol)
+        });
         true
     }
 
@@ -256,408 +263,12 @@ pub(crate) fn handle_text(shared: &Shared, conn: &VConn, text: &str) -> Vec<Stri
     }
 }
 
-fn str_of(v: &sonic_rs::Value, k: &str) -> Option<String> {
-    v.get(k).and_then(|x| x.as_str().map(str::to_string))
-}
-
-// ----------------------------------------------------------------- OKX
-
-fn okx_control(shared: &Shared, conn: &VConn, text: &str) -> Vec<String> {
-    let key = conn.proto.stats_key();
-    if text == "ping" {
-        shared.venue_stats.with(key, |c| c.pings_received += 1);
-        return vec!["pong".to_string()];
-    }
-    let cid = &conn.conn_id;
-    let invalid = |id: &str| {
-        conn.reject(shared);
-        format!(
-            "{{{id}\"event\":\"error\",\"code\":\"60012\",\"msg\":\"Invalid request: {}\",\"connId\":\"{cid}\"}}",
-            json_escape(text)
-        )
-    };
-    let v: sonic_rs::Value = match sonic_rs::from_str(text) {
-        Ok(v) => v,
-        Err(_) => return vec![invalid("")],
-    };
-    // OKX echoes `id` (a string) when given.
-    let id = match v.get("id").and_then(|x| x.as_str()) {
-        Some(s) => format!("\"id\":\"{}\",", json_escape(s)),
-        None => String::new(),
-    };
-    let op = str_of(&v, "op").unwrap_or_default();
-    let Some(args) = v.get("args").and_then(|a| a.as_array()) else {
-        return vec![invalid(&id)];
-    };
-    if (op != "subscribe" && op != "unsubscribe") || args.is_empty() {
-        return vec![invalid(&id)];
-    }
-    let mut out = Vec::with_capacity(args.len());
-    for a in args.iter() {
-        let channel = str_of(a, "channel").unwrap_or_default();
-        let inst_id = str_of(a, "instId");
-        let inst_type = str_of(a, "instType");
-        let echo = match (&inst_id, &inst_type) {
-            (Some(i), _) => format!(
-                "{{\"channel\":\"{}\",\"instId\":\"{}\"}}",
-                json_escape(&channel),
-                json_escape(i)
-            ),
-            (None, Some(t)) => format!(
-                "{{\"channel\":\"{}\",\"instType\":\"{}\"}}",
-                json_escape(&channel),
-                json_escape(t)
-            ),
-            (None, None) => format!("{{\"channel\":\"{}\"}}", json_escape(&channel)),
-        };
-        let Some((venue, chan, idx)) = okx::parse_arg(
-            &channel,
-            inst_id.as_deref(),
-            inst_type.as_deref(),
-            shared.opts.okx_extra_pairs,
-        ) else {
-            conn.reject(shared);
-            out.push(format!(
-                "{{{id}\"event\":\"error\",\"code\":\"60018\",\"msg\":\"Wrong URL or channel:{},instId:{} doesn't exist. Please use the correct URL, channel and parameters referring to API document.\",\"connId\":\"{cid}\"}}",
-                json_escape(&channel),
-                json_escape(inst_id.as_deref().or(inst_type.as_deref()).unwrap_or(""))
-            ));
-            continue;
-        };
-        let target = if chan == Some(Chan::Liquidation) {
-            "SWAP".to_string()
-        } else {
-            okx::instrument(idx).map_or("", |i| i.inst_id).to_string()
-        };
-        let name = format!("{channel}:{target}");
-        if op == "subscribe" {
-            conn.add(shared, FeedSub::new(shared, venue, chan, idx, name, target));
-        } else {
-            conn.remove(shared, &name);
-        }
-        out.push(format!(
-            "{{{id}\"event\":\"{op}\",\"arg\":{echo},\"connId\":\"{cid}\"}}"
-        ));
-    }
-    out
-}
-
-// ----------------------------------------------------------------- Bybit
-
-fn bybit_control(shared: &Shared, conn: &VConn, cat: Cat, text: &str) -> Vec<String> {
-    let cid = &conn.conn_id;
-    let v: sonic_rs::Value = match sonic_rs::from_str(text) {
-        Ok(v) => v,
-        Err(_) => {
-            conn.reject(shared);
-            return vec![bybit::ack(cat, false, "error:Invalid json", cid, "", "")];
-        }
-    };
-    let req_id = match v.get("req_id") {
-        Some(x) if x.is_str() => x.as_str().unwrap_or("").to_string(),
-        Some(x) if x.is_number() => sonic_rs::to_string(x).unwrap_or_default(),
-        _ => String::new(),
-    };
-    let op = str_of(&v, "op").unwrap_or_default();
-    match op.as_str() {
-        "ping" => {
-            shared
-                .venue_stats
-                .with(conn.proto.stats_key(), |c| c.pings_received += 1);
-            vec![bybit::pong(cat, cid, &req_id)]
-        }
-        "subscribe" | "unsubscribe" => {
-            let topics: Vec<String> = match v.get("args").and_then(|a| a.as_array()) {
-                Some(a) => a
-                    .iter()
-                    .map(|t| t.as_str().unwrap_or("").to_string())
-                    .collect(),
-                None => Vec::new(),
-            };
-            let fail = |msg: String| {
-                conn.reject(shared);
-                vec![bybit::ack(cat, false, &msg, cid, &req_id, &op)]
-            };
-            if topics.is_empty() {
-                return fail("error:args is empty".to_string());
-            }
-            if cat == Cat::Spot && topics.len() > 10 {
-                return fail(format!("error:args size >10,size:{}", topics.len()));
-            }
-            let mut parsed = Vec::with_capacity(topics.len());
-            for t in &topics {
-                match bybit::parse_topic(cat, t) {
-                    Some(p) => parsed.push((t, p)),
-                    None => return fail(format!("error:handler not found,topic:{t}")),
-                }
-            }
-            let venue = match cat {
-                Cat::Spot => Venue::BybitSpot,
-                Cat::Linear => Venue::BybitLinear,
-            };
-            if op == "subscribe" {
-                if let Some((t, _)) = parsed
-                    .iter()
-                    .find(|(t, _)| conn.subs.borrow().iter().any(|s| &s.name == *t))
-                {
-                    return fail(format!("error:already subscribed,topic:{t}"));
-                }
-                for (t, (chan, idx)) in parsed {
-                    let sym = super::venues::BTC_ETH_USDT[idx].0.to_string();
-                    conn.add(
-                        shared,
-                        FeedSub::new(shared, venue, chan, idx, t.clone(), sym),
-                    );
-                }
-            } else {
-                for (t, _) in parsed {
-                    conn.remove(shared, t);
-                }
-            }
-            vec![bybit::ack(cat, true, "", cid, &req_id, &op)]
-        }
-        _ => {
-            conn.reject(shared);
-            vec![bybit::ack(
-                cat,
-                false,
-                &format!("error:unsupported op:{op}"),
-                cid,
-                &req_id,
-                &op,
-            )]
-        }
-    }
-}
-
-// ----------------------------------------------------------------- Deribit
-
-fn deribit_control(shared: &Shared, conn: &VConn, text: &str) -> Vec<String> {
-    let v: sonic_rs::Value = match sonic_rs::from_str::<sonic_rs::Value>(text) {
-        Ok(v) if v.is_object() => v,
-        _ => {
-            conn.reject(shared);
-            return vec![deribit::error("null", -32700, "Parse error")];
-        }
-    };
-    let id = match v.get("id") {
-        Some(x) if x.is_number() || x.is_str() => {
-            sonic_rs::to_string(x).unwrap_or_else(|_| "null".to_string())
-        }
-        _ => "null".to_string(),
-    };
-    let method = str_of(&v, "method").unwrap_or_default();
-    let params = v.get("params");
-    let invalid = || {
-        conn.reject(shared);
-        vec![deribit::error(&id, -32602, "Invalid params")]
-    };
-    match method.as_str() {
-        "public/subscribe" | "public/unsubscribe" => {
-            let Some(chs) = params
-                .and_then(|p| p.get("channels"))
-                .and_then(|c| c.as_array())
-            else {
-                return invalid();
-            };
-            let mut done = Vec::new();
-            for c in chs.iter() {
-                let Some(name) = c.as_str() else { continue };
-                let Some((chan, idx)) = deribit::parse_channel(name) else {
-                    conn.reject(shared);
-                    continue;
-                };
-                if method == "public/subscribe" {
-                    let sym = if chan == Some(Chan::Volatility) {
-                        super::venues::DERIBIT_VOL_INDICES[idx]
-                    } else {
-                        super::venues::DERIBIT_INSTRUMENTS[idx]
-                    };
-                    conn.add(
-                        shared,
-                        FeedSub::new(
-                            shared,
-                            Venue::DeribitDerivatives,
-                            chan,
-                            idx,
-                            name.to_string(),
-                            sym.to_string(),
-                        ),
-                    );
-                    done.push(format!("\"{name}\""));
-                } else if conn.remove(shared, name) {
-                    done.push(format!("\"{name}\""));
-                }
-            }
-            vec![deribit::result(&id, &format!("[{}]", done.join(",")))]
-        }
-        "public/unsubscribe_all" => {
-            let names: Vec<String> = conn.subs.borrow().iter().map(|s| s.name.clone()).collect();
-            for n in names {
-                conn.remove(shared, &n);
-            }
-            vec![deribit::result(&id, "\"ok\"")]
-        }
-        "public/set_heartbeat" => {
-            // Deribit requires >= 10 s; the mock accepts shorter intervals
-            // (down to 100 ms) so tests need not wait.
-            let secs = params
-                .and_then(|p| p.get("interval"))
-                .and_then(|x| x.as_f64())
-                .filter(|s| *s >= 0.1 && *s <= 86_400.0);
-            let Some(secs) = secs else {
-                return invalid();
-            };
-            let d = Duration::from_secs_f64(secs);
-            conn.hb_interval.set(Some(d));
-            conn.hb_next.set(Instant::now() + d);
-            conn.hb_pending.set(false);
-            conn.notify.notify();
-            vec![deribit::result(&id, "\"ok\"")]
-        }
-        "public/disable_heartbeat" => {
-            conn.hb_interval.set(None);
-            conn.hb_pending.set(false);
-            vec![deribit::result(&id, "\"ok\"")]
-        }
-        "public/test" => {
-            shared.venue_stats.with(conn.proto.stats_key(), |c| {
-                c.pings_received += 1;
-                if conn.hb_pending.get() {
-                    c.pongs_received += 1;
-                }
-            });
-            conn.hb_pending.set(false);
-            vec![deribit::result(&id, "{\"version\":\"1.2.26\"}")]
-        }
-        "public/get_time" => vec![deribit::result(&id, &shared.now_ms().to_string())],
-        _ => {
-            conn.reject(shared);
-            vec![deribit::error(&id, -32601, "Method not found")]
-        }
-    }
-}
-
-// ----------------------------------------------------------------- writer
-
-async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &VConn, mut w: W) {
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 8 * 1024);
-    let mut scratch = String::with_capacity(4096);
-    let idle = Duration::from_millis(shared.opts.okx_idle_timeout_ms);
-    let (slot, flavor) = match conn.proto {
-        Proto::Okx => (
-            fault::SLOT_OKX,
-            Flavor::Okx {
-                conn_id: &conn.conn_id,
-            },
-        ),
-        Proto::Bybit(Cat::Spot) => (fault::SLOT_BYBIT_SPOT, Flavor::Bybit),
-        Proto::Bybit(Cat::Linear) => (fault::SLOT_BYBIT_LINEAR, Flavor::Bybit),
-        Proto::Deribit => (fault::SLOT_DERIBIT, Flavor::Deribit),
-    };
-    let mut faults = fault::ConnState::new(&shared.faults, slot);
-    loop {
-        for symbol in faults.new_mutes(&shared.faults) {
-            conn.mute(shared, &symbol);
-        }
-        buf.clear();
-        {
-            let mut out = conn.out.borrow_mut();
-            buf.extend_from_slice(&out);
-            out.clear();
-        }
-        let closing = conn.closing.borrow_mut().take();
-        if let Some(payload) = closing {
-            ws::write_frame(&mut buf, ws::OP_CLOSE, &payload);
-            finish(&mut w, &buf).await;
-            return;
-        }
-        if faults.before_chunk(&shared.faults, flavor, || shared.now_ms(), &mut buf) == Due::Close {
-            ws::write_close(
-                &mut buf,
-                ws::CLOSE_GOING_AWAY,
-                "connection lifetime reached",
-            );
-            finish(&mut w, &buf).await;
-            return;
-        }
-        let now = Instant::now();
-        if conn.proto == Proto::Okx
-            && !idle.is_zero()
-            && now.duration_since(conn.last_activity.get()) >= idle
-        {
-            ws::write_close(&mut buf, 4004, "No data received in 30s");
-            finish(&mut w, &buf).await;
-            return;
-        }
-        if let Some(iv) = conn.hb_interval.get() {
-            if now >= conn.hb_next.get() {
-                if conn.hb_pending.get() {
-                    ws::write_close(&mut buf, ws::CLOSE_GOING_AWAY, "heartbeat timeout");
-                    finish(&mut w, &buf).await;
-                    return;
-                }
-                ws::write_frame(&mut buf, ws::OP_TEXT, deribit::TEST_REQUEST.as_bytes());
-                shared
-                    .venue_stats
-                    .with(conn.proto.stats_key(), |c| c.pings_sent += 1);
-                conn.hb_pending.set(true);
-                conn.hb_next.set(now + iv);
-            }
-        }
-        let data_start = buf.len();
-        let pushed = {
-            let mut subs = conn.subs.borrow_mut();
-            feed::fill(shared, &mut subs, false, &mut buf, &mut scratch, CHUNK)
-        };
-        if pushed {
-            conn.last_activity.set(now);
-        }
-        let verdict = faults.process(&shared.faults, flavor, &mut buf, data_start);
-        if !fault::send_chunk(
-            &mut w,
-            &buf,
-            verdict,
-            &conn.stalled,
-            &conn.out,
-            &conn.closing,
-        )
-        .await
-        {
-            return;
-        }
-        if !buf.is_empty() {
-            futures_lite::future::yield_now().await;
-            continue;
-        }
-        let mut wait = Duration::from_secs(1);
-        if let Some(t) = faults.next_deadline(&shared.faults) {
-            wait = wait.min(t.saturating_duration_since(now));
-        }
-        if conn.proto == Proto::Okx && !idle.is_zero() {
-            let deadline = conn.last_activity.get() + idle;
-            wait = wait.min(deadline.saturating_duration_since(now) + Duration::from_millis(1));
-        }
-        if conn.hb_interval.get().is_some() {
-            wait = wait.min(conn.hb_next.get().saturating_duration_since(now));
-        }
-        if feed::active(shared, &conn.subs.borrow()) {
-            wait = wait.min(Duration::from_millis(5));
-        }
-        futures_lite::future::or(conn.notify.wait(), glommio::timer::sleep(wait)).await;
-    }
-}
-
-async fn finish<W: AsyncWrite + Unpin>(w: &mut W, buf: &[u8]) {
-    if w.write_all(buf).await.is_ok() && w.flush().await.is_ok() {
-        let _ = w.close().await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::MockOptions;
+    use crate::mock::{bybit, feed, okx, MockOptions};
+    use crate::model::VenueId;
+    use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 
     fn shared() -> Shared {
         Shared::new(MockOptions {
@@ -827,7 +438,7 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":3,"result":["trades.ETH-PERPETUAL.raw"]}"#
         );
     }
-    fn fault(s: &Shared, venue: Venue, idx: usize, kind: crate::mock::book::FaultKind) {
+    fn fault(s: &Shared, venue: VenueId, idx: usize, kind: crate::mock::book::FaultKind) {
         let f = s.feeds.book(venue, idx).unwrap();
         f.borrow_mut().inject(kind);
     }
@@ -837,9 +448,9 @@ mod tests {
         use crate::mock::book::FaultKind;
         let s = shared();
         // Faults queued before subscribing hit updates 1, 2, 3 (book at n = 0).
-        fault(&s, Venue::OkxDerivatives, 3, FaultKind::Keepalive);
-        fault(&s, Venue::OkxDerivatives, 3, FaultKind::SeqReset);
-        fault(&s, Venue::OkxDerivatives, 3, FaultKind::Gap);
+        fault(&s, VenueId::OkxDerivatives, 3, FaultKind::Keepalive);
+        fault(&s, VenueId::OkxDerivatives, 3, FaultKind::SeqReset);
+        fault(&s, VenueId::OkxDerivatives, 3, FaultKind::Gap);
         let c = VConn::new(&s, Proto::Okx);
         handle_text(
             &s,
@@ -867,7 +478,7 @@ mod tests {
         assert_ne!(p4, s2);
         assert_eq!(fs.len(), 20, "snapshot + 20 updates - 1 hidden");
 
-        fault(&s, Venue::DeribitDerivatives, 0, FaultKind::Gap);
+        fault(&s, VenueId::DeribitDerivatives, 0, FaultKind::Gap);
         let c = VConn::new(&s, Proto::Deribit);
         handle_text(
             &s,
@@ -909,7 +520,7 @@ mod tests {
     fn bybit_crossed_is_sent_but_not_applied() {
         use crate::mock::book::FaultKind;
         let s = shared();
-        fault(&s, Venue::BybitSpot, 0, FaultKind::Crossed);
+        fault(&s, VenueId::BybitSpot, 0, FaultKind::Crossed);
         let c = VConn::new(&s, Proto::Bybit(Cat::Spot));
         handle_text(
             &s,
@@ -924,7 +535,7 @@ mod tests {
             .unwrap()
             .parse()
             .unwrap();
-        let f = s.feeds.book(Venue::BybitSpot, 0).unwrap().borrow();
+        let f = s.feeds.book(VenueId::BybitSpot, 0).unwrap().borrow();
         let best_ask = f.book().best(crate::mock::book::Side::Ask).unwrap() as f64 / 100.0;
         assert!(px >= best_ask - 1.0, "{px} vs {best_ask}");
         assert!(

@@ -3,6 +3,9 @@
 //! (trade streaming, malformed injection, server pings), run as one task via
 //! `or` so whichever ends first ends the connection. They share per-connection
 //! state through `Cell`/`RefCell` (one thread, never borrowed across awaits).
+//!
+//! Here: the routes, the connection state and the reader; `control` answers
+//! the client's control messages, `writer` streams trades and pings.
 
 use crate::notify::Notify;
 use std::cell::{Cell, RefCell};
@@ -10,17 +13,25 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use futures_util::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use sonic_rs::{JsonContainerTrait, JsonValueTrait};
+use futures_util::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
-use super::binance::{self, EventTemplate, MalformedKind, PriceStyle};
-use super::binance_futures;
-use super::fault::{self, Due, Flavor};
-use super::feed::{self, FeedSub};
-use super::stats::{bump, Bump};
-use super::venues::{self, Chan, Venue};
-use super::ws::{self, Decoded};
-use super::Shared;
+use crate::mock::binance::{self, EventTemplate};
+use crate::mock::binance_futures;
+use crate::mock::fault;
+use crate::mock::feed::FeedSub;
+use crate::mock::stats::{bump, Bump};
+use crate::mock::venues::{self, Chan};
+use crate::mock::ws::{self, Decoded};
+use crate::mock::Shared;
+use crate::model::VenueId;
+
+mod control;
+mod writer;
+
+pub(crate) use control::handle_control;
+use writer::writer;
+#[cfg(test)]
+pub(crate) use writer::{fill_trades, MalformedState};
 
 /// Target size of one write: big enough to amortise syscalls and TLS records.
 const CHUNK: usize = 64 * 1024;
@@ -42,10 +53,10 @@ pub(crate) enum Route {
 }
 
 impl Route {
-    pub fn venue(self) -> Venue {
+    pub fn venue(self) -> VenueId {
         match self {
-            Route::Spot => Venue::BinanceSpot,
-            _ => Venue::BinanceDerivatives,
+            Route::Spot => VenueId::BinanceSpot,
+            _ => VenueId::BinanceDerivatives,
         }
     }
 }
@@ -232,12 +243,14 @@ impl Conn {
     /// Counts a subscription in the per-venue stats.
     fn count_sub(&self, shared: &Shared, name: &str, symbol: &str) {
         let again = !self.seen.borrow_mut().insert(name.to_string());
-        shared.venue_stats.with(self.route.venue().key(), |c| {
-            bump(&mut c.subscriptions, symbol);
-            if again {
-                bump(&mut c.resubscriptions, symbol);
-            }
-        });
+        shared
+            .venue_stats
+            .with(self.route.venue().config_key(), |c| {
+                bump(&mut c.subscriptions, symbol);
+                if again {
+                    bump(&mut c.resubscriptions, symbol);
+                }
+            });
     }
 
     /// Subscribes a resolved stream (no-op when already subscribed).
@@ -335,7 +348,7 @@ where
 {
     shared.stats.connections_total.add(1);
     shared.stats.connections_open.add(1);
-    let vkey = up.route.venue().key();
+    let vkey = up.route.venue().config_key();
     shared.venue_stats.with(vkey, |c| {
         c.connections_total += 1;
         c.connections_open += 1;
@@ -452,7 +465,7 @@ fn handle_frame(
                 shared.stats.pong_rtt.record(rtt);
                 shared
                     .venue_stats
-                    .with(conn.route.venue().key(), |c| c.pongs_received += 1);
+                    .with(conn.route.venue().config_key(), |c| c.pongs_received += 1);
             } else {
                 shared.stats.pongs_mismatched.add(1);
             }
@@ -486,332 +499,11 @@ fn after(t: Instant, d: Duration) -> Instant {
 fn ascii_u64(b: &[u8]) -> Option<u64> {
     std::str::from_utf8(b).ok()?.parse().ok()
 }
-
-fn error_reply(shared: &Shared, msg: &str, id: &str) -> String {
-    shared.stats.control_rejected.add(1);
-    format!("{{\"error\":{{\"code\":2,\"msg\":\"{msg}\"}},\"id\":{id}}}")
-}
-
-/// Answers one control message (`SUBSCRIBE`, `UNSUBSCRIBE`,
-/// `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`/`GET_PROPERTY combined`), applying it
-/// to the connection. Returns the JSON reply.
-pub(crate) fn handle_control(shared: &Shared, conn: &Conn, text: &str) -> String {
-    let v: sonic_rs::Value = match sonic_rs::from_str::<sonic_rs::Value>(text) {
-        Ok(v) if v.is_object() => v,
-        _ => {
-            shared.stats.control_rejected.add(1);
-            return "{\"code\":3,\"msg\":\"Invalid JSON: expected value at line 1 column 1\",\"id\":null}"
-                .to_string();
-        }
-    };
-    // Binance echoes the id; it must be an unsigned integer, a string or null.
-    let id = match v.get("id") {
-        None => "null".to_string(),
-        Some(x) if x.is_null() || x.is_u64() || x.is_str() => {
-            sonic_rs::to_string(x).unwrap_or_else(|_| "null".to_string())
-        }
-        Some(_) => return error_reply(shared, "Invalid request: invalid id", "null"),
-    };
-    let method = v.get("method").and_then(|m| m.as_str().map(str::to_string));
-    if method.as_deref() == Some("SUBSCRIBE") {
-        shared.stats.subscribe_requests.add(1);
-    }
-    let params: Vec<sonic_rs::Value> = match v.get("params") {
-        None => Vec::new(),
-        Some(p) => match p.as_array() {
-            Some(a) => a.iter().cloned().collect(),
-            None => return error_reply(shared, "Invalid request: params must be an array", &id),
-        },
-    };
-    let Some(method) = method else {
-        return error_reply(shared, "Invalid request: missing method", &id);
-    };
-    match method.as_str() {
-        "SUBSCRIBE" | "UNSUBSCRIBE" => {
-            let subscribe = method == "SUBSCRIBE";
-            let mut refs = Vec::with_capacity(params.len());
-            for p in &params {
-                let name = p.as_str().unwrap_or("");
-                match parse_stream(shared, conn.route, name) {
-                    Some(r) => refs.push((name.to_string(), r)),
-                    None => return error_reply(shared, "Invalid request: invalid stream", &id),
-                }
-            }
-            for (name, r) in refs {
-                if subscribe {
-                    conn.subscribe_ref(shared, &name, r);
-                } else {
-                    match r {
-                        StreamRef::Trade(i) => {
-                            conn.subs.borrow_mut().retain(|s| s.tpl.symbol_index != i)
-                        }
-                        StreamRef::Feed(..) => {
-                            let mut extra = conn.extra.borrow_mut();
-                            if let Some(pos) = extra.iter().position(|s| s.name == name) {
-                                let s = extra.remove(pos);
-                                shared.venue_stats.with(conn.route.venue().key(), |c| {
-                                    bump(&mut c.unsubscriptions, &s.symbol)
-                                });
-                            }
-                        }
-                    }
-                }
-            }
-            format!("{{\"result\":null,\"id\":{id}}}")
-        }
-        "LIST_SUBSCRIPTIONS" => {
-            let mut list: Vec<String> = conn
-                .subs
-                .borrow()
-                .iter()
-                .map(|s| format!("\"{}\"", s.tpl.stream))
-                .collect();
-            list.extend(
-                conn.extra
-                    .borrow()
-                    .iter()
-                    .map(|s| format!("\"{}\"", s.name)),
-            );
-            format!("{{\"result\":[{}],\"id\":{id}}}", list.join(","))
-        }
-        "GET_PROPERTY" if params.len() == 1 && params[0].as_str() == Some("combined") => {
-            format!("{{\"result\":{},\"id\":{id}}}", conn.combined.get())
-        }
-        "SET_PROPERTY"
-            if params.len() == 2
-                && params[0].as_str() == Some("combined")
-                && params[1].as_bool().is_some() =>
-        {
-            let combined = params[1].as_bool().unwrap_or(false);
-            conn.combined.set(combined);
-            for s in conn.subs.borrow_mut().iter_mut() {
-                if let Some(sym) = shared.opts.symbols.get(s.tpl.symbol_index) {
-                    s.tpl = EventTemplate::new(s.tpl.symbol_index, sym, combined);
-                }
-            }
-            format!("{{\"result\":null,\"id\":{id}}}")
-        }
-        "GET_PROPERTY" | "SET_PROPERTY" => {
-            error_reply(shared, "Invalid request: unknown property", &id)
-        }
-        _ => error_reply(shared, "Invalid request: unknown method", &id),
-    }
-}
-
-/// Malformed-injection progress of one connection.
-#[derive(Default)]
-pub(crate) struct MalformedState {
-    since_last: u64,
-    sent: u64,
-}
-
-/// Appends as many trade frames (and due malformed frames) as fit in one
-/// chunk, round-robin over the subscriptions.
-pub(crate) fn fill_trades(
-    shared: &Shared,
-    conn: &Conn,
-    buf: &mut Vec<u8>,
-    mal: &mut MalformedState,
-) {
-    let mut subs = conn.subs.borrow_mut();
-    if subs.is_empty() {
-        return;
-    }
-    let every = shared.opts.malformed_every;
-    let base = shared.opts.time_base_ms;
-    loop {
-        let mut progressed = false;
-        for si in 0..subs.len() {
-            let idx = subs[si].tpl.symbol_index;
-            let avail = shared.market.available_up_to(idx, subs[si].next_id);
-            let mut sent = 0usize;
-            while subs[si].next_id <= avail && sent < PER_SUB_BURST && buf.len() < CHUNK {
-                let sub = &mut subs[si];
-                let n = binance::trade_nums(idx, sub.next_id, base);
-                let tpl = &sub.tpl;
-                ws::write_frame_with(buf, ws::OP_TEXT, |b| {
-                    tpl.write_trade(b, &n, PriceStyle::Quoted)
-                });
-                sub.next_id += 1;
-                sent += 1;
-                if every > 0 {
-                    mal.since_last += 1;
-                    if mal.since_last >= every {
-                        mal.since_last = 0;
-                        let kind = MalformedKind::nth(mal.sent);
-                        mal.sent += 1;
-                        // Named after the first subscription, disguised as the
-                        // trade it last received (no id is consumed).
-                        let first = &subs[0];
-                        let fid = first.next_id.saturating_sub(1).max(1);
-                        let fnums = binance::trade_nums(first.tpl.symbol_index, fid, base);
-                        let op = if kind.is_binary() {
-                            ws::OP_BINARY
-                        } else {
-                            ws::OP_TEXT
-                        };
-                        ws::write_frame_with(buf, op, |b| {
-                            kind.write_payload(b, &first.tpl, &fnums)
-                        });
-                        shared.stats.count_malformed(kind);
-                    }
-                }
-            }
-            if sent > 0 {
-                shared.stats.count_trades(idx, sent as u64);
-                progressed = true;
-            }
-        }
-        if !progressed || buf.len() >= CHUNK {
-            return;
-        }
-    }
-}
-
-/// How long the writer may sleep when it has nothing to send.
-fn idle_wait(shared: &Shared, conn: &Conn, now: Instant) -> Duration {
-    let mut wait = Duration::from_secs(1);
-    {
-        let p = conn.ping.borrow();
-        if !conn.ping_every.is_zero() {
-            wait = wait.min(p.next_ping_at.saturating_duration_since(now));
-        }
-        if let (Some(since), false) = (p.unanswered_since, conn.pong_timeout.is_zero()) {
-            let deadline = after(since, conn.pong_timeout);
-            wait = wait.min(deadline.saturating_duration_since(now));
-        }
-    }
-    if feed::active(shared, &conn.extra.borrow()) {
-        wait = wait.min(Duration::from_millis(5));
-    }
-    if shared.market.rate() > 0 {
-        for s in conn.subs.borrow().iter() {
-            if !shared.market.exhausted(s.next_id) {
-                let due = shared.market.due_in(s.next_id).unwrap_or_default();
-                wait = wait.min(due.clamp(Duration::from_millis(1), Duration::from_millis(5)));
-            }
-        }
-    }
-    wait
-}
-
-/// Streams everything due to the client, one chunk per write.
-async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &Conn, mut w: W) {
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 8 * 1024);
-    let mut mal = MalformedState::default();
-    let mut scratch = String::with_capacity(4096);
-    let ping_every = conn.ping_every;
-    let pong_timeout = conn.pong_timeout;
-    let slot = match conn.route {
-        Route::Spot => fault::SLOT_BINANCE_SPOT,
-        _ => fault::SLOT_BINANCE_DERIVATIVES,
-    };
-    let mut faults = fault::ConnState::new(&shared.faults, slot);
-    loop {
-        for symbol in faults.new_mutes(&shared.faults) {
-            conn.mute(shared, &symbol);
-        }
-        buf.clear();
-        {
-            let mut out = conn.out.borrow_mut();
-            buf.extend_from_slice(&out);
-            out.clear();
-        }
-        let closing = conn.closing.borrow_mut().take();
-        if let Some(payload) = closing {
-            ws::write_frame(&mut buf, ws::OP_CLOSE, &payload);
-            finish(&mut w, &buf).await;
-            return;
-        }
-        let flavor = Flavor::Binance {
-            futures: conn.route != Route::Spot,
-            combined: conn.combined.get(),
-        };
-        if faults.before_chunk(&shared.faults, flavor, || shared.now_ms(), &mut buf) == Due::Close {
-            ws::write_close(
-                &mut buf,
-                ws::CLOSE_GOING_AWAY,
-                "connection lifetime reached",
-            );
-            finish(&mut w, &buf).await;
-            return;
-        }
-        let now = Instant::now();
-        let timed_out = conn.ping.borrow().unanswered_since.is_some_and(|since| {
-            !pong_timeout.is_zero() && now.duration_since(since) >= pong_timeout
-        });
-        if timed_out {
-            shared.stats.pong_timeouts.add(1);
-            log::warn!("mock-exchange: pong timeout, closing connection");
-            ws::write_close(&mut buf, ws::CLOSE_GOING_AWAY, "pong timeout");
-            finish(&mut w, &buf).await;
-            return;
-        }
-        {
-            let mut p = conn.ping.borrow_mut();
-            if !ping_every.is_zero() && now >= p.next_ping_at {
-                let n = p.sent(now);
-                let mut payload = Vec::with_capacity(20);
-                binance::push_u64(&mut payload, n);
-                ws::write_frame(&mut buf, ws::OP_PING, &payload);
-                shared.stats.pings_sent.add(1);
-                shared
-                    .venue_stats
-                    .with(conn.route.venue().key(), |c| c.pings_sent += 1);
-                p.next_ping_at = after(now, ping_every);
-            }
-        }
-        let data_start = buf.len();
-        fill_trades(shared, conn, &mut buf, &mut mal);
-        if buf.len() < CHUNK {
-            let mut extra = conn.extra.borrow_mut();
-            feed::fill(
-                shared,
-                &mut extra,
-                conn.combined.get(),
-                &mut buf,
-                &mut scratch,
-                CHUNK,
-            );
-        }
-        let verdict = faults.process(&shared.faults, flavor, &mut buf, data_start);
-        if !fault::send_chunk(
-            &mut w,
-            &buf,
-            verdict,
-            &conn.stalled,
-            &conn.out,
-            &conn.closing,
-        )
-        .await
-        {
-            return;
-        }
-        if !buf.is_empty() {
-            // Let the reader (same task, polled first by `or`) and other
-            // connections run between chunks.
-            futures_lite::future::yield_now().await;
-            continue;
-        }
-        let mut wait = idle_wait(shared, conn, now);
-        if let Some(t) = faults.next_deadline(&shared.faults) {
-            wait = wait.min(t.saturating_duration_since(now));
-        }
-        futures_lite::future::or(conn.notify.wait(), glommio::timer::sleep(wait)).await;
-    }
-}
-
-/// Sends the final bytes (ending in a close frame) and shuts the stream down.
-async fn finish<W: AsyncWrite + Unpin>(w: &mut W, buf: &[u8]) {
-    if w.write_all(buf).await.is_ok() && w.flush().await.is_ok() {
-        let _ = w.close().await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mock::MockOptions;
+    use sonic_rs::JsonValueTrait;
 
     fn shared(malformed_every: u64, trades: u64) -> Shared {
         Shared::new(MockOptions {
