@@ -41,38 +41,28 @@ impl Conn {
 
     /// One text frame received at `rx` (ns).
     pub fn feed_at(&mut self, text: &str, rx: u64) -> FrameOutcome {
-        let venue = self.venue;
-        self.parts(venue, |cx, batch| {
-            protocol(venue).on_text(text, rx, cx, batch)
-        })
+        self.parse(self.venue, text, rx, None)
     }
 
     /// One text frame received at [`RECV`], records into `batch`.
     pub fn feed_into(&mut self, text: &str, batch: &mut Batch) -> FrameOutcome {
-        let mut cx = ParseCtx {
-            venue: self.venue,
-            instruments: &self.map,
-            book: &mut self.book,
-            state: &mut self.state,
-            replies: &mut self.replies,
-        };
-        protocol(self.venue).on_text(text, RECV, &mut cx, batch)
+        self.parse(self.venue, text, RECV, Some(batch))
     }
 
     /// One frame through another venue's parser over this connection's state
     /// (Binance spot and USDⓈ-M share frame shapes).
     pub fn feed_as(&mut self, venue: VenueId, text: &str) -> FrameOutcome {
-        self.parts(venue, |cx, batch| {
-            protocol(venue).on_text(text, RECV, cx, batch)
-        })
+        self.parse(venue, text, RECV, None)
     }
 
-    /// The parse context of `venue` over this connection, and its batch.
-    fn parts<R>(
+    /// `venue`'s parser with this connection's context, into `batch` or the own one.
+    fn parse(
         &mut self,
         venue: VenueId,
-        f: impl FnOnce(&mut ParseCtx<'_>, &mut Batch) -> R,
-    ) -> R {
+        text: &str,
+        rx: u64,
+        batch: Option<&mut Batch>,
+    ) -> FrameOutcome {
         let mut cx = ParseCtx {
             venue,
             instruments: &self.map,
@@ -80,7 +70,8 @@ impl Conn {
             state: &mut self.state,
             replies: &mut self.replies,
         };
-        f(&mut cx, &mut self.batch)
+        let batch = batch.unwrap_or(&mut self.batch);
+        protocol(venue).on_text(text, rx, &mut cx, batch)
     }
 
     /// One polled REST answer for `native`, received at [`RECV`].
