@@ -5,7 +5,7 @@
 //! - [`alloc`]: the counting global allocator of the heap checks;
 //! - [`fixtures`]: documented payloads and real captures, in the checkout;
 //! - [`venue`]: one venue connection's parser state, fed frame by frame;
-//! - [`nats`]: a raw NATS client for the sink tests.
+//! - [`nats`]: a minimal NATS client, independent of the code under test.
 #![allow(dead_code)]
 
 pub mod alloc;
