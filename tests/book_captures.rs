@@ -4,63 +4,20 @@
 //! engine asks for them (no earlier than their recorded time), and the sync
 //! outcome is checked: zero gaps, every OKX checksum matching.
 
+mod common;
+
+use common::alloc::allocs;
+use common::fixtures::capture;
 use marketprism::batch::{Batch, Level, Record};
 use marketprism::book::{BookAction, BookConfig, BookMsg, BookStats, Books};
 use marketprism::model::VenueId;
 use rust_decimal::Decimal;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::str::FromStr;
 
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn bump() {
-    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        bump();
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        bump();
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        bump();
-        unsafe { System.realloc(p, l, n) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocs() -> u64 {
-    ALLOCS.with(|c| c.get())
-}
-
-fn capture(name: &str) -> Option<String> {
-    let rel = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/captures")).join(name);
-    let abs = PathBuf::from("/work/shared/captures").join(name);
-    let text = std::fs::read_to_string(rel)
-        .or_else(|_| std::fs::read_to_string(abs))
-        .ok();
-    if text.is_none() {
-        eprintln!("capture {name} not found: skipped");
-    }
-    text
-}
+static GLOBAL: common::alloc::Counting = common::alloc::Counting;
 
 /// One recorded event in time order.
 enum Event {
@@ -248,9 +205,7 @@ fn print(name: &str, s: &BookStats, published: u64) {
 
 #[test]
 fn binance_spot_capture_syncs_without_gaps() {
-    let (Some(ws), Some(http)) = (capture("BINANCE.ws.1.0"), capture("BINANCE.http.0.0")) else {
-        return;
-    };
+    let (ws, http) = (capture("BINANCE.ws.1.0"), capture("BINANCE.http.0.0"));
     let v = VenueId::BinanceSpot;
     let (books, seen, records) = replay_binance(v, &ws, &http);
     let s = *books.stats(v);
@@ -292,12 +247,10 @@ fn binance_spot_capture_syncs_without_gaps() {
 
 #[test]
 fn binance_futures_capture_follows_the_pu_chain() {
-    let (Some(ws), Some(http)) = (
+    let (ws, http) = (
         capture("BINANCE_FUTURES.ws.1.0"),
         capture("BINANCE_FUTURES.http.0.0"),
-    ) else {
-        return;
-    };
+    );
     let v = VenueId::BinanceDerivatives;
     let (books, seen, records) = replay_binance(v, &ws, &http);
     let s = *books.stats(v);
@@ -340,9 +293,7 @@ fn binance_futures_capture_follows_the_pu_chain() {
 
 #[test]
 fn okx_capture_checksums_all_match() {
-    let Some(ws) = capture("OKX.ws.1.0") else {
-        return;
-    };
+    let ws = capture("OKX.ws.1.0");
     let v = VenueId::OkxDerivatives;
     let mut books = Books::new(marketprism::venue::book_rule, &[(v, CFG)]);
     let mut batch = Batch::new(1 << 16, 1 << 22);
@@ -414,9 +365,7 @@ fn okx_capture_checksums_all_match() {
 
 #[test]
 fn deribit_capture_change_ids_chain() {
-    let Some(ws) = capture("DERIBIT.ws.1.0") else {
-        return;
-    };
+    let ws = capture("DERIBIT.ws.1.0");
     let v = VenueId::DeribitDerivatives;
     let mut books = Books::new(marketprism::venue::book_rule, &[(v, CFG)]);
     let mut batch = Batch::new(1 << 16, 1 << 22);

@@ -145,7 +145,7 @@ fn is_bybit(v: VenueId) -> bool {
     matches!(v, VenueId::BybitSpot | VenueId::BybitLinear)
 }
 
-/// The README's common fields of a book or gap record. `ts_ms` is the
+/// config/README.md's common fields of a book or gap record. `ts_ms` is the
 /// exchange time of the last update the book reflects (the mock's clock
 /// starts at `TIME_BASE`); a gap's is when the collector found the loss, and
 /// a Binance spot book straight from a REST snapshot (no exchange time in

@@ -325,7 +325,7 @@ fn mock_frames(v: VenueId) -> Vec<Vec<String>> {
     }
 }
 
-/// The fields the README's "Output records" lists for every record, with
+/// The fields config/README.md's "Output records" lists for every record, with
 /// their values: `ts_ms` is the exchange's time (the mock's clock starts at
 /// `TIME_BASE`), except Binance spot `ticker`, which has none: receive time.
 fn common_fields(v: VenueId, d: DataType, r: &sonic_rs::Value, inst: &InstrumentMap) {

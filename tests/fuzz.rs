@@ -1,8 +1,8 @@
 //! Property/fuzz tests of every venue parser and of the book engine.
 //!
 //! Inputs are generated from the real seed frames (tests/fixtures, and a
-//! sample of each frame kind of the captures in `../shared/captures` when
-//! present) by structure-aware mutations: values of another JSON type, odd
+//! sample of each frame kind of the captures in `tests/fixtures/captures`)
+//! by structure-aware mutations: values of another JSON type, odd
 //! numbers (`1e400`, `-0`, 40 digits, `NaN`, `0x10`, …), absurd timestamps
 //! and ids, removed / unknown / duplicated keys, deep nesting, long strings,
 //! huge arrays, crossover between seeds; then sometimes byte damage (cuts,
@@ -33,8 +33,13 @@
 //! `FUZZ_ITERS` is per target; `FUZZ_SEED` (printed by every target) replays
 //! a run: `FUZZ_SEED=<n> cargo test --release --test fuzz <target>`.
 
-#[path = "fuzz/alloc.rs"]
-mod alloc;
+mod common;
+
+use common::alloc;
+
+#[global_allocator]
+static GLOBAL: alloc::Counting = alloc::Counting;
+
 #[path = "fuzz/book.rs"]
 mod book;
 #[path = "fuzz/json.rs"]

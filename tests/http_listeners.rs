@@ -480,7 +480,7 @@ fn a_flood_of_half_sent_heads_stays_bounded_and_scrapes_are_answered() {
     }
     assert_eq!(conns(&m, ACCEPTED, "health", None), health_polls);
     assert_eq!(conns(&m, REJECTED, "health", None), 0);
-    // Memory: the README bounds a connection waiting for its head by
+    // Memory: tuning/README.md bounds a connection waiting for its head by
     // 32 KiB (measured: about 12 KiB); the flood added less than the cap's worth.
     let grown = after.saturating_sub(before);
     eprintln!("flood of {FLOOD}: RSS {before} -> {after} bytes in {flood_time:?}");

@@ -3,62 +3,29 @@
 //! exact MarketPrism JSON line; REST answers → snapshots and polled records;
 //! the recorded 2021 sessions replayed frame by frame.
 
-use marketprism::batch::{Batch, Level, Record, TradeId};
+mod common;
+
+use common::alloc::allocs;
+use common::fixtures::capture;
+use common::venue::{answers, frames, json, map_of, Conn, RECV};
+use marketprism::batch::{Level, Record, TradeId};
 use marketprism::book::BookMsg;
 use marketprism::model::{DataType, Side, VenueId};
-use marketprism::sink::encode::encode_json;
-use marketprism::venue::{self, FrameOutcome, InstrumentMap, Malformed, ParseCtx, VenueState};
+use marketprism::venue::{self, FrameOutcome, InstrumentMap, Malformed};
 use rust_decimal::Decimal;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::HashMap;
 
-/// Counts this thread's heap allocations (for the steady-state check below).
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.realloc(p, l, n) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocs() -> u64 {
-    ALLOCS.with(|c| c.get())
-}
+static GLOBAL: common::alloc::Counting = common::alloc::Counting;
 
 const SPOT: VenueId = VenueId::BinanceSpot;
 const FUT: VenueId = VenueId::BinanceDerivatives;
-/// Receive time of every frame fed here (ns).
-const RECV: u64 = 1_700_000_000_123_456_789;
 const RECV_MS: u64 = 1_700_000_000_123;
 /// `,"collected_ts_ms":..,"receive_ts_ns":..,"data_source":"marketprism"}` for RECV.
 const TAIL: &str = r#""collected_ts_ms":1700000000123,"receive_ts_ns":1700000000123456789,"data_source":"marketprism"}"#;
 
 fn fixture(name: &str) -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/binance/");
-    std::fs::read_to_string(format!("{path}{name}"))
-        .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
-        .trim_end()
-        .to_string()
+    common::fixtures::fixture("binance", name)
 }
 
 /// The combined-stream envelope around a raw payload.
@@ -74,69 +41,18 @@ fn lv(p: &str, q: &str) -> Level {
     Level::new(dec(p), dec(q))
 }
 
-fn json(rec: &Record<'_>) -> String {
-    let mut out = Vec::new();
-    encode_json(&mut out, rec);
-    String::from_utf8(out).unwrap()
+fn spot() -> Conn {
+    Conn::new(
+        SPOT,
+        map_of(&[("BNBBTC", "BNB", "BTC"), ("BNBUSDT", "BNB", "USDT")]),
+    )
 }
 
-/// What a parser needs, built as the engine builds it.
-struct Harness {
-    map: InstrumentMap,
-    book: BookMsg,
-    state: VenueState,
-    replies: Vec<String>,
-    batch: Batch,
-}
-
-impl Harness {
-    fn new(symbols: &[(&str, &str, &str)]) -> Harness {
-        let mut map = InstrumentMap::default();
-        for (native, base, quote) in symbols {
-            map.insert(native, base, quote, true);
-        }
-        Harness::with_map(map)
-    }
-
-    fn with_map(map: InstrumentMap) -> Harness {
-        Harness {
-            map,
-            book: BookMsg::default(),
-            state: VenueState::default(),
-            replies: Vec::new(),
-            batch: Batch::new(1024, 1 << 20),
-        }
-    }
-
-    fn feed(&mut self, venue: VenueId, text: &str) -> FrameOutcome {
-        let mut cx = ParseCtx {
-            venue,
-            instruments: &self.map,
-            book: &mut self.book,
-            state: &mut self.state,
-            replies: &mut self.replies,
-        };
-        venue::protocol(venue).on_text(text, RECV, &mut cx, &mut self.batch)
-    }
-
-    fn poll(&mut self, venue: VenueId, dt: DataType, native: &str, body: &str) -> FrameOutcome {
-        let inst = self.map.get(native).expect("instrument");
-        venue::protocol(venue).parse_poll(dt, inst, body.as_bytes(), RECV, &mut self.batch)
-    }
-
-    /// The one record in the batch.
-    fn only(&self) -> Record<'_> {
-        assert_eq!(self.batch.len(), 1, "records in batch");
-        *self.batch.iter().next().unwrap()
-    }
-}
-
-fn spot() -> Harness {
-    Harness::new(&[("BNBBTC", "BNB", "BTC"), ("BNBUSDT", "BNB", "USDT")])
-}
-
-fn futures() -> Harness {
-    Harness::new(&[("BTCUSDT", "BTC", "USDT"), ("BNBUSDT", "BNB", "USDT")])
+fn futures() -> Conn {
+    Conn::new(
+        FUT,
+        map_of(&[("BTCUSDT", "BTC", "USDT"), ("BNBUSDT", "BNB", "USDT")]),
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -147,7 +63,7 @@ fn futures() -> Harness {
 fn spot_trade() {
     let mut h = spot();
     let f = combined("bnbbtc@trade", &fixture("spot_trade.json"));
-    assert_eq!(h.feed(SPOT, &f), FrameOutcome::Records(1));
+    assert_eq!(h.feed_as(SPOT, &f), FrameOutcome::Records(1));
     let rec = h.only();
     let Record::Trade(t) = rec else {
         panic!("{rec:?}")
@@ -176,7 +92,7 @@ fn spot_trade() {
 fn spot_agg_trade_uses_the_aggregate_id() {
     let mut h = spot();
     let f = combined("bnbbtc@aggTrade", &fixture("spot_agg_trade.json"));
-    assert_eq!(h.feed(SPOT, &f), FrameOutcome::Records(1));
+    assert_eq!(h.feed_as(SPOT, &f), FrameOutcome::Records(1));
     let Record::Trade(t) = h.only() else { panic!() };
     assert_eq!(
         (t.venue, t.symbol, t.raw_symbol, t.trade_id),
@@ -197,7 +113,7 @@ fn spot_agg_trade_uses_the_aggregate_id() {
 fn spot_depth_update() {
     let mut h = spot();
     let f = combined("bnbbtc@depth@100ms", &fixture("spot_depth_update.json"));
-    assert_eq!(h.feed(SPOT, &f), FrameOutcome::Book);
+    assert_eq!(h.feed_as(SPOT, &f), FrameOutcome::Book);
     assert!(h.batch.is_empty());
     let b = &h.book;
     assert_eq!(b.raw_symbol, "BNBBTC");
@@ -238,7 +154,7 @@ fn spot_depth_snapshot() {
 fn spot_book_ticker_is_stamped_with_receive_time() {
     let mut h = spot();
     let f = combined("bnbusdt@bookTicker", &fixture("spot_book_ticker.json"));
-    assert_eq!(h.feed(SPOT, &f), FrameOutcome::Records(1));
+    assert_eq!(h.feed_as(SPOT, &f), FrameOutcome::Records(1));
     let rec = h.only();
     let Record::Ticker(t) = rec else { panic!() };
     assert_eq!(t.origin.venue, SPOT);
@@ -265,22 +181,22 @@ fn control_frames() {
     let mut h = spot();
     for venue in [SPOT, FUT] {
         assert_eq!(
-            h.feed(venue, &fixture("spot_server_shutdown.json")),
+            h.feed_as(venue, &fixture("spot_server_shutdown.json")),
             FrameOutcome::Notice
         );
         assert_eq!(
-            h.feed(venue, r#"{"result":null,"id":1}"#),
+            h.feed_as(venue, r#"{"result":null,"id":1}"#),
             FrameOutcome::Control
         );
         assert_eq!(
-            h.feed(
+            h.feed_as(
                 venue,
                 r#"{"code": 2, "msg": "Invalid request: too many parameters"}"#
             ),
             FrameOutcome::ControlError
         );
         assert_eq!(
-            h.feed(
+            h.feed_as(
                 venue,
                 r#"{"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":1}"#
             ),
@@ -298,7 +214,7 @@ fn control_frames() {
 fn futures_agg_trade() {
     let mut h = futures();
     let f = combined("btcusdt@aggTrade", &fixture("futures_agg_trade.json"));
-    assert_eq!(h.feed(FUT, &f), FrameOutcome::Records(1));
+    assert_eq!(h.feed_as(FUT, &f), FrameOutcome::Records(1));
     let rec = h.only();
     let Record::Trade(t) = rec else { panic!() };
     assert_eq!(t.venue, FUT);
@@ -325,7 +241,7 @@ fn futures_agg_trade() {
 fn futures_depth_update() {
     let mut h = futures();
     let f = combined("btcusdt@depth@100ms", &fixture("futures_depth_update.json"));
-    assert_eq!(h.feed(FUT, &f), FrameOutcome::Book);
+    assert_eq!(h.feed_as(FUT, &f), FrameOutcome::Book);
     assert!(h.batch.is_empty());
     let b = &h.book;
     assert_eq!(b.raw_symbol, "BTCUSDT");
@@ -364,7 +280,7 @@ fn futures_depth_snapshot() {
 fn futures_book_ticker() {
     let mut h = futures();
     let f = combined("bnbusdt@bookTicker", &fixture("futures_book_ticker.json"));
-    assert_eq!(h.feed(FUT, &f), FrameOutcome::Records(1));
+    assert_eq!(h.feed_as(FUT, &f), FrameOutcome::Records(1));
     let rec = h.only();
     let Record::Ticker(t) = rec else { panic!() };
     assert_eq!(t.origin.venue, FUT);
@@ -390,7 +306,7 @@ fn futures_book_ticker() {
 fn futures_mark_price_is_a_funding_rate() {
     let mut h = futures();
     let f = combined("btcusdt@markPrice@1s", &fixture("futures_mark_price.json"));
-    assert_eq!(h.feed(FUT, &f), FrameOutcome::Records(1));
+    assert_eq!(h.feed_as(FUT, &f), FrameOutcome::Records(1));
     let rec = h.only();
     let Record::Funding(r) = rec else { panic!() };
     assert_eq!(r.origin.venue, FUT);
@@ -416,13 +332,13 @@ fn futures_mark_price_is_a_funding_rate() {
 fn funding_rates_may_be_negative_and_empty_ones_are_ignored() {
     let mut h = futures();
     let neg = r#"{"stream":"btcusdt@markPrice@1s","data":{"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"1.0","i":"1.0","P":"1.0","r":"-0.00012500","T":2}}"#;
-    assert_eq!(h.feed(FUT, neg), FrameOutcome::Records(1));
+    assert_eq!(h.feed_as(FUT, neg), FrameOutcome::Records(1));
     let Record::Funding(r) = h.only() else {
         panic!()
     };
     assert_eq!(r.funding_rate.to_string(), "-0.00012500");
     let delivery = r#"{"stream":"!markPrice@arr","data":{"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"1.0","i":"1.0","P":"1.0","r":"","T":0}}"#;
-    assert_eq!(h.feed(FUT, delivery), FrameOutcome::Ignored);
+    assert_eq!(h.feed_as(FUT, delivery), FrameOutcome::Ignored);
     assert_eq!(h.batch.len(), 1);
 }
 
@@ -430,7 +346,7 @@ fn funding_rates_may_be_negative_and_empty_ones_are_ignored() {
 fn futures_force_order_is_a_liquidation() {
     let mut h = futures();
     let f = combined("btcusdt@forceOrder", &fixture("futures_force_order.json"));
-    assert_eq!(h.feed(FUT, &f), FrameOutcome::Records(1));
+    assert_eq!(h.feed_as(FUT, &f), FrameOutcome::Records(1));
     let rec = h.only();
     let Record::Liquidation(l) = rec else {
         panic!()
@@ -458,7 +374,7 @@ fn futures_force_order_is_a_liquidation() {
 fn liquidation_price_is_the_average_fill_where_there_is_one() {
     let mut h = futures();
     let buy = r#"{"stream":"btcusdt@forceOrder","data":{"e":"forceOrder","E":5,"o":{"s":"BTCUSDT","S":"BUY","o":"LIMIT","f":"IOC","q":"2.5","p":"101.10","ap":"100.95","X":"FILLED","l":"2.5","z":"2.5","T":4}}}"#;
-    assert_eq!(h.feed(FUT, buy), FrameOutcome::Records(1));
+    assert_eq!(h.feed_as(FUT, buy), FrameOutcome::Records(1));
     let Record::Liquidation(l) = h.only() else {
         panic!()
     };
@@ -467,14 +383,14 @@ fn liquidation_price_is_the_average_fill_where_there_is_one() {
     assert_eq!((l.origin.ts_ms, l.liquidation_ts_ms), (5, 4));
     h.batch.reset();
     let unfilled = buy.replace(r#""ap":"100.95""#, r#""ap":"0""#);
-    assert_eq!(h.feed(FUT, &unfilled), FrameOutcome::Records(1));
+    assert_eq!(h.feed_as(FUT, &unfilled), FrameOutcome::Records(1));
     let Record::Liquidation(l) = h.only() else {
         panic!()
     };
     assert_eq!(l.price.to_string(), "101.10");
     h.batch.reset();
     let no_ap = buy.replace(r#""ap":"100.95","#, "");
-    assert_eq!(h.feed(FUT, &no_ap), FrameOutcome::Records(1));
+    assert_eq!(h.feed_as(FUT, &no_ap), FrameOutcome::Records(1));
     let Record::Liquidation(l) = h.only() else {
         panic!()
     };
@@ -488,7 +404,7 @@ fn futures_open_interest_poll() {
     // Polled twice: the same record twice (de-duplication is the engine's).
     for n in 1..=2 {
         assert_eq!(
-            h.poll(FUT, DataType::OpenInterest, "BTCUSDT", &body),
+            h.poll(DataType::OpenInterest, "BTCUSDT", &body),
             FrameOutcome::Records(1)
         );
         assert_eq!(h.batch.len(), n);
@@ -519,7 +435,7 @@ fn futures_long_short_ratio_polls() {
     let mut h = futures();
     let top = fixture("futures_lsr_top_position.json");
     assert_eq!(
-        h.poll(FUT, DataType::LsrTopPosition, "BTCUSDT", &top),
+        h.poll(DataType::LsrTopPosition, "BTCUSDT", &top),
         FrameOutcome::Records(1)
     );
     let rec = h.only();
@@ -544,7 +460,7 @@ fn futures_long_short_ratio_polls() {
     let mut h = futures();
     let all = fixture("futures_lsr_all_account.json");
     assert_eq!(
-        h.poll(FUT, DataType::LsrAllAccount, "BTCUSDT", &all),
+        h.poll(DataType::LsrAllAccount, "BTCUSDT", &all),
         FrameOutcome::Records(1)
     );
     let rec = h.only();
@@ -566,11 +482,11 @@ fn futures_long_short_ratio_polls() {
     let mut h = futures();
     let two = format!("[{},{}]", &top[1..top.len() - 1], &all[1..all.len() - 1]);
     assert_eq!(
-        h.poll(FUT, DataType::LsrAllAccount, "BTCUSDT", &two),
+        h.poll(DataType::LsrAllAccount, "BTCUSDT", &two),
         FrameOutcome::Records(2)
     );
     assert_eq!(
-        h.poll(FUT, DataType::LsrAllAccount, "BTCUSDT", "[]"),
+        h.poll(DataType::LsrAllAccount, "BTCUSDT", "[]"),
         FrameOutcome::Records(0)
     );
     assert_eq!(h.batch.len(), 2);
@@ -586,17 +502,17 @@ fn rest_error_bodies() {
         DataType::LsrAllAccount,
     ] {
         assert_eq!(
-            h.poll(FUT, dt, "BTCUSDT", &err),
+            h.poll(dt, "BTCUSDT", &err),
             FrameOutcome::ControlError,
             "{dt}"
         );
         assert_eq!(
-            h.poll(FUT, dt, "BTCUSDT", "<html>"),
+            h.poll(dt, "BTCUSDT", "<html>"),
             FrameOutcome::Malformed(Malformed::BadJson),
             "{dt}"
         );
         assert_eq!(
-            h.poll(FUT, dt, "BTCUSDT", ""),
+            h.poll(dt, "BTCUSDT", ""),
             FrameOutcome::Malformed(Malformed::BadJson),
             "{dt}"
         );
@@ -647,7 +563,7 @@ fn rest_error_bodies() {
     ];
     for (dt, body, want) in cases {
         assert_eq!(
-            h.poll(FUT, dt, "BTCUSDT", body),
+            h.poll(dt, "BTCUSDT", body),
             FrameOutcome::Malformed(want),
             "{body}"
         );
@@ -755,7 +671,7 @@ fn futures_malformed_events() {
         ),
     ];
     for (f, want) in cases {
-        assert_eq!(h.feed(FUT, f), FrameOutcome::Malformed(want), "{f}");
+        assert_eq!(h.feed_as(FUT, f), FrameOutcome::Malformed(want), "{f}");
     }
     assert!(h.batch.is_empty());
 }
@@ -782,10 +698,10 @@ fn steady_state_frames_allocate_nothing() {
     let mut run = |rounds: usize| {
         for _ in 0..rounds {
             for fr in &spot_frames {
-                assert!(!matches!(s.feed(SPOT, fr), FrameOutcome::Malformed(_)));
+                assert!(!matches!(s.feed_as(SPOT, fr), FrameOutcome::Malformed(_)));
             }
             for fr in &fut_frames {
-                assert!(!matches!(f.feed(FUT, fr), FrameOutcome::Malformed(_)));
+                assert!(!matches!(f.feed_as(FUT, fr), FrameOutcome::Malformed(_)));
             }
             s.batch.reset();
             f.batch.reset();
@@ -867,16 +783,19 @@ fn mangled_input_never_panics() {
         }
         out
     };
-    let mut h = Harness::new(&[
-        ("BNBBTC", "BNB", "BTC"),
-        ("BNBUSDT", "BNB", "USDT"),
-        ("BTCUSDT", "BTC", "USDT"),
-    ]);
+    let mut h = Conn::new(
+        FUT,
+        map_of(&[
+            ("BNBBTC", "BNB", "BTC"),
+            ("BNBUSDT", "BNB", "USDT"),
+            ("BTCUSDT", "BTC", "USDT"),
+        ]),
+    );
     let mut fed = 0;
     for (venue, frame) in &frames {
         for v in variants(frame) {
             let before = h.batch.len();
-            let out = h.feed(*venue, &v);
+            let out = h.feed_as(*venue, &v);
             match out {
                 FrameOutcome::Records(n) => assert_eq!(h.batch.len() - before, n as usize),
                 _ => assert_eq!(h.batch.len(), before, "{v}"),
@@ -888,7 +807,7 @@ fn mangled_input_never_panics() {
     for (dt, body) in &bodies {
         for v in variants(body) {
             let before = h.batch.len();
-            if let FrameOutcome::Records(n) = h.poll(FUT, *dt, "BTCUSDT", &v) {
+            if let FrameOutcome::Records(n) = h.poll(*dt, "BTCUSDT", &v) {
                 assert_eq!(h.batch.len() - before, n as usize);
             }
             fed += 1;
@@ -914,32 +833,6 @@ fn mangled_input_never_panics() {
 // Recorded sessions
 // ---------------------------------------------------------------------------
 
-fn capture(name: &str) -> String {
-    let beside = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/captures/");
-    for dir in [beside, "/work/shared/captures/"] {
-        if let Ok(text) = std::fs::read_to_string(format!("{dir}{name}")) {
-            return text;
-        }
-    }
-    panic!("capture {name} missing from {beside} and /work/shared/captures/");
-}
-
-/// Received frames of a `.ws` capture (`T: TEXT` lines).
-fn frames(text: &str) -> impl Iterator<Item = &str> {
-    text.lines()
-        .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
-        .filter_map(|l| l.find(": ").map(|i| &l[i + 2..]))
-}
-
-/// `(url, body)` of the REST answers in a `.http`/`.0` capture (`URL -> T: BODY`).
-fn answers(text: &str) -> impl Iterator<Item = (&str, &str)> {
-    text.lines().filter_map(|l| {
-        let (url, rest) = l.split_once(" -> ")?;
-        let (_, body) = rest.split_once(": ")?;
-        Some((url, body))
-    })
-}
-
 fn instruments(venue: VenueId, file: &str) -> InstrumentMap {
     let text = capture(file);
     let (_, body) = answers(&text)
@@ -962,8 +855,8 @@ struct Replay {
     breaks: usize,
 }
 
-fn replay(venue: VenueId, ws: &str, map: InstrumentMap) -> (Replay, Harness) {
-    let mut h = Harness::with_map(map);
+fn replay(venue: VenueId, ws: &str, map: InstrumentMap) -> (Replay, Conn) {
+    let mut h = Conn::new(venue, map);
     let text = capture(ws);
     let mut r = Replay::default();
     let mut last_u: HashMap<String, u64> = HashMap::new();
@@ -975,7 +868,7 @@ fn replay(venue: VenueId, ws: &str, map: InstrumentMap) -> (Replay, Harness) {
             .expect("stream");
         let kind = stream.split_once('@').unwrap().1.to_string();
         let before = h.batch.len();
-        let out = h.feed(venue, f);
+        let out = h.feed_as(venue, f);
         let label = match out {
             FrameOutcome::Book => {
                 let b = &h.book;

@@ -2,107 +2,33 @@
 //! (`tests/fixtures/bybit/`, verbatim from exchanges.md §4 unless noted there)
 //! become exact records, encodings, book messages and control outcomes.
 
+mod common;
+
+use common::alloc::allocs;
+use common::venue::{jsons, map_of, set_of, Conn};
 use marketprism::batch::{Batch, Record, TradeId};
-use marketprism::book::BookMsg;
-use marketprism::model::{DataType, DataTypeSet, Side, VenueId};
-use marketprism::sink::encode::encode_json;
-use marketprism::venue::{
-    protocol, FrameOutcome, InstrumentMap, Malformed, ParseCtx, Protocol, VenueState,
-};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-/// Counts this thread's heap allocations (the zero-allocation check below).
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.realloc(p, l, n) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-}
+use marketprism::model::{DataType, Side, VenueId};
+use marketprism::venue::{protocol, FrameOutcome, InstrumentMap, Malformed};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: common::alloc::Counting = common::alloc::Counting;
 
-const RECV: u64 = 1_700_000_000_123_456_789;
+const RECV: u64 = common::venue::RECV;
 
 fn fixture(name: &str) -> String {
-    let path = format!("{}/tests/fixtures/bybit/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-        .trim_end()
-        .to_string()
+    common::fixtures::fixture("bybit", name)
 }
 
-/// What a connection owns besides the batch.
-struct Conn {
-    p: &'static dyn Protocol,
-    map: InstrumentMap,
-    book: BookMsg,
-    state: VenueState,
-    replies: Vec<String>,
-}
-
-impl Conn {
-    fn new(venue: VenueId, wanted: &[DataType]) -> Conn {
-        let mut map = InstrumentMap::default();
-        map.insert("BTCUSDT", "BTC", "USDT", true);
-        map.insert("ROSEUSDT", "ROSE", "USDT", true);
-        let mut set = DataTypeSet::default();
-        for &dt in wanted {
-            set.insert(dt);
-        }
-        map.set_wanted("BTCUSDT", set);
-        map.set_wanted("ROSEUSDT", set);
-        Conn {
-            p: protocol(venue),
-            map,
-            book: BookMsg::default(),
-            state: VenueState::default(),
-            replies: Vec::new(),
-        }
-    }
-
-    fn feed(&mut self, text: &str, batch: &mut Batch) -> FrameOutcome {
-        let mut cx = ParseCtx {
-            venue: self.p.id(),
-            instruments: &self.map,
-            book: &mut self.book,
-            state: &mut self.state,
-            replies: &mut self.replies,
-        };
-        self.p.on_text(text, RECV, &mut cx, batch)
-    }
-}
-
-fn json(rec: &Record<'_>) -> String {
-    let mut out = Vec::new();
-    encode_json(&mut out, rec);
-    String::from_utf8(out).unwrap()
-}
-
-fn jsons(batch: &Batch) -> Vec<String> {
-    batch.iter().map(json).collect()
+/// BTCUSDT and ROSEUSDT, both wanting `wanted`.
+fn conn(venue: VenueId, wanted: &[DataType]) -> Conn {
+    let mut map = map_of(&[("BTCUSDT", "BTC", "USDT"), ("ROSEUSDT", "ROSE", "USDT")]);
+    map.set_wanted("BTCUSDT", set_of(wanted));
+    map.set_wanted("ROSEUSDT", set_of(wanted));
+    Conn::new(venue, map)
 }
 
 fn all_linear() -> Conn {
-    Conn::new(
+    conn(
         VenueId::BybitLinear,
         &[
             DataType::Trade,
@@ -120,7 +46,7 @@ fn documented_trade() {
     let mut c = all_linear();
     let mut b = Batch::new(16, 1 << 16);
     assert_eq!(
-        c.feed(&fixture("trade.json"), &mut b),
+        c.feed_into(&fixture("trade.json"), &mut b),
         FrameOutcome::Records(1)
     );
     let Some(Record::Trade(t)) = b.iter().next() else {
@@ -147,10 +73,10 @@ fn documented_trade() {
         )]
     );
     // Spot: same payload, spot market type.
-    let mut s = Conn::new(VenueId::BybitSpot, &[DataType::Trade]);
+    let mut s = conn(VenueId::BybitSpot, &[DataType::Trade]);
     let mut b = Batch::new(16, 1 << 16);
     assert_eq!(
-        s.feed(&fixture("trade.json"), &mut b),
+        s.feed_into(&fixture("trade.json"), &mut b),
         FrameOutcome::Records(1)
     );
     assert!(jsons(&b)[0].contains(r#""exchange":"bybit","market_type":"spot""#));
@@ -161,7 +87,7 @@ fn several_trades_per_message_or_none() {
     let mut c = all_linear();
     let mut b = Batch::new(16, 1 << 16);
     let f = r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":5,"data":[{"T":1,"s":"BTCUSDT","S":"Buy","v":"0.1","p":"100.0","i":"a"},{"T":2,"s":"BTCUSDT","S":"Sell","v":"0.2","p":"99.5","i":"b"}]}"#;
-    assert_eq!(c.feed(f, &mut b), FrameOutcome::Records(2));
+    assert_eq!(c.feed_into(f, &mut b), FrameOutcome::Records(2));
     let sides: Vec<_> = b
         .iter()
         .map(|r| match r {
@@ -180,7 +106,7 @@ fn several_trades_per_message_or_none() {
     let mut b = Batch::new(16, 1 << 16);
     let f = r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":5,"data":[{"T":1,"s":"BTCUSDT","S":"Buy","v":"0.1","p":"100.0","i":"a"},{"T":2,"s":"BTCUSDT","S":"Sell","v":"0.2","p":"9x","i":"b"}]}"#;
     assert_eq!(
-        c.feed(f, &mut b),
+        c.feed_into(f, &mut b),
         FrameOutcome::Malformed(Malformed::InvalidNumber)
     );
     assert!(b.is_empty());
@@ -191,7 +117,7 @@ fn documented_book_snapshot_and_delta() {
     let mut c = all_linear();
     let mut b = Batch::new(16, 1 << 16);
     assert_eq!(
-        c.feed(&fixture("book_snapshot.json"), &mut b),
+        c.feed_into(&fixture("book_snapshot.json"), &mut b),
         FrameOutcome::Book
     );
     let levels = |ls: &[marketprism::batch::Level]| {
@@ -212,7 +138,7 @@ fn documented_book_snapshot_and_delta() {
     assert_eq!(levels(&m.asks), ["0.029@16611.00", "0.213@16612.00"]);
 
     assert_eq!(
-        c.feed(&fixture("book_delta.json"), &mut b),
+        c.feed_into(&fixture("book_delta.json"), &mut b),
         FrameOutcome::Book
     );
     let m = &c.book;
@@ -238,7 +164,7 @@ fn documented_book_snapshot_and_delta() {
 
     // Without `cts` the message time is `ts`.
     let f = r#"{"topic":"orderbook.200.BTCUSDT","type":"delta","ts":77,"data":{"s":"BTCUSDT","b":[],"a":[["1.5","2"]],"u":9,"seq":1}}"#;
-    assert_eq!(c.feed(f, &mut b), FrameOutcome::Book);
+    assert_eq!(c.feed_into(f, &mut b), FrameOutcome::Book);
     assert_eq!(
         (c.book.ts_ms, c.book.bids.len(), c.book.asks.len()),
         (77, 0, 1)
@@ -250,7 +176,7 @@ fn linear_tickers_snapshot_then_delta_merge() {
     let mut c = all_linear();
     let mut b = Batch::new(16, 1 << 16);
     assert_eq!(
-        c.feed(&fixture("tickers_linear_snapshot.json"), &mut b),
+        c.feed_into(&fixture("tickers_linear_snapshot.json"), &mut b),
         FrameOutcome::Records(3)
     );
     let tail = r#","ts_ms":1760325052630,"collected_ts_ms":1700000000123,"receive_ts_ns":1700000000123456789,"data_source":"marketprism"}"#;
@@ -280,7 +206,7 @@ fn linear_tickers_snapshot_then_delta_merge() {
     // Delta with only the best bid: one ticker from the merged state.
     let mut b = Batch::new(16, 1 << 16);
     assert_eq!(
-        c.feed(&fixture("tickers_linear_delta.json"), &mut b),
+        c.feed_into(&fixture("tickers_linear_delta.json"), &mut b),
         FrameOutcome::Records(1)
     );
     let Some(Record::Ticker(t)) = b.iter().next() else {
@@ -298,7 +224,7 @@ fn linear_tickers_snapshot_then_delta_merge() {
     // Funding-only delta: one funding record, mark price from the cache.
     let mut b = Batch::new(16, 1 << 16);
     let f = r#"{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","fundingRate":"0.0001"},"cs":1,"ts":1787590406000}"#;
-    assert_eq!(c.feed(f, &mut b), FrameOutcome::Records(1));
+    assert_eq!(c.feed_into(f, &mut b), FrameOutcome::Records(1));
     let Some(Record::Funding(fr)) = b.iter().next() else {
         panic!()
     };
@@ -309,7 +235,7 @@ fn linear_tickers_snapshot_then_delta_merge() {
     // Mark price alone and open interest: only open_interest.
     let mut b = Batch::new(16, 1 << 16);
     let f = r#"{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","markPrice":"79000.1","openInterest":"500000.00"},"cs":2,"ts":1787590406100}"#;
-    assert_eq!(c.feed(f, &mut b), FrameOutcome::Records(1));
+    assert_eq!(c.feed_into(f, &mut b), FrameOutcome::Records(1));
     let Some(Record::OpenInterest(oi)) = b.iter().next() else {
         panic!()
     };
@@ -325,12 +251,12 @@ fn linear_tickers_snapshot_then_delta_merge() {
 
     // Nothing we record changed.
     let f = r#"{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","turnover24h":"1"},"cs":3,"ts":1787590406200}"#;
-    assert_eq!(c.feed(f, &mut b), FrameOutcome::Ignored);
+    assert_eq!(c.feed_into(f, &mut b), FrameOutcome::Ignored);
 
     // A new snapshot replaces the cache (fields it lacks are gone).
     let mut b = Batch::new(16, 1 << 16);
     let f = r#"{"topic":"tickers.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT","lastPrice":"1.0"},"cs":4,"ts":1787590406300}"#;
-    assert_eq!(c.feed(f, &mut b), FrameOutcome::Records(1));
+    assert_eq!(c.feed_into(f, &mut b), FrameOutcome::Records(1));
     let st = c
         .state
         .get::<marketprism::venue::bybit::State>()
@@ -345,25 +271,25 @@ fn linear_tickers_snapshot_then_delta_merge() {
 
 #[test]
 fn tickers_emit_only_wanted_types() {
-    let mut c = Conn::new(VenueId::BybitLinear, &[DataType::FundingRate]);
+    let mut c = conn(VenueId::BybitLinear, &[DataType::FundingRate]);
     let mut b = Batch::new(16, 1 << 16);
     assert_eq!(
-        c.feed(&fixture("tickers_linear_snapshot.json"), &mut b),
+        c.feed_into(&fixture("tickers_linear_snapshot.json"), &mut b),
         FrameOutcome::Records(1)
     );
     assert!(matches!(b.iter().next(), Some(Record::Funding(_))));
     assert_eq!(
-        c.feed(&fixture("tickers_linear_delta.json"), &mut b),
+        c.feed_into(&fixture("tickers_linear_delta.json"), &mut b),
         FrameOutcome::Ignored
     );
 }
 
 #[test]
 fn spot_ticker_has_last_price_only() {
-    let mut c = Conn::new(VenueId::BybitSpot, &[DataType::Ticker]);
+    let mut c = conn(VenueId::BybitSpot, &[DataType::Ticker]);
     let mut b = Batch::new(16, 1 << 16);
     assert_eq!(
-        c.feed(&fixture("tickers_spot_snapshot.json"), &mut b),
+        c.feed_into(&fixture("tickers_spot_snapshot.json"), &mut b),
         FrameOutcome::Records(1)
     );
     assert_eq!(
@@ -380,7 +306,7 @@ fn documented_liquidation_is_the_opposite_order_side() {
     let mut c = all_linear();
     let mut b = Batch::new(16, 1 << 16);
     assert_eq!(
-        c.feed(&fixture("liquidation.json"), &mut b),
+        c.feed_into(&fixture("liquidation.json"), &mut b),
         FrameOutcome::Records(1)
     );
     let Some(Record::Liquidation(l)) = b.iter().next() else {
@@ -399,7 +325,7 @@ fn documented_liquidation_is_the_opposite_order_side() {
     );
     let f = r#"{"topic":"allLiquidation.ROSEUSDT","type":"snapshot","ts":2,"data":[{"T":1,"s":"ROSEUSDT","S":"Buy","v":"1","p":"0.5"}]}"#;
     let mut b = Batch::new(16, 1 << 16);
-    assert_eq!(c.feed(f, &mut b), FrameOutcome::Records(1));
+    assert_eq!(c.feed_into(f, &mut b), FrameOutcome::Records(1));
     let Some(Record::Liquidation(l)) = b.iter().next() else {
         panic!()
     };
@@ -409,13 +335,17 @@ fn documented_liquidation_is_the_opposite_order_side() {
 #[test]
 fn control_frames() {
     for venue in [VenueId::BybitSpot, VenueId::BybitLinear] {
-        let mut c = Conn::new(venue, &[DataType::Trade]);
+        let mut c = conn(venue, &[DataType::Trade]);
         let mut b = Batch::new(16, 1 << 16);
         for line in fixture("control.jsonl").lines() {
-            assert_eq!(c.feed(line, &mut b), FrameOutcome::Control, "{line}");
+            assert_eq!(c.feed_into(line, &mut b), FrameOutcome::Control, "{line}");
         }
         for line in fixture("control_error.jsonl").lines() {
-            assert_eq!(c.feed(line, &mut b), FrameOutcome::ControlError, "{line}");
+            assert_eq!(
+                c.feed_into(line, &mut b),
+                FrameOutcome::ControlError,
+                "{line}"
+            );
         }
         assert!(b.is_empty() && c.replies.is_empty());
     }
@@ -479,7 +409,7 @@ fn malformed_frames() {
     for (text, want) in cases {
         let mut b = Batch::new(16, 1 << 16);
         assert_eq!(
-            c.feed(text, &mut b),
+            c.feed_into(text, &mut b),
             FrameOutcome::Malformed(want),
             "{text}"
         );
@@ -647,15 +577,21 @@ fn steady_state_allocates_nothing() {
         fixture("liquidation.json"),
     ];
     for f in &frames {
-        assert!(!matches!(c.feed(f, &mut b), FrameOutcome::Malformed(_)));
+        assert!(!matches!(
+            c.feed_into(f, &mut b),
+            FrameOutcome::Malformed(_)
+        ));
     }
     b.reset();
-    let before = ALLOCS.with(|a| a.get());
+    let before = allocs();
     for _ in 0..200 {
         for f in &frames {
-            assert!(!matches!(c.feed(f, &mut b), FrameOutcome::Malformed(_)));
+            assert!(!matches!(
+                c.feed_into(f, &mut b),
+                FrameOutcome::Malformed(_)
+            ));
         }
         b.reset();
     }
-    assert_eq!(ALLOCS.with(|a| a.get()) - before, 0);
+    assert_eq!(allocs() - before, 0);
 }

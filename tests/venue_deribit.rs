@@ -3,128 +3,40 @@
 //! encodings and book messages; the real 2021 capture replays without a
 //! malformed frame.
 
+mod common;
+
+use common::alloc::allocs;
+use common::fixtures::capture;
+use common::venue::{jsons, map_of, set_of, Conn};
 use marketprism::batch::{Batch, Level, Record, TradeId};
-use marketprism::book::BookMsg;
-use marketprism::model::{DataType, DataTypeSet, Side, VenueId};
-use marketprism::sink::encode::encode_json;
-use marketprism::venue::{
-    protocol, FrameOutcome, InstrumentMap, Malformed, ParseCtx, Protocol, VenueState,
-};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use marketprism::model::{DataType, Side, VenueId};
+use marketprism::venue::{protocol, FrameOutcome, InstrumentMap, Malformed};
 use std::collections::HashMap;
 
-/// Counts this thread's heap allocations (the zero-allocation check below).
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.realloc(p, l, n) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: common::alloc::Counting = common::alloc::Counting;
 
-const RECV: u64 = 1_700_000_000_123_456_789;
 const TAIL: &str = r#","collected_ts_ms":1700000000123,"receive_ts_ns":1700000000123456789,"data_source":"marketprism"}"#;
 
 fn fixture(name: &str) -> String {
-    let path = format!(
-        "{}/tests/fixtures/deribit/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-        .trim_end()
-        .to_string()
-}
-
-fn capture(name: &str) -> String {
-    let beside = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/captures/");
-    for dir in [beside, "/work/shared/captures/"] {
-        if let Ok(t) = std::fs::read_to_string(format!("{dir}{name}")) {
-            return t;
-        }
-    }
-    panic!("capture {name} not found beside the repo nor in /work/shared/captures");
-}
-
-struct Conn {
-    p: &'static dyn Protocol,
-    map: InstrumentMap,
-    book: BookMsg,
-    state: VenueState,
-    replies: Vec<String>,
+    common::fixtures::fixture("deribit", name)
 }
 
 impl Conn {
     fn with_map(map: InstrumentMap) -> Conn {
-        Conn {
-            p: protocol(VenueId::DeribitDerivatives),
-            map,
-            book: BookMsg::default(),
-            state: VenueState::default(),
-            replies: Vec::new(),
-        }
-    }
-
-    /// BTC-PERPETUAL (inverse) and BTC_USDC-PERPETUAL (linear), wanting `wanted`.
-    fn new(wanted: &[DataType]) -> Conn {
-        let mut map = InstrumentMap::default();
-        map.insert("BTC-PERPETUAL", "BTC", "USD", true);
-        map.insert("BTC_USDC-PERPETUAL", "BTC", "USDC", true);
-        let set = set_of(wanted);
-        map.set_wanted("BTC-PERPETUAL", set);
-        map.set_wanted("BTC_USDC-PERPETUAL", set);
-        Conn::with_map(map)
-    }
-
-    fn feed(&mut self, text: &str, batch: &mut Batch) -> FrameOutcome {
-        let mut cx = ParseCtx {
-            venue: self.p.id(),
-            instruments: &self.map,
-            book: &mut self.book,
-            state: &mut self.state,
-            replies: &mut self.replies,
-        };
-        self.p.on_text(text, RECV, &mut cx, batch)
+        Conn::new(VenueId::DeribitDerivatives, map)
     }
 }
 
-fn set_of(wanted: &[DataType]) -> DataTypeSet {
-    let mut set = DataTypeSet::default();
-    for &dt in wanted {
-        set.insert(dt);
-    }
-    set
-}
-
-fn jsons(batch: &Batch) -> Vec<String> {
-    batch
-        .iter()
-        .map(|r| {
-            let mut out = Vec::new();
-            encode_json(&mut out, r);
-            String::from_utf8(out).unwrap()
-        })
-        .collect()
+/// BTC-PERPETUAL (inverse) and BTC_USDC-PERPETUAL (linear), wanting `wanted`.
+fn conn(wanted: &[DataType]) -> Conn {
+    let mut map = map_of(&[
+        ("BTC-PERPETUAL", "BTC", "USD"),
+        ("BTC_USDC-PERPETUAL", "BTC", "USDC"),
+    ]);
+    map.set_wanted("BTC-PERPETUAL", set_of(wanted));
+    map.set_wanted("BTC_USDC-PERPETUAL", set_of(wanted));
+    Conn::with_map(map)
 }
 
 fn levels(ls: &[Level]) -> Vec<String> {
@@ -135,10 +47,10 @@ fn levels(ls: &[Level]) -> Vec<String> {
 
 #[test]
 fn documented_book_snapshot_then_change() {
-    let mut c = Conn::new(&[DataType::OrderBook]);
+    let mut c = conn(&[DataType::OrderBook]);
     let mut b = Batch::new(16, 1 << 16);
     assert_eq!(
-        c.feed(&fixture("book_snapshot.json"), &mut b),
+        c.feed_into(&fixture("book_snapshot.json"), &mut b),
         FrameOutcome::Book
     );
     let m = &c.book;
@@ -153,7 +65,7 @@ fn documented_book_snapshot_then_change() {
     assert_eq!(levels(&m.asks), ["150000.0@10756.5", "20.0@10760.0"]);
 
     assert_eq!(
-        c.feed(&fixture("book_change.json"), &mut b),
+        c.feed_into(&fixture("book_change.json"), &mut b),
         FrameOutcome::Book
     );
     let m = &c.book;
@@ -171,10 +83,10 @@ fn documented_book_snapshot_then_change() {
 
 #[test]
 fn documented_trades_inverse_amounts_are_usd() {
-    let mut c = Conn::new(&[DataType::Trade]);
+    let mut c = conn(&[DataType::Trade]);
     let mut b = Batch::new(16, 1 << 16);
     assert_eq!(
-        c.feed(&fixture("trades.json"), &mut b),
+        c.feed_into(&fixture("trades.json"), &mut b),
         FrameOutcome::Records(2)
     );
     let Some(Record::Trade(t)) = b.iter().next() else {
@@ -200,7 +112,7 @@ fn documented_trades_inverse_amounts_are_usd() {
     // USDC linear perpetual: amounts are coins.
     let f = r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"trades.BTC_USDC-PERPETUAL.100ms","data":[{"trade_seq":1,"trade_id":"BTC_USDC-1","timestamp":5,"price":60000.5,"instrument_name":"BTC_USDC-PERPETUAL","direction":"buy","amount":0.001}]}}"#;
     let mut b = Batch::new(16, 1 << 16);
-    assert_eq!(c.feed(f, &mut b), FrameOutcome::Records(1));
+    assert_eq!(c.feed_into(f, &mut b), FrameOutcome::Records(1));
     let Some(Record::Trade(t)) = b.iter().next() else {
         panic!()
     };
@@ -214,14 +126,14 @@ fn documented_trades_inverse_amounts_are_usd() {
 
 #[test]
 fn documented_ticker_feeds_three_types() {
-    let mut c = Conn::new(&[
+    let mut c = conn(&[
         DataType::Ticker,
         DataType::FundingRate,
         DataType::OpenInterest,
     ]);
     let mut b = Batch::new(16, 1 << 16);
     assert_eq!(
-        c.feed(&fixture("ticker.json"), &mut b),
+        c.feed_into(&fixture("ticker.json"), &mut b),
         FrameOutcome::Records(3)
     );
     let head = |dt: &str| {
@@ -250,26 +162,26 @@ fn documented_ticker_feeds_three_types() {
     );
 
     // Only the wanted types.
-    let mut c = Conn::new(&[DataType::FundingRate]);
+    let mut c = conn(&[DataType::FundingRate]);
     let mut b = Batch::new(16, 1 << 16);
     assert_eq!(
-        c.feed(&fixture("ticker.json"), &mut b),
+        c.feed_into(&fixture("ticker.json"), &mut b),
         FrameOutcome::Records(1)
     );
     assert!(matches!(b.iter().next(), Some(Record::Funding(_))));
-    let mut c = Conn::new(&[DataType::Trade]);
+    let mut c = conn(&[DataType::Trade]);
     assert_eq!(
-        c.feed(&fixture("ticker.json"), &mut b),
+        c.feed_into(&fixture("ticker.json"), &mut b),
         FrameOutcome::Ignored
     );
 }
 
 #[test]
 fn ticker_nulls_and_empty_sides() {
-    let mut c = Conn::new(&[DataType::Ticker, DataType::OpenInterest]);
+    let mut c = conn(&[DataType::Ticker, DataType::OpenInterest]);
     let mut b = Batch::new(16, 1 << 16);
     let f = r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"ticker.BTC_USDC-PERPETUAL.100ms","data":{"timestamp":9,"instrument_name":"BTC_USDC-PERPETUAL","best_bid_price":0.0,"best_bid_amount":0.0,"best_ask_price":61000.5,"best_ask_amount":1e-05,"last_price":null,"mark_price":61000.0,"open_interest":12.5}}}"#;
-    assert_eq!(c.feed(f, &mut b), FrameOutcome::Records(2));
+    assert_eq!(c.feed_into(f, &mut b), FrameOutcome::Records(2));
     let mut it = b.iter();
     let Some(Record::Ticker(t)) = it.next() else {
         panic!()
@@ -293,7 +205,7 @@ fn documented_volatility_index() {
     let mut c = Conn::with_map(InstrumentMap::default());
     let mut b = Batch::new(16, 1 << 16);
     assert_eq!(
-        c.feed(&fixture("volatility_index.json"), &mut b),
+        c.feed_into(&fixture("volatility_index.json"), &mut b),
         FrameOutcome::Records(1)
     );
     let Some(Record::Volatility(v)) = b.iter().next() else {
@@ -315,10 +227,10 @@ fn documented_volatility_index() {
 
 #[test]
 fn heartbeat_test_request_is_answered() {
-    let mut c = Conn::new(&[DataType::Trade]);
+    let mut c = conn(&[DataType::Trade]);
     let mut b = Batch::new(16, 1 << 16);
     assert_eq!(
-        c.feed(&fixture("test_request.json"), &mut b),
+        c.feed_into(&fixture("test_request.json"), &mut b),
         FrameOutcome::Control
     );
     assert_eq!(
@@ -327,11 +239,11 @@ fn heartbeat_test_request_is_answered() {
     );
     c.replies.clear();
     for line in fixture("control.jsonl").lines() {
-        assert_eq!(c.feed(line, &mut b), FrameOutcome::Control, "{line}");
+        assert_eq!(c.feed_into(line, &mut b), FrameOutcome::Control, "{line}");
     }
     assert!(c.replies.is_empty());
     assert_eq!(
-        c.feed(&fixture("error.json"), &mut b),
+        c.feed_into(&fixture("error.json"), &mut b),
         FrameOutcome::ControlError
     );
     assert!(b.is_empty());
@@ -339,7 +251,7 @@ fn heartbeat_test_request_is_answered() {
 
 #[test]
 fn malformed_frames() {
-    let mut c = Conn::new(&[DataType::Trade, DataType::Ticker]);
+    let mut c = conn(&[DataType::Trade, DataType::Ticker]);
     let sub = |channel: &str, data: &str| {
         format!(
             r#"{{"jsonrpc":"2.0","method":"subscription","params":{{"channel":"{channel}","data":{data}}}}}"#
@@ -396,7 +308,7 @@ fn malformed_frames() {
     for (text, want) in cases {
         let mut b = Batch::new(16, 1 << 16);
         assert_eq!(
-            c.feed(&text, &mut b),
+            c.feed_into(&text, &mut b),
             FrameOutcome::Malformed(want),
             "{text}"
         );
@@ -494,7 +406,7 @@ fn replay(c: &mut Conn) -> Counts {
     {
         let frame = &line[line.find(": ").expect("T: TEXT") + 2..];
         let mut b = Batch::new(64, 1 << 16);
-        match c.feed(frame, &mut b) {
+        match c.feed_into(frame, &mut b) {
             FrameOutcome::Book => {
                 let m = &c.book;
                 if m.snapshot {
@@ -576,7 +488,7 @@ fn recorded_session_replays() {
 /// Steady state: books, trades, tickers and DVOL allocate nothing.
 #[test]
 fn steady_state_allocates_nothing() {
-    let mut c = Conn::new(&[
+    let mut c = conn(&[
         DataType::Trade,
         DataType::OrderBook,
         DataType::Ticker,
@@ -593,15 +505,21 @@ fn steady_state_allocates_nothing() {
         fixture("control.jsonl").lines().next().unwrap().to_string(),
     ];
     for f in &frames {
-        assert!(!matches!(c.feed(f, &mut b), FrameOutcome::Malformed(_)));
+        assert!(!matches!(
+            c.feed_into(f, &mut b),
+            FrameOutcome::Malformed(_)
+        ));
     }
     b.reset();
-    let before = ALLOCS.with(|a| a.get());
+    let before = allocs();
     for _ in 0..200 {
         for f in &frames {
-            assert!(!matches!(c.feed(f, &mut b), FrameOutcome::Malformed(_)));
+            assert!(!matches!(
+                c.feed_into(f, &mut b),
+                FrameOutcome::Malformed(_)
+            ));
         }
         b.reset();
     }
-    assert_eq!(ALLOCS.with(|a| a.get()) - before, 0);
+    assert_eq!(allocs() - before, 0);
 }

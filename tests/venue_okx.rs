@@ -4,91 +4,29 @@
 //! replays without a malformed frame (and its book checksums verify against
 //! the parsed levels), and steady-state parsing allocates nothing.
 
+mod common;
+
+use common::alloc::allocs;
+use common::fixtures::capture;
+use common::venue::{json, set_of as wanting, Conn, RECV as RX};
 use marketprism::batch::{Batch, Record, TradeId};
 use marketprism::book::BookMsg;
-use marketprism::model::{DataType, DataTypeSet, Side, VenueId};
-use marketprism::sink::encode::encode_json;
-use marketprism::venue::{
-    protocol, FrameOutcome, InstrumentMap, Malformed, ParseCtx, Source, VenueState,
-};
+use marketprism::model::{DataType, Side, VenueId};
+use marketprism::venue::{protocol, FrameOutcome, InstrumentMap, Malformed, Source};
 use rust_decimal::Decimal;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-
-// ------------------------------------------------------------ allocation count
-
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn bump() {
-    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        bump();
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        bump();
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        bump();
-        unsafe { System.realloc(p, l, n) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocs() -> u64 {
-    ALLOCS.with(|c| c.get())
-}
+static GLOBAL: common::alloc::Counting = common::alloc::Counting;
 
 // ------------------------------------------------------------ helpers
 
-/// Receive time of every fixture frame (collected_ts_ms 1700000000123).
-const RX: u64 = 1_700_000_000_123_456_789;
-
 fn fixture(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/okx")
-        .join(name);
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .trim_end()
-        .to_string()
-}
-
-fn capture(name: &str) -> String {
-    let beside = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/captures/"));
-    for dir in [beside, PathBuf::from("/work/shared/captures/")] {
-        if let Ok(t) = std::fs::read_to_string(dir.join(name)) {
-            return t;
-        }
-    }
-    panic!("capture {name} not found beside the repo nor in /work/shared/captures");
+    common::fixtures::fixture("okx", name)
 }
 
 fn dec(s: &str) -> Decimal {
     Decimal::from_str_exact(s).unwrap()
-}
-
-fn wanting(dts: &[DataType]) -> DataTypeSet {
-    let mut s = DataTypeSet::default();
-    for &d in dts {
-        s.insert(d);
-    }
-    s
 }
 
 fn spot_map() -> InstrumentMap {
@@ -115,28 +53,7 @@ fn swap_map() -> InstrumentMap {
     m
 }
 
-/// One venue connection's parser state.
-struct Conn {
-    venue: VenueId,
-    map: InstrumentMap,
-    book: BookMsg,
-    state: VenueState,
-    replies: Vec<String>,
-    batch: Batch,
-}
-
 impl Conn {
-    fn new(venue: VenueId, map: InstrumentMap) -> Conn {
-        Conn {
-            venue,
-            map,
-            book: BookMsg::default(),
-            state: VenueState::default(),
-            replies: Vec::new(),
-            batch: Batch::new(1024, 1 << 20),
-        }
-    }
-
     fn spot() -> Conn {
         Conn::new(VenueId::OkxSpot, spot_map())
     }
@@ -145,33 +62,11 @@ impl Conn {
         Conn::new(VenueId::OkxDerivatives, swap_map())
     }
 
-    fn feed_at(&mut self, text: &str, rx: u64) -> FrameOutcome {
-        let mut cx = ParseCtx {
-            venue: self.venue,
-            instruments: &self.map,
-            book: &mut self.book,
-            state: &mut self.state,
-            replies: &mut self.replies,
-        };
-        protocol(self.venue).on_text(text, rx, &mut cx, &mut self.batch)
-    }
-
-    fn feed(&mut self, text: &str) -> FrameOutcome {
-        self.feed_at(text, RX)
-    }
-
     /// The only record in the batch, and its JSON.
-    fn only(&self) -> (Record<'_>, String) {
-        assert_eq!(self.batch.len(), 1);
-        let r = *self.batch.iter().next().unwrap();
+    fn only_json(&self) -> (Record<'_>, String) {
+        let r = self.only();
         (r, json(&r))
     }
-}
-
-fn json(r: &Record<'_>) -> String {
-    let mut out = Vec::new();
-    encode_json(&mut out, r);
-    String::from_utf8(out).unwrap()
 }
 
 const TAIL: &str = r#""collected_ts_ms":1700000000123,"receive_ts_ns":1700000000123456789,"data_source":"marketprism"}"#;
@@ -326,7 +221,7 @@ fn sources() {
 fn documented_trade() {
     let mut c = Conn::spot();
     assert_eq!(c.feed(&fixture("trades.json")), FrameOutcome::Records(1));
-    let (r, j) = c.only();
+    let (r, j) = c.only_json();
     let Record::Trade(t) = r else { panic!() };
     assert_eq!(t.venue, VenueId::OkxSpot);
     assert_eq!((t.symbol, t.raw_symbol), ("BTC-USDT", "BTC-USDT"));
@@ -356,7 +251,7 @@ fn swap_trade_in_contracts() {
         .replace(r#""sz":"0.12060306""#, r#""sz":"12""#)
         .replace(r#""side":"buy""#, r#""side":"sell""#);
     assert_eq!(c.feed(&f), FrameOutcome::Records(1));
-    let (r, j) = c.only();
+    let (r, j) = c.only_json();
     let Record::Trade(t) = r else { panic!() };
     assert_eq!((t.symbol, t.raw_symbol), ("BTC-USDT", "BTC-USDT-SWAP"));
     assert_eq!(
@@ -378,7 +273,7 @@ fn swap_trade_in_contracts() {
 fn documented_ticker() {
     let mut c = Conn::spot();
     assert_eq!(c.feed(&fixture("tickers.json")), FrameOutcome::Records(1));
-    let (r, j) = c.only();
+    let (r, j) = c.only_json();
     let Record::Ticker(t) = r else { panic!() };
     assert_eq!(t.origin.venue, VenueId::OkxSpot);
     assert_eq!(
@@ -410,7 +305,7 @@ fn documented_ticker() {
             r#""askPx":"","askSz":"""#,
         );
     assert_eq!(c.feed(&f), FrameOutcome::Records(1));
-    let Record::Ticker(t) = c.only().0 else {
+    let Record::Ticker(t) = c.only_json().0 else {
         panic!()
     };
     assert_eq!(t.bid_quantity.unwrap().to_string(), "0.05");
@@ -424,7 +319,7 @@ fn documented_funding_rate() {
         c.feed(&fixture("funding_rate.json")),
         FrameOutcome::Records(1)
     );
-    let (r, j) = c.only();
+    let (r, j) = c.only_json();
     let Record::Funding(f) = r else { panic!() };
     assert_eq!(f.origin.venue, VenueId::OkxDerivatives);
     assert_eq!(
@@ -452,7 +347,7 @@ fn documented_open_interest() {
         c.feed(&fixture("open_interest.json")),
         FrameOutcome::Records(1)
     );
-    let (r, j) = c.only();
+    let (r, j) = c.only_json();
     let Record::OpenInterest(o) = r else { panic!() };
     assert_eq!(
         (o.origin.symbol, o.origin.raw_symbol),
@@ -472,7 +367,7 @@ fn documented_open_interest() {
     let mut c = Conn::swap();
     let f = fixture("open_interest.json").replace(r#""oiCcy""#, r#""oiUsd":"50000","oiCcy""#);
     assert_eq!(c.feed(&f), FrameOutcome::Records(1));
-    let Record::OpenInterest(o) = c.only().0 else {
+    let Record::OpenInterest(o) = c.only_json().0 else {
         panic!()
     };
     assert_eq!(o.value_usd.unwrap().to_string(), "50000");
@@ -485,7 +380,7 @@ fn documented_liquidation() {
         c.feed(&fixture("liquidation_orders.json")),
         FrameOutcome::Records(1)
     );
-    let (r, j) = c.only();
+    let (r, j) = c.only_json();
     let Record::Liquidation(l) = r else { panic!() };
     assert_eq!(
         (l.origin.symbol, l.origin.raw_symbol),

@@ -2,6 +2,9 @@
 //! go through parse → batch (arena) → encode → file write, and a counting
 //! global allocator sees zero heap allocations on this thread after warm-up.
 
+mod common;
+
+use common::alloc::allocs;
 use marketprism::config::plan::FileSinkPlan;
 use marketprism::config::WriteMode;
 use marketprism::engine::pipeline::{Frame, FrameSource, Pipeline};
@@ -11,46 +14,11 @@ use marketprism::model::{DataType, VenueId};
 use marketprism::sink::spill::Spill;
 use marketprism::sink::{MessageSink, Overflow};
 use marketprism::venue::{FrameOutcome, InstrumentMap};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Duration;
 
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn bump() {
-    // try_with: the counter may be gone during thread teardown.
-    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        bump();
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        bump();
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        bump();
-        unsafe { System.realloc(p, l, n) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocs() -> u64 {
-    ALLOCS.with(|c| c.get())
-}
+static GLOBAL: common::alloc::Counting = common::alloc::Counting;
 
 const SYMBOLS: [(&str, &str, &str); 4] = [
     ("BTCUSDT", "BTC", "USDT"),

@@ -1,8 +1,17 @@
-//! Helpers for end-to-end tests: start the mock exchange and the collector as
-//! real processes (the built `marketprism` binary), scrape them, read output.
+//! Helpers shared by the integration tests (each test file is its own crate
+//! and takes what it needs with `mod common;`):
+//! - here: end-to-end tests start the mock exchange and the collector as real
+//!   processes (the built `marketprism` binary), scrape them, read output;
+//! - [`alloc`]: the counting global allocator of the heap checks;
+//! - [`fixtures`]: documented payloads and real captures, in the checkout;
+//! - [`venue`]: one venue connection's parser state, fed frame by frame;
+//! - [`nats`]: a minimal NATS client, independent of the code under test.
 #![allow(dead_code)]
 
+pub mod alloc;
+pub mod fixtures;
 pub mod nats;
+pub mod venue;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};

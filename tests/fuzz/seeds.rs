@@ -1,14 +1,15 @@
 //! The seed corpus: every documented frame in tests/fixtures, a sample of
-//! each frame kind of the real captures (when present), control frames, and
+//! each frame kind of the real captures (tests/fixtures/captures), control frames, and
 //! REST bodies; plus the instrument maps that make them parse (every symbol
 //! the seeds name is listed, so mutations reach past the symbol lookup).
 
 use super::json::{self, J};
+use crate::common::fixtures::capture;
+pub use crate::common::fixtures::fixture;
 use marketprism::model::{DataType, DataTypeSet, VenueId};
 use marketprism::venue::InstrumentMap;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 pub struct Seed {
     pub name: String,
@@ -68,36 +69,10 @@ impl Dict {
     }
 }
 
-pub fn fixture(dir: &str, name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(dir)
-        .join(name);
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .trim_end()
-        .to_string()
-}
-
-/// A recorded capture, beside the repo or at the shared path; `None` (and a
-/// note) if neither has it: the fixtures alone still seed every frame kind.
-pub fn capture(name: &str) -> Option<String> {
-    let beside = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/captures"));
-    for dir in [beside, PathBuf::from("/work/shared/captures")] {
-        if let Ok(t) = std::fs::read_to_string(dir.join(name)) {
-            return Some(t);
-        }
-    }
-    eprintln!("capture {name} not found: fixtures only");
-    None
-}
-
 /// Up to `per_kind` received frames of each kind (stream / channel / method)
 /// of a `.ws` capture, spread over the session.
 fn capture_frames(name: &str, per_kind: usize) -> Vec<Seed> {
-    let Some(text) = capture(name) else {
-        return Vec::new();
-    };
+    let text = capture(name);
     let mut by_kind: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for line in text.lines().skip(1) {
         if line.contains(" <- ") {
@@ -285,18 +260,18 @@ pub struct RestSeed {
 /// every array cut to `keep` elements (the real shape, at fuzzing speed);
 /// objects with `prefer` (key, value) go first, so a list keeps some
 /// entries the parser collects.
-fn capture_body(
-    name: &str,
-    url_part: &str,
-    keep: usize,
-    prefer: Option<(&str, &str)>,
-) -> Option<String> {
-    let text = capture(name)?;
-    let line = text.lines().find(|l| l.contains(url_part))?;
-    let body = line.split_once(" -> ")?.1.split_once(": ")?.1;
-    let mut tree = json::parse(body)?;
+fn capture_body(name: &str, url_part: &str, keep: usize, prefer: Option<(&str, &str)>) -> String {
+    let text = capture(name);
+    let body = text
+        .lines()
+        .find(|l| l.contains(url_part))
+        .and_then(|l| l.split_once(" -> ")?.1.split_once(": "))
+        .unwrap_or_else(|| panic!("capture {name}: no answer for {url_part}"))
+        .1;
+    let mut tree =
+        json::parse(body).unwrap_or_else(|| panic!("capture {name}: {url_part} is not JSON"));
     trim_arrays(&mut tree, keep, prefer);
-    Some(json::to_string(&tree))
+    json::to_string(&tree)
 }
 
 fn trim_arrays(j: &mut J, keep: usize, prefer: Option<(&str, &str)>) {
@@ -350,17 +325,15 @@ pub fn rest_seeds() -> Vec<RestSeed> {
         "futures depth",
         fut_depth,
     );
-    if let Some(b) = capture_body("BINANCE.http.0.0", "/api/v3/depth", 60, None) {
-        add(BinanceSpot, Snapshot("NKNUSDT"), "captured spot depth", b);
-    }
-    if let Some(b) = capture_body("BINANCE_FUTURES.http.0.0", "/fapi/v1/depth", 60, None) {
-        add(
-            BinanceDerivatives,
-            Snapshot("SUSHIUSDT"),
-            "captured futures depth",
-            b,
-        );
-    }
+    let b = capture_body("BINANCE.http.0.0", "/api/v3/depth", 60, None);
+    add(BinanceSpot, Snapshot("NKNUSDT"), "captured spot depth", b);
+    let b = capture_body("BINANCE_FUTURES.http.0.0", "/fapi/v1/depth", 60, None);
+    add(
+        BinanceDerivatives,
+        Snapshot("SUSHIUSDT"),
+        "captured futures depth",
+        b,
+    );
     let oi = Poll(OpenInterest, "BTCUSDT");
     add(
         BinanceDerivatives,
@@ -485,9 +458,8 @@ pub fn rest_seeds() -> Vec<RestSeed> {
             Some(("settlement_period", "perpetual")),
         ),
     ] {
-        if let Some(b) = capture_body(file, url, 4, prefer) {
-            add(venue, Instruments, &format!("captured {file} {url}"), b);
-        }
+        let b = capture_body(file, url, 4, prefer);
+        add(venue, Instruments, &format!("captured {file} {url}"), b);
     }
     out
 }

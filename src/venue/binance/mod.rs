@@ -80,16 +80,11 @@ pub fn combined_stream_url(base: &Url, route: &str, channels: &[String]) -> Url 
 pub(crate) mod tests {
     use super::*;
 
-    /// A recorded capture: `../shared/captures/` beside the repo, else the
-    /// shared absolute path (worktrees live elsewhere).
+    /// A recorded capture, from `tests/fixtures/captures/` (in the checkout).
     pub(crate) fn capture(name: &str) -> String {
-        let beside = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/captures/");
-        for dir in [beside, "/work/shared/captures/"] {
-            if let Ok(text) = std::fs::read_to_string(format!("{dir}{name}")) {
-                return text;
-            }
-        }
-        panic!("capture {name} missing from {beside} and /work/shared/captures/");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/captures/");
+        std::fs::read_to_string(format!("{path}{name}"))
+            .unwrap_or_else(|e| panic!("capture {path}{name}: {e}"))
     }
 
     #[test]
