@@ -36,6 +36,12 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl From<crate::logging::LevelError> for ConfigError {
+    fn from(e: crate::logging::LevelError) -> Self {
+        ConfigError::new(e.key, e.reason)
+    }
+}
+
 /// Reads and plans a config file, with the process environment laid over
 /// it (see [`env`]).
 pub fn load(path: &Path) -> Result<Plan, ConfigError> {

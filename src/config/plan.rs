@@ -5,7 +5,9 @@
 use super::raw::{RawConfig, WriteMode};
 use super::ConfigError;
 use crate::model::{DataType, VenueId};
+pub use crate::sink::file_config::{FileLimits, FileSinkPlan};
 use crate::venue;
+pub use crate::venue::config::{ConnectionPlan, StreamSpec};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,13 +53,6 @@ pub struct EnginePlan {
     pub shutdown_timeout: Duration,
 }
 
-/// `sink.max_pending_bytes`, `sink.disk_full_retry_ms`.
-#[derive(Debug, Clone, Copy)]
-pub struct FileLimits {
-    pub max_pending_bytes: usize,
-    pub disk_full_retry: Duration,
-}
-
 /// The NATS sink: its settings, the stream subjects, and the spill.
 #[derive(Debug, Clone)]
 pub struct NatsPlan {
@@ -74,20 +69,6 @@ pub struct NatsPlan {
 pub struct RawPlan {
     pub path: PathBuf,
     pub venues: Vec<VenueId>,
-}
-
-#[derive(Debug, Clone)]
-pub struct FileSinkPlan {
-    pub path: PathBuf,
-    pub rotate_max_bytes: u64,
-    pub rotate_interval: Duration,
-    /// `write(2)`, or writes through the core's io_uring (see `sink::uring`).
-    pub write_mode: WriteMode,
-    /// Where the ring's kernel workers run (empty: wherever the shard's
-    /// thread may, i.e. its own core).
-    pub io_worker_cpus: Vec<usize>,
-    /// `sink.io_worker_cpus` as written (`None`: the default was taken).
-    pub io_worker_cpus_configured: Option<Vec<usize>>,
 }
 
 /// One enabled venue with its endpoints.
@@ -129,27 +110,6 @@ pub struct PollPlan {
     pub symbol: String,
     pub data_type: DataType,
     pub every: Duration,
-}
-
-/// One subscription: a symbol's data type on a venue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamSpec {
-    pub symbol: String,
-    pub data_type: DataType,
-}
-
-/// One WebSocket connection and the streams it carries.
-#[derive(Debug, Clone)]
-pub struct ConnectionPlan {
-    /// Stable id across the whole plan (also the log/metric id).
-    pub id: usize,
-    pub venue: VenueId,
-    /// Position among this venue's connections.
-    pub venue_conn: usize,
-    /// The venue's entry point for these streams (Binance USDⓈ-M `public` /
-    /// `market`; "" where the venue has one).
-    pub route: &'static str,
-    pub streams: Vec<StreamSpec>,
 }
 
 /// One pinned core and the connections it owns.
@@ -431,7 +391,7 @@ fn allowed_cpus() -> Vec<usize> {
 fn housekeeping_cpus(shard_cpus: &[usize]) -> Vec<usize> {
     let isolated = std::fs::read_to_string("/sys/devices/system/cpu/isolated")
         .ok()
-        .and_then(|t| crate::tune::cpulist::parse(&t).ok())
+        .and_then(|t| crate::sys::cpulist::parse(&t).ok())
         .unwrap_or_default();
     io_worker_default(&allowed_cpus(), shard_cpus, &isolated)
 }

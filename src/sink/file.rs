@@ -24,10 +24,9 @@
 //! written as soon as the disk takes data again.
 
 use super::encode::{encode_record, json_str, push_u64};
+use super::file_config::{FileSinkPlan, WriteMode};
 use super::uring::{self, RingMode, UringWriter};
 use crate::batch::{Batch, Record, TradeId};
-use crate::config::plan::FileSinkPlan;
-use crate::config::WriteMode;
 use crate::model::{DataType, VenueId};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};

@@ -4,6 +4,7 @@
 
 pub mod encode;
 pub mod file;
+pub mod file_config;
 pub mod nats;
 pub mod spill;
 pub mod uring;

@@ -10,6 +10,7 @@
 
 pub mod binance;
 pub mod bybit;
+pub mod config;
 pub mod deribit;
 pub mod error_body;
 pub mod flat;
@@ -21,8 +22,8 @@ pub mod okx;
 
 use crate::batch::Batch;
 use crate::book::{BookMsg, SyncRule};
-use crate::config::ConnectionPlan;
 use crate::model::{DataType, VenueId};
+use config::ConnectionPlan;
 pub use instruments::{Instrument, InstrumentMap};
 use std::time::Duration;
 use url::Url;
