@@ -3,6 +3,7 @@
 //! Every error names the offending key, so `check-config` can point at it.
 
 pub mod env;
+pub mod freshness;
 pub mod http;
 pub mod plan;
 pub mod raw;

@@ -13,7 +13,6 @@
 
 use super::http::{respond, DebugState};
 use super::Exporter;
-use crate::config::http::HttpLimits;
 use crate::logging::RateLimit;
 use bytes::Bytes;
 use glommio::net::TcpListener;
@@ -32,6 +31,14 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
+
+/// Per-listener connection limits (`[http]`; defaults in `config::http`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub write_timeout: Duration,
+}
 
 /// Largest request head (request line + headers); larger ones get 431.
 /// hyper's smallest allowed read buffer.
