@@ -2,6 +2,8 @@
 //!
 //! Every error names the offending key, so `check-config` can point at it.
 
+mod assign;
+mod display;
 pub mod env;
 pub mod freshness;
 pub mod http;

@@ -2,13 +2,14 @@
 //! which streams ride on it. Planning is pure and deterministic, so
 //! `check-config` prints exactly what `run` will do.
 
-use super::raw::{RawConfig, WriteMode};
+use super::assign::{allowed_cpus, assign, housekeeping_cpus};
+pub use super::assign::{io_worker_default, owner};
+use super::raw::RawConfig;
 use super::ConfigError;
 use crate::model::{DataType, VenueId};
 pub use crate::sink::file_config::{FileLimits, FileSinkPlan};
 use crate::venue;
 pub use crate::venue::config::{ConnectionPlan, StreamSpec};
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -379,42 +380,6 @@ impl Plan {
     }
 }
 
-/// CPUs this process's threads may be pinned to.
-fn allowed_cpus() -> Vec<usize> {
-    crate::sys::pinnable_cpus()
-}
-
-/// The default `sink.io_worker_cpus`: the CPUs this process may use that
-/// no shard is pinned to and the kernel does not isolate (isolated cores
-/// are kept for latency-critical work); failing that, any not pinned to; none
-/// if the shards take them all (the workers then share the shard's core).
-fn housekeeping_cpus(shard_cpus: &[usize]) -> Vec<usize> {
-    let isolated = std::fs::read_to_string("/sys/devices/system/cpu/isolated")
-        .ok()
-        .and_then(|t| crate::sys::cpulist::parse(&t).ok())
-        .unwrap_or_default();
-    io_worker_default(&allowed_cpus(), shard_cpus, &isolated)
-}
-
-/// [`housekeeping_cpus`] from given lists (also `tune check`'s, on its tree).
-pub fn io_worker_default(allowed: &[usize], shards: &[usize], isolated: &[usize]) -> Vec<usize> {
-    let free: Vec<usize> = allowed
-        .iter()
-        .copied()
-        .filter(|c| !shards.contains(c))
-        .collect();
-    let housekeeping: Vec<usize> = free
-        .iter()
-        .copied()
-        .filter(|c| !isolated.contains(c))
-        .collect();
-    if housekeeping.is_empty() {
-        free
-    } else {
-        housekeeping
-    }
-}
-
 fn plan_venue(
     id: VenueId,
     key: &str,
@@ -646,35 +611,6 @@ fn parse_hh_mm(t: &str) -> Option<(u8, u8)> {
     (h < 24 && m < 60).then_some((h, m))
 }
 
-/// Which instance (1-based) collects `symbol` of `venue`: rendezvous
-/// (highest random weight) hashing, so adding an instance moves only the
-/// symbols the new one wins (about 1/n of them) and every instance computes
-/// the same answer from the config alone.
-pub fn owner(venue: VenueId, symbol: &str, instances: u32) -> u32 {
-    (1..=instances)
-        .max_by_key(|&i| (weight(venue, symbol, i), std::cmp::Reverse(i)))
-        .unwrap_or(1)
-}
-
-/// A stable 64-bit hash (FNV-1a, then a splitmix64 finalizer): must never
-/// change between builds, or instances of different versions would disagree.
-fn weight(venue: VenueId, symbol: &str, instance: u32) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |b: u8| {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    };
-    venue.config_key().bytes().for_each(&mut eat);
-    eat(0);
-    symbol.bytes().for_each(&mut eat);
-    eat(0);
-    instance.to_le_bytes().into_iter().for_each(&mut eat);
-    let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 fn parse_url(key: &str, s: &str, schemes: &[&str]) -> Result<Url, ConfigError> {
     let url =
         Url::parse(s).map_err(|e| ConfigError::new(key, format!("`{s}` is not a URL: {e}")))?;
@@ -692,136 +628,6 @@ fn parse_url(key: &str, s: &str, schemes: &[&str]) -> Result<Url, ConfigError> {
         return Err(ConfigError::new(key, format!("`{s}` has no host")));
     }
     Ok(url)
-}
-
-/// Packs each venue's streams into connections (symbol-major, so one
-/// symbol's data types share a connection), then assigns connections to cores:
-/// largest first, each to the core with the fewest streams (ties → lowest
-/// shard). Deterministic for a given config.
-fn assign(cpus: &[usize], venues: &[VenuePlan]) -> Vec<CorePlan> {
-    let mut conns = Vec::new();
-    let mut polls = Vec::new();
-    for v in venues {
-        let proto = venue::protocol(v.id);
-        // WebSocket streams grouped by the venue's entry point (route), in
-        // config order; a route's streams are packed into connections.
-        let mut routes: Vec<(&'static str, Vec<StreamSpec>)> = Vec::new();
-        for s in &v.symbols {
-            for &d in &v.data_types {
-                if !proto.symbol_applies(s, d) {
-                    continue;
-                }
-                match proto.source(d) {
-                    venue::Source::Ws { route } => {
-                        let spec = StreamSpec {
-                            symbol: s.clone(),
-                            data_type: d,
-                        };
-                        match routes.iter_mut().find(|(r, _)| *r == route) {
-                            Some((_, list)) => list.push(spec),
-                            None => routes.push((route, vec![spec])),
-                        }
-                    }
-                    venue::Source::Poll { .. } => polls.push(PollPlan {
-                        venue: v.id,
-                        symbol: s.clone(),
-                        data_type: d,
-                        every: v.poll_every[d.index()],
-                    }),
-                    venue::Source::Unsupported => {}
-                }
-            }
-        }
-        let mut venue_conn = 0;
-        for (route, streams) in routes {
-            for chunk in pack(&streams, v.streams_per_connection, |s| {
-                proto.channel(&s.symbol, s.data_type)
-            }) {
-                conns.push(ConnectionPlan {
-                    id: 0,
-                    venue: v.id,
-                    venue_conn,
-                    route,
-                    streams: chunk,
-                });
-                venue_conn += 1;
-            }
-        }
-    }
-    for (i, c) in conns.iter_mut().enumerate() {
-        c.id = i;
-    }
-    let mut order: Vec<usize> = (0..conns.len()).collect();
-    order.sort_by(|&a, &b| {
-        conns[b]
-            .streams
-            .len()
-            .cmp(&conns[a].streams.len())
-            .then(a.cmp(&b))
-    });
-    let mut cores: Vec<CorePlan> = cpus
-        .iter()
-        .enumerate()
-        .map(|(shard, &cpu)| CorePlan {
-            shard,
-            cpu,
-            connections: Vec::new(),
-            polls: Vec::new(),
-        })
-        .collect();
-    for i in order {
-        let target = cores
-            .iter()
-            .enumerate()
-            .min_by_key(|(shard, c)| (c.stream_count(), *shard))
-            .map(|(s, _)| s)
-            .unwrap_or(0);
-        cores[target].connections.push(conns[i].clone());
-    }
-    for p in polls {
-        let target = cores
-            .iter()
-            .enumerate()
-            .min_by_key(|(shard, c)| (c.stream_count(), *shard))
-            .map(|(s, _)| s)
-            .unwrap_or(0);
-        cores[target].polls.push(p);
-    }
-    for c in &mut cores {
-        c.connections.sort_by_key(|c| c.id);
-    }
-    cores
-}
-
-/// Splits streams into connections of at most `max` distinct channels.
-/// Streams sharing a channel (Bybit's `tickers` for funding, open interest
-/// and BBO; OKX's venue-wide `liquidation-orders`) always join the connection
-/// that already carries it, so a channel is subscribed exactly once and no
-/// record is received twice.
-fn pack(
-    streams: &[StreamSpec],
-    max: usize,
-    channel: impl Fn(&StreamSpec) -> String,
-) -> Vec<Vec<StreamSpec>> {
-    let mut out: Vec<Vec<StreamSpec>> = Vec::new();
-    let mut owner: Vec<(String, usize)> = Vec::new();
-    let mut channels_in_last = 0usize;
-    for s in streams {
-        let c = channel(s);
-        if let Some(&(_, i)) = owner.iter().find(|(k, _)| *k == c) {
-            out[i].push(s.clone());
-            continue;
-        }
-        if out.is_empty() || channels_in_last == max {
-            out.push(Vec::new());
-            channels_in_last = 0;
-        }
-        channels_in_last += 1;
-        let i = out.len() - 1;
-        owner.push((c, i));
-        out[i].push(s.clone());
-    }
-    out
 }
 
 /// Per data type, the subject patterns the venues publish
@@ -858,123 +664,6 @@ fn nats_wants(venues: &[VenuePlan]) -> Vec<crate::sink::nats::route::Want> {
             patterns,
         })
         .collect()
-}
-
-impl fmt::Display for Plan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut sinks = Vec::new();
-        if self.file_sink {
-            sinks.push(format!("file:{}", self.sink.path.display()));
-        }
-        if let Some(n) = &self.nats {
-            sinks.push(format!(
-                "nats:{} ({}{})",
-                n.config.servers.join(","),
-                if n.config.jetstream {
-                    "JetStream "
-                } else {
-                    "core "
-                },
-                n.config.stream
-            ));
-        }
-        writeln!(
-            f,
-            "plan: {} core(s), {} connection(s), {} stream(s); batch {} events / {} ms; sink {}",
-            self.cores.len(),
-            self.connection_count(),
-            self.stream_count(),
-            self.engine.batch_max_events,
-            self.engine.batch_max_delay.as_millis(),
-            sinks.join(" + ")
-        )?;
-        if self.file_sink && self.sink.write_mode != WriteMode::Inline {
-            writeln!(
-                f,
-                "  file sink: write_mode {}, io_uring workers on {}",
-                match self.sink.write_mode {
-                    WriteMode::Inline => "inline",
-                    WriteMode::Offload => "offload",
-                    WriteMode::Direct => "direct",
-                },
-                if self.sink.io_worker_cpus.is_empty() {
-                    "the shard's own cpu (no other cpu is free)".to_string()
-                } else {
-                    format!("cpus {:?}", self.sink.io_worker_cpus)
-                }
-            )?;
-        }
-        if self.cluster.instances > 1 {
-            writeln!(
-                f,
-                "  cluster: instance {} of {}",
-                self.cluster.instance, self.cluster.instances
-            )?;
-            for (id, others) in &self.cluster.not_owned {
-                writeln!(f, "    {id}: left to other instances: {}", others.join(" "))?;
-            }
-        }
-        if let Some(r) = &self.raw {
-            let names: Vec<&str> = r.venues.iter().map(|v| v.config_key()).collect();
-            writeln!(
-                f,
-                "  raw capture: {} -> {}",
-                names.join(", "),
-                r.path.display()
-            )?;
-        }
-        writeln!(f, "{}", super::http::describe(self.http_listen, &self.http))?;
-        for v in &self.venues {
-            writeln!(
-                f,
-                "  venue {}: ws {} rest {} ({} symbols x {} data types)",
-                v.id,
-                v.ws_url,
-                v.rest_url,
-                v.symbols.len(),
-                v.data_types.len()
-            )?;
-            if self.cluster.instances > 1 {
-                writeln!(f, "    owned here: {}", v.symbols.join(" "))?;
-            }
-        }
-        for c in &self.cores {
-            writeln!(
-                f,
-                "  core {} (cpu {}): {} connection(s), {} stream(s)",
-                c.shard,
-                c.cpu,
-                c.connections.len(),
-                c.stream_count()
-            )?;
-            for conn in &c.connections {
-                let names = venue::connection_channels(conn);
-                let route = if conn.route.is_empty() {
-                    String::new()
-                } else {
-                    format!(" /{}", conn.route)
-                };
-                writeln!(
-                    f,
-                    "    conn {} {}#{}{route}: {} stream(s) on {} channel(s): {}",
-                    conn.id,
-                    conn.venue,
-                    conn.venue_conn,
-                    conn.streams.len(),
-                    names.len(),
-                    names.join(" ")
-                )?;
-            }
-            for p in &c.polls {
-                writeln!(
-                    f,
-                    "    poll {} {} {} every {:?}",
-                    p.venue, p.symbol, p.data_type, p.every
-                )?;
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
