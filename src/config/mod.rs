@@ -2,7 +2,9 @@
 //!
 //! Every error names the offending key, so `check-config` can point at it.
 
-mod assign;
+pub mod assign;
+mod build;
+mod cpus;
 mod display;
 pub mod env;
 pub mod freshness;
