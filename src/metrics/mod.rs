@@ -5,14 +5,16 @@
 //!
 //! Metric names live in tables of [`family::Family`] (`series.rs`,
 //! `nats.rs`), encoded by one loop per family shape (`family.rs`), and in
-//! `compat.rs` (MarketPrism's dashboard series, summed over cores). Metrics
-//! import no component: components write the stats defined here (the
-//! venues' [`Malformed`] reasons, the NATS publisher's [`NatsStats`]), and
-//! what a core carries is registered at start ([`freshness::expect_streams`]).
-//! They carry MarketPrism's
-//! `marketprism_` prefix (and its names where MarketPrism has one, e.g.
-//! `websocket_connected`, `websocket_reconnections_total`), except the
-//! standard `process_*` metrics (`process.rs`).
+//! `compat.rs` (MarketPrism's dashboard series, summed over cores). They
+//! carry MarketPrism's `marketprism_` prefix (and its names where
+//! MarketPrism has one, e.g. `websocket_connected`,
+//! `websocket_reconnections_total`), except the standard `process_*`
+//! metrics (`process.rs`).
+//!
+//! Metrics import no component: components write the stats defined here
+//! (venues report [`Malformed`] reasons, the NATS publisher writes its
+//! [`NatsStats`]), and the plan registers at start what each core carries
+//! and what each venue offers ([`freshness::expect_streams`]).
 
 mod compat;
 pub mod family;
