@@ -115,5 +115,12 @@ mod tests {
         assert_eq!(after(DataType::OpenInterest), 210_000);
         assert_eq!(after(DataType::LsrTopPosition), 10_000 * 3 + 30_000);
         assert_eq!(after(DataType::Ticker), 0, "not configured");
+        let offered = &stats.venue(VenueId::BinanceDerivatives).offered;
+        for dt in DataType::ALL {
+            assert_eq!(
+                offered.contains(dt),
+                venue::supports(VenueId::BinanceDerivatives, dt)
+            );
+        }
     }
 }

@@ -351,4 +351,25 @@ mod tests {
         assert!(text.contains("marketprism_process_rss_bytes "));
         assert!(text.ends_with("# EOF\n"));
     }
+
+    #[test]
+    fn per_data_type_series_only_for_what_the_venue_offers() {
+        let c = Arc::new(CoreStats::new(0, 0));
+        c.venue(VenueId::BinanceSpot)
+            .offered
+            .set([DataType::Trade, DataType::OrderBook]);
+        let ex = Exporter {
+            cores: Arc::new(vec![c]),
+            venues: vec![VenueId::BinanceSpot],
+            started: Instant::now(),
+        };
+        let text = render(&ex);
+        let parsed: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("marketprism_messages_parsed_total{"))
+            .collect();
+        assert_eq!(parsed.len(), 2, "{text}");
+        assert!(parsed[0].contains("data_type=\"trade\""), "{text}");
+        assert!(parsed[1].contains("data_type=\"orderbook\""), "{text}");
+    }
 }
