@@ -38,31 +38,45 @@ impl log::Log for StderrLogger {
 /// Log level variables, strongest first: ours, then MarketPrism's two.
 pub const LEVEL_VARS: [&str; 3] = ["MARKETPRISM_LOG", "MARKETPRISM_LOG_LEVEL", "LOG_LEVEL"];
 
+/// A log level variable with a value that is not a level. Reported like a
+/// configuration error (`config` turns it into one), without `logging`
+/// depending on `config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LevelError {
+    /// The variable.
+    pub key: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for LevelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "config error at `{}`: {}", self.key, self.reason)
+    }
+}
+
+impl std::error::Error for LevelError {}
+
 /// A level name as either collector spells it (any case; Python's
 /// `WARNING`/`CRITICAL` too); the error names `var`.
-pub fn parse_level(var: &str, value: &str) -> Result<log::LevelFilter, crate::config::ConfigError> {
+pub fn parse_level(var: &str, value: &str) -> Result<log::LevelFilter, LevelError> {
     let v = value.trim().to_ascii_lowercase();
     let name = match v.as_str() {
         "warning" => "warn",
         "critical" | "fatal" => "error",
         other => other,
     };
-    name.parse().map_err(|_| {
-        crate::config::ConfigError::new(
-            var,
-            format!(
-                "`{value}` is not a log level (off|error|warn|info|debug|trace, \
+    name.parse().map_err(|_| LevelError {
+        key: var.to_string(),
+        reason: format!(
+            "`{value}` is not a log level (off|error|warn|info|debug|trace, \
                  or WARNING/CRITICAL) (environment variable)"
-            ),
-        )
+        ),
     })
 }
 
 /// The level the environment asks for (`get` reads one variable), default info.
-pub fn level_from(
-    get: &dyn Fn(&str) -> Option<String>,
-) -> Result<log::LevelFilter, crate::config::ConfigError> {
-    match crate::config::env::first_set(get, &LEVEL_VARS) {
+pub fn level_from(get: &dyn Fn(&str) -> Option<String>) -> Result<log::LevelFilter, LevelError> {
+    match crate::sys::first_set(get, &LEVEL_VARS) {
         Some((var, value)) => parse_level(var, &value),
         None => Ok(log::LevelFilter::Info),
     }
@@ -70,7 +84,7 @@ pub fn level_from(
 
 /// Installs the logger at the level of [`LEVEL_VARS`]; a bad value is a
 /// configuration error (the binary exits 2).
-pub fn try_init() -> Result<(), crate::config::ConfigError> {
+pub fn try_init() -> Result<(), LevelError> {
     install(level_from(&|k| std::env::var(k).ok())?);
     Ok(())
 }

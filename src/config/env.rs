@@ -48,14 +48,7 @@ impl fmt::Display for Applied {
     }
 }
 
-/// The first of `vars` set to a non-empty value.
-pub fn first_set(
-    get: &dyn Fn(&str) -> Option<String>,
-    vars: &[&'static str],
-) -> Option<(&'static str, String)> {
-    vars.iter()
-        .find_map(|v| get(v).filter(|s| !s.trim().is_empty()).map(|s| (*v, s)))
-}
+pub use crate::sys::first_set;
 
 fn port(var: &'static str, value: &str) -> Result<u16, ConfigError> {
     value.trim().parse().map_err(|_| {

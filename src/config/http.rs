@@ -3,6 +3,7 @@
 
 use super::raw::HttpConfig;
 use super::ConfigError;
+pub use crate::metrics::listen::HttpLimits;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -14,14 +15,7 @@ pub struct HttpPlan {
     pub limits: HttpLimits,
 }
 
-/// Per-listener connection limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpLimits {
-    pub max_connections: usize,
-    pub header_timeout: Duration,
-    pub write_timeout: Duration,
-}
-
+/// The `[http]` defaults (the listener owns the type, config its defaults).
 impl Default for HttpLimits {
     fn default() -> Self {
         let d = HttpConfig::default();

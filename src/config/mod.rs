@@ -2,7 +2,12 @@
 //!
 //! Every error names the offending key, so `check-config` can point at it.
 
+pub mod assign;
+mod build;
+mod cpus;
+mod display;
 pub mod env;
+pub mod freshness;
 pub mod http;
 pub mod plan;
 pub mod raw;
@@ -35,6 +40,12 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+impl From<crate::logging::LevelError> for ConfigError {
+    fn from(e: crate::logging::LevelError) -> Self {
+        ConfigError::new(e.key, e.reason)
+    }
+}
 
 /// Reads and plans a config file, with the process environment laid over
 /// it (see [`env`]).

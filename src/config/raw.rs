@@ -4,6 +4,7 @@
 //! Unknown keys are rejected (`deny_unknown_fields`) so a typo never silently
 //! falls back to a default.
 
+pub use crate::sink::file_config::WriteMode;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -195,22 +196,6 @@ pub struct SinkConfig {
     /// CPUs for the kernel's io_uring workers of `write_mode = "offload"`
     /// (default: the CPUs this process may use that no shard is pinned to).
     pub io_worker_cpus: Option<Vec<usize>>,
-}
-
-/// `sink.write_mode`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WriteMode {
-    /// `write(2)` from the core: the core copies into the page cache.
-    Inline,
-    /// Buffered writes through the core's io_uring, copied into the page
-    /// cache by kernel workers on `io_worker_cpus`.
-    #[default]
-    Offload,
-    /// O_DIRECT through the core's io_uring: the device reads our buffer.
-    /// Needs a filesystem that supports O_DIRECT; the live file ends in
-    /// zero padding until closed.
-    Direct,
 }
 
 const fn default_max_pending_bytes() -> u64 {

@@ -1,159 +1,20 @@
-//! The NATS publisher's per-core series, and the series MarketPrism's
-//! shipped Grafana dashboard and alert rules query, with MarketPrism's
+//! The series MarketPrism's shipped Grafana dashboard and alert rules
+//! query (its broker series are in `nats.rs`), with MarketPrism's
 //! names, labels and label values (README "MarketPrism dashboards and
 //! alerts"). Everything here is summed over cores at scrape time: a
 //! MarketPrism series never carries a `core` label.
 
+use super::family::Family;
 use super::subjects::subject_labels;
-use super::{core_label, CoreStats, Exporter, Fmt, VenueStats};
+use super::{Exporter, Fmt, VenueStats};
 use crate::model::DataType;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use std::collections::BTreeMap;
 
-/// (sum, count, buckets) of [`super::LocalHistogram::snapshot`].
-type HistogramSnapshot = (f64, u64, Vec<(f64, u64)>);
-
-/// Name, help and reader of one NATS publisher metric.
-type NatsMetric<T> = (
-    &'static str,
-    &'static str,
-    fn(&crate::sink::nats::NatsStats) -> T,
-);
-
 impl Exporter {
-    /// `marketprism_nats_*`: the per-core publishers.
-    pub(super) fn encode_nats(&self, e: &mut DescriptorEncoder) -> Fmt {
-        let n = |c: &CoreStats| c.nats.get().cloned();
-        let counters: [NatsMetric<u64>; 9] = [
-            (
-                // Per core; MarketPrism's per-subject name is taken by
-                // `nats_messages_published` below.
-                "nats_sent",
-                "Messages the core's NATS publisher wrote for the first time (resends are nats_resent)",
-                |s| s.published.get(),
-            ),
-            ("nats_acked", "JetStream acks received", |s| s.acked.get()),
-            (
-                "nats_duplicates",
-                "Acks reporting a duplicate (deduplicated resends)",
-                |s| s.duplicates.get(),
-            ),
-            (
-                "nats_publish_errors",
-                "NATS errors (-ERR, error acks, refused messages)",
-                |s| s.errors.get(),
-            ),
-            ("nats_reconnects", "NATS reconnections", |s| {
-                s.reconnects.get()
-            }),
-            (
-                "nats_connect_failures",
-                "Failed NATS connection attempts",
-                |s| s.connect_failures.get(),
-            ),
-            (
-                "nats_resent",
-                "Unacked messages resent after a reconnect",
-                |s| s.resent.get(),
-            ),
-            (
-                "nats_no_responders",
-                "JetStream publishes answered no responders: no stream captures the subject (a configuration error)",
-                |s| s.no_responders.get(),
-            ),
-            (
-                "nats_dead_letter",
-                "Records set aside in the dead-letter store: no transport can carry them",
-                |s| s.dead_lettered.get(),
-            ),
-        ];
-        for (name, help, get) in counters {
-            self.core_counter(e, name, help, |c| n(c).map(|s| get(&s)).unwrap_or(0))?;
-        }
-        let gauges: [NatsMetric<i64>; 5] = [
-            ("nats_in_flight", "Published, not yet acked", |s| {
-                s.in_flight.get()
-            }),
-            (
-                "nats_buffered_records",
-                "Records held by the publisher (queued + unacked)",
-                |s| s.buffered_msgs.get(),
-            ),
-            ("nats_buffered_bytes", "Bytes held by the publisher", |s| {
-                s.buffered_bytes.get()
-            }),
-            (
-                "nats_connected",
-                "1 while the core's NATS connection is up",
-                |s| s.connected.get(),
-            ),
-            (
-                "nats_unroutable_data_types",
-                "Data types no stream captures and not published over core NATS (configuration errors)",
-                |s| s.unroutable_types.get(),
-            ),
-        ];
-        for (name, help, get) in gauges {
-            self.core_gauge(e, name, help, |c| n(c).map(|s| get(&s)).unwrap_or(0))?;
-        }
-        let mut m = e.encode_descriptor(
-            "nats_publish_ack_seconds",
-            "Publish to JetStream ack latency",
-            None,
-            MetricType::Histogram,
-        )?;
-        for c in self.cores.iter() {
-            if let Some(s) = n(c) {
-                let (sum, count, buckets) = s.ack_latency.snapshot();
-                m.encode_family(&[("core", core_label(c.shard))])?
-                    .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
-            }
-        }
-        self.encode_nats_marketprism(e)
-    }
-
-    /// MarketPrism's `nats_publish_duration_seconds` (all cores' publish →
-    /// ack histograms added) and `broker_connected` (1 while every core's
-    /// NATS connection is up).
-    fn encode_nats_marketprism(&self, e: &mut DescriptorEncoder) -> Fmt {
-        let mut merged: Option<HistogramSnapshot> = None;
-        let (mut up, mut total) = (0, 0);
-        for s in self.cores.iter().filter_map(|c| c.nats.get()) {
-            total += 1;
-            up += (s.connected.get() > 0) as usize;
-            let (sum, count, buckets) = s.ack_latency.snapshot();
-            match merged.as_mut() {
-                None => merged = Some((sum, count, buckets)),
-                Some((ms, mc, mb)) => {
-                    *ms += sum;
-                    *mc += count;
-                    for (a, b) in mb.iter_mut().zip(buckets) {
-                        a.1 += b.1;
-                    }
-                }
-            }
-        }
-        if let Some((sum, count, buckets)) = merged {
-            let mut m = e.encode_descriptor(
-                "nats_publish_duration_seconds",
-                "JetStream publish to ack, all cores (core NATS publishes have no ack and are not timed)",
-                None,
-                MetricType::Histogram,
-            )?;
-            m.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
-        }
-        let m = e.encode_descriptor(
-            "broker_connected",
-            "1 while every core's NATS connection is up, else 0",
-            None,
-            MetricType::Gauge,
-        )?;
-        ConstGauge::new((total > 0 && up == total) as i64).encode(m)
-    }
-
     /// MarketPrism's per-subject and per exchange × market type × data type
     /// publish counters, and its per exchange × data type freshness gauge.
     pub(super) fn encode_marketprism(&self, e: &mut DescriptorEncoder) -> Fmt {
@@ -199,12 +60,12 @@ impl Exporter {
                 ConstCounter::new(n).encode(m.encode_family(&labels)?)?;
             }
         }
-        self.core_counter(
-            e,
+        Family::core_counter(
             "nats_subjects_overflow",
             "Messages of subjects beyond the per-core subject table (not in nats_messages_published)",
             |c| c.subjects.overflow.get(),
-        )?;
+        )
+        .encode(self, e)?;
         let mut last: BTreeMap<(&str, &str), i64> = BTreeMap::new();
         for c in self.cores.iter() {
             for &v in &self.venues {

@@ -1,11 +1,9 @@
 //! What the HTTP listeners answer (`/metrics`, `/health`, `/debug/*`); the
-//! listeners themselves are [`super::listen`]. Answers only *read* the other
+//! listeners, and which of these each answers, are [`super::listen`]. Answers only *read* the other
 //! cores' stats (relaxed atomic loads), so serving a scrape never blocks a core.
 
-use super::{process_rss_bytes, render, CoreStats, Exporter, LocalHistogram};
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{Request, Response, StatusCode};
+use super::{process_rss_bytes, CoreStats, Exporter, LocalHistogram};
+use hyper::StatusCode;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -140,7 +138,7 @@ pub fn debug_memory(ex: &Exporter, st: &DebugState) -> String {
     out
 }
 
-const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(super) const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// `/health` body and status: 200 "ok" while every planned connection is up,
 /// every file sink writes and no stream is silent past its threshold
@@ -236,58 +234,6 @@ pub fn in_marketprism_words(body: String) -> String {
         }
     }
     body
-}
-
-/// The answer to `req` on a listener of `role`: the health listener answers
-/// only `/health`.
-pub(super) fn respond(
-    exporter: &Exporter,
-    st: &DebugState,
-    http: &super::listen::HttpStats,
-    role: super::listen::Role,
-    req: &Request<hyper::body::Incoming>,
-) -> Response<Full<Bytes>> {
-    use super::listen::Role;
-    let (code, ctype, body) = match (role, req.uri().path()) {
-        (Role::Metrics, "/metrics") => {
-            let mut text = render(exporter);
-            http.append_to(&mut text);
-            (StatusCode::OK, OPENMETRICS, text)
-        }
-        (Role::Metrics, "/debug/latency") => {
-            (StatusCode::OK, "application/json", debug_latency(exporter))
-        }
-        (Role::Metrics, "/debug/memory") => (
-            StatusCode::OK,
-            "application/json",
-            debug_memory(exporter, st),
-        ),
-        (Role::Metrics, "/health") => {
-            let (c, b) = health(exporter);
-            (c, "application/json", b)
-        }
-        (Role::Health, "/health") => {
-            let (c, b) = health(exporter);
-            (c, "application/json", in_marketprism_words(b))
-        }
-        (Role::Metrics, _) => (
-            StatusCode::NOT_FOUND,
-            "application/json",
-            "{\"error\":\"not found; try /metrics, /health, /debug/latency or /debug/memory\"}"
-                .to_string(),
-        ),
-        (Role::Health, _) => (
-            StatusCode::NOT_FOUND,
-            "application/json",
-            "{\"error\":\"not found; this listener answers /health only\"}".to_string(),
-        ),
-    };
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = code;
-    if let Ok(v) = hyper::header::HeaderValue::from_str(ctype) {
-        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
-    }
-    resp
 }
 
 #[cfg(test)]

@@ -11,15 +11,17 @@
 //! Every refusal is counted in `marketprism_http_connections_rejected_total`
 //! and logged at most once a second per listener.
 
-use super::http::{respond, DebugState};
+use super::http::{
+    debug_latency, debug_memory, health, in_marketprism_words, DebugState, OPENMETRICS,
+};
+use super::render;
 use super::Exporter;
-use crate::config::http::HttpLimits;
 use crate::logging::RateLimit;
 use bytes::Bytes;
 use glommio::net::TcpListener;
 use http_body_util::Full;
 use hyper::body::Body as _;
-use hyper::{Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -32,6 +34,14 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
+
+/// Per-listener connection limits (`[http]`; defaults in `config::http`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub write_timeout: Duration,
+}
 
 /// Largest request head (request line + headers); larger ones get 431.
 /// hyper's smallest allowed read buffer.
@@ -454,6 +464,57 @@ pub async fn serve_all(
         .collect();
     futures_lite::future::pending::<()>().await;
     drop(tasks);
+}
+
+/// The answer to `req` on a listener of `role`: the health listener answers
+/// only `/health`.
+fn respond(
+    exporter: &Exporter,
+    st: &DebugState,
+    http: &HttpStats,
+    role: Role,
+    req: &Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
+    let (code, ctype, body) = match (role, req.uri().path()) {
+        (Role::Metrics, "/metrics") => {
+            let mut text = render(exporter);
+            http.append_to(&mut text);
+            (StatusCode::OK, OPENMETRICS, text)
+        }
+        (Role::Metrics, "/debug/latency") => {
+            (StatusCode::OK, "application/json", debug_latency(exporter))
+        }
+        (Role::Metrics, "/debug/memory") => (
+            StatusCode::OK,
+            "application/json",
+            debug_memory(exporter, st),
+        ),
+        (Role::Metrics, "/health") => {
+            let (c, b) = health(exporter);
+            (c, "application/json", b)
+        }
+        (Role::Health, "/health") => {
+            let (c, b) = health(exporter);
+            (c, "application/json", in_marketprism_words(b))
+        }
+        (Role::Metrics, _) => (
+            StatusCode::NOT_FOUND,
+            "application/json",
+            "{\"error\":\"not found; try /metrics, /health, /debug/latency or /debug/memory\"}"
+                .to_string(),
+        ),
+        (Role::Health, _) => (
+            StatusCode::NOT_FOUND,
+            "application/json",
+            "{\"error\":\"not found; this listener answers /health only\"}".to_string(),
+        ),
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = code;
+    if let Ok(v) = hyper::header::HeaderValue::from_str(ctype) {
+        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    resp
 }
 
 #[cfg(test)]

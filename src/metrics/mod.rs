@@ -3,28 +3,39 @@
 //! cores write). The scrape handler reads all cores at scrape time through
 //! [`Exporter`], a prometheus-client `Collector`.
 //!
-//! Metric names live in [`Exporter::encode`] and `compat.rs` (the NATS
-//! publisher's and MarketPrism's dashboard series); they carry MarketPrism's
-//! `marketprism_` prefix (and its names where MarketPrism has one, e.g.
-//! `websocket_connected`, `websocket_reconnections_total`), except the
-//! standard `process_*` metrics (`process.rs`).
+//! Metric names live in tables of [`family::Family`] (`series.rs`,
+//! `nats.rs`), encoded by one loop per family shape (`family.rs`), and in
+//! `compat.rs` (MarketPrism's dashboard series, summed over cores). They
+//! carry MarketPrism's `marketprism_` prefix (and its names where
+//! MarketPrism has one, e.g. `websocket_connected`,
+//! `websocket_reconnections_total`), except the standard `process_*`
+//! metrics (`process.rs`).
+//!
+//! Metrics import no component: components write the stats defined here
+//! (venues report [`Malformed`] reasons, the NATS publisher writes its
+//! [`NatsStats`]), and the plan registers at start what each core carries
+//! and what each venue offers ([`freshness::expect_streams`]).
 
 mod compat;
+pub mod family;
 pub mod freshness;
 pub mod http;
 pub mod listen;
 mod local;
+mod malformed;
+mod nats;
 pub mod process;
+mod series;
 pub mod subjects;
 
 pub use local::*;
+pub use malformed::Malformed;
+pub use nats::NatsStats;
 
 use crate::model::{DataType, VenueId};
-use crate::venue::Malformed;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::metrics::MetricType;
+use family::encode_all;
+use prometheus_client::encoding::DescriptorEncoder;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -97,6 +108,31 @@ pub struct VenueStats {
     /// Silence (ms) after which `/health` reports this core's stream of the
     /// data type; 0: the core does not carry it. Set once at start.
     pub silent_after_ms: [LocalGauge; DataType::COUNT],
+    /// The data types the venue offers (registered at start): the
+    /// per-data-type series have no empty rows for the rest.
+    pub offered: Offered,
+}
+
+/// A set of data types, all until registered (set once at start).
+#[derive(Debug)]
+pub struct Offered(AtomicU32);
+
+impl Default for Offered {
+    fn default() -> Self {
+        Offered(AtomicU32::new(u32::MAX))
+    }
+}
+
+impl Offered {
+    pub fn set(&self, data_types: impl IntoIterator<Item = DataType>) {
+        let bits = data_types.into_iter().fold(0, |b, d| b | 1 << d.index());
+        self.0.store(bits, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub fn contains(&self, dt: DataType) -> bool {
+        self.0.load(Ordering::Relaxed) & 1 << dt.index() != 0
+    }
 }
 
 /// Everything one core measures. Aligned so two cores' stats never share a line.
@@ -139,7 +175,7 @@ pub struct CoreStats {
     pub spilled_total: LocalCounter,
     pub gaps_emitted: LocalCounter,
     /// The core's NATS publisher counters, once it has one.
-    pub nats: std::sync::OnceLock<Arc<crate::sink::nats::NatsStats>>,
+    pub nats: std::sync::OnceLock<Arc<NatsStats>>,
     /// Messages handed to the message sink, per subject.
     pub subjects: subjects::SubjectCounts,
 }
@@ -207,122 +243,6 @@ pub struct Exporter {
 
 pub(crate) type Fmt = Result<(), std::fmt::Error>;
 
-impl Exporter {
-    fn venue_counter(
-        &self,
-        enc: &mut DescriptorEncoder,
-        name: &str,
-        help: &str,
-        get: impl Fn(&VenueStats) -> u64,
-    ) -> Fmt {
-        let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
-        for c in self.cores.iter() {
-            for &v in &self.venues {
-                let labels = [
-                    ("exchange", v.exchange()),
-                    ("market_type", v.market_type()),
-                    ("core", core_label(c.shard)),
-                ];
-                ConstCounter::new(get(c.venue(v))).encode(m.encode_family(&labels)?)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn venue_gauge(
-        &self,
-        enc: &mut DescriptorEncoder,
-        name: &str,
-        help: &str,
-        get: impl Fn(&VenueStats) -> i64,
-    ) -> Fmt {
-        let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
-        for c in self.cores.iter() {
-            for &v in &self.venues {
-                let labels = [
-                    ("exchange", v.exchange()),
-                    ("market_type", v.market_type()),
-                    ("core", core_label(c.shard)),
-                ];
-                ConstGauge::new(get(c.venue(v))).encode(m.encode_family(&labels)?)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn data_type_counter(
-        &self,
-        enc: &mut DescriptorEncoder,
-        name: &str,
-        help: &str,
-        get: impl Fn(&VenueStats, DataType) -> u64,
-    ) -> Fmt {
-        let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
-        for c in self.cores.iter() {
-            for &v in &self.venues {
-                // Only what the venue offers: no empty series for the rest.
-                for dt in DataType::ALL
-                    .into_iter()
-                    .filter(|&d| crate::venue::supports(v, d))
-                {
-                    let labels = [
-                        ("exchange", v.exchange()),
-                        ("market_type", v.market_type_of(dt)),
-                        ("data_type", dt.name()),
-                        ("core", core_label(c.shard)),
-                    ];
-                    ConstCounter::new(get(c.venue(v), dt)).encode(m.encode_family(&labels)?)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn core_counter(
-        &self,
-        enc: &mut DescriptorEncoder,
-        name: &str,
-        help: &str,
-        get: impl Fn(&CoreStats) -> u64,
-    ) -> Fmt {
-        let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
-        for c in self.cores.iter() {
-            ConstCounter::new(get(c)).encode(m.encode_family(&[("core", core_label(c.shard))])?)?;
-        }
-        Ok(())
-    }
-
-    fn core_gauge(
-        &self,
-        enc: &mut DescriptorEncoder,
-        name: &str,
-        help: &str,
-        get: impl Fn(&CoreStats) -> i64,
-    ) -> Fmt {
-        let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
-        for c in self.cores.iter() {
-            ConstGauge::new(get(c)).encode(m.encode_family(&[("core", core_label(c.shard))])?)?;
-        }
-        Ok(())
-    }
-
-    fn core_histogram(
-        &self,
-        enc: &mut DescriptorEncoder,
-        name: &str,
-        help: &str,
-        get: impl Fn(&CoreStats) -> &LocalHistogram,
-    ) -> Fmt {
-        let mut m = enc.encode_descriptor(name, help, None, MetricType::Histogram)?;
-        for c in self.cores.iter() {
-            let (sum, count, buckets) = get(c).snapshot();
-            m.encode_family(&[("core", core_label(c.shard))])?
-                .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
-        }
-        Ok(())
-    }
-}
-
 /// Core labels without allocating per scrape for the usual core counts.
 pub(crate) fn core_label(shard: usize) -> &'static str {
     const L: [&str; 16] = [
@@ -336,385 +256,13 @@ pub(crate) fn core_label(shard: usize) -> &'static str {
 impl prometheus_client::collector::Collector for Exporter {
     fn encode(&self, mut enc: DescriptorEncoder) -> Fmt {
         let e = &mut enc;
-        {
-            let mut m = e.encode_descriptor(
-                "messages_received",
-                "WebSocket frames received, by the data type of the connection",
-                None,
-                MetricType::Counter,
-            )?;
-            for c in self.cores.iter() {
-                for &v in &self.venues {
-                    for i in 0..=DataType::COUNT {
-                        let dt = DataType::ALL.get(i).map(|d| d.name()).unwrap_or("mixed");
-                        let labels = [
-                            ("exchange", v.exchange()),
-                            ("market_type", v.market_type()),
-                            ("data_type", dt),
-                            ("core", core_label(c.shard)),
-                        ];
-                        ConstCounter::new(c.venue(v).frames_received[i].get())
-                            .encode(m.encode_family(&labels)?)?;
-                    }
-                }
-            }
-        }
-        self.venue_counter(
-            e,
-            "bytes_received",
-            "Payload bytes of received frames",
-            |v| v.bytes_received.get(),
-        )?;
-        self.data_type_counter(
-            e,
-            "messages_parsed",
-            "Records parsed from frames",
-            |v, d| v.parsed[d.index()].get(),
-        )?;
-        self.data_type_counter(
-            e,
-            "messages_written",
-            "Records written by the sink",
-            |v, d| v.written[d.index()].get(),
-        )?;
-        {
-            let mut m = e.encode_descriptor(
-                "malformed_frames",
-                "Frames rejected and skipped, by reason",
-                None,
-                MetricType::Counter,
-            )?;
-            for c in self.cores.iter() {
-                for &v in &self.venues {
-                    for r in Malformed::ALL {
-                        let labels = [
-                            ("exchange", v.exchange()),
-                            ("market_type", v.market_type()),
-                            ("reason", r.label()),
-                            ("core", core_label(c.shard)),
-                        ];
-                        ConstCounter::new(c.venue(v).malformed[r.index()].get())
-                            .encode(m.encode_family(&labels)?)?;
-                    }
-                }
-            }
-        }
-        self.venue_counter(
-            e,
-            "control_messages",
-            "Subscription acks and other control frames",
-            |v| v.control.get(),
-        )?;
-        self.venue_counter(e, "control_errors", "Error answers from the venue", |v| {
-            v.control_errors.get()
-        })?;
-        self.venue_gauge(e, "websocket_connected", "WebSocket connections up", |v| {
-            v.connections_up.get()
-        })?;
-        self.venue_gauge(
-            e,
-            "websocket_planned",
-            "WebSocket connections planned",
-            |v| v.connections_planned.get(),
-        )?;
-        self.venue_counter(
-            e,
-            "websocket_reconnections",
-            "Reconnects after a drop or failed connect",
-            |v| v.reconnects.get(),
-        )?;
-        self.venue_counter(
-            e,
-            "websocket_connect_failures",
-            "Failed connection attempts",
-            |v| v.connect_failures.get(),
-        )?;
-        self.venue_counter(
-            e,
-            "websocket_pings",
-            "Server pings received (answered with pongs)",
-            |v| v.pings.get(),
-        )?;
-        self.venue_counter(
-            e,
-            "websocket_heartbeats_sent",
-            "Client heartbeats sent",
-            |v| v.heartbeats_sent.get(),
-        )?;
-        type Get = fn(&VenueStats) -> i64;
-        let book: [(&str, &str, Get); 7] = [
-            ("orderbook_updates", "Book updates applied", |v| {
-                v.book_updates.get()
-            }),
-            ("orderbook_snapshots", "Book snapshots applied", |v| {
-                v.book_snapshots.get()
-            }),
-            (
-                "orderbook_resync_count",
-                "Book resynchronizations (one symbol each)",
-                |v| v.book_resyncs.get(),
-            ),
-            (
-                "orderbook_gaps",
-                "Sequence gaps detected in book streams",
-                |v| v.book_gaps.get(),
-            ),
-            (
-                "orderbook_checksum_failures",
-                "Books whose checksum did not match",
-                |v| v.book_checksum_failures.get(),
-            ),
-            (
-                "orderbook_crossed",
-                "Books found crossed (best bid >= best ask)",
-                |v| v.book_crossed.get(),
-            ),
-            ("orderbook_published", "orderbook records published", |v| {
-                v.book_published.get()
-            }),
-        ];
-        for (name, help, f) in book {
-            self.venue_counter(e, name, help, |v| f(v).max(0) as u64)?;
-        }
-        self.venue_counter(
-            e,
-            "orderbook_resubscribes",
-            "Book channels resubscribed to resync one symbol",
-            |v| v.book_resubscribes.get(),
-        )?;
-        self.venue_counter(e, "rest_requests", "REST requests sent", |v| {
-            v.rest_requests.get()
-        })?;
-        self.venue_counter(e, "rest_errors", "REST requests that failed", |v| {
-            v.rest_errors.get()
-        })?;
-        self.venue_counter(
-            e,
-            "rest_rate_limited",
-            "REST answers 429/418 (backing off)",
-            |v| v.rest_rate_limited.get(),
-        )?;
-        self.venue_gauge(
-            e,
-            "rest_weight_used",
-            "Request weight spent in the current window",
-            |v| v.rest_weight_used.get(),
-        )?;
-        self.venue_counter(
-            e,
-            "poll_unchanged",
-            "Polled answers that repeated the last datapoint (not republished)",
-            |v| v.poll_unchanged.get(),
-        )?;
-        self.venue_counter(
-            e,
-            "duplicates_dropped",
-            "Records delivered twice (rotation overlap, resent on reconnect), dropped",
-            |v| v.duplicates_dropped.get(),
-        )?;
-        self.venue_counter(
-            e,
-            "websocket_rotations",
-            "Planned make-before-break connection replacements",
-            |v| v.rotations.get(),
-        )?;
-        self.venue_counter(
-            e,
-            "websocket_shutdown_notices",
-            "Advance close notices from the venue (serverShutdown, 64008)",
-            |v| v.shutdown_notices.get(),
-        )?;
-        self.venue_counter(
-            e,
-            "websocket_connect_throttled",
-            "Connect attempts delayed by the venue's connection-rate limit",
-            |v| v.connect_throttled.get(),
-        )?;
-        self.venue_counter(
-            e,
-            "websocket_stale",
-            "Connections dropped for silence (no frames, pings or pongs)",
-            |v| v.stale_connections.get(),
-        )?;
-        self.data_type_counter(
-            e,
-            "stream_stale",
-            "Streams silent past their expected cadence on a live connection, subscribed again",
-            |v, d| v.stale_streams[d.index()].get(),
-        )?;
-        self.venue_counter(
-            e,
-            "trade_gaps",
-            "Trade sequence gaps found after a reconnect",
-            |v| v.trade_gaps.get(),
-        )?;
-        self.venue_counter(
-            e,
-            "trades_backfilled",
-            "Missed trades recovered over REST",
-            |v| v.trades_backfilled.get(),
-        )?;
-        self.venue_counter(
-            e,
-            "gap_records",
-            "gap records emitted (loss not recovered)",
-            |v| v.gap_records.get(),
-        )?;
-        self.venue_counter(
-            e,
-            "stream_connected_seconds",
-            "Stream-seconds with the stream's connection up (availability = this / planned)",
-            |v| v.connected_seconds.get(),
-        )?;
-        self.venue_counter(e, "stream_planned_seconds", "Stream-seconds planned", |v| {
-            v.planned_seconds.get()
-        })?;
-        self.core_histogram(e, "batch_size", "Records per flushed batch", |c| {
-            &c.batch_size
-        })?;
-        self.core_histogram(
-            e,
-            "batch_flush_duration_seconds",
-            "Time to encode and write one batch",
-            |c| &c.flush_duration,
-        )?;
-        self.core_histogram(
-            e,
-            "receive_to_written_seconds",
-            "Latency from frame receive to sink write, per record",
-            |c| &c.receive_to_written,
-        )?;
-        self.core_histogram(
-            e,
-            "receive_to_parsed_seconds",
-            "Latency from frame receive to record in the batch (parse)",
-            |c| &c.receive_to_parsed,
-        )?;
-        self.core_counter(
-            e,
-            "heap_allocations",
-            "Heap allocations by the core's thread",
-            |c| c.allocations.get(),
-        )?;
-        self.core_counter(e, "batches_flushed", "Batches flushed", |c| {
-            c.batches_flushed.get()
-        })?;
-        self.core_gauge(
-            e,
-            "arena_high_water_bytes",
-            "Largest batch arena seen",
-            |c| c.arena_high_water_bytes.get(),
-        )?;
-        self.core_counter(e, "sink_bytes_written", "Bytes written by the sink", |c| {
-            c.sink_bytes.get()
-        })?;
-        self.core_counter(
-            e,
-            "sink_write_errors",
-            "Failed sink writes (records kept for retry)",
-            |c| c.sink_errors.get(),
-        )?;
-        self.core_counter(
-            e,
-            "sink_records_dropped",
-            "Records dropped (file sink memory limit or spill full while the sink cannot take them)",
-            |c| c.sink_records_dropped.get(),
-        )?;
-        self.core_gauge(
-            e,
-            "sink_pending_records",
-            "Records encoded but not yet written",
-            |c| c.sink_pending_records.get(),
-        )?;
-        self.core_counter(
-            e,
-            "sink_files_opened",
-            "Output files opened (rotations)",
-            |c| c.sink_files_opened.get(),
-        )?;
-        self.core_gauge(
-            e,
-            "sink_disk_full",
-            "1 while the disk refuses the file sink's writes (ENOSPC, EDQUOT, EFBIG)",
-            |c| c.sink_disk_full.get(),
-        )?;
-        self.core_counter(
-            e,
-            "sink_device_waits",
-            "sink.write_mode offload/direct: flushes that waited for the write in flight because the unwritten backlog was full",
-            |c| c.sink_device_waits.get(),
-        )?;
-        self.core_counter(
-            e,
-            "file_recovered_torn_bytes",
-            "Bytes of torn last lines cut off at start-up (a previous run was killed mid-write)",
-            |c| c.file_torn_bytes.get(),
-        )?;
-        self.core_counter(
-            e,
-            "file_recovered_torn_lines",
-            "Torn last lines cut off at start-up",
-            |c| c.file_torn_lines.get(),
-        )?;
-        self.core_gauge(
-            e,
-            "file_unclean_shutdown",
-            "1 if this core's previous run did not shut down cleanly (its unflushed batch was lost)",
-            |c| c.file_unclean_start.get(),
-        )?;
-        self.core_gauge(
-            e,
-            "spill_records",
-            "Records waiting in the on-disk spill",
-            |c| c.spill_records.get(),
-        )?;
-        self.core_gauge(e, "spill_bytes", "Bytes in the on-disk spill", |c| {
-            c.spill_bytes.get()
-        })?;
-        self.core_counter(
-            e,
-            "spilled_records",
-            "Records that went through the spill",
-            |c| c.spilled_total.get(),
-        )?;
-        self.core_counter(
-            e,
-            "gap_records",
-            "Gap records emitted (records lost to sink backpressure or a full disk; crash recovery)",
-            |c| c.gaps_emitted.get(),
-        )?;
-        if self.cores.iter().any(|c| c.nats.get().is_some()) {
-            self.encode_nats(e)?;
-        }
+        encode_all(series::INGEST, self, e)?;
+        encode_all(series::CORE, self, e)?;
+        encode_all(series::SINK, self, e)?;
+        nats::encode(self, e)?;
         self.encode_marketprism(e)?;
-        self.core_counter(
-            e,
-            "raw_frames_captured",
-            "Frames recorded by raw capture",
-            |c| c.raw_frames.get(),
-        )?;
-        self.core_counter(e, "raw_capture_errors", "Failed raw capture writes", |c| {
-            c.raw_capture_errors.get()
-        })?;
-        {
-            let m = e.encode_descriptor(
-                "process_rss_bytes",
-                "Resident set size",
-                None,
-                MetricType::Gauge,
-            )?;
-            ConstGauge::new(process_rss_bytes() as i64).encode(m)?;
-        }
-        {
-            let m = e.encode_descriptor(
-                "uptime_seconds",
-                "Seconds since start",
-                None,
-                MetricType::Gauge,
-            )?;
-            ConstGauge::new(self.started.elapsed().as_secs() as i64).encode(m)?;
-        }
-        Ok(())
+        encode_all(series::CAPTURE, self, e)?;
+        encode_all(series::PROCESS, self, e)
     }
 }
 
@@ -802,5 +350,26 @@ mod tests {
         );
         assert!(text.contains("marketprism_process_rss_bytes "));
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn per_data_type_series_only_for_what_the_venue_offers() {
+        let c = Arc::new(CoreStats::new(0, 0));
+        c.venue(VenueId::BinanceSpot)
+            .offered
+            .set([DataType::Trade, DataType::OrderBook]);
+        let ex = Exporter {
+            cores: Arc::new(vec![c]),
+            venues: vec![VenueId::BinanceSpot],
+            started: Instant::now(),
+        };
+        let text = render(&ex);
+        let parsed: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("marketprism_messages_parsed_total{"))
+            .collect();
+        assert_eq!(parsed.len(), 2, "{text}");
+        assert!(parsed[0].contains("data_type=\"trade\""), "{text}");
+        assert!(parsed[1].contains("data_type=\"orderbook\""), "{text}");
     }
 }

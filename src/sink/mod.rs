@@ -30,6 +30,7 @@
 
 pub mod encode;
 pub mod file;
+pub mod file_config;
 pub mod nats;
 pub mod overflow;
 pub mod spill;

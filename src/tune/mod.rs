@@ -6,9 +6,9 @@
 //! that cannot be read is a `warn` saying what could not be read.
 //!
 //! - [`sysctl`]: the kit's `sysctl.conf`, compiled in, and the comparison rules;
-//! - [`cpulist`]: the kernel's CPU list format.
+//! - [`cpulist`]: the kernel's CPU list format (it lives in `sys`, which pins threads by it).
 
-pub mod cpulist;
+pub use crate::sys::cpulist;
 pub mod sysctl;
 
 use crate::config;

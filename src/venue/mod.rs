@@ -42,6 +42,7 @@
 
 pub mod binance;
 pub mod bybit;
+pub mod config;
 pub mod deribit;
 pub mod error_body;
 pub mod flat;
@@ -54,8 +55,9 @@ pub mod table;
 
 use crate::batch::Batch;
 use crate::book::{BookMsg, SyncRule};
-use crate::config::ConnectionPlan;
+pub use crate::metrics::Malformed;
 use crate::model::{DataType, VenueId};
+use config::ConnectionPlan;
 pub use instruments::{Instrument, InstrumentMap};
 use std::any::Any;
 use std::time::Duration;
@@ -349,59 +351,6 @@ pub fn connection_channels(conn: &ConnectionPlan) -> Vec<String> {
 /// The URL a connection opens (subscriptions included where the venue allows).
 pub fn connection_url(base: &Url, conn: &ConnectionPlan) -> Url {
     protocol(conn.venue).connection_url(base, conn.route, &connection_channels(conn))
-}
-
-/// Why a frame was rejected; the label of the malformed-frames metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Malformed {
-    /// Not JSON at all, or truncated.
-    BadJson,
-    /// JSON, but a field has the wrong type or a required field is missing.
-    WrongType,
-    /// An event or stream this collector does not know.
-    UnknownEvent,
-    /// A price/quantity that is not an exact decimal.
-    InvalidNumber,
-    /// A symbol missing from the instrument list.
-    UnknownSymbol,
-    /// A binary (or otherwise non-text) frame where text is expected.
-    NonText,
-    /// Text that is not valid UTF-8 (caught by the WebSocket layer).
-    InvalidUtf8,
-    /// A frame over the size limit.
-    Oversized,
-}
-
-impl Malformed {
-    pub const ALL: [Malformed; 8] = [
-        Malformed::BadJson,
-        Malformed::WrongType,
-        Malformed::UnknownEvent,
-        Malformed::InvalidNumber,
-        Malformed::UnknownSymbol,
-        Malformed::NonText,
-        Malformed::InvalidUtf8,
-        Malformed::Oversized,
-    ];
-    pub const COUNT: usize = Self::ALL.len();
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Malformed::BadJson => "bad_json",
-            Malformed::WrongType => "wrong_type",
-            Malformed::UnknownEvent => "unknown_event",
-            Malformed::InvalidNumber => "invalid_number",
-            Malformed::UnknownSymbol => "unknown_symbol",
-            Malformed::NonText => "non_text",
-            Malformed::InvalidUtf8 => "invalid_utf8",
-            Malformed::Oversized => "oversized",
-        }
-    }
-
-    #[inline]
-    pub fn index(self) -> usize {
-        self as usize
-    }
 }
 
 /// What one text frame turned into.

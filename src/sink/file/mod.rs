@@ -39,11 +39,11 @@ mod rotation;
 mod writer;
 
 use super::encode::encode_record;
+use super::file_config::FileSinkPlan;
+use super::file_config::WriteMode;
 use super::uring::{self, UringWriter};
 use super::Sink;
 use crate::batch::{Batch, Record};
-use crate::config::plan::FileSinkPlan;
-use crate::config::WriteMode;
 use crate::metrics::CoreStats;
 use crate::model::{DataType, VenueId};
 use gaps::DropGap;

@@ -5,8 +5,8 @@
 
 use super::{FileSink, WriteError, WriteReport};
 use crate::batch::Record;
-use crate::config::WriteMode;
 use crate::model::DataType;
+use crate::sink::file_config::WriteMode;
 use crate::sink::uring::{self, RingMode, UringWriter};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};

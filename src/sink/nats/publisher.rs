@@ -15,7 +15,7 @@ use super::queue::{AckMatch, Queue};
 use super::route::{Routes, Want};
 use crate::conn::Backoff;
 use crate::logging::RateLimit;
-use crate::metrics::{LocalCounter, LocalGauge, LocalHistogram, LATENCY_BOUNDS_NS};
+pub use crate::metrics::NatsStats;
 use crate::notify::Notify;
 use crate::sink::spill::Spill;
 use futures_lite::io::{AsyncRead, AsyncWrite};
@@ -31,62 +31,6 @@ use std::time::{Duration, Instant};
 /// `errors`). The caller keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Full;
-
-/// Counters of one core's publisher (single writer: that core).
-#[derive(Debug)]
-pub struct NatsStats {
-    /// Messages written for the first time (resends are in `resent`).
-    pub published: LocalCounter,
-    /// Successful PubAcks (duplicates included).
-    pub acked: LocalCounter,
-    /// PubAcks with `"duplicate":true`.
-    pub duplicates: LocalCounter,
-    /// `-ERR`, error PubAcks (incl. 503 no responders), refused messages.
-    pub errors: LocalCounter,
-    /// Connections established after the first.
-    pub reconnects: LocalCounter,
-    /// Failed connection attempts.
-    pub connect_failures: LocalCounter,
-    /// Messages written again on a new connection.
-    pub resent: LocalCounter,
-    /// JetStream publishes answered "no responders" (503): no stream
-    /// captures the subject, a configuration error.
-    pub no_responders: LocalCounter,
-    /// Records set aside in the dead-letter store (no transport can carry
-    /// them, or the server refused them for good).
-    pub dead_lettered: LocalCounter,
-    /// Data types nothing can carry under the current streams and config.
-    pub unroutable_types: LocalGauge,
-    pub in_flight: LocalGauge,
-    /// Messages held (queued + unacked).
-    pub buffered_msgs: LocalGauge,
-    pub buffered_bytes: LocalGauge,
-    pub connected: LocalGauge,
-    /// try_publish → ack, ns.
-    pub ack_latency: LocalHistogram,
-}
-
-impl Default for NatsStats {
-    fn default() -> Self {
-        NatsStats {
-            published: LocalCounter::default(),
-            acked: LocalCounter::default(),
-            duplicates: LocalCounter::default(),
-            errors: LocalCounter::default(),
-            reconnects: LocalCounter::default(),
-            connect_failures: LocalCounter::default(),
-            resent: LocalCounter::default(),
-            no_responders: LocalCounter::default(),
-            dead_lettered: LocalCounter::default(),
-            unroutable_types: LocalGauge::default(),
-            in_flight: LocalGauge::default(),
-            buffered_msgs: LocalGauge::default(),
-            buffered_bytes: LocalGauge::default(),
-            connected: LocalGauge::default(),
-            ack_latency: LocalHistogram::new(LATENCY_BOUNDS_NS, 1e9),
-        }
-    }
-}
 
 /// Bytes gathered into one write.
 const WRITE_BATCH: usize = 256 * 1024;

@@ -4,6 +4,8 @@
 //! 512 KiB (its io_uring rings are locked memory), so every binary that starts an
 //! executor calls [`ensure_memlock`] first and fails with an actionable message.
 
+pub mod cpulist;
+
 use std::fmt;
 
 /// glommio's own hard floor.
@@ -140,7 +142,6 @@ pub fn now_ns() -> u64 {
 /// executors pin themselves out of it. Falls back to the mask when sysfs
 /// says nothing.
 pub fn pinnable_cpus() -> Vec<usize> {
-    use crate::tune::cpulist;
     let read = |p: &str| std::fs::read_to_string(p).ok();
     let Some(mut cpus) =
         read("/sys/devices/system/cpu/online").and_then(|t| cpulist::parse(&t).ok())
@@ -214,6 +215,15 @@ pub fn civil_utc(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
         ((rem % 3600) / 60) as u32,
         (rem % 60) as u32,
     )
+}
+
+/// The first of `vars` set to a non-empty value.
+pub fn first_set(
+    get: &dyn Fn(&str) -> Option<String>,
+    vars: &[&'static str],
+) -> Option<(&'static str, String)> {
+    vars.iter()
+        .find_map(|v| get(v).filter(|s| !s.trim().is_empty()).map(|s| (*v, s)))
 }
 
 #[cfg(test)]

@@ -1,0 +1,123 @@
+//! The plan as the start-up summary prints it.
+
+use super::plan::Plan;
+use super::WriteMode;
+use crate::venue;
+use std::fmt;
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sinks = Vec::new();
+        if self.file_sink {
+            sinks.push(format!("file:{}", self.sink.path.display()));
+        }
+        if let Some(n) = &self.nats {
+            sinks.push(format!(
+                "nats:{} ({}{})",
+                n.config.servers.join(","),
+                if n.config.jetstream {
+                    "JetStream "
+                } else {
+                    "core "
+                },
+                n.config.stream
+            ));
+        }
+        writeln!(
+            f,
+            "plan: {} core(s), {} connection(s), {} stream(s); batch {} events / {} ms; sink {}",
+            self.cores.len(),
+            self.connection_count(),
+            self.stream_count(),
+            self.engine.batch_max_events,
+            self.engine.batch_max_delay.as_millis(),
+            sinks.join(" + ")
+        )?;
+        if self.file_sink && self.sink.write_mode != WriteMode::Inline {
+            writeln!(
+                f,
+                "  file sink: write_mode {}, io_uring workers on {}",
+                match self.sink.write_mode {
+                    WriteMode::Inline => "inline",
+                    WriteMode::Offload => "offload",
+                    WriteMode::Direct => "direct",
+                },
+                if self.sink.io_worker_cpus.is_empty() {
+                    "the shard's own cpu (no other cpu is free)".to_string()
+                } else {
+                    format!("cpus {:?}", self.sink.io_worker_cpus)
+                }
+            )?;
+        }
+        if self.cluster.instances > 1 {
+            writeln!(
+                f,
+                "  cluster: instance {} of {}",
+                self.cluster.instance, self.cluster.instances
+            )?;
+            for (id, others) in &self.cluster.not_owned {
+                writeln!(f, "    {id}: left to other instances: {}", others.join(" "))?;
+            }
+        }
+        if let Some(r) = &self.raw {
+            let names: Vec<&str> = r.venues.iter().map(|v| v.config_key()).collect();
+            writeln!(
+                f,
+                "  raw capture: {} -> {}",
+                names.join(", "),
+                r.path.display()
+            )?;
+        }
+        writeln!(f, "{}", super::http::describe(self.http_listen, &self.http))?;
+        for v in &self.venues {
+            writeln!(
+                f,
+                "  venue {}: ws {} rest {} ({} symbols x {} data types)",
+                v.id,
+                v.ws_url,
+                v.rest_url,
+                v.symbols.len(),
+                v.data_types.len()
+            )?;
+            if self.cluster.instances > 1 {
+                writeln!(f, "    owned here: {}", v.symbols.join(" "))?;
+            }
+        }
+        for c in &self.cores {
+            writeln!(
+                f,
+                "  core {} (cpu {}): {} connection(s), {} stream(s)",
+                c.shard,
+                c.cpu,
+                c.connections.len(),
+                c.stream_count()
+            )?;
+            for conn in &c.connections {
+                let names = venue::connection_channels(conn);
+                let route = if conn.route.is_empty() {
+                    String::new()
+                } else {
+                    format!(" /{}", conn.route)
+                };
+                writeln!(
+                    f,
+                    "    conn {} {}#{}{route}: {} stream(s) on {} channel(s): {}",
+                    conn.id,
+                    conn.venue,
+                    conn.venue_conn,
+                    conn.streams.len(),
+                    names.len(),
+                    names.join(" ")
+                )?;
+            }
+            for p in &c.polls {
+                writeln!(
+                    f,
+                    "    poll {} {} {} every {:?}",
+                    p.venue, p.symbol, p.data_type, p.every
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
