@@ -11,7 +11,8 @@
 //! - `create_stream = false` with a type no stream captures: exit 2 from
 //!   `check-config --connect` and `run`, naming it and both fixes.
 //! - A stream with other limits: only subjects added.
-//! - A publish answered "no responders": counted, set aside, no reconnect.
+//! - A publish answered "no responders": counted, written again a while, then
+//!   set aside; no reconnect.
 //! - A spill of a data type the current configuration no longer carries: the
 //!   live data flows, the old records are set aside and reported.
 
@@ -546,9 +547,10 @@ fn no_responders_is_a_configuration_error_without_reconnects() {
     let dead = metric_sum(&m, "marketprism_nats_dead_letter_total", &[]);
     assert_eq!(acked + dead, sent as f64);
     assert!(dead > 0.0);
+    // Each set-aside record was written again until its 20th "no responders".
     assert_eq!(
         metric_sum(&m, "marketprism_nats_no_responders_total", &[]),
-        dead
+        dead * 20.0
     );
     assert_eq!(
         metric_sum(&m, "marketprism_nats_reconnects_total", &[]),
@@ -557,9 +559,10 @@ fn no_responders_is_a_configuration_error_without_reconnects() {
     assert_eq!(metric_sum(&m, "marketprism_nats_in_flight", &[]), 0.0);
     let log = coll.output();
     assert!(
-        log.contains("no responders: no JetStream stream captures this subject"),
+        log.contains("no responders 20 times: no JetStream stream captures this subject"),
         "{log}"
     );
+    assert!(log.contains("answered \"no responders\""), "{log}");
     assert!(!log.contains("PubAck"), "{log}");
     assert!(coll
         .signal_and_wait(libc::SIGTERM, Duration::from_secs(20))

@@ -40,6 +40,11 @@ const TICK: Duration = Duration::from_millis(100);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A connection that lived this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(10);
+/// "No responders" answers before a message is set aside, and the pause
+/// before each new attempt: ~10 s, longer than a server restart's stream
+/// recovery or a cluster's leader election.
+const NO_RESPONDERS_TRIES: u8 = 20;
+const NO_RESPONDERS_RETRY: Duration = Duration::from_millis(500);
 /// JetStream "message size exceeds maximum allowed".
 const ERR_MSG_TOO_LARGE: u32 = 10054;
 /// Assumed until the server's INFO says otherwise (the NATS default).
@@ -73,6 +78,18 @@ pub struct Publisher {
     warn_refused: RefCell<RateLimit>,
     warn_ack_error: RefCell<RateLimit>,
     warn_dead: RefCell<RateLimit>,
+    /// Messages answered "no responders", waiting to be written again.
+    parked: RefCell<Vec<Parked>>,
+}
+
+/// A message answered "no responders" ([`Publisher::no_responders`]).
+struct Parked {
+    seq: u64,
+    due_ns: u64,
+    /// "No responders" answers so far.
+    tries: u8,
+    /// Parked (not yet written again).
+    waiting: bool,
 }
 
 impl Publisher {
@@ -111,6 +128,7 @@ impl Publisher {
             warn_refused: RefCell::new(RateLimit::new(1_000_000_000)),
             warn_ack_error: RefCell::new(RateLimit::new(1_000_000_000)),
             warn_dead: RefCell::new(RateLimit::new(1_000_000_000)),
+            parked: RefCell::new(Vec::new()),
             cfg,
         })
     }
@@ -273,6 +291,8 @@ impl Publisher {
     /// The connection is gone: unacked messages go back to the queue.
     fn connection_lost(&self) {
         self.set_connected(false);
+        // A new connection writes every unacked message again anyway.
+        self.parked.borrow_mut().clear();
         let mut q = self.queue.borrow_mut();
         q.requeue();
         self.update_gauges(&q);
@@ -619,11 +639,7 @@ impl Publisher {
         }
         let status = headers.and_then(proto::header_status);
         if status == Some(503) {
-            self.refused_for_good(
-                seq,
-                "no responders: no JetStream stream captures this subject",
-                true,
-            );
+            self.no_responders(seq);
             return Ok(());
         }
         let failure = if let Some(code) = status {
@@ -633,7 +649,7 @@ impl Publisher {
                 Ok(a) => match a.error {
                     // Too large for the stream: no resend can ever succeed.
                     Some(e) if e.err_code == ERR_MSG_TOO_LARGE => {
-                        self.refused_for_good(seq, &e.description, false);
+                        self.refused_for_good(seq, &e.description);
                         return Ok(());
                     }
                     Some(e) => Some(format!(
@@ -643,6 +659,9 @@ impl Publisher {
                     None if a.seq.is_none() => Some("PubAck without seq".into()),
                     None => {
                         let now = self.now_ns();
+                        if !self.parked.borrow().is_empty() {
+                            self.parked.borrow_mut().retain(|p| p.seq != seq);
+                        }
                         if let AckMatch::Acked(lat) = self.queue.borrow_mut().ack(seq, now) {
                             self.stats.acked.inc();
                             if a.duplicate {
@@ -668,12 +687,63 @@ impl Publisher {
         }
     }
 
+    /// A JetStream publish answered "no responders" (503): no stream
+    /// captures its subject (a configuration error), or its stream cannot
+    /// answer right now (a restarted server recovering it, a cluster electing
+    /// a leader). Neither is an ack timeout or a reason to reconnect: the
+    /// message leaves the in-flight window, is written again every
+    /// [`NO_RESPONDERS_RETRY`], and after [`NO_RESPONDERS_TRIES`] such answers
+    /// (~10 s) it is set aside so it blocks nothing behind it.
+    fn no_responders(&self, seq: u64) {
+        self.stats.no_responders.inc();
+        let mut parked = self.parked.borrow_mut();
+        let i = parked.iter().position(|p| p.seq == seq);
+        let tries = i.map_or(0, |i| parked[i].tries) + 1;
+        if tries >= NO_RESPONDERS_TRIES {
+            if let Some(i) = i {
+                parked.swap_remove(i);
+            }
+            drop(parked);
+            let why = format!(
+                "no responders {tries} times: no JetStream stream captures this subject \
+                 (stream {}; a configuration error: add the subject to a stream, or list its \
+                 data type in sink.nats.core_nats_data_types)",
+                self.cfg.stream
+            );
+            self.refused_for_good(seq, &why);
+            return;
+        }
+        if !self.queue.borrow_mut().park(seq) {
+            return;
+        }
+        let p = Parked {
+            seq,
+            due_ns: self.now_ns() + NO_RESPONDERS_RETRY.as_nanos() as u64,
+            tries,
+            waiting: true,
+        };
+        match i {
+            Some(i) => parked[i] = p,
+            None => parked.push(p),
+        }
+        drop(parked);
+        let q = self.queue.borrow();
+        self.update_gauges(&q);
+        if let Some(n) = self.warn_ack_error.borrow_mut().check(crate::sys::now_ns()) {
+            log::warn!(
+                "NATS: a JetStream publish was answered \"no responders\": no stream captures its \
+                 subject (a configuration error: see `marketprism check-config --connect`), or \
+                 stream {} is not ready (restart, leader election); written again every {:?}, \
+                 set aside after {NO_RESPONDERS_TRIES} such answers (+{n} suppressed)",
+                self.cfg.stream,
+                NO_RESPONDERS_RETRY
+            );
+        }
+    }
+
     /// A message the server will never store: settled, set aside in the
     /// dead-letter store, counted; the connection and the rest go on.
-    fn refused_for_good(&self, seq: u64, why: &str, no_responders: bool) {
-        if no_responders {
-            self.stats.no_responders.inc();
-        }
+    fn refused_for_good(&self, seq: u64, why: &str) {
         self.stats.errors.inc();
         let mut frame = Vec::new();
         let settled = self
@@ -688,15 +758,25 @@ impl Publisher {
             self.update_gauges(&q);
         }
         if let Some((subject, id, payload)) = proto::split_frame(&frame) {
-            let why = if no_responders {
-                format!(
-                    "{why} (stream {}; a configuration error: add the subject to a stream, or                      list its data type in sink.nats.core_nats_data_types)",
-                    self.cfg.stream
-                )
-            } else {
-                why.to_string()
-            };
-            self.dead_letter(subject, id, payload, &why);
+            self.dead_letter(subject, id, payload, why);
+        }
+    }
+
+    /// Parked messages whose time has come are written again.
+    fn unpark_due(&self) {
+        if self.parked.borrow().is_empty() {
+            return;
+        }
+        let now = self.now_ns();
+        let mut woke = false;
+        for p in self.parked.borrow_mut().iter_mut() {
+            if p.waiting && p.due_ns <= now {
+                p.waiting = false;
+                woke |= self.queue.borrow_mut().unpark(p.seq);
+            }
+        }
+        if woke {
+            self.wake_writer.notify();
         }
     }
 
@@ -705,6 +785,7 @@ impl Publisher {
         let mut last_ping = Instant::now();
         loop {
             glommio::timer::sleep(TICK).await;
+            self.unpark_due();
             if let Some(sent) = self.queue.borrow().oldest_sent_ns() {
                 if self.now_ns().saturating_sub(sent) > ack_timeout {
                     return Err(ConnError::Timeout("PubAck"));

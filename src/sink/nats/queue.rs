@@ -13,6 +13,9 @@ pub enum State {
     Queued,
     /// Written, waiting for its PubAck.
     Sent,
+    /// Answered "no responders": waits to be written again (not in flight,
+    /// so no ack timeout runs for it).
+    Parked,
     /// Acked (or, for core-NATS messages, written): releasable.
     Done,
 }
@@ -252,13 +255,41 @@ impl Queue {
         let Some(i) = self.index(seq) else {
             return false;
         };
-        if self.entries[i].state != State::Sent {
-            return false;
+        match self.entries[i].state {
+            State::Sent => self.in_flight -= 1,
+            State::Parked => {}
+            _ => return false,
         }
         f(self.bytes(&self.entries[i]));
         self.entries[i].state = State::Done;
-        self.in_flight -= 1;
         self.release_front();
+        true
+    }
+
+    /// Takes a sent message out of flight to be written again later.
+    pub fn park(&mut self, seq: u64) -> bool {
+        let Some(i) = self.index(seq) else {
+            return false;
+        };
+        if self.entries[i].state != State::Sent {
+            return false;
+        }
+        self.entries[i].state = State::Parked;
+        self.in_flight -= 1;
+        true
+    }
+
+    /// A parked message is written again (in its place in the order of
+    /// what is still queued).
+    pub fn unpark(&mut self, seq: u64) -> bool {
+        let Some(i) = self.index(seq) else {
+            return false;
+        };
+        if self.entries[i].state != State::Parked {
+            return false;
+        }
+        self.entries[i].state = State::Queued;
+        self.cursor = self.cursor.min(seq);
         true
     }
 
@@ -284,7 +315,7 @@ impl Queue {
     /// and the next connection starts writing from the front again.
     pub fn requeue(&mut self) {
         for e in self.entries.iter_mut() {
-            if e.state == State::Sent {
+            if matches!(e.state, State::Sent | State::Parked) {
                 e.state = State::Queued;
             }
         }
@@ -350,6 +381,40 @@ mod tests {
 
     fn push(q: &mut Queue, s: &str, ack: bool) -> u64 {
         q.push(s.len(), ack, 0, |b, _| b.extend_from_slice(s.as_bytes()))
+    }
+
+    #[test]
+    fn parked_messages_leave_the_window_and_are_written_again() {
+        let mut q = Queue::new(16, 1 << 16);
+        let a = push(&mut q, "a", true);
+        let b = push(&mut q, "b", true);
+        let mut out = Vec::new();
+        q.gather(&mut out, 1 << 20, 16, 0);
+        assert_eq!(q.in_flight(), 2);
+        assert!(q.park(a));
+        assert!(!q.park(a));
+        assert_eq!((q.in_flight(), q.oldest_sent_ns().is_some()), (1, true));
+        assert_eq!(q.ack(b, 1), AckMatch::Acked(1));
+        assert_eq!(
+            q.oldest_sent_ns(),
+            None,
+            "a parked message has no ack timeout"
+        );
+        out.clear();
+        assert_eq!(
+            q.gather(&mut out, 1 << 20, 16, 2).fresh + q.in_flight() as u64,
+            0
+        );
+        assert!(q.unpark(a));
+        out.clear();
+        let g = q.gather(&mut out, 1 << 20, 16, 3);
+        assert_eq!((g.resent, q.in_flight()), (1, 1));
+        assert_eq!(out, q.entry_bytes(a).unwrap());
+        assert!(q.park(a));
+        let mut got = Vec::new();
+        assert!(q.settle(a, |f| got.extend_from_slice(f)));
+        assert!(q.is_empty());
+        assert!(!got.is_empty());
     }
 
     #[test]
