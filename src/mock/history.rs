@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use super::binance;
 use super::bybit::{self, Cat};
-use super::rest::{
+use super::reply::{
     binance_err, futures_weight, param, reply, spot_weight, Reply, BINANCE_INVALID_SYMBOL,
     BINANCE_MISSING_SYMBOL,
 };

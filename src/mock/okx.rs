@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use super::book::{mix, push_dec, side_changes, BookFeed, Side, Update};
-use super::venues::Chan;
+use super::chan::Chan;
 use crate::model::VenueId;
 
 /// One OKX instrument.

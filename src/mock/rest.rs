@@ -9,29 +9,14 @@ use super::book::FaultKind;
 use super::bybit::{self, Cat};
 use super::fault::{self, ConnFaults};
 use super::http::Request;
+pub(crate) use super::reply::{
+    binance_err, futures_weight, param, reply, spot_weight, Reply, BINANCE_INVALID_SYMBOL,
+    BINANCE_MISSING_SYMBOL,
+};
 use super::stats::{bump, Bump};
 use super::venues;
 use super::{binance_book, binance_futures, deribit, history, okx, Shared};
 use crate::model::VenueId;
-
-/// One REST answer.
-pub(crate) struct Reply {
-    pub status: u16,
-    pub body: String,
-    pub headers: Vec<(&'static str, String)>,
-}
-
-pub(super) fn reply(status: u16, body: String) -> Reply {
-    Reply {
-        status,
-        body,
-        headers: Vec::new(),
-    }
-}
-
-pub(super) fn param(q: &[(String, String)], k: &str) -> Option<String> {
-    q.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone())
-}
 
 fn count_rest(shared: &Shared, venue: &'static str, path: &str) {
     shared.venue_stats.with(venue, |c| bump(&mut c.rest, path));
@@ -148,29 +133,6 @@ pub(crate) fn route(shared: &Shared, req: &Request) -> Option<Reply> {
         _ => return None,
     };
     Some(r)
-}
-
-pub(super) fn futures_weight(shared: &Shared, w: u64) -> Vec<(&'static str, String)> {
-    let total = shared.futures_weight.get().wrapping_add(w);
-    shared.futures_weight.set(total);
-    vec![("X-MBX-USED-WEIGHT-1M", total.to_string())]
-}
-
-pub(super) fn spot_weight(shared: &Shared, w: u64) -> Vec<(&'static str, String)> {
-    let total = shared.weight.get().wrapping_add(w);
-    shared.weight.set(total);
-    vec![("X-MBX-USED-WEIGHT-1M", total.to_string())]
-}
-
-pub(super) const BINANCE_INVALID_SYMBOL: &str = "{\"code\":-1121,\"msg\":\"Invalid symbol.\"}";
-pub(super) const BINANCE_MISSING_SYMBOL: &str = "{\"code\":-1102,\"msg\":\"Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.\"}";
-
-pub(super) fn binance_err(body: &str, headers: Vec<(&'static str, String)>) -> Reply {
-    Reply {
-        status: 400,
-        body: body.to_string(),
-        headers,
-    }
 }
 
 /// `/api/v3/depth` (spot, default limit 100, max 5000) and `/fapi/v1/depth`

@@ -42,20 +42,7 @@ fn seed_index(v: VenueId) -> u64 {
     }
 }
 
-/// Non-book event channels (each a deterministic sequence per symbol).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Chan {
-    Trade,
-    AggTrade,
-    BookTicker,
-    Ticker,
-    MarkPrice,
-    ForceOrder,
-    Funding,
-    OpenInterest,
-    Liquidation,
-    Volatility,
-}
+pub use super::chan::Chan;
 
 /// USDⓈ-M, Bybit spot/linear native symbols (base, quote).
 pub const BTC_ETH_USDT: [(&str, &str, &str); 2] =

@@ -297,18 +297,18 @@ impl UringWriter {
             fake: None,
         };
         #[cfg(test)]
-        if let Some((room, errno)) = super::file::fault::ROOM.with(|r| r.get()) {
+        if let Some((room, errno)) = fault::ROOM.with(|r| r.get()) {
             // A filling disk: a write that does not fit fails whole (the
             // retry rewrites the same blocks anyway).
             if room < data_len {
-                super::file::fault::ROOM.with(|r| r.set(Some((0, errno))));
+                fault::ROOM.with(|r| r.set(Some((0, errno))));
                 self.flight = Some(Flight {
                     fake: Some(errno),
                     ..flight
                 });
                 return Ok(());
             }
-            super::file::fault::ROOM.with(|r| r.set(Some((room - data_len, errno))));
+            fault::ROOM.with(|r| r.set(Some((room - data_len, errno))));
         }
         let offset = len - head as u64;
         // SAFETY: `ptr` is our buffer of `total32` bytes.
@@ -585,5 +585,16 @@ mod tests {
         assert_eq!(done.unwrap(), 2);
         assert!(!w.in_flight());
         assert!(w.reap(false).is_none());
+    }
+}
+
+/// Test hook shared by both write paths (here and the file sink's `write(2)`):
+/// make the disk take only so many more bytes, then fail with an errno.
+#[cfg(test)]
+pub(crate) mod fault {
+    use std::cell::Cell;
+    thread_local! {
+        /// (bytes the disk still takes, errno after that); per test thread.
+        pub static ROOM: Cell<Option<(usize, i32)>> = const { Cell::new(None) };
     }
 }

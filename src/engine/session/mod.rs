@@ -8,6 +8,7 @@
 
 mod read;
 mod rotate;
+mod signal;
 mod watch;
 
 use super::pipeline::{ConnState, FrameSource};

@@ -2,7 +2,7 @@
 //! resubscriptions and snapshots, flush, reconnect gaps), heartbeats sent and
 //! silence detected on one timer.
 
-use super::rotate::Signal;
+use super::signal::Signal;
 use super::watch::Watch;
 use super::{resubscription, Live, RequestLog, Session};
 use crate::book::BookAction;

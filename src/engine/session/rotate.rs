@@ -4,47 +4,14 @@
 //! closes.
 
 use super::read::{End, Mode};
+pub(super) use super::signal::Signal;
 use super::{Live, Session, VenueRuntime, BACKOFF_BASE, BACKOFF_CAP};
 use crate::conn::{ws, Backoff};
-use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 /// A rotation switches once its replacement has not been ahead of the old
 /// connection for this long.
 const SWITCH_QUIET: Duration = Duration::from_millis(200);
-
-/// A one-way flag several tasks of this core can wait for.
-#[derive(Default)]
-pub(super) struct Signal {
-    set: Cell<bool>,
-    wakers: RefCell<Vec<std::task::Waker>>,
-}
-
-impl Signal {
-    pub(super) fn raise(&self) {
-        self.set.set(true);
-        for w in self.wakers.borrow_mut().drain(..) {
-            w.wake();
-        }
-    }
-
-    pub(super) fn is_set(&self) -> bool {
-        self.set.get()
-    }
-
-    pub(super) fn wait(&self) -> impl std::future::Future<Output = ()> + '_ {
-        std::future::poll_fn(move |cx| {
-            if self.set.get() {
-                return std::task::Poll::Ready(());
-            }
-            let mut w = self.wakers.borrow_mut();
-            if !w.iter().any(|x| x.will_wake(cx.waker())) {
-                w.push(cx.waker().clone());
-            }
-            std::task::Poll::Pending
-        })
-    }
-}
 
 /// Sends a close frame, waiting at most 500 ms for the peer (a replaced or
 /// retired connection owes nobody more).

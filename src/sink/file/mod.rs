@@ -41,6 +41,8 @@ mod writer;
 use super::encode::encode_record;
 use super::file_config::FileSinkPlan;
 use super::file_config::WriteMode;
+#[cfg(test)]
+pub(crate) use super::uring::fault;
 use super::uring::{self, UringWriter};
 use super::Sink;
 use crate::batch::{Batch, Record};
@@ -53,8 +55,6 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-#[cfg(test)]
-pub(crate) use writer::fault;
 use writer::{line_kind, ring_mode, Ring};
 #[cfg(test)]
 use {

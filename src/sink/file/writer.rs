@@ -292,22 +292,13 @@ impl FileSink {
 /// then fail with an errno, exactly like a filling disk.
 fn write_some(file: &mut File, buf: &[u8]) -> io::Result<usize> {
     #[cfg(test)]
-    if let Some((room, errno)) = fault::ROOM.with(|r| r.get()) {
+    if let Some((room, errno)) = crate::sink::uring::fault::ROOM.with(|r| r.get()) {
         if room == 0 {
             return Err(io::Error::from_raw_os_error(errno));
         }
         let n = file.write(&buf[..buf.len().min(room)])?;
-        fault::ROOM.with(|r| r.set(Some((room - n, errno))));
+        crate::sink::uring::fault::ROOM.with(|r| r.set(Some((room - n, errno))));
         return Ok(n);
     }
     file.write(buf)
-}
-
-#[cfg(test)]
-pub(crate) mod fault {
-    use std::cell::Cell;
-    thread_local! {
-        /// (bytes the disk still takes, errno after that); per test thread.
-        pub static ROOM: Cell<Option<(usize, i32)>> = const { Cell::new(None) };
-    }
 }
