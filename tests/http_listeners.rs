@@ -6,11 +6,10 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc::channel;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const REJECTED: &str = "marketprism_http_connections_rejected_total";
@@ -78,29 +77,7 @@ fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> Proc {
         cmd.env_remove(v);
     }
     cmd.envs(env.iter().copied());
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn marketprism");
-    let (tx, rx) = channel();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let out = child.stdout.take().unwrap();
-    let err = child.stderr.take().unwrap();
-    for stream in [Box::new(out) as Box<dyn Read + Send>, Box::new(err)] {
-        let (tx, log) = (tx.clone(), log.clone());
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                log.lock().unwrap().push(line.clone());
-                let _ = tx.send(line);
-            }
-        });
-    }
-    Proc {
-        child,
-        lines: rx,
-        log,
-    }
+    spawn_cmd(cmd)
 }
 
 /// Runs a command to its end: (exit code, stdout and stderr lines).

@@ -81,9 +81,14 @@ impl Proc {
 pub fn spawn(args: &[&str]) -> Proc {
     // Benchmarks compare builds with `MARKETPRISM_BIN=/path/to/other/build`.
     let bin = std::env::var("MARKETPRISM_BIN").unwrap_or_else(|_| BIN.to_string());
-    let mut child = Command::new(bin)
-        .args(args)
-        .env("MARKETPRISM_LOG", "info")
+    let mut cmd = Command::new(bin);
+    cmd.args(args).env("MARKETPRISM_LOG", "info");
+    spawn_cmd(cmd)
+}
+
+/// Spawns `cmd` (output piped and collected as [`spawn`] does).
+pub fn spawn_cmd(mut cmd: Command) -> Proc {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

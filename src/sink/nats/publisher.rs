@@ -176,11 +176,6 @@ impl Publisher {
         }
     }
 
-    /// Records in the dead-letter store (this run and earlier ones).
-    pub fn dead_letter_len(&self) -> u64 {
-        self.dead.borrow().as_ref().map_or(0, |d| d.len())
-    }
-
     fn now_ns(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
     }
