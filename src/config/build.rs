@@ -54,18 +54,18 @@ impl Plan {
         if kinds.is_empty() {
             return Err(ConfigError::new(
                 "sink.kind",
-                "names no sink (use \"file\", \"nats\" or both)",
+                "names no sink (use \"file\", \"nats\", \"clickhouse\" or a list)",
             ));
         }
         for (i, k) in kinds.iter().enumerate() {
-            if *k != "file" && *k != "nats" {
+            if !["file", "nats", "clickhouse"].contains(k) {
                 let key = match raw.sink.kind {
                     super::raw::SinkKinds::One(_) => "sink.kind".to_string(),
                     super::raw::SinkKinds::Many(_) => format!("sink.kind[{i}]"),
                 };
                 return Err(ConfigError::new(
                     key,
-                    format!("unknown sink `{k}` (this build has: file, nats)"),
+                    format!("unknown sink `{k}` (this build has: file, nats, clickhouse)"),
                 ));
             }
         }
@@ -93,6 +93,18 @@ impl Plan {
         } else {
             if raw.sink.nats.is_some() {
                 log::warn!("[sink.nats] is set but sink.kind does not include \"nats\": ignored");
+            }
+            None
+        };
+        let clickhouse_cfg = if kinds.contains(&"clickhouse") {
+            let c = raw.sink.clickhouse.clone().unwrap_or_default();
+            c.validate().map_err(|(k, r)| ConfigError::new(k, r))?;
+            Some(c)
+        } else {
+            if raw.sink.clickhouse.is_some() {
+                log::warn!(
+                    "[sink.clickhouse] is set but sink.kind does not include \"clickhouse\": ignored"
+                );
             }
             None
         };
@@ -200,6 +212,16 @@ impl Plan {
                         .unwrap_or_else(|| raw.sink.path.join("spill")),
                     spill_max_bytes: raw.sink.spill_max_bytes,
                 }
+            }),
+            clickhouse: clickhouse_cfg.map(|config| ClickHousePlan {
+                config,
+                journal_path: raw
+                    .sink
+                    .spill_path
+                    .clone()
+                    .unwrap_or_else(|| raw.sink.path.join("spill"))
+                    .join("clickhouse"),
+                journal_max_bytes: raw.sink.spill_max_bytes,
             }),
             sink: FileSinkPlan {
                 path: raw.sink.path.clone(),

@@ -23,6 +23,18 @@ impl fmt::Display for Plan {
                 n.config.stream
             ));
         }
+        if let Some(c) = &self.clickhouse {
+            sinks.push(format!(
+                "clickhouse:{} (database {}{})",
+                c.config.url,
+                c.config.database,
+                if c.config.create_tables {
+                    ", tables created if absent"
+                } else {
+                    ""
+                }
+            ));
+        }
         writeln!(
             f,
             "plan: {} core(s), {} connection(s), {} stream(s); batch {} events / {} ms; sink {}",

@@ -25,6 +25,7 @@ pub struct Plan {
     /// Whether the file sink runs (`sink.kind` includes "file").
     pub file_sink: bool,
     pub nats: Option<NatsPlan>,
+    pub clickhouse: Option<ClickHousePlan>,
     pub raw: Option<RawPlan>,
     pub venues: Vec<VenuePlan>,
     pub cores: Vec<CorePlan>,
@@ -60,6 +61,15 @@ pub struct NatsPlan {
     pub wants: Vec<crate::sink::nats::route::Want>,
     pub spill_path: PathBuf,
     pub spill_max_bytes: u64,
+}
+
+/// The ClickHouse sink: its settings and the cores' journals.
+#[derive(Debug, Clone)]
+pub struct ClickHousePlan {
+    pub config: crate::sink::clickhouse::ClickHouseSinkConfig,
+    /// Core `n` journals in `<journal_path>/coreNN`.
+    pub journal_path: PathBuf,
+    pub journal_max_bytes: u64,
 }
 
 /// Raw frame capture: where, and for which venues.

@@ -177,8 +177,10 @@ pub struct SinkConfig {
     pub raw_path: Option<PathBuf>,
     /// `[sink.nats]`: used when `kind` includes "nats" (defaults otherwise).
     pub nats: Option<crate::sink::nats::NatsSinkConfig>,
-    /// Per-core disk budget for records the message sink cannot take now
-    /// (server down or slow); beyond it records are dropped and counted.
+    /// `[sink.clickhouse]`: used when `kind` includes "clickhouse".
+    pub clickhouse: Option<crate::sink::clickhouse::ClickHouseSinkConfig>,
+    /// Per-core disk budget for records a network sink cannot take now
+    /// (server down or slow), per sink; beyond it records are dropped and counted.
     #[serde(default = "default_spill_max_bytes")]
     pub spill_max_bytes: u64,
     /// Where spills go (default `<path>/spill`).
@@ -249,6 +251,7 @@ impl Default for SinkConfig {
             raw: false,
             raw_path: None,
             nats: None,
+            clickhouse: None,
             spill_max_bytes: default_spill_max_bytes(),
             spill_path: None,
             max_pending_bytes: default_max_pending_bytes(),

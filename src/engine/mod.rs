@@ -98,6 +98,7 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
     }
 
     let nats_seed = nats_preflight(&plan)?;
+    let clickhouse_tls = clickhouse_preflight(&plan)?;
     let instruments = fetch_instruments(&plan, &rest_tls)?;
     let Some(instruments) = instruments else {
         log::info!("stopped before start-up completed");
@@ -154,6 +155,8 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
         let raw_plan = plan.raw.clone();
         let nats_plan = plan.nats.clone();
         let nats_seed = nats_seed.clone();
+        let clickhouse_plan = plan.clickhouse.clone();
+        let clickhouse_tls = clickhouse_tls.clone();
         let file_sink = plan.file_sink;
         let file_limits = plan.file_limits;
         let stats = stats[core.shard].clone();
@@ -261,6 +264,21 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
                         (pipeline.with_message_sink(out), Some(publisher))
                     }
                     None => (pipeline, None),
+                };
+                let pipeline = match &clickhouse_plan {
+                    Some(c) => {
+                        let dir = c.journal_path.join(format!("core{:02}", core.shard));
+                        let sink = crate::sink::clickhouse::ClickHouseSink::open(
+                            &c.config,
+                            core.shard,
+                            &dir,
+                            c.journal_max_bytes,
+                            clickhouse_tls,
+                        )
+                        .map_err(|e| format!("core {}: {e}", core.shard))?;
+                        pipeline.with_clickhouse(sink)
+                    }
+                    None => pipeline,
                 };
                 let server = http.map(|(fds, ex)| {
                     let listeners = fds
@@ -434,6 +452,51 @@ fn nats_preflight(
             Ok(None)
         }
     }
+}
+
+/// Before any core starts: ClickHouse's tables created (when configured)
+/// and checked. A missing table or column is a configuration error (exit 2);
+/// ClickHouse unreachable: the cores keep blocks in their journals and
+/// retry. Returns the TLS config of an `https` URL.
+fn clickhouse_preflight(
+    plan: &Plan,
+) -> Result<Option<std::sync::Arc<rustls::ClientConfig>>, EngineError> {
+    let Some(c) = &plan.clickhouse else {
+        return Ok(None);
+    };
+    let tls = if c.config.url.starts_with("https") {
+        Some(
+            crate::conn::tls::client_config(c.config.ca_file.as_deref(), true).map_err(|e| {
+                EngineError::Config(ConfigError::new("sink.clickhouse.ca_file", e))
+            })?,
+        )
+    } else {
+        None
+    };
+    let timeout = Duration::from_millis(c.config.connect_timeout_ms.max(2000));
+    match crate::sink::clickhouse::setup::preflight(&c.config, tls.clone(), timeout) {
+        Ok(Some(checked)) => {
+            for w in &checked.warnings {
+                log::warn!("ClickHouse: {w}");
+            }
+            if !checked.errors.is_empty() {
+                return Err(EngineError::Config(ConfigError::new(
+                    "sink.clickhouse",
+                    checked.errors.join("; "),
+                )));
+            }
+            log::info!(
+                "ClickHouse {} database {}: tables ready",
+                c.config.url,
+                c.config.database
+            );
+        }
+        Ok(None) => {}
+        Err(e) => {
+            return Err(EngineError::Config(ConfigError::new("sink.clickhouse", e)));
+        }
+    }
+    Ok(tls)
 }
 
 fn fetch_instruments(

@@ -17,6 +17,7 @@ use crate::config::plan::FileSinkPlan;
 use crate::logging::RateLimit;
 use crate::metrics::CoreStats;
 use crate::model::{DataType, VenueId};
+use crate::sink::clickhouse::ClickHouseSink;
 use crate::sink::{FileSink, Gap, Overflow, Sink, WriteError, WriteReport};
 use crate::venue::{self, InstrumentMap};
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub struct Pipeline {
     /// `None` when only a message sink is configured.
     sink: Option<FileSink>,
     net: Option<Overflow>,
+    clickhouse: Option<ClickHouseSink>,
     stats: Arc<CoreStats>,
     /// Indexed by `VenueId::index()`.
     instruments: Vec<InstrumentMap>,
@@ -78,6 +80,7 @@ impl Pipeline {
             batch: Batch::new(max_events, max_events * ARENA_BYTES_PER_EVENT),
             sink: Some(sink),
             net: None,
+            clickhouse: None,
             stats,
             instruments,
             max_events,
@@ -125,6 +128,30 @@ impl Pipeline {
         net.report(&self.stats);
         self.net = Some(net);
         self
+    }
+
+    /// Adds the ClickHouse sink (its sender task already runs on this core).
+    pub fn with_clickhouse(mut self, ch: ClickHouseSink) -> Pipeline {
+        let _ = self.stats.clickhouse.set(ch.stats_arc());
+        self.clickhouse = Some(ch);
+        self
+    }
+
+    /// Seals the ClickHouse blocks that are due (between flushes).
+    pub fn poll_clickhouse(&mut self) {
+        if let Some(ch) = self.clickhouse.as_mut() {
+            Sink::poll(ch, &self.stats);
+        }
+    }
+
+    /// ClickHouse blocks not yet acknowledged (journal or being built).
+    pub fn clickhouse_pending(&self) -> u64 {
+        self.clickhouse.as_ref().map_or(0, |c| c.pending_blocks())
+    }
+
+    /// Shutdown, after the drain: the ClickHouse sender's task, to stop.
+    pub fn take_clickhouse_sender(&mut self) -> Option<glommio::task::JoinHandle<()>> {
+        self.clickhouse.as_mut().and_then(|c| c.take_sender())
     }
 
     /// Records waiting in the spill.
@@ -212,6 +239,9 @@ impl Pipeline {
             self.file_result(r, now_ns);
         }
         self.send_batch();
+        if let Some(ch) = self.clickhouse.as_mut() {
+            Sink::write(ch, &self.batch, &self.stats);
+        }
         if self.sink.is_some() {
             self.write_file(now_ns, encoded);
         } else if self.live {
@@ -392,6 +422,9 @@ impl Pipeline {
     pub fn close(&mut self) -> Result<(), String> {
         let now = crate::sys::now_ns();
         self.flush(now);
+        if let Some(ch) = self.clickhouse.as_mut() {
+            Sink::close(ch, &self.stats);
+        }
         if let Some(mut w) = self.raw.take() {
             w.close()
                 .map_err(|e| format!("closing the raw capture: {e}"))?;

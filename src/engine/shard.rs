@@ -221,6 +221,7 @@ impl Shard {
             glommio::timer::sleep(Duration::from_millis(10)).await;
             self.stats.allocations.set(crate::sys::thread_allocations());
             self.copy_book_stats();
+            self.pipeline.borrow_mut().poll_clickhouse();
             if second.elapsed() >= Duration::from_secs(1) {
                 second += Duration::from_secs(1);
                 // Availability: stream-seconds on a connection up vs planned.
@@ -268,6 +269,7 @@ impl Shard {
             glommio::timer::sleep(CLOSE_RETRY).await;
             result = self.pipeline.borrow_mut().close();
         }
+        self.drain_clickhouse().await;
         if let (Some(p), Some((run, pump))) = (self.publisher.clone(), nats) {
             pump.cancel().await;
             let drained = self.drain_nats(&p).await;
@@ -309,6 +311,29 @@ impl Shard {
             self.stats.batches_flushed.get()
         );
         result
+    }
+
+    /// Shutdown: lets the ClickHouse sender send what is journaled, bounded
+    /// in time; what is left stays in the journal for the next start.
+    async fn drain_clickhouse(&self) {
+        // No point waiting for a server that is not there: the journal keeps it.
+        let up = self.stats.clickhouse.get().is_some_and(|s| s.up.get() > 0);
+        let wait = if up { NATS_DRAIN } else { Duration::from_millis(500) };
+        let deadline = Instant::now() + shutdown::bounded(wait, Duration::from_millis(500));
+        while self.pipeline.borrow().clickhouse_pending() > 0 && Instant::now() < deadline {
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
+        let left = self.pipeline.borrow().clickhouse_pending();
+        if left > 0 {
+            log::warn!(
+                "core {}: {left} ClickHouse blocks stay in the journal for the next start",
+                self.plan.shard
+            );
+        }
+        let sender = self.pipeline.borrow_mut().take_clickhouse_sender();
+        if let Some(h) = sender {
+            h.cancel();
+        }
     }
 
     /// Moves spilled records to the publisher whenever it has room.

@@ -67,6 +67,14 @@ pub enum Shape {
         value: fn(usize) -> &'static str,
         read: fn(&VenueStats, usize) -> u64,
     },
+    /// One counter per core and value of one more label: `{<label>, core}`.
+    CoreBy {
+        label: &'static str,
+        /// How many values the label takes, and the `i`th.
+        count: usize,
+        value: fn(usize) -> &'static str,
+        read: fn(&CoreStats, usize) -> u64,
+    },
     /// One unlabeled gauge of the whole process.
     Process(fn(&Exporter) -> i64),
 }
@@ -155,7 +163,9 @@ impl Family {
         match &self.shape {
             Shape::Core(r) => r.metric_type(),
             Shape::Venue(r) => r.metric_type(),
-            Shape::VenueDataType(_) | Shape::VenueBy { .. } => MetricType::Counter,
+            Shape::VenueDataType(_) | Shape::VenueBy { .. } | Shape::CoreBy { .. } => {
+                MetricType::Counter
+            }
             Shape::Process(_) => MetricType::Gauge,
         }
     }
@@ -219,6 +229,19 @@ impl Family {
                             ConstCounter::new(read(c.venue(v), i))
                                 .encode(m.encode_family(&labels)?)?;
                         }
+                    }
+                }
+            }
+            Shape::CoreBy {
+                label,
+                count,
+                value,
+                read,
+            } => {
+                for c in ex.cores.iter() {
+                    for i in 0..*count {
+                        let labels = [(*label, value(i)), ("core", core_label(c.shard))];
+                        ConstCounter::new(read(c, i)).encode(m.encode_family(&labels)?)?;
                     }
                 }
             }

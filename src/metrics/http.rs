@@ -143,7 +143,8 @@ pub(super) const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.
 /// `/health` body and status: 200 "ok" while every planned connection is up,
 /// every file sink writes and no stream is silent past its threshold
 /// ([`super::freshness`]); 200 "degraded" while some connections are down, a
-/// core's disk refuses writes or a stream is silent; 503 "down" while no
+/// core's disk refuses writes, ClickHouse does not take a core's inserts or
+/// a stream is silent; 503 "down" while no
 /// connection is up. `reasons` says what is wrong (empty when ok);
 /// `silent_streams` lists the silent streams.
 pub fn health(exporter: &Exporter) -> (StatusCode, String) {
@@ -168,6 +169,13 @@ pub fn health_at(exporter: &Exporter, start_ns: u64, now_ns: u64) -> (StatusCode
             sink_reasons.push(format!(
                 "\"core {}: disk full, file writes paused and retried ({pending} records held in memory)\"",
                 c.shard
+            ));
+        }
+        if let Some(ch) = c.clickhouse.get().filter(|s| s.up.get() == 0) {
+            sink_reasons.push(format!(
+                "\"core {}: ClickHouse not accepting inserts ({} blocks waiting in the journal)\"",
+                c.shard,
+                ch.journal_blocks.get()
             ));
         }
         cores.push(format!(

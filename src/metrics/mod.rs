@@ -23,6 +23,7 @@ pub mod http;
 pub mod listen;
 mod local;
 mod malformed;
+pub mod clickhouse;
 mod nats;
 pub mod process;
 mod series;
@@ -30,6 +31,7 @@ pub mod subjects;
 
 pub use local::*;
 pub use malformed::Malformed;
+pub use clickhouse::ClickHouseStats;
 pub use nats::NatsStats;
 
 use crate::model::{DataType, VenueId};
@@ -176,6 +178,8 @@ pub struct CoreStats {
     pub gaps_emitted: LocalCounter,
     /// The core's NATS publisher counters, once it has one.
     pub nats: std::sync::OnceLock<Arc<NatsStats>>,
+    /// The core's ClickHouse sink counters, once it has one.
+    pub clickhouse: std::sync::OnceLock<Arc<ClickHouseStats>>,
     /// Messages handed to the message sink, per subject.
     pub subjects: subjects::SubjectCounts,
 }
@@ -212,6 +216,7 @@ impl CoreStats {
             spilled_total: LocalCounter::default(),
             gaps_emitted: LocalCounter::default(),
             nats: std::sync::OnceLock::new(),
+            clickhouse: std::sync::OnceLock::new(),
             subjects: Default::default(),
         }
     }
@@ -260,6 +265,7 @@ impl prometheus_client::collector::Collector for Exporter {
         encode_all(series::CORE, self, e)?;
         encode_all(series::SINK, self, e)?;
         nats::encode(self, e)?;
+        clickhouse::encode(self, e)?;
         self.encode_marketprism(e)?;
         encode_all(series::CAPTURE, self, e)?;
         encode_all(series::PROCESS, self, e)

@@ -30,9 +30,11 @@
 
 pub mod encode;
 pub mod file;
+pub mod clickhouse;
 pub mod file_config;
 pub mod nats;
 pub mod overflow;
+pub mod secret;
 pub mod spill;
 pub mod uring;
 

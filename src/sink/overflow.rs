@@ -305,7 +305,7 @@ impl Sink for Overflow {
 }
 
 /// Adds a dropped record to its stream's gap (drop path only: may allocate).
-fn note_gap(gaps: &mut Vec<Gap>, rec: &Record<'_>) {
+pub(crate) fn note_gap(gaps: &mut Vec<Gap>, rec: &Record<'_>) {
     let o = rec.origin();
     let ms = o.receive_ts_ns / 1_000_000;
     let id = match rec {

@@ -39,6 +39,7 @@ impl std::fmt::Display for SpillError {
 struct Segment {
     seq: u64,
     bytes: u64,
+    entries: u64,
 }
 
 /// Bytes read from a segment ahead of time: entries are handed back from
@@ -103,6 +104,10 @@ pub struct Spill {
     total_bytes: u64,
     entries: u64,
     scratch: Vec<u8>,
+    /// Size of the entry [`Spill::front`] last showed (what `pop_front` takes).
+    front_len: Option<u64>,
+    /// Journal mode: the read position, rewritten at every `pop_front`.
+    cursor: Option<File>,
 }
 
 impl Spill {
@@ -131,6 +136,8 @@ impl Spill {
             total_bytes: 0,
             entries: 0,
             scratch: Vec::new(),
+            front_len: None,
+            cursor: None,
         };
         for seq in seqs {
             let (bytes, entries) = s.recover(seq)?;
@@ -138,7 +145,11 @@ impl Spill {
                 let _ = std::fs::remove_file(s.path(seq));
                 continue;
             }
-            s.segments.push_back(Segment { seq, bytes });
+            s.segments.push_back(Segment {
+                seq,
+                bytes,
+                entries,
+            });
             s.total_bytes += bytes;
             s.entries += entries;
         }
@@ -217,7 +228,11 @@ impl Spill {
                 .open(self.path(seq))
                 .map_err(SpillError::Io)?;
             self.writer = Some(f);
-            self.segments.push_back(Segment { seq, bytes: 0 });
+            self.segments.push_back(Segment {
+                seq,
+                bytes: 0,
+                entries: 0,
+            });
         }
         self.scratch.clear();
         self.scratch.extend_from_slice(&(body as u32).to_le_bytes());
@@ -234,6 +249,7 @@ impl Spill {
         w.write_all(&self.scratch).map_err(SpillError::Io)?;
         if let Some(last) = self.segments.back_mut() {
             last.bytes += entry;
+            last.entries += 1;
         }
         self.total_bytes += entry;
         self.entries += 1;
@@ -296,6 +312,132 @@ impl Spill {
         }
         Ok(taken)
     }
+
+    /// Opens `dir` as a journal: like [`Spill::open`], but entries are taken
+    /// with [`Spill::front`] + [`Spill::pop_front`] and the read position is
+    /// kept on disk (`<dir>/cursor`), so after a crash only the entry that
+    /// was being delivered comes back, not its whole segment. The ClickHouse
+    /// sink needs this: its deduplication tokens are remembered for a number
+    /// of blocks, not for a segment's worth.
+    pub fn open_journal(dir: &Path, max_bytes: u64, segment_bytes: u64) -> io::Result<Spill> {
+        let mut s = Spill::open(dir, max_bytes, segment_bytes)?;
+        let path = dir.join("cursor");
+        let mut cursor = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        let mut raw = [0u8; 16];
+        let have = cursor.read(&mut raw)? == 16;
+        if have {
+            let seq = u64::from_le_bytes(raw[..8].try_into().unwrap_or_default());
+            let pos = u64::from_le_bytes(raw[8..].try_into().unwrap_or_default());
+            // Segments before the cursor's were delivered to the end.
+            while let Some(f) = s.segments.front() {
+                if f.seq >= seq {
+                    break;
+                }
+                s.total_bytes -= f.bytes;
+                s.entries -= f.entries;
+                let _ = std::fs::remove_file(s.path(f.seq));
+                s.segments.pop_front();
+            }
+            if s.segments.front().is_some_and(|f| f.seq == seq) {
+                let mut skip = Entry::default();
+                while s.reader_pos() < pos && s.front(&mut skip)? {
+                    s.pop_front()?;
+                }
+            }
+        }
+        s.cursor = Some(cursor);
+        Ok(s)
+    }
+
+    /// Read position in the oldest segment (0 before the first read).
+    fn reader_pos(&self) -> u64 {
+        self.reader.as_ref().map_or(0, |r| r.pos)
+    }
+
+    /// Copies the oldest entry into `out` without taking it; false when the
+    /// journal is empty. Segments read to the end are deleted here.
+    pub fn front(&mut self, out: &mut Entry) -> io::Result<bool> {
+        self.front_len = None;
+        while let Some(front) = self.segments.front() {
+            let seq = front.seq;
+            let seg_bytes = front.bytes;
+            if self.reader.is_none() {
+                self.reader = Some(Reader {
+                    file: File::open(self.path(seq))?,
+                    pos: 0,
+                    buf_pos: 0,
+                    buf: Vec::new(),
+                });
+            }
+            let Some(r) = self.reader.as_mut() else {
+                break;
+            };
+            if r.pos >= seg_bytes {
+                if self.segments.len() == 1 {
+                    self.writer = None;
+                }
+                self.reader = None;
+                self.segments.pop_front();
+                let _ = std::fs::remove_file(self.path(seq));
+                continue;
+            }
+            let pos = r.pos;
+            let head = r.bytes_at(pos, HEADER, seg_bytes)?;
+            let body = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            let sl = u16::from_le_bytes([head[4], head[5]]) as usize;
+            let il = u16::from_le_bytes([head[6], head[7]]) as usize;
+            if sl + il > body || body > MAX_ENTRY {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "corrupt spill entry",
+                ));
+            }
+            let entry = r.bytes_at(pos, HEADER + body, seg_bytes)?;
+            let (subject, rest) = entry[HEADER..].split_at(sl);
+            let (id, payload) = rest.split_at(il);
+            out.subject.clear();
+            out.subject.extend_from_slice(subject);
+            out.id.clear();
+            out.id.extend_from_slice(id);
+            out.payload.clear();
+            out.payload.extend_from_slice(payload);
+            self.front_len = Some((HEADER + body) as u64);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Takes the entry [`Spill::front`] last showed (delivered); in journal
+    /// mode the new read position is written down.
+    pub fn pop_front(&mut self) -> io::Result<()> {
+        let (Some(len), Some(r)) = (self.front_len.take(), self.reader.as_mut()) else {
+            return Ok(());
+        };
+        r.pos += len;
+        self.total_bytes -= len;
+        self.entries -= 1;
+        if let (Some(c), Some(f)) = (self.cursor.as_ref(), self.segments.front()) {
+            use std::os::unix::fs::FileExt;
+            let mut raw = [0u8; 16];
+            raw[..8].copy_from_slice(&f.seq.to_le_bytes());
+            raw[8..].copy_from_slice(&r.pos.to_le_bytes());
+            c.write_all_at(&raw, 0)?;
+        }
+        Ok(())
+    }
+}
+
+/// One entry copied out of a journal by [`Spill::front`] (buffers reused).
+#[derive(Debug, Default, Clone)]
+pub struct Entry {
+    pub subject: Vec<u8>,
+    pub id: Vec<u8>,
+    pub payload: Vec<u8>,
 }
 
 #[cfg(test)]
@@ -398,6 +540,42 @@ mod tests {
             0,
             "drained segments deleted"
         );
+    }
+
+    /// Journal mode: an entry stays until popped, and after a restart the
+    /// journal resumes at the cursor, across deleted segments.
+    #[test]
+    fn journal_resumes_at_the_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = Entry::default();
+        {
+            let mut j = Spill::open_journal(dir.path(), 1 << 20, 4096).unwrap();
+            for i in 0..100 {
+                j.push(b"trades", format!("tok{i}").as_bytes(), &[b'x'; 100])
+                    .unwrap();
+            }
+            assert!(j.front(&mut e).unwrap());
+            assert!(j.front(&mut e).unwrap(), "front does not take");
+            assert_eq!(e.id, b"tok0");
+            for i in 0..57 {
+                assert!(j.front(&mut e).unwrap());
+                assert_eq!(e.id, format!("tok{i}").as_bytes());
+                j.pop_front().unwrap();
+            }
+            assert!(j.front(&mut e).unwrap());
+            assert_eq!(e.id, b"tok57");
+            // Dropped without popping 57: a crash while it was in flight.
+        }
+        let mut j = Spill::open_journal(dir.path(), 1 << 20, 4096).unwrap();
+        assert_eq!(j.len(), 43);
+        let mut ids = Vec::new();
+        while j.front(&mut e).unwrap() {
+            ids.push(String::from_utf8(e.id.clone()).unwrap());
+            j.pop_front().unwrap();
+        }
+        assert_eq!(ids, (57..100).map(|i| format!("tok{i}")).collect::<Vec<_>>());
+        assert!(j.is_empty());
+        assert_eq!(j.bytes(), 0);
     }
 
     #[test]

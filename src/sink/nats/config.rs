@@ -352,29 +352,8 @@ impl NatsSinkConfig {
             ),
             ("token", &self.token, &self.token_env, &self.token_file),
         ] {
-            if v.is_some() && env.is_some() {
-                return err(
-                    &format!("{k}_env"),
-                    format!("set either {k} or {k}_env, not both"),
-                );
-            }
-            if file.is_some() && (v.is_some() || env.is_some()) {
-                return err(
-                    &format!("{k}_file"),
-                    format!("set only one of {k}, {k}_env, {k}_file"),
-                );
-            }
-            if file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
-                return err(&format!("{k}_file"), "must not be empty".into());
-            }
-            if let Some(e) = env {
-                if e.is_empty() || e.contains('=') || e.contains('\0') {
-                    return err(
-                        &format!("{k}_env"),
-                        "not a valid environment variable name".into(),
-                    );
-                }
-            }
+            crate::sink::secret::validate(k, v, env, file)
+                .map_err(|(key, r)| (format!("sink.nats.{key}"), r))?;
         }
         let has_user = self.user.is_some() || self.user_env.is_some() || self.user_file.is_some();
         let has_pass =
@@ -418,35 +397,9 @@ impl NatsSinkConfig {
     /// Credentials from the config, the named environment variables and
     /// files. Err names the missing variable or unreadable file (never a value).
     pub fn credentials(&self) -> Result<Credentials, String> {
-        fn pick(
-            key: &str,
-            v: &Option<String>,
-            env: &Option<String>,
-            file: &Option<PathBuf>,
-        ) -> Result<Option<String>, String> {
-            if let Some(v) = v {
-                return Ok(Some(v.clone()));
-            }
-            if let Some(name) = env {
-                return std::env::var(name)
-                    .map(Some)
-                    .map_err(|_| format!("environment variable {name} is not set"));
-            }
-            let Some(path) = file else {
-                return Ok(None);
-            };
-            // The error names the file only: io errors never carry contents.
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read sink.nats.{key}_file {}: {e}", path.display()))?;
-            let text = text
-                .strip_suffix('\n')
-                .map(|t| t.strip_suffix('\r').unwrap_or(t))
-                .unwrap_or(&text);
-            if text.is_empty() {
-                return Err(format!("sink.nats.{key}_file {} is empty", path.display()));
-            }
-            Ok(Some(text.to_string()))
-        }
+        let pick = |key: &str, v: &Option<String>, env: &Option<String>, file: &Option<PathBuf>| {
+            crate::sink::secret::pick("sink.nats", key, v, env, file)
+        };
         Ok(Credentials {
             user: pick("user", &self.user, &self.user_env, &self.user_file)?,
             password: pick(

@@ -1,0 +1,268 @@
+//! The core's sender task: the journal's oldest block → one INSERT, taken
+//! off the journal only once ClickHouse acknowledged it.
+//!
+//! - Transient failures (no answer, 5xx, timeouts): the same block with the
+//!   same token again, backing off 100 ms → 5 s. The server drops a block
+//!   whose token it has seen, so a block that landed before its answer was
+//!   lost is not stored twice.
+//! - Configuration failures (authentication, unknown table): retried every
+//!   5 s; the blocks wait in the journal until an operator fixes it.
+//! - Rejected data: the block is split in halves (tokens `<token>.<from>-<to>`,
+//!   deterministic, so a crash mid-split resends the same sub-blocks) until
+//!   the refused rows stand alone; each is counted and logged, the rest land.
+
+use super::client::{ChError, Client};
+use super::schema::Table;
+use super::{rowbinary, ClickHouseSinkConfig, Shared};
+use crate::logging::RateLimit;
+use crate::metrics::ClickHouseStats;
+use crate::sink::spill::Entry;
+use bytes::Bytes;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Without a wake-up, look at the journal this often anyway.
+const IDLE_LOOK: Duration = Duration::from_secs(1);
+
+pub struct Sender {
+    shard: usize,
+    client: Client,
+    shared: Rc<Shared>,
+    stats: Arc<ClickHouseStats>,
+    wake: glommio::channels::local_channel::LocalReceiver<()>,
+    database: String,
+    /// `INSERT INTO <name> (<cols>) FORMAT RowBinary` per table.
+    insert_sql: Vec<String>,
+    /// Statements creating the database and tables, run before the first
+    /// insert when the start-up check could not (ClickHouse was down).
+    create: Option<Vec<String>>,
+    timeout: Duration,
+    backoff: Duration,
+    log: RateLimit,
+    reject_log: RateLimit,
+}
+
+impl Sender {
+    pub fn new(
+        cfg: &ClickHouseSinkConfig,
+        shard: usize,
+        client: Client,
+        shared: Rc<Shared>,
+        stats: Arc<ClickHouseStats>,
+        wake: glommio::channels::local_channel::LocalReceiver<()>,
+    ) -> Sender {
+        Sender {
+            shard,
+            client,
+            shared,
+            stats,
+            wake,
+            database: cfg.database.clone(),
+            insert_sql: Table::ALL
+                .iter()
+                .map(|t| t.insert_sql(cfg.table_name(*t)))
+                .collect(),
+            create: cfg.create_tables.then(|| super::setup::statements(cfg)),
+            timeout: Duration::from_millis(cfg.request_timeout_ms),
+            backoff: BACKOFF_MIN,
+            log: RateLimit::new(1_000_000_000),
+            reject_log: RateLimit::new(1_000_000_000),
+        }
+    }
+
+    pub async fn run(mut self) {
+        let mut e = Entry::default();
+        loop {
+            let got = self.shared.journal.borrow_mut().front(&mut e);
+            match got {
+                Ok(true) => {}
+                Ok(false) => {
+                    if self.shared.closing.get() {
+                        return;
+                    }
+                    let wake = self.wake.recv();
+                    let _ = futures_lite::FutureExt::or(async { wake.await.is_some() }, async {
+                        glommio::timer::sleep(IDLE_LOOK).await;
+                        false
+                    })
+                    .await;
+                    continue;
+                }
+                Err(err) => {
+                    self.stats.errors[0].inc();
+                    if let Some(n) = self.log.check(crate::sys::now_ns()) {
+                        log::error!(
+                            "core {}: reading the ClickHouse journal failed: {err} ({n} similar lines suppressed)",
+                            self.shard
+                        );
+                    }
+                    glommio::timer::sleep(BACKOFF_MAX).await;
+                    continue;
+                }
+            }
+            let subject = String::from_utf8_lossy(&e.subject).into_owned();
+            let token = String::from_utf8_lossy(&e.id).into_owned();
+            let payload = Bytes::from(std::mem::take(&mut e.payload));
+            match parse_subject(&subject) {
+                Some((t, rows)) => self.deliver(t, rows, &token, payload).await,
+                None => log::error!(
+                    "core {}: ClickHouse journal entry `{subject}` names no table; skipped",
+                    self.shard
+                ),
+            }
+            if let Err(err) = self.shared.journal.borrow_mut().pop_front() {
+                log::error!(
+                    "core {}: recording a delivered ClickHouse block failed: {err} (it may be sent again; its token makes the server drop it)",
+                    self.shard
+                );
+            }
+            let j = self.shared.journal.borrow();
+            self.stats.journal_blocks.set(j.len() as i64);
+            self.stats.journal_bytes.set(j.bytes() as i64);
+        }
+    }
+
+    /// Delivers one block: every row lands once, or is refused and counted.
+    async fn deliver(&mut self, t: Table, rows: u32, token: &str, data: Bytes) {
+        // Row boundaries, computed only if the server refuses something.
+        let mut ends: Option<Vec<usize>> = None;
+        let mut todo = vec![(0usize, rows as usize)];
+        while let Some((a, b)) = todo.pop() {
+            let whole = a == 0 && b == rows as usize;
+            let (part, tok) = if whole {
+                (data.clone(), token.to_string())
+            } else {
+                let Some(e) = ends.as_ref() else { break };
+                let from = if a == 0 { 0 } else { e[a - 1] };
+                (data.slice(from..e[b - 1]), format!("{token}.{a}-{b}"))
+            };
+            match self.insert(t, &tok, part).await {
+                Ok(()) => {
+                    self.stats.rows[t.index()].add((b - a) as u64);
+                }
+                Err((code, message)) => {
+                    if ends.is_none() {
+                        match rowbinary::row_ends(t, &data) {
+                            Ok(e) if e.len() == rows as usize => ends = Some(e),
+                            _ => {
+                                self.refused(t, (b - a) as u64, code, "the block does not split into its rows", &message);
+                                continue;
+                            }
+                        }
+                    }
+                    if b - a == 1 {
+                        self.refused(t, 1, code, "row refused", &message);
+                    } else {
+                        let mid = a + (b - a) / 2;
+                        // Stack: left half first.
+                        todo.push((mid, b));
+                        todo.push((a, mid));
+                    }
+                }
+            }
+        }
+    }
+
+    fn refused(&mut self, t: Table, rows: u64, code: u32, what: &str, message: &str) {
+        self.stats.rejected_rows[t.index()].add(rows);
+        if let Some(n) = self.reject_log.check(crate::sys::now_ns()) {
+            log::error!(
+                "core {}: ClickHouse refused {rows} {} row(s): {what} (Code {code}: {message}); not retried; {n} similar lines suppressed",
+                self.shard,
+                t.default_name()
+            );
+        }
+    }
+
+    /// One INSERT, retried until it lands or the server refuses its data:
+    /// Err((code, message)) only for refused data.
+    async fn insert(&mut self, t: Table, token: &str, data: Bytes) -> Result<(), (u32, String)> {
+        loop {
+            if let Some(stmts) = self.create.as_ref() {
+                match super::setup::run(&mut self.client, stmts, self.timeout).await {
+                    Ok(()) => self.create = None,
+                    Err(e) => {
+                        self.failed(&e).await;
+                        continue;
+                    }
+                }
+            }
+            let started = Instant::now();
+            let len = data.len() as u64;
+            let r = self
+                .client
+                .insert(
+                    &self.database,
+                    &self.insert_sql[t.index()],
+                    token,
+                    data.clone(),
+                    self.timeout,
+                )
+                .await;
+            match r {
+                Ok(()) => {
+                    self.stats
+                        .insert_latency
+                        .observe(started.elapsed().as_nanos() as u64);
+                    self.stats.inserts[t.index()].inc();
+                    self.stats.bytes[t.index()].add(len);
+                    if self.stats.up.get() == 0 {
+                        log::info!("core {}: ClickHouse takes inserts", self.shard);
+                    }
+                    self.stats.up.set(1);
+                    self.backoff = BACKOFF_MIN;
+                    return Ok(());
+                }
+                Err(ChError::Rejected { code, message }) => {
+                    self.stats.errors[1].inc();
+                    self.stats.up.set(1);
+                    return Err((code, message));
+                }
+                Err(e) => self.failed(&e).await,
+            }
+        }
+    }
+
+    /// Counts, logs and waits before the next attempt.
+    async fn failed(&mut self, e: &ChError) {
+        self.stats.errors[e.kind()].inc();
+        self.stats.up.set(0);
+        let wait = match e {
+            ChError::Config { .. } => BACKOFF_MAX,
+            _ => self.backoff,
+        };
+        if let Some(n) = self.log.check(crate::sys::now_ns()) {
+            log::error!(
+                "core {}: ClickHouse insert failed ({}): {e}; retrying in {wait:?} ({} blocks waiting; {n} similar lines suppressed)",
+                self.shard,
+                ChError::KINDS[e.kind()],
+                self.shared.journal.borrow().len()
+            );
+        }
+        glommio::timer::sleep(wait).await;
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// `<table>:<rows>` as the sink journals it.
+fn parse_subject(s: &str) -> Option<(Table, u32)> {
+    let (name, rows) = s.split_once(':')?;
+    let t = Table::ALL.into_iter().find(|t| t.default_name() == name)?;
+    Some((t, rows.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_subjects_name_table_and_rows() {
+        assert_eq!(parse_subject("trades:17"), Some((Table::Trades, 17)));
+        assert_eq!(parse_subject("gaps:1"), Some((Table::Gaps, 1)));
+        assert_eq!(parse_subject("nope:1"), None);
+        assert_eq!(parse_subject("trades"), None);
+    }
+}
