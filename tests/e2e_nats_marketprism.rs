@@ -19,6 +19,7 @@
 mod common;
 
 use common::nats::{CoreSub, Raw};
+use common::configs::exchange_section;
 use common::*;
 use sonic_rs::{JsonContainerTrait, JsonValueMutTrait, JsonValueTrait};
 use std::collections::BTreeMap;
@@ -65,99 +66,17 @@ fn split_config(mut c: sonic_rs::Value) -> (sonic_rs::Value, Vec<String>) {
     (c, subjects)
 }
 
-fn exchange_section(
-    v: &str,
-    port: u16,
-    path: &str,
-    ca: &Path,
-    syms: &[&str],
-    dts: &[&str],
-) -> String {
-    let q = |xs: &[&str]| {
-        xs.iter()
-            .map(|s| format!("\"{s}\""))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    format!(
-        "[exchanges.{v}]\nws_url = \"wss://localhost:{port}{path}\"\nrest_url = \"https://localhost:{port}\"\n\
-         ca_file = \"{}\"\nsymbols = [{}]\ndata_types = [{}]\n",
-        ca.display(),
-        q(syms),
-        q(dts)
-    )
-}
-
 /// Every MarketPrism data type, from four venues, plus Bybit funding (whose
 /// subjects MarketPrism's stream does not capture).
 fn every_type_config(dir: &Path, mock_port: u16, nats_port: u16, nats_extra: &str) -> PathBuf {
     let ca = dir.join("tls/ca.pem");
-    let polls = "poll_interval_ms = { open_interest = 1000, lsr_top_position = 1000, lsr_all_account = 1000 }\n";
     let mut text = format!(
         "[engine]\ncores = [0, 1]\nbatch_max_delay_ms = 10\n[http]\nlisten = \"127.0.0.1:0\"\n\
          [sink]\nkind = [\"file\", \"nats\"]\npath = \"{}\"\n\
          [sink.nats]\nservers = [\"nats://127.0.0.1:{nats_port}\"]\n{nats_extra}\n",
         dir.join("data").display()
     );
-    text.push_str(&exchange_section(
-        "binance_spot",
-        mock_port,
-        "",
-        &ca,
-        &["BTCUSDT", "ETHUSDT"],
-        &["trade", "orderbook"],
-    ));
-    text.push_str("book_publish_interval_ms = 10\nsnapshot_depth = 100\n");
-    text.push_str(&exchange_section(
-        "binance_derivatives",
-        mock_port,
-        "",
-        &ca,
-        &["BTCUSDT"],
-        &[
-            "trade",
-            "funding_rate",
-            "liquidation",
-            "open_interest",
-            "lsr_top_position",
-            "lsr_all_account",
-        ],
-    ));
-    text.push_str(polls);
-    text.push_str(&exchange_section(
-        "okx_derivatives",
-        mock_port,
-        "/ws/v5/public",
-        &ca,
-        &["BTC-USDT-SWAP"],
-        &[
-            "trade",
-            "orderbook",
-            "funding_rate",
-            "open_interest",
-            "liquidation",
-            "lsr_top_position",
-            "lsr_all_account",
-        ],
-    ));
-    text.push_str("poll_interval_ms = { lsr_top_position = 1000, lsr_all_account = 1000 }\n");
-    text.push_str("book_publish_interval_ms = 10\n");
-    text.push_str(&exchange_section(
-        "deribit_derivatives",
-        mock_port,
-        "/ws/api/v2",
-        &ca,
-        &["BTC-PERPETUAL", "BTC"],
-        &["trade", "volatility_index"],
-    ));
-    text.push_str(&exchange_section(
-        "bybit_linear",
-        mock_port,
-        "/v5/public/linear",
-        &ca,
-        &["BTCUSDT"],
-        &["funding_rate"],
-    ));
+    text.push_str(&common::configs::every_type_exchanges(&ca, mock_port, true));
     let path = dir.join("collector.toml");
     std::fs::write(&path, text).unwrap();
     path

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod alloc;
+pub mod configs;
 pub mod fixtures;
 pub mod nats;
 pub mod venue;
