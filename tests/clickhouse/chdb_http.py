@@ -138,6 +138,7 @@ class Engine:
             "SELECT name, type FROM system.columns WHERE database = {d:String} AND "
             "table = {t:String} AND default_kind NOT IN ('MATERIALIZED', 'ALIAS', 'EPHEMERAL') "
             "ORDER BY position",
+            "TabSeparatedRaw",  # TabSeparated would escape the quotes in `DateTime64(3, 'UTC')`
             params={"d": db, "t": table},
         ).decode()
         cols = [tuple(line.split("\t", 1)) for line in out.splitlines() if line]
@@ -187,10 +188,13 @@ class Engine:
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-            settings = head.group("settings")
+            # An INSERT SELECT is deduplicated only when its SELECT is "stable";
+            # reading one file is, so it deduplicates as the plain INSERT it stands for.
+            settings = "deduplicate_insert_select = 'enable_even_for_bad_queries'"
+            if head.group("settings"):
+                settings += ", " + head.group("settings").decode()
             sql = (f"INSERT INTO {quote_ident(db)}.{quote_ident(name)} "
-                   f"({', '.join(quote_ident(c) for c in wanted)}) "
-                   + (f"SETTINGS {settings.decode()} " if settings else "")
+                   f"({', '.join(quote_ident(c) for c in wanted)}) SETTINGS {settings} "
                    + f"SELECT * FROM file({quote_str(path)}, {quote_str(head.group('fmt').decode())}, "
                    f"{quote_str(structure)})")
             before = self.count(db, name)
