@@ -261,14 +261,15 @@ fn keep_alive_serves_several_requests_on_one_connection() {
     assert_eq!(buf.matches("Content-Length: 2\r\n").count(), 2, "{buf}");
 }
 
-// MarketPrism's trades and orderbooks columns (its clickhouse_schema.sql), hot TTL included.
+// MarketPrism's trades and orderbooks columns (its clickhouse_schema.sql), hot TTL included;
+// trades with a deduplication window, which the model must not trip over.
 const HOT_TRADES: &str = "CREATE TABLE marketprism_hot.trades (\
     timestamp DateTime64(3, 'UTC'), exchange LowCardinality(String), market_type LowCardinality(String), \
     symbol LowCardinality(String), trade_id String, price Decimal64(8), quantity Decimal64(8), \
     side LowCardinality(String), is_maker Bool DEFAULT false, trade_time DateTime64(3, 'UTC'), \
     data_source LowCardinality(String) DEFAULT 'marketprism', created_at DateTime64(3, 'UTC') DEFAULT now64(3)) \
     ENGINE = MergeTree PARTITION BY (toYYYYMM(timestamp), exchange) ORDER BY (timestamp, exchange, symbol, trade_id) \
-    TTL toDateTime(timestamp) + INTERVAL 3 DAY DELETE";
+    TTL toDateTime(timestamp) + INTERVAL 3 DAY DELETE SETTINGS non_replicated_deduplication_window = 100";
 const HOT_BOOKS: &str = "CREATE TABLE marketprism_hot.orderbooks (\
     timestamp DateTime64(3, 'UTC'), exchange LowCardinality(String), market_type LowCardinality(String), \
     symbol LowCardinality(String), last_update_id UInt64, bids_count UInt32, asks_count UInt32, \
@@ -288,22 +289,34 @@ fn hot_storage_model_writes_the_services_rows() {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
     let records = dir.path().join("records");
     std::fs::create_dir_all(records.join("sub")).unwrap();
+    let trade = format!(
+        "{{\"data_type\":\"trade\",\"exchange\":\"binance\",\"market_type\":\"spot\",\"symbol\":\"BTC-USDT\",\
+         \"trade_id\":\"42\",\"price\":\"50000.1\",\"quantity\":\"0.00001234\",\"side\":\"buy\",\"is_maker\":true,\
+         \"trade_ts_ms\":{t},\"ts_ms\":{now},\"collected_ts_ms\":{now},\"data_source\":\"marketprism\"}}\n",
+        t = now - 5
+    );
+    // The same trade twice (two rows for the service), and one whose quote
+    // breaks the service's SQL: its batch fails, the others go in one by one.
+    std::fs::write(
+        records.join("core01-x-0001.jsonl"),
+        format!("{trade}{}", trade.replace("BTC-USDT", "BAD'SYM")),
+    )
+    .unwrap();
     std::fs::write(
         records.join("sub/core00-x-0001.jsonl"),
         format!(
-            "{{\"data_type\":\"trade\",\"exchange\":\"binance\",\"market_type\":\"spot\",\"symbol\":\"BTC-USDT\",\
-             \"trade_id\":\"42\",\"price\":\"50000.1\",\"quantity\":\"0.00001234\",\"side\":\"buy\",\"is_maker\":true,\
-             \"trade_ts_ms\":{t},\"ts_ms\":{now},\"collected_ts_ms\":{now},\"data_source\":\"marketprism\"}}\n\
+            "{trade}\
              {{\"data_type\":\"orderbook\",\"exchange\":\"okx\",\"market_type\":\"perpetual\",\"symbol\":\"BTC-USDT\",\
              \"last_update_id\":7,\"bids\":[{{\"price\":\"100.5\",\"quantity\":\"2\"}},{{\"price\":\"100\",\"quantity\":\"1\"}}],\
              \"asks\":[{{\"price\":\"101\",\"quantity\":\"3.5\"}}],\"ts_ms\":{now},\"data_source\":\"marketprism\"}}\n\
-             {{\"data_type\":\"gap\",\"exchange\":\"okx\",\"ts_ms\":{now}}}\n",
-            t = now - 5
+             {{\"data_type\":\"gap\",\"exchange\":\"okx\",\"ts_ms\":{now}}}\n"
         ),
     )
     .unwrap();
     let out = clickhouse::model_expected(&ch.url(), &records);
-    assert_eq!(out, "orderbooks: 1 records\ntrades: 1 records\n");
+    assert!(out.starts_with("orderbooks: 1 records\ntrades: the service could not insert ("), "{out}");
+    assert!(out.contains("'BAD'SYM'") && out.contains("(SYNTAX_ERROR)"), "{out}");
+    assert!(out.ends_with("\ntrades: 3 records\n1 records refused by the engine\n"), "{out}");
     assert_eq!(
         ch.query(
             "SELECT toUnixTimestamp64Milli(timestamp), exchange, market_type, symbol, trade_id, price, \
@@ -313,6 +326,7 @@ fn hot_storage_model_writes_the_services_rows() {
             "{now}\tbinance\tspot\tBTC-USDT\t42\t50000.1\t0.00001234\tbuy\ttrue\t{}\tmarketprism\n",
             now - 5
         )
+        .repeat(2)
     );
     assert_eq!(
         ch.query(
@@ -326,23 +340,25 @@ fn hot_storage_model_writes_the_services_rows() {
              [{{\"price\":\"101\",\"quantity\":\"3.5\"}}]\tmarketprism\n"
         )
     );
-    // Nothing in marketprism_hot yet: both rows missing.
+    // Nothing in marketprism_hot yet: all rows missing.
     let (equal, report) = clickhouse::model_compare(&ch.url());
     assert!(!equal, "{report}");
     assert!(report.starts_with("trades: 0 rows, 0 equal\n"), "{report}");
-    assert_eq!(report.matches("missing x1").count(), 2, "{report}");
+    assert!(report.contains("\n  missing x2: "), "{report}");
+    assert!(report.contains("orderbooks: 0 rows, 0 equal\n"), "{report}");
+    assert_eq!(report.matches("missing x").count(), 2, "{report}");
     // The same rows (created_at aside) compare equal.
     ch.query("INSERT INTO marketprism_hot.trades SELECT * FROM expected.trades");
     ch.query("INSERT INTO marketprism_hot.orderbooks SELECT * FROM expected.orderbooks");
     let (equal, report) = clickhouse::model_compare(&ch.url());
     assert!(equal, "{report}");
-    assert_eq!(report, "trades: 1 rows, 1 equal\norderbooks: 1 rows, 1 equal\n");
+    assert_eq!(report, "trades: 2 rows, 2 equal\norderbooks: 1 rows, 1 equal\n");
     // One changed value and one duplicate are both differences.
     ch.query("ALTER TABLE marketprism_hot.trades UPDATE price = 50000.2 WHERE 1 SETTINGS mutations_sync = 1");
     ch.query("INSERT INTO marketprism_hot.orderbooks SELECT * FROM expected.orderbooks");
     let (equal, report) = clickhouse::model_compare(&ch.url());
     assert!(!equal, "{report}");
-    assert!(report.contains("trades: 1 rows, 0 equal\n"), "{report}");
+    assert!(report.contains("trades: 2 rows, 0 equal\n"), "{report}");
     assert!(report.contains("orderbooks: 2 rows, 1 equal\n"), "{report}");
     assert!(report.contains("\tbuy\ttrue\t"), "{report}");
 }

@@ -259,15 +259,16 @@ def expected(args):
         ch.query(f"DROP TABLE IF EXISTS {args.db}.{table}")
         ch.query(f"CREATE TABLE {args.db}.{table} AS {args.like}.{table}")
         head = f"INSERT INTO {args.db}.{table} ({', '.join(FIELDS[table])}) VALUES\n    "
-        # Identical records are distinct inserts for the service: no deduplication here.
+        # Identical records are distinct inserts for the service: no deduplication here
+        # (on 26.9 `deduplicate_insert` supersedes `insert_deduplicate`).
         for i in range(0, len(vals), BATCH):
             chunk = vals[i:i + BATCH]
             try:
-                ch.query(head + ",\n    ".join(chunk), insert_deduplicate=0)
+                ch.query(head + ",\n    ".join(chunk), deduplicate_insert="disable")
             except RuntimeError:
                 for one in chunk:
                     try:
-                        ch.query(head + one, insert_deduplicate=0)
+                        ch.query(head + one, deduplicate_insert="disable")
                     except RuntimeError as e:
                         lost += 1
                         print(f"{table}: the service could not insert {one[:200]}: {e}")
