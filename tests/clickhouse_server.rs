@@ -29,7 +29,14 @@ fn row(out: &mut Vec<u8>, id: i64, ts_ms: i64, price_e8: i64, sym: &str, maker: 
 
 fn two_rows() -> Vec<u8> {
     let mut b = Vec::new();
-    row(&mut b, 1, 1_764_900_000_123, 5_000_012_345_678_901, "BTC-USDT", true);
+    row(
+        &mut b,
+        1,
+        1_764_900_000_123,
+        5_000_012_345_678_901,
+        "BTC-USDT",
+        true,
+    );
     row(&mut b, 2, 1_764_900_000_001, 1, "ETH-USDT", false);
     b
 }
@@ -71,7 +78,10 @@ fn rows_added(ch: &ClickHouse, table: &str) -> u64 {
 #[test]
 fn rowbinary_rows_land_exact_and_defaults_are_filled() {
     let (_dir, ch) = stand();
-    assert_eq!(ch.request("GET", "/ping", &[], b"").unwrap().text(), "Ok.\n");
+    assert_eq!(
+        ch.request("GET", "/ping", &[], b"").unwrap().text(),
+        "Ok.\n"
+    );
     assert_eq!(ch.request("GET", "/", &[], b"").unwrap().text(), "Ok.\n");
     ok(ch.insert(HEAD, &[], &two_rows()));
     assert_eq!(
@@ -146,17 +156,33 @@ fn errors_carry_clickhouse_codes_and_statuses() {
     assert_eq!(count(&ch), 0);
     // Truncated RowBinary: CANNOT_READ_ALL_DATA (33), 500.
     let r = ch.insert(HEAD, &[], &[1, 2]).unwrap();
-    assert_eq!((r.status, r.header("X-ClickHouse-Exception-Code")), (500, Some("33")));
+    assert_eq!(
+        (r.status, r.header("X-ClickHouse-Exception-Code")),
+        (500, Some("33"))
+    );
     // Syntax error (62) and unparsable text (6) are 400; a Decimal overflow
     // (407) is not in ClickHouse's 400 list: 500.
     assert_eq!(ch.try_query("SELEC 1 FROM").unwrap_err().0, 400);
-    let r = ch.post(&[("query", "SELECT CAST('abc' AS Int32)")], b"").unwrap();
-    assert_eq!((r.status, r.header("X-ClickHouse-Exception-Code")), (400, Some("6")));
-    let r = ch.post(&[("query", "SELECT toDecimal64(1e12, 8)")], b"").unwrap();
-    assert_eq!((r.status, r.header("X-ClickHouse-Exception-Code")), (500, Some("407")));
+    let r = ch
+        .post(&[("query", "SELECT CAST('abc' AS Int32)")], b"")
+        .unwrap();
+    assert_eq!(
+        (r.status, r.header("X-ClickHouse-Exception-Code")),
+        (400, Some("6"))
+    );
+    let r = ch
+        .post(&[("query", "SELECT toDecimal64(1e12, 8)")], b"")
+        .unwrap();
+    assert_eq!(
+        (r.status, r.header("X-ClickHouse-Exception-Code")),
+        (500, Some("407"))
+    );
     // Unknown database: 404, code 81.
     let r = ch.post(&[("query", "SELECT 1 FROM nodb.t")], b"").unwrap();
-    assert_eq!((r.status, r.header("X-ClickHouse-Exception-Code")), (404, Some("81")));
+    assert_eq!(
+        (r.status, r.header("X-ClickHouse-Exception-Code")),
+        (404, Some("81"))
+    );
     assert_eq!(stat(&ch, "inserts_failed"), 3);
     assert_eq!(stat(&ch, "inserts_applied"), 0);
 }
@@ -164,12 +190,19 @@ fn errors_carry_clickhouse_codes_and_statuses() {
 #[test]
 fn error_fault_refuses_the_next_inserts_without_applying_them() {
     let (_dir, ch) = stand();
-    ch.fault("error", &[("code", "241"), ("status", "503"), ("count", "2")]);
+    ch.fault(
+        "error",
+        &[("code", "241"), ("status", "503"), ("count", "2")],
+    );
     for _ in 0..2 {
         let r = ch.insert(HEAD, &[], &two_rows()).unwrap();
         assert_eq!(r.status, 503);
         assert_eq!(r.header("X-ClickHouse-Exception-Code"), Some("241"));
-        assert!(r.text().starts_with("Code: 241. DB::Exception: "), "{}", r.text());
+        assert!(
+            r.text().starts_with("Code: 241. DB::Exception: "),
+            "{}",
+            r.text()
+        );
     }
     assert_eq!(count(&ch), 0);
     ok(ch.insert(HEAD, &[], &two_rows()));
@@ -235,11 +268,20 @@ fn auth_is_required_when_configured() {
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(r.header("X-ClickHouse-Exception-Code"), Some("516"));
     assert!(r.text().contains("(AUTHENTICATION_FAILED)"), "{}", r.text());
-    let wrong = [("X-ClickHouse-User", "writer"), ("X-ClickHouse-Key", "nope")];
-    assert_eq!(ch.request("POST", "/", &wrong, b"SELECT 1").unwrap().status, 403);
+    let wrong = [
+        ("X-ClickHouse-User", "writer"),
+        ("X-ClickHouse-Key", "nope"),
+    ];
+    assert_eq!(
+        ch.request("POST", "/", &wrong, b"SELECT 1").unwrap().status,
+        403
+    );
     // Basic auth ("writer:s3cret") and the user/password parameters work too.
     let basic = [("Authorization", "Basic d3JpdGVyOnMzY3JldA==")];
-    assert_eq!(ch.request("POST", "/", &basic, b"SELECT 1").unwrap().text(), "1\n");
+    assert_eq!(
+        ch.request("POST", "/", &basic, b"SELECT 1").unwrap().text(),
+        "1\n"
+    );
     let r = ch.request("POST", "/?user=writer&password=s3cret", &[], b"SELECT 2");
     assert_eq!(r.unwrap().text(), "2\n");
     assert_eq!(ch.query("SELECT 3"), "3\n");
@@ -286,7 +328,10 @@ fn hot_storage_model_writes_the_services_rows() {
     ch.query(HOT_TRADES);
     ch.query(HOT_BOOKS);
     // Current timestamps: the hot tables' TTL deletes rows older than 3 days.
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
     let records = dir.path().join("records");
     std::fs::create_dir_all(records.join("sub")).unwrap();
     let trade = format!(
@@ -314,9 +359,18 @@ fn hot_storage_model_writes_the_services_rows() {
     )
     .unwrap();
     let out = clickhouse::model_expected(&ch.url(), &records);
-    assert!(out.starts_with("orderbooks: 1 records\ntrades: the service could not insert ("), "{out}");
-    assert!(out.contains("'BAD'SYM'") && out.contains("(SYNTAX_ERROR)"), "{out}");
-    assert!(out.ends_with("\ntrades: 3 records\n1 records refused by the engine\n"), "{out}");
+    assert!(
+        out.starts_with("orderbooks: 1 records\ntrades: the service could not insert ("),
+        "{out}"
+    );
+    assert!(
+        out.contains("'BAD'SYM'") && out.contains("(SYNTAX_ERROR)"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("\ntrades: 3 records\n1 records refused by the engine\n"),
+        "{out}"
+    );
     assert_eq!(
         ch.query(
             "SELECT toUnixTimestamp64Milli(timestamp), exchange, market_type, symbol, trade_id, price, \
@@ -352,7 +406,10 @@ fn hot_storage_model_writes_the_services_rows() {
     ch.query("INSERT INTO marketprism_hot.orderbooks SELECT * FROM expected.orderbooks");
     let (equal, report) = clickhouse::model_compare(&ch.url());
     assert!(equal, "{report}");
-    assert_eq!(report, "trades: 2 rows, 2 equal\norderbooks: 1 rows, 1 equal\n");
+    assert_eq!(
+        report,
+        "trades: 2 rows, 2 equal\norderbooks: 1 rows, 1 equal\n"
+    );
     // One changed value and one duplicate are both differences.
     ch.query("ALTER TABLE marketprism_hot.trades UPDATE price = 50000.2 WHERE 1 SETTINGS mutations_sync = 1");
     ch.query("INSERT INTO marketprism_hot.orderbooks SELECT * FROM expected.orderbooks");

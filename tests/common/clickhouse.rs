@@ -84,7 +84,10 @@ impl ClickHouse {
                 }
             }
             if let Some(st) = proc.child.try_wait().unwrap() {
-                panic!("chdb_http.py exited ({st}) before listening:\n{}", proc.output());
+                panic!(
+                    "chdb_http.py exited ({st}) before listening:\n{}",
+                    proc.output()
+                );
             }
             if Instant::now() > end {
                 panic!("chdb_http.py not listening after 60 s:\n{}", proc.output());
@@ -166,7 +169,10 @@ impl ClickHouse {
 
     fn auth_headers(&self) -> Vec<(&str, &str)> {
         match &self.auth {
-            Some((u, p)) => vec![("X-ClickHouse-User", u.as_str()), ("X-ClickHouse-Key", p.as_str())],
+            Some((u, p)) => vec![
+                ("X-ClickHouse-User", u.as_str()),
+                ("X-ClickHouse-Key", p.as_str()),
+            ],
             None => Vec::new(),
         }
     }
@@ -177,7 +183,12 @@ impl ClickHouse {
             .iter()
             .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
             .collect();
-        self.request("POST", &format!("/?{}", q.join("&")), &self.auth_headers(), body)
+        self.request(
+            "POST",
+            &format!("/?{}", q.join("&")),
+            &self.auth_headers(),
+            body,
+        )
     }
 
     /// Runs `sql` (in the POST body); the answer, or (status, body) on error.
@@ -219,7 +230,9 @@ impl ClickHouse {
 
     /// `/_test/stats`: inserts received / applied / failed, rows per table.
     pub fn stats(&self) -> sonic_rs::Value {
-        let r = self.request("GET", "/_test/stats", &[], b"").expect("stats answer");
+        let r = self
+            .request("GET", "/_test/stats", &[], b"")
+            .expect("stats answer");
         sonic_rs::from_slice(&r.body).unwrap_or_else(|e| panic!("stats {e}: {}", r.text()))
     }
 }
