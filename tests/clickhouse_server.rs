@@ -419,3 +419,72 @@ fn hot_storage_model_writes_the_services_rows() {
     assert!(report.contains("orderbooks: 2 rows, 1 equal\n"), "{report}");
     assert!(report.contains("\tbuy\ttrue\t"), "{report}");
 }
+
+// MarketPrism's funding_rates columns: mark_price and index_price are the sink's extras.
+const HOT_FUNDING: &str = "CREATE TABLE marketprism_hot.funding_rates (\
+    timestamp DateTime64(3, 'UTC'), exchange LowCardinality(String), market_type LowCardinality(String), \
+    symbol LowCardinality(String), funding_rate Decimal64(8), funding_time DateTime64(3, 'UTC'), \
+    next_funding_time DateTime64(3, 'UTC'), mark_price Decimal64(8), index_price Decimal64(8), \
+    data_source LowCardinality(String) DEFAULT 'marketprism', created_at DateTime64(3, 'UTC') DEFAULT now64(3)) \
+    ENGINE = MergeTree PARTITION BY (toYYYYMM(timestamp), exchange) ORDER BY (timestamp, exchange, symbol) \
+    TTL toDateTime(timestamp) + INTERVAL 3 DAY DELETE";
+
+#[test]
+fn hot_storage_model_checks_the_sinks_extra_columns() {
+    let (dir, ch) = stand();
+    ch.query("CREATE DATABASE marketprism_hot");
+    ch.query(HOT_FUNDING);
+    ch.query("CREATE TABLE marketprism_hot.gaps (ts DateTime64(3)) ENGINE = MergeTree ORDER BY ts");
+    ch.query("INSERT INTO marketprism_hot.gaps VALUES (now64(3))");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let records = dir.path().join("records");
+    std::fs::create_dir_all(&records).unwrap();
+    std::fs::write(
+        records.join("core00-x-0001.jsonl"),
+        format!(
+            "{{\"data_type\":\"funding_rate\",\"exchange\":\"binance\",\"market_type\":\"perpetual\",\
+             \"symbol\":\"BTC-USDT\",\"current_funding_rate\":\"0.0001\",\"next_funding_ts_ms\":{next},\
+             \"mark_price\":\"101.5\",\"ts_ms\":{now},\"data_source\":\"marketprism\"}}\n",
+            next = now + 3_600_000
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        clickhouse::model_expected(&ch.url(), &records),
+        "funding_rates: 1 records\n"
+    );
+    // The service: funding_time falls back to ts_ms; mark and index price left at 0.
+    assert_eq!(
+        ch.query(
+            "SELECT funding_rate, toUnixTimestamp64Milli(funding_time), \
+             toUnixTimestamp64Milli(next_funding_time), mark_price, index_price FROM expected.funding_rates"
+        ),
+        format!("0.0001\t{now}\t{}\t0\t0\n", now + 3_600_000)
+    );
+    // Our sink's row: the same, plus mark_price from the record (index_price absent: 0).
+    ch.query(
+        "INSERT INTO marketprism_hot.funding_rates SELECT * REPLACE (toDecimal64('101.5', 8) AS mark_price) \
+         FROM expected.funding_rates",
+    );
+    let (equal, report) = clickhouse::model_compare_extras(&ch.url(), &records);
+    assert!(equal, "{report}");
+    assert_eq!(
+        report,
+        "funding_rates: 1 rows, 1 equal\n\
+         funding_rates extras (mark_price, index_price): 1 records, 1 equal\ngaps: 1 rows\n"
+    );
+    ch.query("ALTER TABLE marketprism_hot.funding_rates UPDATE index_price = 3 WHERE 1 SETTINGS mutations_sync = 1");
+    let (equal, report) = clickhouse::model_compare_extras(&ch.url(), &records);
+    assert!(!equal, "{report}");
+    assert!(
+        report.starts_with("funding_rates: 1 rows, 1 equal\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("funding_rates extras (mark_price, index_price): 1 records, 0 equal\n"),
+        "{report}"
+    );
+}
