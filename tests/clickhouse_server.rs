@@ -488,3 +488,27 @@ fn hot_storage_model_checks_the_sinks_extra_columns() {
         "{report}"
     );
 }
+
+#[test]
+fn chunked_and_gzip_bodies_are_read() {
+    use flate2::{write::GzEncoder, Compression};
+    let (_dir, ch) = stand();
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(&two_rows()).unwrap();
+    let body = gz.finish().unwrap();
+    let path = format!("/?query={}", clickhouse::url_encode(HEAD));
+    ok(ch.request("POST", &path, &[("Content-Encoding", "gzip")], &body));
+    // Chunked: two chunks, no Content-Length.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", ch.port())).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+         7\r\nSELECT \r\ne\r\ncount() FROM t\r\n0\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    assert!(buf.starts_with("HTTP/1.1 200"), "{buf}");
+    assert!(buf.ends_with("\r\n\r\n2\n"), "{buf}");
+}

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -304,8 +305,12 @@ class Handler(BaseHTTPRequestHandler):
         srv = self.server
         url = urlsplit(self.path)
         params = dict(parse_qsl(url.query, keep_blank_values=True))
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        try:
+            body = self.read_body()
+        except (ValueError, zlib.error) as e:
+            err = srv.engine.error("CANNOT_DECOMPRESS", f"Cannot read the request body: {e}")
+            self.close_connection = True
+            return self.fail(err, url.path)
         srv.faults.bump("requests")
         if url.path.startswith("/_test/"):
             return self.test_control(url.path, params)
@@ -322,6 +327,32 @@ class Handler(BaseHTTPRequestHandler):
                 f"{user}: Authentication failed: password is incorrect, or there is no user with such name")
             return self.fail(err, params.get("query", "") or body[:120].decode("utf-8", "replace"))
         self.run_query(params, body)
+
+    def read_body(self):
+        """The body by Content-Length or chunked, decoded per Content-Encoding
+        (gzip and deflate; ClickHouse also knows others, this stand does not)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    break
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+            body = b"".join(parts)
+        else:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+        enc = self.headers.get("Content-Encoding", "").lower().strip()
+        if enc == "gzip":
+            body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
+        elif enc == "deflate":
+            body = zlib.decompress(body)
+        elif enc not in ("", "identity"):
+            raise ValueError(f"unsupported Content-Encoding {enc}")
+        return body
 
     def supplied_user(self, params):
         h = self.headers
