@@ -86,7 +86,10 @@ class Engine:
     def __init__(self, path):
         self.lock = threading.Lock()
         self.conn = state.connect(path)
-        self.tmpdir = tempfile.mkdtemp(prefix="chdb_http_")
+        # Insert bodies are staged beside DIR (not in it, which is the engine's),
+        # so a test's temporary directory takes them away even after kill -9.
+        self.tmpdir = tempfile.mkdtemp(prefix=".chdb_http_tmp_",
+                                       dir=os.path.dirname(os.path.abspath(path)))
         self.version = self.run("SELECT version()").decode().strip()
         names = self.run("SELECT number, errorCodeToName(number) FROM numbers(2000) "
                          "WHERE errorCodeToName(number) != ''").decode()
