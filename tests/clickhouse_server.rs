@@ -371,6 +371,9 @@ fn hot_storage_model_writes_the_services_rows() {
         out.ends_with("\ntrades: 3 records\n1 records refused by the engine\n"),
         "{out}"
     );
+    // Text INSERTs are counted per table too: the failed batch added nothing.
+    assert_eq!(rows_added(&ch, "expected.trades"), 2);
+    assert_eq!(rows_added(&ch, "expected.orderbooks"), 1);
     assert_eq!(
         ch.query(
             "SELECT toUnixTimestamp64Milli(timestamp), exchange, market_type, symbol, trade_id, price, \

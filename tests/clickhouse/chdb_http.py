@@ -70,6 +70,8 @@ INSERT_HEAD = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 
+TEXT_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(?:TABLE\s+)?(?P<table>[`\"\w.]+)", re.IGNORECASE)
+
 
 class ChError(Exception):
     """An engine (or test-fault) exception: its code and ClickHouse's message."""
@@ -165,7 +167,18 @@ class Engine:
                     self.run(f"SET {quote_ident(k)} = {quote_str(v)}")
                 if insert is not None:
                     return self.insert(insert, data, database or "default")
-                return self.run(sql, fmt, params), {}
+                target = TEXT_INSERT.match(sql)
+                if target is None:
+                    return self.run(sql, fmt, params), {}
+                # An INSERT ... VALUES / SELECT: rows added, counted as for FORMAT bodies.
+                name = target.group("table").replace("`", "").replace('"', "")
+                db, _, table = name.rpartition(".")
+                db = db or database or "default"
+                before = self.count(db, table)
+                out = self.run(sql, fmt, params)
+                after = self.count(db, table)
+                added = (after - before) if before is not None and after is not None else 0
+                return out, {f"{db}.{table}": added}
             finally:
                 for k in applied:
                     try:
@@ -435,6 +448,10 @@ class Handler(BaseHTTPRequestHandler):
             if is_insert:
                 srv.faults.bump("inserts_failed")
             return self.fail(err, what)
+        except Exception as e:  # a bug of this front: answered as ClickHouse answers std exceptions
+            if is_insert:
+                srv.faults.bump("inserts_failed")
+            return self.fail(srv.engine.error("STD_EXCEPTION", f"chdb_http: {type(e).__name__}: {e}"), what)
         if is_insert:
             srv.faults.bump("inserts_applied")
             srv.faults.rows(added)
