@@ -199,7 +199,8 @@ fn error_fault_refuses_the_next_inserts_without_applying_them() {
         assert_eq!(r.status, 503);
         assert_eq!(r.header("X-ClickHouse-Exception-Code"), Some("241"));
         assert!(
-            r.text().starts_with("Code: 241. DB::Exception: "),
+            r.text().starts_with("Code: 241. DB::Exception: ")
+                && r.text().contains("(MEMORY_LIMIT_EXCEEDED) (version 26.9"),
             "{}",
             r.text()
         );

@@ -100,6 +100,7 @@ class Engine:
             num, name = line.split("\t")
             code_of[name] = int(num)
         self.code_of = code_of
+        self.name_of = {c: n for n, c in code_of.items()}
         self.status_of_code = {}
         for status, group in STATUS_BY_NAME.items():
             for name in group:
@@ -414,7 +415,8 @@ class Handler(BaseHTTPRequestHandler):
             sql_text = head_sql or body
             insert = INSERT_HEAD.match(sql_text)
             data = sql_text[insert_data_start(sql_text, insert.end()):] if insert is not None else b""
-        what = sql_text[:120].decode("utf-8", "replace").replace("\n", " ")
+        shown = sql_text[:insert.end()] if insert is not None else sql_text  # not the data
+        what = shown[:120].decode("utf-8", "replace").replace("\n", " ")
         if not sql_text.strip():
             return self.fail(srv.engine.error("SYNTAX_ERROR", "Empty query"), what)
         is_insert = re.match(rb"^\s*INSERT\b", sql_text, re.IGNORECASE) is not None
@@ -427,7 +429,7 @@ class Handler(BaseHTTPRequestHandler):
                 if kind == "error":
                     srv.faults.bump("inserts_failed_by_fault")
                     code = int(fp.get("code", 1001))
-                    name = fp.get("name", "TEST_FAULT")
+                    name = fp.get("name") or srv.engine.name_of.get(code, "TEST_FAULT")
                     err = ChError(code, f"Code: {code}. DB::Exception: Fault injected by /_test/fault. "
                                         f"({name}) (version {srv.engine.version})")
                     status = int(fp["status"]) if "status" in fp else srv.engine.status(code)
