@@ -5,10 +5,13 @@
 //! - [`alloc`]: the counting global allocator of the heap checks;
 //! - [`fixtures`]: documented payloads and real captures, in the checkout;
 //! - [`venue`]: one venue connection's parser state, fed frame by frame;
-//! - [`nats`]: a minimal NATS client, independent of the code under test.
+//! - [`nats`]: a minimal NATS client, independent of the code under test;
+//! - [`clickhouse`]: the real ClickHouse engine (chdb) behind its HTTP interface;
+//! - [`configs`]: collector configs several end-to-end tests share.
 #![allow(dead_code)]
 
 pub mod alloc;
+pub mod clickhouse;
 pub mod configs;
 pub mod fixtures;
 pub mod nats;
