@@ -28,6 +28,7 @@
 //! deduplication token. The engine does not change: the core is given
 //! `Overflow::new(adapter, spill)`.
 
+pub mod clickhouse;
 pub mod encode;
 pub mod file;
 pub mod file_config;

@@ -1,0 +1,3 @@
+pub mod rowbinary;
+pub mod rows;
+pub mod schema;
