@@ -84,9 +84,14 @@ fn str_field(out: &mut Vec<u8>, k: &str, v: &str) {
     json_str(out, v);
 }
 
-/// Levels as MarketPrism's `[{"price":"..","quantity":".."}]`, best first.
 fn levels(out: &mut Vec<u8>, k: &str, ls: &[Level]) {
     key(out, k);
+    push_levels(out, ls);
+}
+
+/// Levels as MarketPrism's `[{"price":"..","quantity":".."}]`, best first
+/// (also the ClickHouse `bids`/`asks` text, which must be byte-identical).
+pub(crate) fn push_levels(out: &mut Vec<u8>, ls: &[Level]) {
     out.push(b'[');
     for (i, l) in ls.iter().enumerate() {
         if i > 0 {

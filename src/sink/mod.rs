@@ -28,9 +28,9 @@
 //! deduplication token. The engine does not change: the core is given
 //! `Overflow::new(adapter, spill)`.
 
+pub mod clickhouse;
 pub mod encode;
 pub mod file;
-pub mod clickhouse;
 pub mod file_config;
 pub mod nats;
 pub mod overflow;
