@@ -265,4 +265,11 @@ mod tests {
         assert_eq!(parse_subject("nope:1"), None);
         assert_eq!(parse_subject("trades"), None);
     }
+
+    /// The metrics' `table` label follows the table order.
+    #[test]
+    fn metric_labels_are_the_table_names() {
+        let names: Vec<&str> = Table::ALL.iter().map(|t| t.default_name()).collect();
+        assert_eq!(names, crate::metrics::clickhouse::TABLES);
+    }
 }
