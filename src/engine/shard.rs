@@ -436,7 +436,7 @@ impl Shard {
                             Some(format!(
                                 "HTTP {} from {url}: {}",
                                 r.status,
-                                crate::venue::error_body::describe(&r.body)
+                                crate::venue::error_body::describe(venue, &r.body)
                             ))
                         }
                     }

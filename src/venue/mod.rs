@@ -107,6 +107,14 @@ pub struct RestLimit {
     pub window: Duration,
 }
 
+/// Where a venue's REST error answers keep their code and message (JSON
+/// paths), for the log line that reports one ([`error_body`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorShape {
+    pub code: &'static [&'static str],
+    pub message: &'static [&'static str],
+}
+
 /// What a parser may use besides the frame: the instrument list, the reused
 /// book message it fills, per-connection venue state and a reply queue.
 pub struct ParseCtx<'a> {
@@ -260,6 +268,8 @@ pub trait Protocol: Sync {
         Err(Malformed::UnknownEvent)
     }
     fn rest_limit(&self) -> RestLimit;
+    /// Where its REST error answers keep their code and message.
+    fn rest_error_shape(&self) -> ErrorShape;
     /// REST request polling `dt` of one instrument (`Source::Poll` types).
     fn poll_request(&self, _dt: DataType, _inst: &Instrument) -> Option<RestRequest> {
         None
