@@ -4,7 +4,7 @@
 //! channels it streams and how its frames are written (which writer of its
 //! module a stream's item, book snapshot or update goes to). The
 //! per-(venue, channel) deterministic event producers and per-(venue,
-//! symbol) book processes are owned by one [`Feeds`] registry in the mock's
+//! symbol) book processes are owned by one `Feeds` registry in the mock's
 //! shared state.
 
 use std::cell::RefCell;
