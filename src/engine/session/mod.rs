@@ -34,7 +34,8 @@ const BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// A connection that stayed up this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 
-/// What a connection needs of its venue.
+/// A venue's settings on a core: what its connections need, and its REST
+/// worker's (the shard's).
 #[derive(Clone)]
 pub struct VenueRuntime {
     pub id: VenueId,
@@ -66,7 +67,7 @@ pub trait Core {
     fn pipeline(&self) -> &RefCell<Pipeline>;
     fn stats(&self) -> &CoreStats;
     fn sessions(&self) -> &Sessions;
-    /// Frames are counted and dropped unparsed (a measuring mode).
+    /// Receive-only benchmark mode: frames are counted, not parsed.
     fn discard_frames(&self) -> bool;
     fn venue(&self, id: VenueId) -> &VenueRuntime;
     /// After the batch changed outside the flusher: flushes it when full,
