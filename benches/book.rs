@@ -8,34 +8,15 @@ use marketprism::book::{BookConfig, BookMsg, Books, OrderBook};
 use marketprism::model::VenueId;
 use marketprism::venue::okx::checksum::okx_checksum;
 use rust_decimal::Decimal;
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        unsafe { System.realloc(p, l, n) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-}
+// The tests' counting allocator: per thread, and the benches measure on one.
+#[path = "../tests/common/alloc.rs"]
+mod alloc;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: alloc::Counting = alloc::Counting;
 
 const V: VenueId = VenueId::BinanceDerivatives;
 const LEVELS: i64 = 400;
@@ -143,7 +124,7 @@ fn bench_updates(n: u64) {
     for i in 0..100_000 {
         step(&mut books, &mut msgs[i % 4096], &mut batch);
     }
-    let a0 = ALLOCS.load(Relaxed);
+    let a0 = alloc::allocs();
     let t = Instant::now();
     for i in 0..n as usize {
         step(&mut books, &mut msgs[i % 4096], &mut batch);
@@ -152,7 +133,7 @@ fn bench_updates(n: u64) {
         "update applied, 400-level book (Books::on_ws)",
         n,
         t,
-        ALLOCS.load(Relaxed) - a0,
+        alloc::allocs() - a0,
     );
     let s = books.stats(V);
     assert_eq!((s.gaps, s.crossed), (0, 0));
@@ -169,7 +150,7 @@ fn bench_updates(n: u64) {
     let snap = snapshot(&mut rng);
     book.load(&snap.bids, &snap.asks, 0);
     let t = Instant::now();
-    let a0 = ALLOCS.load(Relaxed);
+    let a0 = alloc::allocs();
     for i in 0..n as usize {
         let m = &msgs[i % 4096];
         black_box(book.apply(&m.bids, &m.asks, i as u64));
@@ -178,7 +159,7 @@ fn bench_updates(n: u64) {
         "update applied, OrderBook::apply alone",
         n,
         t,
-        ALLOCS.load(Relaxed) - a0,
+        alloc::allocs() - a0,
     );
 }
 
@@ -192,7 +173,7 @@ fn bench_publish(n: u64) {
         books.publish_now(V, "BTCUSDT", i, &mut batch);
     }
     batch.reset();
-    let a0 = ALLOCS.load(Relaxed);
+    let a0 = alloc::allocs();
     let t = Instant::now();
     for i in 0..n {
         books.publish_now(V, "BTCUSDT", i, &mut batch);
@@ -204,7 +185,7 @@ fn bench_publish(n: u64) {
         "orderbook record, top 400 a side, into Batch",
         n,
         t,
-        ALLOCS.load(Relaxed) - a0,
+        alloc::allocs() - a0,
     );
 }
 
@@ -213,7 +194,7 @@ fn bench_checksum(n: u64) {
     let mut book = OrderBook::new();
     let snap = snapshot(&mut rng);
     book.load(&snap.bids, &snap.asks, 0);
-    let a0 = ALLOCS.load(Relaxed);
+    let a0 = alloc::allocs();
     let t = Instant::now();
     let mut x = 0i32;
     for _ in 0..n {
@@ -224,7 +205,7 @@ fn bench_checksum(n: u64) {
         "OKX checksum (top 25 a side, CRC32)",
         n,
         t,
-        ALLOCS.load(Relaxed) - a0,
+        alloc::allocs() - a0,
     );
 }
 

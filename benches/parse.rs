@@ -15,35 +15,16 @@ use marketprism::sink::encode::encode_record;
 use marketprism::venue::{binance, FrameOutcome, InstrumentMap};
 use rust_decimal::Decimal;
 use sonic_rs::{JsonValueTrait, LazyValue};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        unsafe { System.realloc(p, l, n) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-}
+// The tests' counting allocator: per thread, and the benches measure on one.
+#[path = "../tests/common/alloc.rs"]
+mod alloc;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: alloc::Counting = alloc::Counting;
 
 const SYMBOLS: [(&str, &str, &str); 4] = [
     ("BTCUSDT", "BTC", "USDT"),
@@ -68,13 +49,13 @@ fn instruments() -> InstrumentMap {
 fn report(name: &str, frames: &[String], rounds: usize, mut f: impl FnMut(&[String])) {
     f(frames); // warm-up
     let mut best = Duration::MAX;
-    let a0 = ALLOCS.load(Relaxed);
+    let a0 = alloc::allocs();
     for _ in 0..rounds {
         let t = Instant::now();
         f(frames);
         best = best.min(t.elapsed());
     }
-    let allocs = (ALLOCS.load(Relaxed) - a0) as f64 / (rounds * frames.len()) as f64;
+    let allocs = (alloc::allocs() - a0) as f64 / (rounds * frames.len()) as f64;
     let ns = best.as_nanos() as f64 / frames.len() as f64;
     println!(
         "{name:<44} {ns:>8.1} ns/msg {:>10.0} msg/s {allocs:>8.4} allocs/msg",

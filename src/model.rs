@@ -5,77 +5,72 @@
 
 use std::fmt;
 
-/// A configured venue (exchange × market). Its facts (config key, record
-/// names, protocol) are its row in `venue::table`, which `VenueId`'s
-/// methods read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum VenueId {
-    BinanceSpot,
-    /// Binance USDⓈ-M perpetuals.
-    BinanceDerivatives,
-    OkxSpot,
-    /// OKX perpetual swaps.
-    OkxDerivatives,
-    DeribitDerivatives,
-    BybitSpot,
-    /// Bybit USDT/USDC linear perpetuals.
-    BybitLinear,
+/// Declares a dense enum (discriminants 0, 1, …) with `ALL` (every variant,
+/// in order), `COUNT` and `index` from its one list of variants, so adding a
+/// variant is one line.
+macro_rules! dense_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident,)+ }
+    ) => {
+        $(#[$meta])*
+        $vis enum $name { $($(#[$vmeta])* $variant,)+ }
+
+        impl $name {
+            /// Every variant, in index order.
+            pub const ALL: [$name; [$($name::$variant),+].len()] = [$($name::$variant),+];
+            pub const COUNT: usize = Self::ALL.len();
+
+            #[inline]
+            pub fn index(self) -> usize {
+                self as usize
+            }
+        }
+    };
 }
 
-impl VenueId {
-    pub const ALL: [VenueId; 7] = [
-        VenueId::BinanceSpot,
-        VenueId::BinanceDerivatives,
-        VenueId::OkxSpot,
-        VenueId::OkxDerivatives,
-        VenueId::DeribitDerivatives,
-        VenueId::BybitSpot,
-        VenueId::BybitLinear,
-    ];
-    pub const COUNT: usize = Self::ALL.len();
-
-    #[inline]
-    pub fn index(self) -> usize {
-        self as usize
+dense_enum! {
+    /// A configured venue (exchange × market). Its facts (config key, record
+    /// names, protocol) are its row in `venue::table`, which `VenueId`'s
+    /// methods read.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum VenueId {
+        BinanceSpot,
+        /// Binance USDⓈ-M perpetuals.
+        BinanceDerivatives,
+        OkxSpot,
+        /// OKX perpetual swaps.
+        OkxDerivatives,
+        DeribitDerivatives,
+        BybitSpot,
+        /// Bybit USDT/USDC linear perpetuals.
+        BybitLinear,
     }
 }
 
-/// A MarketPrism data type (plus `ticker` and `orderbook_delta`, ours).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DataType {
-    Trade,
-    OrderBook,
-    /// Every applied book update (opt-in per venue: `book_deltas = true`).
-    OrderBookDelta,
-    FundingRate,
-    OpenInterest,
-    Liquidation,
-    LsrTopPosition,
-    LsrAllAccount,
-    VolatilityIndex,
-    /// Best bid/offer (top of book) where the venue streams it.
-    Ticker,
-    /// What a stream lost (or may have lost): emitted by the collector, never
-    /// configured.
-    Gap,
+dense_enum! {
+    /// A MarketPrism data type (plus `ticker` and `orderbook_delta`, ours).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum DataType {
+        Trade,
+        OrderBook,
+        /// Every applied book update (opt-in per venue: `book_deltas = true`).
+        OrderBookDelta,
+        FundingRate,
+        OpenInterest,
+        Liquidation,
+        LsrTopPosition,
+        LsrAllAccount,
+        VolatilityIndex,
+        /// Best bid/offer (top of book) where the venue streams it.
+        Ticker,
+        /// What a stream lost (or may have lost): emitted by the collector, never
+        /// configured.
+        Gap,
+    }
 }
 
 impl DataType {
-    pub const ALL: [DataType; 11] = [
-        DataType::Trade,
-        DataType::OrderBook,
-        DataType::OrderBookDelta,
-        DataType::FundingRate,
-        DataType::OpenInterest,
-        DataType::Liquidation,
-        DataType::LsrTopPosition,
-        DataType::LsrAllAccount,
-        DataType::VolatilityIndex,
-        DataType::Ticker,
-        DataType::Gap,
-    ];
-    pub const COUNT: usize = Self::ALL.len();
-
     pub fn name(self) -> &'static str {
         match self {
             DataType::Trade => "trade",
@@ -100,11 +95,6 @@ impl DataType {
     #[inline]
     pub fn bit(self) -> u16 {
         1 << (self as u16)
-    }
-
-    #[inline]
-    pub fn index(self) -> usize {
-        self as usize
     }
 }
 
@@ -167,6 +157,9 @@ mod tests {
             assert_eq!(VenueId::from_config_key(v.config_key()), Some(v));
             assert_eq!(VenueId::ALL[v.index()], v);
         }
+        assert_eq!(VenueId::COUNT, 7);
+        assert_eq!(VenueId::ALL[0], VenueId::BinanceSpot);
+        assert_eq!(VenueId::ALL[6], VenueId::BybitLinear);
         assert_eq!(VenueId::from_config_key("binance"), None);
     }
 
@@ -176,6 +169,8 @@ mod tests {
             assert_eq!(DataType::from_name(d.name()), Some(d));
             assert_eq!(DataType::ALL[d.index()], d);
         }
+        assert_eq!(DataType::COUNT, 11);
+        assert_eq!(DataType::ALL[10], DataType::Gap);
         assert_eq!(DataType::from_name("orderbooks"), None);
         let mut s = DataTypeSet::default();
         s.insert(DataType::Ticker);

@@ -239,7 +239,7 @@ fn mock_frames(v: VenueId) -> Vec<Vec<String>> {
                 ns().map(|n| {
                     wrap_binance(
                         &format!("{s}@bookTicker"),
-                        mock::binance_book::book_ticker(&opts, i, n),
+                        mock::venues::spot_book_ticker(&opts, i, n),
                     )
                 })
                 .collect()

@@ -8,7 +8,8 @@
 
 use super::continuity::StreamGap;
 use super::pipeline::Pipeline;
-use super::session::{self, Sessions};
+pub use super::session::VenueRuntime;
+use super::session::{self, Core, Sessions};
 use super::shutdown;
 use crate::book::BookAction;
 use crate::config::plan::{CorePlan, EnginePlan};
@@ -19,13 +20,11 @@ use crate::notify::Notify;
 use crate::rest::{self, Budget};
 use crate::sink::nats::Publisher;
 use crate::venue::{self, Malformed};
-use rustls::ClientConfig;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use url::Url;
 
 /// How long a clean stop waits for NATS acks (within the shutdown budget).
 const NATS_DRAIN: Duration = Duration::from_secs(15);
@@ -39,31 +38,6 @@ const BACKFILL_GRACE: Duration = Duration::from_secs(3);
 const REST_RETRY: Duration = Duration::from_secs(1);
 /// Wait before asking again for a snapshot the book found too old.
 const SNAPSHOT_RETRY: Duration = Duration::from_millis(250);
-
-/// What a connection needs of its venue.
-#[derive(Clone)]
-pub struct VenueRuntime {
-    pub id: VenueId,
-    pub ws_url: Url,
-    pub tls: Option<Arc<ClientConfig>>,
-    pub rest_url: Url,
-    pub rest_tls: Option<Arc<ClientConfig>>,
-    /// Levels asked for in REST book snapshots.
-    pub snapshot_depth: usize,
-    /// Timeout of each REST request (snapshots, polls, backfill).
-    pub rest_timeout: Duration,
-    /// This core's share of the venue's REST weight limit (1/cores).
-    pub rest_share: u32,
-    /// Make-before-break rotation (see `VenuePlan`).
-    pub rotate_after: Option<Duration>,
-    pub rotate_at_utc: Option<(u8, u8)>,
-    pub rotation_overlap: Duration,
-    /// This core's share of the venue's new-connection limit per window.
-    pub connect_limit: Option<(u32, Duration)>,
-    pub stale_after: Duration,
-    /// Per data type: silence after which a stream is subscribed again.
-    pub stream_stale_after: [Option<Duration>; DataType::COUNT],
-}
 
 /// One REST call a venue worker makes for this core.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,10 +82,10 @@ impl RestQueue {
 pub struct Shard {
     pub plan: CorePlan,
     publisher: Option<Rc<Publisher>>,
-    pub(super) engine: EnginePlan,
+    engine: EnginePlan,
     venues: Vec<VenueRuntime>,
-    pub(super) pipeline: RefCell<Pipeline>,
-    pub(super) stats: Arc<CoreStats>,
+    pipeline: RefCell<Pipeline>,
+    stats: Arc<CoreStats>,
     /// Wakes the flusher when the batch gets its first record.
     batch_started: Notify,
     /// REST jobs per venue (indexed by `VenueId::index`).
@@ -120,7 +94,7 @@ pub struct Shard {
     poll_last_ts: Vec<Cell<u64>>,
     rest_log: RefCell<RateLimit>,
     /// What this core's socket sessions share.
-    pub(super) sessions: Sessions,
+    sessions: Sessions,
 }
 
 impl Shard {
@@ -383,67 +357,6 @@ impl Shard {
         Ok(())
     }
 
-    pub(super) fn venue(&self, id: VenueId) -> &VenueRuntime {
-        // The engine builds a runtime for every venue in the plan.
-        self.venues
-            .iter()
-            .find(|v| v.id == id)
-            .unwrap_or(&self.venues[0])
-    }
-
-    /// After the batch changed outside the flusher: flushes it when full,
-    /// else wakes the flusher when it just got its first record.
-    pub(super) fn batch_grew(&self, full: bool, started: bool, now: u64) {
-        if full {
-            self.flush_full(now);
-        } else if started {
-            self.batch_started.notify();
-        }
-    }
-
-    /// Queues a REST snapshot of a book for the venue's REST worker.
-    pub(super) fn fetch_snapshot(&self, venue: VenueId, raw_symbol: String) {
-        self.rest[venue.index()].push(JobKind::Snapshot(raw_symbol), Instant::now());
-    }
-
-    /// Queues backfill of the reconnect gaps the pipeline found, or emits a
-    /// `gap` record where the venue cannot be backfilled by id.
-    pub(super) fn take_gaps(&self) {
-        let gaps = self.pipeline.borrow_mut().take_stream_gaps();
-        for g in gaps {
-            let vs = self.stats.venue(g.venue);
-            let proto = venue::protocol(g.venue);
-            let backfill = match g.range {
-                Some((from, to)) if g.data_type == DataType::Trade => {
-                    vs.trade_gaps.inc();
-                    proto
-                        .trade_history_request(&g.raw_symbol, from, to)
-                        .is_some()
-                }
-                _ => false,
-            };
-            if backfill {
-                log::info!(
-                    "{} {}: trades {:?} missed while disconnected: backfilling",
-                    g.venue,
-                    g.raw_symbol,
-                    g.range
-                );
-                self.rest[g.venue.index()].push(JobKind::Backfill(Box::new(g), 0), Instant::now());
-            } else {
-                let reason = if g.range.is_some() {
-                    "disconnect"
-                } else {
-                    "disconnect_unmeasured"
-                };
-                self.pipeline
-                    .borrow_mut()
-                    .push_gap(&g, reason, crate::sys::now_ns());
-                self.batch_started.notify();
-            }
-        }
-    }
-
     /// Runs a venue's REST jobs in order within its weight budget, on one
     /// kept-alive connection.
     async fn rest_worker(self: Rc<Self>, venue: VenueId) {
@@ -548,7 +461,7 @@ impl Shard {
                             Some(format!(
                                 "HTTP {} from {url}: {}",
                                 r.status,
-                                crate::venue::error_body::describe(&r.body)
+                                crate::venue::error_body::describe(venue, &r.body)
                             ))
                         }
                     }
@@ -798,6 +711,81 @@ impl Shard {
                         glommio::timer::sleep(Duration::from_nanos(deadline - now)).await;
                     }
                 }
+            }
+        }
+    }
+}
+
+/// What this core's socket sessions use of it.
+impl Core for Shard {
+    fn pipeline(&self) -> &RefCell<Pipeline> {
+        &self.pipeline
+    }
+
+    fn stats(&self) -> &CoreStats {
+        &self.stats
+    }
+
+    fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    fn discard_frames(&self) -> bool {
+        self.engine.discard_frames
+    }
+
+    fn venue(&self, id: VenueId) -> &VenueRuntime {
+        // The engine builds a runtime for every venue in the plan.
+        self.venues
+            .iter()
+            .find(|v| v.id == id)
+            .unwrap_or(&self.venues[0])
+    }
+
+    fn batch_grew(&self, full: bool, started: bool, now: u64) {
+        if full {
+            self.flush_full(now);
+        } else if started {
+            self.batch_started.notify();
+        }
+    }
+
+    fn fetch_snapshot(&self, venue: VenueId, raw_symbol: String) {
+        self.rest[venue.index()].push(JobKind::Snapshot(raw_symbol), Instant::now());
+    }
+
+    fn take_gaps(&self) {
+        let gaps = self.pipeline.borrow_mut().take_stream_gaps();
+        for g in gaps {
+            let vs = self.stats.venue(g.venue);
+            let proto = venue::protocol(g.venue);
+            let backfill = match g.range {
+                Some((from, to)) if g.data_type == DataType::Trade => {
+                    vs.trade_gaps.inc();
+                    proto
+                        .trade_history_request(&g.raw_symbol, from, to)
+                        .is_some()
+                }
+                _ => false,
+            };
+            if backfill {
+                log::info!(
+                    "{} {}: trades {:?} missed while disconnected: backfilling",
+                    g.venue,
+                    g.raw_symbol,
+                    g.range
+                );
+                self.rest[g.venue.index()].push(JobKind::Backfill(Box::new(g), 0), Instant::now());
+            } else {
+                let reason = if g.range.is_some() {
+                    "disconnect"
+                } else {
+                    "disconnect_unmeasured"
+                };
+                self.pipeline
+                    .borrow_mut()
+                    .push_gap(&g, reason, crate::sys::now_ns());
+                self.batch_started.notify();
             }
         }
     }

@@ -4,10 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::book::{push_dec, side_changes, Book, BookFeed, Side, Update};
-use super::venues::book_spec;
-use super::MockOptions;
-use crate::model::VenueId;
+use super::book::{push_dec, side_changes, Book, BookFeed, BookSpec, Side, Update};
 
 /// Appends the raw `depthUpdate` event for update `u` of `symbol`'s book.
 /// Futures add `T` (transaction time, `E - 1`) and `pu` (previous `u`).
@@ -88,16 +85,12 @@ pub fn futures_depth_weight(limit: usize) -> u64 {
     }
 }
 
-/// Appends the spot `bookTicker` event number `n` (1-based) of `symbol`
-/// (at `sym_idx` of the mock's spot symbols): no `e`, no event time.
-pub(crate) fn write_book_ticker(o: &mut String, opts: &MockOptions, sym_idx: usize, n: u64) {
-    let Some(sym) = opts.symbols.get(sym_idx) else {
-        return;
-    };
-    let spec = book_spec(opts, VenueId::BinanceSpot, sym_idx, &sym.symbol);
+/// Appends the spot `bookTicker` event number `n` (1-based) of `symbol`,
+/// priced around its book `spec`: no `e`, no event time.
+pub(crate) fn write_book_ticker(o: &mut String, spec: &BookSpec, symbol: &str, n: u64) {
     let bid = spec.mid - spec.tick * (1 + (n % 7) as i64);
     let ask = spec.mid + spec.tick * (1 + (n % 5) as i64);
-    let _ = write!(o, "{{\"u\":{},\"s\":\"{}\",\"b\":\"", n, sym.symbol);
+    let _ = write!(o, "{{\"u\":{},\"s\":\"{}\",\"b\":\"", n, symbol);
     push_dec(o, bid, spec.price_dp);
     o.push_str("\",\"B\":\"");
     push_dec(o, (spec.qty_step * (1 + n % 113)) as i64, spec.qty_dp);
@@ -108,18 +101,13 @@ pub(crate) fn write_book_ticker(o: &mut String, opts: &MockOptions, sym_idx: usi
     o.push_str("\"}");
 }
 
-/// Spot `bookTicker` event `n` of the symbol at `sym_idx` of `opts.symbols`
-/// (raw, unwrapped).
-pub fn book_ticker(opts: &MockOptions, sym_idx: usize, n: u64) -> String {
-    let mut o = String::new();
-    write_book_ticker(&mut o, opts, sym_idx, n);
-    o
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mock::book::BookFeed;
+    use crate::mock::venues::{book_spec, spot_book_ticker as book_ticker};
+    use crate::mock::MockOptions;
+    use crate::model::VenueId;
     use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 
     #[test]

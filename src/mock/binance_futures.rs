@@ -2,12 +2,16 @@
 //! `@markPrice@1s`, `@forceOrder`), the futures `@bookTicker` shape, stream
 //! routing between `/public` and `/market`, and the REST answers
 //! (`exchangeInfo`, `openInterest`, long/short ratios). Symbols are
-//! [`venues::BTC_ETH_USDT`](super::venues::BTC_ETH_USDT); `sym_idx` indexes it.
+//! [`SYMBOLS`]; `sym_idx` indexes them.
 
 use std::fmt::Write as _;
 
 use super::book::{mix, push_dec};
-use super::venues::{Chan, BTC_ETH_USDT};
+use super::chan::Chan;
+
+/// Native symbols (symbol, base, quote); `sym_idx` indexes them.
+pub const SYMBOLS: [(&str, &str, &str); 2] =
+    [("BTCUSDT", "BTC", "USDT"), ("ETHUSDT", "ETH", "USDT")];
 
 /// Funding settles every 8 hours.
 const FUNDING_PERIOD_MS: u64 = 8 * 3_600_000;
@@ -15,7 +19,7 @@ const FUNDING_PERIOD_MS: u64 = 8 * 3_600_000;
 const SLOT_MS: u64 = 300_000;
 
 fn sym(i: usize) -> &'static str {
-    BTC_ETH_USDT.get(i).map(|s| s.0).unwrap_or("BTCUSDT")
+    SYMBOLS.get(i).map(|s| s.0).unwrap_or("BTCUSDT")
 }
 
 /// Mid price in cents.
@@ -199,9 +203,7 @@ pub(crate) fn parse_stream(name: &str) -> Option<(Option<Chan>, usize)> {
     if s.is_empty() || s.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;
     }
-    let i = BTC_ETH_USDT
-        .iter()
-        .position(|x| x.0.eq_ignore_ascii_case(s))?;
+    let i = SYMBOLS.iter().position(|x| x.0.eq_ignore_ascii_case(s))?;
     let c = match rest {
         "depth@100ms" | "depth" | "depth@500ms" | "depth@250ms" => None,
         "bookTicker" => Some(Chan::BookTicker),

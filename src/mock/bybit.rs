@@ -3,12 +3,16 @@
 //! changed fields) and `allLiquidation` pushes, `orderbook.{50|200}` frames,
 //! the subscribe/ping replies (spot and linear shapes differ) and the REST
 //! answers in the `{"retCode":0,"retMsg":"OK","result":..}` envelope.
-//! `sym_idx` indexes [`venues::BTC_ETH_USDT`](super::venues::BTC_ETH_USDT).
+//! `sym_idx` indexes [`SYMBOLS`].
 
 use std::fmt::Write as _;
 
 use super::book::{mix, push_dec, side_changes, BookFeed, Side, Update};
-use super::venues::{Chan, BTC_ETH_USDT};
+use super::chan::Chan;
+
+/// Native symbols (symbol, base, quote); `sym_idx` indexes them.
+pub const SYMBOLS: [(&str, &str, &str); 2] =
+    [("BTCUSDT", "BTC", "USDT"), ("ETHUSDT", "ETH", "USDT")];
 
 /// Bybit product category (= WebSocket path / REST `category`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,7 +34,7 @@ const FUNDING_PERIOD_MS: u64 = 8 * 3_600_000;
 const SLOT_MS: u64 = 300_000;
 
 fn sym(i: usize) -> &'static str {
-    BTC_ETH_USDT.get(i).map(|s| s.0).unwrap_or("BTCUSDT")
+    SYMBOLS.get(i).map(|s| s.0).unwrap_or("BTCUSDT")
 }
 
 /// Mid in cents.
@@ -345,7 +349,7 @@ pub fn write_orderbook_update(
 /// real, not served here).
 pub(crate) fn parse_topic(cat: Cat, topic: &str) -> Option<(Option<Chan>, usize)> {
     let (head, s) = topic.rsplit_once('.')?;
-    let i = BTC_ETH_USDT.iter().position(|x| x.0 == s)?;
+    let i = SYMBOLS.iter().position(|x| x.0 == s)?;
     let c = match head {
         "publicTrade" => Some(Chan::Trade),
         "tickers" => Some(Chan::Ticker),
@@ -409,7 +413,7 @@ pub fn rest_error(code: u32, msg: &str, now_ms: u64) -> String {
 /// `GET /v5/market/instruments-info?category=spot|linear`.
 pub fn instruments_json(cat: Cat, now_ms: u64) -> String {
     let mut list = String::from("[");
-    for (k, (s, b, q)) in BTC_ETH_USDT.iter().enumerate() {
+    for (k, (s, b, q)) in SYMBOLS.iter().enumerate() {
         if k > 0 {
             list.push(',');
         }

@@ -6,7 +6,6 @@ use std::rc::Rc;
 use futures_util::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::binance;
-use super::bybit::Cat;
 use super::fault;
 use super::http::{self, HeadError, Request};
 use super::session::{self, StreamRef, Upgrade};
@@ -258,13 +257,7 @@ fn binance_streams(req: &Request, p: &str) -> Option<(bool, Vec<String>)> {
 
 fn upgrade_route(shared: &Shared, req: &Request, keep: bool) -> Route {
     let path = req.path.as_str();
-    let proto = match path.trim_end_matches('/') {
-        "/ws/v5/public" => Some(Proto::Okx),
-        "/ws/api/v2" => Some(Proto::Deribit),
-        "/v5/public/spot" => Some(Proto::Bybit(Cat::Spot)),
-        "/v5/public/linear" => Some(Proto::Bybit(Cat::Linear)),
-        _ => None,
-    };
+    let proto = Proto::of_path(path);
     let (route, parsed) = if proto.is_some() {
         (session::Route::Spot, None)
     } else if let Some(rest) = path.strip_prefix("/public") {
@@ -278,10 +271,7 @@ fn upgrade_route(shared: &Shared, req: &Request, keep: bool) -> Route {
         return not_found(keep);
     }
     let slot = match (proto, route) {
-        (Some(Proto::Okx), _) => fault::SLOT_OKX,
-        (Some(Proto::Bybit(Cat::Spot)), _) => fault::SLOT_BYBIT_SPOT,
-        (Some(Proto::Bybit(Cat::Linear)), _) => fault::SLOT_BYBIT_LINEAR,
-        (Some(Proto::Deribit), _) => fault::SLOT_DERIBIT,
+        (Some(p), _) => p.fault_slot(),
         (None, session::Route::Spot) => fault::SLOT_BINANCE_SPOT,
         (None, _) => fault::SLOT_BINANCE_DERIVATIVES,
     };

@@ -4,19 +4,21 @@
 //! snapshot/change frames, JSON-RPC replies and `get_instruments`.
 //! Prices and amounts are JSON numbers printed in fixed-point (`10700.0`,
 //! `0.00012000`), never exponent notation. `sym_idx` indexes
-//! [`venues::DERIBIT_INSTRUMENTS`](super::venues::DERIBIT_INSTRUMENTS), the
-//! volatility `idx` [`venues::DERIBIT_VOL_INDICES`](super::venues::DERIBIT_VOL_INDICES).
+//! [`INSTRUMENTS`], the volatility `idx` [`VOL_INDICES`].
 
 use std::fmt::Write as _;
 
 use super::book::{mix, push_dec, BookFeed, Side, Update};
-use super::venues::{Chan, DERIBIT_INSTRUMENTS, DERIBIT_VOL_INDICES};
+use super::chan::Chan;
+
+/// The perpetuals.
+pub const INSTRUMENTS: [&str; 2] = ["BTC-PERPETUAL", "ETH-PERPETUAL"];
+
+/// The volatility indices.
+pub const VOL_INDICES: [&str; 2] = ["btc_usd", "eth_usd"];
 
 fn inst(i: usize) -> &'static str {
-    DERIBIT_INSTRUMENTS
-        .get(i)
-        .copied()
-        .unwrap_or("BTC-PERPETUAL")
+    INSTRUMENTS.get(i).copied().unwrap_or("BTC-PERPETUAL")
 }
 
 /// (mid in price units, price decimals, tick in units)
@@ -138,7 +140,7 @@ pub fn volatility(idx: usize, n: u64, base: u64) -> String {
 }
 
 pub(crate) fn write_volatility(o: &mut String, idx: usize, n: u64, base: u64) {
-    let name = DERIBIT_VOL_INDICES.get(idx).copied().unwrap_or("btc_usd");
+    let name = VOL_INDICES.get(idx).copied().unwrap_or("btc_usd");
     let _ = write!(
         o,
         "{{\"jsonrpc\":\"2.0\",\"method\":\"subscription\",\"params\":{{\"channel\":\"deribit_volatility_index.{name}\",\"data\":"
@@ -241,7 +243,7 @@ pub fn write_book_change(
 /// What a channel names: (channel kind or None for a book, index, interval).
 pub(crate) fn parse_channel(name: &str) -> Option<(Option<Chan>, usize)> {
     if let Some(ix) = name.strip_prefix("deribit_volatility_index.") {
-        let i = DERIBIT_VOL_INDICES.iter().position(|x| *x == ix)?;
+        let i = VOL_INDICES.iter().position(|x| *x == ix)?;
         return Some((Some(Chan::Volatility), i));
     }
     let mut parts = name.split('.');
@@ -249,7 +251,7 @@ pub(crate) fn parse_channel(name: &str) -> Option<(Option<Chan>, usize)> {
     if parts.next().is_some() {
         return None;
     }
-    let i = DERIBIT_INSTRUMENTS.iter().position(|x| *x == instr)?;
+    let i = INSTRUMENTS.iter().position(|x| *x == instr)?;
     let c = match (kind, interval) {
         ("trades", "raw" | "100ms") => Some(Chan::Trade),
         ("ticker", "raw" | "100ms") => Some(Chan::Ticker),

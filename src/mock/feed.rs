@@ -3,10 +3,10 @@
 //! event streams send items `next..=available`; book streams send an initial
 //! snapshot where the venue does, then every non-hidden update in order.
 
-use super::book::BookFeed;
 use super::venues::Chan;
+use super::venues::{self, Stream};
 use super::ws;
-use super::{binance_book, binance_futures, bybit, deribit, okx, Shared};
+use super::Shared;
 use crate::model::VenueId;
 
 /// Items taken from one subscription before moving to the next (fairness).
@@ -58,11 +58,10 @@ impl FeedSub {
                 if let Some(m) = shared.feeds.market(venue, c) {
                     s.next = m.produced(idx).saturating_add(1);
                 }
-                s.fresh = venue == VenueId::BybitLinear && c == Chan::Ticker;
+                s.fresh = venues::snapshot_first(venue, c);
             }
             None => {
-                let snapshots =
-                    !matches!(venue, VenueId::BinanceSpot | VenueId::BinanceDerivatives);
+                let snapshots = venues::book_snapshot_on_ws(venue);
                 s.fresh = snapshots;
                 if let Some(b) = shared.feeds.book(venue, idx) {
                     let mut b = b.borrow_mut();
@@ -76,94 +75,16 @@ impl FeedSub {
         }
         s
     }
-}
 
-/// Binance combined-stream wrapper around a raw event written by `body`.
-fn wrapped(o: &mut String, combined: bool, stream: &str, body: impl FnOnce(&mut String)) {
-    if combined {
-        o.push_str("{\"stream\":\"");
-        o.push_str(stream);
-        o.push_str("\",\"data\":");
-        body(o);
-        o.push('}');
-    } else {
-        body(o);
-    }
-}
-
-/// Appends the frame text of event item `n` of `s`.
-fn write_event(shared: &Shared, s: &FeedSub, c: Chan, n: u64, combined: bool, o: &mut String) {
-    let base = shared.opts.time_base_ms;
-    let i = s.idx;
-    match (s.venue, c) {
-        (VenueId::BinanceSpot, Chan::BookTicker) => wrapped(o, combined, &s.name, |o| {
-            binance_book::write_book_ticker(o, &shared.opts, i, n)
-        }),
-        (VenueId::BinanceDerivatives, c) => wrapped(o, combined, &s.name, |o| match c {
-            Chan::AggTrade => binance_futures::write_agg_trade(o, i, n, base),
-            Chan::MarkPrice => binance_futures::write_mark_price(o, i, n, base),
-            Chan::ForceOrder => binance_futures::write_force_order(o, i, n, base),
-            _ => binance_futures::write_book_ticker(o, i, n, base),
-        }),
-        (VenueId::OkxSpot | VenueId::OkxDerivatives, c) => match c {
-            Chan::Trade => okx::write_trade(o, i, n, base),
-            Chan::Ticker => okx::write_ticker(o, i, n, base),
-            Chan::Funding => okx::write_funding(o, i, n, base),
-            Chan::OpenInterest => okx::write_open_interest(o, i, n, base),
-            _ => okx::write_liquidation(o, n, base),
-        },
-        (VenueId::BybitSpot | VenueId::BybitLinear, c) => {
-            let cat = if s.venue == VenueId::BybitSpot {
-                bybit::Cat::Spot
-            } else {
-                bybit::Cat::Linear
-            };
-            match c {
-                Chan::Trade => bybit::write_trade(o, cat, i, n, base),
-                Chan::Ticker => bybit::write_ticker(o, cat, i, n, base, s.fresh),
-                _ => bybit::write_liquidation(o, i, n, base),
-            }
+    /// What the venue's frame writers need of this subscription.
+    fn stream(&self) -> Stream<'_> {
+        Stream {
+            venue: self.venue,
+            idx: self.idx,
+            name: &self.name,
+            symbol: &self.symbol,
+            fresh: self.fresh,
         }
-        (VenueId::DeribitDerivatives, c) => match c {
-            Chan::Trade => deribit::write_trades(o, &s.name, i, n, base),
-            Chan::Ticker => deribit::write_ticker(o, &s.name, i, n, base),
-            _ => deribit::write_volatility(o, i, n, base),
-        },
-        _ => {}
-    }
-}
-
-/// Appends the book snapshot a subscriber gets first (OKX, Bybit, Deribit).
-fn write_book_snapshot(s: &FeedSub, f: &BookFeed, o: &mut String) {
-    match s.venue {
-        VenueId::OkxSpot | VenueId::OkxDerivatives => okx::write_books_snapshot(o, &s.symbol, f),
-        VenueId::BybitSpot | VenueId::BybitLinear => {
-            bybit::write_orderbook_snapshot(o, &s.name, &s.symbol, f)
-        }
-        VenueId::DeribitDerivatives => deribit::write_book_snapshot(o, &s.name, &s.symbol, f),
-        _ => {}
-    }
-}
-
-fn write_book_update(
-    s: &FeedSub,
-    f: &BookFeed,
-    u: &super::book::Update,
-    combined: bool,
-    o: &mut String,
-) {
-    match s.venue {
-        VenueId::BinanceSpot => wrapped(o, combined, &s.name, |o| {
-            binance_book::write_depth_update(o, &s.symbol, f, u, false)
-        }),
-        VenueId::BinanceDerivatives => wrapped(o, combined, &s.name, |o| {
-            binance_book::write_depth_update(o, &s.symbol, f, u, true)
-        }),
-        VenueId::OkxSpot | VenueId::OkxDerivatives => okx::write_books_update(o, &s.symbol, f, u),
-        VenueId::BybitSpot | VenueId::BybitLinear => {
-            bybit::write_orderbook_update(o, &s.name, &s.symbol, f, u)
-        }
-        VenueId::DeribitDerivatives => deribit::write_book_change(o, &s.name, &s.symbol, f, u),
     }
 }
 
@@ -193,7 +114,14 @@ pub(crate) fn fill(
                     let avail = m.available_up_to(s.idx, s.next);
                     while s.next <= avail && sent < BURST && buf.len() < cap {
                         scratch.clear();
-                        write_event(shared, s, c, s.next, combined, scratch);
+                        venues::write_event(
+                            &shared.opts,
+                            &s.stream(),
+                            c,
+                            s.next,
+                            combined,
+                            scratch,
+                        );
                         ws::write_frame(buf, ws::OP_TEXT, scratch.as_bytes());
                         s.fresh = false;
                         s.next += 1;
@@ -208,7 +136,7 @@ pub(crate) fn fill(
                     if s.fresh {
                         f.catch_up();
                         scratch.clear();
-                        write_book_snapshot(s, &f, scratch);
+                        venues::write_book_snapshot(&s.stream(), &f, scratch);
                         ws::write_frame(buf, ws::OP_TEXT, scratch.as_bytes());
                         s.next = f.n() + 1;
                         s.fresh = false;
@@ -223,7 +151,7 @@ pub(crate) fn fill(
                         if let Some(u) = f.update(s.next) {
                             if !u.hidden {
                                 scratch.clear();
-                                write_book_update(s, &f, u, combined, scratch);
+                                venues::write_book_update(&s.stream(), &f, u, combined, scratch);
                                 ws::write_frame(buf, ws::OP_TEXT, scratch.as_bytes());
                             }
                         }

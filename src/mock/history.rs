@@ -208,7 +208,7 @@ fn deribit_invalid(param: &str, reason: &str) -> Reply {
 /// &start_seq=&end_seq=&start_timestamp=&end_timestamp=&count=&sorting=`.
 pub(crate) fn deribit(shared: &Shared, q: &[(String, String)]) -> Reply {
     let name = param(q, "instrument_name").unwrap_or_default();
-    let Some(i) = venues::DERIBIT_INSTRUMENTS.iter().position(|s| *s == name) else {
+    let Some(i) = deribit::INSTRUMENTS.iter().position(|s| *s == name) else {
         return deribit_invalid("instrument_name", "instrument not found");
     };
     let num = |k: &str| opt_u64(q, k).map_err(|_| deribit_invalid(k, "wrong format"));

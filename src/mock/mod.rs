@@ -17,7 +17,8 @@
 //! see `conn` (HTTP routing), `rest` (REST answers of the other venues),
 //! `session` (Binance WebSocket streaming), `vsession` (OKX/Bybit/Deribit
 //! sessions), `feed` (subscriptions → frames), `book` (the deterministic
-//! order books and faults), `venues` (symbol tables + producers), the venue
+//! order books and faults), `venues` (the mock's venue table: per-venue
+//! facts, producers, which module writes a venue's frames), the venue
 //! format modules `binance`, `binance_book`, `binance_futures`, `okx`,
 //! `bybit`, `deribit`, `history` (trade history REST), `fault`
 //! (connection faults), and `ws`, `http`, `tls`, `stats`.

@@ -112,7 +112,7 @@ fn e2e_binance_spot_depth_sync_stale_snapshot_and_futures_routing() {
         }
     }
     for (k, t) in tickers.iter().enumerate() {
-        let want = binance_book::book_ticker(&venue_opts(), 1, k as u64 + 1);
+        let want = venues::spot_book_ticker(&venue_opts(), 1, k as u64 + 1);
         assert_eq!(
             *t,
             format!("{{\"stream\":\"ethusdt@bookTicker\",\"data\":{want}}}")

@@ -1,15 +1,19 @@
-//! The venues the mock speaks besides Binance spot trades: their config keys,
-//! native symbol tables, the per-(venue, channel) deterministic event
-//! producers and the per-(venue, symbol) book processes, all owned by one
-//! [`Feeds`] registry in the mock's shared state.
+//! The mock's venue table: every fact of a venue the generic mock code
+//! needs besides its own module (`okx`, `bybit`, …) and its control dialect:
+//! book faults it supports, native symbol tables, book formats, the event
+//! channels it streams and how its frames are written (which writer of its
+//! module a stream's item, book snapshot or update goes to). The
+//! per-(venue, channel) deterministic event producers and per-(venue,
+//! symbol) book processes are owned by one `Feeds` registry in the mock's
+//! shared state.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Instant;
 
 use super::binance::Market;
-use super::book::{mix, BookFeed, BookSpec, FaultKind};
-use super::{okx, MockOptions};
+use super::book::{mix, BookFeed, BookSpec, FaultKind, Update};
+use super::{binance_book, binance_futures, bybit, deribit, okx, MockOptions};
 use crate::model::VenueId;
 
 /// Book faults that make sense for a venue's sequencing.
@@ -44,16 +48,6 @@ fn seed_index(v: VenueId) -> u64 {
 
 pub use super::chan::Chan;
 
-/// USDⓈ-M, Bybit spot/linear native symbols (base, quote).
-pub const BTC_ETH_USDT: [(&str, &str, &str); 2] =
-    [("BTCUSDT", "BTC", "USDT"), ("ETHUSDT", "ETH", "USDT")];
-
-/// Deribit perpetuals.
-pub const DERIBIT_INSTRUMENTS: [&str; 2] = ["BTC-PERPETUAL", "ETH-PERPETUAL"];
-
-/// Deribit volatility indices.
-pub const DERIBIT_VOL_INDICES: [&str; 2] = ["btc_usd", "eth_usd"];
-
 /// The (feed index, native symbol) pairs of a venue. The index is what the
 /// venue module's pure functions take: the position in the venue's own table
 /// (for OKX the position in [`okx::instrument`]'s table, spot 0-1, swap 2-3,
@@ -67,7 +61,12 @@ pub fn symbols(opts: &MockOptions, v: VenueId) -> Vec<(usize, String)> {
             .enumerate()
             .map(|(i, s)| (i, s.symbol.clone()))
             .collect(),
-        VenueId::BinanceDerivatives | VenueId::BybitSpot | VenueId::BybitLinear => BTC_ETH_USDT
+        VenueId::BinanceDerivatives => binance_futures::SYMBOLS
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, s.0.to_string()))
+            .collect(),
+        VenueId::BybitSpot | VenueId::BybitLinear => bybit::SYMBOLS
             .iter()
             .enumerate()
             .map(|(i, s)| (i, s.0.to_string()))
@@ -76,7 +75,7 @@ pub fn symbols(opts: &MockOptions, v: VenueId) -> Vec<(usize, String)> {
             .filter(|(_, i)| i.swap == (v == VenueId::OkxDerivatives))
             .map(|(k, i)| (k, i.inst_id.to_string()))
             .collect(),
-        VenueId::DeribitDerivatives => DERIBIT_INSTRUMENTS
+        VenueId::DeribitDerivatives => deribit::INSTRUMENTS
             .iter()
             .enumerate()
             .map(|(i, s)| (i, s.to_string()))
@@ -199,5 +198,146 @@ impl Feeds {
 
     pub fn market(&self, v: VenueId, c: Chan) -> Option<&Market> {
         self.markets.get(&(v, c))
+    }
+}
+
+/// One subscribed stream, as the frame writers below see it.
+pub(crate) struct Stream<'a> {
+    pub venue: VenueId,
+    /// Feed index (see [`symbols`]).
+    pub idx: usize,
+    /// The name the client subscribed (Binance stream, OKX `channel:instId`,
+    /// Bybit topic, Deribit channel).
+    pub name: &'a str,
+    /// Native symbol.
+    pub symbol: &'a str,
+    /// The next push is the stream's first (a snapshot where the venue sends one).
+    pub fresh: bool,
+}
+
+/// Appends Binance spot `bookTicker` event `n` of the symbol at `sym_idx`
+/// of `opts.symbols`, priced around its book.
+fn write_spot_book_ticker(o: &mut String, opts: &MockOptions, sym_idx: usize, n: u64) {
+    let Some(sym) = opts.symbols.get(sym_idx) else {
+        return;
+    };
+    let spec = book_spec(opts, VenueId::BinanceSpot, sym_idx, &sym.symbol);
+    binance_book::write_book_ticker(o, &spec, &sym.symbol, n);
+}
+
+/// Binance spot `bookTicker` event `n` of the symbol at `sym_idx` of
+/// `opts.symbols` (raw, unwrapped).
+pub fn spot_book_ticker(opts: &MockOptions, sym_idx: usize, n: u64) -> String {
+    let mut o = String::new();
+    write_spot_book_ticker(&mut o, opts, sym_idx, n);
+    o
+}
+
+/// Whether the first push of event channel `c` is a snapshot (Bybit linear
+/// tickers: snapshot, then deltas).
+pub fn snapshot_first(v: VenueId, c: Chan) -> bool {
+    v == VenueId::BybitLinear && c == Chan::Ticker
+}
+
+/// Whether a book subscriber gets a snapshot on the WebSocket first (Binance:
+/// no, its books start from a REST snapshot).
+pub fn book_snapshot_on_ws(v: VenueId) -> bool {
+    !matches!(v, VenueId::BinanceSpot | VenueId::BinanceDerivatives)
+}
+
+/// Binance combined-stream wrapper around a raw event written by `body`.
+fn wrapped(o: &mut String, combined: bool, stream: &str, body: impl FnOnce(&mut String)) {
+    if combined {
+        o.push_str("{\"stream\":\"");
+        o.push_str(stream);
+        o.push_str("\",\"data\":");
+        body(o);
+        o.push('}');
+    } else {
+        body(o);
+    }
+}
+
+/// Appends the frame text of event item `n` of `s`.
+pub(crate) fn write_event(
+    opts: &MockOptions,
+    s: &Stream,
+    c: Chan,
+    n: u64,
+    combined: bool,
+    o: &mut String,
+) {
+    let base = opts.time_base_ms;
+    let i = s.idx;
+    match (s.venue, c) {
+        (VenueId::BinanceSpot, Chan::BookTicker) => wrapped(o, combined, s.name, |o| {
+            write_spot_book_ticker(o, opts, i, n)
+        }),
+        (VenueId::BinanceDerivatives, c) => wrapped(o, combined, s.name, |o| match c {
+            Chan::AggTrade => binance_futures::write_agg_trade(o, i, n, base),
+            Chan::MarkPrice => binance_futures::write_mark_price(o, i, n, base),
+            Chan::ForceOrder => binance_futures::write_force_order(o, i, n, base),
+            _ => binance_futures::write_book_ticker(o, i, n, base),
+        }),
+        (VenueId::OkxSpot | VenueId::OkxDerivatives, c) => match c {
+            Chan::Trade => okx::write_trade(o, i, n, base),
+            Chan::Ticker => okx::write_ticker(o, i, n, base),
+            Chan::Funding => okx::write_funding(o, i, n, base),
+            Chan::OpenInterest => okx::write_open_interest(o, i, n, base),
+            _ => okx::write_liquidation(o, n, base),
+        },
+        (VenueId::BybitSpot | VenueId::BybitLinear, c) => {
+            let cat = if s.venue == VenueId::BybitSpot {
+                bybit::Cat::Spot
+            } else {
+                bybit::Cat::Linear
+            };
+            match c {
+                Chan::Trade => bybit::write_trade(o, cat, i, n, base),
+                Chan::Ticker => bybit::write_ticker(o, cat, i, n, base, s.fresh),
+                _ => bybit::write_liquidation(o, i, n, base),
+            }
+        }
+        (VenueId::DeribitDerivatives, c) => match c {
+            Chan::Trade => deribit::write_trades(o, s.name, i, n, base),
+            Chan::Ticker => deribit::write_ticker(o, s.name, i, n, base),
+            _ => deribit::write_volatility(o, i, n, base),
+        },
+        _ => {}
+    }
+}
+
+/// Appends the book snapshot a subscriber gets first (OKX, Bybit, Deribit).
+pub(crate) fn write_book_snapshot(s: &Stream, f: &BookFeed, o: &mut String) {
+    match s.venue {
+        VenueId::OkxSpot | VenueId::OkxDerivatives => okx::write_books_snapshot(o, s.symbol, f),
+        VenueId::BybitSpot | VenueId::BybitLinear => {
+            bybit::write_orderbook_snapshot(o, s.name, s.symbol, f)
+        }
+        VenueId::DeribitDerivatives => deribit::write_book_snapshot(o, s.name, s.symbol, f),
+        _ => {}
+    }
+}
+
+/// Appends a book update as the venue streams it.
+pub(crate) fn write_book_update(
+    s: &Stream,
+    f: &BookFeed,
+    u: &Update,
+    combined: bool,
+    o: &mut String,
+) {
+    match s.venue {
+        VenueId::BinanceSpot => wrapped(o, combined, s.name, |o| {
+            binance_book::write_depth_update(o, s.symbol, f, u, false)
+        }),
+        VenueId::BinanceDerivatives => wrapped(o, combined, s.name, |o| {
+            binance_book::write_depth_update(o, s.symbol, f, u, true)
+        }),
+        VenueId::OkxSpot | VenueId::OkxDerivatives => okx::write_books_update(o, s.symbol, f, u),
+        VenueId::BybitSpot | VenueId::BybitLinear => {
+            bybit::write_orderbook_update(o, s.name, s.symbol, f, u)
+        }
+        VenueId::DeribitDerivatives => deribit::write_book_change(o, s.name, s.symbol, f, u),
     }
 }

@@ -11,34 +11,49 @@
 //!
 //! # Adding a venue
 //!
-//! One new folder, one line in the table, and the id:
+//! One new folder, one line in the table, one line in the id's list:
 //!
 //! 1. `src/venue/<name>/mod.rs`: a `static` implementing [`Protocol`] (it may
 //!    hold its [`VenueId`] when one implementation serves several markets, as
 //!    OKX spot and swap do). Say where each data type comes from
 //!    ([`Protocol::source`]), the channel names and subscribe frames, the
-//!    heartbeat, REST limits, the instrument list
+//!    heartbeat, REST limits and error answers
+//!    ([`Protocol::rest_error_shape`]), the instrument list
 //!    ([`Protocol::parse_instruments`]) and the book-sync procedure
 //!    ([`Protocol::book_rule`]: one of [`SyncRule`]'s, with the venue's own
 //!    checksum function if its updates carry one, as `okx::checksum`).
 //! 2. In the same folder, by job: `wire.rs` (a text frame → records in the
 //!    batch, or the reused [`BookMsg`]: borrow the frame, push into the
 //!    arena, allocate nothing per frame), `rest.rs` (instrument list, polled
-//!    bodies, the REST book snapshot if the procedure needs one),
-//!    `history.rs` if its trades carry a consecutive number
+//!    bodies, the REST book snapshot if the procedure needs one, the error
+//!    shape), `history.rs` if its trades carry a consecutive number
 //!    ([`Protocol::trade_history_request`], answers handed to
 //!    [`history::push`]). State kept between frames of a connection is the
 //!    venue's own type, kept in [`VenueState`] (`bybit::State`).
-//! 3. `pub mod <name>;` below, one variant in `model::VenueId` (and its
-//!    `ALL`), and one row in [`VENUES`]: config key, the `exchange` and
+//! 3. Three existing files, a line each: `pub mod <name>;` below, its
+//!    variant in `model::VenueId` (`ALL` and `COUNT` follow from that list),
+//!    and its row in [`VENUES`] (`table.rs`): config key, the `exchange` and
 //!    `market_type` of its records, the protocol. Config keys, record names,
 //!    metric labels, NATS subjects and the trade encoding head all read that
 //!    row; a data type published under another market type (Deribit's
 //!    volatility index: `options`) says so in [`Protocol::market_type_of`].
-//! 4. Its mock exchange (`src/mock`) and tests (`tests/venue_<name>.rs`,
-//!    captures, the fuzz and e2e lists).
+//! 4. Its mock exchange: a new `src/mock/<name>.rs` (frames, REST bodies,
+//!    control replies, from deterministic feeds) and six existing files:
+//!    `mock/mod.rs` (`pub mod`), `mock/venues.rs` (the mock's venue table:
+//!    book faults, symbols, book format, channels, which of its writers a
+//!    frame goes to), `mock/vsession/mod.rs` (its `Proto`: WebSocket path,
+//!    fault slot, stats key, control dispatch), `mock/vsession/control.rs`
+//!    (its subscribe/ping dialect), `mock/fault.rs` (its fault slot, and its
+//!    close notice if it sends one) and `mock/rest.rs` (its REST paths);
+//!    `mock/history.rs` too when its trades are backfilled (step 2). A venue
+//!    that subscribes in the URL, as Binance, uses `mock/session` instead.
+//! 5. Its tests: `tests/venue_<name>.rs` with its documented frames in
+//!    `tests/fixtures/<name>/`; its arms in the matches over [`VenueId`] of
+//!    `tests/fuzz/seeds.rs` and `tests/e2e_venues.rs` (the compiler asks).
 //!
-//! Nothing in `engine`, `book`, `sink`, `config` or `metrics` changes.
+//! Counted: 3 existing files in `src/` outside the mock and 6 (7 with trade
+//! backfill) in `src/mock`, besides the new folder and mock module. Nothing
+//! in `engine`, `book`, `sink`, `config` or `metrics` changes.
 
 pub mod binance;
 pub mod bybit;
@@ -105,6 +120,14 @@ pub struct RestLimit {
     /// Weight units allowed per `window`.
     pub weight: u32,
     pub window: Duration,
+}
+
+/// Where a venue's REST error answers keep their code and message (JSON
+/// paths), for the log line that reports one ([`error_body`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorShape {
+    pub code: &'static [&'static str],
+    pub message: &'static [&'static str],
 }
 
 /// What a parser may use besides the frame: the instrument list, the reused
@@ -260,6 +283,8 @@ pub trait Protocol: Sync {
         Err(Malformed::UnknownEvent)
     }
     fn rest_limit(&self) -> RestLimit;
+    /// Where its REST error answers keep their code and message.
+    fn rest_error_shape(&self) -> ErrorShape;
     /// REST request polling `dt` of one instrument (`Source::Poll` types).
     fn poll_request(&self, _dt: DataType, _inst: &Instrument) -> Option<RestRequest> {
         None

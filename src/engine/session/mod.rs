@@ -11,18 +11,20 @@ mod rotate;
 mod signal;
 mod watch;
 
-use super::pipeline::{ConnState, FrameSource};
-use super::shard::{Shard, VenueRuntime};
+use super::pipeline::{ConnState, FrameSource, Pipeline};
 use crate::config::plan::ConnectionPlan;
 use crate::conn::{ws, Backoff};
 use crate::logging::RateLimit;
+use crate::metrics::CoreStats;
 use crate::model::{DataType, VenueId};
 use crate::venue;
 use async_tungstenite::tungstenite::{self, Message};
 use read::{End, Mode};
+use rustls::ClientConfig;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use url::Url;
 
@@ -31,6 +33,52 @@ const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// A connection that stayed up this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(30);
+
+/// A venue's settings on a core: what its connections need, and its REST
+/// worker's (the shard's).
+#[derive(Clone)]
+pub struct VenueRuntime {
+    pub id: VenueId,
+    pub ws_url: Url,
+    pub tls: Option<Arc<ClientConfig>>,
+    pub rest_url: Url,
+    pub rest_tls: Option<Arc<ClientConfig>>,
+    /// Levels asked for in REST book snapshots.
+    pub snapshot_depth: usize,
+    /// Timeout of each REST request (snapshots, polls, backfill).
+    pub rest_timeout: Duration,
+    /// This core's share of the venue's REST weight limit (1/cores).
+    pub rest_share: u32,
+    /// Make-before-break rotation (see `VenuePlan`).
+    pub rotate_after: Option<Duration>,
+    pub rotate_at_utc: Option<(u8, u8)>,
+    pub rotation_overlap: Duration,
+    /// This core's share of the venue's new-connection limit per window.
+    pub connect_limit: Option<(u32, Duration)>,
+    pub stale_after: Duration,
+    /// Per data type: silence after which a stream is subscribed again.
+    pub stream_stale_after: [Option<Duration>; DataType::COUNT],
+}
+
+/// What a session needs of its core (the shard provides it): the pipeline
+/// its frames go to, the stats it counts in, what the core's sessions share,
+/// and the REST and flush work it hands back.
+pub trait Core {
+    fn pipeline(&self) -> &RefCell<Pipeline>;
+    fn stats(&self) -> &CoreStats;
+    fn sessions(&self) -> &Sessions;
+    /// Receive-only benchmark mode: frames are counted, not parsed.
+    fn discard_frames(&self) -> bool;
+    fn venue(&self, id: VenueId) -> &VenueRuntime;
+    /// After the batch changed outside the flusher: flushes it when full,
+    /// else wakes the flusher when it just got its first record.
+    fn batch_grew(&self, full: bool, started: bool, now: u64);
+    /// Queues backfill of the reconnect gaps the pipeline found, or emits a
+    /// `gap` record where the venue cannot be backfilled by id.
+    fn take_gaps(&self);
+    /// Queues a REST snapshot of a book for the venue's REST worker.
+    fn fetch_snapshot(&self, venue: VenueId, raw_symbol: String);
+}
 
 /// What the sessions of one core share.
 pub struct Sessions {
@@ -52,8 +100,8 @@ impl Default for Sessions {
 }
 
 /// One connection plan and what its session needs of its core and venue.
-struct Session<'a> {
-    shard: &'a Shard,
+struct Session<'a, C: Core> {
+    core: &'a C,
     conn: &'a ConnectionPlan,
     v: VenueRuntime,
     url: Url,
@@ -62,9 +110,9 @@ struct Session<'a> {
     src: FrameSource,
 }
 
-/// Runs the session of `conn` on `shard`'s core until the task is cancelled.
-pub async fn run(shard: Rc<Shard>, conn: ConnectionPlan) {
-    let v = shard.venue(conn.venue).clone();
+/// Runs the session of `conn` on `core` until the task is cancelled.
+pub async fn run<C: Core>(core: Rc<C>, conn: ConnectionPlan) {
+    let v = core.venue(conn.venue).clone();
     // The data type a frame belongs to before parsing it: the connection's,
     // if it carries only one.
     let conn_type = match conn.streams.first() {
@@ -72,7 +120,7 @@ pub async fn run(shard: Rc<Shard>, conn: ConnectionPlan) {
         _ => None,
     };
     let s = Session {
-        shard: &shard,
+        core: &*core,
         url: venue::connection_url(&v.ws_url, &conn),
         channels: venue::connection_channels(&conn),
         src: FrameSource {
@@ -154,14 +202,14 @@ fn resubscription(
     Some(frames)
 }
 
-impl Session<'_> {
+impl<C: Core> Session<'_, C> {
     /// One connection plan's life: connect, subscribe, read. A planned
     /// rotation (lifetime, venue notice) opens the replacement before the old
     /// connection closes (see [`Session::rotate`]); a drop backs off and
     /// reconnects, and only then are its books marked unsynced.
     async fn connection(&self) {
         let conn = self.conn;
-        let vs = &self.shard.stats.venue(conn.venue);
+        let vs = &self.core.stats().venue(conn.venue);
         let seed = (conn.id as u64) ^ crate::sys::now_ns();
         let mut backoff = Backoff::new(BACKOFF_BASE, BACKOFF_CAP, seed);
         let mut attempt: u64 = 0;
@@ -232,7 +280,7 @@ impl Session<'_> {
         let d = backoff.next_delay();
         match e.retry_after {
             Some(r) if r > d => {
-                self.shard.stats.venue(conn.venue).connect_throttled.inc();
+                self.core.stats().venue(conn.venue).connect_throttled.inc();
                 log::warn!(
                     "conn {} {}: the venue asked to retry after {r:?}; waiting",
                     conn.id,
@@ -247,7 +295,7 @@ impl Session<'_> {
     /// Connects (within the venue's connection-rate share) and subscribes.
     async fn open(&self, shadow: bool) -> Result<Live, OpenFailed> {
         let (conn, url, v) = (self.conn, &self.url, &self.v);
-        let vs = self.shard.stats.venue(conn.venue);
+        let vs = self.core.stats().venue(conn.venue);
         self.connect_permit().await;
         let mut stream = match ws::connect(url, v.tls.as_ref(), CONNECT_TIMEOUT).await {
             Ok(s) => s,
@@ -269,9 +317,9 @@ impl Session<'_> {
                 })
             }
         }
-        let epoch = self.shard.sessions.epochs.get().wrapping_add(1);
-        self.shard.sessions.epochs.set(epoch);
-        self.shard.pipeline.borrow_mut().conn_up(epoch);
+        let epoch = self.core.sessions().epochs.get().wrapping_add(1);
+        self.core.sessions().epochs.set(epoch);
+        self.core.pipeline().borrow_mut().conn_up(epoch);
         vs.connections_up.add(1);
         vs.streams_up.add(conn.streams.len() as i64);
         log::info!(
@@ -304,7 +352,7 @@ impl Session<'_> {
         loop {
             let now = Instant::now();
             let wait = {
-                let mut log = self.shard.sessions.connects[venue.index()].borrow_mut();
+                let mut log = self.core.sessions().connects[venue.index()].borrow_mut();
                 while log
                     .front()
                     .is_some_and(|&t| now.duration_since(t) >= window)
@@ -318,7 +366,7 @@ impl Session<'_> {
                 log.front()
                     .map(|&t| window.saturating_sub(now.duration_since(t)))
             };
-            self.shard.stats.venue(venue).connect_throttled.inc();
+            self.core.stats().venue(venue).connect_throttled.inc();
             glommio::timer::sleep(wait.unwrap_or(window)).await;
         }
     }
@@ -327,8 +375,8 @@ impl Session<'_> {
     /// when it was lost (not replaced) its books can no longer be trusted.
     async fn close_live(&self, mut live: Live, lost: bool) {
         let conn = self.conn;
-        self.shard.pipeline.borrow_mut().conn_down(live.epoch);
-        let vs = self.shard.stats.venue(conn.venue);
+        self.core.pipeline().borrow_mut().conn_down(live.epoch);
+        let vs = self.core.stats().venue(conn.venue);
         vs.connections_up.add(-1);
         vs.streams_up.add(-(conn.streams.len() as i64));
         if lost {
@@ -350,7 +398,7 @@ impl Session<'_> {
     /// The connection dropped: its books can no longer be trusted.
     fn connection_lost(&self) {
         let conn = self.conn;
-        let mut p = self.shard.pipeline.borrow_mut();
+        let mut p = self.core.pipeline().borrow_mut();
         for s in &conn.streams {
             if matches!(s.data_type, DataType::OrderBook | DataType::OrderBookDelta) {
                 p.books_mut().on_disconnect(conn.venue, &s.symbol);

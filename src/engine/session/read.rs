@@ -4,7 +4,7 @@
 
 use super::signal::Signal;
 use super::watch::Watch;
-use super::{resubscription, Live, RequestLog, Session};
+use super::{resubscription, Core, Live, RequestLog, Session};
 use crate::book::BookAction;
 use crate::conn::ws;
 use crate::engine::pipeline::{received_slot, BookRequest, Frame, FrameAnswer};
@@ -48,13 +48,13 @@ enum Ev {
     Other,
 }
 
-impl Session<'_> {
+impl<C: Core> Session<'_, C> {
     /// Reads frames until the connection ends, a rotation is due (primary)
     /// or the overlap is over (see [`Mode`]). Sends the venue's heartbeats,
     /// parser replies and book resubscriptions.
     pub(super) async fn read_loop(&self, live: &mut Live, mode: Mode<'_>) -> End {
         let venue = self.conn.venue;
-        let vs = self.shard.stats.venue(venue);
+        let vs = self.core.stats().venue(venue);
         let heartbeat = venue::protocol(venue).heartbeat();
         // Streams whose silence means a dropped subscription. Only the
         // primary connection resubscribes: an overlap is short and its
@@ -144,7 +144,7 @@ impl Session<'_> {
                         _ => None,
                     };
                     if let Some(r) = rejected {
-                        let mut p = self.shard.pipeline.borrow_mut();
+                        let mut p = self.core.pipeline().borrow_mut();
                         p.on_frame(&self.src, Frame::Rejected(r, 0), now, cstate);
                     }
                     // A bad UTF-8 frame was read whole: skip it, keep the connection.
@@ -161,11 +161,11 @@ impl Session<'_> {
             last_frame_ns = now;
             if msg.len() > ws::MAX_MESSAGE_BYTES {
                 let frame = Frame::Rejected(Malformed::Oversized, msg.len());
-                let mut p = self.shard.pipeline.borrow_mut();
+                let mut p = self.core.pipeline().borrow_mut();
                 p.on_frame(&self.src, frame, now, cstate);
                 continue;
             }
-            if self.shard.engine.discard_frames {
+            if self.core.discard_frames() {
                 vs.frames_received[received_slot(self.src.conn_type)].inc();
                 vs.bytes_received.add(msg.len() as u64);
                 continue;
@@ -174,16 +174,16 @@ impl Session<'_> {
                 Message::Text(text) => {
                     let frame = Frame::Text(text.as_str());
                     let answer = self
-                        .shard
-                        .pipeline
+                        .core
+                        .pipeline()
                         .borrow_mut()
                         .on_frame(&self.src, frame, now, cstate);
                     if answer.parsed_ns >= now {
                         clock = Some((stream.get_ref().reads(), answer.parsed_ns));
                     }
-                    self.shard.batch_grew(answer.full, answer.started, now);
+                    self.core.batch_grew(answer.full, answer.started, now);
                     if answer.gaps {
-                        self.shard.take_gaps();
+                        self.core.take_gaps();
                     }
                     let notice = answer.outcome == FrameOutcome::Notice;
                     if answer.book.is_some() || !answer.replies.is_empty() {
@@ -196,7 +196,7 @@ impl Session<'_> {
                     }
                 }
                 Message::Binary(b) => {
-                    let mut p = self.shard.pipeline.borrow_mut();
+                    let mut p = self.core.pipeline().borrow_mut();
                     p.on_frame(&self.src, Frame::Binary(&b), now, cstate);
                 }
                 // tungstenite has already queued the pong.
@@ -222,7 +222,7 @@ impl Session<'_> {
         watch: &mut [Watch],
         requests: &mut RequestLog,
     ) -> Result<(), End> {
-        let vs = self.shard.stats.venue(self.conn.venue);
+        let vs = self.core.stats().venue(self.conn.venue);
         // No frame, ping or pong for this long: dead even if TCP
         // has not noticed (a quiet stream still gets pings/pongs).
         let quiet = Duration::from_nanos(quiet_ns);
@@ -273,7 +273,7 @@ impl Session<'_> {
                 Err(e) => return Err(End::Lost(format!("sending resubscription: {e}"))),
             }
         }
-        let vs = self.shard.stats.venue(self.conn.venue);
+        let vs = self.core.stats().venue(self.conn.venue);
         for r in answer.replies {
             if let Err(e) = stream.send(Message::text(r)).await {
                 return Err(End::Lost(format!("sending reply: {e}")));
@@ -297,7 +297,7 @@ impl Session<'_> {
         let venue = self.conn.venue;
         match req.action {
             BookAction::None => {}
-            BookAction::FetchSnapshot => self.shard.fetch_snapshot(venue, req.raw_symbol),
+            BookAction::FetchSnapshot => self.core.fetch_snapshot(venue, req.raw_symbol),
             BookAction::Resubscribe => {
                 let channel =
                     vec![venue::protocol(venue).channel(&req.raw_symbol, DataType::OrderBook)];
@@ -305,7 +305,7 @@ impl Session<'_> {
                     return Ok(false);
                 };
                 log::info!("{venue}: resubscribing {} to resync its book", channel[0]);
-                self.shard.stats.venue(venue).book_resubscribes.inc();
+                self.core.stats().venue(venue).book_resubscribes.inc();
                 for f in frames {
                     stream.send(Message::text(f)).await?;
                 }

@@ -5,7 +5,7 @@
 
 use super::read::{End, Mode};
 pub(super) use super::signal::Signal;
-use super::{Live, Session, VenueRuntime, BACKOFF_BASE, BACKOFF_CAP};
+use super::{Core, Live, Session, VenueRuntime, BACKOFF_BASE, BACKOFF_CAP};
 use crate::conn::{ws, Backoff};
 use std::time::{Duration, Instant};
 
@@ -46,7 +46,7 @@ pub(super) fn rotation_due(v: &VenueRuntime, since: Instant) -> Option<Instant> 
     }
 }
 
-impl Session<'_> {
+impl<C: Core> Session<'_, C> {
     /// Make-before-break: keeps reading `old` while a replacement connects
     /// and subscribes, runs both for the overlap (continuity and the books'
     /// shadow rule keep one copy of everything), then closes `old`. If `old`
@@ -104,7 +104,7 @@ impl Session<'_> {
                     // ahead of the old connection (its records are then all
                     // merged), or the old one ended, or 10 overlaps passed.
                     let quiet_ns = crate::sys::now_ns()
-                        .saturating_sub(self.shard.pipeline.borrow().last_deferred_ns());
+                        .saturating_sub(self.core.pipeline().borrow().last_deferred_ns());
                     let caught_up = quiet_ns > SWITCH_QUIET.as_nanos() as u64;
                     if !matches!(end, End::Stopped)
                         || switch.is_set()
@@ -137,11 +137,11 @@ impl Session<'_> {
             Some(mut new) => {
                 new.cstate.shadow = false;
                 // Records of `old` compare with `new` as one connection's.
-                self.shard
-                    .pipeline
+                self.core
+                    .pipeline()
                     .borrow_mut()
                     .retire(old.epoch, new.epoch);
-                let vs = self.shard.stats.venue(conn.venue);
+                let vs = self.core.stats().venue(conn.venue);
                 vs.connections_up.add(-1);
                 vs.streams_up.add(-(conn.streams.len() as i64));
                 if matches!(old_end, End::Stopped) {

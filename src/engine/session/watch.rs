@@ -2,7 +2,7 @@
 //! subscription (it happens, and pings keep such a socket looking healthy),
 //! so the session subscribes them again.
 
-use super::{resubscription, RequestLog, Session};
+use super::{resubscription, Core, RequestLog, Session};
 use crate::config::plan::StreamSpec;
 use crate::conn::ws;
 use crate::venue;
@@ -17,7 +17,7 @@ pub(super) struct Watch {
     since_ns: u64,
 }
 
-impl Session<'_> {
+impl<C: Core> Session<'_, C> {
     /// The streams whose silence means a dropped subscription, watched from
     /// `started_ns` (those with a `stream_stale_after` for their data type).
     pub(super) fn watch_list(&self, started_ns: u64) -> Vec<Watch> {
@@ -52,7 +52,7 @@ impl Session<'_> {
         let now = crate::sys::now_ns();
         let mut silent: Vec<&StreamSpec> = Vec::new();
         {
-            let p = self.shard.pipeline.borrow();
+            let p = self.core.pipeline().borrow();
             for w in watch.iter_mut() {
                 let s = &conn.streams[w.stream];
                 let seen = p
@@ -79,15 +79,15 @@ impl Session<'_> {
         let Some(frames) = resubscription(venue, &channels, requests) else {
             return Ok(false);
         };
-        let vs = self.shard.stats.venue(venue);
+        let vs = self.core.stats().venue(venue);
         {
-            let mut p = self.shard.pipeline.borrow_mut();
+            let mut p = self.core.pipeline().borrow_mut();
             for s in &silent {
                 vs.stale_streams[s.data_type.index()].inc();
                 p.stream_lost(venue, s.data_type, &s.symbol);
             }
         }
-        if let Some(n) = self.shard.sessions.stale_log.borrow_mut().check(now) {
+        if let Some(n) = self.core.sessions().stale_log.borrow_mut().check(now) {
             log::warn!(
                 "conn {} {venue}: no data on {} for their silence limit while the connection is up; subscribing again ({n} more such lines suppressed)",
                 conn.id,

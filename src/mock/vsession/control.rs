@@ -159,7 +159,7 @@ pub(super) fn bybit_control(shared: &Shared, conn: &VConn, cat: Cat, text: &str)
                     return fail(format!("error:already subscribed,topic:{t}"));
                 }
                 for (t, (chan, idx)) in parsed {
-                    let sym = crate::mock::venues::BTC_ETH_USDT[idx].0.to_string();
+                    let sym = bybit::SYMBOLS[idx].0.to_string();
                     conn.add(
                         shared,
                         FeedSub::new(shared, venue, chan, idx, t.clone(), sym),
@@ -225,9 +225,9 @@ pub(super) fn deribit_control(shared: &Shared, conn: &VConn, text: &str) -> Vec<
                 };
                 if method == "public/subscribe" {
                     let sym = if chan == Some(Chan::Volatility) {
-                        crate::mock::venues::DERIBIT_VOL_INDICES[idx]
+                        deribit::VOL_INDICES[idx]
                     } else {
-                        crate::mock::venues::DERIBIT_INSTRUMENTS[idx]
+                        deribit::INSTRUMENTS[idx]
                     };
                     conn.add(
                         shared,

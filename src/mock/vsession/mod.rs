@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use futures_util::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use crate::mock::bybit::Cat;
-use crate::mock::fault;
+use crate::mock::fault::{self, Flavor};
 use crate::mock::feed::FeedSub;
 use crate::mock::stats::{bump, Bump};
 use crate::mock::ws::{self, Decoded};
@@ -41,6 +41,37 @@ pub(crate) enum Proto {
 }
 
 impl Proto {
+    /// The protocol of a WebSocket upgrade path (trailing `/` ignored);
+    /// `None`: a Binance stream path or unknown.
+    pub fn of_path(path: &str) -> Option<Proto> {
+        match path.trim_end_matches('/') {
+            "/ws/v5/public" => Some(Proto::Okx),
+            "/ws/api/v2" => Some(Proto::Deribit),
+            "/v5/public/spot" => Some(Proto::Bybit(Cat::Spot)),
+            "/v5/public/linear" => Some(Proto::Bybit(Cat::Linear)),
+            _ => None,
+        }
+    }
+
+    /// Its class of connection faults (`fault::SLOTS`).
+    pub fn fault_slot(self) -> usize {
+        match self {
+            Proto::Okx => fault::SLOT_OKX,
+            Proto::Bybit(Cat::Spot) => fault::SLOT_BYBIT_SPOT,
+            Proto::Bybit(Cat::Linear) => fault::SLOT_BYBIT_LINEAR,
+            Proto::Deribit => fault::SLOT_DERIBIT,
+        }
+    }
+
+    /// How faults speak on a connection of this protocol (its close notice).
+    pub fn flavor(self, conn_id: &str) -> Flavor<'_> {
+        match self {
+            Proto::Okx => Flavor::Okx { conn_id },
+            Proto::Bybit(_) => Flavor::Bybit,
+            Proto::Deribit => Flavor::Deribit,
+        }
+    }
+
     /// Stats key of connection-level counters.
     pub fn stats_key(self) -> &'static str {
         match self {

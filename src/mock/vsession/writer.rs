@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 use futures_util::io::{AsyncWrite, AsyncWriteExt};
 
 use super::{Proto, VConn, CHUNK};
-use crate::mock::bybit::Cat;
-use crate::mock::fault::{self, Due, Flavor};
+use crate::mock::fault::{self, Due};
 use crate::mock::feed;
 use crate::mock::ws;
 use crate::mock::{deribit, Shared};
@@ -16,17 +15,7 @@ pub(super) async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &VConn,
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 8 * 1024);
     let mut scratch = String::with_capacity(4096);
     let idle = Duration::from_millis(shared.opts.okx_idle_timeout_ms);
-    let (slot, flavor) = match conn.proto {
-        Proto::Okx => (
-            fault::SLOT_OKX,
-            Flavor::Okx {
-                conn_id: &conn.conn_id,
-            },
-        ),
-        Proto::Bybit(Cat::Spot) => (fault::SLOT_BYBIT_SPOT, Flavor::Bybit),
-        Proto::Bybit(Cat::Linear) => (fault::SLOT_BYBIT_LINEAR, Flavor::Bybit),
-        Proto::Deribit => (fault::SLOT_DERIBIT, Flavor::Deribit),
-    };
+    let (slot, flavor) = (conn.proto.fault_slot(), conn.proto.flavor(&conn.conn_id));
     let mut faults = fault::ConnState::new(&shared.faults, slot);
     loop {
         for symbol in faults.new_mutes(&shared.faults) {

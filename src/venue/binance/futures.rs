@@ -28,8 +28,8 @@ use crate::batch::Batch;
 use crate::book::{BookMsg, SyncRule};
 use crate::model::{DataType, VenueId};
 use crate::venue::{
-    Endpoints, FrameOutcome, Instrument, InstrumentMap, Malformed, ParseCtx, Protocol, RestLimit,
-    RestRequest, Source,
+    Endpoints, ErrorShape, FrameOutcome, Instrument, InstrumentMap, Malformed, ParseCtx, Protocol,
+    RestLimit, RestRequest, Source,
 };
 use std::time::Duration;
 use url::Url;
@@ -224,6 +224,10 @@ impl Protocol for BinanceFutures {
             weight: 2400,
             window: Duration::from_secs(60),
         }
+    }
+
+    fn rest_error_shape(&self) -> ErrorShape {
+        super::rest::ERROR_SHAPE
     }
 
     /// Weight 1 each: documented for `openInterest`; the `/futures/data`

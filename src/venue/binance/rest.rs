@@ -17,10 +17,16 @@ use super::wire::{self, LevelsSeed};
 use crate::batch::{Batch, LongShortRatio, OpenInterest, Origin, Record};
 use crate::book::BookMsg;
 use crate::model::{DataType, VenueId};
-use crate::venue::{FrameOutcome, Instrument, Malformed};
+use crate::venue::{ErrorShape, FrameOutcome, Instrument, Malformed};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::fmt;
+
+/// Error answers, for their log line: Binance (spot and USDⓈ-M): `{"code":-1121,"msg":"Invalid symbol."}`.
+pub const ERROR_SHAPE: ErrorShape = ErrorShape {
+    code: &["code"],
+    message: &["msg"],
+};
 
 /// Binance's "Invalid symbol." error code.
 const INVALID_SYMBOL: i64 = -1121;

@@ -11,8 +11,8 @@ use crate::batch::Batch;
 use crate::book::{BookMsg, SyncRule};
 use crate::model::{DataType, VenueId};
 use crate::venue::{
-    Endpoints, FrameOutcome, InstrumentMap, Malformed, ParseCtx, Protocol, RestLimit, RestRequest,
-    Source,
+    Endpoints, ErrorShape, FrameOutcome, InstrumentMap, Malformed, ParseCtx, Protocol, RestLimit,
+    RestRequest, Source,
 };
 use std::time::Duration;
 use url::Url;
@@ -149,6 +149,10 @@ impl Protocol for BinanceSpot {
             weight: 6000,
             window: Duration::from_secs(60),
         }
+    }
+
+    fn rest_error_shape(&self) -> ErrorShape {
+        super::rest::ERROR_SHAPE
     }
 
     fn on_text(

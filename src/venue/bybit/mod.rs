@@ -21,8 +21,8 @@ use crate::batch::Batch;
 use crate::book::SyncRule;
 use crate::model::{DataType, VenueId};
 use crate::venue::{
-    Endpoints, FrameOutcome, Heartbeat, Instrument, InstrumentMap, ParseCtx, Protocol, RestLimit,
-    RestRequest, Source,
+    Endpoints, ErrorShape, FrameOutcome, Heartbeat, Instrument, InstrumentMap, ParseCtx, Protocol,
+    RestLimit, RestRequest, Source,
 };
 use std::time::Duration;
 
@@ -190,6 +190,10 @@ impl Protocol for Bybit {
             weight: 300,
             window: Duration::from_secs(5),
         }
+    }
+
+    fn rest_error_shape(&self) -> ErrorShape {
+        rest::ERROR_SHAPE
     }
 
     fn poll_request(&self, dt: DataType, inst: &Instrument) -> Option<RestRequest> {

@@ -10,10 +10,16 @@
 
 use crate::batch::{Batch, LongShortRatio, Origin, Record};
 use crate::model::{DataType, VenueId};
-use crate::venue::{FrameOutcome, Instrument, InstrumentMap, Malformed, RestRequest};
+use crate::venue::{ErrorShape, FrameOutcome, Instrument, InstrumentMap, Malformed, RestRequest};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Deserialize;
 use sonic_rs::RawNumber;
+
+/// Error answers, for their log line: Bybit: `{"retCode":10001,"retMsg":"…","result":{}}`.
+pub const ERROR_SHAPE: ErrorShape = ErrorShape {
+    code: &["retCode"],
+    message: &["retMsg"],
+};
 
 pub const INSTRUMENTS_PATH: &str = "/v5/market/instruments-info";
 pub const ACCOUNT_RATIO_PATH: &str = "/v5/market/account-ratio";

@@ -24,7 +24,8 @@ use crate::batch::Batch;
 use crate::book::SyncRule;
 use crate::model::{DataType, VenueId};
 use crate::venue::{
-    Endpoints, FrameOutcome, InstrumentMap, ParseCtx, Protocol, RestLimit, RestRequest, Source,
+    Endpoints, ErrorShape, FrameOutcome, InstrumentMap, ParseCtx, Protocol, RestLimit, RestRequest,
+    Source,
 };
 use std::time::Duration;
 
@@ -194,6 +195,10 @@ impl Protocol for Deribit {
             weight: 20,
             window: Duration::from_secs(1),
         }
+    }
+
+    fn rest_error_shape(&self) -> ErrorShape {
+        rest::ERROR_SHAPE
     }
 
     fn on_text(

@@ -6,8 +6,14 @@
 //! Amounts of instruments quoted in `USD` are USD (see [`super::wire`]);
 //! `contract_value` stays `None` (Deribit amounts are not contract counts).
 
-use crate::venue::{InstrumentMap, RestRequest};
+use crate::venue::{ErrorShape, InstrumentMap, RestRequest};
 use serde::Deserialize;
+
+/// Error answers, for their log line: Deribit (JSON-RPC): `{"jsonrpc":"2.0","error":{"code":10009,"message":"…"}}`.
+pub const ERROR_SHAPE: ErrorShape = ErrorShape {
+    code: &["error", "code"],
+    message: &["error", "message"],
+};
 
 pub const INSTRUMENTS_PATH: &str = "/api/v2/public/get_instruments?currency=any&kind=future";
 

@@ -37,8 +37,8 @@ use crate::batch::Batch;
 use crate::book::SyncRule;
 use crate::model::{DataType, VenueId};
 use crate::venue::{
-    Endpoints, FrameOutcome, Heartbeat, Instrument, InstrumentMap, ParseCtx, Protocol, RestLimit,
-    RestRequest, Source,
+    Endpoints, ErrorShape, FrameOutcome, Heartbeat, Instrument, InstrumentMap, ParseCtx, Protocol,
+    RestLimit, RestRequest, Source,
 };
 use std::time::Duration;
 
@@ -249,6 +249,10 @@ impl Protocol for Okx {
             weight: 20,
             window: Duration::from_secs(2),
         }
+    }
+
+    fn rest_error_shape(&self) -> ErrorShape {
+        rest::ERROR_SHAPE
     }
 
     fn poll_request(&self, dt: DataType, inst: &Instrument) -> Option<RestRequest> {

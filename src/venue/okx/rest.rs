@@ -19,11 +19,17 @@
 use super::wire::{ms, size, Row};
 use crate::batch::{Batch, LongShortRatio, Origin, Record};
 use crate::model::{DataType, VenueId};
-use crate::venue::{FrameOutcome, Instrument, InstrumentMap, Malformed, RestRequest};
+use crate::venue::{ErrorShape, FrameOutcome, Instrument, InstrumentMap, Malformed, RestRequest};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use sonic_rs::LazyValue;
 use std::convert::Infallible;
+
+/// Error answers, for their log line: OKX: `{"code":"51001","msg":"…","data":[]}`.
+pub const ERROR_SHAPE: ErrorShape = ErrorShape {
+    code: &["code"],
+    message: &["msg"],
+};
 
 /// Instrument list, followed by `SPOT` or `SWAP` (20 req / 2 s per IP).
 pub const INSTRUMENTS_PATH: &str = "/api/v5/public/instruments?instType=";
