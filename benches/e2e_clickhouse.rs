@@ -41,12 +41,19 @@ const SYMS: [&str; 8] = [
     "BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "ETHBTC",
 ];
 
-fn config(dir: &Path, sink: SinkKind, load: Load, mock_port: u16, ch_url: &str, nsym: usize) -> std::path::PathBuf {
+fn config(
+    dir: &Path,
+    sink: SinkKind,
+    load: Load,
+    mock_port: u16,
+    ch_url: &str,
+    nsym: usize,
+) -> std::path::PathBuf {
     let sink_text = match sink {
         SinkKind::File => "kind = \"file\"\n".to_string(),
-        SinkKind::ClickHouse => format!(
-            "kind = \"clickhouse\"\n[sink.clickhouse]\nurl = \"{ch_url}\"\nttl_days = 0\n"
-        ),
+        SinkKind::ClickHouse => {
+            format!("kind = \"clickhouse\"\n[sink.clickhouse]\nurl = \"{ch_url}\"\nttl_days = 0\n")
+        }
     };
     let ca = dir.join("tls/ca.pem");
     let venue = match load {
@@ -82,7 +89,11 @@ struct Figures {
 }
 
 fn run(sink: SinkKind, load: Load, nsym: usize, per_symbol: u64, book_updates: u64) -> Figures {
-    let base = if Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
+    let base = if Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
     let dir = tempfile::tempdir_in(base).unwrap();
     let ch = (sink == SinkKind::ClickHouse).then(|| ClickHouse::start(&dir.path().join("ch")));
     let url = ch.as_ref().map(|c| c.url()).unwrap_or_default();
@@ -91,8 +102,16 @@ fn run(sink: SinkKind, load: Load, nsym: usize, per_symbol: u64, book_updates: u
     let mock_args: Vec<&str> = match load {
         Load::Trades => vec!["--trades-per-symbol", &n, "--rate", "0", "--core", "1"],
         Load::Books => vec![
-            "--trades-per-symbol", "1", "--book-depth", "400", "--book-rate", "1000",
-            "--book-updates", &u, "--core", "1",
+            "--trades-per-symbol",
+            "1",
+            "--book-depth",
+            "400",
+            "--book-rate",
+            "1000",
+            "--book-updates",
+            &u,
+            "--core",
+            "1",
         ],
     };
     let (mock, addr) = start_mock(&dir.path().join("tls"), &mock_args);
@@ -100,10 +119,26 @@ fn run(sink: SinkKind, load: Load, nsym: usize, per_symbol: u64, book_updates: u
     let (mut collector, metrics) = start_collector(&cfg);
     let pid = collector.child.id();
     let (family, filter, total) = match (sink, load) {
-        (SinkKind::File, Load::Trades) => ("marketprism_messages_written_total", "data_type=\"trade\"", per_symbol * nsym as u64),
-        (SinkKind::File, Load::Books) => ("marketprism_messages_written_total", "data_type=\"orderbook\"", 0),
-        (SinkKind::ClickHouse, Load::Trades) => ("marketprism_clickhouse_rows_inserted_total", "table=\"trades\"", per_symbol * nsym as u64),
-        (SinkKind::ClickHouse, Load::Books) => ("marketprism_clickhouse_rows_inserted_total", "table=\"orderbooks\"", 0),
+        (SinkKind::File, Load::Trades) => (
+            "marketprism_messages_written_total",
+            "data_type=\"trade\"",
+            per_symbol * nsym as u64,
+        ),
+        (SinkKind::File, Load::Books) => (
+            "marketprism_messages_written_total",
+            "data_type=\"orderbook\"",
+            0,
+        ),
+        (SinkKind::ClickHouse, Load::Trades) => (
+            "marketprism_clickhouse_rows_inserted_total",
+            "table=\"trades\"",
+            per_symbol * nsym as u64,
+        ),
+        (SinkKind::ClickHouse, Load::Books) => (
+            "marketprism_clickhouse_rows_inserted_total",
+            "table=\"orderbooks\"",
+            0,
+        ),
     };
     let mut first: Option<(Instant, f64)> = None;
     let mut last_n = 0u64;
@@ -126,11 +161,19 @@ fn run(sink: SinkKind, load: Load, nsym: usize, per_symbol: u64, book_updates: u
         std::thread::sleep(Duration::from_millis(10));
     };
     let (t0, c0) = first.unwrap_or((Instant::now(), cpu_seconds(pid)));
-    let settle = if total == 0 { Duration::from_secs(2) } else { Duration::ZERO };
-    let span = (t0.elapsed().saturating_sub(settle)).as_secs_f64().max(1e-9);
+    let settle = if total == 0 {
+        Duration::from_secs(2)
+    } else {
+        Duration::ZERO
+    };
+    let span = (t0.elapsed().saturating_sub(settle))
+        .as_secs_f64()
+        .max(1e-9);
     let cpu = cpu_seconds(pid) - c0;
     assert_eq!(
-        collector.signal_and_wait(libc::SIGTERM, Duration::from_secs(60)).code(),
+        collector
+            .signal_and_wait(libc::SIGTERM, Duration::from_secs(60))
+            .code(),
         Some(0),
         "{}",
         collector.output()
@@ -165,14 +208,21 @@ fn main() {
             let mut cpu = [0.0f64; 2];
             for s in order {
                 let f = run(s, load, nsym, per_symbol, book_updates);
-                let label = if s == SinkKind::File { "file      " } else { "clickhouse" };
+                let label = if s == SinkKind::File {
+                    "file      "
+                } else {
+                    "clickhouse"
+                };
                 println!(
                     "  pair {p} {label} {:>9} records  {:>9.0} records/s  CPU {:>6.1} ms per 100k",
                     f.records, f.per_s, f.cpu_ms_per_100k
                 );
                 cpu[(s == SinkKind::ClickHouse) as usize] = f.cpu_ms_per_100k;
             }
-            println!("  pair {p} ClickHouse / file CPU per record: {:.2}x", cpu[1] / cpu[0].max(1e-9));
+            println!(
+                "  pair {p} ClickHouse / file CPU per record: {:.2}x",
+                cpu[1] / cpu[0].max(1e-9)
+            );
         }
     }
 }

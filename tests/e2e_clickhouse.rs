@@ -19,8 +19,8 @@ mod common;
 use common::clickhouse::{model_compare, model_compare_extras, model_expected, ClickHouse};
 use common::configs::every_type_exchanges;
 use common::*;
-use sonic_rs::JsonValueTrait;
 use marketprism::sink::clickhouse::schema::Table;
+use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -37,11 +37,12 @@ const TYPES: [(&str, &str); 8] = [
     ("volatility_index", "volatility_indices"),
 ];
 
-fn config(dir: &Path, mock_port: u16, ch_url: &str, ch_extra: &str) -> PathBuf {
+/// `sink_extra`: more `[sink]` lines; `ch_extra`: `[sink.clickhouse]` lines.
+fn config(dir: &Path, mock_port: u16, ch_url: &str, sink_extra: &str, ch_extra: &str) -> PathBuf {
     let ca = dir.join("tls/ca.pem");
     let mut text = format!(
         "[engine]\ncores = [0, 1]\nbatch_max_delay_ms = 10\n[http]\nlisten = \"127.0.0.1:0\"\n\
-         [sink]\nkind = [\"file\", \"clickhouse\"]\npath = \"{}\"\n\
+         [sink]\nkind = [\"file\", \"clickhouse\"]\npath = \"{}\"\n{sink_extra}\n\
          [sink.clickhouse]\nurl = \"{ch_url}\"\n{ch_extra}\n",
         dir.join("data").display()
     );
@@ -88,31 +89,46 @@ fn written(m: &str, dt: &str) -> f64 {
 /// Waits until every type was written and the trades stopped (the mock's
 /// trade streams are finite; polled types go on), then stops the collector
 /// with SIGTERM.
-fn run_to_end(coll: &mut Proc, maddr: SocketAddr, min_trades: f64) -> String {
+fn run_to_end(coll: &mut Proc, maddr: SocketAddr, ch: &ClickHouse, min_trades: f64) -> String {
     let mut last = -1.0;
-    wait_until("every data type written, then no more trades", Duration::from_secs(120), || {
-        let m = scrape(maddr);
-        let trades = written(&m, "trade");
-        let settled = TYPES.iter().all(|(dt, _)| written(&m, dt) > 0.0)
-            && trades >= min_trades
-            && trades == last;
-        last = trades;
-        if std::env::var("E2E_CH_DEBUG").is_ok() {
-            let c: Vec<(&str, f64)> = TYPES.iter().map(|(dt, _)| (*dt, written(&m, dt))).collect();
-            eprintln!("written {c:?}");
-        }
-        if !settled {
-            std::thread::sleep(Duration::from_millis(1000));
-        }
-        settled
-    });
-    // Every trade written to the file is in ClickHouse or refused (counted).
+    wait_until(
+        "every data type written, then no more trades",
+        Duration::from_secs(120),
+        || {
+            let m = scrape(maddr);
+            let trades = written(&m, "trade");
+            let settled = TYPES.iter().all(|(dt, _)| written(&m, dt) > 0.0)
+                && trades >= min_trades
+                && trades == last;
+            last = trades;
+            if std::env::var("E2E_CH_DEBUG").is_ok() {
+                let c: Vec<(&str, f64)> =
+                    TYPES.iter().map(|(dt, _)| (*dt, written(&m, dt))).collect();
+                eprintln!("written {c:?}");
+            }
+            if !settled {
+                std::thread::sleep(Duration::from_millis(1000));
+            }
+            settled
+        },
+    );
+    // ClickHouse caught up: nothing journaled, and the trades table and
+    // the refused count no longer move.
     let mut m = String::new();
-    wait_until("every trade inserted or refused", Duration::from_secs(60), || {
+    let mut prev = None;
+    wait_until("ClickHouse caught up", Duration::from_secs(60), || {
         m = scrape(maddr);
-        let ch = |f: &str| metric_sum(&m, f, &["table=\"trades\""]);
-        ch("marketprism_clickhouse_rows_inserted_total") + ch("marketprism_clickhouse_rejected_rows_total")
-            == written(&m, "trade")
+        let cur = (
+            count(ch, "marketprism_hot", "trades"),
+            metric_sum(&m, "marketprism_clickhouse_rejected_rows_total", &[]) as u64,
+        );
+        let done = metric_sum(&m, "marketprism_clickhouse_journal_blocks", &[]) == 0.0
+            && prev == Some(cur);
+        prev = Some(cur);
+        if !done {
+            std::thread::sleep(Duration::from_millis(600));
+        }
+        done
     });
     let status = coll.signal_and_wait(libc::SIGTERM, Duration::from_secs(60));
     assert!(status.success(), "{status:?}\n{}", coll.output());
@@ -163,11 +179,12 @@ fn every_type_is_one_row_as_marketprism_writes_it() {
     let dir = tempfile::tempdir().unwrap();
     let ch = ClickHouse::start(&dir.path().join("ch"));
     let (mock, addr) = finite_mock(dir.path(), 300, 0);
-    let cfg = config(dir.path(), addr.port(), &ch.url(), "");
+    let cfg = config(dir.path(), addr.port(), &ch.url(), "", "");
     let (mut coll, maddr) = start_collector(&cfg);
-    let m = run_to_end(&mut coll, maddr, 600.0);
+    let m = run_to_end(&mut coll, maddr, &ch, 600.0);
     assert!(
-        coll.output().contains("database marketprism_hot: tables ready"),
+        coll.output()
+            .contains("database marketprism_hot: tables ready"),
         "{}",
         coll.output()
     );
@@ -183,9 +200,8 @@ fn every_type_is_one_row_as_marketprism_writes_it() {
 
     // create_tables made MarketPrism's tables (plus ours, `gaps`), with the
     // deduplication window retried inserts need.
-    let names = ch.query(
-        "SELECT name FROM system.tables WHERE database = 'marketprism_hot' ORDER BY name",
-    );
+    let names =
+        ch.query("SELECT name FROM system.tables WHERE database = 'marketprism_hot' ORDER BY name");
     let mut want: Vec<&str> = Table::ALL.iter().map(|t| t.default_name()).collect();
     want.sort();
     assert_eq!(names.lines().collect::<Vec<_>>(), want);
@@ -233,7 +249,11 @@ fn every_type_is_one_row_as_marketprism_writes_it() {
     // A second start on the existing tables changes nothing.
     let before = tables(&ch);
     let (mut again, _) = start_collector(&cfg);
-    assert!(again.output().contains("tables ready"), "{}", again.output());
+    assert!(
+        again.output().contains("tables ready"),
+        "{}",
+        again.output()
+    );
     let status = again.signal_and_wait(libc::SIGTERM, Duration::from_secs(30));
     assert!(status.success(), "{}", again.output());
     assert_eq!(tables(&ch), before);
@@ -253,6 +273,7 @@ fn clickhouse_down_mid_run_and_lost_answers_still_store_each_row_once() {
         dir.path(),
         addr.port(),
         &ch.url(),
+        "",
         "block_max_delay_ms = 50\nrequest_timeout_ms = 2000",
     );
     let (mut coll, maddr) = start_collector(&cfg);
@@ -270,24 +291,36 @@ fn clickhouse_down_mid_run_and_lost_answers_still_store_each_row_once() {
         ch.log()
     );
     ch.kill();
-    wait_until("blocks journaled while ClickHouse is down", Duration::from_secs(20), || {
-        let m = scrape(maddr);
-        metric_sum(&m, "marketprism_clickhouse_journal_blocks", &[]) >= 3.0
-            && metric_sum(&m, "marketprism_clickhouse_up", &[]) == 0.0
-    });
+    wait_until(
+        "blocks journaled while ClickHouse is down",
+        Duration::from_secs(20),
+        || {
+            let m = scrape(maddr);
+            metric_sum(&m, "marketprism_clickhouse_journal_blocks", &[]) >= 3.0
+                && metric_sum(&m, "marketprism_clickhouse_up", &[]) == 0.0
+        },
+    );
     let (_, health) = http_get(maddr, "/health");
     assert!(
-        health.contains("\"status\":\"degraded\"") && health.contains("ClickHouse not accepting inserts"),
+        health.contains("\"status\":\"degraded\"")
+            && health.contains("ClickHouse not accepting inserts"),
         "{health}"
     );
     ch.restart();
-    let m = run_to_end(&mut coll, maddr, 2000.0);
+    let m = run_to_end(&mut coll, maddr, &ch, 2000.0);
     drop(mock);
     assert!(
-        metric_sum(&m, "marketprism_clickhouse_errors_total", &["kind=\"transient\""]) >= 3.0,
+        metric_sum(
+            &m,
+            "marketprism_clickhouse_errors_total",
+            &["kind=\"transient\""]
+        ) >= 3.0,
         "{m}"
     );
-    assert_eq!(metric_sum(&m, "marketprism_clickhouse_rejected_rows_total", &[]), 0.0);
+    assert_eq!(
+        metric_sum(&m, "marketprism_clickhouse_rejected_rows_total", &[]),
+        0.0
+    );
     assert_exactly_the_records(&ch, dir.path());
 }
 
@@ -311,9 +344,9 @@ fn refused_rows_are_counted_and_the_rest_inserted_into_tables_left_as_found() {
     ));
     let before = tables(&ch);
     let (mock, addr) = finite_mock(dir.path(), 300, 0);
-    let cfg = config(dir.path(), addr.port(), &ch.url(), "");
+    let cfg = config(dir.path(), addr.port(), &ch.url(), "", "");
     let (mut coll, maddr) = start_collector(&cfg);
-    let m = run_to_end(&mut coll, maddr, 600.0);
+    let m = run_to_end(&mut coll, maddr, &ch, 600.0);
     drop(mock);
     assert_eq!(tables(&ch), before, "existing tables are never altered");
 
@@ -329,7 +362,11 @@ fn refused_rows_are_counted_and_the_rest_inserted_into_tables_left_as_found() {
         .count() as u64;
     assert!(bad >= 5, "{bad} refused trades: the test needs some");
     assert_eq!(
-        metric_sum(&m, "marketprism_clickhouse_rejected_rows_total", &["table=\"trades\""]),
+        metric_sum(
+            &m,
+            "marketprism_clickhouse_rejected_rows_total",
+            &["table=\"trades\""]
+        ),
         bad as f64
     );
     assert_eq!(
@@ -359,16 +396,111 @@ fn a_table_without_a_written_column_stops_the_start() {
     );
     // Only its certificate is needed: the start stops before any connection.
     let (_mock, addr) = start_mock(&dir.path().join("tls"), &[]);
-    let cfg = config(dir.path(), addr.port(), &ch.url(), "");
+    let cfg = config(dir.path(), addr.port(), &ch.url(), "", "");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_marketprism"))
         .args(["run", "--config", cfg.to_str().unwrap()])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    let err = err.lines().filter(|l| !l.starts_with(' ')).collect::<Vec<_>>().join("\n");
+    let err = err
+        .lines()
+        .filter(|l| !l.starts_with(' '))
+        .collect::<Vec<_>>()
+        .join("\n");
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("table marketprism_hot.trades lacks column(s) is_maker that the sink writes"),
         "{err}"
     );
+}
+
+/// (exchange, symbol, trade_id) of every trade row.
+fn trade_keys(ch: &ClickHouse) -> Vec<String> {
+    ch.query("SELECT exchange, symbol, trade_id FROM marketprism_hot.trades FORMAT TSVRaw")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn collector_killed_with_an_insert_in_flight_resends_it_and_it_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ch = ClickHouse::start(&dir.path().join("ch"));
+    let (mock, addr) = finite_mock(dir.path(), 1500, 100);
+    // Inline file writes: a batch is in the file before it is in a block,
+    // so whatever the kill interrupts, ClickHouse holds a subset of the files.
+    let cfg = config(
+        dir.path(),
+        addr.port(),
+        &ch.url(),
+        "write_mode = \"inline\"",
+        "block_max_delay_ms = 100",
+    );
+    let (mut coll, maddr) = start_collector(&cfg);
+    wait_until("rows inserted", Duration::from_secs(30), || {
+        metric_sum(
+            &scrape(maddr),
+            "marketprism_clickhouse_rows_inserted_total",
+            &["table=\"trades\""],
+        ) > 0.0
+    });
+    // The next insert is applied, and its answer held back 5 s: the
+    // collector dies waiting for it.
+    ch.fault("apply_then_delay", &[("ms", "5000"), ("count", "1")]);
+    wait_until(
+        "an insert applied, its answer held",
+        Duration::from_secs(20),
+        || ch.stats()["inserts_answered_late"].as_u64() == Some(1),
+    );
+    coll.signal_and_wait(libc::SIGKILL, Duration::from_secs(10));
+    let late = ch.stats()["late_tokens"][0].as_str().unwrap().to_string();
+
+    // The restart finds the block in its journal and sends it first, with
+    // the same token: the server keeps the first copy only.
+    let (mut coll, maddr) = start_collector(&cfg);
+    run_to_end(&mut coll, maddr, &ch, 1.0);
+    drop(mock);
+    let attempts: Vec<u64> = ch.stats()["tokens"][late.as_str()]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(attempts.len(), 2, "{late}: {attempts:?}\n{}", ch.log());
+    assert!(attempts[0] > 0, "{attempts:?}");
+    assert_eq!(attempts[1], 0, "the resend was stored again: {attempts:?}");
+    assert!(
+        coll.output()
+            .contains("blocks left in the journal by the last run"),
+        "{}",
+        coll.output()
+    );
+
+    // No trade more often than the files have it (a trade both runs
+    // received is in both runs' files), none that was not received.
+    let keys = counts(trade_keys(&ch).into_iter());
+    let files = counts(
+        read_records(&dir.path().join("data"))
+            .into_iter()
+            .filter(|(_, r)| r["data_type"].as_str() == Some("trade"))
+            .map(|(_, r)| {
+                let id = match r["trade_id"].as_str() {
+                    Some(s) => s.to_string(),
+                    None => r["trade_id"].as_u64().unwrap().to_string(),
+                };
+                format!(
+                    "{}\t{}\t{id}",
+                    r["exchange"].as_str().unwrap(),
+                    r["symbol"].as_str().unwrap()
+                )
+            }),
+    );
+    let over: Vec<(&String, &usize)> = keys
+        .iter()
+        .filter(|(k, n)| files.get(*k).copied().unwrap_or(0) < **n)
+        .collect();
+    assert!(over.is_empty(), "rows beyond the received trades: {over:?}");
+    // Lost with the process: at most the rows not yet in a block.
+    let (rows, received): (usize, usize) = (keys.values().sum(), files.values().sum());
+    assert!(rows as f64 >= received as f64 * 0.9, "{rows} of {received}");
 }

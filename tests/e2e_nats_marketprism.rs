@@ -18,8 +18,8 @@
 
 mod common;
 
-use common::nats::{CoreSub, Raw};
 use common::configs::exchange_section;
+use common::nats::{CoreSub, Raw};
 use common::*;
 use sonic_rs::{JsonContainerTrait, JsonValueMutTrait, JsonValueTrait};
 use std::collections::BTreeMap;

@@ -466,9 +466,8 @@ fn clickhouse_preflight(
     };
     let tls = if c.config.url.starts_with("https") {
         Some(
-            crate::conn::tls::client_config(c.config.ca_file.as_deref(), true).map_err(|e| {
-                EngineError::Config(ConfigError::new("sink.clickhouse.ca_file", e))
-            })?,
+            crate::conn::tls::client_config(c.config.ca_file.as_deref(), true)
+                .map_err(|e| EngineError::Config(ConfigError::new("sink.clickhouse.ca_file", e)))?,
         )
     } else {
         None

@@ -239,9 +239,6 @@ impl Pipeline {
             self.file_result(r, now_ns);
         }
         self.send_batch();
-        if let Some(ch) = self.clickhouse.as_mut() {
-            Sink::write(ch, &self.batch, &self.stats);
-        }
         if self.sink.is_some() {
             self.write_file(now_ns, encoded);
         } else if self.live {
@@ -251,6 +248,10 @@ impl Pipeline {
                     .receive_to_written
                     .observe(written_ns.saturating_sub(rec.receive_ts_ns()));
             }
+        }
+        // After the file: a crash in between leaves ClickHouse a subset of the files.
+        if let Some(ch) = self.clickhouse.as_mut() {
+            Sink::write(ch, &self.batch, &self.stats);
         }
         if n > 0 {
             self.stats.batch_size.observe(n);

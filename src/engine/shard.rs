@@ -292,7 +292,11 @@ impl Shard {
     async fn drain_clickhouse(&self) {
         // No point waiting for a server that is not there: the journal keeps it.
         let up = self.stats.clickhouse.get().is_some_and(|s| s.up.get() > 0);
-        let wait = if up { NATS_DRAIN } else { Duration::from_millis(500) };
+        let wait = if up {
+            NATS_DRAIN
+        } else {
+            Duration::from_millis(500)
+        };
         let deadline = Instant::now() + shutdown::bounded(wait, Duration::from_millis(500));
         while self.pipeline.borrow().clickhouse_pending() > 0 && Instant::now() < deadline {
             glommio::timer::sleep(Duration::from_millis(10)).await;

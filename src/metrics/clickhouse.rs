@@ -3,7 +3,9 @@
 //! runs the sink.
 
 use super::family::{encode_all, Family, Shape};
-use super::{CoreStats, Exporter, Fmt, LocalCounter, LocalGauge, LocalHistogram, LATENCY_BOUNDS_NS};
+use super::{
+    CoreStats, Exporter, Fmt, LocalCounter, LocalGauge, LocalHistogram, LATENCY_BOUNDS_NS,
+};
 use prometheus_client::encoding::DescriptorEncoder;
 
 /// The `table` label: MarketPrism's table names, in the sink's table order
@@ -34,6 +36,9 @@ pub struct ClickHouseStats {
     pub rejected_rows: [LocalCounter; 9],
     /// Failed INSERT attempts by [`ERROR_KINDS`].
     pub errors: [LocalCounter; 3],
+    /// Blocks the server already had (a resend after a lost answer or a
+    /// crash): acknowledged, nothing written.
+    pub duplicate_blocks: LocalCounter,
     /// Records of a type with no table (orderbook_delta, ticker).
     pub no_table: LocalCounter,
     /// Records dropped because the journal's disk budget was used up.
@@ -58,6 +63,7 @@ impl Default for ClickHouseStats {
             inserts: Default::default(),
             rejected_rows: Default::default(),
             errors: Default::default(),
+            duplicate_blocks: LocalCounter::default(),
             no_table: LocalCounter::default(),
             dropped: LocalCounter::default(),
             journal_blocks: LocalGauge::default(),
@@ -95,7 +101,7 @@ fn ch(c: &CoreStats) -> Option<&ClickHouseStats> {
 const CLICKHOUSE: &[Family] = &[
     per_table(
         "clickhouse_rows_inserted",
-        "Rows ClickHouse acknowledged, per table (a resent block counts once)",
+        "Rows ClickHouse wrote, per table (as its X-ClickHouse-Summary says: a resent block it already had adds none)",
         |c, i| ch(c).map_or(0, |s| s.rows[i].get()),
     ),
     per_table(
@@ -123,6 +129,11 @@ const CLICKHOUSE: &[Family] = &[
             read: |c, i| ch(c).map_or(0, |s| s.errors[i].get()),
         },
     },
+    Family::core_counter(
+        "clickhouse_duplicate_blocks",
+        "Blocks ClickHouse already had (resent after a lost answer or a restart): nothing written",
+        |c| ch(c).map_or(0, |s| s.duplicate_blocks.get()),
+    ),
     Family::core_counter(
         "clickhouse_records_without_table",
         "Records of a type ClickHouse has no table for (orderbook_delta, ticker): not written there",

@@ -16,6 +16,7 @@
 //! [`NatsStats`]), and the plan registers at start what each core carries
 //! and what each venue offers ([`freshness::expect_streams`]).
 
+pub mod clickhouse;
 mod compat;
 pub mod family;
 pub mod freshness;
@@ -23,15 +24,14 @@ pub mod http;
 pub mod listen;
 mod local;
 mod malformed;
-pub mod clickhouse;
 mod nats;
 pub mod process;
 mod series;
 pub mod subjects;
 
+pub use clickhouse::ClickHouseStats;
 pub use local::*;
 pub use malformed::Malformed;
-pub use clickhouse::ClickHouseStats;
 pub use nats::NatsStats;
 
 use crate::model::{DataType, VenueId};

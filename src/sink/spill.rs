@@ -573,7 +573,10 @@ mod tests {
             ids.push(String::from_utf8(e.id.clone()).unwrap());
             j.pop_front().unwrap();
         }
-        assert_eq!(ids, (57..100).map(|i| format!("tok{i}")).collect::<Vec<_>>());
+        assert_eq!(
+            ids,
+            (57..100).map(|i| format!("tok{i}")).collect::<Vec<_>>()
+        );
         assert!(j.is_empty());
         assert_eq!(j.bytes(), 0);
     }

@@ -252,7 +252,8 @@ class Faults:
         self.queue = []  # [kind, params, remaining]
         self.stats = {"requests": 0, "inserts_received": 0, "inserts_applied": 0,
                       "inserts_failed": 0, "inserts_failed_by_fault": 0,
-                      "inserts_dropped_after_apply": 0, "inserts_delayed": 0, "rows": {}}
+                      "inserts_dropped_after_apply": 0, "inserts_delayed": 0,
+                      "inserts_answered_late": 0, "late_tokens": [], "rows": {}, "tokens": {}}
 
     def add(self, kind, params, count):
         with self.lock:
@@ -276,6 +277,11 @@ class Faults:
         with self.lock:
             for t, n in added.items():
                 self.stats["rows"][t] = self.stats["rows"].get(t, 0) + n
+
+    def token(self, tok, added):
+        """Rows each INSERT with deduplication token `tok` added (0: deduplicated)."""
+        with self.lock:
+            self.stats["tokens"].setdefault(tok, []).append(added)
 
     def snapshot(self):
         with self.lock:
@@ -421,6 +427,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.fail(srv.engine.error("SYNTAX_ERROR", "Empty query"), what)
         is_insert = re.match(rb"^\s*INSERT\b", sql_text, re.IGNORECASE) is not None
         drop_after = False
+        late_ms = 0
         if is_insert:
             srv.faults.bump("inserts_received")
             fault = srv.faults.take()
@@ -439,6 +446,8 @@ class Handler(BaseHTTPRequestHandler):
                     time.sleep(int(fp.get("ms", 0)) / 1000.0)
                 elif kind == "apply_then_drop":
                     drop_after = True
+                elif kind == "apply_then_delay":
+                    late_ms = int(fp.get("ms", 0))
         settings = {k: v for k, v in params.items() if k not in RESERVED and not k.startswith("param_")}
         qparams = {k[6:]: v for k, v in params.items() if k.startswith("param_")}
         database = params.get("database") or self.headers.get("X-ClickHouse-Database") or ""
@@ -457,6 +466,16 @@ class Handler(BaseHTTPRequestHandler):
         if is_insert:
             srv.faults.bump("inserts_applied")
             srv.faults.rows(added)
+            tok = params.get("insert_deduplication_token")
+            if tok:
+                srv.faults.token(tok, sum(added.values()))
+            what += f" token={tok}"
+        if late_ms:
+            # Applied; the answer comes late (a client may be gone by then).
+            srv.faults.bump("inserts_answered_late")
+            with srv.faults.lock:
+                srv.faults.stats["late_tokens"].append(tok)
+            time.sleep(late_ms / 1000.0)
         if drop_after:
             srv.faults.bump("inserts_dropped_after_apply")
             self.log(what, "applied, connection dropped (fault)")
@@ -478,8 +497,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.log(path, "200")
         if path == "/_test/fault":
             kind = params.get("kind", "")
-            if kind not in ("error", "apply_then_drop", "delay"):
-                self.answer(400, b"kind must be error, apply_then_drop or delay\n")
+            if kind not in ("error", "apply_then_drop", "delay", "apply_then_delay"):
+                self.answer(400, b"kind must be error, apply_then_drop, delay or apply_then_delay\n")
                 return self.log(path, "400")
             count = int(params.get("count", "1"))
             srv.faults.add(kind, {k: v for k, v in params.items() if k not in ("kind", "count")}, count)

@@ -112,6 +112,23 @@ pub fn classify(status: u16, code_header: Option<u32>, body: &str) -> ChError {
     }
 }
 
+/// `"written_rows":"N"` of ClickHouse's `X-ClickHouse-Summary` header.
+fn summary_written_rows(s: &str) -> Option<u64> {
+    let rest = &s[s.find("\"written_rows\"")? + "\"written_rows\"".len()..];
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+    let rest = rest.strip_prefix('"').unwrap_or(rest);
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// A successful answer.
+struct Answer {
+    body: Bytes,
+    written_rows: Option<u64>,
+}
+
 /// One core's connection to ClickHouse.
 pub struct Client {
     base: Url,
@@ -152,7 +169,8 @@ impl Client {
     }
 
     /// `INSERT INTO <table> (<cols>) FORMAT RowBinary` with `data`, deduplicated
-    /// by `token`.
+    /// by `token`. Ok(rows the server says it wrote: 0 for a block it had
+    /// already; `None` when it does not say).
     pub async fn insert(
         &mut self,
         database: &str,
@@ -160,25 +178,34 @@ impl Client {
         token: &str,
         data: Bytes,
         timeout: Duration,
-    ) -> Result<(), ChError> {
+    ) -> Result<Option<u64>, ChError> {
         let mut url = self.base.clone();
         url.query_pairs_mut()
             .append_pair("database", database)
             .append_pair("query", insert_sql)
-            .append_pair("insert_deduplication_token", token);
-        self.request(&url, data, timeout).await.map(|_| ())
+            .append_pair("insert_deduplication_token", token)
+            // The summary header then covers the whole insert.
+            .append_pair("wait_end_of_query", "1");
+        self.request(&url, data, timeout)
+            .await
+            .map(|a| a.written_rows)
     }
 
     /// Runs one statement (`sql` in the body), returning the answer.
     pub async fn query(&mut self, sql: &str, timeout: Duration) -> Result<String, ChError> {
         let url = self.base.clone();
-        let body = self
+        let a = self
             .request(&url, Bytes::copy_from_slice(sql.as_bytes()), timeout)
             .await?;
-        Ok(String::from_utf8_lossy(&body).into_owned())
+        Ok(String::from_utf8_lossy(&a.body).into_owned())
     }
 
-    async fn request(&mut self, url: &Url, body: Bytes, timeout: Duration) -> Result<Bytes, ChError> {
+    async fn request(
+        &mut self,
+        url: &Url,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<Answer, ChError> {
         let work = async {
             if self.conn.as_ref().is_none_or(|c| c.tx.is_closed()) {
                 self.drop_conn();
@@ -223,13 +250,21 @@ impl Client {
                 .get("x-clickhouse-exception-code")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse().ok());
+            let written_rows = resp
+                .headers()
+                .get("x-clickhouse-summary")
+                .and_then(|v| v.to_str().ok())
+                .and_then(summary_written_rows);
             let answer = Limited::new(resp.into_body(), MAX_ANSWER_BYTES)
                 .collect()
                 .await
                 .map_err(|e| ChError::Transient(format!("reading ClickHouse's answer: {e}")))?
                 .to_bytes();
             if status == 200 && code.is_none() {
-                Ok(answer)
+                Ok(Answer {
+                    body: answer,
+                    written_rows,
+                })
             } else {
                 Err(classify(status, code, &String::from_utf8_lossy(&answer)))
             }
@@ -249,12 +284,14 @@ impl Client {
     }
 
     async fn open(&self) -> Result<Conn, ChError> {
-        let transport =
-            Transport::connect(&self.host, self.port, self.tls.as_ref(), self.connect_timeout)
-                .await
-                .map_err(|e| {
-                    ChError::Transient(format!("connect {}:{}: {e}", self.host, self.port))
-                })?;
+        let transport = Transport::connect(
+            &self.host,
+            self.port,
+            self.tls.as_ref(),
+            self.connect_timeout,
+        )
+        .await
+        .map_err(|e| ChError::Transient(format!("connect {}:{}: {e}", self.host, self.port)))?;
         let (tx, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(
             smol_hyper::rt::FuturesIo::new(transport),
         )
@@ -286,6 +323,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn summary_says_the_rows_written() {
+        let h = r#"{"read_rows":"0","read_bytes":"0","written_rows":"1234","written_bytes":"99"}"#;
+        assert_eq!(summary_written_rows(h), Some(1234));
+        assert_eq!(summary_written_rows(r#"{"written_rows": 0}"#), Some(0));
+        assert_eq!(summary_written_rows("{}"), None);
+    }
+
+    #[test]
     fn answers_sort_by_code_then_status() {
         let b = "Code: 469. DB::Exception: Constraint `c` for table t is violated. (VIOLATED_CONSTRAINT)";
         assert!(matches!(
@@ -301,8 +346,14 @@ mod tests {
             ChError::Config { code: 516, .. }
         ));
         // TOO_MANY_PARTS: the server is behind; the data is fine.
-        assert!(matches!(classify(500, Some(252), ""), ChError::Transient(_)));
-        assert!(matches!(classify(502, None, "bad gateway"), ChError::Transient(_)));
+        assert!(matches!(
+            classify(500, Some(252), ""),
+            ChError::Transient(_)
+        ));
+        assert!(matches!(
+            classify(502, None, "bad gateway"),
+            ChError::Transient(_)
+        ));
         assert!(matches!(classify(429, None, ""), ChError::Transient(_)));
         assert!(matches!(
             classify(401, None, "who"),

@@ -162,7 +162,10 @@ impl ClickHouseSinkConfig {
             );
         }
         if !(100..=600_000).contains(&self.connect_timeout_ms) {
-            return err("connect_timeout_ms", "must be between 100 and 600000".into());
+            return err(
+                "connect_timeout_ms",
+                "must be between 100 and 600000".into(),
+            );
         }
         if !(100..=3_600_000).contains(&self.request_timeout_ms) {
             return err(
@@ -262,7 +265,10 @@ mod tests {
             ("url = \"http://x:8123/?database=a\"", "sink.clickhouse.url"),
             ("database = \"a-b\"", "sink.clickhouse.database"),
             ("tables = { nope = \"x\" }", "sink.clickhouse.tables.nope"),
-            ("tables = { trades = \"t;drop\" }", "sink.clickhouse.tables.trades"),
+            (
+                "tables = { trades = \"t;drop\" }",
+                "sink.clickhouse.tables.trades",
+            ),
             ("dedup_window = 0", "sink.clickhouse.dedup_window"),
             ("block_max_rows = 0", "sink.clickhouse.block_max_rows"),
             (

@@ -156,7 +156,8 @@ impl ClickHouseSink {
 
     /// Blocks waiting for ClickHouse (journal) or being built.
     pub fn pending_blocks(&self) -> u64 {
-        self.shared.journal.borrow().len() + self.builders.iter().filter(|b| b.rows > 0).count() as u64
+        self.shared.journal.borrow().len()
+            + self.builders.iter().filter(|b| b.rows > 0).count() as u64
     }
 
     /// The sender task, for the core to stop after its drain (what it did

@@ -140,15 +140,28 @@ impl Sender {
                 (data.slice(from..e[b - 1]), format!("{token}.{a}-{b}"))
             };
             match self.insert(t, &tok, part).await {
-                Ok(()) => {
-                    self.stats.rows[t.index()].add((b - a) as u64);
+                Ok(written) => {
+                    let sent = (b - a) as u64;
+                    // The server says what it wrote: 0 for a block it had
+                    // already (a resend); a server that does not say wrote all.
+                    let w = written.unwrap_or(sent).min(sent);
+                    self.stats.rows[t.index()].add(w);
+                    if w == 0 {
+                        self.stats.duplicate_blocks.inc();
+                    }
                 }
                 Err((code, message)) => {
                     if ends.is_none() {
                         match rowbinary::row_ends(t, &data) {
                             Ok(e) if e.len() == rows as usize => ends = Some(e),
                             _ => {
-                                self.refused(t, (b - a) as u64, code, "the block does not split into its rows", &message);
+                                self.refused(
+                                    t,
+                                    (b - a) as u64,
+                                    code,
+                                    "the block does not split into its rows",
+                                    &message,
+                                );
                                 continue;
                             }
                         }
@@ -178,8 +191,14 @@ impl Sender {
     }
 
     /// One INSERT, retried until it lands or the server refuses its data:
-    /// Err((code, message)) only for refused data.
-    async fn insert(&mut self, t: Table, token: &str, data: Bytes) -> Result<(), (u32, String)> {
+    /// Ok(rows the server wrote, if it says), Err((code, message)) only for
+    /// refused data.
+    async fn insert(
+        &mut self,
+        t: Table,
+        token: &str,
+        data: Bytes,
+    ) -> Result<Option<u64>, (u32, String)> {
         loop {
             if let Some(stmts) = self.create.as_ref() {
                 match super::setup::run(&mut self.client, stmts, self.timeout).await {
@@ -203,7 +222,7 @@ impl Sender {
                 )
                 .await;
             match r {
-                Ok(()) => {
+                Ok(written) => {
                     self.stats
                         .insert_latency
                         .observe(started.elapsed().as_nanos() as u64);
@@ -214,7 +233,7 @@ impl Sender {
                     }
                     self.stats.up.set(1);
                     self.backoff = BACKOFF_MIN;
-                    return Ok(());
+                    return Ok(written);
                 }
                 Err(ChError::Rejected { code, message }) => {
                     self.stats.errors[1].inc();

@@ -99,7 +99,9 @@ pub async fn check(
         if let Some(f) = row {
             let engine = f.get(1).copied().unwrap_or("");
             let full = f.get(2).copied().unwrap_or("");
-            if !engine.starts_with("Replicated") && !full.contains("non_replicated_deduplication_window") {
+            if !engine.starts_with("Replicated")
+                && !full.contains("non_replicated_deduplication_window")
+            {
                 out.warnings.push(format!(
                     "table {db}.{name} ({engine}) has no non_replicated_deduplication_window: a retried insert may be stored twice; fix: ALTER TABLE {db}.{name} MODIFY SETTING non_replicated_deduplication_window = {}",
                     cfg.dedup_window.max(1)
