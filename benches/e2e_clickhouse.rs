@@ -2,8 +2,9 @@
 //! sitting: mock (CPU 1) → TLS → collector (1 core, CPU 0) → either JSON
 //! Lines files on tmpfs, or ClickHouse's HTTP interface (chdb behind
 //! tests/clickhouse/chdb_http.py, the real engine parsing the RowBinary).
-//! Two loads: Binance spot trades, and OKX order books (top-400 `orderbook`
-//! rows, each carrying its levels as MarketPrism's JSON text).
+//! Two loads: Binance spot trades, and 20 OKX order books (400 levels,
+//! 1000 updates/s each, an `orderbook` row per book every 10 ms carrying
+//! its levels as MarketPrism's JSON text).
 //!
 //! Prints, per run: records/s through the sink (for ClickHouse: rows
 //! acknowledged), the collector's process CPU per 100 000 records, and the
@@ -37,6 +38,9 @@ enum Load {
     Books,
 }
 
+/// OKX books of the books load (400 levels each, published every 10 ms).
+const BOOKS: usize = 20;
+
 const SYMS: [&str; 8] = [
     "BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "ETHBTC",
 ];
@@ -66,11 +70,20 @@ fn config(
                 syms.join(", ")
             )
         }
-        Load::Books => format!(
-            "[exchanges.okx_spot]\nws_url = \"wss://localhost:{mock_port}/ws/v5/public\"\nrest_url = \"https://localhost:{mock_port}\"\n\
-             ca_file = \"{}\"\nsymbols = [\"BTC-USDT\", \"ETH-USDT\"]\ndata_types = [\"orderbook\"]\nbook_publish_interval_ms = 10\n",
-            ca.display()
-        ),
+        Load::Books => {
+            // BTC-USDT, ETH-USDT and the mock's extra pairs X001-USDT...
+            let syms: Vec<String> = ["BTC-USDT".to_string(), "ETH-USDT".to_string()]
+                .into_iter()
+                .chain((1..=BOOKS - 2).map(|j| format!("X{j:03}-USDT")))
+                .map(|s| format!("\"{s}\""))
+                .collect();
+            format!(
+                "[exchanges.okx_spot]\nws_url = \"wss://localhost:{mock_port}/ws/v5/public\"\nrest_url = \"https://localhost:{mock_port}\"\n\
+                 ca_file = \"{}\"\nsymbols = [{}]\ndata_types = [\"orderbook\"]\nbook_publish_interval_ms = 10\n",
+                ca.display(),
+                syms.join(", ")
+            )
+        }
     };
     let text = format!(
         "[engine]\ncores = [0]\nbatch_max_delay_ms = 20\n[http]\nlisten = \"127.0.0.1:0\"\n\
@@ -99,6 +112,7 @@ fn run(sink: SinkKind, load: Load, nsym: usize, per_symbol: u64, book_updates: u
     let url = ch.as_ref().map(|c| c.url()).unwrap_or_default();
     let n = per_symbol.to_string();
     let u = book_updates.to_string();
+    let extra = (BOOKS - 2).to_string();
     let mock_args: Vec<&str> = match load {
         Load::Trades => vec!["--trades-per-symbol", &n, "--rate", "0", "--core", "1"],
         Load::Books => vec![
@@ -110,6 +124,8 @@ fn run(sink: SinkKind, load: Load, nsym: usize, per_symbol: u64, book_updates: u
             "1000",
             "--book-updates",
             &u,
+            "--okx-extra-pairs",
+            &extra,
             "--core",
             "1",
         ],
@@ -140,18 +156,22 @@ fn run(sink: SinkKind, load: Load, nsym: usize, per_symbol: u64, book_updates: u
             0,
         ),
     };
-    let mut first: Option<(Instant, f64)> = None;
+    // CPU from before the first frame to the last record through the
+    // sink; time from the first record parsed to the last through the sink
+    // (a ClickHouse block leaves up to block_max_delay_ms after its rows).
+    let c0 = cpu_seconds(pid);
+    let mut first: Option<Instant> = None;
     let mut last_n = 0u64;
     let mut still = 0;
     let end = Instant::now() + Duration::from_secs(900);
     let done = loop {
         let m = http_get(metrics, "/metrics").1;
         let n = metric_sum(&m, family, &[filter]) as u64;
-        if n > 0 && first.is_none() {
-            first = Some((Instant::now(), cpu_seconds(pid)));
+        if first.is_none() && metric_sum(&m, "marketprism_messages_parsed_total", &[]) > 0.0 {
+            first = Some(Instant::now());
         }
-        // Books: the count is unknown up front (one row per applied update
-        // while the book is synced): done when it stops moving for 2 s.
+        // Books: the count is unknown up front (one row per publish while
+        // the book is synced): done when it stops moving for 2 s.
         still = if n == last_n && n > 0 { still + 1 } else { 0 };
         last_n = n;
         if (total > 0 && n >= total) || (total == 0 && still >= 200) {
@@ -160,15 +180,9 @@ fn run(sink: SinkKind, load: Load, nsym: usize, per_symbol: u64, book_updates: u
         assert!(Instant::now() < end, "timed out at {n}");
         std::thread::sleep(Duration::from_millis(10));
     };
-    let (t0, c0) = first.unwrap_or((Instant::now(), cpu_seconds(pid)));
-    let settle = if total == 0 {
-        Duration::from_secs(2)
-    } else {
-        Duration::ZERO
-    };
-    let span = (t0.elapsed().saturating_sub(settle))
-        .as_secs_f64()
-        .max(1e-9);
+    let settle = if total == 0 { Duration::from_secs(2) } else { Duration::ZERO };
+    let t0 = first.unwrap_or_else(Instant::now);
+    let span = (t0.elapsed().saturating_sub(settle)).as_secs_f64().max(1e-9);
     let cpu = cpu_seconds(pid) - c0;
     assert_eq!(
         collector
