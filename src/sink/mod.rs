@@ -3,7 +3,9 @@
 //!
 //! - [`file`]: JSON Lines files, rotated, crash-safe (the embedded default);
 //! - [`nats`]: NATS JetStream / core NATS, one publisher per core;
-//! - [`overflow`]: the policy every asynchronous sink shares: memory →
+//! - [`clickhouse`]: MarketPrism's ClickHouse tables, RowBinary blocks
+//!   journaled on disk and inserted by a per-core sender;
+//! - [`overflow`]: the policy of a message sink (NATS): memory →
 //!   [`spill`] → drop with a `gap` record;
 //! - [`encode`]: a record as MarketPrism's JSON, subject and message id.
 //!
@@ -13,20 +15,20 @@
 //!   spill), `close` at shutdown, `has_pending` while anything waits. Each
 //!   sink reports into the core's stats itself, per call (never per record
 //!   through shared state).
-//! - [`MessageSink`] is the transport side of an asynchronous sink: it takes
-//!   one encoded message or says "full right now", and never blocks.
-//!   [`Overflow`] wraps it with the spill and the drop-and-`gap` policy.
+//! - [`MessageSink`] is the transport side of a sink that sends one record
+//!   per message: it takes one encoded message or says "full right now",
+//!   and never blocks. [`Overflow`] wraps it with the spill and the
+//!   drop-and-`gap` policy.
 //!
-//! Adding a sink (ClickHouse, say): a folder `sink/clickhouse/` with its
-//! config types (`config.rs`, the `[sink.clickhouse]` section), a per-core
-//! client task on the core's executor (like [`nats::Publisher`]: batches
-//! rows per table, sends one INSERT per table and batch, counts acks), and
-//! an adapter implementing [`MessageSink`] whose `try_send` appends to the
-//! table's batch and answers `false` under backpressure, so the records
-//! spill in order and go out when [`Overflow::pump`] finds room. The
-//! subject routes a record to its table and the message id is its
-//! deduplication token. The engine does not change: the core is given
-//! `Overflow::new(adapter, spill)`.
+//! Adding a sink: a folder `sink/<name>/` with its config types
+//! (`config.rs`, its `[sink.<name>]` section, referenced from
+//! `config::raw::SinkConfig`) and a type implementing [`Sink`], given to the
+//! pipeline by `engine::mod` like `Pipeline::with_clickhouse`. A sink that
+//! sends records one by one implements [`MessageSink`] and is given
+//! `Overflow::new(adapter, spill)`; one that sends blocks (ClickHouse) keeps
+//! its own builder and uses [`spill::Spill`] in journal mode and
+//! [`overflow::Gap`] for what it drops. The disk budget is
+//! `sink.spill_max_bytes` either way.
 
 pub mod clickhouse;
 pub mod encode;
