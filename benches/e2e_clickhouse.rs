@@ -180,9 +180,15 @@ fn run(sink: SinkKind, load: Load, nsym: usize, per_symbol: u64, book_updates: u
         assert!(Instant::now() < end, "timed out at {n}");
         std::thread::sleep(Duration::from_millis(10));
     };
-    let settle = if total == 0 { Duration::from_secs(2) } else { Duration::ZERO };
+    let settle = if total == 0 {
+        Duration::from_secs(2)
+    } else {
+        Duration::ZERO
+    };
     let t0 = first.unwrap_or_else(Instant::now);
-    let span = (t0.elapsed().saturating_sub(settle)).as_secs_f64().max(1e-9);
+    let span = (t0.elapsed().saturating_sub(settle))
+        .as_secs_f64()
+        .max(1e-9);
     let cpu = cpu_seconds(pid) - c0;
     assert_eq!(
         collector

@@ -274,7 +274,9 @@ fn clickhouse_down_mid_run_and_lost_answers_still_store_each_row_once() {
         addr.port(),
         &ch.url(),
         "",
-        "block_max_delay_ms = 50\nrequest_timeout_ms = 2000",
+        // Little memory: during the outage most blocks are read back from
+        // the journal on disk.
+        "block_max_delay_ms = 50\nrequest_timeout_ms = 2000\nmax_buffered_bytes = 65536",
     );
     let (mut coll, maddr) = start_collector(&cfg);
     wait_until("rows inserted", Duration::from_secs(30), || {

@@ -39,6 +39,9 @@ pub struct ClickHouseStats {
     /// Blocks the server already had (a resend after a lost answer or a
     /// crash): acknowledged, nothing written.
     pub duplicate_blocks: LocalCounter,
+    /// Blocks read back from the journal (a previous run's, or sealed while
+    /// memory was full) instead of sent from memory.
+    pub read_back: LocalCounter,
     /// Records of a type with no table (orderbook_delta, ticker).
     pub no_table: LocalCounter,
     /// Records dropped because the journal's disk budget was used up.
@@ -64,6 +67,7 @@ impl Default for ClickHouseStats {
             rejected_rows: Default::default(),
             errors: Default::default(),
             duplicate_blocks: LocalCounter::default(),
+            read_back: LocalCounter::default(),
             no_table: LocalCounter::default(),
             dropped: LocalCounter::default(),
             journal_blocks: LocalGauge::default(),
@@ -133,6 +137,11 @@ const CLICKHOUSE: &[Family] = &[
         "clickhouse_duplicate_blocks",
         "Blocks ClickHouse already had (resent after a lost answer or a restart): nothing written",
         |c| ch(c).map_or(0, |s| s.duplicate_blocks.get()),
+    ),
+    Family::core_counter(
+        "clickhouse_blocks_read_back",
+        "Blocks read back from the journal on disk (left by the last run, or sealed while memory was full)",
+        |c| ch(c).map_or(0, |s| s.read_back.get()),
     ),
     Family::core_counter(
         "clickhouse_records_without_table",

@@ -92,6 +92,27 @@ impl Reader {
     }
 }
 
+/// Writes `a` then `b`, vectored.
+fn write_both(w: &mut File, a: &[u8], b: &[u8]) -> io::Result<()> {
+    let mut done = 0;
+    let total = a.len() + b.len();
+    while done < total {
+        let n = if done < a.len() {
+            w.write_vectored(&[io::IoSlice::new(&a[done..]), io::IoSlice::new(b)])?
+        } else {
+            w.write(&b[done - a.len()..])?
+        };
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "spill write wrote nothing",
+            ));
+        }
+        done += n;
+    }
+    Ok(())
+}
+
 pub struct Spill {
     dir: PathBuf,
     max_bytes: u64,
@@ -242,11 +263,12 @@ impl Spill {
             .extend_from_slice(&(id.len() as u16).to_le_bytes());
         self.scratch.extend_from_slice(subject);
         self.scratch.extend_from_slice(id);
-        self.scratch.extend_from_slice(payload);
         let Some(w) = self.writer.as_mut() else {
             return Err(SpillError::Io(io::Error::other("no spill segment open")));
         };
-        w.write_all(&self.scratch).map_err(SpillError::Io)?;
+        // Head and payload in one writev: no copy of the payload (a
+        // ClickHouse block is hundreds of KB) and one syscall per entry.
+        write_both(w, &self.scratch, payload).map_err(SpillError::Io)?;
         if let Some(last) = self.segments.back_mut() {
             last.bytes += entry;
             last.entries += 1;
@@ -359,13 +381,11 @@ impl Spill {
         self.reader.as_ref().map_or(0, |r| r.pos)
     }
 
-    /// Copies the oldest entry into `out` without taking it; false when the
-    /// journal is empty. Segments read to the end are deleted here.
-    pub fn front(&mut self, out: &mut Entry) -> io::Result<bool> {
-        self.front_len = None;
+    /// Opens the oldest segment that still has entries (deleting those read
+    /// to the end); its size, or None when the journal is empty.
+    fn front_segment(&mut self) -> io::Result<Option<u64>> {
         while let Some(front) = self.segments.front() {
-            let seq = front.seq;
-            let seg_bytes = front.bytes;
+            let (seq, seg_bytes) = (front.seq, front.bytes);
             if self.reader.is_none() {
                 self.reader = Some(Reader {
                     file: File::open(self.path(seq))?,
@@ -374,10 +394,7 @@ impl Spill {
                     buf: Vec::new(),
                 });
             }
-            let Some(r) = self.reader.as_mut() else {
-                break;
-            };
-            if r.pos >= seg_bytes {
+            if self.reader.as_ref().is_some_and(|r| r.pos >= seg_bytes) {
                 if self.segments.len() == 1 {
                     self.writer = None;
                 }
@@ -386,30 +403,53 @@ impl Spill {
                 let _ = std::fs::remove_file(self.path(seq));
                 continue;
             }
-            let pos = r.pos;
-            let head = r.bytes_at(pos, HEADER, seg_bytes)?;
-            let body = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-            let sl = u16::from_le_bytes([head[4], head[5]]) as usize;
-            let il = u16::from_le_bytes([head[6], head[7]]) as usize;
-            if sl + il > body || body > MAX_ENTRY {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "corrupt spill entry",
-                ));
-            }
-            let entry = r.bytes_at(pos, HEADER + body, seg_bytes)?;
-            let (subject, rest) = entry[HEADER..].split_at(sl);
-            let (id, payload) = rest.split_at(il);
-            out.subject.clear();
-            out.subject.extend_from_slice(subject);
-            out.id.clear();
-            out.id.extend_from_slice(id);
-            out.payload.clear();
-            out.payload.extend_from_slice(payload);
-            self.front_len = Some((HEADER + body) as u64);
-            return Ok(true);
+            return Ok(Some(seg_bytes));
         }
-        Ok(false)
+        Ok(None)
+    }
+
+    /// Copies the oldest entry into `out` without taking it; false when the
+    /// journal is empty.
+    pub fn front(&mut self, out: &mut Entry) -> io::Result<bool> {
+        self.front_len = None;
+        let Some(seg_bytes) = self.front_segment()? else {
+            return Ok(false);
+        };
+        let Some(r) = self.reader.as_mut() else {
+            return Ok(false);
+        };
+        let pos = r.pos;
+        let head = r.bytes_at(pos, HEADER, seg_bytes)?;
+        let body = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let sl = u16::from_le_bytes([head[4], head[5]]) as usize;
+        let il = u16::from_le_bytes([head[6], head[7]]) as usize;
+        if sl + il > body || body > MAX_ENTRY {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "corrupt spill entry",
+            ));
+        }
+        let entry = r.bytes_at(pos, HEADER + body, seg_bytes)?;
+        let (subject, rest) = entry[HEADER..].split_at(sl);
+        let (id, payload) = rest.split_at(il);
+        out.subject.clear();
+        out.subject.extend_from_slice(subject);
+        out.id.clear();
+        out.id.extend_from_slice(id);
+        out.payload.clear();
+        out.payload.extend_from_slice(payload);
+        self.front_len = Some((HEADER + body) as u64);
+        Ok(true)
+    }
+
+    /// Takes the oldest entry without reading it, when the caller still
+    /// has it in memory: `subject`, `id` and `payload` lengths as pushed.
+    pub fn skip_front(&mut self, subject: usize, id: usize, payload: usize) -> io::Result<()> {
+        if self.front_segment()?.is_none() {
+            return Ok(());
+        }
+        self.front_len = Some((HEADER + subject + id + payload) as u64);
+        self.pop_front()
     }
 
     /// Takes the entry [`Spill::front`] last showed (delivered); in journal

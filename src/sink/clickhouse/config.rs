@@ -47,8 +47,9 @@ pub struct ClickHouseSinkConfig {
     /// ...or its first row is this old (ClickHouse wants few, large inserts).
     #[serde(default = "default_block_max_delay_ms")]
     pub block_max_delay_ms: u64,
-    /// Sealed blocks a core keeps in memory for sending; beyond, they are
-    /// read back from the core's journal on disk.
+    /// Per core: memory for blocks being built (reaching it seals them) and,
+    /// as much again, for sealed blocks waiting to be sent (beyond it they
+    /// are read back from the core's journal on disk).
     #[serde(default = "default_max_buffered_bytes")]
     pub max_buffered_bytes: usize,
 }

@@ -51,9 +51,23 @@ use std::sync::Arc;
 /// window covers it (see `Spill::open_journal`).
 const JOURNAL_SEGMENT_BYTES: u64 = 16 << 20;
 
+/// A sealed block still in memory: the sender sends it from here and only
+/// skips it in the journal (no read back).
+pub struct Cached {
+    pub subject: String,
+    pub token: String,
+    pub data: bytes::Bytes,
+}
+
 /// What the core and its sender task share (same thread).
 pub struct Shared {
     pub journal: RefCell<Spill>,
+    /// Blocks the journal holds from a previous run (read back from disk).
+    pub leftover: Cell<u64>,
+    /// The blocks sealed by this run, in journal order; `None`: not kept in
+    /// memory (over `max_buffered_bytes`), read back from the journal.
+    pub cache: RefCell<std::collections::VecDeque<Option<Cached>>>,
+    pub cache_bytes: Cell<usize>,
     /// Set when the core stops: the sender ends once the journal is empty.
     pub closing: Cell<bool>,
     wake: glommio::channels::local_channel::LocalSender<()>,
@@ -117,6 +131,9 @@ impl ClickHouseSink {
         let stats = Arc::new(ClickHouseStats::default());
         let (tx, rx) = glommio::channels::local_channel::new_bounded(1);
         let shared = Rc::new(Shared {
+            leftover: Cell::new(journal.len()),
+            cache: RefCell::new(std::collections::VecDeque::new()),
+            cache_bytes: Cell::new(0),
             journal: RefCell::new(journal),
             closing: Cell::new(false),
             wake: tx,
@@ -184,8 +201,25 @@ impl ClickHouseSink {
             Ok(()) => {
                 self.seq += 1;
                 self.building_bytes -= b.buf.len();
-                b.buf.clear();
                 b.rows = 0;
+                // Kept for the sender while memory allows (one allocation
+                // per block: the builder starts again at the same capacity).
+                let sh = &self.shared;
+                let len = b.buf.len();
+                let cached = if sh.cache_bytes.get() + len <= self.max_buffered_bytes {
+                    let cap = b.buf.capacity();
+                    let data = std::mem::replace(&mut b.buf, Vec::with_capacity(cap));
+                    sh.cache_bytes.set(sh.cache_bytes.get() + len);
+                    Some(Cached {
+                        subject,
+                        token,
+                        data: bytes::Bytes::from(data),
+                    })
+                } else {
+                    b.buf.clear();
+                    None
+                };
+                sh.cache.borrow_mut().push_back(cached);
                 self.shared.wake();
                 true
             }

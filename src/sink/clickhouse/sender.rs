@@ -76,10 +76,35 @@ impl Sender {
     pub async fn run(mut self) {
         let mut e = Entry::default();
         loop {
-            let got = self.shared.journal.borrow_mut().front(&mut e);
-            match got {
-                Ok(true) => {}
-                Ok(false) => {
+            match self.next_block(&mut e) {
+                Ok(Some((subject, token, data, from_memory))) => {
+                    match parse_subject(&subject) {
+                        Some((t, rows)) => self.deliver(t, rows, &token, data.clone()).await,
+                        None => log::error!(
+                            "core {}: ClickHouse journal entry `{subject}` names no table; skipped",
+                            self.shard
+                        ),
+                    }
+                    let done = if from_memory {
+                        self.shared.journal.borrow_mut().skip_front(
+                            subject.len(),
+                            token.len(),
+                            data.len(),
+                        )
+                    } else {
+                        self.shared.journal.borrow_mut().pop_front()
+                    };
+                    if let Err(err) = done {
+                        log::error!(
+                            "core {}: recording a delivered ClickHouse block failed: {err} (it may be sent again; its token makes the server drop it)",
+                            self.shard
+                        );
+                    }
+                    let j = self.shared.journal.borrow();
+                    self.stats.journal_blocks.set(j.len() as i64);
+                    self.stats.journal_bytes.set(j.bytes() as i64);
+                }
+                Ok(None) => {
                     if self.shared.closing.get() {
                         return;
                     }
@@ -89,7 +114,6 @@ impl Sender {
                         false
                     })
                     .await;
-                    continue;
                 }
                 Err(err) => {
                     self.stats.errors[0].inc();
@@ -100,29 +124,52 @@ impl Sender {
                         );
                     }
                     glommio::timer::sleep(BACKOFF_MAX).await;
-                    continue;
                 }
             }
-            let subject = String::from_utf8_lossy(&e.subject).into_owned();
-            let token = String::from_utf8_lossy(&e.id).into_owned();
-            let payload = Bytes::from(std::mem::take(&mut e.payload));
-            match parse_subject(&subject) {
-                Some((t, rows)) => self.deliver(t, rows, &token, payload).await,
-                None => log::error!(
-                    "core {}: ClickHouse journal entry `{subject}` names no table; skipped",
-                    self.shard
-                ),
-            }
-            if let Err(err) = self.shared.journal.borrow_mut().pop_front() {
-                log::error!(
-                    "core {}: recording a delivered ClickHouse block failed: {err} (it may be sent again; its token makes the server drop it)",
-                    self.shard
-                );
-            }
-            let j = self.shared.journal.borrow();
-            self.stats.journal_blocks.set(j.len() as i64);
-            self.stats.journal_bytes.set(j.bytes() as i64);
         }
+    }
+
+    /// The journal's oldest block: (subject, token, bytes, whether it came
+    /// from memory). A previous run's blocks, and blocks memory had no room
+    /// for, are read back from disk.
+    #[allow(clippy::type_complexity)]
+    fn next_block(
+        &mut self,
+        e: &mut Entry,
+    ) -> std::io::Result<Option<(String, String, Bytes, bool)>> {
+        let sh = &self.shared;
+        let from_disk = sh.leftover.get() > 0;
+        if !from_disk {
+            let mut cache = sh.cache.borrow_mut();
+            match cache.front() {
+                None => return Ok(None),
+                Some(Some(_)) => {
+                    let Some(Some(c)) = cache.pop_front() else {
+                        return Ok(None);
+                    };
+                    sh.cache_bytes.set(sh.cache_bytes.get() - c.data.len());
+                    return Ok(Some((c.subject, c.token, c.data, true)));
+                }
+                Some(None) => {}
+            }
+        }
+        // Read back; the marker (leftover count or cache slot) is taken only
+        // once the read worked, so an I/O error keeps the two in step.
+        if !sh.journal.borrow_mut().front(e)? {
+            return Ok(None);
+        }
+        self.stats.read_back.inc();
+        if from_disk {
+            sh.leftover.set(sh.leftover.get() - 1);
+        } else {
+            sh.cache.borrow_mut().pop_front();
+        }
+        Ok(Some((
+            String::from_utf8_lossy(&e.subject).into_owned(),
+            String::from_utf8_lossy(&e.id).into_owned(),
+            Bytes::from(std::mem::take(&mut e.payload)),
+            false,
+        )))
     }
 
     /// Delivers one block: every row lands once, or is refused and counted.
