@@ -135,6 +135,16 @@ fn run_to_end(coll: &mut Proc, maddr: SocketAddr, ch: &ClickHouse, min_trades: f
     m
 }
 
+fn wait_trades_inserted(maddr: SocketAddr) {
+    wait_until("trade rows inserted", Duration::from_secs(30), || {
+        metric_sum(
+            &scrape(maddr),
+            "marketprism_clickhouse_rows_inserted_total",
+            &["table=\"trades\""],
+        ) > 0.0
+    });
+}
+
 /// Records per data type in the file sink's output.
 fn file_counts(dir: &Path) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
@@ -279,13 +289,7 @@ fn clickhouse_down_mid_run_and_lost_answers_still_store_each_row_once() {
         "block_max_delay_ms = 50\nrequest_timeout_ms = 2000\nmax_buffered_bytes = 65536",
     );
     let (mut coll, maddr) = start_collector(&cfg);
-    wait_until("rows inserted", Duration::from_secs(30), || {
-        metric_sum(
-            &scrape(maddr),
-            "marketprism_clickhouse_rows_inserted_total",
-            &["table=\"trades\""],
-        ) > 0.0
-    });
+    wait_trades_inserted(maddr);
     assert_eq!(
         ch.stats()["inserts_dropped_after_apply"].as_u64(),
         Some(2),
@@ -439,13 +443,7 @@ fn collector_killed_with_an_insert_in_flight_resends_it_and_it_is_stored_once() 
         "block_max_delay_ms = 100",
     );
     let (mut coll, maddr) = start_collector(&cfg);
-    wait_until("rows inserted", Duration::from_secs(30), || {
-        metric_sum(
-            &scrape(maddr),
-            "marketprism_clickhouse_rows_inserted_total",
-            &["table=\"trades\""],
-        ) > 0.0
-    });
+    wait_trades_inserted(maddr);
     // The next insert is applied, and its answer held back 5 s: the
     // collector dies waiting for it.
     ch.fault("apply_then_delay", &[("ms", "5000"), ("count", "1")]);
@@ -505,4 +503,61 @@ fn collector_killed_with_an_insert_in_flight_resends_it_and_it_is_stored_once() 
     // Lost with the process: at most the rows not yet in a block.
     let (rows, received): (usize, usize) = (keys.values().sum(), files.values().sum());
     assert!(rows as f64 >= received as f64 * 0.9, "{rows} of {received}");
+}
+
+#[test]
+fn clickhouse_down_from_the_start_and_a_full_journal_drop_with_gap_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (mock, addr) = finite_mock(dir.path(), 1200, 100);
+    // The smallest journal (1 MiB): ClickHouse is not there, so it fills.
+    let cfg = config(
+        dir.path(),
+        addr.port(),
+        &format!("http://127.0.0.1:{port}"),
+        "spill_max_bytes = 1048576",
+        "block_max_delay_ms = 50\nmax_buffered_bytes = 65536",
+    );
+    let (mut coll, maddr) = start_collector(&cfg);
+    assert!(
+        coll.output().contains("ClickHouse not reachable at start"),
+        "{}",
+        coll.output()
+    );
+    wait_until("records dropped", Duration::from_secs(60), || {
+        metric_sum(
+            &scrape(maddr),
+            "marketprism_clickhouse_records_dropped_total",
+            &[],
+        ) > 0.0
+    });
+    // ClickHouse comes; the cores create the tables and catch up.
+    let ch = ClickHouse::start_on(&dir.path().join("ch"), port);
+    let m = run_to_end(&mut coll, maddr, &ch, 2000.0);
+    drop(mock);
+    let dropped = metric_sum(&m, "marketprism_clickhouse_records_dropped_total", &[]) as u64;
+    assert!(dropped > 0);
+    // Every record is a row or counted in a gap row of its stream.
+    let missing: BTreeMap<String, u64> = ch
+        .query(
+            "SELECT channel, sum(missing) FROM marketprism_hot.gaps \
+             WHERE reason = 'sink_backpressure' GROUP BY channel FORMAT TSVRaw",
+        )
+        .lines()
+        .map(|l| {
+            let (c, n) = l.split_once('\t').unwrap();
+            (c.to_string(), n.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(missing.values().sum::<u64>(), dropped, "{missing:?}");
+    let files = file_counts(dir.path());
+    for (dt, table) in TYPES {
+        let rows = count(&ch, "marketprism_hot", table);
+        let lost = missing.get(dt).copied().unwrap_or(0);
+        assert_eq!(
+            rows + lost,
+            files.get(dt).copied().unwrap_or(0),
+            "{dt}: {rows} rows + {lost} in gap rows"
+        );
+    }
 }

@@ -90,6 +90,25 @@ impl Reader {
         let from = (at - self.buf_pos) as usize;
         Ok(&self.buf[from..from + len])
     }
+
+    /// The entry at the read position: (its size, subject, id, payload).
+    fn entry(&mut self, seg_bytes: u64) -> io::Result<(u64, &[u8], &[u8], &[u8])> {
+        let pos = self.pos;
+        let head = self.bytes_at(pos, HEADER, seg_bytes)?;
+        let body = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let sl = u16::from_le_bytes([head[4], head[5]]) as usize;
+        let il = u16::from_le_bytes([head[6], head[7]]) as usize;
+        if sl + il > body || body > MAX_ENTRY {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "corrupt spill entry",
+            ));
+        }
+        let entry = self.bytes_at(pos, HEADER + body, seg_bytes)?;
+        let (subject, rest) = entry[HEADER..].split_at(sl);
+        let (id, payload) = rest.split_at(il);
+        Ok(((HEADER + body) as u64, subject, id, payload))
+    }
 }
 
 /// Writes `a` then `b`, vectored.
@@ -283,52 +302,16 @@ impl Spill {
     /// empty. Returns how many were taken.
     pub fn drain(&mut self, mut take: impl FnMut(&[u8], &[u8], &[u8]) -> bool) -> io::Result<u64> {
         let mut taken = 0;
-        while let Some(front) = self.segments.front() {
-            let seq = front.seq;
-            let seg_bytes = front.bytes;
-            if self.reader.is_none() {
-                let file = File::open(self.path(seq))?;
-                self.reader = Some(Reader {
-                    file,
-                    pos: 0,
-                    buf_pos: 0,
-                    buf: Vec::new(),
-                });
-            }
+        while let Some(seg_bytes) = self.front_segment()? {
             let Some(r) = self.reader.as_mut() else {
                 break;
             };
-            if r.pos >= seg_bytes {
-                // Fully handed back: the segment is no longer needed.
-                let is_writer = self.segments.len() == 1;
-                if is_writer && self.writer.is_some() {
-                    // Keep writing into a fresh segment rather than reusing this one.
-                    self.writer = None;
-                }
-                self.reader = None;
-                self.segments.pop_front();
-                let _ = std::fs::remove_file(self.path(seq));
-                continue;
-            }
-            let pos = r.pos;
-            let head = r.bytes_at(pos, HEADER, seg_bytes)?;
-            let body = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-            let sl = u16::from_le_bytes([head[4], head[5]]) as usize;
-            let il = u16::from_le_bytes([head[6], head[7]]) as usize;
-            if sl + il > body || body > MAX_ENTRY {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "corrupt spill entry",
-                ));
-            }
-            let entry = r.bytes_at(pos, HEADER + body, seg_bytes)?;
-            let (subject, rest) = entry[HEADER..].split_at(sl);
-            let (id, payload) = rest.split_at(il);
+            let (len, subject, id, payload) = r.entry(seg_bytes)?;
             if !take(subject, id, payload) {
                 break;
             }
-            r.pos += (HEADER + body) as u64;
-            self.total_bytes -= (HEADER + body) as u64;
+            r.pos += len;
+            self.total_bytes -= len;
             self.entries -= 1;
             taken += 1;
         }
@@ -395,6 +378,8 @@ impl Spill {
                 });
             }
             if self.reader.as_ref().is_some_and(|r| r.pos >= seg_bytes) {
+                // Fully handed back: the segment is no longer needed; new
+                // entries go into a fresh segment rather than this one.
                 if self.segments.len() == 1 {
                     self.writer = None;
                 }
@@ -418,27 +403,14 @@ impl Spill {
         let Some(r) = self.reader.as_mut() else {
             return Ok(false);
         };
-        let pos = r.pos;
-        let head = r.bytes_at(pos, HEADER, seg_bytes)?;
-        let body = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        let sl = u16::from_le_bytes([head[4], head[5]]) as usize;
-        let il = u16::from_le_bytes([head[6], head[7]]) as usize;
-        if sl + il > body || body > MAX_ENTRY {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "corrupt spill entry",
-            ));
-        }
-        let entry = r.bytes_at(pos, HEADER + body, seg_bytes)?;
-        let (subject, rest) = entry[HEADER..].split_at(sl);
-        let (id, payload) = rest.split_at(il);
+        let (len, subject, id, payload) = r.entry(seg_bytes)?;
         out.subject.clear();
         out.subject.extend_from_slice(subject);
         out.id.clear();
         out.id.extend_from_slice(id);
         out.payload.clear();
         out.payload.extend_from_slice(payload);
-        self.front_len = Some((HEADER + body) as u64);
+        self.front_len = Some(len);
         Ok(true)
     }
 

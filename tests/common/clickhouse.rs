@@ -60,6 +60,12 @@ impl ClickHouse {
         Self::launch(dir, 0, Some((user.to_string(), password.to_string())))
     }
 
+    /// As [`start`](Self::start), on `port` (a collector configured before
+    /// ClickHouse was up).
+    pub fn start_on(dir: &Path, port: u16) -> ClickHouse {
+        Self::launch(dir, port, None)
+    }
+
     fn launch(dir: &Path, port: u16, auth: Option<(String, String)>) -> ClickHouse {
         require_chdb();
         let port_file = dir.join("http.port");
