@@ -92,7 +92,7 @@ impl Reader {
     }
 
     /// The entry at the read position: (its size, subject, id, payload).
-    fn entry(&mut self, seg_bytes: u64) -> io::Result<(u64, &[u8], &[u8], &[u8])> {
+    fn entry(&mut self, seg_bytes: u64) -> io::Result<EntryRef<'_>> {
         let pos = self.pos;
         let head = self.bytes_at(pos, HEADER, seg_bytes)?;
         let body = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
@@ -131,6 +131,9 @@ fn write_both(w: &mut File, a: &[u8], b: &[u8]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// (size, subject, id, payload) of an entry in the read buffer.
+type EntryRef<'a> = (u64, &'a [u8], &'a [u8], &'a [u8]);
 
 pub struct Spill {
     dir: PathBuf,
