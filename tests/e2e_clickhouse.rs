@@ -561,3 +561,66 @@ fn clickhouse_down_from_the_start_and_a_full_journal_drop_with_gap_rows() {
         );
     }
 }
+
+#[test]
+fn credentials_come_from_a_file_and_a_wrong_password_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let ch = ClickHouse::start_with_auth(&dir.path().join("ch"), "collector", "s3cret-pw");
+    let (mock, addr) = finite_mock(dir.path(), 300, 0);
+    let pw = dir.path().join("ch-password");
+    std::fs::write(&pw, "s3cret-pw\n").unwrap();
+    let run = |extra: &str| {
+        let cfg = config(dir.path(), addr.port(), &ch.url(), "", extra);
+        std::process::Command::new(env!("CARGO_BIN_EXE_marketprism"))
+            .args(["run", "--config", cfg.to_str().unwrap()])
+            .env("CH_USER", "collector")
+            .output()
+            .unwrap()
+    };
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "nope").unwrap();
+    let out = run(&format!(
+        "user_env = \"CH_USER\"\npassword_file = \"{}\"",
+        wrong.display()
+    ));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("516"), "{err}");
+    assert!(
+        !err.contains("nope"),
+        "the password is never printed: {err}"
+    );
+
+    let cfg = config(
+        dir.path(),
+        addr.port(),
+        &ch.url(),
+        "",
+        &format!(
+            "user_env = \"CH_USER\"\npassword_file = \"{}\"",
+            pw.display()
+        ),
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_marketprism"));
+    cmd.args(["run", "--config", cfg.to_str().unwrap()])
+        .env("CH_USER", "collector");
+    let mut coll = spawn_cmd(cmd);
+    let line = coll.wait_line("metrics and health on http://", Duration::from_secs(30));
+    let maddr: SocketAddr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    run_to_end(&mut coll, maddr, &ch, 600.0);
+    drop(mock);
+    assert!(!coll.output().contains("s3cret-pw"));
+    let files = file_counts(dir.path());
+    for (dt, table) in TYPES {
+        assert_eq!(
+            count(&ch, "marketprism_hot", table),
+            files.get(dt).copied().unwrap_or(0),
+            "{table}"
+        );
+    }
+}
