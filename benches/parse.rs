@@ -152,6 +152,24 @@ fn main() {
         }
         black_box(&out);
     });
+    // The ClickHouse sink's encoding of the same records (RowBinary rows).
+    let mut rows = Vec::with_capacity(4096 * 128);
+    report(
+        "record → RowBinary row (ClickHouse)",
+        &enc_frames,
+        50,
+        |_| {
+            rows.clear();
+            for r in &recs {
+                let _ = marketprism::sink::clickhouse::rows::encode_row(
+                    marketprism::sink::clickhouse::schema::Table::Trades,
+                    r,
+                    &mut rows,
+                );
+            }
+            black_box(&rows);
+        },
+    );
     drop(recs);
 
     let dir = tempfile::tempdir().unwrap();
