@@ -35,7 +35,7 @@ const REAP_EVERY: Duration = Duration::from_micros(200);
 const BUSY_TICK: Duration = Duration::from_millis(10);
 /// Its tick when nothing is pending: few wake-ups on an idle core, and the
 /// longest a stop request waits to be noticed then.
-const IDLE_TICK: Duration = Duration::from_millis(100);
+const IDLE_TICK: Duration = Duration::from_millis(250);
 /// Wait between attempts to close a file sink the disk refuses.
 const CLOSE_RETRY: Duration = Duration::from_millis(200);
 /// How long shutdown waits for trade backfills already under way.
