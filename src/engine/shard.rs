@@ -704,10 +704,14 @@ impl Shard {
     fn flush_full(&self, now: u64) {
         let mut p = self.pipeline.borrow_mut();
         p.flush(now);
-        if p.sink_in_flight() {
-            drop(p);
-            self.batch_began();
+        let in_flight = p.sink_in_flight();
+        drop(p);
+        if in_flight {
+            self.batch_started.notify();
         }
+        // A batch can fill without having started one (one-record batches):
+        // ClickHouse's open block still needs the control loop's age check.
+        self.control_wake.notify();
     }
 
     /// Flushes the batch when its oldest record reaches `batch_max_delay`.
