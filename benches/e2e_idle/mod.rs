@@ -47,7 +47,14 @@ pub fn idle(secs: u64) {
     );
     let syms = ["BTCUSDT".to_string(), "ETHUSDT".to_string()];
     let text = engine_toml(dir.path(), false, env_u64("E2E_SPIN_US", 0))
-        + &venue_toml("binance_spot", "", addr.port(), &tls_ca(&dir), &syms, "\"trade\"");
+        + &venue_toml(
+            "binance_spot",
+            "",
+            addr.port(),
+            &tls_ca(&dir),
+            &syms,
+            "\"trade\"",
+        );
     let cfg = dir.path().join("idle.toml");
     std::fs::write(&cfg, text).unwrap();
     let (mut collector, metrics) = start_collector(&cfg);
@@ -57,7 +64,10 @@ pub fn idle(secs: u64) {
     };
     let end = Instant::now() + Duration::from_secs(30);
     while written() < 2 {
-        assert!(Instant::now() < end, "the two trades were not written in 30 s");
+        assert!(
+            Instant::now() < end,
+            "the two trades were not written in 30 s"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // Let the last batch and its metrics settle before measuring.
@@ -65,7 +75,11 @@ pub fn idle(secs: u64) {
     let pid = collector.child.id();
     let (c0, p0, t0) = (core_thread(pid), cpu_seconds(pid), Instant::now());
     std::thread::sleep(Duration::from_secs(secs));
-    let (c1, p1, wall) = (core_thread(pid), cpu_seconds(pid), t0.elapsed().as_secs_f64());
+    let (c1, p1, wall) = (
+        core_thread(pid),
+        cpu_seconds(pid),
+        t0.elapsed().as_secs_f64(),
+    );
     assert_eq!(written(), 2, "traffic during the idle window");
     let status = collector.signal_and_wait(libc::SIGTERM, Duration::from_secs(30));
     assert_eq!(status.code(), Some(0));
