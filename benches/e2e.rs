@@ -20,6 +20,8 @@
 //!    the mock: it includes the collector's wake-up, which the collector's
 //!    own histograms start after) with `engine.spin_before_park_us` 0 and the
 //!    values given.
+//! 5. **idle**: connected, no traffic: the collector core's CPU per second
+//!    and wake-ups per second (`benches/e2e_idle/mod.rs`).
 //!
 //! Environment:
 //! - books: `E2E_BOOK_SYMBOLS` (books, default 40: the four OKX instruments
@@ -42,11 +44,14 @@
 //!   on the CPUs the collector's core leaves free) or `direct`: put
 //!   `E2E_DATA_DIR` on a real device), `E2E_SPIN_US` (the collector's
 //!   `engine.spin_before_park_us` in the other scenarios, default 0).
+//! - idle: `E2E_IDLE_S` (measured seconds, default 20).
 //! - selection: `E2E_BOOKS_ONLY`, `E2E_MIX_ONLY`, `E2E_TRADES_ONLY`,
-//!   `E2E_SPIN_ONLY` (any set: only those scenarios run).
+//!   `E2E_SPIN_ONLY`, `E2E_IDLE_ONLY` (any set: only those scenarios run).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "e2e_idle/mod.rs"]
+mod idle;
 
 use common::*;
 use marketprism::model::VenueId;
@@ -1029,6 +1034,7 @@ fn main() {
         "E2E_MIX_ONLY",
         "E2E_TRADES_ONLY",
         "E2E_SPIN_ONLY",
+        "E2E_IDLE_ONLY",
     ];
     let all = !only.iter().any(|k| set(k));
     if all || set("E2E_BOOKS_ONLY") {
@@ -1058,6 +1064,9 @@ fn main() {
             env_u64("E2E_SPIN_S", 10),
             &values,
         );
+    }
+    if all || set("E2E_IDLE_ONLY") {
+        idle::idle(env_u64("E2E_IDLE_S", 20));
     }
     if let Some(e) = failed {
         eprintln!("e2e: mix: final books differ from the true books:\n{e}");

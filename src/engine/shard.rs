@@ -30,6 +30,12 @@ use std::time::{Duration, Instant};
 const NATS_DRAIN: Duration = Duration::from_secs(15);
 /// How often the flusher looks for a ring-mode write that landed.
 const REAP_EVERY: Duration = Duration::from_micros(200);
+/// The control loop's tick while records are anywhere in the pipeline
+/// (ClickHouse blocks seal by age on it).
+const BUSY_TICK: Duration = Duration::from_millis(10);
+/// Its tick when nothing is pending: few wake-ups on an idle core, and the
+/// longest a stop request waits to be noticed then.
+const IDLE_TICK: Duration = Duration::from_millis(250);
 /// Wait between attempts to close a file sink the disk refuses.
 const CLOSE_RETRY: Duration = Duration::from_millis(200);
 /// How long shutdown waits for trade backfills already under way.
@@ -88,6 +94,8 @@ pub struct Shard {
     stats: Arc<CoreStats>,
     /// Wakes the flusher when the batch gets its first record.
     batch_started: Notify,
+    /// Wakes an idle control loop when records enter the pipeline.
+    control_wake: Notify,
     /// REST jobs per venue (indexed by `VenueId::index`).
     rest: Vec<RestQueue>,
     /// Newest datapoint published per poll (index of `plan.polls`), ms.
@@ -122,6 +130,7 @@ impl Shard {
             pipeline: RefCell::new(pipeline),
             stats,
             batch_started: Notify::default(),
+            control_wake: Notify::default(),
             rest: VenueId::ALL.iter().map(|_| RestQueue::default()).collect(),
             poll_last_ts: (0..polls).map(|_| Cell::new(0)).collect(),
             rest_log: RefCell::new(RateLimit::new(1_000_000_000)),
@@ -192,11 +201,20 @@ impl Shard {
         );
         let mut second = Instant::now();
         while !shutdown::requested() {
-            glommio::timer::sleep(Duration::from_millis(10)).await;
+            if self.pipeline_busy() {
+                glommio::timer::sleep(BUSY_TICK).await;
+            } else {
+                // Idle: sleep long unless a batch starts meanwhile.
+                futures_lite::future::or(
+                    glommio::timer::sleep(IDLE_TICK),
+                    self.control_wake.wait(),
+                )
+                .await;
+            }
             self.stats.allocations.set(crate::sys::thread_allocations());
             self.copy_book_stats();
             self.pipeline.borrow_mut().poll_clickhouse();
-            if second.elapsed() >= Duration::from_secs(1) {
+            while second.elapsed() >= Duration::from_secs(1) {
                 second += Duration::from_secs(1);
                 // Availability: stream-seconds on a connection up vs planned.
                 for v in &self.stats.venues {
@@ -600,7 +618,7 @@ impl Shard {
         self.pipeline
             .borrow_mut()
             .push_gap(&part, reason, crate::sys::now_ns());
-        self.batch_started.notify();
+        self.batch_began();
     }
 
     /// Queues each poll at its interval (staggered at start so a core's polls
@@ -652,6 +670,19 @@ impl Shard {
         }
     }
 
+    /// Whether records are anywhere between the batch and ClickHouse's ack.
+    fn pipeline_busy(&self) -> bool {
+        let p = self.pipeline.borrow();
+        p.batch_len() > 0 || p.has_pending() || p.sink_in_flight() || p.clickhouse_pending() > 0
+    }
+
+    /// A batch started (or a gap record was queued): wake the flusher, and
+    /// the control loop if it idles.
+    fn batch_began(&self) {
+        self.batch_started.notify();
+        self.control_wake.notify();
+    }
+
     /// Copies the books' counters into the exported per-core stats.
     fn copy_book_stats(&self) {
         let p = self.pipeline.borrow();
@@ -673,10 +704,14 @@ impl Shard {
     fn flush_full(&self, now: u64) {
         let mut p = self.pipeline.borrow_mut();
         p.flush(now);
-        if p.sink_in_flight() {
-            drop(p);
+        let in_flight = p.sink_in_flight();
+        drop(p);
+        if in_flight {
             self.batch_started.notify();
         }
+        // A batch can fill without having started one (one-record batches):
+        // ClickHouse's open block still needs the control loop's age check.
+        self.control_wake.notify();
     }
 
     /// Flushes the batch when its oldest record reaches `batch_max_delay`.
@@ -750,7 +785,7 @@ impl Core for Shard {
         if full {
             self.flush_full(now);
         } else if started {
-            self.batch_started.notify();
+            self.batch_began();
         }
     }
 
@@ -789,7 +824,7 @@ impl Core for Shard {
                 self.pipeline
                     .borrow_mut()
                     .push_gap(&g, reason, crate::sys::now_ns());
-                self.batch_started.notify();
+                self.batch_began();
             }
         }
     }
