@@ -16,7 +16,9 @@ USAGE:
                                          validate a config and print the core/connection plan;
                                          --connect: also ask the configured NATS which stream
                                          (or core NATS) carries each data type, and what `run`
-                                         would change on the stream (a dry run)
+                                         would change on the stream; and the configured
+                                         ClickHouse which tables exist and which `run` would
+                                         create (a dry run: nothing is changed)
   marketprism replay --input DIR [--speed N|max] [--config FILE]
                                          feed raw captures (sink.raw) through the parsers
                                          into the config's file sink, deterministically
@@ -164,7 +166,16 @@ fn cmd_check(args: &[String]) -> ExitCode {
                 );
             }
             if connect {
+                if plan.nats.is_none() && plan.clickhouse.is_none() {
+                    let _ = writeln!(
+                        std::io::stdout(),
+                        "no NATS or ClickHouse sink configured: nothing to connect to"
+                    );
+                }
                 if let Some(code) = check_nats(&plan, &path) {
+                    return code;
+                }
+                if let Some(code) = check_clickhouse(&plan, &path) {
                     return code;
                 }
             }
@@ -183,10 +194,6 @@ fn cmd_check(args: &[String]) -> ExitCode {
 fn check_nats(plan: &config::Plan, path: &std::path::Path) -> Option<ExitCode> {
     use std::io::Write as _;
     let Some(n) = &plan.nats else {
-        let _ = writeln!(
-            std::io::stdout(),
-            "no NATS sink configured: nothing to connect to"
-        );
         return None;
     };
     if let Err(e) = marketprism::sys::ensure_memlock() {
@@ -211,6 +218,64 @@ fn check_nats(plan: &config::Plan, path: &std::path::Path) -> Option<ExitCode> {
         }
         Err(e) => {
             eprintln!("marketprism: cannot ask NATS: {e}");
+            Some(ExitCode::from(1))
+        }
+    }
+}
+
+/// `check-config --connect`: the ClickHouse dry run (nothing created).
+/// `Some(exit code)` when it fails (2: a table or column missing; 1:
+/// ClickHouse not reachable).
+fn check_clickhouse(plan: &config::Plan, path: &std::path::Path) -> Option<ExitCode> {
+    use std::io::Write as _;
+    let c = plan.clickhouse.as_ref()?;
+    if let Err(e) = marketprism::sys::ensure_memlock() {
+        eprintln!("marketprism: {e}");
+        return Some(ExitCode::from(1));
+    }
+    let tls = if c.config.url.starts_with("https") {
+        match marketprism::conn::tls::client_config(c.config.ca_file.as_deref(), true) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!(
+                    "{}: config error at `sink.clickhouse.ca_file`: {e}",
+                    path.display()
+                );
+                return Some(ExitCode::from(2));
+            }
+        }
+    } else {
+        None
+    };
+    let timeout = std::time::Duration::from_secs(5);
+    match marketprism::sink::clickhouse::setup::preflight(&c.config, tls, timeout, false) {
+        Ok(Some(checked)) => {
+            let mut out = std::io::stdout();
+            let _ = writeln!(
+                out,
+                "ClickHouse {} database {}:",
+                c.config.url, c.config.database
+            );
+            for t in &checked.tables {
+                let _ = writeln!(out, "  {t}");
+            }
+            for w in &checked.warnings {
+                let _ = writeln!(out, "  warning: {w}");
+            }
+            if checked.errors.is_empty() {
+                return None;
+            }
+            for e in &checked.errors {
+                eprintln!("{}: config error at `sink.clickhouse`: {e}", path.display());
+            }
+            Some(ExitCode::from(2))
+        }
+        Ok(None) => {
+            eprintln!("marketprism: cannot ask ClickHouse at {}", c.config.url);
+            Some(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("marketprism: cannot ask ClickHouse: {e}");
             Some(ExitCode::from(1))
         }
     }

@@ -135,6 +135,14 @@ fn run_to_end(coll: &mut Proc, maddr: SocketAddr, ch: &ClickHouse, min_trades: f
     m
 }
 
+/// `marketprism check-config --connect <cfg>`.
+fn check_connect(cfg: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_marketprism"))
+        .args(["check-config", "--connect", cfg.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
 fn wait_trades_inserted(maddr: SocketAddr) {
     wait_until("trade rows inserted", Duration::from_secs(30), || {
         metric_sum(
@@ -190,6 +198,28 @@ fn every_type_is_one_row_as_marketprism_writes_it() {
     let ch = ClickHouse::start(&dir.path().join("ch"));
     let (mock, addr) = finite_mock(dir.path(), 300, 0);
     let cfg = config(dir.path(), addr.port(), &ch.url(), "", "");
+    // The dry run says what the start will create, and creates nothing.
+    let out = check_connect(&cfg);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for t in Table::ALL {
+        assert!(
+            stdout.contains(&format!(
+                "  {}: absent, created at start\n",
+                t.default_name()
+            )),
+            "{stdout}"
+        );
+    }
+    assert_eq!(
+        ch.query("SELECT count() FROM system.databases WHERE name = 'marketprism_hot'"),
+        "0\n"
+    );
     let (mut coll, maddr) = start_collector(&cfg);
     let m = run_to_end(&mut coll, maddr, &ch, 600.0);
     assert!(
@@ -407,6 +437,10 @@ fn a_table_without_a_written_column_stops_the_start() {
         .args(["run", "--config", cfg.to_str().unwrap()])
         .output()
         .unwrap();
+    let dry = check_connect(&cfg);
+    let dry_err = String::from_utf8_lossy(&dry.stderr);
+    assert_eq!(dry.status.code(), Some(2), "{dry_err}");
+    assert!(dry_err.contains("lacks column(s) is_maker"), "{dry_err}");
     let err = String::from_utf8_lossy(&out.stderr);
     let err = err
         .lines()

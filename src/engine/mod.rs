@@ -473,7 +473,7 @@ fn clickhouse_preflight(
         None
     };
     let timeout = Duration::from_millis(c.config.connect_timeout_ms.max(2000));
-    match crate::sink::clickhouse::setup::preflight(&c.config, tls.clone(), timeout) {
+    match crate::sink::clickhouse::setup::preflight(&c.config, tls.clone(), timeout, true) {
         Ok(Some(checked)) => {
             for w in &checked.warnings {
                 log::warn!("ClickHouse: {w}");

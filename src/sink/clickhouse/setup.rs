@@ -32,17 +32,22 @@ pub struct Checked {
     pub errors: Vec<String>,
     /// ...and ones it runs with (a table that will not deduplicate retries).
     pub warnings: Vec<String>,
+    /// Per table, what was found (`check-config --connect` prints them).
+    pub tables: Vec<String>,
 }
 
-/// Creates (when configured) and checks the tables. Err: ClickHouse could
+/// Creates (when configured and `apply`) and checks the tables. Without
+/// `apply` (the dry run) nothing is created: an absent table that
+/// `create_tables` would create is reported as such. Err: ClickHouse could
 /// not be asked (the cores retry on their own).
 pub async fn check(
     client: &mut Client,
     cfg: &ClickHouseSinkConfig,
     timeout: Duration,
+    apply: bool,
 ) -> Result<Checked, ChError> {
     let mut out = Checked::default();
-    if cfg.create_tables {
+    if cfg.create_tables && apply {
         if let Err(e) = run(client, &statements(cfg), timeout).await {
             match e {
                 ChError::Transient(_) => return Err(e),
@@ -75,9 +80,13 @@ pub async fn check(
             .map(|(_, c)| c)
             .collect();
         if have.is_empty() {
-            out.errors.push(format!(
-                "table {db}.{name} does not exist (set sink.clickhouse.create_tables = true, or create it)"
-            ));
+            if cfg.create_tables && !apply {
+                out.tables.push(format!("{name}: absent, created at start"));
+            } else {
+                out.errors.push(format!(
+                    "table {db}.{name} does not exist (set sink.clickhouse.create_tables = true, or create it)"
+                ));
+            }
             continue;
         }
         let missing: Vec<&str> = t
@@ -90,6 +99,11 @@ pub async fn check(
             out.errors.push(format!(
                 "table {db}.{name} lacks column(s) {} that the sink writes",
                 missing.join(", ")
+            ));
+        } else {
+            out.tables.push(format!(
+                "{name}: present, has the {} columns the sink writes; left as it is",
+                t.columns().len()
             ));
         }
         let row = tables
@@ -118,6 +132,7 @@ pub fn preflight(
     cfg: &ClickHouseSinkConfig,
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     timeout: Duration,
+    apply: bool,
 ) -> Result<Option<Checked>, String> {
     let cfg = cfg.clone();
     let (user, password) = cfg.credentials()?;
@@ -128,7 +143,7 @@ pub fn preflight(
         .blocking_thread_pool_placement(glommio::PoolPlacement::Unbound(1))
         .spawn(move || async move {
             let mut client = Client::new(url, tls, user, password, timeout)?;
-            match check(&mut client, &cfg, timeout).await {
+            match check(&mut client, &cfg, timeout, apply).await {
                 Ok(c) => Ok(Some(c)),
                 Err(ChError::Transient(e)) => {
                     log::warn!("ClickHouse not reachable at start ({e}); the cores retry and keep blocks in their journals meanwhile");
@@ -136,7 +151,7 @@ pub fn preflight(
                 }
                 Err(e) => Ok(Some(Checked {
                     errors: vec![e.to_string()],
-                    warnings: Vec::new(),
+                    ..Checked::default()
                 })),
             }
         })
