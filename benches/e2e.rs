@@ -58,7 +58,7 @@ use marketprism::model::VenueId;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 struct Outcome {
@@ -271,6 +271,17 @@ fn write_mode() -> String {
 }
 
 /// One `[exchanges.KEY]` table pointing at the mock.
+/// A one-core collector config for Binance spot trades of BTCUSDT and
+/// ETHUSDT on the mock at `port`, written to `<dir>/<name>`.
+fn two_symbol_trades(dir: &tempfile::TempDir, port: u16, spin_us: u64, name: &str) -> PathBuf {
+    let syms = ["BTCUSDT".to_string(), "ETHUSDT".to_string()];
+    let text = engine_toml(dir.path(), false, spin_us)
+        + &venue_toml("binance_spot", "", port, &tls_ca(dir), &syms, "\"trade\"");
+    let cfg = dir.path().join(name);
+    std::fs::write(&cfg, text).unwrap();
+    cfg
+}
+
 fn venue_toml(key: &str, path: &str, port: u16, ca: &str, syms: &[String], types: &str) -> String {
     let quoted: Vec<String> = syms.iter().map(|s| format!("\"{s}\"")).collect();
     format!(
@@ -832,18 +843,7 @@ fn spin(rate: u64, secs: u64, values: &[u64]) {
             ],
         );
         let ca = tls.join("ca.pem");
-        let syms = ["BTCUSDT".to_string(), "ETHUSDT".to_string()];
-        let text = engine_toml(dir.path(), false, us)
-            + &venue_toml(
-                "binance_spot",
-                "",
-                addr.port(),
-                &tls_ca(&dir),
-                &syms,
-                "\"trade\"",
-            );
-        let cfg = dir.path().join("spin.toml");
-        std::fs::write(&cfg, text).unwrap();
+        let cfg = two_symbol_trades(&dir, addr.port(), us, "spin.toml");
         let (mut collector, metrics) = start_collector(&cfg);
         std::thread::sleep(Duration::from_secs(2));
         // Only the measured window's pings count (read-and-clear).

@@ -233,19 +233,15 @@ fn check_clickhouse(plan: &config::Plan, path: &std::path::Path) -> Option<ExitC
         eprintln!("marketprism: {e}");
         return Some(ExitCode::from(1));
     }
-    let tls = if c.config.url.starts_with("https") {
-        match marketprism::conn::tls::client_config(c.config.ca_file.as_deref(), true) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                eprintln!(
-                    "{}: config error at `sink.clickhouse.ca_file`: {e}",
-                    path.display()
-                );
-                return Some(ExitCode::from(2));
-            }
+    let tls = match c.config.tls() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "{}: config error at `sink.clickhouse.ca_file`: {e}",
+                path.display()
+            );
+            return Some(ExitCode::from(2));
         }
-    } else {
-        None
     };
     let timeout = std::time::Duration::from_secs(5);
     match marketprism::sink::clickhouse::setup::preflight(&c.config, tls, timeout, false) {

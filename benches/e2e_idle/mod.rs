@@ -45,18 +45,7 @@ pub fn idle(secs: u64) {
             "1",
         ],
     );
-    let syms = ["BTCUSDT".to_string(), "ETHUSDT".to_string()];
-    let text = engine_toml(dir.path(), false, env_u64("E2E_SPIN_US", 0))
-        + &venue_toml(
-            "binance_spot",
-            "",
-            addr.port(),
-            &tls_ca(&dir),
-            &syms,
-            "\"trade\"",
-        );
-    let cfg = dir.path().join("idle.toml");
-    std::fs::write(&cfg, text).unwrap();
+    let cfg = two_symbol_trades(&dir, addr.port(), env_u64("E2E_SPIN_US", 0), "idle.toml");
     let (mut collector, metrics) = start_collector(&cfg);
     let written = || {
         let m = http_get(metrics, "/metrics").1;

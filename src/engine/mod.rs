@@ -464,14 +464,10 @@ fn clickhouse_preflight(
     let Some(c) = &plan.clickhouse else {
         return Ok(None);
     };
-    let tls = if c.config.url.starts_with("https") {
-        Some(
-            crate::conn::tls::client_config(c.config.ca_file.as_deref(), true)
-                .map_err(|e| EngineError::Config(ConfigError::new("sink.clickhouse.ca_file", e)))?,
-        )
-    } else {
-        None
-    };
+    let tls = c
+        .config
+        .tls()
+        .map_err(|e| EngineError::Config(ConfigError::new("sink.clickhouse.ca_file", e)))?;
     let timeout = Duration::from_millis(c.config.connect_timeout_ms.max(2000));
     match crate::sink::clickhouse::setup::preflight(&c.config, tls.clone(), timeout, true) {
         Ok(Some(checked)) => {

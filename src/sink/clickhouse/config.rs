@@ -215,6 +215,15 @@ impl ClickHouseSinkConfig {
         Ok(u)
     }
 
+    /// The TLS client config of an `https` URL (webpki roots plus
+    /// `ca_file`); None for `http`. Err: the CA file is unusable.
+    pub fn tls(&self) -> Result<Option<std::sync::Arc<rustls::ClientConfig>>, String> {
+        if !self.url.starts_with("https") {
+            return Ok(None);
+        }
+        crate::conn::tls::client_config(self.ca_file.as_deref(), true).map(Some)
+    }
+
     /// The table's name in ClickHouse (an override, or MarketPrism's).
     pub fn table_name(&self, t: super::schema::Table) -> &str {
         self.tables

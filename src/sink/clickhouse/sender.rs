@@ -13,7 +13,7 @@
 
 use super::client::{ChError, Client};
 use super::schema::Table;
-use super::{rowbinary, ClickHouseSinkConfig, Shared};
+use super::{rowbinary, Cached, ClickHouseSinkConfig, Shared};
 use crate::logging::RateLimit;
 use crate::metrics::ClickHouseStats;
 use crate::sink::spill::Entry;
@@ -77,7 +77,14 @@ impl Sender {
         let mut e = Entry::default();
         loop {
             match self.next_block(&mut e) {
-                Ok(Some((subject, token, data, from_memory))) => {
+                Ok(Some((
+                    Cached {
+                        subject,
+                        token,
+                        data,
+                    },
+                    from_memory,
+                ))) => {
                     match parse_subject(&subject) {
                         Some((t, rows)) => self.deliver(t, rows, &token, data.clone()).await,
                         None => log::error!(
@@ -129,14 +136,10 @@ impl Sender {
         }
     }
 
-    /// The journal's oldest block: (subject, token, bytes, whether it came
-    /// from memory). A previous run's blocks, and blocks memory had no room
-    /// for, are read back from disk.
-    #[allow(clippy::type_complexity)]
-    fn next_block(
-        &mut self,
-        e: &mut Entry,
-    ) -> std::io::Result<Option<(String, String, Bytes, bool)>> {
+    /// The journal's oldest block, and whether it came from memory. A
+    /// previous run's blocks, and blocks memory had no room for, are read
+    /// back from disk.
+    fn next_block(&mut self, e: &mut Entry) -> std::io::Result<Option<(Cached, bool)>> {
         let sh = &self.shared;
         let from_disk = sh.leftover.get() > 0;
         if !from_disk {
@@ -148,7 +151,7 @@ impl Sender {
                         return Ok(None);
                     };
                     sh.cache_bytes.set(sh.cache_bytes.get() - c.data.len());
-                    return Ok(Some((c.subject, c.token, c.data, true)));
+                    return Ok(Some((c, true)));
                 }
                 Some(None) => {}
             }
@@ -164,12 +167,12 @@ impl Sender {
         } else {
             sh.cache.borrow_mut().pop_front();
         }
-        Ok(Some((
-            String::from_utf8_lossy(&e.subject).into_owned(),
-            String::from_utf8_lossy(&e.id).into_owned(),
-            Bytes::from(std::mem::take(&mut e.payload)),
-            false,
-        )))
+        let block = Cached {
+            subject: String::from_utf8_lossy(&e.subject).into_owned(),
+            token: String::from_utf8_lossy(&e.id).into_owned(),
+            data: Bytes::from(std::mem::take(&mut e.payload)),
+        };
+        Ok(Some((block, false)))
     }
 
     /// Delivers one block: every row lands once, or is refused and counted.
