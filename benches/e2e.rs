@@ -22,6 +22,10 @@
 //!    values given.
 //! 5. **idle**: connected, no traffic: the collector core's CPU per second
 //!    and wake-ups per second (`benches/e2e_idle/mod.rs`).
+//! 6. **latency**: four Binance spot streams paced at everyday rates, receive
+//!    latency per frame (mock send stamp → `receive_ts_ns`) and process CPU
+//!    per frame, beside a bare TLS + WebSocket receiver, parked and spinning
+//!    (`benches/e2e_latency/`).
 //!
 //! Environment:
 //! - books: `E2E_BOOK_SYMBOLS` (books, default 40: the four OKX instruments
@@ -45,13 +49,21 @@
 //!   `E2E_DATA_DIR` on a real device), `E2E_SPIN_US` (the collector's
 //!   `engine.spin_before_park_us` in the other scenarios, default 0).
 //! - idle: `E2E_IDLE_S` (measured seconds, default 20).
+//! - latency: `E2E_LAT_RATES` (frames/s over the four streams, default
+//!   `1000,20000`), `E2E_LAT_S` (measured seconds per run, default 5),
+//!   `E2E_LAT_SPIN_US` (the collector's `spin_before_park_us` when spinning,
+//!   default 10000), `E2E_LAT_FULL_TRADES` (per stream, full-speed run,
+//!   default 250000).
 //! - selection: `E2E_BOOKS_ONLY`, `E2E_MIX_ONLY`, `E2E_TRADES_ONLY`,
-//!   `E2E_SPIN_ONLY`, `E2E_IDLE_ONLY` (any set: only those scenarios run).
+//!   `E2E_SPIN_ONLY`, `E2E_IDLE_ONLY`, `E2E_LATENCY_ONLY` (any set: only
+//!   those scenarios run).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "e2e_idle/mod.rs"]
 mod idle;
+#[path = "e2e_latency/mod.rs"]
+mod latency;
 
 use common::*;
 use marketprism::model::VenueId;
@@ -1035,6 +1047,7 @@ fn main() {
         "E2E_TRADES_ONLY",
         "E2E_SPIN_ONLY",
         "E2E_IDLE_ONLY",
+        "E2E_LATENCY_ONLY",
     ];
     let all = !only.iter().any(|k| set(k));
     if all || set("E2E_BOOKS_ONLY") {
@@ -1067,6 +1080,18 @@ fn main() {
     }
     if all || set("E2E_IDLE_ONLY") {
         idle::idle(env_u64("E2E_IDLE_S", 20));
+    }
+    if all || set("E2E_LATENCY_ONLY") {
+        let rates: Vec<u64> = std::env::var("E2E_LAT_RATES")
+            .unwrap_or_else(|_| "1000,20000".into())
+            .split(',')
+            .filter_map(|v| v.trim().parse().ok())
+            .collect();
+        latency::latency(
+            &rates,
+            env_u64("E2E_LAT_S", 5),
+            env_u64("E2E_LAT_SPIN_US", 10_000),
+        );
     }
     if let Some(e) = failed {
         eprintln!("e2e: mix: final books differ from the true books:\n{e}");

@@ -211,6 +211,8 @@ pub(crate) struct Market {
     rate: u64,
     cap: u64,
     produced: RefCell<Vec<u64>>,
+    /// Rate mode: symbol `i` of `n` runs `i / n` of a period ahead.
+    spread: bool,
 }
 
 impl Market {
@@ -224,6 +226,23 @@ impl Market {
                 trades_per_symbol
             },
             produced: RefCell::new(vec![0; symbols]),
+            spread: false,
+        }
+    }
+
+    /// Spreads the symbols' trades evenly over each period (rate mode):
+    /// without it every symbol's trade k is due at the same instant.
+    pub fn spread(mut self, on: bool) -> Market {
+        self.spread = on;
+        self
+    }
+
+    /// (symbols the period is split into, this symbol's share of it).
+    fn phase(&self, i: usize) -> (u128, u128) {
+        if self.spread {
+            (self.produced.borrow().len().max(1) as u128, i as u128)
+        } else {
+            (1, 0)
         }
     }
 
@@ -235,7 +254,9 @@ impl Market {
     pub fn produced(&self, i: usize) -> u64 {
         if self.rate > 0 {
             let ns = self.start.elapsed().as_nanos();
-            let n = ns.saturating_mul(self.rate as u128) / 1_000_000_000;
+            let (parts, k) = self.phase(i);
+            let n = (ns.saturating_mul(self.rate as u128 * parts) + k * 1_000_000_000)
+                / (1_000_000_000 * parts);
             n.min(self.cap as u128) as u64
         } else {
             self.produced.borrow().get(i).copied().unwrap_or(0)
@@ -261,12 +282,14 @@ impl Market {
         next_id > self.cap
     }
 
-    /// Time from the market start until trade `id` is produced (rate mode).
-    pub fn due_in(&self, id: u64) -> Option<std::time::Duration> {
+    /// Time from now until trade `id` of symbol `i` is produced (rate mode).
+    pub fn due_in(&self, i: usize, id: u64) -> Option<std::time::Duration> {
         if self.rate == 0 {
             return None;
         }
-        let due_ns = (id as u128).saturating_mul(1_000_000_000) / self.rate as u128;
+        let (parts, k) = self.phase(i);
+        let due_ns = ((id as u128 * parts).saturating_sub(k)).saturating_mul(1_000_000_000)
+            / (self.rate as u128 * parts);
         let elapsed = self.start.elapsed().as_nanos();
         Some(std::time::Duration::from_nanos(
             due_ns.saturating_sub(elapsed).min(u64::MAX as u128) as u64,
@@ -677,6 +700,22 @@ mod tests {
         assert!((15..=17).contains(&a), "{a}");
         let capped = Market::new(1, 10, 4, start);
         assert_eq!(capped.produced(0), 4);
-        assert!(m.due_in(100).unwrap() > std::time::Duration::from_secs(8));
+        assert!(m.due_in(0, 100).unwrap() > std::time::Duration::from_secs(8));
+    }
+
+    #[test]
+    fn market_spread_puts_symbols_apart() {
+        use std::time::Duration;
+        // 10 trades/s over 4 symbols: symbol i runs i × 25 ms ahead.
+        let start = Instant::now() - Duration::from_millis(1530);
+        let m = Market::new(4, 10, 0, start).spread(true);
+        let got: Vec<u64> = (0..4).map(|i| m.produced(i)).collect();
+        assert_eq!(got, [15, 15, 15, 16]);
+        // Trade 17 of symbol 3 is due at 1 625 ms, of symbol 0 at 1 700 ms.
+        let (d3, d0) = (m.due_in(3, 17).unwrap(), m.due_in(0, 17).unwrap());
+        assert!(d3 <= Duration::from_millis(95) && d3 > Duration::from_millis(60), "{d3:?}");
+        assert_eq!(d0 - d3, Duration::from_millis(75));
+        let plain = Market::new(4, 10, 0, start);
+        assert_eq!((0..4).map(|i| plain.produced(i)).collect::<Vec<_>>(), [15; 4]);
     }
 }

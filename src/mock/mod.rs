@@ -65,6 +65,7 @@ mod http;
 pub mod okx;
 mod reply;
 mod rest;
+pub mod send_log;
 mod session;
 mod stats;
 mod tls;
@@ -135,6 +136,12 @@ pub struct MockOptions {
     pub fault_seed: u64,
     /// Refuse WebSocket upgrades (503) for this long after start (0 = never).
     pub refuse_ms: u64,
+    /// Paced trades: symbol `i` of `n` runs `i / n` of a period ahead, so
+    /// frames leave evenly spaced instead of all symbols at once.
+    pub spread: bool,
+    /// Append one [`SendStamp`] per symbol per sent chunk of Binance spot
+    /// trades to this file (latency benchmarks).
+    pub send_log: Option<PathBuf>,
 }
 
 /// One tradable pair of the mock.
@@ -181,6 +188,8 @@ impl Default for MockOptions {
             conn_faults: ConnFaults::default(),
             fault_seed: fault::DEFAULT_SEED,
             refuse_ms: 0,
+            spread: false,
+            send_log: None,
         }
     }
 }
@@ -224,6 +233,9 @@ usage: marketprism mock-exchange --listen ADDR [options]
   --lifetime-ms MS         close each WebSocket cleanly MS after it opened (0 = off)
   --shutdown-notice-ms MS  send the venue's shutdown notice MS before that close (0 = none)
   --refuse-ms MS           answer WebSocket upgrades with 503 for MS after start (0 = off)
+  --spread 0|1             with --rate: symbol i of n runs i/n of a period ahead (frames evenly spaced)
+  --send-log FILE          append (symbol index, first id, last id, send time ns) per symbol
+                           per sent chunk of spot trades, after the flush (32 bytes, little endian)
   --help                   show this text
 routes: Binance spot /stream, /ws/..., /api/v3/*; USDⓈ-M /public/..., /market/..., /fapi/v1/*,
   /futures/data/*; OKX /ws/v5/public, /api/v5/*; Bybit /v5/public/spot|linear, /v5/market/*;
@@ -415,6 +427,8 @@ impl MockOptions {
                     })?
                 }
                 "--fault-seed" => o.fault_seed = parse_num(flag, value)?,
+                "--spread" => o.spread = parse_num(flag, value)? != 0,
+                "--send-log" => o.send_log = Some(PathBuf::from(value)),
                 "--stall-after" => o.conn_faults.stall_after = parse_num(flag, value)?,
                 "--garbage-every" => o.conn_faults.garbage_every = parse_num(flag, value)?,
                 "--oversized-every" => o.conn_faults.oversized_every = parse_num(flag, value)?,
@@ -472,6 +486,8 @@ pub(crate) struct Shared {
     pub rest_timeout: std::cell::Cell<(u64, u64)>,
     /// Connection faults: settings and counters.
     pub faults: fault::Registry,
+    /// `--send-log`: where sent trade chunks are stamped.
+    pub send_log: Option<std::fs::File>,
 }
 
 impl Shared {
@@ -484,7 +500,8 @@ impl Shared {
                 opts.rate,
                 opts.trades_per_symbol,
                 start,
-            ),
+            )
+            .spread(opts.spread),
             stats: stats::Stats::new(opts.symbols.len()),
             feeds: venues::Feeds::new(&opts, start),
             start,
@@ -507,6 +524,7 @@ impl Shared {
             rest_faults_served: std::cell::Cell::new(0),
             rest_timeout: std::cell::Cell::new((0, 0)),
             faults,
+            send_log: None,
         }
     }
 
@@ -535,6 +553,16 @@ pub fn start(opts: MockOptions) -> io::Result<MockServer> {
         None => None,
     };
     let tls = tls_cfg.is_some();
+    let send_log = match &opts.send_log {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| io::Error::other(format!("--send-log {}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
     let placement = match opts.core {
         Some(c) => Placement::Fixed(c),
         None => Placement::Unbound,
@@ -568,7 +596,9 @@ pub fn start(opts: MockOptions) -> io::Result<MockServer> {
                 }
             }
             drop(tx);
-            accept_loop(listener, Rc::new(Shared::new(opts)), tls_cfg).await;
+            let mut shared = Shared::new(opts);
+            shared.send_log = send_log;
+            accept_loop(listener, Rc::new(shared), tls_cfg).await;
         })
         .map_err(|e| io::Error::other(format!("mock-exchange executor: {e}")))?;
     match rx.recv() {

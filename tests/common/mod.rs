@@ -128,7 +128,16 @@ pub fn start_mock(tls_dir: &Path, extra: &[&str]) -> (Proc, SocketAddr) {
         tls_dir.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    let p = spawn(&args);
+    // Benchmarks comparing collector builds keep this build's mock (its
+    // options) with `MARKETPRISM_MOCK_BIN`.
+    let p = match std::env::var("MARKETPRISM_MOCK_BIN") {
+        Ok(bin) => {
+            let mut cmd = Command::new(bin);
+            cmd.args(&args).env("MARKETPRISM_LOG", "info");
+            spawn_cmd(cmd)
+        }
+        Err(_) => spawn(&args),
+    };
     let line = p.wait_line("listening on", Duration::from_secs(20));
     let addr = line
         .split("listening on ")

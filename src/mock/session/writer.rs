@@ -9,6 +9,7 @@ use super::{after, Conn, Route, CHUNK, PER_SUB_BURST};
 use crate::mock::binance::{self, MalformedKind, PriceStyle};
 use crate::mock::fault::{self, Due, Flavor};
 use crate::mock::feed;
+use crate::mock::send_log;
 use crate::mock::stats::Bump;
 use crate::mock::ws;
 use crate::mock::Shared;
@@ -102,7 +103,7 @@ fn idle_wait(shared: &Shared, conn: &Conn, now: Instant) -> Duration {
     if shared.market.rate() > 0 {
         for s in conn.subs.borrow().iter() {
             if !shared.market.exhausted(s.next_id) {
-                let due = shared.market.due_in(s.next_id).unwrap_or_default();
+                let due = shared.market.due_in(s.tpl.symbol_index, s.next_id).unwrap_or_default();
                 wait = wait.min(due.clamp(Duration::from_millis(1), Duration::from_millis(5)));
             }
         }
@@ -122,6 +123,7 @@ pub(super) async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &Conn, 
         _ => fault::SLOT_BINANCE_DERIVATIVES,
     };
     let mut faults = fault::ConnState::new(&shared.faults, slot);
+    let mut stamps = send_log::Pending::default();
     loop {
         for symbol in faults.new_mutes(&shared.faults) {
             conn.mute(shared, &symbol);
@@ -177,7 +179,14 @@ pub(super) async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &Conn, 
             }
         }
         let data_start = buf.len();
+        if shared.send_log.is_some() {
+            let subs = conn.subs.borrow();
+            stamps.before(subs.iter().map(|s| (s.tpl.symbol_index, s.next_id)));
+        }
         fill_trades(shared, conn, &mut buf, &mut mal);
+        if shared.send_log.is_some() {
+            stamps.after(conn.subs.borrow().iter().map(|s| s.next_id));
+        }
         if buf.len() < CHUNK {
             let mut extra = conn.extra.borrow_mut();
             feed::fill(
@@ -201,6 +210,9 @@ pub(super) async fn writer<W: AsyncWrite + Unpin>(shared: &Shared, conn: &Conn, 
         .await
         {
             return;
+        }
+        if let Some(f) = &shared.send_log {
+            stamps.stamp(f);
         }
         if !buf.is_empty() {
             // Let the reader (same task, polled first by `or`) and other
