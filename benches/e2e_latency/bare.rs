@@ -46,8 +46,9 @@ fn frame_field<'a>(text: &'a str, key: &str) -> &'a str {
     &v[..v.find(['"', ',', '}']).unwrap_or(v.len())]
 }
 
-/// Reads `wss://localhost:<port><path>` on CPU `cpu` until `until_ns`;
-/// CPU is measured from the first frame at or after `from_ns`.
+/// Reads `wss://localhost:<port><path>` on CPU `cpu` until `until_ns`
+/// plus a grace for the frames sent just before it; CPU is measured from the
+/// first frame at or after `from_ns` to the first at or after `until_ns`.
 pub fn run(
     addr: SocketAddr,
     ca: &Path,
@@ -83,7 +84,9 @@ pub fn run(
         let mut ends: Vec<usize> = Vec::with_capacity(capacity);
         let mut bytes: Vec<u8> = Vec::with_capacity(capacity * 256);
         let mut cpu0 = None;
-        let cpu_ns = loop {
+        let mut cpu_ns = None;
+        let stop_ns = until_ns + 300_000_000;
+        loop {
             match ws.read() {
                 Ok(Message::Text(t)) => {
                     let now = marketprism::sys::now_ns();
@@ -93,15 +96,19 @@ pub fn run(
                     if now >= from_ns && cpu0.is_none() {
                         cpu0 = Some(thread_cpu_ns());
                     }
-                    if now >= until_ns {
-                        break thread_cpu_ns() - cpu0.unwrap_or(0);
+                    if now >= until_ns && cpu_ns.is_none() {
+                        cpu_ns = Some(thread_cpu_ns() - cpu0.unwrap_or(0));
+                    }
+                    if now >= stop_ns {
+                        break;
                     }
                 }
                 Ok(_) => {}
                 Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {}
                 Err(e) => panic!("bare receiver: {e}"),
             }
-        };
+        }
+        let cpu_ns = cpu_ns.unwrap_or(0);
         let mut frames = Vec::with_capacity(stamps.len());
         let mut start = 0;
         for (ts, end) in stamps.iter().zip(&ends) {

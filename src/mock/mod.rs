@@ -306,6 +306,8 @@ impl MockOptions {
             }
             const WITH_VALUE: &[&str] = &[
                 "--listen",
+                "--spread",
+                "--send-log",
                 "--tls-dir",
                 "--symbols",
                 "--trades-per-symbol",
