@@ -219,7 +219,11 @@ pub fn latency(rates: &[u64], secs: u64, spin_us: u64) {
                 } else {
                     String::new()
                 },
-                if k % 2 == 0 { "  (collector first)" } else { "" }
+                if k % 2 == 0 {
+                    "  (collector first)"
+                } else {
+                    ""
+                }
             );
             line("bare", &b);
             line("collector", &c);

@@ -237,6 +237,21 @@ impl Market {
         self
     }
 
+    /// Rate mode: trades of symbol `i` produced `ns` after the start.
+    fn produced_at(&self, i: usize, ns: u128) -> u64 {
+        let (parts, k) = self.phase(i);
+        let n = (ns.saturating_mul(self.rate as u128 * parts) + k * 1_000_000_000)
+            / (1_000_000_000 * parts);
+        n.min(self.cap as u128) as u64
+    }
+
+    /// Rate mode: when (ns after the start) trade `id` of symbol `i` is due.
+    fn due_at_ns(&self, i: usize, id: u64) -> u128 {
+        let (parts, k) = self.phase(i);
+        ((id as u128 * parts).saturating_sub(k)).saturating_mul(1_000_000_000)
+            / (self.rate as u128 * parts)
+    }
+
     /// (symbols the period is split into, this symbol's share of it).
     fn phase(&self, i: usize) -> (u128, u128) {
         if self.spread {
@@ -253,11 +268,7 @@ impl Market {
     /// Trades produced so far for symbol `i`.
     pub fn produced(&self, i: usize) -> u64 {
         if self.rate > 0 {
-            let ns = self.start.elapsed().as_nanos();
-            let (parts, k) = self.phase(i);
-            let n = (ns.saturating_mul(self.rate as u128 * parts) + k * 1_000_000_000)
-                / (1_000_000_000 * parts);
-            n.min(self.cap as u128) as u64
+            self.produced_at(i, self.start.elapsed().as_nanos())
         } else {
             self.produced.borrow().get(i).copied().unwrap_or(0)
         }
@@ -287,9 +298,7 @@ impl Market {
         if self.rate == 0 {
             return None;
         }
-        let (parts, k) = self.phase(i);
-        let due_ns = ((id as u128 * parts).saturating_sub(k)).saturating_mul(1_000_000_000)
-            / (self.rate as u128 * parts);
+        let due_ns = self.due_at_ns(i, id);
         let elapsed = self.start.elapsed().as_nanos();
         Some(std::time::Duration::from_nanos(
             due_ns.saturating_sub(elapsed).min(u64::MAX as u128) as u64,
@@ -705,17 +714,23 @@ mod tests {
 
     #[test]
     fn market_spread_puts_symbols_apart() {
-        use std::time::Duration;
+        const MS: u128 = 1_000_000;
         // 10 trades/s over 4 symbols: symbol i runs i × 25 ms ahead.
-        let start = Instant::now() - Duration::from_millis(1530);
-        let m = Market::new(4, 10, 0, start).spread(true);
-        let got: Vec<u64> = (0..4).map(|i| m.produced(i)).collect();
-        assert_eq!(got, [15, 15, 15, 16]);
-        // Trade 17 of symbol 3 is due at 1 625 ms, of symbol 0 at 1 700 ms.
-        let (d3, d0) = (m.due_in(3, 17).unwrap(), m.due_in(0, 17).unwrap());
-        assert!(d3 <= Duration::from_millis(95) && d3 > Duration::from_millis(60), "{d3:?}");
-        assert_eq!(d0 - d3, Duration::from_millis(75));
-        let plain = Market::new(4, 10, 0, start);
-        assert_eq!((0..4).map(|i| plain.produced(i)).collect::<Vec<_>>(), [15; 4]);
+        let m = Market::new(4, 10, 0, Instant::now()).spread(true);
+        let at = |ns: u128| (0..4).map(|i| m.produced_at(i, ns)).collect::<Vec<_>>();
+        assert_eq!(at(1530 * MS), [15, 15, 15, 16]);
+        // Trade 16 is due at 1 600, 1 575, 1 550 and 1 525 ms.
+        assert_eq!(at(1600 * MS - 1), [15, 16, 16, 16]);
+        assert_eq!(at(1600 * MS), [16, 16, 16, 16]);
+        assert_eq!(at(1625 * MS), [16, 16, 16, 17]);
+        // Each trade is due exactly when it is produced.
+        assert_eq!(m.due_at_ns(3, 17), 1625 * MS);
+        assert_eq!(m.due_at_ns(0, 17), 1700 * MS);
+        assert_eq!(m.produced_at(3, m.due_at_ns(3, 17)), 17);
+        assert_eq!(m.produced_at(3, m.due_at_ns(3, 17) - 1), 16);
+        let plain = Market::new(4, 10, 0, Instant::now());
+        let at = |ns: u128| (0..4).map(|i| plain.produced_at(i, ns)).collect::<Vec<_>>();
+        assert_eq!(at(1530 * MS), [15; 4]);
+        assert_eq!(plain.due_at_ns(3, 17), 1700 * MS);
     }
 }

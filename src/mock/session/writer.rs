@@ -103,7 +103,10 @@ fn idle_wait(shared: &Shared, conn: &Conn, now: Instant) -> Duration {
     if shared.market.rate() > 0 {
         for s in conn.subs.borrow().iter() {
             if !shared.market.exhausted(s.next_id) {
-                let due = shared.market.due_in(s.tpl.symbol_index, s.next_id).unwrap_or_default();
+                let due = shared
+                    .market
+                    .due_in(s.tpl.symbol_index, s.next_id)
+                    .unwrap_or_default();
                 wait = wait.min(due.clamp(Duration::from_millis(1), Duration::from_millis(5)));
             }
         }
