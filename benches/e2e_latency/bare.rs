@@ -46,7 +46,7 @@ fn frame_field<'a>(text: &'a str, key: &str) -> &'a str {
     &v[..v.find(['"', ',', '}']).unwrap_or(v.len())]
 }
 
-/// Reads `wss://localhost:<port><path>` on CPU `cpu` until `until_ns`
+/// Reads `wss://localhost:<port><path>` on CPU 0 (the collector's) until `until_ns`
 /// plus a grace for the frames sent just before it; CPU is measured from the
 /// first frame at or after `from_ns` to the first at or after `until_ns`.
 pub fn run(
@@ -54,15 +54,13 @@ pub fn run(
     ca: &Path,
     path: &str,
     spin: bool,
-    cpu: usize,
-    from_ns: u64,
-    until_ns: u64,
+    (from_ns, until_ns): (u64, u64),
     capacity: usize,
 ) -> Bare {
     let ca = ca.to_path_buf();
     let path = path.to_string();
     std::thread::spawn(move || {
-        pin_to(cpu);
+        pin_to(0);
         let cfg = marketprism::conn::tls::client_config(Some(&ca), false).unwrap();
         let tcp = TcpStream::connect(addr).unwrap();
         tcp.set_nodelay(true).unwrap();

@@ -131,7 +131,7 @@ fn bare_run(rate: u64, secs: u64, spin: bool) -> Side {
     let until = from + secs * 1_000_000_000;
     let cap = (rate * (secs + 4)) as usize;
     let ca = dir.path().join("tls").join("ca.pem");
-    let b = bare::run(addr, &ca, &streams_path(), spin, 0, from, until, cap);
+    let b = bare::run(addr, &ca, &streams_path(), spin, (from, until), cap);
     std::thread::sleep(Duration::from_millis(100));
     drop(mock);
     side(&sent(&log), b.frames.into_iter(), from, until, b.cpu_ns)
