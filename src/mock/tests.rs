@@ -38,8 +38,17 @@ fn options_parse_all_flags() {
         "1700000000000",
         "--core",
         "1",
+        "--spread",
+        "1",
+        "--send-log",
+        "/tmp/x/send.log",
     ]))
     .unwrap();
+    assert!(o.spread);
+    assert_eq!(
+        o.send_log.as_deref(),
+        Some(std::path::Path::new("/tmp/x/send.log"))
+    );
     assert_eq!(o.listen, "127.0.0.1:0".parse().unwrap());
     assert_eq!(o.tls_dir.as_deref(), Some(std::path::Path::new("/tmp/x")));
     let names: Vec<_> = o.symbols.iter().map(|s| s.symbol.as_str()).collect();
@@ -119,6 +128,7 @@ fn options_parse_venue_flags() {
     assert_eq!((d.book_depth, d.book_rate, d.event_rate), (50, 10, 10));
     assert!(d.okx_checksum);
     assert_eq!(d.okx_extra_pairs, 0);
+    assert!(!d.spread && d.send_log.is_none());
     for bad in [
         ["--okx-extra-pairs", "501"],
         ["--okx-extra-pairs", "x"],
@@ -644,6 +654,74 @@ fn e2e_rate_mode_paces_trades() {
     }
     let got = last - first_id;
     assert!((50..=200).contains(&got), "{got} trades in 0.5 s at 200/s");
+}
+
+#[test]
+fn e2e_send_log_stamps_every_trade_sent_once() {
+    use crate::mock::send_log::SendStamp;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("send.log");
+    let syms = default_symbols()[..2].to_vec();
+    let names: Vec<String> = syms.iter().map(|s| s.symbol.clone()).collect();
+    let t0 = crate::sys::now_ns();
+    let server = start(MockOptions {
+        rate: 200,
+        spread: true,
+        send_log: Some(log.clone()),
+        symbols: syms,
+        ..opts()
+    })
+    .unwrap();
+    let mut c = Client::new(tcp(server.addr));
+    let path = format!(
+        "/stream?streams={}@trade/{}@trade",
+        names[0].to_lowercase(),
+        names[1].to_lowercase()
+    );
+    assert!(c.upgrade(&path).starts_with("HTTP/1.1 101"));
+    let mut got: Vec<(usize, u64)> = Vec::new();
+    while got.len() < 100 {
+        let v: sonic_rs::Value = sonic_rs::from_str(&c.text()).unwrap();
+        let d = v.get("data").unwrap();
+        let sym = d.get("s").unwrap().as_str().unwrap();
+        let i = names.iter().position(|n| n == sym).unwrap();
+        got.push((i, d.get("t").unwrap().as_u64().unwrap()));
+    }
+    // A chunk is stamped after its flush, possibly after the client read
+    // it: wait (bounded) until the stamps cover the last frame read.
+    let (li, lid) = *got.last().unwrap();
+    let end = Instant::now() + Duration::from_secs(5);
+    let stamps = loop {
+        let st = SendStamp::decode_all(&std::fs::read(&log).unwrap());
+        if st.iter().any(|s| s.symbol == li as u64 && s.last >= lid) {
+            break st;
+        }
+        assert!(
+            Instant::now() < end,
+            "trade {lid} of symbol {li} never stamped"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // Per symbol the stamped ranges follow each other without gap or overlap.
+    for i in 0..2u64 {
+        let r: Vec<&SendStamp> = stamps.iter().filter(|s| s.symbol == i).collect();
+        assert!(!r.is_empty(), "no stamp for symbol {i}");
+        for w in r.windows(2) {
+            assert_eq!(w[1].first, w[0].last + 1, "{:?}", w);
+            assert!(w[1].sent_ns >= w[0].sent_ns);
+        }
+    }
+    for s in &stamps {
+        assert!(s.first <= s.last && s.sent_ns >= t0, "{s:?}");
+    }
+    // Every frame the client read is covered by exactly one stamp.
+    for (i, id) in got {
+        let cover = stamps
+            .iter()
+            .filter(|s| s.symbol == i as u64 && (s.first..=s.last).contains(&id))
+            .count();
+        assert_eq!(cover, 1, "symbol {i} trade {id}");
+    }
 }
 
 #[test]
