@@ -236,3 +236,39 @@ pub fn b64(s: &str) -> Vec<u8> {
     }
     out
 }
+
+impl Raw {
+    /// A JetStream publish with a `Nats-Msg-Id`; returns the PubAck payload.
+    pub fn hpub(&mut self, subject: &str, msg_id: &str, payload: &[u8]) -> Vec<u8> {
+        self.n += 1;
+        let inbox = format!("_RAW.ack.{}", self.n);
+        let hdr = format!("NATS/1.0\r\nNats-Msg-Id: {msg_id}\r\n\r\n");
+        write!(
+            self.w,
+            "SUB {inbox} {}\r\nHPUB {subject} {inbox} {} {}\r\n{hdr}",
+            self.n,
+            hdr.len(),
+            hdr.len() + payload.len()
+        )
+        .unwrap();
+        self.w.write_all(payload).unwrap();
+        self.w.write_all(b"\r\n").unwrap();
+        loop {
+            let l = self.line();
+            let f: Vec<&str> = l.split(' ').collect();
+            match f[0] {
+                "MSG" => {
+                    let len: usize = f.last().unwrap().parse().unwrap();
+                    let mut body = vec![0; len + 2];
+                    self.r.read_exact(&mut body).unwrap();
+                    body.truncate(len);
+                    write!(self.w, "UNSUB {}\r\n", self.n).unwrap();
+                    return body;
+                }
+                "PING" => self.w.write_all(b"PONG\r\n").unwrap(),
+                "HMSG" => panic!("status reply to {subject}: {l}"),
+                _ => {}
+            }
+        }
+    }
+}
