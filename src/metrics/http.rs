@@ -191,6 +191,14 @@ pub fn health_at(exporter: &Exporter, start_ns: u64, now_ns: u64) -> (StatusCode
         ));
     }
     reasons.extend(sink_reasons);
+    if let Some(r) = exporter
+        .cores
+        .first()
+        .and_then(|c| c.cluster.get())
+        .and_then(|c| c.health_reason())
+    {
+        reasons.push(format!("\"{r}\""));
+    }
     let silent = super::freshness::silent_streams(exporter, start_ns, now_ns);
     let mut streams = Vec::with_capacity(silent.len());
     for s in &silent {
