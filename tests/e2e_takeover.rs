@@ -318,6 +318,27 @@ fn one_replica_takes_over_a_killed_member_and_hands_back() {
             "{s} taken over {after} ms after the kill"
         );
     }
+    // Each takeover continued from the stream's last trade, and the window
+    // between it and the first live trade came from the REST history.
+    let survivor_logs: String = survivors
+        .iter()
+        .map(|&i| inst[i].proc.as_ref().unwrap().0.output())
+        .collect::<Vec<_>>()
+        .join("\n");
+    for s in &victim_syms {
+        let seeded = format!("stream binance_spot {s}: the stream holds trades up to id ");
+        let after_kill = survivor_logs
+            .lines()
+            .filter(|l| l.contains(&seeded) && line_ms(l) >= killed_ms)
+            .count();
+        assert_eq!(after_kill, 1, "{s}:\n{survivor_logs}");
+        assert!(
+            survivor_logs
+                .lines()
+                .any(|l| l.contains(&format!("binance_spot {s}: trades Some(")) && l.ends_with("backfilled")),
+            "{s}: no backfill after the takeover:\n{survivor_logs}"
+        );
+    }
     let takeovers: f64 = survivors
         .iter()
         .map(|&i| inst[i].metric("marketprism_cluster_takeovers_total") - takeovers_before[i])
