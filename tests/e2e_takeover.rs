@@ -275,6 +275,21 @@ fn one_replica_takes_over_a_killed_member_and_hands_back() {
     for i in &inst {
         assert_eq!(i.metric("marketprism_cluster_members_alive"), 3.0);
     }
+    // check-config --connect reads the bucket: the members and the share.
+    let out = std::process::Command::new(BIN)
+        .args(["check-config", "--connect", inst[1].cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("cluster bucket marketprism_members: members [1, 2, 3]; with them and this instance (2), replicas 1:"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("  binance_spot: {} of 6 symbols here: ", inst[1].owned())),
+        "{text}"
+    );
     std::thread::sleep(Duration::from_secs(2));
     let counter = |inst: &[Instance], name: &str| -> Vec<f64> {
         inst.iter()
@@ -468,4 +483,16 @@ fn two_replicas_lose_nothing_when_a_member_is_killed() {
         .map(|i| i.metric("marketprism_nats_duplicates_total"))
         .sum();
     assert!(dups > 0.0, "no duplicate acked: both replicas should publish");
+    // One member left of two replicas: /health says what is under-covered.
+    inst[1].kill9();
+    wait_until("the last member alone", Duration::from_secs(15), || {
+        inst[2].metric("marketprism_cluster_members_alive") == 1.0
+    });
+    let (code, body) = http_get(inst[2].proc.as_ref().unwrap().1, "/health");
+    assert_eq!(code, 200);
+    assert!(body.contains("\"status\":\"degraded\""), "{body}");
+    assert!(
+        body.contains("cluster: 1 alive member(s) for replicas = 2: 6 symbol(s) covered by fewer than 2 instances (binance_spot 6)"),
+        "{body}"
+    );
 }

@@ -11,6 +11,7 @@
 //! the stream lacks. Static mode uses none of this at run time.
 
 pub mod build;
+pub mod check;
 pub mod members;
 pub mod owned;
 pub mod run;
