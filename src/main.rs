@@ -175,8 +175,10 @@ fn cmd_check(args: &[String]) -> ExitCode {
                 if let Some(code) = check_nats(&plan, &path) {
                     return code;
                 }
-                match marketprism::cluster::check::describe(&plan, std::time::Duration::from_secs(5))
-                {
+                match marketprism::cluster::check::describe(
+                    &plan,
+                    std::time::Duration::from_secs(5),
+                ) {
                     Some(Ok(text)) => {
                         let _ = write!(std::io::stdout(), "{text}");
                     }

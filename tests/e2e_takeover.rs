@@ -212,12 +212,21 @@ fn assert_exactly_once(ids: &BTreeMap<String, Vec<u64>>, prefix: &str, last: u64
     for s in subjects {
         let got = &ids[s];
         let set: BTreeSet<u64> = got.iter().copied().collect();
-        assert_eq!(set.len(), got.len(), "{s}: {} duplicates", got.len() - set.len());
+        assert_eq!(
+            set.len(),
+            got.len(),
+            "{s}: {} duplicates",
+            got.len() - set.len()
+        );
         let first = *set.first().unwrap();
         assert!(first <= max_first, "{s}: first id {first}");
         let want: BTreeSet<u64> = (first..=last).collect();
         let missing: Vec<u64> = want.difference(&set).copied().collect();
-        assert!(missing.is_empty(), "{s}: missing {} ids: {missing:?}", missing.len());
+        assert!(
+            missing.is_empty(),
+            "{s}: missing {} ids: {missing:?}",
+            missing.len()
+        );
         assert_eq!(set, want, "{s}: ids beyond {last}");
     }
 }
@@ -287,7 +296,10 @@ fn one_replica_takes_over_a_killed_member_and_hands_back() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("  binance_spot: {} of 6 symbols here: ", inst[1].owned())),
+        text.contains(&format!(
+            "  binance_spot: {} of 6 symbols here: ",
+            inst[1].owned()
+        )),
         "{text}"
     );
     std::thread::sleep(Duration::from_secs(2));
@@ -311,7 +323,12 @@ fn one_replica_takes_over_a_killed_member_and_hands_back() {
             .map(|(s, _)| s)
             .collect()
     };
-    assert_eq!(victim_syms.len() as u64, share, "{victim_syms:?}\n{}", inst[v].past[0].0);
+    assert_eq!(
+        victim_syms.len() as u64,
+        share,
+        "{victim_syms:?}\n{}",
+        inst[v].past[0].0
+    );
     let survivors: Vec<usize> = (0..3).filter(|&i| i != v).collect();
     wait_until(
         "the survivors own every symbol",
@@ -350,7 +367,8 @@ fn one_replica_takes_over_a_killed_member_and_hands_back() {
         assert!(
             survivor_logs
                 .lines()
-                .any(|l| l.contains(&format!("binance_spot {s}: trades Some(")) && l.ends_with("backfilled")),
+                .any(|l| l.contains(&format!("binance_spot {s}: trades Some("))
+                    && l.ends_with("backfilled")),
             "{s}: no backfill after the takeover:\n{survivor_logs}"
         );
     }
@@ -482,7 +500,10 @@ fn two_replicas_lose_nothing_when_a_member_is_killed() {
         .iter()
         .map(|i| i.metric("marketprism_nats_duplicates_total"))
         .sum();
-    assert!(dups > 0.0, "no duplicate acked: both replicas should publish");
+    assert!(
+        dups > 0.0,
+        "no duplicate acked: both replicas should publish"
+    );
     // One member left of two replicas: /health says what is under-covered.
     inst[1].kill9();
     wait_until("the last member alone", Duration::from_secs(15), || {

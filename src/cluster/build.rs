@@ -75,7 +75,10 @@ pub fn core_membership(
     let owned = Rc::new(Ownership::new(slots, false));
     let control = crate::sink::nats::control::Control::new(
         &nats.config,
-        &format!("marketprism-cluster-{}-core{}", plan.cluster.instance, core.shard),
+        &format!(
+            "marketprism-cluster-{}-core{}",
+            plan.cluster.instance, core.shard
+        ),
     );
     Some(Rc::new(CoreMembership::new(
         plan.cluster.instance,

@@ -18,12 +18,13 @@ pub fn describe(plan: &Plan, timeout: Duration) -> Option<Result<String, String>
         .blocking_thread_pool_placement(glommio::PoolPlacement::Unbound(1))
         .spawn(move || async move {
             let c = crate::sink::nats::control::Control::new(&nats, "marketprism-check-config");
-            let entries = crate::sink::nats::conn::with_timeout(timeout, "reading the bucket", async {
-                c.kv_entries(&bucket)
-                    .await
-                    .map_err(|e| crate::sink::nats::conn::ConnError::Config(e.to_string()))
-            })
-            .await;
+            let entries =
+                crate::sink::nats::conn::with_timeout(timeout, "reading the bucket", async {
+                    c.kv_entries(&bucket)
+                        .await
+                        .map_err(|e| crate::sink::nats::conn::ConnError::Config(e.to_string()))
+                })
+                .await;
             entries.map_err(|e| e.to_string()).map(|list| {
                 list.iter()
                     .filter_map(|e| parse_entry(&e.key, e.seq, &e.value))

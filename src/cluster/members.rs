@@ -43,7 +43,7 @@ pub fn parse_entry(key: &str, seq: u64, value: &[u8]) -> Option<Entry> {
     let id: u32 = key.parse().ok().filter(|&n| n > 0)?;
     let v: sonic_rs::Value = sonic_rs::from_slice(value).ok()?;
     let warm = sonic_rs::JsonValueTrait::get(&v, "warm")
-        .and_then(|w| sonic_rs::JsonValueTrait::as_bool(w))
+        .and_then(sonic_rs::JsonValueTrait::as_bool)
         .unwrap_or(false);
     Some(Entry { id, seq, warm })
 }
@@ -143,7 +143,10 @@ mod tests {
         assert_eq!(candidates(2, false, &[(1, true), (3, true)]), vec![2, 1, 3]);
         assert_eq!(candidates(2, false, &[(1, true), (3, false)]), vec![2, 1]);
         // Everyone starting: all count.
-        assert_eq!(candidates(2, false, &[(1, false), (3, false)]), vec![2, 1, 3]);
+        assert_eq!(
+            candidates(2, false, &[(1, false), (3, false)]),
+            vec![2, 1, 3]
+        );
         // Alone: everything is ours.
         assert!(owns(VenueId::BinanceSpot, "BTCUSDT", &[1], 1, 1));
         // BTCUSDT ranks 3, 2, 1 (pinned in config): K = 2 of {1, 2, 3}.

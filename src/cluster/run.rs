@@ -70,7 +70,10 @@ impl CoreMembership {
 
     fn warn(&self, what: &str) {
         if let Some(n) = self.log.borrow_mut().check(crate::sys::now_ns()) {
-            log::warn!("cluster (core {}): {what} ({n} more suppressed)", self.shard);
+            log::warn!(
+                "cluster (core {}): {what} ({n} more suppressed)",
+                self.shard
+            );
         }
     }
 
@@ -185,14 +188,14 @@ impl CoreMembership {
         decided_before: bool,
         streams: &mut [Option<String>],
     ) {
-        for i in 0..self.owned.slots().len() {
+        for (i, stream) in streams.iter_mut().enumerate() {
             let s = &self.owned.slots()[i];
             let want = owns(s.venue, &s.symbol, cands, self.replicas, self.me);
             let now = Instant::now();
             match (self.owned.state(i), want) {
                 (State::Off, true) => {
                     self.owned.set(i, State::Seeding);
-                    self.seed(host, i, &mut streams[i]).await;
+                    self.seed(host, i, stream).await;
                     self.owned.set(i, State::On);
                     self.counts(host, i, 1);
                     if decided_before {
@@ -202,7 +205,11 @@ impl CoreMembership {
                         "stream {} {}: collecting ({})",
                         s.venue.config_key(),
                         s.symbol,
-                        if decided_before { "taken over" } else { "start-up" }
+                        if decided_before {
+                            "taken over"
+                        } else {
+                            "start-up"
+                        }
                     );
                 }
                 (State::On, false) => {
@@ -243,7 +250,9 @@ impl CoreMembership {
                 }
             }
         }
-        let Some(name) = stream.as_deref() else { return };
+        let Some(name) = stream.as_deref() else {
+            return;
+        };
         match self.control.last_by_subject(name, &subject).await {
             Ok(Some(m)) => match seed::stored_trade(&m.payload) {
                 Some((id, ts)) => {
@@ -256,7 +265,9 @@ impl CoreMembership {
                 }
                 None => {
                     self.stats.seed_failures.fetch_add(1, Relaxed);
-                    self.warn(&format!("last message of {subject} is not a trade with an id"));
+                    self.warn(&format!(
+                        "last message of {subject} is not a trade with an id"
+                    ));
                 }
             },
             Ok(None) => {}
@@ -290,7 +301,10 @@ impl CoreMembership {
         self.stats.cold[self.shard].store(cold, Relaxed);
         if self.shard == 0 && !self.stats.warm.load(Relaxed) && self.stats.all_live() {
             self.stats.warm.store(true, Relaxed);
-            log::info!("cluster: instance {} warm (every owned stream live)", self.me);
+            log::info!(
+                "cluster: instance {} warm (every owned stream live)",
+                self.me
+            );
         }
     }
 

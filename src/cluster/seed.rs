@@ -11,7 +11,10 @@ use crate::model::{DataType, VenueId};
 pub fn trade_id_is_seq(venue: VenueId) -> bool {
     matches!(
         venue,
-        VenueId::BinanceSpot | VenueId::BinanceDerivatives | VenueId::OkxSpot | VenueId::OkxDerivatives
+        VenueId::BinanceSpot
+            | VenueId::BinanceDerivatives
+            | VenueId::OkxSpot
+            | VenueId::OkxDerivatives
     )
 }
 
@@ -40,7 +43,10 @@ mod tests {
     fn stored_trades_give_their_id_and_time() {
         let p = br#"{"data_type":"trade","exchange":"binance","market_type":"spot","symbol":"BTC-USDT","instrument_id":"BTCUSDT","raw_symbol":"BTCUSDT","trade_id":"12345","price":"1.0","quantity":"2","side":"buy","trade_ts_ms":1700000000123,"ts_ms":1700000000124}"#;
         assert_eq!(stored_trade(p), Some((12345, 1_700_000_000_123)));
-        assert_eq!(stored_trade(br#"{"trade_id":"ETH-1","trade_ts_ms":1}"#), None);
+        assert_eq!(
+            stored_trade(br#"{"trade_id":"ETH-1","trade_ts_ms":1}"#),
+            None
+        );
         assert_eq!(stored_trade(b"garbage"), None);
         assert_eq!(
             trade_subject(VenueId::BinanceSpot, "BTC-USDT"),

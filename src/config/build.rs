@@ -304,7 +304,10 @@ fn plan_membership(
     {
         return Err(ConfigError::new(
             "cluster.bucket",
-            format!("`{}` is not a bucket name (1-64 letters, digits, _ or -)", cl.bucket),
+            format!(
+                "`{}` is not a bucket name (1-64 letters, digits, _ or -)",
+                cl.bucket
+            ),
         ));
     }
     if !(300..=600_000).contains(&cl.takeover_ms) {

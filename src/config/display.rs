@@ -99,7 +99,11 @@ impl fmt::Display for Plan {
             )?;
             if cl.membership.is_some() {
                 for (id, syms) in &cl.share {
-                    writeln!(f, "    {id}: owned with all members alive: {}", syms.join(" "))?;
+                    writeln!(
+                        f,
+                        "    {id}: owned with all members alive: {}",
+                        syms.join(" ")
+                    )?;
                 }
             }
             for (id, others) in &cl.not_owned {

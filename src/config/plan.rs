@@ -428,7 +428,8 @@ mod tests {
 
     #[test]
     fn membership_keys_are_checked_and_plan_every_symbol() {
-        let nats = "[sink]\nkind=[\"file\",\"nats\"]\n[sink.nats]\nservers=[\"nats://127.0.0.1:4222\"]\n";
+        let nats =
+            "[sink]\nkind=[\"file\",\"nats\"]\n[sink.nats]\nservers=[\"nats://127.0.0.1:4222\"]\n";
         let ex = "[exchanges.binance_spot]\nsymbols=[\"BTCUSDT\",\"ETHUSDT\",\"BNBUSDT\"]\ndata_types=[\"trade\",\"ticker\"]\n";
         let plan = load_str(&format!(
             "[cluster]\ninstance=2\ninstances=3\nmembership=\"jetstream\"\n{nats}{ex}"
@@ -452,17 +453,34 @@ mod tests {
             text.contains("cluster: instance 2 of 3, replicas 1, jetstream membership (bucket marketprism_members, takeover 3000 ms, handover 1000 ms, key ttl 2000 ms)"),
             "{text}"
         );
-        assert!(text.contains("share with all 3 members alive: 1 of 3 symbols"), "{text}");
+        assert!(
+            text.contains("share with all 3 members alive: 1 of 3 symbols"),
+            "{text}"
+        );
         for (kv, key, why) in [
             ("membership=\"raft\"", "cluster.membership", "unknown mode"),
             ("replicas=4", "cluster.replicas", "between 1 and"),
             ("replicas=0", "cluster.replicas", "between 1 and"),
-            ("membership=\"jetstream\"\nbucket=\"a.b\"", "cluster.bucket", "bucket name"),
-            ("membership=\"jetstream\"\ntakeover_ms=10", "cluster.takeover_ms", "between"),
-            ("membership=\"jetstream\"\nhandover_ms=70000", "cluster.handover_ms", "between"),
+            (
+                "membership=\"jetstream\"\nbucket=\"a.b\"",
+                "cluster.bucket",
+                "bucket name",
+            ),
+            (
+                "membership=\"jetstream\"\ntakeover_ms=10",
+                "cluster.takeover_ms",
+                "between",
+            ),
+            (
+                "membership=\"jetstream\"\nhandover_ms=70000",
+                "cluster.handover_ms",
+                "between",
+            ),
         ] {
-            let e = load_str(&format!("[cluster]\ninstance=1\ninstances=3\n{kv}\n{nats}{ex}"))
-                .unwrap_err();
+            let e = load_str(&format!(
+                "[cluster]\ninstance=1\ninstances=3\n{kv}\n{nats}{ex}"
+            ))
+            .unwrap_err();
             assert_eq!(e.key, key, "{kv}");
             assert!(e.reason.contains(why), "{e}");
         }

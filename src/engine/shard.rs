@@ -7,12 +7,12 @@
 //! except the stats it writes.
 
 use super::continuity::StreamGap;
-use crate::cluster::run::CoreMembership;
 use super::pipeline::Pipeline;
 pub use super::session::VenueRuntime;
 use super::session::{self, Core, Sessions};
 use super::shutdown;
 use crate::book::BookAction;
+use crate::cluster::run::CoreMembership;
 use crate::config::plan::{CorePlan, EnginePlan};
 use crate::logging::RateLimit;
 use crate::metrics::CoreStats;

@@ -93,7 +93,12 @@ pub(super) fn encode(ex: &Exporter, e: &mut DescriptorEncoder) -> Fmt {
         "Alive cluster members this instance sees (itself included)",
         c.members_alive.load(Relaxed),
     )?;
-    gauge(e, "cluster_replicas", "Instances asked to collect each symbol", c.replicas as i64)?;
+    gauge(
+        e,
+        "cluster_replicas",
+        "Instances asked to collect each symbol",
+        c.replicas as i64,
+    )?;
     gauge(
         e,
         "cluster_warm",
@@ -140,8 +145,12 @@ pub(super) fn encode(ex: &Exporter, e: &mut DescriptorEncoder) -> Fmt {
             &c.bucket_errors,
         ),
     ] {
-        ConstCounter::new(v.load(Relaxed))
-            .encode(e.encode_descriptor(name, help, None, MetricType::Counter)?)?;
+        ConstCounter::new(v.load(Relaxed)).encode(e.encode_descriptor(
+            name,
+            help,
+            None,
+            MetricType::Counter,
+        )?)?;
     }
     Ok(())
 }
