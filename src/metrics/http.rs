@@ -323,6 +323,7 @@ mod tests {
         let v = c.venue(VenueId::BinanceSpot);
         v.connections_planned.set(1);
         v.connections_up.set(1);
+        v.streams_planned.set(2);
         let start: u64 = 1_764_900_000_000_000_000;
         let s = 1_000_000_000;
         v.silent_after_ms[DataType::Trade.index()].set(120_000);
@@ -358,5 +359,10 @@ mod tests {
             "{body}"
         );
         let _: sonic_rs::Value = sonic_rs::from_str(&body).unwrap();
+        // Nothing of the venue runs on the core (cluster membership: its
+        // symbols are collected elsewhere): nothing there can be silent.
+        v.streams_planned.set(0);
+        let (_, body) = health_at(&ex, start, start + 140 * s + s / 2);
+        assert!(body.contains("\"silent_streams\":[]"), "{body}");
     }
 }
