@@ -308,18 +308,57 @@ impl CoreMembership {
         }
     }
 
-    /// Every connection of the symbol is up and one of its streams has
-    /// delivered since (a symbol of polls only is live once owned).
+    /// See [`is_live`].
     fn live<H: Host>(&self, host: &H, i: usize) -> bool {
         let s = &self.owned.slots()[i];
-        if s.conns == 0 {
-            return true;
-        }
-        let Some(since) = self.owned.all_up(i) else {
-            return false;
-        };
-        self.types[i]
-            .iter()
-            .any(|&dt| host.last_seen_ns(s.venue, dt, &s.symbol) >= since)
+        is_live(
+            s.conns,
+            self.owned.all_up(i),
+            &self.types[i],
+            |dt| host.last_seen_ns(s.venue, dt, &s.symbol),
+            crate::sys::now_ns(),
+            self.plan.takeover.as_nanos() as u64,
+        )
+    }
+}
+
+/// Whether an owned symbol is live: every connection of it is up and one
+/// of its streams delivered since the last came up, or it has been up
+/// `quiet_ns` without data (a quiet market must not keep its member cold
+/// for ever). A symbol of polls only is live once owned.
+pub fn is_live(
+    conns: u32,
+    all_up_since_ns: Option<u64>,
+    types: &[DataType],
+    last_seen_ns: impl Fn(DataType) -> u64,
+    now_ns: u64,
+    quiet_ns: u64,
+) -> bool {
+    if conns == 0 {
+        return true;
+    }
+    let Some(since) = all_up_since_ns else {
+        return false;
+    };
+    types.iter().any(|&dt| last_seen_ns(dt) >= since) || now_ns.saturating_sub(since) >= quiet_ns
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_symbol_is_live_once_up_and_delivering_or_up_and_quiet_long_enough() {
+        let types = [DataType::Trade, DataType::Ticker];
+        let seen = |t: u64| move |dt: DataType| if dt == DataType::Ticker { t } else { 0 };
+        // Polls only: live at once.
+        assert!(is_live(0, None, &[], seen(0), 10, 100));
+        // A connection down: not live.
+        assert!(!is_live(1, None, &types, seen(50), 60, 100));
+        // Up since 40: a ticker at 50 makes it live, one from before does not.
+        assert!(is_live(1, Some(40), &types, seen(50), 60, 100));
+        assert!(!is_live(1, Some(40), &types, seen(30), 60, 100));
+        // Quiet but up for the whole quiet period: live.
+        assert!(is_live(1, Some(40), &types, seen(30), 140, 100));
     }
 }
