@@ -11,11 +11,15 @@ use crate::logging::RateLimit;
 use crate::metrics::cluster::ClusterStats;
 use crate::model::{DataType, VenueId};
 use crate::sink::nats::control::Control;
+use crate::sink::nats::jsapi::ApiFail;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// JetStream's "stream not found": the bucket does not exist yet.
+const ERR_STREAM_NOT_FOUND: u32 = 10059;
 
 /// What the membership task needs of its core.
 pub trait Host {
@@ -101,6 +105,11 @@ impl CoreMembership {
                     );
                     members.update(&entries, Instant::now());
                 }
+                // Core 0 has not created it yet (start-up): read again next tick.
+                Err(ApiFail::Refused {
+                    err_code: ERR_STREAM_NOT_FOUND,
+                    ..
+                }) if !members.read_once => {}
                 Err(e) => {
                     self.stats.bucket_errors.fetch_add(1, Relaxed);
                     self.warn(&format!("reading bucket {bucket} failed: {e}"));
