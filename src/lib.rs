@@ -17,6 +17,7 @@
 pub mod batch;
 pub mod book;
 pub mod capture;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod engine;

@@ -175,6 +175,19 @@ fn cmd_check(args: &[String]) -> ExitCode {
                 if let Some(code) = check_nats(&plan, &path) {
                     return code;
                 }
+                match marketprism::cluster::check::describe(
+                    &plan,
+                    std::time::Duration::from_secs(5),
+                ) {
+                    Some(Ok(text)) => {
+                        let _ = write!(std::io::stdout(), "{text}");
+                    }
+                    // NATS answered: most likely no member created the bucket yet.
+                    Some(Err(e)) => {
+                        let _ = writeln!(std::io::stdout(), "cluster bucket not readable: {e}");
+                    }
+                    None => {}
+                }
                 if let Some(code) = check_clickhouse(&plan, &path) {
                     return code;
                 }

@@ -15,6 +15,27 @@ pub fn owner(venue: VenueId, symbol: &str, instances: u32) -> u32 {
         .unwrap_or(1)
 }
 
+/// Whether `me` is among the `k` members of `members` that rank highest for
+/// `symbol` of `venue` (rendezvous top-K; ties go to the lower number). No
+/// allocation: run on every membership tick for every symbol.
+pub fn in_top_k(venue: VenueId, symbol: &str, members: &[u32], k: u32, me: u32) -> bool {
+    let mine = (weight(venue, symbol, me), std::cmp::Reverse(me));
+    let above = members
+        .iter()
+        .filter(|&&m| m != me && (weight(venue, symbol, m), std::cmp::Reverse(m)) > mine)
+        .count();
+    above < k as usize
+}
+
+/// The `k` members ranking highest for `symbol`, best first.
+pub fn top_k(venue: VenueId, symbol: &str, members: &[u32], k: u32) -> Vec<u32> {
+    let mut ranked: Vec<u32> = members.to_vec();
+    ranked.sort_by_key(|&m| std::cmp::Reverse((weight(venue, symbol, m), std::cmp::Reverse(m))));
+    ranked.dedup();
+    ranked.truncate(k as usize);
+    ranked
+}
+
 /// A stable 64-bit hash (FNV-1a, then a splitmix64 finalizer): must never
 /// change between builds, or instances of different versions would disagree.
 fn weight(venue: VenueId, symbol: &str, instance: u32) -> u64 {
@@ -37,15 +58,17 @@ fn weight(venue: VenueId, symbol: &str, instance: u32) -> u64 {
 /// Packs each venue's streams into connections (symbol-major, so one
 /// symbol's data types share a connection), then assigns connections to cores:
 /// largest first, each to the core with the fewest streams (ties → lowest
-/// shard). Deterministic for a given config.
-pub(super) fn assign(cpus: &[usize], venues: &[VenuePlan]) -> Vec<CorePlan> {
+/// shard). Deterministic for a given config. `per_symbol`: every symbol
+/// gets connections of its own (membership mode starts and stops symbols
+/// one by one).
+pub(super) fn assign(cpus: &[usize], venues: &[VenuePlan], per_symbol: bool) -> Vec<CorePlan> {
     let mut conns = Vec::new();
     let mut polls = Vec::new();
     for v in venues {
         let proto = venue::protocol(v.id);
         // WebSocket streams grouped by the venue's entry point (route), in
         // config order; a route's streams are packed into connections.
-        let mut routes: Vec<(&'static str, Vec<StreamSpec>)> = Vec::new();
+        let mut routes: Vec<((&'static str, &str), Vec<StreamSpec>)> = Vec::new();
         for s in &v.symbols {
             for &d in &v.data_types {
                 if !proto.symbol_applies(s, d) {
@@ -57,9 +80,10 @@ pub(super) fn assign(cpus: &[usize], venues: &[VenuePlan]) -> Vec<CorePlan> {
                             symbol: s.clone(),
                             data_type: d,
                         };
-                        match routes.iter_mut().find(|(r, _)| *r == route) {
+                        let group = (route, if per_symbol { s.as_str() } else { "" });
+                        match routes.iter_mut().find(|(r, _)| *r == group) {
                             Some((_, list)) => list.push(spec),
-                            None => routes.push((route, vec![spec])),
+                            None => routes.push((group, vec![spec])),
                         }
                     }
                     venue::Source::Poll { .. } => polls.push(PollPlan {
@@ -73,7 +97,7 @@ pub(super) fn assign(cpus: &[usize], venues: &[VenuePlan]) -> Vec<CorePlan> {
             }
         }
         let mut venue_conn = 0;
-        for (route, streams) in routes {
+        for ((route, _), streams) in routes {
             for chunk in pack(&streams, v.streams_per_connection, |s| {
                 proto.channel(&s.symbol, s.data_type)
             }) {

@@ -2,7 +2,7 @@
 //! [`Plan`]. Pure and deterministic, so `check-config` prints exactly what
 //! `run` will do.
 
-use super::assign::{assign, owner};
+use super::assign::{assign, in_top_k};
 use super::cpus::housekeeping_cpus;
 use super::plan::*;
 use super::raw::RawConfig;
@@ -139,6 +139,9 @@ impl Plan {
                 format!("must be between 1 and cluster.instances ({})", cl.instances),
             ));
         }
+        let membership = plan_membership(raw, nats_cfg.as_ref())?;
+        let members: Vec<u32> = (1..=cl.instances).collect();
+        let mut share = Vec::new();
         let mut not_owned = Vec::new();
         let mut venues = Vec::new();
         let mut raw_venues = Vec::new();
@@ -159,12 +162,17 @@ impl Plan {
             let mut v = plan_venue(id, key, vc)?;
             let (mine, others): (Vec<String>, Vec<String>) = v
                 .symbols
-                .drain(..)
-                .partition(|s| owner(id, s, cl.instances) == cl.instance);
-            v.symbols = mine;
-            if !others.is_empty() {
-                not_owned.push((id, others));
+                .iter()
+                .cloned()
+                .partition(|s| in_top_k(id, s, &members, cl.replicas, cl.instance));
+            // Membership mode plans every symbol: ownership moves at run time.
+            if membership.is_none() {
+                v.symbols = mine.clone();
+                if !others.is_empty() {
+                    not_owned.push((id, others));
+                }
             }
+            share.push((id, mine));
             venues.push(v);
         }
         if venues.is_empty() {
@@ -176,7 +184,7 @@ impl Plan {
         // A venue none of whose symbols this instance owns opens no connection.
         venues.retain(|v| !v.symbols.is_empty());
 
-        let cores = assign(&e.cores, &venues);
+        let cores = assign(&e.cores, &venues, membership.is_some());
         Ok(Plan {
             engine: EnginePlan {
                 batch_max_events: e.batch_max_events,
@@ -240,10 +248,85 @@ impl Plan {
             cluster: ClusterPlan {
                 instance: cl.instance,
                 instances: cl.instances,
+                replicas: cl.replicas,
+                share,
                 not_owned,
+                membership,
             },
         })
     }
+}
+
+/// `[cluster]`'s replica count and membership keys; membership needs the
+/// NATS sink with JetStream (the bucket lives there).
+fn plan_membership(
+    raw: &RawConfig,
+    nats: Option<&crate::sink::nats::NatsSinkConfig>,
+) -> Result<Option<MembershipPlan>, ConfigError> {
+    let cl = &raw.cluster;
+    if cl.replicas == 0 || cl.replicas > cl.instances {
+        return Err(ConfigError::new(
+            "cluster.replicas",
+            format!("must be between 1 and cluster.instances ({})", cl.instances),
+        ));
+    }
+    match cl.membership.as_deref() {
+        None | Some("static") => return Ok(None),
+        Some("jetstream") => {}
+        Some(other) => {
+            return Err(ConfigError::new(
+                "cluster.membership",
+                format!("unknown mode `{other}` (use \"static\" or \"jetstream\")"),
+            ))
+        }
+    }
+    match nats {
+        None => {
+            return Err(ConfigError::new(
+                "cluster.membership",
+                "\"jetstream\" needs sink.kind to include \"nats\" (the member bucket lives in JetStream)",
+            ))
+        }
+        Some(n) if !n.jetstream => {
+            return Err(ConfigError::new(
+                "cluster.membership",
+                "\"jetstream\" needs sink.nats.jetstream = true",
+            ))
+        }
+        Some(_) => {}
+    }
+    if cl.bucket.is_empty()
+        || cl.bucket.len() > 64
+        || !cl
+            .bucket
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(ConfigError::new(
+            "cluster.bucket",
+            format!(
+                "`{}` is not a bucket name (1-64 letters, digits, _ or -)",
+                cl.bucket
+            ),
+        ));
+    }
+    if !(300..=600_000).contains(&cl.takeover_ms) {
+        return Err(ConfigError::new(
+            "cluster.takeover_ms",
+            "must be between 300 and 600000",
+        ));
+    }
+    if cl.handover_ms > 60_000 {
+        return Err(ConfigError::new(
+            "cluster.handover_ms",
+            "must be between 0 and 60000",
+        ));
+    }
+    Ok(Some(MembershipPlan {
+        bucket: cl.bucket.clone(),
+        takeover: Duration::from_millis(cl.takeover_ms),
+        handover: Duration::from_millis(cl.handover_ms),
+    }))
 }
 
 fn plan_venue(

@@ -61,13 +61,52 @@ impl fmt::Display for Plan {
                 }
             )?;
         }
-        if self.cluster.instances > 1 {
+        let cl = &self.cluster;
+        if cl.instances > 1 || cl.membership.is_some() {
+            let mode = match &cl.membership {
+                None => "static membership".to_string(),
+                Some(m) => format!(
+                    "jetstream membership (bucket {}, takeover {} ms, handover {} ms, key ttl {} ms)",
+                    m.bucket,
+                    m.takeover.as_millis(),
+                    m.handover.as_millis(),
+                    m.ttl().as_millis()
+                ),
+            };
             writeln!(
                 f,
-                "  cluster: instance {} of {}",
-                self.cluster.instance, self.cluster.instances
+                "  cluster: instance {} of {}, replicas {}, {mode}",
+                cl.instance, cl.instances, cl.replicas
             )?;
-            for (id, others) in &self.cluster.not_owned {
+            let (mine, all) = cl.share.iter().fold((0, 0), |(m, a), (id, syms)| {
+                let total = self.venue(*id).map_or(syms.len(), |v| v.symbols.len());
+                let left = cl
+                    .not_owned
+                    .iter()
+                    .find(|(v, _)| v == id)
+                    .map_or(0, |(_, o)| o.len());
+                (m + syms.len(), a + total + left)
+            });
+            writeln!(
+                f,
+                "    share with all {} members alive: {mine} of {all} symbols{}",
+                cl.instances,
+                if cl.membership.is_some() {
+                    "; every symbol planned (one connection group each), collected while owned"
+                } else {
+                    ""
+                }
+            )?;
+            if cl.membership.is_some() {
+                for (id, syms) in &cl.share {
+                    writeln!(
+                        f,
+                        "    {id}: owned with all members alive: {}",
+                        syms.join(" ")
+                    )?;
+                }
+            }
+            for (id, others) in &cl.not_owned {
                 writeln!(f, "    {id}: left to other instances: {}", others.join(" "))?;
             }
         }
@@ -91,7 +130,7 @@ impl fmt::Display for Plan {
                 v.symbols.len(),
                 v.data_types.len()
             )?;
-            if self.cluster.instances > 1 {
+            if self.cluster.instances > 1 && self.cluster.membership.is_none() {
                 writeln!(f, "    owned here: {}", v.symbols.join(" "))?;
             }
         }

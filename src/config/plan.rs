@@ -37,8 +37,38 @@ pub struct Plan {
 pub struct ClusterPlan {
     pub instance: u32,
     pub instances: u32,
-    /// Per venue: configured symbols owned by other instances.
+    /// Instances collecting each symbol.
+    pub replicas: u32,
+    /// Per venue: the symbols this instance collects while every instance
+    /// is alive (static mode: the only ones it plans).
+    pub share: Vec<(VenueId, Vec<String>)>,
+    /// Per venue: configured symbols left to other instances (static mode).
     pub not_owned: Vec<(VenueId, Vec<String>)>,
+    /// `membership = "jetstream"`: ownership decided at run time.
+    pub membership: Option<MembershipPlan>,
+}
+
+/// Run-time membership through a JetStream key-value bucket.
+#[derive(Debug, Clone)]
+pub struct MembershipPlan {
+    pub bucket: String,
+    /// A member silent this long loses its symbols.
+    pub takeover: Duration,
+    /// Overlap of a make-before-break handover.
+    pub handover: Duration,
+}
+
+impl MembershipPlan {
+    /// The key's time to live: two thirds of `takeover`, so a dead member's
+    /// key is gone, and seen gone by a poll every `ttl / 4`, within it.
+    pub fn ttl(&self) -> Duration {
+        self.takeover * 2 / 3
+    }
+
+    /// How often the key is refreshed and the bucket read.
+    pub fn tick(&self) -> Duration {
+        self.ttl() / 4
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -341,6 +371,129 @@ mod tests {
             .map(|s| owner(VenueId::BinanceSpot, s, 3))
             .collect();
         assert_eq!(got, vec![3, 1, 2, 3]);
+    }
+
+    #[test]
+    fn replicas_give_every_symbol_k_collectors() {
+        let syms: Vec<String> = (0..60).map(|i| format!("\"S{i}USDT\"")).collect();
+        let owned = |inst: u32| -> Vec<String> {
+            load_str(&format!(
+                "[cluster]\ninstance={inst}\ninstances=3\nreplicas=2\n[exchanges.binance_spot]\nsymbols=[{}]\ndata_types=[\"trade\"]\n",
+                syms.join(",")
+            ))
+            .unwrap()
+            .venues
+            .iter()
+            .flat_map(|v| v.symbols.clone())
+            .collect()
+        };
+        let parts: Vec<Vec<String>> = (1..=3).map(owned).collect();
+        for i in 0..60 {
+            let s = format!("S{i}USDT");
+            let n = parts.iter().filter(|p| p.contains(&s)).count();
+            assert_eq!(n, 2, "{s} collected by {n} instances");
+        }
+        // Top-1 is the static owner; top-K extends it, pinned values.
+        let all = [1, 2, 3];
+        for s in ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"] {
+            let top = crate::config::assign::top_k(VenueId::BinanceSpot, s, &all, 3);
+            assert_eq!(top[0], owner(VenueId::BinanceSpot, s, 3), "{s}");
+        }
+        assert_eq!(
+            crate::config::assign::top_k(VenueId::BinanceSpot, "BTCUSDT", &all, 3),
+            vec![3, 2, 1]
+        );
+        assert!(crate::config::assign::in_top_k(
+            VenueId::BinanceSpot,
+            "BTCUSDT",
+            &[1, 2],
+            1,
+            2
+        ));
+        assert!(!crate::config::assign::in_top_k(
+            VenueId::BinanceSpot,
+            "BTCUSDT",
+            &[1, 2],
+            1,
+            1
+        ));
+        assert!(crate::config::assign::in_top_k(
+            VenueId::BinanceSpot,
+            "BTCUSDT",
+            &[1, 2, 3],
+            2,
+            2
+        ));
+    }
+
+    #[test]
+    fn membership_keys_are_checked_and_plan_every_symbol() {
+        let nats =
+            "[sink]\nkind=[\"file\",\"nats\"]\n[sink.nats]\nservers=[\"nats://127.0.0.1:4222\"]\n";
+        let ex = "[exchanges.binance_spot]\nsymbols=[\"BTCUSDT\",\"ETHUSDT\",\"BNBUSDT\"]\ndata_types=[\"trade\",\"ticker\"]\n";
+        let plan = load_str(&format!(
+            "[cluster]\ninstance=2\ninstances=3\nmembership=\"jetstream\"\n{nats}{ex}"
+        ))
+        .unwrap();
+        let m = plan.cluster.membership.as_ref().unwrap();
+        assert_eq!(m.bucket, "marketprism_members");
+        assert_eq!(m.takeover.as_millis(), 3000);
+        assert_eq!(m.handover.as_millis(), 1000);
+        assert_eq!(m.ttl().as_millis(), 2000);
+        assert_eq!(m.tick().as_millis(), 500);
+        // Every symbol planned, each in connections of its own.
+        assert_eq!(plan.venues[0].symbols.len(), 3);
+        assert_eq!(plan.connection_count(), 3);
+        for c in plan.cores.iter().flat_map(|c| c.connections.iter()) {
+            assert_eq!(c.streams.len(), 2);
+            assert!(c.streams.iter().all(|s| s.symbol == c.streams[0].symbol));
+        }
+        let text = plan.to_string();
+        assert!(
+            text.contains("cluster: instance 2 of 3, replicas 1, jetstream membership (bucket marketprism_members, takeover 3000 ms, handover 1000 ms, key ttl 2000 ms)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("share with all 3 members alive: 1 of 3 symbols"),
+            "{text}"
+        );
+        for (kv, key, why) in [
+            ("membership=\"raft\"", "cluster.membership", "unknown mode"),
+            ("replicas=4", "cluster.replicas", "between 1 and"),
+            ("replicas=0", "cluster.replicas", "between 1 and"),
+            (
+                "membership=\"jetstream\"\nbucket=\"a.b\"",
+                "cluster.bucket",
+                "bucket name",
+            ),
+            (
+                "membership=\"jetstream\"\ntakeover_ms=10",
+                "cluster.takeover_ms",
+                "between",
+            ),
+            (
+                "membership=\"jetstream\"\nhandover_ms=70000",
+                "cluster.handover_ms",
+                "between",
+            ),
+        ] {
+            let e = load_str(&format!(
+                "[cluster]\ninstance=1\ninstances=3\n{kv}\n{nats}{ex}"
+            ))
+            .unwrap_err();
+            assert_eq!(e.key, key, "{kv}");
+            assert!(e.reason.contains(why), "{e}");
+        }
+        let e = load_str(&format!(
+            "[cluster]\ninstance=1\ninstances=3\nmembership=\"jetstream\"\n{ex}"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "cluster.membership");
+        assert!(e.reason.contains("sink.kind"), "{e}");
+        // Static mode is unchanged by the new keys' defaults.
+        let plan = load_str(&format!("[cluster]\ninstance=1\ninstances=3\n{ex}")).unwrap();
+        assert!(plan.cluster.membership.is_none());
+        assert_eq!(plan.connection_count(), 1);
     }
 
     #[test]

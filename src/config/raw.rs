@@ -38,10 +38,36 @@ pub struct ClusterConfig {
     /// How many instances share the work.
     #[serde(default = "one")]
     pub instances: u32,
+    /// How many instances collect each symbol (all of them publish; the
+    /// stream keeps one copy by message id).
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// `"static"` (default): the split follows the config alone.
+    /// `"jetstream"`: members keep a key alive in a JetStream key-value
+    /// bucket and the survivors take over a dead member's symbols.
+    pub membership: Option<String>,
+    /// The key-value bucket of the members.
+    #[serde(default = "default_bucket")]
+    pub bucket: String,
+    /// A member silent this long has its symbols taken over.
+    #[serde(default = "default_takeover_ms")]
+    pub takeover_ms: u64,
+    /// A symbol handed back keeps its old collector this much longer.
+    #[serde(default = "default_handover_ms")]
+    pub handover_ms: u64,
 }
 
 const fn one() -> u32 {
     1
+}
+fn default_bucket() -> String {
+    "marketprism_members".to_string()
+}
+const fn default_takeover_ms() -> u64 {
+    3000
+}
+const fn default_handover_ms() -> u64 {
+    1000
 }
 
 impl Default for ClusterConfig {
@@ -49,6 +75,11 @@ impl Default for ClusterConfig {
         ClusterConfig {
             instance: 1,
             instances: 1,
+            replicas: 1,
+            membership: None,
+            bucket: default_bucket(),
+            takeover_ms: default_takeover_ms(),
+            handover_ms: default_handover_ms(),
         }
     }
 }

@@ -288,6 +288,32 @@ impl Continuity {
         self.mark(venue, dt, raw_symbol).map_or(0, |m| m.seen_ns)
     }
 
+    /// A takeover: the stream already holds trades up to `key` (another
+    /// instance stored them), so the next record is judged as after a
+    /// reconnect from there: a jump is a gap to backfill from `key + 1`,
+    /// nothing at or before `key` is fetched again.
+    pub fn seed(&mut self, venue: VenueId, dt: DataType, raw_symbol: &str, key: u64, ts_ms: u64) {
+        let (vi, di) = (venue.index(), dt.index());
+        if self.marks.len() <= vi {
+            self.marks.resize_with(VenueId::COUNT, Vec::new);
+        }
+        if self.marks[vi].len() <= di {
+            self.marks[vi].resize_with(DataType::COUNT, FxHashMap::default);
+        }
+        let seen_ns = self.last_seen_ns(venue, dt, raw_symbol);
+        // Epochs start at 1: 0 is never a live connection.
+        self.marks[vi][di].insert(
+            raw_symbol.into(),
+            Mark {
+                key,
+                conn: 0,
+                joined: 0,
+                ts_ms,
+                seen_ns,
+            },
+        );
+    }
+
     /// The stream stopped on a connection still up (the venue dropped the
     /// subscription) and is being subscribed again: its next record is
     /// judged as after a reconnect, so what it missed is measured and
@@ -485,6 +511,36 @@ mod tests {
         // Streams and venues are independent.
         assert_eq!(
             c.check(VenueId::OkxSpot, T, "Y", Key::Time(1), 1, 3, false, 0),
+            Verdict::Keep
+        );
+    }
+
+    #[test]
+    fn a_seed_makes_the_first_live_trade_reveal_what_the_stream_lacks() {
+        let mut c = Continuity::default();
+        // This core carried the stream before (up to 5), another instance
+        // stored up to 40 meanwhile: the seed wins.
+        c.conn_up(1);
+        c.check(V, T, "X", Key::Seq(5), 5, 1, false, 1);
+        c.conn_down(1);
+        c.seed(V, T, "X", 40, 400);
+        c.conn_up(2);
+        assert_eq!(
+            c.check(V, T, "X", Key::Seq(44), 440, 2, false, 2),
+            Verdict::Gap {
+                from: 41,
+                to: 43,
+                since_ms: 400
+            }
+        );
+        // A fresh stream: the next one on is kept, the stored one dropped.
+        c.seed(V, T, "Y", 7, 70);
+        assert_eq!(
+            c.check(V, T, "Y", Key::Seq(7), 70, 2, false, 3),
+            Verdict::Duplicate
+        );
+        assert_eq!(
+            c.check(V, T, "Y", Key::Seq(8), 80, 2, false, 4),
             Verdict::Keep
         );
     }

@@ -12,6 +12,7 @@
 //! REST call per venue, before any core starts, so every core sees the same
 //! symbol map) → HTTP listener bound → executors.
 
+mod cluster_host;
 pub mod continuity;
 pub mod pipeline;
 pub mod replay;
@@ -138,6 +139,12 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
     for (c, st) in plan.cores.iter().zip(&stats) {
         crate::metrics::freshness::expect_streams(st, c, &plan.venues);
     }
+    let cluster_stats = crate::cluster::build::stats(&plan);
+    if let Some(cs) = &cluster_stats {
+        for st in &stats {
+            let _ = st.cluster.set(cs.clone());
+        }
+    }
     let all_stats = Arc::new(stats.clone());
     shutdown::watch(all_stats.clone());
     let exporter = Exporter {
@@ -158,6 +165,8 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
         let clickhouse_plan = plan.clickhouse.clone();
         let clickhouse_tls = clickhouse_tls.clone();
         let file_sink = plan.file_sink;
+        let cluster_plan = plan.clone();
+        let cluster_stats = cluster_stats.clone();
         let file_limits = plan.file_limits;
         let stats = stats[core.shard].clone();
         let cores_n = plan.cores.len() as u32;
@@ -295,7 +304,10 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
                         ex,
                     ))
                 });
-                let shard = Shard::new(core, engine, venues, pipeline, stats, publisher);
+                let membership =
+                    crate::cluster::build::core_membership(&cluster_plan, &core, cluster_stats);
+                drop(cluster_plan);
+                let shard = Shard::new(core, engine, venues, pipeline, stats, publisher, membership);
                 let r = shard.run().await;
                 if let Some(s) = server {
                     s.cancel().await;

@@ -12,6 +12,7 @@ pub use super::session::VenueRuntime;
 use super::session::{self, Core, Sessions};
 use super::shutdown;
 use crate::book::BookAction;
+use crate::cluster::run::CoreMembership;
 use crate::config::plan::{CorePlan, EnginePlan};
 use crate::logging::RateLimit;
 use crate::metrics::CoreStats;
@@ -103,6 +104,10 @@ pub struct Shard {
     rest_log: RefCell<RateLimit>,
     /// What this core's socket sessions share.
     sessions: Sessions,
+    /// Membership mode: the task deciding which symbols run here.
+    membership: Option<Rc<CoreMembership>>,
+    /// Per poll: its symbol's slot in the ownership table.
+    poll_slots: Vec<Option<usize>>,
 }
 
 impl Shard {
@@ -113,14 +118,27 @@ impl Shard {
         pipeline: Pipeline,
         stats: Arc<CoreStats>,
         publisher: Option<Rc<Publisher>>,
+        membership: Option<Rc<CoreMembership>>,
     ) -> Rc<Shard> {
-        for c in &plan.connections {
-            stats.venue(c.venue).connections_planned.add(1);
-            stats
-                .venue(c.venue)
-                .streams_planned
-                .add(c.streams.len() as i64);
+        // Membership mode counts a symbol's connections once it is owned.
+        if membership.is_none() {
+            for c in &plan.connections {
+                stats.venue(c.venue).connections_planned.add(1);
+                stats
+                    .venue(c.venue)
+                    .streams_planned
+                    .add(c.streams.len() as i64);
+            }
         }
+        let sessions = match &membership {
+            Some(m) => Sessions::new(m.owned.clone()),
+            None => Sessions::default(),
+        };
+        let poll_slots = plan
+            .polls
+            .iter()
+            .map(|p| sessions.owned().slot_of(p.venue, &p.symbol))
+            .collect();
         let polls = plan.polls.len();
         Rc::new(Shard {
             plan,
@@ -134,7 +152,9 @@ impl Shard {
             rest: VenueId::ALL.iter().map(|_| RestQueue::default()).collect(),
             poll_last_ts: (0..polls).map(|_| Cell::new(0)).collect(),
             rest_log: RefCell::new(RateLimit::new(1_000_000_000)),
-            sessions: Sessions::default(),
+            sessions,
+            membership,
+            poll_slots,
         })
     }
 
@@ -185,6 +205,9 @@ impl Shard {
             helpers.push(glommio::spawn_local(
                 async move { me.book_publisher().await },
             ));
+        }
+        if let Some(m) = self.membership.clone() {
+            helpers.push(glommio::spawn_local(m.run(self.clone())));
         }
         let nats = self.publisher.clone().map(|p| {
             let me = self.clone();
@@ -631,7 +654,10 @@ impl Shard {
         loop {
             let now = Instant::now();
             for (i, p) in self.plan.polls.iter().enumerate() {
-                if now >= due[i] {
+                if now >= due[i] && !self.sessions.owned().runs(self.poll_slots[i]) {
+                    // Not owned here now: looked at again next interval.
+                    due[i] = now + p.every;
+                } else if now >= due[i] {
                     self.rest[p.venue.index()].push(JobKind::Poll(i), now);
                     due[i] = now + p.every;
                 }

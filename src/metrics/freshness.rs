@@ -67,6 +67,11 @@ pub fn silent_streams(ex: &Exporter, start_ns: u64, now_ns: u64) -> Vec<Silent> 
     for c in ex.cores.iter() {
         for &v in &ex.venues {
             let vs = c.venue(v);
+            // Nothing of the venue runs on this core now (cluster
+            // membership: its symbols are collected elsewhere).
+            if vs.streams_planned.get() <= 0 {
+                continue;
+            }
             for dt in DataType::ALL {
                 let threshold_ms = vs.silent_after_ms[dt.index()].get().max(0) as u64;
                 if threshold_ms == 0 {

@@ -191,6 +191,14 @@ pub fn health_at(exporter: &Exporter, start_ns: u64, now_ns: u64) -> (StatusCode
         ));
     }
     reasons.extend(sink_reasons);
+    if let Some(r) = exporter
+        .cores
+        .first()
+        .and_then(|c| c.cluster.get())
+        .and_then(|c| c.health_reason())
+    {
+        reasons.push(format!("\"{r}\""));
+    }
     let silent = super::freshness::silent_streams(exporter, start_ns, now_ns);
     let mut streams = Vec::with_capacity(silent.len());
     for s in &silent {
@@ -315,6 +323,7 @@ mod tests {
         let v = c.venue(VenueId::BinanceSpot);
         v.connections_planned.set(1);
         v.connections_up.set(1);
+        v.streams_planned.set(2);
         let start: u64 = 1_764_900_000_000_000_000;
         let s = 1_000_000_000;
         v.silent_after_ms[DataType::Trade.index()].set(120_000);
@@ -350,5 +359,10 @@ mod tests {
             "{body}"
         );
         let _: sonic_rs::Value = sonic_rs::from_str(&body).unwrap();
+        // Nothing of the venue runs on the core (cluster membership: its
+        // symbols are collected elsewhere): nothing there can be silent.
+        v.streams_planned.set(0);
+        let (_, body) = health_at(&ex, start, start + 140 * s + s / 2);
+        assert!(body.contains("\"silent_streams\":[]"), "{body}");
     }
 }

@@ -17,6 +17,7 @@
 //! and what each venue offers ([`freshness::expect_streams`]).
 
 pub mod clickhouse;
+pub mod cluster;
 mod compat;
 pub mod family;
 pub mod freshness;
@@ -180,6 +181,8 @@ pub struct CoreStats {
     pub nats: std::sync::OnceLock<Arc<NatsStats>>,
     /// The core's ClickHouse sink counters, once it has one.
     pub clickhouse: std::sync::OnceLock<Arc<ClickHouseStats>>,
+    /// The instance's cluster view (membership mode; one shared by all cores).
+    pub cluster: std::sync::OnceLock<Arc<cluster::ClusterStats>>,
     /// Messages handed to the message sink, per subject.
     pub subjects: subjects::SubjectCounts,
 }
@@ -217,6 +220,7 @@ impl CoreStats {
             gaps_emitted: LocalCounter::default(),
             nats: std::sync::OnceLock::new(),
             clickhouse: std::sync::OnceLock::new(),
+            cluster: std::sync::OnceLock::new(),
             subjects: Default::default(),
         }
     }
@@ -266,6 +270,7 @@ impl prometheus_client::collector::Collector for Exporter {
         encode_all(series::SINK, self, e)?;
         nats::encode(self, e)?;
         clickhouse::encode(self, e)?;
+        cluster::encode(self, e)?;
         self.encode_marketprism(e)?;
         encode_all(series::CAPTURE, self, e)?;
         encode_all(series::PROCESS, self, e)

@@ -10,7 +10,7 @@ use crate::batch::{
     Ticker, Trade, TradeId, VolatilityIndex,
 };
 use crate::json::{json_str, push_decimal, push_u64, Blocks};
-use crate::model::DataType;
+use crate::model::{DataType, VenueId};
 use rust_decimal::Decimal;
 
 /// Appends `rec` as one JSON object and a newline (a JSON Lines line).
@@ -287,6 +287,20 @@ pub fn push_subject(out: &mut Vec<u8>, rec: &Record<'_>) {
     out.extend_from_slice(venue.market_type_of(dt).as_bytes());
     out.push(b'.');
     push_token(out, symbol);
+}
+
+/// The subject [`push_subject`] gives records of `dt`, `venue`, `symbol`.
+pub fn subject_of(dt: DataType, venue: VenueId, symbol: &str) -> String {
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(dt.name().as_bytes());
+    out.push(b'.');
+    out.extend_from_slice(venue.exchange().as_bytes());
+    out.push(b'.');
+    out.extend_from_slice(venue.market_type_of(dt).as_bytes());
+    out.push(b'.');
+    push_token(&mut out, symbol);
+    // Only ASCII was written.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// JetStream `Nats-Msg-Id`: MarketPrism's `trade:{exchange}:{symbol}:{trade_id}`

@@ -236,3 +236,103 @@ pub fn b64(s: &str) -> Vec<u8> {
     }
     out
 }
+
+impl Raw {
+    /// A JetStream publish with a `Nats-Msg-Id`; returns the PubAck payload.
+    pub fn hpub(&mut self, subject: &str, msg_id: &str, payload: &[u8]) -> Vec<u8> {
+        self.n += 1;
+        let inbox = format!("_RAW.ack.{}", self.n);
+        let hdr = format!("NATS/1.0\r\nNats-Msg-Id: {msg_id}\r\n\r\n");
+        write!(
+            self.w,
+            "SUB {inbox} {}\r\nHPUB {subject} {inbox} {} {}\r\n{hdr}",
+            self.n,
+            hdr.len(),
+            hdr.len() + payload.len()
+        )
+        .unwrap();
+        self.w.write_all(payload).unwrap();
+        self.w.write_all(b"\r\n").unwrap();
+        loop {
+            let l = self.line();
+            let f: Vec<&str> = l.split(' ').collect();
+            match f[0] {
+                "MSG" => {
+                    let len: usize = f.last().unwrap().parse().unwrap();
+                    let mut body = vec![0; len + 2];
+                    self.r.read_exact(&mut body).unwrap();
+                    body.truncate(len);
+                    write!(self.w, "UNSUB {}\r\n", self.n).unwrap();
+                    return body;
+                }
+                "PING" => self.w.write_all(b"PONG\r\n").unwrap(),
+                "HMSG" => panic!("status reply to {subject}: {l}"),
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Raw {
+    /// Every message stored in `stream`, (subject, payload) in order, read
+    /// through an ephemeral pull consumer in batches (one request per
+    /// message, as [`Raw::all`] does, is too slow for tens of thousands).
+    pub fn fetch_all(&mut self, stream: &str) -> Vec<(String, Vec<u8>)> {
+        let total = self.stream_messages(stream);
+        let created = self.api(
+            &format!("$JS.API.CONSUMER.CREATE.{stream}"),
+            &format!(
+                "{{\"stream_name\":\"{stream}\",\"config\":{{\"deliver_policy\":\"all\",\"ack_policy\":\"none\",\"inactive_threshold\":60000000000}}}}"
+            ),
+        );
+        let name = sonic_rs::JsonValueTrait::as_str(
+            sonic_rs::JsonValueTrait::get(&created, "name").expect("consumer name"),
+        )
+        .unwrap()
+        .to_string();
+        write!(self.w, "SUB _FETCH.* 9999\r\n").unwrap();
+        let mut out = Vec::with_capacity(total as usize);
+        let mut round = 0;
+        while (out.len() as u64) < total {
+            round += 1;
+            let inbox = format!("_FETCH.{round}");
+            let req = "{\"batch\":1000,\"expires\":2000000000}";
+            write!(
+                self.w,
+                "PUB $JS.API.CONSUMER.MSG.NEXT.{stream}.{name} {inbox} {}\r\n{req}\r\n",
+                req.len()
+            )
+            .unwrap();
+            let mut got = 0;
+            while got < 1000 && (out.len() as u64) < total {
+                let l = self.line();
+                let f: Vec<&str> = l.split(' ').collect();
+                match f[0] {
+                    "MSG" | "HMSG" => {
+                        let len: usize = f.last().unwrap().parse().unwrap();
+                        let hdr: usize = if f[0] == "HMSG" {
+                            f[f.len() - 2].parse().unwrap()
+                        } else {
+                            0
+                        };
+                        let mut body = vec![0; len + 2];
+                        self.r.read_exact(&mut body).unwrap();
+                        body.truncate(len);
+                        let head = String::from_utf8_lossy(&body[..hdr]).to_string();
+                        // A status (404 no messages, 408 expired): ask again.
+                        if head.starts_with("NATS/1.0 ") && hdr == len {
+                            break;
+                        }
+                        out.push((f[1].to_string(), body[hdr..].to_vec()));
+                        got += 1;
+                    }
+                    "PING" => self.w.write_all(b"PONG\r\n").unwrap(),
+                    _ => {}
+                }
+            }
+            assert!(round < 10_000, "fetching {stream}: stuck at {}", out.len());
+        }
+        write!(self.w, "UNSUB 9999\r\n").unwrap();
+        out
+    }
+}

@@ -47,6 +47,13 @@ impl Pipeline {
         self.continuity.stream_lost(venue, dt, raw_symbol);
     }
 
+    /// A takeover: trades up to `seq` are already stored (see
+    /// [`crate::engine::continuity::Continuity::seed`]).
+    pub fn seed_trades(&mut self, venue: VenueId, raw_symbol: &str, seq: u64, ts_ms: u64) {
+        self.continuity
+            .seed(venue, DataType::Trade, raw_symbol, seq, ts_ms);
+    }
+
     /// Reconnect gaps found since the last call.
     pub fn take_stream_gaps(&mut self) -> Vec<StreamGap> {
         std::mem::take(&mut self.stream_gaps)

@@ -12,6 +12,7 @@ mod signal;
 mod watch;
 
 use super::pipeline::{ConnState, FrameSource, Pipeline};
+use crate::cluster::owned::Ownership;
 use crate::config::plan::ConnectionPlan;
 use crate::conn::{ws, Backoff};
 use crate::logging::RateLimit;
@@ -87,16 +88,35 @@ pub struct Sessions {
     /// Recent connect attempts per venue (connection-rate limit).
     connects: Vec<RefCell<VecDeque<Instant>>>,
     stale_log: RefCell<RateLimit>,
+    /// Which symbols run now (membership mode; empty: all of them).
+    owned: Rc<Ownership>,
 }
 
 impl Default for Sessions {
     fn default() -> Sessions {
+        Sessions::new(Rc::new(Ownership::new(Vec::new(), true)))
+    }
+}
+
+impl Sessions {
+    pub fn new(owned: Rc<Ownership>) -> Sessions {
         Sessions {
             epochs: Cell::new(0),
             connects: VenueId::ALL.iter().map(|_| RefCell::default()).collect(),
             stale_log: RefCell::new(RateLimit::new(1_000_000_000)),
+            owned,
         }
     }
+
+    pub fn owned(&self) -> &Rc<Ownership> {
+        &self.owned
+    }
+}
+
+/// How a primary read ended: by itself, or because the symbol was released.
+enum Ran {
+    End(End),
+    Released,
 }
 
 /// One connection plan and what its session needs of its core and venue.
@@ -215,7 +235,18 @@ impl<C: Core> Session<'_, C> {
         let mut attempt: u64 = 0;
         // A live connection a rotation handed over.
         let mut handed: Option<Live> = None;
+        // Membership mode: the session runs only while its symbol is owned.
+        let owned = self.core.sessions().owned();
+        let slot = conn
+            .streams
+            .first()
+            .and_then(|s| owned.slot_of(conn.venue, &s.symbol));
         loop {
+            if handed.is_none() && !owned.runs(slot) {
+                owned.wait_until(slot, true).await;
+                attempt = 0;
+                backoff.reset();
+            }
             let mut live = match handed.take() {
                 Some(l) => l,
                 None => {
@@ -240,7 +271,26 @@ impl<C: Core> Session<'_, C> {
             };
             let since = live.since;
             let rotate_at = rotate::rotation_due(&self.v, since);
-            let why = match self.read_loop(&mut live, Mode::Primary { rotate_at }).await {
+            owned.conn_up(slot, true, crate::sys::now_ns());
+            let ran = futures_lite::future::or(
+                async { Ran::End(self.read_loop(&mut live, Mode::Primary { rotate_at }).await) },
+                async {
+                    owned.wait_until(slot, false).await;
+                    Ran::Released
+                },
+            )
+            .await;
+            owned.conn_up(slot, false, 0);
+            let end = match ran {
+                Ran::End(end) => end,
+                Ran::Released => {
+                    // Another instance collects the symbol now: no reconnect.
+                    self.close_live(live, true).await;
+                    log::info!("conn {} {}: closed (symbol released)", conn.id, conn.venue);
+                    continue;
+                }
+            };
+            let why = match end {
                 End::Rotate(why) => {
                     vs.rotations.inc();
                     log::info!(

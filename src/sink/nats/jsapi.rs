@@ -7,8 +7,9 @@
 //! Also [`preflight`]: the same on a connection of its own, for `run` (before
 //! any core starts) and `check-config --connect` (a dry run).
 
+use super::apiconn::ApiConn;
 use super::config::{NatsSinkConfig, ServerAddr};
-use super::conn::{self, ConnError, HandshakeParams, ReadBuf};
+use super::conn::{self, ConnError, ReadBuf};
 use super::proto::{self, Op};
 use super::route::{self, Change, Resolution, StreamSubjects, Want};
 use futures_lite::io::{AsyncRead, AsyncWrite};
@@ -16,11 +17,11 @@ use sonic_rs::{JsonContainerTrait, JsonValueMutTrait, JsonValueTrait};
 use std::cell::Cell;
 use std::time::Duration;
 
-const API_TIMEOUT: Duration = Duration::from_secs(5);
+pub const API_TIMEOUT: Duration = Duration::from_secs(5);
 /// "stream name already in use" (another core created it a moment ago).
-const ERR_NAME_IN_USE: u32 = 10058;
+pub const ERR_NAME_IN_USE: u32 = 10058;
 /// "stream not found".
-const ERR_NOT_FOUND: u32 = 10059;
+pub const ERR_NOT_FOUND: u32 = 10059;
 
 /// Why an API call failed.
 #[derive(Debug)]
@@ -128,7 +129,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> ApiIo<'_, R, W> {
 
     /// A request whose reply is JSON: parsed, with an `error` object turned
     /// into `Refused`.
-    async fn call(&mut self, subject: &str, body: &[u8]) -> Result<sonic_rs::Value, ApiFail> {
+    pub(super) async fn call(
+        &mut self,
+        subject: &str,
+        body: &[u8],
+    ) -> Result<sonic_rs::Value, ApiFail> {
         let raw = self.request(subject, body).await?;
         let v: sonic_rs::Value = sonic_rs::from_slice(&raw).map_err(|e| {
             ApiFail::Conn(ConnError::Proto(format!("bad JetStream API reply ({e})")))
@@ -374,44 +379,11 @@ async fn preflight_one(
     apply: bool,
     timeout: Duration,
 ) -> Result<Resolution, String> {
-    let creds = cfg.credentials()?;
-    // Offered to every server: a `nats://` one may still require TLS after INFO.
-    let tls = match crate::conn::tls::client_config(cfg.ca_file.as_deref(), false) {
-        Ok(t) => Some(t),
-        Err(e) if addr.tls => return Err(e),
-        Err(_) => None,
-    };
-    let params = HandshakeParams {
-        tls: tls.as_ref(),
-        name: "marketprism-preflight",
-        user: creds.user.as_deref(),
-        pass: creds.password.as_deref(),
-        token: creds.token.as_deref(),
-        timeout,
-    };
-    let mut opened = conn::open(addr, &params).await.map_err(|e| e.to_string())?;
-    let max_payload = opened.info.max_payload.map_or(1 << 20, |m| m as usize);
-    let inbox = format!(
-        "_INBOX.mppre{}x{:016x}",
-        std::process::id(),
-        fastrand::u64(..)
-    );
-    let (mut rd, mut wr) = futures_util::io::AsyncReadExt::split(opened.stream);
-    let mut out = Vec::new();
-    proto::encode_sub(&mut out, &format!("{inbox}.*"), 1);
-    conn::write_flush(&mut wr, &out)
+    let mut c = ApiConn::open(addr, cfg, "marketprism-preflight", "mppre", timeout)
         .await
         .map_err(|e| e.to_string())?;
-    let seq = Cell::new(0);
-    let mut io = ApiIo {
-        rd: &mut rd,
-        wr: &mut wr,
-        rbuf: &mut opened.rbuf,
-        inbox: &inbox,
-        seq: &seq,
-        max_payload,
-    };
-    io.resolve(cfg, wants, apply)
+    c.io()
+        .resolve(cfg, wants, apply)
         .await
         .map_err(|e| e.to_string())
 }

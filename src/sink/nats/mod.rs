@@ -11,6 +11,10 @@
 //!   NATS, or none: a configuration error), decided from the server's streams;
 //! - [`jsapi`]: the JetStream API calls behind that (list, create, add
 //!   subjects) and the start-up preflight;
+//! - [`stored`]: API calls about what streams hold (last message per
+//!   subject, key-value buckets);
+//! - [`apiconn`]: a connection of its own for API calls;
+//! - [`control`]: [`Control`], those calls on such a connection, reconnecting;
 //! - [`publisher`]: the run loop: stream setup, pipelined publishes and acks,
 //!   pings, reconnect with backoff and in-order resend.
 //!
@@ -23,14 +27,19 @@
 //! store instead of blocking the ones behind it.
 
 pub mod adapter;
+pub mod apiconn;
 pub mod config;
 pub mod conn;
+pub mod control;
 pub mod jsapi;
 pub mod proto;
 pub mod publisher;
 pub mod queue;
 pub mod route;
+pub mod stored;
 
 pub use adapter::NatsAdapter;
 pub use config::{CoreNats, NatsSinkConfig};
+pub use control::{Control, KvEntry, StoredMsg};
+pub use jsapi::ApiFail;
 pub use publisher::{Full, NatsStats, Publisher};
