@@ -15,6 +15,8 @@
 //!   subject, key-value buckets);
 //! - [`apiconn`]: a connection of its own for API calls;
 //! - [`control`]: [`Control`], those calls on such a connection, reconnecting;
+//! - [`order_key`], [`resend`]: before resending, skip what the stream
+//!   already holds (exactly once past `duplicate_window`);
 //! - [`publisher`]: the run loop: stream setup, pipelined publishes and acks,
 //!   pings, reconnect with backoff and in-order resend.
 //!
@@ -32,9 +34,11 @@ pub mod config;
 pub mod conn;
 pub mod control;
 pub mod jsapi;
+pub mod order_key;
 pub mod proto;
 pub mod publisher;
 pub mod queue;
+pub mod resend;
 pub mod route;
 pub mod stored;
 

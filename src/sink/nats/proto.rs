@@ -437,7 +437,10 @@ pub struct ApiError {
 
 /// A PubAck (`{"stream":..,"seq":..,"duplicate":..}`) or an API error.
 #[derive(Debug, Deserialize)]
-pub struct PubAck {
+pub struct PubAck<'a> {
+    /// Borrowed from the reply (no allocation unless escaped).
+    #[serde(default, borrow)]
+    pub stream: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     pub seq: Option<u64>,
     #[serde(default)]
@@ -446,7 +449,7 @@ pub struct PubAck {
     pub error: Option<ApiError>,
 }
 
-pub fn parse_pub_ack(json: &[u8]) -> Result<PubAck, ProtoError> {
+pub fn parse_pub_ack(json: &[u8]) -> Result<PubAck<'_>, ProtoError> {
     sonic_rs::from_slice(json).map_err(|e| perr(&format!("bad PubAck ({e})"), json))
 }
 
@@ -702,6 +705,10 @@ HMSG s 3 r 18 21\r\nNATS/1.0\r\nA: b\r\n\r\nabc\r\n";
             (a.seq, a.duplicate, a.error.is_none()),
             (Some(12), false, true)
         );
+        assert!(matches!(
+            a.stream,
+            Some(std::borrow::Cow::Borrowed("MARKET_DATA"))
+        ));
         let a = parse_pub_ack(br#"{"stream":"MARKET_DATA","seq":12,"duplicate":true}"#).unwrap();
         assert!(a.duplicate);
         let a = parse_pub_ack(

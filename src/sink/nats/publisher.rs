@@ -12,7 +12,8 @@ use super::conn::{self, ConnError, HandshakeParams, ReadBuf};
 use super::jsapi::{ApiFail, ApiIo};
 use super::proto::{self, Op};
 use super::queue::{AckMatch, Queue};
-use super::route::{Routes, Want};
+use super::resend::{self, AckedSeqs, Floors};
+use super::route::{Routes, StreamSubjects, Want};
 use crate::conn::Backoff;
 use crate::logging::RateLimit;
 pub use crate::metrics::NatsStats;
@@ -80,6 +81,13 @@ pub struct Publisher {
     warn_dead: RefCell<RateLimit>,
     /// Messages answered "no responders", waiting to be written again.
     parked: RefCell<Vec<Parked>>,
+    /// The server's streams as of the last connect (which one holds a subject).
+    streams: RefCell<Vec<StreamSubjects>>,
+    /// Highest stream sequence acked to us, per stream.
+    acked_seqs: RefCell<AckedSeqs>,
+    /// Subjects whose next records may already be stored ([`resend`]).
+    floors: RefCell<Floors>,
+    warn_resend: RefCell<RateLimit>,
 }
 
 /// A message answered "no responders" ([`Publisher::no_responders`]).
@@ -129,6 +137,10 @@ impl Publisher {
             warn_ack_error: RefCell::new(RateLimit::new(1_000_000_000)),
             warn_dead: RefCell::new(RateLimit::new(1_000_000_000)),
             parked: RefCell::new(Vec::new()),
+            streams: RefCell::new(Vec::new()),
+            acked_seqs: RefCell::new(AckedSeqs::default()),
+            floors: RefCell::new(Floors::default()),
+            warn_resend: RefCell::new(RateLimit::new(1_000_000_000)),
             cfg,
         })
     }
@@ -211,6 +223,15 @@ impl Publisher {
         };
         if body > self.max_payload.get() {
             return self.refuse("larger than the server's max_payload", subject);
+        }
+        // Only right after a reconnect, for records (e.g. from the spill)
+        // of a subject whose stream may already hold them.
+        if ack
+            && !self.floors.borrow().is_empty()
+            && self.floors.borrow_mut().holds(subject, None, msg_id)
+        {
+            self.stats.resend_skipped.inc();
+            return Ok(());
         }
         let mut q = self.queue.borrow_mut();
         let len = if ack {
@@ -461,6 +482,7 @@ impl Publisher {
                 for e in &res.errors {
                     log::error!("NATS configuration error: {e}");
                 }
+                self.streams.replace(res.streams.clone());
                 self.routes.set(&res);
                 self.stats.unroutable_types.set(res.errors.len() as i64);
             }
@@ -483,6 +505,26 @@ impl Publisher {
             }
             Err(ApiFail::Conn(e)) => return e,
             Err(e) => return ConnError::Server(format!("JetStream API: {e}")),
+        }
+        if self.cfg.jetstream {
+            let streams = self.streams.borrow().clone();
+            let acked = std::mem::take(&mut *self.acked_seqs.borrow_mut());
+            let checked = resend::check(
+                &mut io,
+                &self.queue,
+                &streams,
+                &acked,
+                !*ever,
+                &self.stats,
+                &self.warn_resend,
+            )
+            .await;
+            *self.acked_seqs.borrow_mut() = acked;
+            match checked {
+                Ok(f) => *self.floors.borrow_mut() = f,
+                Err(e) => return e,
+            }
+            self.update_gauges(&self.queue.borrow());
         }
         *established = Some(Instant::now());
         if *ever {
@@ -653,6 +695,9 @@ impl Publisher {
                     )),
                     None if a.seq.is_none() => Some("PubAck without seq".into()),
                     None => {
+                        if let (Some(stream), Some(s)) = (&a.stream, a.seq) {
+                            self.acked_seqs.borrow_mut().note(stream, s);
+                        }
                         let now = self.now_ns();
                         if !self.parked.borrow().is_empty() {
                             self.parked.borrow_mut().retain(|p| p.seq != seq);
