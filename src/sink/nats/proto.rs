@@ -438,15 +438,45 @@ pub struct ApiError {
 /// A PubAck (`{"stream":..,"seq":..,"duplicate":..}`) or an API error.
 #[derive(Debug, Deserialize)]
 pub struct PubAck<'a> {
-    /// Borrowed from the reply (no allocation unless escaped).
+    /// Borrowed from the reply; `None` if absent or escaped (never allocated).
     #[serde(default, borrow)]
-    pub stream: Option<std::borrow::Cow<'a, str>>,
+    pub stream: Borrowed<'a>,
     #[serde(default)]
     pub seq: Option<u64>,
     #[serde(default)]
     pub duplicate: bool,
     #[serde(default)]
     pub error: Option<ApiError>,
+}
+
+/// A JSON string borrowed from the input, or `None` (absent, `null`, or
+/// escaped: an escaped string would need a copy, and no stream name needs it).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Borrowed<'a>(pub Option<&'a str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Borrowed<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Borrowed<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Borrowed(Some(v)))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Borrowed(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Borrowed(None))
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(Borrowed(None))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 pub fn parse_pub_ack(json: &[u8]) -> Result<PubAck<'_>, ProtoError> {
@@ -705,10 +735,12 @@ HMSG s 3 r 18 21\r\nNATS/1.0\r\nA: b\r\n\r\nabc\r\n";
             (a.seq, a.duplicate, a.error.is_none()),
             (Some(12), false, true)
         );
-        assert!(matches!(
-            a.stream,
-            Some(std::borrow::Cow::Borrowed("MARKET_DATA"))
-        ));
+        assert_eq!(a.stream, Borrowed(Some("MARKET_DATA")));
+        // Escaped (would need a copy) or absent: no name.
+        let a = parse_pub_ack(br#"{"stream":"A\u0042","seq":1}"#).unwrap();
+        assert_eq!((a.stream, a.seq), (Borrowed(None), Some(1)));
+        let a = parse_pub_ack(br#"{"seq":1}"#).unwrap();
+        assert_eq!(a.stream, Borrowed(None));
         let a = parse_pub_ack(br#"{"stream":"MARKET_DATA","seq":12,"duplicate":true}"#).unwrap();
         assert!(a.duplicate);
         let a = parse_pub_ack(

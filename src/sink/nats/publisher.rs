@@ -695,7 +695,7 @@ impl Publisher {
                     )),
                     None if a.seq.is_none() => Some("PubAck without seq".into()),
                     None => {
-                        if let (Some(stream), Some(s)) = (&a.stream, a.seq) {
+                        if let (Some(stream), Some(s)) = (a.stream.0, a.seq) {
                             self.acked_seqs.borrow_mut().note(stream, s);
                         }
                         let now = self.now_ns();
