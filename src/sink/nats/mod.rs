@@ -4,7 +4,8 @@
 //! - [`adapter`]: the publisher as a core's message sink, record by record;
 //! - [`config`]: the `[sink.nats]` TOML section, defaults, validation;
 //! - [`proto`]: protocol encoding (HPUB, PUB, CONNECT, SUB) and the
-//!   incremental parser for server operations and JSON replies;
+//!   incremental parser for server operations; [`json`]: the JSON bodies
+//!   (INFO, CONNECT, PubAcks, API replies);
 //! - [`conn`]: connecting: TCP, INFO, TLS upgrade, CONNECT/PING/PONG;
 //! - [`queue`]: the encoded, ordered per-core queue of undelivered messages;
 //! - [`route`]: which transport each data type takes (JetStream stream, core
@@ -34,6 +35,7 @@ pub mod config;
 pub mod conn;
 pub mod control;
 pub mod jsapi;
+pub mod json;
 pub mod order_key;
 pub mod proto;
 pub mod publisher;
