@@ -177,6 +177,12 @@ pub async fn check<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 // The server is slow: publish rather than stall.
                 break;
             }
+            // -ERR (the account may not read stored messages): the
+            // connection stays usable; publish rather than loop on it.
+            Err(ApiFail::Conn(ConnError::Server(why))) => {
+                failed(stats, warn, &subject, &format!("-ERR {why}"));
+                break;
+            }
             Err(ApiFail::Conn(e)) => return Err(e),
             Err(e) => {
                 failed(stats, warn, &subject, &e.to_string());
