@@ -119,6 +119,13 @@ fn kv_bucket_put_list_and_expiry() {
     let cfg = nats.cfg();
     let (created, again, seqs, listed) = on_glommio(move || async move {
         let c = Control::new(&cfg, "test-control");
+        // No bucket yet: no stream captures the key (and the connection stays).
+        let absent = c.kv_put("members", "node-a", b"v0").await;
+        assert!(
+            matches!(absent, Err(ApiFail::Refused { code: 503, .. })),
+            "{absent:?}"
+        );
+        assert!(c.connected());
         let created = c
             .kv_ensure("members", Duration::from_secs(30))
             .await

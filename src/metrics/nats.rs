@@ -34,6 +34,12 @@ pub struct NatsStats {
     /// Records set aside in the dead-letter store (no transport can carry
     /// them, or the server refused them for good).
     pub dead_lettered: LocalCounter,
+    /// Records not resent because the stream already held them.
+    pub resend_skipped: LocalCounter,
+    /// Last-stored-message lookups before resending.
+    pub resend_lookups: LocalCounter,
+    /// Such lookups refused or unanswered (the subject is resent unchecked).
+    pub resend_lookup_failures: LocalCounter,
     /// Data types nothing can carry under the current streams and config.
     pub unroutable_types: LocalGauge,
     pub in_flight: LocalGauge,
@@ -57,6 +63,9 @@ impl Default for NatsStats {
             resent: LocalCounter::default(),
             no_responders: LocalCounter::default(),
             dead_lettered: LocalCounter::default(),
+            resend_skipped: LocalCounter::default(),
+            resend_lookups: LocalCounter::default(),
+            resend_lookup_failures: LocalCounter::default(),
             unroutable_types: LocalGauge::default(),
             in_flight: LocalGauge::default(),
             buffered_msgs: LocalGauge::default(),
@@ -83,7 +92,7 @@ const NATS: &[Family] = &[
     ),
     Family::core_counter(
         "nats_duplicates",
-        "Acks reporting a duplicate (deduplicated resends)",
+        "Acks reporting a duplicate: records the server dropped as already stored (same Nats-Msg-Id within duplicate_window)",
         |c| c.nats.get().map_or(0, |s| s.duplicates.get()),
     ),
     Family::core_counter(
@@ -115,6 +124,21 @@ const NATS: &[Family] = &[
         "nats_dead_letter",
         "Records set aside in the dead-letter store: no transport can carry them",
         |c| c.nats.get().map_or(0, |s| s.dead_lettered.get()),
+    ),
+    Family::core_counter(
+        "nats_resend_skipped",
+        "Records not resent after a reconnect because the stream already held them (stored, ack lost; beyond duplicate_window)",
+        |c| c.nats.get().map_or(0, |s| s.resend_skipped.get()),
+    ),
+    Family::core_counter(
+        "nats_resend_lookups",
+        "Last-stored-message lookups made before resending",
+        |c| c.nats.get().map_or(0, |s| s.resend_lookups.get()),
+    ),
+    Family::core_counter(
+        "nats_resend_lookup_failures",
+        "Last-stored-message lookups refused or unanswered (that subject was resent unchecked)",
+        |c| c.nats.get().map_or(0, |s| s.resend_lookup_failures.get()),
     ),
     Family::core_gauge(
         "nats_in_flight",

@@ -103,7 +103,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> ApiIo<'_, R, W> {
                             None
                         }
                         Op::Err(e) => {
-                            return Err(ConnError::Server(String::from_utf8_lossy(e).into_owned()))
+                            // Consumed: a permissions violation leaves the
+                            // connection open for the caller to go on.
+                            let why = String::from_utf8_lossy(e).into_owned();
+                            rbuf.consume(used);
+                            return Err(ConnError::Server(why));
                         }
                         _ => None,
                     };

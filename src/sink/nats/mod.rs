@@ -4,7 +4,8 @@
 //! - [`adapter`]: the publisher as a core's message sink, record by record;
 //! - [`config`]: the `[sink.nats]` TOML section, defaults, validation;
 //! - [`proto`]: protocol encoding (HPUB, PUB, CONNECT, SUB) and the
-//!   incremental parser for server operations and JSON replies;
+//!   incremental parser for server operations; [`json`]: the JSON bodies
+//!   (INFO, CONNECT, PubAcks, API replies);
 //! - [`conn`]: connecting: TCP, INFO, TLS upgrade, CONNECT/PING/PONG;
 //! - [`queue`]: the encoded, ordered per-core queue of undelivered messages;
 //! - [`route`]: which transport each data type takes (JetStream stream, core
@@ -15,6 +16,8 @@
 //!   subject, key-value buckets);
 //! - [`apiconn`]: a connection of its own for API calls;
 //! - [`control`]: [`Control`], those calls on such a connection, reconnecting;
+//! - [`order_key`], [`resend`]: before resending, skip what the stream
+//!   already holds (exactly once past `duplicate_window`);
 //! - [`publisher`]: the run loop: stream setup, pipelined publishes and acks,
 //!   pings, reconnect with backoff and in-order resend.
 //!
@@ -32,9 +35,12 @@ pub mod config;
 pub mod conn;
 pub mod control;
 pub mod jsapi;
+pub mod json;
+pub mod order_key;
 pub mod proto;
 pub mod publisher;
 pub mod queue;
+pub mod resend;
 pub mod route;
 pub mod stored;
 

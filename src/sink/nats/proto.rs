@@ -9,8 +9,6 @@
 //! panics on server input; anything malformed or oversized is an error (the
 //! caller reconnects).
 
-use serde::{Deserialize, Serialize};
-
 /// Longest control line we accept (INFO with many `connect_urls` is the
 /// longest real one).
 pub const MAX_CONTROL_LINE: usize = 64 * 1024;
@@ -44,7 +42,7 @@ impl std::fmt::Display for ProtoError {
     }
 }
 
-fn perr(msg: &str, line: &[u8]) -> ProtoError {
+pub(super) fn perr(msg: &str, line: &[u8]) -> ProtoError {
     let shown = &line[..line.len().min(120)];
     ProtoError(format!("{msg}: {:?}", String::from_utf8_lossy(shown)))
 }
@@ -367,118 +365,7 @@ pub fn valid_msg_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 1024 && s.bytes().all(|b| b != b'\r' && b != b'\n')
 }
 
-/// The fields of INFO we use.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ServerInfo {
-    #[serde(default)]
-    pub server_id: String,
-    #[serde(default)]
-    pub version: String,
-    #[serde(default)]
-    pub max_payload: Option<u64>,
-    #[serde(default)]
-    pub headers: bool,
-    #[serde(default)]
-    pub tls_required: bool,
-    #[serde(default)]
-    pub tls_available: bool,
-    #[serde(default)]
-    pub auth_required: bool,
-    #[serde(default)]
-    pub jetstream: bool,
-    #[serde(default)]
-    pub connect_urls: Vec<String>,
-}
-
-pub fn parse_info(json: &[u8]) -> Result<ServerInfo, ProtoError> {
-    sonic_rs::from_slice(json).map_err(|e| ProtoError(format!("bad INFO JSON: {e}")))
-}
-
-/// CONNECT options. Serialized with serde so strings are escaped.
-#[derive(Serialize)]
-pub struct Connect<'a> {
-    pub verbose: bool,
-    pub pedantic: bool,
-    pub tls_required: bool,
-    pub name: &'a str,
-    pub lang: &'a str,
-    pub version: &'a str,
-    pub protocol: u8,
-    pub headers: bool,
-    pub no_responders: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pass: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub auth_token: Option<&'a str>,
-}
-
-/// `CONNECT {json}\r\nPING\r\n`
-pub fn encode_connect(out: &mut Vec<u8>, c: &Connect<'_>) {
-    out.extend_from_slice(b"CONNECT ");
-    // Serializing a struct of strings and bools into a Vec cannot fail.
-    if sonic_rs::to_writer(&mut *out, c).is_err() {
-        out.extend_from_slice(b"{}");
-    }
-    out.extend_from_slice(b"\r\nPING\r\n");
-}
-
-/// A JetStream API error object.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ApiError {
-    #[serde(default)]
-    pub code: u32,
-    #[serde(default)]
-    pub err_code: u32,
-    #[serde(default)]
-    pub description: String,
-}
-
-/// A PubAck (`{"stream":..,"seq":..,"duplicate":..}`) or an API error.
-#[derive(Debug, Deserialize)]
-pub struct PubAck {
-    #[serde(default)]
-    pub seq: Option<u64>,
-    #[serde(default)]
-    pub duplicate: bool,
-    #[serde(default)]
-    pub error: Option<ApiError>,
-}
-
-pub fn parse_pub_ack(json: &[u8]) -> Result<PubAck, ProtoError> {
-    sonic_rs::from_slice(json).map_err(|e| perr(&format!("bad PubAck ({e})"), json))
-}
-
-/// Stream settings sent to `$JS.API.STREAM.CREATE|UPDATE.<name>`.
-#[derive(Debug, Serialize)]
-pub struct StreamConfig<'a> {
-    pub name: &'a str,
-    pub subjects: &'a [String],
-    pub storage: &'a str,
-    /// Nanoseconds.
-    pub max_age: u64,
-    /// Nanoseconds.
-    pub duplicate_window: u64,
-    pub retention: &'a str,
-    pub discard: &'a str,
-    pub num_replicas: u32,
-}
-
-pub fn encode_json<T: Serialize>(v: &T) -> Vec<u8> {
-    sonic_rs::to_vec(v).unwrap_or_default()
-}
-
-/// Reply to a stream create/update: the error if any.
-#[derive(Debug, Deserialize)]
-pub struct ApiReply {
-    #[serde(default)]
-    pub error: Option<ApiError>,
-}
-
-pub fn parse_api_reply(json: &[u8]) -> Result<ApiReply, ProtoError> {
-    sonic_rs::from_slice(json).map_err(|e| perr(&format!("bad API reply ({e})"), json))
-}
+pub use super::json::*;
 
 #[cfg(test)]
 mod tests {
@@ -702,6 +589,12 @@ HMSG s 3 r 18 21\r\nNATS/1.0\r\nA: b\r\n\r\nabc\r\n";
             (a.seq, a.duplicate, a.error.is_none()),
             (Some(12), false, true)
         );
+        assert_eq!(a.stream, Borrowed(Some("MARKET_DATA")));
+        // Escaped (would need a copy) or absent: no name.
+        let a = parse_pub_ack(br#"{"stream":"A\u0042","seq":1}"#).unwrap();
+        assert_eq!((a.stream, a.seq), (Borrowed(None), Some(1)));
+        let a = parse_pub_ack(br#"{"seq":1}"#).unwrap();
+        assert_eq!(a.stream, Borrowed(None));
         let a = parse_pub_ack(br#"{"stream":"MARKET_DATA","seq":12,"duplicate":true}"#).unwrap();
         assert!(a.duplicate);
         let a = parse_pub_ack(

@@ -5,14 +5,16 @@
 //! a reader (parses acks and server ops from one reused buffer) and a ticker
 //! (ack timeout, our own PINGs). Any error ends the connection; unacked
 //! messages are then resent on the next one, deduplicated by the server
-//! through `Nats-Msg-Id`.
+//! through `Nats-Msg-Id` and, past its window, by [`super::resend`]. What
+//! the inbox receives (acks, "no responders") is handled in [`inbox`].
 
 use super::config::{NatsSinkConfig, ServerAddr};
 use super::conn::{self, ConnError, HandshakeParams, ReadBuf};
 use super::jsapi::{ApiFail, ApiIo};
 use super::proto::{self, Op};
 use super::queue::{AckMatch, Queue};
-use super::route::{Routes, Want};
+use super::resend::{self, AckedSeqs, Floors};
+use super::route::{Routes, StreamSubjects, Want};
 use crate::conn::Backoff;
 use crate::logging::RateLimit;
 pub use crate::metrics::NatsStats;
@@ -24,6 +26,9 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod inbox;
+use inbox::Parked;
 
 /// `try_publish` could not take the message: the queue is at
 /// `max_buffered_bytes` (or the message can never be sent: bad subject or id,
@@ -40,13 +45,6 @@ const TICK: Duration = Duration::from_millis(100);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A connection that lived this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(10);
-/// "No responders" answers before a message is set aside, and the pause
-/// before each new attempt: ~10 s, longer than a server restart's stream
-/// recovery or a cluster's leader election.
-const NO_RESPONDERS_TRIES: u8 = 20;
-const NO_RESPONDERS_RETRY: Duration = Duration::from_millis(500);
-/// JetStream "message size exceeds maximum allowed".
-const ERR_MSG_TOO_LARGE: u32 = 10054;
 /// Assumed until the server's INFO says otherwise (the NATS default).
 const DEFAULT_MAX_PAYLOAD: usize = 1 << 20;
 
@@ -80,16 +78,13 @@ pub struct Publisher {
     warn_dead: RefCell<RateLimit>,
     /// Messages answered "no responders", waiting to be written again.
     parked: RefCell<Vec<Parked>>,
-}
-
-/// A message answered "no responders" ([`Publisher::no_responders`]).
-struct Parked {
-    seq: u64,
-    due_ns: u64,
-    /// "No responders" answers so far.
-    tries: u8,
-    /// Parked (not yet written again).
-    waiting: bool,
+    /// The server's streams as of the last connect (which one holds a subject).
+    streams: RefCell<Vec<StreamSubjects>>,
+    /// Highest stream sequence acked to us, per stream.
+    acked_seqs: RefCell<AckedSeqs>,
+    /// Subjects whose next records may already be stored ([`resend`]).
+    floors: RefCell<Floors>,
+    warn_resend: RefCell<RateLimit>,
 }
 
 impl Publisher {
@@ -129,6 +124,10 @@ impl Publisher {
             warn_ack_error: RefCell::new(RateLimit::new(1_000_000_000)),
             warn_dead: RefCell::new(RateLimit::new(1_000_000_000)),
             parked: RefCell::new(Vec::new()),
+            streams: RefCell::new(Vec::new()),
+            acked_seqs: RefCell::new(AckedSeqs::default()),
+            floors: RefCell::new(Floors::default()),
+            warn_resend: RefCell::new(RateLimit::new(1_000_000_000)),
             cfg,
         })
     }
@@ -211,6 +210,15 @@ impl Publisher {
         };
         if body > self.max_payload.get() {
             return self.refuse("larger than the server's max_payload", subject);
+        }
+        // Only right after a reconnect, for records (e.g. from the spill)
+        // of a subject whose stream may already hold them.
+        if ack
+            && !self.floors.borrow().is_empty()
+            && self.floors.borrow_mut().holds(subject, None, msg_id)
+        {
+            self.stats.resend_skipped.inc();
+            return Ok(());
         }
         let mut q = self.queue.borrow_mut();
         let len = if ack {
@@ -461,6 +469,7 @@ impl Publisher {
                 for e in &res.errors {
                     log::error!("NATS configuration error: {e}");
                 }
+                self.streams.replace(res.streams.clone());
                 self.routes.set(&res);
                 self.stats.unroutable_types.set(res.errors.len() as i64);
             }
@@ -483,6 +492,26 @@ impl Publisher {
             }
             Err(ApiFail::Conn(e)) => return e,
             Err(e) => return ConnError::Server(format!("JetStream API: {e}")),
+        }
+        if self.cfg.jetstream {
+            let streams = self.streams.borrow().clone();
+            let acked = std::mem::take(&mut *self.acked_seqs.borrow_mut());
+            let checked = resend::check(
+                &mut io,
+                &self.queue,
+                &streams,
+                &acked,
+                !*ever,
+                &self.stats,
+                &self.warn_resend,
+            )
+            .await;
+            *self.acked_seqs.borrow_mut() = acked;
+            match checked {
+                Ok(f) => *self.floors.borrow_mut() = f,
+                Err(e) => return e,
+            }
+            self.update_gauges(&self.queue.borrow());
         }
         *established = Some(Instant::now());
         if *ever {
@@ -607,171 +636,6 @@ impl Publisher {
                 }
             }
             rbuf.fill(rd, limit).await?;
-        }
-    }
-
-    /// An inbox message: a PubAck, an error PubAck, or a status (503: no
-    /// stream listens on the subject). Errors end the connection so the
-    /// message is retried after a backoff (and a stream create) instead of
-    /// being dropped.
-    fn on_msg(
-        &self,
-        subject: &[u8],
-        headers: Option<&[u8]>,
-        payload: &[u8],
-    ) -> Result<(), ConnError> {
-        let Some(tail) = subject
-            .strip_prefix(self.inbox.as_bytes())
-            .and_then(|t| t.strip_prefix(b"."))
-        else {
-            return Ok(()); // not ours
-        };
-        let Some(seq) = proto::parse_u64(tail) else {
-            return Ok(()); // a late API reply (`c<n>`)
-        };
-        if !self.queue.borrow().is_sent(seq) {
-            return Ok(()); // settled already
-        }
-        let status = headers.and_then(proto::header_status);
-        if status == Some(503) {
-            self.no_responders(seq);
-            return Ok(());
-        }
-        let failure = if let Some(code) = status {
-            Some(format!("status {code}"))
-        } else {
-            match proto::parse_pub_ack(payload) {
-                Ok(a) => match a.error {
-                    // Too large for the stream: no resend can ever succeed.
-                    Some(e) if e.err_code == ERR_MSG_TOO_LARGE => {
-                        self.refused_for_good(seq, &e.description);
-                        return Ok(());
-                    }
-                    Some(e) => Some(format!(
-                        "{} (code {}, err_code {})",
-                        e.description, e.code, e.err_code
-                    )),
-                    None if a.seq.is_none() => Some("PubAck without seq".into()),
-                    None => {
-                        let now = self.now_ns();
-                        if !self.parked.borrow().is_empty() {
-                            self.parked.borrow_mut().retain(|p| p.seq != seq);
-                        }
-                        if let AckMatch::Acked(lat) = self.queue.borrow_mut().ack(seq, now) {
-                            self.stats.acked.inc();
-                            if a.duplicate {
-                                self.stats.duplicates.inc();
-                            }
-                            self.stats.ack_latency.observe(lat);
-                        }
-                        None
-                    }
-                },
-                Err(e) => Some(e.0),
-            }
-        };
-        match failure {
-            None => Ok(()),
-            Some(why) => {
-                self.stats.errors.inc();
-                if let Some(n) = self.warn_ack_error.borrow_mut().check(crate::sys::now_ns()) {
-                    log::warn!("NATS publish not stored: {why} (+{n} suppressed); will resend");
-                }
-                Err(ConnError::Proto(format!("publish rejected: {why}")))
-            }
-        }
-    }
-
-    /// A JetStream publish answered "no responders" (503): no stream
-    /// captures its subject (a configuration error), or its stream cannot
-    /// answer right now (a restarted server recovering it, a cluster electing
-    /// a leader). Neither is an ack timeout or a reason to reconnect: the
-    /// message leaves the in-flight window, is written again every
-    /// [`NO_RESPONDERS_RETRY`], and after [`NO_RESPONDERS_TRIES`] such answers
-    /// (~10 s) it is set aside so it blocks nothing behind it.
-    fn no_responders(&self, seq: u64) {
-        self.stats.no_responders.inc();
-        let mut parked = self.parked.borrow_mut();
-        let i = parked.iter().position(|p| p.seq == seq);
-        let tries = i.map_or(0, |i| parked[i].tries) + 1;
-        if tries >= NO_RESPONDERS_TRIES {
-            if let Some(i) = i {
-                parked.swap_remove(i);
-            }
-            drop(parked);
-            let why = format!(
-                "no responders {tries} times: no JetStream stream captures this subject \
-                 (stream {}; a configuration error: add the subject to a stream, or list its \
-                 data type in sink.nats.core_nats_data_types)",
-                self.cfg.stream
-            );
-            self.refused_for_good(seq, &why);
-            return;
-        }
-        if !self.queue.borrow_mut().park(seq) {
-            return;
-        }
-        let p = Parked {
-            seq,
-            due_ns: self.now_ns() + NO_RESPONDERS_RETRY.as_nanos() as u64,
-            tries,
-            waiting: true,
-        };
-        match i {
-            Some(i) => parked[i] = p,
-            None => parked.push(p),
-        }
-        drop(parked);
-        let q = self.queue.borrow();
-        self.update_gauges(&q);
-        if let Some(n) = self.warn_ack_error.borrow_mut().check(crate::sys::now_ns()) {
-            log::warn!(
-                "NATS: a JetStream publish was answered \"no responders\": no stream captures its \
-                 subject (a configuration error: see `marketprism check-config --connect`), or \
-                 stream {} is not ready (restart, leader election); written again every {:?}, \
-                 set aside after {NO_RESPONDERS_TRIES} such answers (+{n} suppressed)",
-                self.cfg.stream,
-                NO_RESPONDERS_RETRY
-            );
-        }
-    }
-
-    /// A message the server will never store: settled, set aside in the
-    /// dead-letter store, counted; the connection and the rest go on.
-    fn refused_for_good(&self, seq: u64, why: &str) {
-        self.stats.errors.inc();
-        let mut frame = Vec::new();
-        let settled = self
-            .queue
-            .borrow_mut()
-            .settle(seq, |f| frame.extend_from_slice(f));
-        if !settled {
-            return;
-        }
-        {
-            let q = self.queue.borrow();
-            self.update_gauges(&q);
-        }
-        if let Some((subject, id, payload)) = proto::split_frame(&frame) {
-            self.dead_letter(subject, id, payload, why);
-        }
-    }
-
-    /// Parked messages whose time has come are written again.
-    fn unpark_due(&self) {
-        if self.parked.borrow().is_empty() {
-            return;
-        }
-        let now = self.now_ns();
-        let mut woke = false;
-        for p in self.parked.borrow_mut().iter_mut() {
-            if p.waiting && p.due_ns <= now {
-                p.waiting = false;
-                woke |= self.queue.borrow_mut().unpark(p.seq);
-            }
-        }
-        if woke {
-            self.wake_writer.notify();
         }
     }
 

@@ -359,6 +359,28 @@ impl Queue {
             .map(|e| self.bytes(e))
     }
 
+    /// Between connections: every queued JetStream message, oldest first,
+    /// as (seq, written before, frame); those `skip` returns true for are
+    /// released unwritten (the stream holds them already). Returns how many.
+    pub fn skip_queued(&mut self, mut skip: impl FnMut(u64, bool, &[u8]) -> bool) -> u64 {
+        let mut n = 0;
+        for i in 0..self.entries.len() {
+            let e = self.entries[i];
+            if !e.ack || e.state != State::Queued {
+                continue;
+            }
+            let start = (e.off - self.base) as usize;
+            if skip(e.seq, e.written, &self.buf[start..start + e.len as usize]) {
+                self.entries[i].state = State::Done;
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.release_front();
+        }
+        n
+    }
+
     /// Forgets everything (after [`Queue::undelivered_frames`] were saved elsewhere).
     pub fn clear(&mut self) {
         self.entries.clear();
@@ -415,6 +437,39 @@ mod tests {
         assert!(q.settle(a, |f| got.extend_from_slice(f)));
         assert!(q.is_empty());
         assert!(!got.is_empty());
+    }
+
+    #[test]
+    fn skipped_entries_are_released_unwritten() {
+        let mut q = Queue::new(8, 1 << 10);
+        for i in 0..4 {
+            push(&mut q, &format!("m{i};"), true);
+        }
+        push(&mut q, "core;", false);
+        let mut out = Vec::new();
+        q.gather(&mut out, 1 << 20, 2, 0);
+        q.requeue();
+        let mut seen = Vec::new();
+        let n = q.skip_queued(|seq, written, frame| {
+            seen.push((seq, written, String::from_utf8_lossy(frame).into_owned()));
+            seq == 1 || seq == 3
+        });
+        assert_eq!(n, 2);
+        assert_eq!(
+            seen,
+            vec![
+                (1, true, "m0;".to_string()),
+                (2, true, "m1;".to_string()),
+                (3, false, "m2;".to_string()),
+                (4, false, "m3;".to_string()),
+            ],
+            "JetStream entries only, oldest first"
+        );
+        assert_eq!(q.len(), 4, "seq 1 released from the front");
+        out.clear();
+        let g = q.gather(&mut out, 1 << 20, 8, 1);
+        assert_eq!(out, b"m1;m3;core;");
+        assert_eq!((g.resent, g.fresh), (1, 2));
     }
 
     #[test]

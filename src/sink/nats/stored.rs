@@ -247,7 +247,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> ApiIo<'_, R, W> {
     pub async fn kv_put(&mut self, bucket: &str, key: &str, value: &[u8]) -> Result<u64, ApiFail> {
         check_name("bucket name", bucket)?;
         check_key(key)?;
-        let raw = self.request(&format!("$KV.{bucket}.{key}"), value).await?;
+        let raw = match self.request(&format!("$KV.{bucket}.{key}"), value).await {
+            Err(ApiFail::Refused { code: 503, .. }) => {
+                return Err(ApiFail::Refused {
+                    code: 503,
+                    err_code: 0,
+                    why: format!(
+                        "no responders: no stream captures $KV.{bucket}.{key} \
+                         (bucket {bucket} absent? see kv_ensure)"
+                    ),
+                })
+            }
+            r => r?,
+        };
         let ack = proto::parse_pub_ack(&raw).map_err(|e| ApiFail::Conn(ConnError::Proto(e.0)))?;
         match (ack.error, ack.seq) {
             (Some(e), _) => Err(ApiFail::Refused {

@@ -1,0 +1,193 @@
+//! What arrives on the publisher's inbox: PubAcks (matched to the queue),
+//! error acks, and "no responders" answers (the message is parked and
+//! written again, or set aside after too many).
+
+use super::*;
+
+/// "No responders" answers before a message is set aside, and the pause
+/// before each new attempt: ~10 s, longer than a server restart's stream
+/// recovery or a cluster's leader election.
+const NO_RESPONDERS_TRIES: u8 = 20;
+const NO_RESPONDERS_RETRY: Duration = Duration::from_millis(500);
+/// JetStream "message size exceeds maximum allowed".
+const ERR_MSG_TOO_LARGE: u32 = 10054;
+
+/// A message answered "no responders" ([`Publisher::no_responders`]).
+pub(super) struct Parked {
+    seq: u64,
+    due_ns: u64,
+    /// "No responders" answers so far.
+    tries: u8,
+    /// Parked (not yet written again).
+    waiting: bool,
+}
+
+impl Publisher {
+    /// An inbox message: a PubAck, an error PubAck, or a status (503: no
+    /// stream listens on the subject). Errors end the connection so the
+    /// message is retried after a backoff (and a stream create) instead of
+    /// being dropped.
+    pub(super) fn on_msg(
+        &self,
+        subject: &[u8],
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) -> Result<(), ConnError> {
+        let Some(tail) = subject
+            .strip_prefix(self.inbox.as_bytes())
+            .and_then(|t| t.strip_prefix(b"."))
+        else {
+            return Ok(()); // not ours
+        };
+        let Some(seq) = proto::parse_u64(tail) else {
+            return Ok(()); // a late API reply (`c<n>`)
+        };
+        if !self.queue.borrow().is_sent(seq) {
+            return Ok(()); // settled already
+        }
+        let status = headers.and_then(proto::header_status);
+        if status == Some(503) {
+            self.no_responders(seq);
+            return Ok(());
+        }
+        let failure = if let Some(code) = status {
+            Some(format!("status {code}"))
+        } else {
+            match proto::parse_pub_ack(payload) {
+                Ok(a) => match a.error {
+                    // Too large for the stream: no resend can ever succeed.
+                    Some(e) if e.err_code == ERR_MSG_TOO_LARGE => {
+                        self.refused_for_good(seq, &e.description);
+                        return Ok(());
+                    }
+                    Some(e) => Some(format!(
+                        "{} (code {}, err_code {})",
+                        e.description, e.code, e.err_code
+                    )),
+                    None if a.seq.is_none() => Some("PubAck without seq".into()),
+                    None => {
+                        if let (Some(stream), Some(s)) = (a.stream.0, a.seq) {
+                            self.acked_seqs.borrow_mut().note(stream, s);
+                        }
+                        let now = self.now_ns();
+                        if !self.parked.borrow().is_empty() {
+                            self.parked.borrow_mut().retain(|p| p.seq != seq);
+                        }
+                        if let AckMatch::Acked(lat) = self.queue.borrow_mut().ack(seq, now) {
+                            self.stats.acked.inc();
+                            if a.duplicate {
+                                self.stats.duplicates.inc();
+                            }
+                            self.stats.ack_latency.observe(lat);
+                        }
+                        None
+                    }
+                },
+                Err(e) => Some(e.0),
+            }
+        };
+        match failure {
+            None => Ok(()),
+            Some(why) => {
+                self.stats.errors.inc();
+                if let Some(n) = self.warn_ack_error.borrow_mut().check(crate::sys::now_ns()) {
+                    log::warn!("NATS publish not stored: {why} (+{n} suppressed); will resend");
+                }
+                Err(ConnError::Proto(format!("publish rejected: {why}")))
+            }
+        }
+    }
+
+    /// A JetStream publish answered "no responders" (503): no stream
+    /// captures its subject (a configuration error), or its stream cannot
+    /// answer right now (a restarted server recovering it, a cluster electing
+    /// a leader). Neither is an ack timeout or a reason to reconnect: the
+    /// message leaves the in-flight window, is written again every
+    /// [`NO_RESPONDERS_RETRY`], and after [`NO_RESPONDERS_TRIES`] such answers
+    /// (~10 s) it is set aside so it blocks nothing behind it.
+    fn no_responders(&self, seq: u64) {
+        self.stats.no_responders.inc();
+        let mut parked = self.parked.borrow_mut();
+        let i = parked.iter().position(|p| p.seq == seq);
+        let tries = i.map_or(0, |i| parked[i].tries) + 1;
+        if tries >= NO_RESPONDERS_TRIES {
+            if let Some(i) = i {
+                parked.swap_remove(i);
+            }
+            drop(parked);
+            let why = format!(
+                "no responders {tries} times: no JetStream stream captures this subject \
+                 (stream {}; a configuration error: add the subject to a stream, or list its \
+                 data type in sink.nats.core_nats_data_types)",
+                self.cfg.stream
+            );
+            self.refused_for_good(seq, &why);
+            return;
+        }
+        if !self.queue.borrow_mut().park(seq) {
+            return;
+        }
+        let p = Parked {
+            seq,
+            due_ns: self.now_ns() + NO_RESPONDERS_RETRY.as_nanos() as u64,
+            tries,
+            waiting: true,
+        };
+        match i {
+            Some(i) => parked[i] = p,
+            None => parked.push(p),
+        }
+        drop(parked);
+        let q = self.queue.borrow();
+        self.update_gauges(&q);
+        if let Some(n) = self.warn_ack_error.borrow_mut().check(crate::sys::now_ns()) {
+            log::warn!(
+                "NATS: a JetStream publish was answered \"no responders\": no stream captures its \
+                 subject (a configuration error: see `marketprism check-config --connect`), or \
+                 stream {} is not ready (restart, leader election); written again every {:?}, \
+                 set aside after {NO_RESPONDERS_TRIES} such answers (+{n} suppressed)",
+                self.cfg.stream,
+                NO_RESPONDERS_RETRY
+            );
+        }
+    }
+
+    /// A message the server will never store: settled, set aside in the
+    /// dead-letter store, counted; the connection and the rest go on.
+    fn refused_for_good(&self, seq: u64, why: &str) {
+        self.stats.errors.inc();
+        let mut frame = Vec::new();
+        let settled = self
+            .queue
+            .borrow_mut()
+            .settle(seq, |f| frame.extend_from_slice(f));
+        if !settled {
+            return;
+        }
+        {
+            let q = self.queue.borrow();
+            self.update_gauges(&q);
+        }
+        if let Some((subject, id, payload)) = proto::split_frame(&frame) {
+            self.dead_letter(subject, id, payload, why);
+        }
+    }
+
+    /// Parked messages whose time has come are written again.
+    pub(super) fn unpark_due(&self) {
+        if self.parked.borrow().is_empty() {
+            return;
+        }
+        let now = self.now_ns();
+        let mut woke = false;
+        for p in self.parked.borrow_mut().iter_mut() {
+            if p.waiting && p.due_ns <= now {
+                p.waiting = false;
+                woke |= self.queue.borrow_mut().unpark(p.seq);
+            }
+        }
+        if woke {
+            self.wake_writer.notify();
+        }
+    }
+}
