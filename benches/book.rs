@@ -169,14 +169,14 @@ fn bench_publish(n: u64) {
     let mut books = synced_books(BookConfig::default(), &mut rng, &mut batch);
     batch.reset();
     // Warm-up sizes the arena.
-    for i in 0..200 {
-        books.publish_now(V, "BTCUSDT", i, &mut batch);
+    for _ in 0..200 {
+        books.publish_now(V, "BTCUSDT", &mut batch);
     }
     batch.reset();
     let a0 = alloc::allocs();
     let t = Instant::now();
-    for i in 0..n {
-        books.publish_now(V, "BTCUSDT", i, &mut batch);
+    for _ in 0..n {
+        books.publish_now(V, "BTCUSDT", &mut batch);
         if batch.len() == 200 {
             batch.reset();
         }
