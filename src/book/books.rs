@@ -455,13 +455,13 @@ fn publish(s: &mut Symbol, depth: usize, stats: &mut BookStats, batch: &mut Batc
     stats.published += 1;
 }
 
-/// The best `depth` of a worst-first side, best first, in the arena (one
-/// copy, then reversed in place: cheaper than filling from an iterator).
+/// The best `depth` of a worst-first side, best first, in the arena: one
+/// reversed copy (a copy then an in-place reverse read and wrote it twice).
 fn best_first<'b>(bump: &'b bumpalo::Bump, worst_first: &[Level], depth: usize) -> &'b [Level] {
     let n = worst_first.len();
-    let s = bump.alloc_slice_copy(&worst_first[n - depth.min(n)..]);
-    s.reverse();
-    s
+    let src = &worst_first[n - depth.min(n)..];
+    let len = src.len();
+    bump.alloc_slice_fill_with(len, |i| src[len - 1 - i])
 }
 
 /// Sorts one side of a delta best first (`desc`: bids) in place: a binary
