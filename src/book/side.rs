@@ -30,7 +30,7 @@ const fn pow10_table() -> [u128; 39] {
     t
 }
 
-static POW10: [u128; 39] = pow10_table();
+pub(super) static POW10: [u128; 39] = pow10_table();
 
 /// Most levels a side keeps (the best ones). Venues send at most a few
 /// thousand (Binance snapshots: 5 000), but diffs add levels they never
@@ -266,6 +266,17 @@ impl BookSide {
     #[inline]
     pub fn best(&self) -> Option<&Level> {
         self.levels.last()
+    }
+
+    /// The best price's integer key and the side's scale (`None`: empty or
+    /// keys dropped), so both sides compare without a `Decimal` compare.
+    #[inline]
+    pub(super) fn best_key(&self) -> Option<(u128, u32)> {
+        if self.exact {
+            self.keys.last().map(|&k| (k, self.scale))
+        } else {
+            None
+        }
     }
 
     /// The best `n` levels (fewer if the side is shorter), best first.
