@@ -1,7 +1,8 @@
 //! Order-book engine micro-benchmarks, printed as ns/op and allocs/op:
 //! an update applied to a 400-level book (USDⓈ-M rule: `pu` checked, crossed
-//! check, no publish), a top-400 `orderbook` record pushed into a batch, and
-//! the OKX checksum. Run: `cargo bench --bench book`.
+//! check, no publish; also per level change, with the mix printed), a top-400
+//! `orderbook` record pushed into a batch, and the OKX checksum. Run:
+//! `cargo bench --bench book`.
 
 use marketprism::batch::{Batch, Level};
 use marketprism::book::{BookConfig, BookMsg, Books, OrderBook};
@@ -47,8 +48,18 @@ fn snapshot(rng: &mut fastrand::Rng) -> BookMsg {
     m
 }
 
-/// Realistic diffs: 1–4 levels a side within 20 ticks of the top, 20% deletes
-/// (re-filled later by inserts), never crossing.
+/// Ticks from the top of a changed level: most changes are near the best
+/// price, some deeper (80 % within 20 ticks, 15 % within 100, 5 % to 400).
+fn depth(rng: &mut fastrand::Rng) -> i64 {
+    match rng.u8(0..100) {
+        0..=79 => rng.i64(0..20),
+        80..=94 => rng.i64(20..100),
+        _ => rng.i64(100..LEVELS),
+    }
+}
+
+/// Realistic diffs: 1–4 levels a side, 20 % deletes (re-filled later by
+/// inserts), never crossing.
 fn diffs(rng: &mut fastrand::Rng, n: usize) -> Vec<BookMsg> {
     (0..n)
         .map(|_| {
@@ -62,7 +73,7 @@ fn diffs(rng: &mut fastrand::Rng, n: usize) -> Vec<BookMsg> {
                 } else {
                     qty(rng)
                 };
-                m.bids.push(Level::new(px(MID - 1 - rng.i64(0..20)), q));
+                m.bids.push(Level::new(px(MID - 1 - depth(rng)), q));
             }
             for _ in 0..rng.usize(1..=4) {
                 let q = if rng.u8(0..5) == 0 {
@@ -70,11 +81,34 @@ fn diffs(rng: &mut fastrand::Rng, n: usize) -> Vec<BookMsg> {
                 } else {
                     qty(rng)
                 };
-                m.asks.push(Level::new(px(MID + 1 + rng.i64(0..20)), q));
+                m.asks.push(Level::new(px(MID + 1 + depth(rng)), q));
             }
             m
         })
         .collect()
+}
+
+/// Level changes of `msgs` applied to `book` (a copy), by kind: updates of
+/// an existing level, inserts, deletes, and deletes of absent levels.
+fn mix(book: &OrderBook, msgs: &[BookMsg]) -> [u64; 4] {
+    let mut b = book.clone();
+    let mut k = [0u64; 4];
+    for m in msgs {
+        for (side, levels) in [(b.bids(), &m.bids), (b.asks(), &m.asks)] {
+            for l in levels {
+                let present = side.as_worst_first().iter().any(|x| x.price == l.price);
+                let i = match (present, l.quantity.is_zero()) {
+                    (true, false) => 0,
+                    (false, false) => 1,
+                    (true, true) => 2,
+                    (false, true) => 3,
+                };
+                k[i] += 1;
+            }
+        }
+        b.apply(&m.bids, &m.asks, 0);
+    }
+    k
 }
 
 fn synced_books(cfg: BookConfig, rng: &mut fastrand::Rng, batch: &mut Batch) -> Books {
@@ -124,27 +158,36 @@ fn bench_updates(n: u64) {
     for i in 0..100_000 {
         step(&mut books, &mut msgs[i % 4096], &mut batch);
     }
+    let kinds = mix(books.book(V, "BTCUSDT").unwrap(), &msgs);
+    let per_cycle: u64 = msgs
+        .iter()
+        .map(|m| (m.bids.len() + m.asks.len()) as u64)
+        .sum();
+    let changes: u64 = (0..n as usize)
+        .map(|i| (msgs[i % 4096].bids.len() + msgs[i % 4096].asks.len()) as u64)
+        .sum();
     let a0 = alloc::allocs();
     let t = Instant::now();
     for i in 0..n as usize {
         step(&mut books, &mut msgs[i % 4096], &mut batch);
     }
+    let el = t.elapsed();
     report(
         "update applied, 400-level book (Books::on_ws)",
         n,
         t,
         alloc::allocs() - a0,
     );
-    let s = books.stats(V);
-    assert_eq!((s.gaps, s.crossed), (0, 0));
-    let b = books.book(V, "BTCUSDT").unwrap();
     println!(
-        "  (book after: {} bids, {} asks, {} updates applied)",
-        b.bids().len(),
-        b.asks().len(),
-        s.updates_applied
+        "{:<44} {:>9.1} ns/op  ({} level changes: {:.1} % updates, {:.1} % inserts, {:.1} % deletes, {:.1} % deletes of absent levels)",
+        "  per level change",
+        el.as_nanos() as f64 / changes as f64,
+        changes,
+        kinds[0] as f64 * 100.0 / per_cycle as f64,
+        kinds[1] as f64 * 100.0 / per_cycle as f64,
+        kinds[2] as f64 * 100.0 / per_cycle as f64,
+        kinds[3] as f64 * 100.0 / per_cycle as f64,
     );
-
     // The structure alone.
     let mut book = OrderBook::new();
     let snap = snapshot(&mut rng);
@@ -155,11 +198,17 @@ fn bench_updates(n: u64) {
         let m = &msgs[i % 4096];
         black_box(book.apply(&m.bids, &m.asks, i as u64));
     }
+    let el = t.elapsed();
     report(
         "update applied, OrderBook::apply alone",
         n,
         t,
         alloc::allocs() - a0,
+    );
+    println!(
+        "{:<44} {:>9.1} ns/op",
+        "  per level change",
+        el.as_nanos() as f64 / changes as f64
     );
 }
 
@@ -169,15 +218,16 @@ fn bench_publish(n: u64) {
     let mut books = synced_books(BookConfig::default(), &mut rng, &mut batch);
     batch.reset();
     // Warm-up sizes the arena.
-    for i in 0..200 {
-        books.publish_now(V, "BTCUSDT", i, &mut batch);
+    for _ in 0..200 {
+        books.publish_now(V, "BTCUSDT", &mut batch);
     }
     batch.reset();
     let a0 = alloc::allocs();
     let t = Instant::now();
-    for i in 0..n {
-        books.publish_now(V, "BTCUSDT", i, &mut batch);
-        if batch.len() == 200 {
+    for _ in 0..n {
+        books.publish_now(V, "BTCUSDT", &mut batch);
+        // 32 records (820 KB): the e2e book run's arena high water (790 KB).
+        if batch.len() == 32 {
             batch.reset();
         }
     }

@@ -30,7 +30,8 @@
 //! Environment:
 //! - books: `E2E_BOOK_SYMBOLS` (books, default 40: the four OKX instruments
 //!   plus `X001-USDT`, `X001-USDT-SWAP`, ... listed by the mock's
-//!   `--okx-extra-pairs`), `E2E_BOOK_UPDATES` (per book, default 25000).
+//!   `--okx-extra-pairs`), `E2E_BOOK_UPDATES` (per book, default 25000),
+//!   `E2E_BOOK_PUBLISH_MS` (`book_publish_interval_ms`, default the config's).
 //! - mix: `E2E_MIX_TRADES` (trades per stream, default 50000),
 //!   `E2E_MIX_BOOK_UPDATES` (diffs per book, default 20000).
 //! - trades: `E2E_TRADES` (per symbol, default 400000), `E2E_SYMBOLS`
@@ -495,11 +496,18 @@ fn books(updates: u64, n: usize) {
     let mut cfg_text = engine_toml(dir.path(), false, env_u64("E2E_SPIN_US", 0));
     let p = addr.port();
     let book = "\"orderbook\"";
+    // The mock stamps update n at base + 10 n ms, far ahead of the wall clock
+    // at flood rate: a longer interval keeps records per update realistic.
+    let interval = std::env::var("E2E_BOOK_PUBLISH_MS")
+        .map(|ms| format!("book_publish_interval_ms = {ms}\n"))
+        .unwrap_or_default();
     if !spot.is_empty() {
         cfg_text += &venue_toml("okx_spot", "/ws/v5/public", p, &ca, &spot, book);
+        cfg_text += &interval;
     }
     if !swap.is_empty() {
         cfg_text += &venue_toml("okx_derivatives", "/ws/v5/public", p, &ca, &swap, book);
+        cfg_text += &interval;
     }
     let cfg = dir.path().join("books.toml");
     std::fs::write(&cfg, cfg_text).unwrap();
@@ -547,7 +555,7 @@ fn books(updates: u64, n: usize) {
         (cpu / span * 100.0).min(100.0)
     );
     println!(
-        "  orderbook records     {} published (top 400, at most one per book per 100 ms); resyncs {}",
+        "  orderbook records     {} published (top 400); resyncs {}",
         metric_sum(&m, "marketprism_orderbook_published_total", &[]),
         metric_sum(&m, "marketprism_orderbook_resync_count_total", &[])
     );

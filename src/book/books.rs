@@ -1,6 +1,24 @@
 //! The per-core set of books: routes each message to its symbol's sync state
-//! machine and publishes verified books (`orderbook`, throttled per symbol)
-//! and applied updates (`orderbook_delta`, opt-in) into the batch arena.
+//! machine and publishes verified books (`orderbook`, one per interval of
+//! exchange time per symbol) and applied updates (`orderbook_delta`, opt-in)
+//! into the batch arena.
+//!
+//! Which states are published depends only on the venue's data, so that
+//! redundant instances (`[cluster] replicas`) publish the same update ids and
+//! JetStream stores each once: the state after the first update whose
+//! exchange time enters a new `publish_interval` (floor(ts / interval)
+//! grows) is published at once. A state left unpublished (later updates of
+//! the same interval) goes out when no update came for one interval of local
+//! time (the trailing state: the same last update, so the same id, on every
+//! instance), or at the latest two intervals after it changed (a venue whose
+//! clock stalls still gets published).
+//!
+//! Updates without an exchange time carry their receive time (the parsers'
+//! fallback, e.g. Binance spot REST snapshots): their cadence is then the
+//! local clock's and differs between instances. Updates without an id (OKX
+//! before `seqId`) are told apart by exchange time in the message id, so a
+//! crossing and a trailing state of the same millisecond share an id and
+//! JetStream keeps whichever arrives first.
 
 use super::order_book::OrderBook;
 use super::sync::{BookAction, BookStats, BookSync, Step, SyncState};
@@ -16,7 +34,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 pub struct BookConfig {
     /// Levels per side in `orderbook` records (MarketPrism: 400).
     pub depth: usize,
-    /// At most one `orderbook` record per symbol per interval (MarketPrism: 100 ms).
+    /// One `orderbook` record per symbol per interval of exchange time
+    /// (MarketPrism: 100 ms); 0: every change.
     pub publish_interval_ns: u64,
     /// Also publish every applied update as an `orderbook_delta` record.
     pub deltas: bool,
@@ -72,9 +91,13 @@ struct Symbol {
     raw: String,
     symbol: String,
     sync: BookSync,
-    last_publish_ns: Option<u64>,
+    /// Newest exchange-time interval the book has reached; `None` from a
+    /// (re)start until its first verified state.
+    interval: Option<u64>,
     /// Changed since its last `orderbook` record.
     dirty: bool,
+    /// Receive time of the first change not yet published.
+    dirty_since_ns: u64,
     /// In `Books::dirty` (at most once, so that list never outgrows its capacity).
     listed: bool,
     /// Receive time of the last message reflected in the book.
@@ -144,8 +167,9 @@ impl Books {
             raw: raw_symbol.to_string(),
             symbol: symbol.to_string(),
             sync: BookSync::new(v.rule),
-            last_publish_ns: None,
+            interval: None,
             dirty: false,
+            dirty_since_ns: 0,
             listed: false,
             last_receive_ns: 0,
             last_ws_ns: 0,
@@ -158,8 +182,8 @@ impl Books {
         self.venues[venue.index()].index.get(raw_symbol).copied()
     }
 
-    /// A WebSocket book message. `receive_ns` is also the throttle's clock
-    /// (the same clock as `publish_due`'s `now_ns`).
+    /// A WebSocket book message. `receive_ns` is also the trailing-state
+    /// clock (the same clock as `publish_due`'s `now_ns`).
     pub fn on_ws(
         &mut self,
         venue: VenueId,
@@ -220,15 +244,24 @@ impl Books {
             // Never publish a book that is not verified; a pending record of
             // the discarded book is dropped with it.
             s.dirty = false;
+            s.interval = None;
         } else if step.changed {
             s.last_receive_ns = receive_ns;
-            let due = s
-                .last_publish_ns
-                .is_none_or(|t| receive_ns.saturating_sub(t) >= cfg.publish_interval_ns);
-            if due {
-                publish(s, cfg.depth, receive_ns, stats, batch);
+            let now = interval_of(s.sync.last_ts_ms, cfg.publish_interval_ns);
+            // A (re)started book waits for the first crossing (or goes out as
+            // the trailing state): its snapshot's id is this instance's own.
+            let crossed = match s.interval {
+                Some(prev) => now > prev || cfg.publish_interval_ns == 0,
+                None => cfg.publish_interval_ns == 0,
+            };
+            s.interval = Some(s.interval.map_or(now, |p| p.max(now)));
+            if crossed {
+                publish(s, cfg.depth, stats, batch);
             } else {
-                s.dirty = true;
+                if !s.dirty {
+                    s.dirty = true;
+                    s.dirty_since_ns = receive_ns;
+                }
                 if !s.listed {
                     s.listed = true;
                     self.dirty.push(i);
@@ -254,6 +287,7 @@ impl Books {
             let s = &mut self.symbols[i];
             s.sync.disconnect();
             s.dirty = false;
+            s.interval = None;
         }
     }
 
@@ -262,11 +296,12 @@ impl Books {
         for s in self.symbols.iter_mut().filter(|s| s.venue == venue) {
             s.sync.disconnect();
             s.dirty = false;
+            s.interval = None;
         }
     }
 
-    /// Publishes every changed book whose interval has passed; returns the
-    /// earliest deadline still pending.
+    /// Publishes the trailing state of every book whose deadline has passed
+    /// (see the module doc); returns the earliest deadline still pending.
     pub fn publish_due(&mut self, now_ns: u64, batch: &mut Batch) -> Option<u64> {
         let mut next: Option<u64> = None;
         let mut keep = 0;
@@ -279,11 +314,9 @@ impl Books {
                 continue;
             }
             let v = &mut self.venues[s.venue.index()];
-            let due = s
-                .last_publish_ns
-                .map_or(0, |t| t.saturating_add(v.cfg.publish_interval_ns));
+            let due = trailing_due(s, v.cfg.publish_interval_ns);
             if now_ns >= due {
-                publish(s, v.cfg.depth, now_ns, &mut v.stats, batch);
+                publish(s, v.cfg.depth, &mut v.stats, batch);
                 s.listed = false;
             } else {
                 next = Some(next.map_or(due, |n| n.min(due)));
@@ -295,15 +328,9 @@ impl Books {
         next
     }
 
-    /// Publishes a synced book now, whatever the throttle says (on demand,
+    /// Publishes a synced book now, whatever the cadence says (on demand,
     /// benches). Returns false if the book is unknown or not synced.
-    pub fn publish_now(
-        &mut self,
-        venue: VenueId,
-        raw_symbol: &str,
-        now_ns: u64,
-        batch: &mut Batch,
-    ) -> bool {
+    pub fn publish_now(&mut self, venue: VenueId, raw_symbol: &str, batch: &mut Batch) -> bool {
         let Some(i) = self.find(venue, raw_symbol) else {
             return false;
         };
@@ -312,21 +339,17 @@ impl Books {
             return false;
         }
         let v = &mut self.venues[venue.index()];
-        publish(s, v.cfg.depth, now_ns, &mut v.stats, batch);
+        publish(s, v.cfg.depth, &mut v.stats, batch);
         true
     }
 
-    /// Earliest time a pending (throttled) book record is due, if any.
+    /// Earliest time a pending trailing state is due, if any.
     pub fn next_publish_ns(&self) -> Option<u64> {
         self.dirty
             .iter()
             .map(|&i| &self.symbols[i])
             .filter(|s| s.dirty && s.sync.is_synced())
-            .map(|s| {
-                let cfg = self.venues[s.venue.index()].cfg;
-                s.last_publish_ns
-                    .map_or(0, |t| t.saturating_add(cfg.publish_interval_ns))
-            })
+            .map(|s| trailing_due(s, self.venues[s.venue.index()].cfg.publish_interval_ns))
             .min()
     }
 
@@ -380,8 +403,33 @@ impl Books {
     }
 }
 
+/// The exchange-time interval `ts_ms` falls in (0 for interval 0).
+#[inline]
+fn interval_of(ts_ms: u64, interval_ns: u64) -> u64 {
+    const MS: u64 = 1_000_000;
+    if interval_ns == 0 {
+        0
+    } else if interval_ns % MS == 0 {
+        ts_ms / (interval_ns / MS)
+    } else {
+        // Sub-millisecond intervals (tests): exact in u128.
+        (u128::from(ts_ms) * u128::from(MS) / u128::from(interval_ns)) as u64
+    }
+}
+
+/// When a pending state goes out: one quiet interval after its last change,
+/// and at the latest two intervals after the first unpublished one.
+#[inline]
+fn trailing_due(s: &Symbol, interval_ns: u64) -> u64 {
+    let quiet = s.last_receive_ns.saturating_add(interval_ns);
+    let cap = s
+        .dirty_since_ns
+        .saturating_add(interval_ns.saturating_mul(2));
+    quiet.min(cap)
+}
+
 /// Pushes the top `depth` levels of a verified book as an `orderbook` record.
-fn publish(s: &mut Symbol, depth: usize, now_ns: u64, stats: &mut BookStats, batch: &mut Batch) {
+fn publish(s: &mut Symbol, depth: usize, stats: &mut BookStats, batch: &mut Batch) {
     let book = &s.sync.book;
     let (sym, raw) = (s.symbol.as_str(), s.raw.as_str());
     let (venue, ts_ms, recv) = (s.venue, s.sync.last_ts_ms, s.last_receive_ns);
@@ -403,18 +451,17 @@ fn publish(s: &mut Symbol, depth: usize, now_ns: u64, stats: &mut BookStats, bat
             asks: best_first(bump, book.asks().as_worst_first(), depth),
         }))
     });
-    s.last_publish_ns = Some(now_ns);
     s.dirty = false;
     stats.published += 1;
 }
 
-/// The best `depth` of a worst-first side, best first, in the arena (one
-/// copy, then reversed in place: cheaper than filling from an iterator).
+/// The best `depth` of a worst-first side, best first, in the arena: one
+/// reversed copy (a copy then an in-place reverse read and wrote it twice).
 fn best_first<'b>(bump: &'b bumpalo::Bump, worst_first: &[Level], depth: usize) -> &'b [Level] {
     let n = worst_first.len();
-    let s = bump.alloc_slice_copy(&worst_first[n - depth.min(n)..]);
-    s.reverse();
-    s
+    let src = &worst_first[n - depth.min(n)..];
+    let len = src.len();
+    bump.alloc_slice_fill_with(len, |i| src[len - 1 - i])
 }
 
 /// Sorts one side of a delta best first (`desc`: bids) in place: a binary

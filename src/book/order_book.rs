@@ -1,6 +1,6 @@
 //! A local order book: bids, asks and the venue update id of its state.
 
-use super::side::{BookSide, TopIter};
+use super::side::{BookSide, TopIter, POW10};
 use crate::batch::Level;
 use rust_decimal::Decimal;
 
@@ -119,6 +119,19 @@ impl OrderBook {
     /// Best bid >= best ask: the local book cannot be the venue's.
     #[inline]
     pub fn is_crossed(&self) -> bool {
+        // Integer keys at a common scale when both sides have them (a
+        // `Decimal` compare is an out-of-line call, checked once per update).
+        if let (Some((b, bs)), Some((a, as_))) = (self.bids.best_key(), self.asks.best_key()) {
+            let up = |k: u128, from: u32, to: u32| k.checked_mul(POW10[(to - from) as usize]);
+            let keys = if bs >= as_ {
+                up(a, as_, bs).map(|a| (b, a))
+            } else {
+                up(b, bs, as_).map(|b| (b, a))
+            };
+            if let Some((b, a)) = keys {
+                return b >= a;
+            }
+        }
         match (self.best_bid(), self.best_ask()) {
             (Some(b), Some(a)) => b.price >= a.price,
             _ => false,
@@ -195,6 +208,48 @@ mod tests {
         assert!(a.changed && a.invalid == 0);
         assert_eq!(strs(b.top_bids(1)), [("100.25".into(), "9".into())]);
         assert_eq!(b.best_ask().unwrap().quantity.to_string(), "1.5");
+    }
+
+    /// The key compare agrees with `Decimal` across scales, and falls back
+    /// when a side has no keys.
+    #[test]
+    fn crossed_by_keys_across_scales() {
+        for (bid, ask, crossed) in [
+            ("10", "10.00", true),
+            ("10.001", "10.01", false),
+            ("10.01", "10.001", true),
+            ("9.9999999", "10", false),
+            ("100", "99.5", true),
+            ("0.5", "0.50000001", false),
+        ] {
+            let mut b = OrderBook::new();
+            b.load(&[lv(bid, "1")], &[lv(ask, "1")], 1);
+            assert!(b.bids.best_key().is_some() && b.asks.best_key().is_some());
+            assert_eq!(b.is_crossed(), crossed, "{bid} / {ask}");
+        }
+        // An ask side whose keys overflow (a huge and a 28-decimal price)
+        // drops them: compared by Decimal.
+        for (bid, crossed) in [
+            ("0.0000000000000000000000000001", false),
+            ("0.0000000000000000000000000003", true),
+        ] {
+            let mut b = OrderBook::new();
+            let asks = [
+                lv("0.0000000000000000000000000002", "1"),
+                lv("79228162514264337593543950335", "1"),
+            ];
+            b.load(&[lv(bid, "1")], &asks, 1);
+            assert!(b.asks.best_key().is_none() && b.bids.best_key().is_some());
+            assert_eq!(b.is_crossed(), crossed, "{bid}");
+        }
+        // Keys that overflow when brought to the other side's scale.
+        let mut b = OrderBook::new();
+        b.load(
+            &[lv("79228162514264337593543950335", "1")],
+            &[lv("0.0000000001", "1")],
+            1,
+        );
+        assert!(b.is_crossed());
     }
 
     #[test]

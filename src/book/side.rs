@@ -6,7 +6,7 @@
 //! Readers get best-first views through [`BookSide::top`].
 //!
 //! Each price also has an integer key (its mantissa at the side's largest
-//! scale), kept in a parallel vector: searching compares `u128`s instead of
+//! scale), kept in a parallel vector: searching compares `u64`s instead of
 //! `Decimal`s (whose comparison is an out-of-line call, most of an update's
 //! cost). A price whose key would overflow switches the side to `Decimal`
 //! comparisons until it is reloaded.
@@ -30,7 +30,18 @@ const fn pow10_table() -> [u128; 39] {
     t
 }
 
-static POW10: [u128; 39] = pow10_table();
+pub(super) static POW10: [u128; 39] = pow10_table();
+
+/// The powers of ten a `u64` holds (keys: 8 bytes, one compare each).
+static POW10_64: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
 
 /// Most levels a side keeps (the best ones). Venues send at most a few
 /// thousand (Binance snapshots: 5 000), but diffs add levels they never
@@ -43,7 +54,7 @@ pub struct BookSide {
     /// Worst first, best last; prices unique, quantities non-zero.
     levels: Vec<Level>,
     /// `keys[i]` is `levels[i].price` at `scale` (valid while `exact`).
-    keys: Vec<u128>,
+    keys: Vec<u64>,
     scale: u32,
     exact: bool,
     is_bid: bool,
@@ -70,17 +81,17 @@ impl BookSide {
     /// The integer key of `price`, rescaling the side first if `price` has
     /// more decimals. `None`: no exact key (the side falls back to Decimal).
     #[inline]
-    fn key_of(&mut self, price: &Decimal) -> Option<u128> {
-        let m = u128::try_from(price.mantissa()).ok()?;
+    fn key_of(&mut self, price: &Decimal) -> Option<u64> {
+        let m = u64::try_from(price.mantissa()).ok()?;
         let s = price.scale();
         if s > self.scale {
-            let f = POW10[(s - self.scale) as usize];
+            let f = *POW10_64.get((s - self.scale) as usize)?;
             for k in self.keys.iter_mut() {
                 *k = k.checked_mul(f)?;
             }
             self.scale = s;
         }
-        m.checked_mul(POW10[(self.scale - s) as usize])
+        m.checked_mul(*POW10_64.get((self.scale - s) as usize)?)
     }
 
     fn drop_keys(&mut self) {
@@ -91,8 +102,8 @@ impl BookSide {
     /// Storage position of `key`: galloping from the best end (updates
     /// cluster there), then bisecting the bracket found.
     #[inline]
-    fn find_key(&self, key: u128) -> Result<usize, usize> {
-        let order = |k: &u128| if self.is_bid { k.cmp(&key) } else { key.cmp(k) };
+    fn find_key(&self, key: u64) -> Result<usize, usize> {
+        let order = |k: &u64| if self.is_bid { k.cmp(&key) } else { key.cmp(k) };
         // Everything in [hi, len) is better than `key`.
         let mut hi = self.keys.len();
         let mut step = 1;
@@ -268,6 +279,17 @@ impl BookSide {
         self.levels.last()
     }
 
+    /// The best price's integer key and the side's scale (`None`: empty or
+    /// keys dropped), so both sides compare without a `Decimal` compare.
+    #[inline]
+    pub(super) fn best_key(&self) -> Option<(u128, u32)> {
+        if self.exact {
+            self.keys.last().map(|&k| (u128::from(k), self.scale))
+        } else {
+            None
+        }
+    }
+
     /// The best `n` levels (fewer if the side is shorter), best first.
     #[inline]
     pub fn top(&self, n: usize) -> TopIter<'_> {
@@ -396,7 +418,7 @@ mod tests {
                     Decimal::new(rng.i64(1..9), 1)
                 };
                 if step == 3000 {
-                    // Overflows any u128 key: Decimal mode from here on.
+                    // Overflows any u64 key: Decimal mode from here on.
                     let tiny = Decimal::from_str("0.0000000000000000000000000001").unwrap();
                     for p in [tiny, Decimal::MAX] {
                         s.set(p, Decimal::ONE);

@@ -318,7 +318,8 @@ pub struct VenueConfig {
     /// Levels per side in published `orderbook` records (MarketPrism: 400).
     #[serde(default = "default_book_depth")]
     pub book_depth: usize,
-    /// At most one `orderbook` record per symbol per interval (MarketPrism: 100 ms).
+    /// One `orderbook` record per symbol per interval of exchange time
+    /// (MarketPrism: 100 ms; see `book::books`).
     #[serde(default = "default_book_publish_interval_ms")]
     pub book_publish_interval_ms: u64,
     /// Levels requested in REST book snapshots (venues that sync from REST).

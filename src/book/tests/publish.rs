@@ -4,110 +4,226 @@ use super::*;
 
 // ---------------------------------------------------------------- publishing
 
-#[test]
-fn throttle_publishes_when_due_and_always_the_final_state() {
-    let cfg = BookConfig {
-        depth: 400,
-        publish_interval_ns: 100,
-        deltas: false,
-    };
-    let (mut b, mut batch) = setup(BY, cfg);
-    let q = |id: u64, px: &str| upd(id, id, None, &[(px, "1")], &[]);
-    b.on_ws(
-        BY,
-        &snap(1, &[("10", "1")], &[("20", "1")]),
-        1000,
-        &mut batch,
-    );
-    assert_eq!(ids(&batch), [(false, 1)], "first change: published at once");
-    assert_eq!(b.next_publish_ns(), None);
-    b.on_ws(BY, &q(2, "11"), 1010, &mut batch);
-    b.on_ws(BY, &q(3, "12"), 1050, &mut batch);
-    assert_eq!(batch.len(), 1, "throttled");
-    assert_eq!(b.next_publish_ns(), Some(1100));
-    assert_eq!(b.publish_due(1099, &mut batch), Some(1100));
-    assert_eq!(batch.len(), 1);
-    assert_eq!(b.publish_due(1100, &mut batch), None);
-    let recs = records(&batch);
-    assert_eq!((recs.len(), recs[1].1), (2, 3), "the latest state, once");
-    assert_eq!(recs[1].2[0], ("12".to_string(), "1".to_string()));
-    assert_eq!(b.publish_due(5000, &mut batch), None, "nothing left");
-    // Unchanged book (stale delta): nothing to publish.
-    b.on_ws(BY, &q(3, "13"), 1150, &mut batch);
-    assert_eq!(b.next_publish_ns(), None);
-    // Due again at 1200: immediate.
-    b.on_ws(BY, &q(4, "13"), 1200, &mut batch);
-    assert_eq!(batch.len(), 3);
-    // Throttled, then the book is discarded: the pending record goes with it.
-    b.on_ws(BY, &q(5, "14"), 1210, &mut batch);
-    b.on_ws(BY, &upd(6, 6, None, &[("25", "1")], &[]), 1220, &mut batch);
-    assert_eq!(b.publish_due(2000, &mut batch), None);
-    assert_eq!(batch.len(), 3);
-    // The fresh snapshot is published (throttle permitting: due already).
-    b.on_ws(
-        BY,
-        &snap(9, &[("10", "1")], &[("20", "1")]),
-        1300,
-        &mut batch,
-    );
-    assert_eq!(
-        ids(&batch),
-        [(false, 1), (false, 3), (false, 4), (false, 9)]
-    );
-    assert_eq!(b.stats(BY).published, 4);
-    // Origin and timing fields.
-    let r = batch.iter().last().copied().unwrap();
-    let o = r.origin();
-    assert_eq!(
-        (o.symbol, o.raw_symbol, o.ts_ms, o.receive_ts_ns),
-        ("X-USDT", "X", 9, 1300)
-    );
+const MS: u64 = 1_000_000;
+
+/// A Bybit update `id` at exchange time `ts_ms` setting bid `px`.
+fn at(id: u64, ts_ms: u64, px: &str) -> BookMsg {
+    BookMsg {
+        ts_ms,
+        ..upd(id, id, None, &[(px, "1")], &[])
+    }
 }
 
 #[test]
-fn throttle_across_symbols_counts_exactly() {
+fn cadence_follows_exchange_time_then_the_trailing_state() {
     let cfg = BookConfig {
-        depth: 10,
-        publish_interval_ns: 100,
+        depth: 400,
+        publish_interval_ns: 100 * MS,
         deltas: false,
     };
-    let mut b = Books::new(crate::venue::book_rule, &[(BY, cfg)]);
-    let mut batch = Batch::new(4096, 1 << 20);
-    for s in ["A", "B", "C"] {
-        b.register(BY, s, s);
+    let (mut b, mut batch) = setup(BY, cfg);
+    let mut s = snap(1, &[("10", "1")], &[("20", "1")]);
+    s.ts_ms = 1_000;
+    b.on_ws(BY, &s, 5_000, &mut batch);
+    // A (re)started book waits: its snapshot id is this instance's own.
+    assert!(batch.is_empty());
+    assert_eq!(b.next_publish_ns(), Some(5_000 + 100 * MS));
+    b.on_ws(BY, &at(2, 1_050, "11"), 10_000, &mut batch);
+    assert!(batch.is_empty(), "same interval (10) as the snapshot");
+    // Quiet after the last change, capped two intervals after the first.
+    assert_eq!(b.next_publish_ns(), Some(10_000 + 100 * MS));
+    // ts 1100 enters interval 11: published at once, nothing left pending.
+    b.on_ws(BY, &at(3, 1_100, "12"), 20_000, &mut batch);
+    assert_eq!(ids(&batch), [(false, 3)]);
+    assert_eq!(b.next_publish_ns(), None);
+    assert_eq!(b.publish_due(u64::MAX - 1, &mut batch), None);
+    assert_eq!(batch.len(), 1);
+    // Later updates of interval 11 wait for a quiet interval.
+    b.on_ws(BY, &at(4, 1_150, "13"), 30_000, &mut batch);
+    b.on_ws(BY, &at(5, 1_199, "14"), 40_000, &mut batch);
+    assert_eq!(batch.len(), 1);
+    let due = 40_000 + 100 * MS;
+    assert_eq!(b.publish_due(due - 1, &mut batch), Some(due));
+    assert_eq!(batch.len(), 1);
+    assert_eq!(b.publish_due(due, &mut batch), None);
+    let recs = records(&batch);
+    assert_eq!((recs.len(), recs[1].1), (2, 5), "the trailing state, once");
+    assert_eq!(recs[1].2[0], ("14".to_string(), "1".to_string()));
+    let r = batch.iter().last().copied().unwrap();
+    let o = r.origin();
+    assert_eq!((o.ts_ms, o.receive_ts_ns), (1_199, 40_000));
+    // A pending state is superseded by the next crossing.
+    b.on_ws(BY, &at(6, 1_199, "15"), due + 10, &mut batch);
+    b.on_ws(BY, &at(7, 1_200, "16"), due + 20, &mut batch);
+    assert_eq!(b.publish_due(u64::MAX - 1, &mut batch), None);
+    assert_eq!(ids(&batch)[2..], [(false, 7)]);
+    // Unchanged book (stale update): nothing pending.
+    b.on_ws(BY, &at(7, 1_300, "17"), due + 30, &mut batch);
+    assert_eq!(b.next_publish_ns(), None);
+    // An exchange clock going back never crosses; one that stalls while
+    // updates keep coming is published two intervals after the first.
+    let t0 = due + 100;
+    b.on_ws(BY, &at(8, 1_150, "17"), t0, &mut batch);
+    for k in 1..=3 {
+        let t = t0 + k * 60 * MS;
+        b.on_ws(
+            BY,
+            &at(8 + k, 1_250, &format!("{}.5", 10 + k)),
+            t,
+            &mut batch,
+        );
+        let want = (t + 100 * MS).min(t0 + 200 * MS);
+        assert_eq!(b.next_publish_ns(), Some(want), "update {k}");
     }
-    let mut next = None;
-    // 3 symbols, one change each every 10 ns for 1000 ns; timer honoured.
-    for t in 0..100u64 {
-        let now = 10_000 + t * 10;
-        if next.is_some_and(|n| now >= n) {
-            b.publish_due(now, &mut batch);
-        }
-        for s in ["A", "B", "C"] {
-            let mut m = if t == 0 {
-                snap(1, &[("1", "1")], &[("1000", "1")])
-            } else {
-                upd(t + 1, t + 1, None, &[(&format!("{}", t + 1), "1")], &[])
-            };
-            m.raw_symbol = s.into();
-            b.on_ws(BY, &m, now, &mut batch);
-        }
-        next = b.next_publish_ns();
+    assert_eq!(b.publish_due(t0 + 200 * MS, &mut batch), None);
+    assert_eq!(ids(&batch)[3..], [(false, 11)]);
+    // Pending, then the book is discarded (crossed): the record goes with it.
+    b.on_ws(BY, &at(12, 1_260, "18"), t0 + 201 * MS, &mut batch);
+    b.on_ws(BY, &at(13, 1_260, "25"), t0 + 202 * MS, &mut batch);
+    assert!(!b.is_synced(BY, "X"));
+    assert_eq!(b.publish_due(u64::MAX - 1, &mut batch), None);
+    // The fresh snapshot waits again; the next crossing goes out.
+    let mut s = snap(20, &[("10", "1")], &[("20", "1")]);
+    s.ts_ms = 5_000;
+    b.on_ws(BY, &s, t0 + 300 * MS, &mut batch);
+    b.on_ws(BY, &at(21, 5_100, "11"), t0 + 301 * MS, &mut batch);
+    assert_eq!(
+        ids(&batch),
+        [(false, 3), (false, 5), (false, 7), (false, 11), (false, 21)]
+    );
+    assert_eq!(b.stats(BY).published, 5);
+}
+
+#[test]
+fn replayed_binance_diffs_set_the_interval_not_the_snapshot_time() {
+    let cfg = BookConfig {
+        depth: 10,
+        publish_interval_ns: 100 * MS,
+        deltas: false,
+    };
+    let (mut b, mut batch) = setup(BS, cfg);
+    let d = |first: u64, last: u64, ts_ms: u64| BookMsg {
+        ts_ms,
+        ..diff(first, last)
+    };
+    b.on_ws(BS, &d(1, 3, 1_090), 1, &mut batch);
+    b.on_ws(BS, &d(4, 5, 1_120), 2, &mut batch);
+    // Spot REST snapshots carry no exchange time: the parser's receive time.
+    let mut r = rest(2);
+    r.ts_ms = 1_350;
+    b.on_rest_snapshot(BS, &r, 3, &mut batch);
+    assert!(batch.is_empty(), "a (re)started book waits");
+    // Interval 11 was reached by the last replayed diff (ts 1120).
+    b.on_ws(BS, &d(6, 6, 1_190), 4, &mut batch);
+    assert!(batch.is_empty());
+    b.on_ws(BS, &d(7, 7, 1_200), 5, &mut batch);
+    assert_eq!(ids(&batch), [(false, 7)]);
+}
+
+/// Update ids of the records from the `n`-th on.
+fn ids_from(batch: &Batch, n: usize) -> impl Iterator<Item = u64> + '_ {
+    batch.iter().skip(n).map(|r| match r {
+        Record::Book(b) => b.last_update_id,
+        _ => panic!("not a book record"),
+    })
+}
+
+/// Two instances fed the same updates with different receive timings (and
+/// timer ticks) publish the same update ids at the interval crossings; the
+/// only other records are trailing states, identical by id and content.
+#[test]
+fn instances_publish_the_same_ids_whatever_the_receive_timing() {
+    let cfg = BookConfig {
+        depth: 25,
+        publish_interval_ns: 100 * MS,
+        deltas: false,
+    };
+    let mut rng = fastrand::Rng::with_seed(18);
+    let mut s = snap(1_000, &[("100", "1")], &[("200", "1")]);
+    s.ts_ms = 10_000_040;
+    let mut msgs = vec![s];
+    let (mut ts, mut id) = (10_000_040u64, 1_000u64);
+    // Bursts within an interval, quiet spells beyond one, equal times.
+    for _ in 0..3_000 {
+        ts += match rng.u8(..100) {
+            0..=9 => 0,
+            10..=94 => rng.u64(1..25),
+            _ => rng.u64(100..400),
+        };
+        let prev = id;
+        id += rng.u64(1..3);
+        let px = format!("{}", 101 + rng.u64(..98));
+        let q = if rng.u8(..4) == 0 { "0" } else { "2" };
+        let mut m = upd(id, id, Some(prev as i64), &[(&px, q)], &[]);
+        m.ts_ms = ts;
+        msgs.push(m);
     }
-    assert_eq!(b.publish_due(20_000, &mut batch), None);
-    // Every 100 ns per symbol over [10000, 10990], plus the final state.
-    assert_eq!(batch.len(), 3 * 11);
-    for s in ["A", "B", "C"] {
-        let last = batch.iter().filter(|r| r.symbol() == s).last().copied();
-        match last {
-            Some(Record::Book(r)) => {
-                assert_eq!(r.last_update_id, 100);
-                assert_eq!(r.bids.len(), 10);
-                assert_eq!(r.bids[0].price, d("100"));
+    // Expected crossings: the first update of each newer interval.
+    let mut want = Vec::new();
+    let mut reached = msgs[0].ts_ms / 100;
+    for m in &msgs[1..] {
+        if m.ts_ms / 100 > reached {
+            want.push(m.last_id);
+        }
+        reached = reached.max(m.ts_ms / 100);
+    }
+    type Published = (Vec<u64>, Vec<u64>, Vec<Rec>);
+    let run = |seed: u64, max_lat_ms: u64, tick_ns: u64| -> Published {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let (mut b, mut batch) = setup(DB, cfg);
+        let (mut crossing, mut trailing) = (Vec::new(), Vec::new());
+        let (mut recv, mut tick) = (0u64, 0u64);
+        let flush = |b: &mut Books, batch: &mut Batch, now: u64, out: &mut Vec<u64>| {
+            let n = batch.len();
+            b.publish_due(now, batch);
+            out.extend(ids_from(batch, n));
+        };
+        for m in &msgs {
+            recv = recv.max(m.ts_ms * MS + rng.u64(..max_lat_ms * MS));
+            while tick + tick_ns <= recv {
+                tick += tick_ns;
+                flush(&mut b, &mut batch, tick, &mut trailing);
             }
-            _ => panic!("no record for {s}"),
+            let n = batch.len();
+            assert_eq!(b.on_ws(DB, m, recv, &mut batch), NONE);
+            crossing.extend(ids_from(&batch, n));
+        }
+        flush(&mut b, &mut batch, u64::MAX, &mut trailing);
+        assert_eq!(b.stats(DB).resyncs, 0);
+        (crossing, trailing, records(&batch))
+    };
+    let (ca, ta, ra) = run(1, 5, 5 * MS);
+    let (cb, tb, rb) = run(2, 60, MS);
+    assert_eq!(ca, want);
+    assert_eq!(cb, want);
+    assert_eq!(want.len(), 471);
+    // Both end with the last state; trailing states are rare under flow.
+    let last = msgs.last().unwrap().last_id;
+    assert_eq!((ra.last().unwrap().1, rb.last().unwrap().1), (last, last));
+    for t in [&ta, &tb] {
+        assert!(t.len() < want.len() / 2, "{} trailing", t.len());
+    }
+    // Same id, same content, whichever instance published it.
+    let by_id: std::collections::HashMap<u64, &Rec> = ra.iter().map(|r| (r.1, r)).collect();
+    let mut shared = 0;
+    for r in &rb {
+        if let Some(a) = by_id.get(&r.1) {
+            assert_eq!(*a, r, "id {}", r.1);
+            shared += 1;
         }
     }
+    // Every id one instance has and the other lacks is a trailing state.
+    let ids_a: Vec<u64> = ra.iter().map(|r| r.1).collect();
+    let ids_b: Vec<u64> = rb.iter().map(|r| r.1).collect();
+    for (mine, trail, other) in [(&ids_a, &ta, &ids_b), (&ids_b, &tb, &ids_a)] {
+        for id in mine.iter().filter(|i| !other.contains(i)) {
+            assert!(
+                trail.contains(id),
+                "id {id} only in one instance, not trailing"
+            );
+        }
+    }
+    assert!(shared >= want.len());
 }
 
 #[test]

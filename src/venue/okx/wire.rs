@@ -37,9 +37,9 @@ use std::fmt;
 
 mod depth;
 
-use depth::book;
 pub use depth::parse_book_snapshot;
 pub(super) use depth::Row;
+use depth::{book, fast_book};
 
 /// `notice` code: "The connection will soon be closed for a service upgrade".
 const NOTICE_CLOSING: &str = "64008";
@@ -152,6 +152,29 @@ pub fn on_text(
     if text == "pong" {
         return FrameOutcome::Control;
     }
+    if let Some(r) = fast_book(text, cx) {
+        return book_outcome(r, cx);
+    }
+    on_text_full(text, receive_ns, cx, batch)
+}
+
+fn book_outcome(r: Result<(), Malformed>, cx: &mut ParseCtx<'_>) -> FrameOutcome {
+    match r {
+        Ok(()) => FrameOutcome::Book,
+        Err(m) => {
+            cx.book.clear();
+            FrameOutcome::Malformed(m)
+        }
+    }
+}
+
+/// [`on_text`] without the books fast path.
+fn on_text_full(
+    text: &str,
+    receive_ns: u64,
+    cx: &mut ParseCtx<'_>,
+    batch: &mut Batch,
+) -> FrameOutcome {
     if crate::venue::json::too_deep(text.as_bytes()) {
         return FrameOutcome::Malformed(Malformed::BadJson);
     }
@@ -185,13 +208,8 @@ pub fn on_text(
             let Some(raw) = array_str(&data) else {
                 return FrameOutcome::Malformed(Malformed::WrongType);
             };
-            return match book(arg.inst_id, frame.action, raw, cx) {
-                Ok(()) => FrameOutcome::Book,
-                Err(m) => {
-                    cx.book.clear();
-                    FrameOutcome::Malformed(m)
-                }
-            };
+            let r = book(arg.inst_id, frame.action, raw, cx);
+            return book_outcome(r, cx);
         }
         _ => return FrameOutcome::Malformed(Malformed::UnknownEvent),
     };

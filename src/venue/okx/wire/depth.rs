@@ -24,6 +24,154 @@ pub(super) fn book(
     fill_book(cx.book, native, snapshot, data)
 }
 
+/// The fast path for `books` pushes in OKX's layout: one strict byte pass
+/// (`flat::Scanner`) over the whole frame instead of the envelope pass, a
+/// skip of `data` and a serde pass over it. It accepts only frames whose
+/// members are the ones OKX sends (strings without escapes, integers, level
+/// rows of strings), each once; anything else answers `None` and the full
+/// parser decides, as before. What it accepts reads as the full parser reads
+/// it (`tests`: both on the same frames, valid and mutated).
+pub(super) fn fast_book(text: &str, cx: &mut ParseCtx<'_>) -> Option<Result<(), Malformed>> {
+    if !text.starts_with(r#"{"arg":{"channel":"books","#) {
+        return None;
+    }
+    let got = scan_frame(text, cx.book);
+    let Some((native, action, fields)) = got else {
+        cx.book.clear();
+        return None;
+    };
+    let snapshot = match action {
+        "snapshot" => true,
+        "update" => false,
+        _ => return Some(Err(Malformed::WrongType)),
+    };
+    if cx.instruments.get(native).is_none() {
+        return Some(Err(Malformed::UnknownSymbol));
+    }
+    let msg = &mut *cx.book;
+    msg.raw_symbol.push_str(native);
+    msg.snapshot = snapshot;
+    Some(finish(msg, &fields))
+}
+
+/// `{"arg":{"channel":"books","instId":..},"action":..,"data":[{..}]}` →
+/// (instId, action, fields), levels into `msg` (cleared first).
+fn scan_frame<'a>(text: &'a str, msg: &mut BookMsg) -> Option<(&'a str, &'a str, BookFields<'a>)> {
+    msg.clear();
+    let mut sc = Scanner::new(text);
+    let (mut inst, mut action, mut fields) = (None, None, None);
+    sc.object(|key, sc| {
+        match key {
+            "arg" if inst.is_none() => {
+                let (mut channel, mut id) = (None, None);
+                sc.object(|k, sc| {
+                    let slot = match k {
+                        "channel" => &mut channel,
+                        "instId" => &mut id,
+                        _ => return None,
+                    };
+                    if slot.is_some() {
+                        return None;
+                    }
+                    *slot = Some(sc.string()?);
+                    Some(())
+                })?;
+                if channel != Some("books") {
+                    return None;
+                }
+                inst = Some(id?);
+            }
+            "action" if action.is_none() => action = Some(sc.string()?),
+            "data" if fields.is_none() => {
+                open(sc, b'[')?;
+                fields = Some(scan_entry(sc, msg)?);
+                open(sc, b']')?;
+            }
+            _ => return None,
+        }
+        Some(())
+    })?;
+    sc.end()?;
+    Some((inst?, action?, fields?))
+}
+
+/// Consumes `c` after whitespace.
+#[inline]
+fn open(sc: &mut Scanner<'_>, c: u8) -> Option<()> {
+    if sc.peek()? != c {
+        return None;
+    }
+    sc.literal(&[c])
+}
+
+/// A JSON integer that fits an `i64`.
+#[inline]
+fn int(sc: &mut Scanner<'_>) -> Option<i64> {
+    if sc.peek()? == b'-' {
+        sc.literal(b"-")?;
+        let v = sc.number()?;
+        0i64.checked_sub_unsigned(v)
+    } else {
+        i64::try_from(sc.number()?).ok()
+    }
+}
+
+/// One book entry: levels into `msg`, the rest returned.
+fn scan_entry<'a>(sc: &mut Scanner<'a>, msg: &mut BookMsg) -> Option<BookFields<'a>> {
+    let mut f = BookFields::default();
+    sc.object(|key, sc| {
+        match key {
+            "asks" if !f.asks => {
+                scan_levels(sc, &mut msg.asks)?;
+                f.asks = true;
+            }
+            "bids" if !f.bids => {
+                scan_levels(sc, &mut msg.bids)?;
+                f.bids = true;
+            }
+            "ts" if f.ts.is_none() => f.ts = Some(sc.string()?),
+            "checksum" if f.checksum.is_none() => f.checksum = Some(int(sc)?),
+            "seqId" if f.seq_id.is_none() => f.seq_id = Some(int(sc)?),
+            "prevSeqId" if f.prev_seq_id.is_none() => f.prev_seq_id = Some(int(sc)?),
+            _ => return None,
+        }
+        Some(())
+    })?;
+    Some(f)
+}
+
+/// `[[price, size, ...strings], ...]` appended to `out`.
+fn scan_levels(sc: &mut Scanner<'_>, out: &mut Vec<Level>) -> Option<()> {
+    open(sc, b'[')?;
+    if sc.peek()? == b']' {
+        return sc.literal(b"]");
+    }
+    loop {
+        open(sc, b'[')?;
+        let px = sc.string()?;
+        open(sc, b',')?;
+        let sz = sc.string()?;
+        loop {
+            match sc.peek()? {
+                b',' => {
+                    sc.literal(b",")?;
+                    sc.string()?;
+                }
+                b']' => break,
+                _ => return None,
+            }
+        }
+        sc.literal(b"]")?;
+        let (price, quantity) = (size(px).ok()?, size(sz).ok()?);
+        out.push(Level { price, quantity });
+        match sc.peek()? {
+            b',' => sc.literal(b",")?,
+            b']' => return sc.literal(b"]"),
+            _ => return None,
+        }
+    }
+}
+
 /// Parses a one-entry `data` array into `msg` (cleared first).
 fn fill_book(msg: &mut BookMsg, native: &str, snapshot: bool, data: &str) -> Result<(), Malformed> {
     msg.clear();
@@ -40,6 +188,11 @@ fn fill_book(msg: &mut BookMsg, native: &str, snapshot: bool, data: &str) -> Res
         Ok(f) => f,
         Err(e) => return Err(bad.unwrap_or_else(|| classify(&e))),
     };
+    finish(msg, &fields)
+}
+
+/// Checks and stores what a book entry carries besides its levels.
+fn finish(msg: &mut BookMsg, fields: &BookFields<'_>) -> Result<(), Malformed> {
     let (Some(ts), true, true) = (fields.ts, fields.asks, fields.bids) else {
         return Err(Malformed::WrongType);
     };

@@ -313,3 +313,74 @@ fn rest_book_snapshot() {
     );
     assert_eq!(m, BookMsg::default());
 }
+
+/// The books fast path reads every frame it accepts as the full parser
+/// does (outcome and message), on OKX's frames and on mutations of them.
+#[test]
+fn books_fast_path_reads_as_the_full_parser() {
+    let base = [
+        r#"{"arg":{"channel":"books","instId":"BTC-USDT-SWAP"},"action":"update","data":[{"asks":[["30249.4","0","0","0"]],"bids":[],"ts":"1652459225464","checksum":-914047754}]}"#,
+        r#"{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"snapshot","data":[{"asks":[["8476.98","415","0","13"],["8477","7","0","2"]],"bids":[["8476.5","256","0","3"]],"ts":"1597026383085","checksum":-855196043,"prevSeqId":-1,"seqId":123456}]}"#,
+        r#"{"arg":{"channel":"books","instId":"ETH-USDT-SWAP"},"action":"update","data":[{"asks":[],"bids":[["2000.10","0.50"]],"ts":"1","checksum":0,"prevSeqId":15,"seqId":16}]}"#,
+    ];
+    let run = |text: &str, fast: bool| {
+        let mut r = Run::new();
+        let mut cx = ParseCtx {
+            venue: VenueId::OkxDerivatives,
+            instruments: &r.map,
+            book: &mut r.book,
+            state: &mut r.state,
+            replies: &mut r.replies,
+        };
+        let out = if fast {
+            fast_book(text, &mut cx).map(|res| book_outcome(res, &mut cx))
+        } else {
+            Some(on_text_full(text, 9, &mut cx, &mut r.batch))
+        };
+        (out, r.book)
+    };
+    let mut rng = fastrand::Rng::with_seed(20);
+    let (mut accepted, mut declined) = (0, 0);
+    let mut check = |text: &str| match run(text, true) {
+        (Some(out), msg) => {
+            accepted += 1;
+            assert_eq!(run(text, false), (Some(out), msg), "{text}");
+        }
+        (None, msg) => {
+            declined += 1;
+            assert_eq!(msg, BookMsg::default(), "declined, left clean: {text}");
+        }
+    };
+    let alphabet = b"[]{},:\"-0123456789.e ax\\";
+    for t in base {
+        check(t);
+        for _ in 0..3_000 {
+            let mut b = t.as_bytes().to_vec();
+            for _ in 0..rng.usize(1..3) {
+                let i = rng.usize(..b.len());
+                match rng.u8(..3) {
+                    0 => b[i] = alphabet[rng.usize(..alphabet.len())],
+                    1 => {
+                        b.remove(i);
+                    }
+                    _ => b.insert(i, alphabet[rng.usize(..alphabet.len())]),
+                }
+            }
+            if let Ok(text) = std::str::from_utf8(&b) {
+                check(text);
+            }
+        }
+        for cut in 0..t.len() {
+            check(&t[..cut]);
+        }
+    }
+    // Both kinds are exercised: accepted mutations (digits changed,
+    // malformed numbers, unknown symbols) and declined ones.
+    assert!(
+        accepted > 1_000 && declined > 1_000,
+        "{accepted} accepted, {declined} declined"
+    );
+    for t in base {
+        assert_eq!(run(t, true).0, Some(FrameOutcome::Book));
+    }
+}
