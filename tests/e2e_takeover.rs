@@ -187,6 +187,9 @@ fn stored_ids(np: u16) -> BTreeMap<String, Vec<u64>> {
                 .unwrap()
                 .parse()
                 .unwrap()
+        } else if subject.starts_with("orderbook.") {
+            // Books are checked by `book_records`.
+            continue;
         } else if subject.starts_with("ticker.") {
             sonic_rs::JsonValueTrait::as_u64(
                 sonic_rs::JsonValueTrait::get(&v, "update_id")
@@ -200,6 +203,23 @@ fn stored_ids(np: u16) -> BTreeMap<String, Vec<u64>> {
             );
         };
         out.entry(subject).or_default().push(id);
+    }
+    out
+}
+
+/// Per book subject, (`last_update_id`, `ts_ms`) of every stored record.
+fn book_records(np: u16) -> BTreeMap<String, Vec<(u64, u64)>> {
+    use sonic_rs::JsonValueTrait;
+    let mut raw = Raw::connect(np, None);
+    let mut out: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
+    for (subject, payload) in raw.fetch_all("MARKET_DATA") {
+        if !subject.starts_with("orderbook.") {
+            continue;
+        }
+        let v: sonic_rs::Value = sonic_rs::from_slice(&payload).unwrap();
+        let id = v.get("last_update_id").and_then(|x| x.as_u64()).unwrap();
+        let ts = v.get("ts_ms").and_then(|x| x.as_u64()).unwrap();
+        out.entry(subject).or_default().push((id, ts));
     }
     out
 }
@@ -466,10 +486,22 @@ fn two_replicas_lose_nothing_when_a_member_is_killed() {
             "20",
             "--events-per-stream",
             "600",
+            // One book update per 10 ms of wall time, as the mock's book
+            // clock advances: exchange-time intervals are wall-time ones.
+            "--book-rate",
+            "100",
+            "--book-updates",
+            &trades,
         ],
     );
     let mock_started = Instant::now();
-    let mut inst = setup(dir.path(), np, addr.port(), 2, "\"trade\",\"ticker\"");
+    let mut inst = setup(
+        dir.path(),
+        np,
+        addr.port(),
+        2,
+        "\"trade\",\"ticker\",\"orderbook\"",
+    );
     for i in inst.iter_mut() {
         i.start();
     }
@@ -495,6 +527,32 @@ fn two_replicas_lose_nothing_when_a_member_is_killed() {
     let ids = stored_ids(np);
     assert_exactly_once(&ids, "trade.binance.spot.", TRADES, 10 * RATE);
     assert_exactly_once(&ids, "ticker.binance.spot.", 600, 10 * 20);
+    // Books: once per update id, and (both replicas publishing the state
+    // after the first update of each exchange-time interval) one record per
+    // 100 ms interval; receive-time throttling would store about two, with
+    // different ids. A state published after a local stall (trailing) may
+    // add a second record to a few intervals.
+    let books = book_records(np);
+    assert_eq!(books.len(), SYMBOLS.len(), "{:?}", books.keys());
+    for (s, recs) in &books {
+        let ids: BTreeSet<u64> = recs.iter().map(|r| r.0).collect();
+        assert_eq!(ids.len(), recs.len(), "{s}: a book update id stored twice");
+        let mut per: BTreeMap<u64, u32> = BTreeMap::new();
+        for r in recs {
+            *per.entry(r.1 / 100).or_default() += 1;
+        }
+        let doubled = per.values().filter(|&&n| n > 1).count();
+        // No hole: every interval from the first to the last has its record
+        // (the mock changes every book every 10 ms), kill or not.
+        let (first, last) = (*per.keys().next().unwrap(), *per.keys().last().unwrap());
+        assert_eq!(per.len() as u64, last - first + 1, "{s}: intervals missing");
+        assert!(per.len() >= 250, "{s}: only {} intervals", per.len());
+        assert!(
+            doubled * 10 <= per.len(),
+            "{s}: {doubled} of {} intervals hold more than one book record",
+            per.len()
+        );
+    }
     // Both replicas published: the server dropped the second copies.
     let dups: f64 = inst[1..]
         .iter()
