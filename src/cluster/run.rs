@@ -243,7 +243,9 @@ impl CoreMembership {
     /// Seeds continuity with the last trade the stream holds for the symbol.
     async fn seed<H: Host>(&self, host: &H, i: usize, stream: &mut Option<String>) {
         let s = &self.owned.slots()[i];
-        if !self.types[i].contains(&DataType::Trade) || !seed::trade_id_is_seq(s.venue) {
+        if !self.types[i].contains(&DataType::Trade)
+            || !crate::venue::protocol(s.venue).trade_id_is_seq()
+        {
             return;
         }
         let subject = seed::trade_subject(s.venue, &host.normalized(s.venue, &s.symbol));

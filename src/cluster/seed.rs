@@ -4,20 +4,6 @@
 
 use crate::model::{DataType, VenueId};
 
-/// Whether the venue's trade id is its consecutive trade number (the
-/// continuity key): Binance (trade / aggregate id) and OKX (`tradeId`).
-/// Deribit's key (`trade_seq`) and Bybit's (time) are not in the record,
-/// so a takeover there starts at the first live trade.
-pub fn trade_id_is_seq(venue: VenueId) -> bool {
-    matches!(
-        venue,
-        VenueId::BinanceSpot
-            | VenueId::BinanceDerivatives
-            | VenueId::OkxSpot
-            | VenueId::OkxDerivatives
-    )
-}
-
 /// The trade subject of a symbol (`trade.binance.spot.BTC-USDT`).
 pub fn trade_subject(venue: VenueId, symbol: &str) -> String {
     crate::sink::encode::subject_of(DataType::Trade, venue, symbol)
@@ -56,7 +42,7 @@ mod tests {
             trade_subject(VenueId::OkxDerivatives, "BTC.USDT"),
             "trade.okx.perpetual.BTC_USDT"
         );
-        assert!(trade_id_is_seq(VenueId::BinanceSpot));
-        assert!(!trade_id_is_seq(VenueId::DeribitDerivatives));
+        assert!(crate::venue::protocol(VenueId::BinanceSpot).trade_id_is_seq());
+        assert!(!crate::venue::protocol(VenueId::DeribitDerivatives).trade_id_is_seq());
     }
 }

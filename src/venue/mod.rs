@@ -300,6 +300,13 @@ pub trait Protocol: Sync {
     ) -> FrameOutcome {
         FrameOutcome::Malformed(Malformed::UnknownEvent)
     }
+    /// Whether a trade record's `trade_id` is the venue's consecutive trade
+    /// number (its continuity key), so the last trade a stream holds tells
+    /// where a takeover resumes. Venues keyed otherwise (a `trade_seq` not in
+    /// the record, or time) start a takeover at the first live trade.
+    fn trade_id_is_seq(&self) -> bool {
+        false
+    }
     /// REST request for missed trades `from..=to` (sequence numbers) of one
     /// instrument; `None`: the venue cannot be backfilled by id.
     fn trade_history_request(

@@ -99,6 +99,9 @@ pub static FUTURES: BinanceFutures = BinanceFutures {
 };
 
 impl Protocol for BinanceFutures {
+    fn trade_id_is_seq(&self) -> bool {
+        true
+    }
     fn id(&self) -> VenueId {
         self.id
     }

@@ -44,6 +44,9 @@ pub struct BinanceSpot;
 pub static SPOT: BinanceSpot = BinanceSpot;
 
 impl Protocol for BinanceSpot {
+    fn trade_id_is_seq(&self) -> bool {
+        true
+    }
     fn id(&self) -> VenueId {
         VenueId::BinanceSpot
     }

@@ -100,6 +100,9 @@ impl Okx {
 }
 
 impl Protocol for Okx {
+    fn trade_id_is_seq(&self) -> bool {
+        true
+    }
     fn id(&self) -> VenueId {
         self.id
     }
