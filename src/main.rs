@@ -213,7 +213,7 @@ fn check_nats(plan: &config::Plan, path: &std::path::Path) -> Option<ExitCode> {
         eprintln!("marketprism: {e}");
         return Some(ExitCode::from(1));
     }
-    match marketprism::sink::nats::jsapi::preflight(
+    match marketprism::sink::nats::preflight::preflight(
         &n.config,
         &n.wants,
         false,

@@ -433,7 +433,7 @@ fn nats_preflight(
     let Some(n) = &plan.nats else {
         return Ok(None);
     };
-    match crate::sink::nats::jsapi::preflight(
+    match crate::sink::nats::preflight::preflight(
         &n.config,
         &n.wants,
         n.config.create_stream,

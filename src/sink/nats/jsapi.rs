@@ -3,12 +3,9 @@
 //! ([`super::route`]), and make the one change allowed to the configured
 //! stream (create it when absent; when present, add missing subjects in one
 //! update that carries every other setting exactly as the server reported it).
-//!
-//! Also [`preflight`]: the same on a connection of its own, for `run` (before
-//! any core starts) and `check-config --connect` (a dry run).
+//! [`super::preflight`] runs the same on a connection of its own.
 
-use super::apiconn::ApiConn;
-use super::config::{NatsSinkConfig, ServerAddr};
+use super::config::NatsSinkConfig;
 use super::conn::{self, ConnError, ReadBuf};
 use super::proto::{self, Op};
 use super::route::{self, Change, Resolution, StreamSubjects, Want};
@@ -337,57 +334,4 @@ fn subjects_of(config: &sonic_rs::Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Connects to the first reachable server of `cfg` and resolves the
-/// transports (and, if `apply`, makes the stream change) on a connection of
-/// its own. Runs on a short-lived executor thread. `Err` = no server could
-/// be reached or asked (the caller decides whether that is fatal).
-pub fn preflight(
-    cfg: &NatsSinkConfig,
-    wants: &[Want],
-    apply: bool,
-    timeout: Duration,
-) -> Result<Resolution, String> {
-    let cfg = cfg.clone();
-    let wants = wants.to_vec();
-    let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-        .name("nats-preflight")
-        .io_memory(256 << 10)
-        .blocking_thread_pool_placement(glommio::PoolPlacement::Unbound(1))
-        .spawn(move || async move {
-            let mut last = String::from("no server configured");
-            for addr in cfg.server_addrs() {
-                match conn::with_timeout(timeout, "NATS preflight", async {
-                    preflight_one(&addr, &cfg, &wants, apply, timeout)
-                        .await
-                        .map_err(ConnError::Proto)
-                })
-                .await
-                {
-                    Ok(r) => return Ok(r),
-                    Err(e) => last = format!("{addr}: {e}"),
-                }
-            }
-            Err(last)
-        })
-        .map_err(|e| format!("starting the NATS preflight executor: {e}"))?;
-    ex.join()
-        .map_err(|e| format!("NATS preflight executor: {e}"))?
-}
-
-async fn preflight_one(
-    addr: &ServerAddr,
-    cfg: &NatsSinkConfig,
-    wants: &[Want],
-    apply: bool,
-    timeout: Duration,
-) -> Result<Resolution, String> {
-    let mut c = ApiConn::open(addr, cfg, "marketprism-preflight", "mppre", timeout)
-        .await
-        .map_err(|e| e.to_string())?;
-    c.io()
-        .resolve(cfg, wants, apply)
-        .await
-        .map_err(|e| e.to_string())
 }

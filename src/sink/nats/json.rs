@@ -2,7 +2,7 @@
 //! PubAcks and JetStream API replies, stream settings. (Re-exported by
 //! [`super::proto`].)
 
-use super::proto::{perr, ProtoError};
+use super::proto_error::{perr, ProtoError};
 use serde::{Deserialize, Serialize};
 
 /// The fields of INFO we use.

@@ -33,19 +33,8 @@ pub enum Op<'a> {
     Err(&'a [u8]),
 }
 
-#[derive(Debug, PartialEq, Eq)]
-pub struct ProtoError(pub String);
-
-impl std::fmt::Display for ProtoError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-pub(super) fn perr(msg: &str, line: &[u8]) -> ProtoError {
-    let shown = &line[..line.len().min(120)];
-    ProtoError(format!("{msg}: {:?}", String::from_utf8_lossy(shown)))
-}
+pub(super) use super::proto_error::perr;
+pub use super::proto_error::ProtoError;
 
 fn find_crlf(buf: &[u8]) -> Option<usize> {
     // memchr-like scan for '\n', then require the '\r' before it.
