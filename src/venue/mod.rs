@@ -28,7 +28,8 @@
 //!    bodies, the REST book snapshot if the procedure needs one, the error
 //!    shape), `history.rs` if its trades carry a consecutive number
 //!    ([`Protocol::trade_history_request`], answers handed to
-//!    [`history::push`]). State kept between frames of a connection is the
+//!    [`history::push`]; and [`Protocol::trade_id_is_seq`] if that number
+//!    is the record's `trade_id`, so a cluster takeover resumes from it). State kept between frames of a connection is the
 //!    venue's own type, kept in [`VenueState`] (`bybit::State`).
 //! 3. Three existing files, a line each: `pub mod <name>;` below, its
 //!    variant in `model::VenueId` (`ALL` and `COUNT` follow from that list),
