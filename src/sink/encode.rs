@@ -278,8 +278,10 @@ fn encode_trade(out: &mut Vec<u8>, t: &Trade<'_>) {
 /// (`.`, `*`, `>`, spaces) are replaced by `_` so a record can never land on
 /// another subject.
 pub fn push_subject(out: &mut Vec<u8>, rec: &Record<'_>) {
-    let (venue, symbol) = (rec.venue(), rec.symbol());
-    let dt = rec.data_type();
+    push_subject_of(out, rec.data_type(), rec.venue(), rec.symbol());
+}
+
+fn push_subject_of(out: &mut Vec<u8>, dt: DataType, venue: VenueId, symbol: &str) {
     out.extend_from_slice(dt.name().as_bytes());
     out.push(b'.');
     out.extend_from_slice(venue.exchange().as_bytes());
@@ -292,13 +294,7 @@ pub fn push_subject(out: &mut Vec<u8>, rec: &Record<'_>) {
 /// The subject [`push_subject`] gives records of `dt`, `venue`, `symbol`.
 pub fn subject_of(dt: DataType, venue: VenueId, symbol: &str) -> String {
     let mut out = Vec::with_capacity(64);
-    out.extend_from_slice(dt.name().as_bytes());
-    out.push(b'.');
-    out.extend_from_slice(venue.exchange().as_bytes());
-    out.push(b'.');
-    out.extend_from_slice(venue.market_type_of(dt).as_bytes());
-    out.push(b'.');
-    push_token(&mut out, symbol);
+    push_subject_of(&mut out, dt, venue, symbol);
     // Only ASCII was written.
     String::from_utf8(out).unwrap_or_default()
 }

@@ -68,6 +68,28 @@ impl Raw {
         raw
     }
 
+    /// Reads until the reply to a request on `subject` (subscription
+    /// `self.n`), returns its body and drops the subscription.
+    fn reply(&mut self, subject: &str) -> Vec<u8> {
+        loop {
+            let l = self.line();
+            let f: Vec<&str> = l.split(' ').collect();
+            match f[0] {
+                "MSG" => {
+                    let len: usize = f.last().unwrap().parse().unwrap();
+                    let mut body = vec![0; len + 2];
+                    self.r.read_exact(&mut body).unwrap();
+                    body.truncate(len);
+                    write!(self.w, "UNSUB {}\r\n", self.n).unwrap();
+                    return body;
+                }
+                "PING" => self.w.write_all(b"PONG\r\n").unwrap(),
+                "HMSG" => panic!("status reply to {subject}: {l}"),
+                _ => {}
+            }
+        }
+    }
+
     pub fn line(&mut self) -> String {
         let mut l = String::new();
         self.r.read_line(&mut l).unwrap();
@@ -87,23 +109,7 @@ impl Raw {
         .unwrap();
         self.w.write_all(payload).unwrap();
         self.w.write_all(b"\r\n").unwrap();
-        loop {
-            let l = self.line();
-            let f: Vec<&str> = l.split(' ').collect();
-            match f[0] {
-                "MSG" => {
-                    let len: usize = f.last().unwrap().parse().unwrap();
-                    let mut body = vec![0; len + 2];
-                    self.r.read_exact(&mut body).unwrap();
-                    body.truncate(len);
-                    write!(self.w, "UNSUB {}\r\n", self.n).unwrap();
-                    return body;
-                }
-                "PING" => self.w.write_all(b"PONG\r\n").unwrap(),
-                "HMSG" => panic!("status reply to {subject}: {l}"),
-                _ => {}
-            }
-        }
+        self.reply(subject)
     }
 
     /// A JetStream API call whose reply must not be an error.
@@ -253,23 +259,7 @@ impl Raw {
         .unwrap();
         self.w.write_all(payload).unwrap();
         self.w.write_all(b"\r\n").unwrap();
-        loop {
-            let l = self.line();
-            let f: Vec<&str> = l.split(' ').collect();
-            match f[0] {
-                "MSG" => {
-                    let len: usize = f.last().unwrap().parse().unwrap();
-                    let mut body = vec![0; len + 2];
-                    self.r.read_exact(&mut body).unwrap();
-                    body.truncate(len);
-                    write!(self.w, "UNSUB {}\r\n", self.n).unwrap();
-                    return body;
-                }
-                "PING" => self.w.write_all(b"PONG\r\n").unwrap(),
-                "HMSG" => panic!("status reply to {subject}: {l}"),
-                _ => {}
-            }
-        }
+        self.reply(subject)
     }
 }
 
