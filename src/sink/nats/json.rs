@@ -125,7 +125,8 @@ pub fn parse_pub_ack(json: &[u8]) -> Result<PubAck<'_>, ProtoError> {
 }
 
 /// The PubAck nats-server writes for every stored message,
-/// `{"stream":"<name>","seq":<n>}` with an optional `,"duplicate":true|false`,
+/// `{"stream":"<name>", "seq":<n>}` (the space is the server's; accepted with
+/// or without) and an optional `,"duplicate":true|false`,
 /// read without a JSON parser (one per record under load); anything else
 /// (escapes, other fields, errors) is left to the full parser.
 fn plain_pub_ack(json: &[u8]) -> Option<PubAck<'_>> {
@@ -135,7 +136,9 @@ fn plain_pub_ack(json: &[u8]) -> Option<PubAck<'_>> {
         return None;
     }
     let stream = std::str::from_utf8(&rest[..end]).ok()?;
-    let rest = rest[end + 1..].strip_prefix(br#","seq":"#)?;
+    let rest = rest[end + 1..].strip_prefix(b",")?;
+    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+    let rest = rest.strip_prefix(br#""seq":"#)?;
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     // u64 has at most 20 digits; a leading zero is not JSON.
     if digits == 0 || digits > 19 || (digits > 1 && rest[0] == b'0') {
@@ -146,8 +149,8 @@ fn plain_pub_ack(json: &[u8]) -> Option<PubAck<'_>> {
         .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
     let duplicate = match &rest[digits..] {
         b"}" => false,
-        br#","duplicate":true}"# => true,
-        br#","duplicate":false}"# => false,
+        br#","duplicate":true}"# | br#", "duplicate":true}"# => true,
+        br#","duplicate":false}"# | br#", "duplicate":false}"# => false,
         _ => return None,
     };
     Some(PubAck {
@@ -200,7 +203,9 @@ mod pub_ack_tests {
     /// leaves every other shape to it.
     #[test]
     fn plain_pub_ack_agrees_with_the_parser() {
-        let plain: [&[u8]; 5] = [
+        let plain: [&[u8]; 7] = [
+            br#"{"stream":"MARKET_DATA", "seq":12}"#,
+            br#"{"stream":"MARKET_DATA", "seq":13, "duplicate":true}"#,
             br#"{"stream":"MARKET_DATA","seq":12}"#,
             br#"{"stream":"S","seq":0}"#,
             br#"{"stream":"MARKET_DATA","seq":1234567890123456789,"duplicate":true}"#,
@@ -216,7 +221,8 @@ mod pub_ack_tests {
                 String::from_utf8_lossy(j)
             );
         }
-        let other: [&[u8]; 8] = [
+        let other: [&[u8]; 9] = [
+            br#"{"stream":"S", "domain":"hub", "seq":1}"#,
             br#"{"stream":"A\u0042","seq":1}"#,
             br#"{"seq":1}"#,
             br#"{"stream":"S","seq":01}"#,
