@@ -214,7 +214,10 @@ impl Overflow {
                 }
                 continue;
             }
-            match self.spill.push(&self.subject, &self.id, &self.payload) {
+            match self
+                .spill
+                .push_buffered(&self.subject, &self.id, &self.payload)
+            {
                 Ok(()) => {
                     if count_written {
                         written.inc();
@@ -236,6 +239,15 @@ impl Overflow {
                         stats.sink_errors.inc();
                     }
                 }
+            }
+        }
+        // Spilled records of this batch reach the file before the core
+        // yields (one write for the batch, not one per record). On failure
+        // they stay buffered, counted, and are written at the next try.
+        if let Err(e) = self.spill.flush() {
+            stats.sink_errors.inc();
+            if let Some(n) = self.log.check(crate::sys::now_ns()) {
+                log::error!("writing the spill failed: {e} ({n} similar errors suppressed)");
             }
         }
         self.emit_gaps(stats);

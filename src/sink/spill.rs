@@ -56,6 +56,11 @@ struct Reader {
 
 const READ_CHUNK: usize = 256 << 10;
 
+/// Buffered entries ([`Spill::push_buffered`]) are written once this many
+/// bytes are waiting: one `write` per chunk instead of one per entry (under
+/// backpressure every record goes through the spill).
+const WRITE_CHUNK: usize = 256 << 10;
+
 impl Reader {
     /// The `len` bytes at segment offset `at` (< `end`, the bytes written),
     /// reading ahead up to [`READ_CHUNK`].
@@ -147,6 +152,11 @@ pub struct Spill {
     total_bytes: u64,
     entries: u64,
     scratch: Vec<u8>,
+    /// Entries pushed but not yet written to the last segment; counted in
+    /// `entries`, `total_bytes` and the segment's `bytes` already, written
+    /// before anything is read, before the next segment starts, and by
+    /// [`Spill::flush`].
+    wbuf: Vec<u8>,
     /// Size of the entry [`Spill::front`] last showed (what `pop_front` takes).
     front_len: Option<u64>,
     /// Journal mode: the read position, rewritten at every `pop_front`.
@@ -179,6 +189,7 @@ impl Spill {
             total_bytes: 0,
             entries: 0,
             scratch: Vec::new(),
+            wbuf: Vec::new(),
             front_len: None,
             cursor: None,
         };
@@ -245,8 +256,63 @@ impl Spill {
         self.total_bytes
     }
 
-    /// Appends one entry at the end of the queue.
+    /// Appends one entry at the end of the queue, written through (after
+    /// any buffered entries).
     pub fn push(&mut self, subject: &[u8], id: &[u8], payload: &[u8]) -> Result<(), SpillError> {
+        self.flush().map_err(SpillError::Io)?;
+        self.append(subject, id, payload, false)
+    }
+
+    /// Appends one entry at the end of the queue, buffered: written with
+    /// the entries around it once [`WRITE_CHUNK`] bytes wait, or at the next
+    /// [`Spill::flush`] or read. Call `flush` before yielding so a crash
+    /// loses no more than [`Spill::push`] would.
+    pub fn push_buffered(
+        &mut self,
+        subject: &[u8],
+        id: &[u8],
+        payload: &[u8],
+    ) -> Result<(), SpillError> {
+        self.append(subject, id, payload, true)
+    }
+
+    /// Writes the buffered entries. On failure what was not written stays
+    /// buffered (and counted) for the next try; nothing is read until then.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let Some(w) = self.writer.as_mut() else {
+            return Err(io::Error::other("no spill segment open"));
+        };
+        let mut done = 0;
+        let r = loop {
+            if done == self.wbuf.len() {
+                break Ok(());
+            }
+            match w.write(&self.wbuf[done..]) {
+                Ok(0) => {
+                    break Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "spill write wrote nothing",
+                    ))
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.wbuf.drain(..done);
+        r
+    }
+
+    fn append(
+        &mut self,
+        subject: &[u8],
+        id: &[u8],
+        payload: &[u8],
+        buffered: bool,
+    ) -> Result<(), SpillError> {
         let body = subject.len() + id.len() + payload.len();
         if subject.len() > u16::MAX as usize || id.len() > u16::MAX as usize || body > MAX_ENTRY {
             return Err(SpillError::Io(io::Error::new(
@@ -263,6 +329,8 @@ impl Spill {
             _ => true,
         };
         if need_new {
+            // The buffered tail belongs to the segment being closed.
+            self.flush().map_err(SpillError::Io)?;
             let seq = self.next_seq;
             self.next_seq += 1;
             let f = OpenOptions::new()
@@ -276,6 +344,21 @@ impl Spill {
                 bytes: 0,
                 entries: 0,
             });
+        }
+        if buffered {
+            if self.wbuf.len() + entry as usize > WRITE_CHUNK {
+                // Not stored if the buffer cannot be written (as `push`).
+                self.flush().map_err(SpillError::Io)?;
+            }
+            let b = &mut self.wbuf;
+            b.extend_from_slice(&(body as u32).to_le_bytes());
+            b.extend_from_slice(&(subject.len() as u16).to_le_bytes());
+            b.extend_from_slice(&(id.len() as u16).to_le_bytes());
+            b.extend_from_slice(subject);
+            b.extend_from_slice(id);
+            b.extend_from_slice(payload);
+            self.account(entry);
+            return Ok(());
         }
         self.scratch.clear();
         self.scratch.extend_from_slice(&(body as u32).to_le_bytes());
@@ -291,13 +374,18 @@ impl Spill {
         // Head and payload in one writev: no copy of the payload (a
         // ClickHouse block is hundreds of KB) and one syscall per entry.
         write_both(w, &self.scratch, payload).map_err(SpillError::Io)?;
+        self.account(entry);
+        Ok(())
+    }
+
+    /// Counts one stored entry of `entry` bytes in the last segment.
+    fn account(&mut self, entry: u64) {
         if let Some(last) = self.segments.back_mut() {
             last.bytes += entry;
             last.entries += 1;
         }
         self.total_bytes += entry;
         self.entries += 1;
-        Ok(())
     }
 
     /// Hands entries back oldest first to `take(subject, id, payload)` until it
@@ -370,6 +458,8 @@ impl Spill {
     /// Opens the oldest segment that still has entries (deleting those read
     /// to the end); its size, or None when the journal is empty.
     fn front_segment(&mut self) -> io::Result<Option<u64>> {
+        // Entries are read from the file: buffered ones must be there first.
+        self.flush()?;
         while let Some(front) = self.segments.front() {
             let (seq, seg_bytes) = (front.seq, front.bytes);
             if self.reader.is_none() {
@@ -447,6 +537,19 @@ impl Spill {
     }
 }
 
+impl Drop for Spill {
+    /// Buffered entries reach the file at shutdown too (best effort: a
+    /// failure here has no one left to tell but the log).
+    fn drop(&mut self) {
+        if let Err(e) = self.flush() {
+            log::error!(
+                "spill {}: buffered entries not written: {e}",
+                self.dir.display()
+            );
+        }
+    }
+}
+
 /// One entry copied out of a journal by [`Spill::front`] (buffers reused).
 #[derive(Debug, Default, Clone)]
 pub struct Entry {
@@ -456,184 +559,4 @@ pub struct Entry {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entries(s: &mut Spill, stop_after: usize) -> Vec<(String, String, String)> {
-        let mut out = Vec::new();
-        s.drain(|a, b, c| {
-            if out.len() == stop_after {
-                return false;
-            }
-            out.push((
-                String::from_utf8_lossy(a).into(),
-                String::from_utf8_lossy(b).into(),
-                String::from_utf8_lossy(c).into(),
-            ));
-            true
-        })
-        .unwrap();
-        out
-    }
-
-    /// Entries spanning read-ahead chunks, one larger than a chunk, and
-    /// pushes while the same segment is being read.
-    #[test]
-    fn read_ahead_across_chunks_while_writing() {
-        let dir = tempfile::tempdir().unwrap();
-        let payload = |i: usize| {
-            let n = if i == 1500 {
-                READ_CHUNK + 1000
-            } else {
-                100 + i % 300
-            };
-            let c = (b'a' + (i % 26) as u8) as char;
-            c.to_string().repeat(n)
-        };
-        let s = &mut Spill::open(dir.path(), 1 << 30, 64 << 20).unwrap();
-        let mut next_in = 0;
-        let mut next_out = 0;
-        for round in 0..6 {
-            for _ in 0..700 {
-                let p = payload(next_in);
-                s.push(b"subj", format!("id{next_in}").as_bytes(), p.as_bytes())
-                    .unwrap();
-                next_in += 1;
-            }
-            let got = entries(s, 450 + round * 10);
-            for (subj, id, p) in got {
-                assert_eq!(subj, "subj");
-                assert_eq!(id, format!("id{next_out}"));
-                assert_eq!(p, payload(next_out), "entry {next_out}");
-                next_out += 1;
-            }
-        }
-        for (_, id, p) in entries(s, usize::MAX) {
-            assert_eq!(id, format!("id{next_out}"));
-            assert_eq!(p, payload(next_out));
-            next_out += 1;
-        }
-        assert_eq!(next_out, next_in);
-        assert!(s.is_empty());
-    }
-
-    #[test]
-    fn fifo_across_segments_and_partial_drains() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Spill::open(dir.path(), 1 << 20, 4096).unwrap();
-        for i in 0..200 {
-            s.push(
-                b"trade.x",
-                format!("id{i}").as_bytes(),
-                format!("{{\"n\":{i}}}").as_bytes(),
-            )
-            .unwrap();
-        }
-        assert_eq!(s.len(), 200);
-        assert!(
-            std::fs::read_dir(dir.path()).unwrap().count() > 1,
-            "segments rotate"
-        );
-        let first = entries(&mut s, 50);
-        assert_eq!(first.len(), 50);
-        assert_eq!(
-            first[0],
-            ("trade.x".into(), "id0".into(), "{\"n\":0}".into())
-        );
-        assert_eq!(first[49].1, "id49");
-        // New entries go behind the old ones.
-        s.push(b"trade.y", b"late", b"{}").unwrap();
-        let rest = entries(&mut s, usize::MAX);
-        assert_eq!(rest.len(), 151);
-        assert_eq!(rest[0].1, "id50");
-        assert_eq!(rest[149].1, "id199");
-        assert_eq!(rest[150].1, "late");
-        assert!(s.is_empty());
-        assert_eq!(s.bytes(), 0);
-        assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            0,
-            "drained segments deleted"
-        );
-    }
-
-    /// Journal mode: an entry stays until popped, and after a restart the
-    /// journal resumes at the cursor, across deleted segments.
-    #[test]
-    fn journal_resumes_at_the_cursor() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut e = Entry::default();
-        {
-            let mut j = Spill::open_journal(dir.path(), 1 << 20, 4096).unwrap();
-            for i in 0..100 {
-                j.push(b"trades", format!("tok{i}").as_bytes(), &[b'x'; 100])
-                    .unwrap();
-            }
-            assert!(j.front(&mut e).unwrap());
-            assert!(j.front(&mut e).unwrap(), "front does not take");
-            assert_eq!(e.id, b"tok0");
-            for i in 0..57 {
-                assert!(j.front(&mut e).unwrap());
-                assert_eq!(e.id, format!("tok{i}").as_bytes());
-                j.pop_front().unwrap();
-            }
-            assert!(j.front(&mut e).unwrap());
-            assert_eq!(e.id, b"tok57");
-            // Dropped without popping 57: a crash while it was in flight.
-        }
-        let mut j = Spill::open_journal(dir.path(), 1 << 20, 4096).unwrap();
-        assert_eq!(j.len(), 43);
-        let mut ids = Vec::new();
-        while j.front(&mut e).unwrap() {
-            ids.push(String::from_utf8(e.id.clone()).unwrap());
-            j.pop_front().unwrap();
-        }
-        assert_eq!(
-            ids,
-            (57..100).map(|i| format!("tok{i}")).collect::<Vec<_>>()
-        );
-        assert!(j.is_empty());
-        assert_eq!(j.bytes(), 0);
-    }
-
-    #[test]
-    fn budget_is_enforced() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Spill::open(dir.path(), 100, 4096).unwrap();
-        s.push(b"a", b"b", &[b'x'; 50]).unwrap();
-        assert!(matches!(
-            s.push(b"a", b"b", &[b'x'; 50]),
-            Err(SpillError::Full)
-        ));
-        assert_eq!(s.len(), 1);
-    }
-
-    #[test]
-    fn survives_restart_and_torn_tail() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let mut s = Spill::open(dir.path(), 1 << 20, 1 << 20).unwrap();
-            for i in 0..10 {
-                s.push(b"s", format!("{i}").as_bytes(), b"payload").unwrap();
-            }
-        }
-        // Simulate a crash mid-write: half an entry at the end.
-        let seg = std::fs::read_dir(dir.path())
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
-        f.write_all(&[40, 0, 0, 0, 1, 0]).unwrap();
-        drop(f);
-        let mut s = Spill::open(dir.path(), 1 << 20, 1 << 20).unwrap();
-        assert_eq!(s.len(), 10);
-        s.push(b"s", b"10", b"payload").unwrap();
-        let got: Vec<String> = entries(&mut s, usize::MAX)
-            .into_iter()
-            .map(|e| e.1)
-            .collect();
-        assert_eq!(got, (0..=10).map(|i| i.to_string()).collect::<Vec<_>>());
-    }
-}
+mod tests;

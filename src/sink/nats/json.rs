@@ -118,7 +118,47 @@ impl<'de: 'a, 'a> Deserialize<'de> for Borrowed<'a> {
 }
 
 pub fn parse_pub_ack(json: &[u8]) -> Result<PubAck<'_>, ProtoError> {
+    if let Some(a) = plain_pub_ack(json) {
+        return Ok(a);
+    }
     sonic_rs::from_slice(json).map_err(|e| perr(&format!("bad PubAck ({e})"), json))
+}
+
+/// The PubAck nats-server writes for every stored message,
+/// `{"stream":"<name>", "seq":<n>}` (the space is the server's; accepted with
+/// or without) and an optional `,"duplicate":true|false`,
+/// read without a JSON parser (one per record under load); anything else
+/// (escapes, other fields, errors) is left to the full parser.
+fn plain_pub_ack(json: &[u8]) -> Option<PubAck<'_>> {
+    let rest = json.strip_prefix(br#"{"stream":""#)?;
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    if rest[end] != b'"' {
+        return None;
+    }
+    let stream = std::str::from_utf8(&rest[..end]).ok()?;
+    let rest = rest[end + 1..].strip_prefix(b",")?;
+    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+    let rest = rest.strip_prefix(br#""seq":"#)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    // u64 has at most 20 digits; a leading zero is not JSON.
+    if digits == 0 || digits > 19 || (digits > 1 && rest[0] == b'0') {
+        return None;
+    }
+    let seq = rest[..digits]
+        .iter()
+        .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+    let duplicate = match &rest[digits..] {
+        b"}" => false,
+        br#","duplicate":true}"# | br#", "duplicate":true}"# => true,
+        br#","duplicate":false}"# | br#", "duplicate":false}"# => false,
+        _ => return None,
+    };
+    Some(PubAck {
+        stream: Borrowed(Some(stream)),
+        seq: Some(seq),
+        duplicate,
+        error: None,
+    })
 }
 
 /// Stream settings sent to `$JS.API.STREAM.CREATE|UPDATE.<name>`.
@@ -149,4 +189,53 @@ pub struct ApiReply {
 
 pub fn parse_api_reply(json: &[u8]) -> Result<ApiReply, ProtoError> {
     sonic_rs::from_slice(json).map_err(|e| perr(&format!("bad API reply ({e})"), json))
+}
+
+#[cfg(test)]
+mod pub_ack_tests {
+    use super::*;
+
+    fn full(json: &[u8]) -> PubAck<'_> {
+        sonic_rs::from_slice(json).unwrap()
+    }
+
+    /// The hand-read PubAck says exactly what the JSON parser says, and
+    /// leaves every other shape to it.
+    #[test]
+    fn plain_pub_ack_agrees_with_the_parser() {
+        let plain: [&[u8]; 7] = [
+            br#"{"stream":"MARKET_DATA", "seq":12}"#,
+            br#"{"stream":"MARKET_DATA", "seq":13, "duplicate":true}"#,
+            br#"{"stream":"MARKET_DATA","seq":12}"#,
+            br#"{"stream":"S","seq":0}"#,
+            br#"{"stream":"MARKET_DATA","seq":1234567890123456789,"duplicate":true}"#,
+            br#"{"stream":"MARKET_DATA","seq":7,"duplicate":false}"#,
+            br#"{"stream":"","seq":3}"#,
+        ];
+        for j in plain {
+            let (a, b) = (plain_pub_ack(j).unwrap(), full(j));
+            assert_eq!(
+                (a.stream, a.seq, a.duplicate, a.error.is_none()),
+                (b.stream, b.seq, b.duplicate, b.error.is_none()),
+                "{}",
+                String::from_utf8_lossy(j)
+            );
+        }
+        let other: [&[u8]; 9] = [
+            br#"{"stream":"S", "domain":"hub", "seq":1}"#,
+            br#"{"stream":"A\u0042","seq":1}"#,
+            br#"{"seq":1}"#,
+            br#"{"stream":"S","seq":01}"#,
+            br#"{"stream":"S","seq":12345678901234567890}"#,
+            br#"{"stream":"S","seq":1,"domain":"hub"}"#,
+            br#"{"stream":"S","seq":}"#,
+            br#"{"stream":"S","seq":1} "#,
+            br#"{"error":{"code":503,"err_code":10039,"description":"x"}}"#,
+        ];
+        for j in other {
+            assert!(plain_pub_ack(j).is_none(), "{}", String::from_utf8_lossy(j));
+        }
+        let a = parse_pub_ack(br#"{"stream":"S","seq":1,"domain":"hub"}"#).unwrap();
+        assert_eq!((a.stream, a.seq), (Borrowed(Some("S")), Some(1)));
+    }
 }
