@@ -371,12 +371,24 @@ fn one_replica_takes_over_a_killed_member_and_hands_back() {
         );
     }
     // Each takeover continued from the stream's last trade, and the window
-    // between it and the first live trade came from the REST history.
-    let survivor_logs: String = survivors
-        .iter()
-        .map(|&i| inst[i].proc.as_ref().unwrap().0.output())
-        .collect::<Vec<_>>()
-        .join("\n");
+    // between it and the first live trade came from the REST history (its
+    // line follows the first live trade: wait for it).
+    let logs = || -> String {
+        survivors
+            .iter()
+            .map(|&i| inst[i].proc.as_ref().unwrap().0.output())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    wait_until("every takeover backfilled", Duration::from_secs(15), || {
+        let l = logs();
+        victim_syms.iter().all(|s| {
+            l.lines().any(|x| {
+                x.contains(&format!("binance_spot {s}: trades Some(")) && x.ends_with("backfilled")
+            })
+        })
+    });
+    let survivor_logs = logs();
     for s in &victim_syms {
         let seeded = format!("stream binance_spot {s}: the stream holds trades up to id ");
         let after_kill = survivor_logs
