@@ -68,10 +68,6 @@ fn config(
     path
 }
 
-fn scrape(addr: SocketAddr) -> String {
-    http_get(addr, "/metrics").1
-}
-
 fn written(addr: SocketAddr) -> f64 {
     metric_sum(&scrape(addr), "marketprism_messages_written_total", &[])
 }

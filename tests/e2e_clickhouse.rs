@@ -74,10 +74,6 @@ fn finite_mock(dir: &Path, trades: u32, rate: u32) -> (Proc, SocketAddr) {
     )
 }
 
-fn scrape(addr: SocketAddr) -> String {
-    http_get(addr, "/metrics").1
-}
-
 fn written(m: &str, dt: &str) -> f64 {
     metric_sum(
         m,

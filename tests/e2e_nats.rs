@@ -37,10 +37,6 @@ fn collector_config(
     cfg
 }
 
-fn scrape(addr: std::net::SocketAddr) -> String {
-    http_get(addr, "/metrics").1
-}
-
 #[test]
 fn every_record_exactly_once_in_jetstream() {
     let dir = tempfile::tempdir().unwrap();
@@ -152,11 +148,7 @@ fn nats_restart_mid_run_loses_and_duplicates_nothing() {
             std::time::Instant::now() < end,
             "not everything acked 60 s after the restart; stream {} of {sent}\n{}\ncollector:\n{}",
             stream_messages(mp, STREAM),
-            scrape(metrics)
-                .lines()
-                .filter(|l| l.starts_with("marketprism_nats") || l.starts_with("marketprism_spill"))
-                .collect::<Vec<_>>()
-                .join("\n"),
+            nats_and_spill_metrics(metrics),
             collector.output()
         );
         std::thread::sleep(Duration::from_millis(50));

@@ -100,10 +100,6 @@ fn as_json_line(payload: &[u8]) -> String {
     sonic_rs::to_string(&v).unwrap()
 }
 
-fn scrape(addr: std::net::SocketAddr) -> String {
-    http_get(addr, "/metrics").1
-}
-
 fn check_connect(cfg: &Path) -> std::process::Output {
     std::process::Command::new(BIN)
         .args(["check-config", "--connect", cfg.to_str().unwrap()])

@@ -120,10 +120,6 @@ fn collector_config(dir: &Path, mock_port: u16, nats_port: u16) -> std::path::Pa
     cfg
 }
 
-fn scrape(addr: std::net::SocketAddr) -> String {
-    http_get(addr, "/metrics").1
-}
-
 /// (subject, trade id) of a record's JSON.
 fn trade_key(v: &sonic_rs::Value) -> (String, u64) {
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
@@ -202,11 +198,7 @@ fn outage_longer_than_the_duplicate_window_stores_nothing_twice() {
         assert!(
             Instant::now() < end,
             "not settled 60 s after the restart\n{}\ncollector:\n{}",
-            scrape(metrics)
-                .lines()
-                .filter(|l| l.starts_with("marketprism_nats") || l.starts_with("marketprism_spill"))
-                .collect::<Vec<_>>()
-                .join("\n"),
+            nats_and_spill_metrics(metrics),
             collector.output()
         );
         std::thread::sleep(Duration::from_millis(50));

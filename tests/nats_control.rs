@@ -4,26 +4,10 @@
 
 mod common;
 
-use common::nats::Raw;
+use common::nats::{on_glommio, Raw};
 use marketprism::sink::nats::{ApiFail, Control, NatsSinkConfig};
 use sonic_rs::JsonValueTrait;
-use std::future::Future;
 use std::time::{Duration, Instant};
-
-fn on_glommio<F, Fut, T>(f: F) -> T
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = T> + 'static,
-    T: Send + 'static,
-{
-    marketprism::logging::init();
-    marketprism::sys::ensure_memlock().expect("memlock");
-    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap()
-}
 
 struct Nats {
     port: u16,

@@ -5,11 +5,10 @@
 
 mod common;
 
-use common::nats::Raw;
+use common::nats::{on_glommio, Raw};
 use marketprism::sink::nats::route::Want;
 use marketprism::sink::nats::{CoreNats, NatsSinkConfig, Publisher};
 use serde::Deserialize;
-use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -139,21 +138,6 @@ impl Drop for Server {
 }
 
 // ------------------------------------------------------------- helpers
-
-fn on_glommio<F, Fut, T>(f: F) -> T
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = T> + 'static,
-    T: Send + 'static,
-{
-    marketprism::logging::init();
-    marketprism::sys::ensure_memlock().expect("memlock");
-    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap()
-}
 
 fn config(servers: Vec<String>) -> NatsSinkConfig {
     NatsSinkConfig {

@@ -162,6 +162,21 @@ pub fn start_collector(config: &Path) -> (Proc, SocketAddr) {
 }
 
 /// Plain HTTP/1.1 GET (for /metrics and /health); returns (status, body).
+/// The collector's `/metrics` text.
+pub fn scrape(addr: SocketAddr) -> String {
+    http_get(addr, "/metrics").1
+}
+
+/// The NATS and spill series of `/metrics` (what a NATS test shows when it
+/// times out).
+pub fn nats_and_spill_metrics(addr: SocketAddr) -> String {
+    scrape(addr)
+        .lines()
+        .filter(|l| l.starts_with("marketprism_nats") || l.starts_with("marketprism_spill"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();

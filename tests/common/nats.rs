@@ -326,3 +326,20 @@ impl Raw {
         out
     }
 }
+
+/// Runs `f` on a glommio executor of its own (logging and memlock set up as
+/// the collector does) and returns its result.
+pub fn on_glommio<F, Fut, T>(f: F) -> T
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    marketprism::logging::init();
+    marketprism::sys::ensure_memlock().expect("memlock");
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
