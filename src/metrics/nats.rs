@@ -49,6 +49,8 @@ pub struct NatsStats {
     pub connected: LocalGauge,
     /// try_publish → ack, ns.
     pub ack_latency: LocalHistogram,
+    /// The record's `receive_ts_ns` → its ack, ns (wall clock).
+    pub receive_ack_latency: LocalHistogram,
 }
 
 impl Default for NatsStats {
@@ -72,6 +74,7 @@ impl Default for NatsStats {
             buffered_bytes: LocalGauge::default(),
             connected: LocalGauge::default(),
             ack_latency: LocalHistogram::new(LATENCY_BOUNDS_NS, 1e9),
+            receive_ack_latency: LocalHistogram::new(LATENCY_BOUNDS_NS, 1e9),
         }
     }
 }
@@ -169,6 +172,11 @@ const NATS: &[Family] = &[
         "nats_publish_ack_seconds",
         "Publish to JetStream ack latency",
         |c| c.nats.get().map(|s| &s.ack_latency),
+    ),
+    Family::core_histogram(
+        "nats_receive_ack_seconds",
+        "A record's receive_ts_ns (its frame read from the exchange) to its JetStream ack, wall clock",
+        |c| c.nats.get().map(|s| &s.receive_ack_latency),
     ),
 ];
 

@@ -8,6 +8,8 @@
 //!   (INFO, CONNECT, PubAcks, API replies);
 //! - [`conn`]: connecting: TCP, INFO, TLS upgrade, CONNECT/PING/PONG;
 //! - [`queue`]: the encoded, ordered per-core queue of undelivered messages;
+//!   [`receive_ts`]: a record's receive time read back for the receive →
+//!   acked histogram;
 //! - [`route`]: which transport each data type takes (JetStream stream, core
 //!   NATS, or none: a configuration error), decided from the server's streams;
 //! - [`jsapi`]: the JetStream API calls behind that (list, create, add
@@ -42,6 +44,7 @@ pub mod proto;
 pub mod proto_error;
 pub mod publisher;
 pub mod queue;
+pub mod receive_ts;
 pub mod resend;
 pub mod route;
 pub mod stored;

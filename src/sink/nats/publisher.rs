@@ -179,6 +179,15 @@ impl Publisher {
         self.epoch.elapsed().as_nanos() as u64
     }
 
+    /// When acks arrived: the queue's clock and the wall clock (for the
+    /// receive → acked latency).
+    fn ack_clock(&self) -> AckClock {
+        AckClock {
+            mono_ns: self.now_ns(),
+            wall_ns: crate::sys::now_ns(),
+        }
+    }
+
     fn refuse(&self, why: &str, subject: &str) -> Result<(), Full> {
         self.stats.errors.inc();
         if let Some(n) = self.warn_refused.borrow_mut().check(crate::sys::now_ns()) {
@@ -230,8 +239,13 @@ impl Publisher {
             return Err(Full);
         }
         let now = self.now_ns();
+        let receive_ns = if ack {
+            super::receive_ts::receive_ts_ns(payload).unwrap_or(0)
+        } else {
+            0
+        };
         let inbox = &self.inbox;
-        q.push(len, ack, now, |buf, seq| {
+        q.push(len, ack, now, receive_ns, |buf, seq| {
             if ack {
                 proto::encode_hpub(buf, subject, inbox, seq, msg_id, payload);
             } else {
@@ -591,6 +605,8 @@ impl Publisher {
         let limit = conn::read_limit(max_payload);
         loop {
             let mut acks = false;
+            // One clock read for all acks of one read: they all arrived by then.
+            let mut now = None;
             while let Some((op, used)) = proto::parse_op(rbuf.data(), max_payload)? {
                 match op {
                     Op::Msg {
@@ -599,7 +615,8 @@ impl Publisher {
                         payload,
                         ..
                     } => {
-                        self.on_msg(subject, headers, payload)?;
+                        let at = *now.get_or_insert_with(|| self.ack_clock());
+                        self.on_msg(subject, headers, payload, at)?;
                         acks = true;
                     }
                     Op::Ping => {
@@ -660,6 +677,13 @@ impl Publisher {
             }
         }
     }
+}
+
+/// When a read's acks arrived ([`Publisher::ack_clock`]).
+#[derive(Clone, Copy)]
+struct AckClock {
+    mono_ns: u64,
+    wall_ns: u64,
 }
 
 /// Flags the three loops of one connection share.

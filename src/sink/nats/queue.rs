@@ -33,6 +33,8 @@ pub struct Entry {
     pub written: bool,
     pub queued_ns: u64,
     pub sent_ns: u64,
+    /// The record's `receive_ts_ns` (wall clock), 0 when unknown.
+    pub receive_ns: u64,
 }
 
 /// What [`Queue::gather`] did.
@@ -48,8 +50,8 @@ pub struct Gathered {
 /// Outcome of an ack for a sequence number.
 #[derive(Debug, PartialEq, Eq)]
 pub enum AckMatch {
-    /// Latency (ns since queued).
-    Acked(u64),
+    /// Latency (ns since queued) and the record's `receive_ts_ns` (0: unknown).
+    Acked(u64, u64),
     /// Not ours or already settled (late ack of a resend, ...).
     Unknown,
 }
@@ -113,12 +115,15 @@ impl Queue {
     }
 
     /// Appends one message: `encode` writes exactly `len` bytes for sequence
-    /// `seq` into the buffer. Returns the sequence number.
+    /// `seq` into the buffer. `receive_ns`: the record's receive time (wall
+    /// clock, 0 when unknown), handed back with its ack. Returns the sequence
+    /// number.
     pub fn push(
         &mut self,
         len: usize,
         ack: bool,
         now_ns: u64,
+        receive_ns: u64,
         encode: impl FnOnce(&mut Vec<u8>, u64),
     ) -> u64 {
         let seq = self.next_seq;
@@ -137,6 +142,7 @@ impl Queue {
             written: false,
             queued_ns: now_ns,
             sent_ns: 0,
+            receive_ns,
         });
         self.live_bytes += written;
         seq
@@ -244,9 +250,9 @@ impl Queue {
         }
         e.state = State::Done;
         self.in_flight -= 1;
-        let lat = now_ns.saturating_sub(e.queued_ns);
+        let (lat, receive_ns) = (now_ns.saturating_sub(e.queued_ns), e.receive_ns);
         self.release_front();
-        AckMatch::Acked(lat)
+        AckMatch::Acked(lat, receive_ns)
     }
 
     /// Settles `seq` without an ack (the server refused it for good): hands
@@ -402,7 +408,7 @@ mod tests {
     use super::*;
 
     fn push(q: &mut Queue, s: &str, ack: bool) -> u64 {
-        q.push(s.len(), ack, 0, |b, _| b.extend_from_slice(s.as_bytes()))
+        q.push(s.len(), ack, 0, 0, |b, _| b.extend_from_slice(s.as_bytes()))
     }
 
     #[test]
@@ -416,7 +422,7 @@ mod tests {
         assert!(q.park(a));
         assert!(!q.park(a));
         assert_eq!((q.in_flight(), q.oldest_sent_ns().is_some()), (1, true));
-        assert_eq!(q.ack(b, 1), AckMatch::Acked(1));
+        assert_eq!(q.ack(b, 1), AckMatch::Acked(1, 0));
         assert_eq!(
             q.oldest_sent_ns(),
             None,
@@ -437,6 +443,17 @@ mod tests {
         assert!(q.settle(a, |f| got.extend_from_slice(f)));
         assert!(q.is_empty());
         assert!(!got.is_empty());
+    }
+
+    #[test]
+    fn an_ack_hands_back_the_records_receive_time() {
+        let mut q = Queue::new(4, 64);
+        let a = q.push(2, true, 100, 7_000, |b, _| b.extend_from_slice(b"a;"));
+        let b = q.push(2, true, 150, 0, |b, _| b.extend_from_slice(b"b;"));
+        q.gather(&mut Vec::new(), 1 << 20, 4, 200);
+        assert_eq!(q.ack(b, 400), AckMatch::Acked(250, 0));
+        assert_eq!(q.ack(a, 500), AckMatch::Acked(400, 7_000));
+        assert!(q.is_empty());
     }
 
     #[test]
@@ -484,14 +501,14 @@ mod tests {
         assert_eq!((g.fresh, g.resent, q.in_flight()), (3, 0, 3));
         assert!(!q.has_unsent(3));
         // Out of order: seq 2 acked first; nothing released until seq 1.
-        assert_eq!(q.ack(2, 20), AckMatch::Acked(20));
+        assert_eq!(q.ack(2, 20), AckMatch::Acked(20, 0));
         assert_eq!(q.ack(2, 20), AckMatch::Unknown);
         assert_eq!(q.len(), 5);
         assert!(q.has_unsent(3));
         out.clear();
         q.gather(&mut out, 1 << 20, 3, 30);
         assert_eq!(out, b"m3;");
-        assert_eq!(q.ack(1, 40), AckMatch::Acked(40));
+        assert_eq!(q.ack(1, 40), AckMatch::Acked(40, 0));
         assert_eq!(q.len(), 3); // 1 and 2 released
                                 // Connection lost: 3 and 4 unacked are resent in order; 4 new.
         q.requeue();

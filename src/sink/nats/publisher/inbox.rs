@@ -32,6 +32,7 @@ impl Publisher {
         subject: &[u8],
         headers: Option<&[u8]>,
         payload: &[u8],
+        at: AckClock,
     ) -> Result<(), ConnError> {
         let Some(tail) = subject
             .strip_prefix(self.inbox.as_bytes())
@@ -69,16 +70,21 @@ impl Publisher {
                         if let (Some(stream), Some(s)) = (a.stream.0, a.seq) {
                             self.acked_seqs.borrow_mut().note(stream, s);
                         }
-                        let now = self.now_ns();
                         if !self.parked.borrow().is_empty() {
                             self.parked.borrow_mut().retain(|p| p.seq != seq);
                         }
-                        if let AckMatch::Acked(lat) = self.queue.borrow_mut().ack(seq, now) {
+                        let acked = self.queue.borrow_mut().ack(seq, at.mono_ns);
+                        if let AckMatch::Acked(lat, received) = acked {
                             self.stats.acked.inc();
                             if a.duplicate {
                                 self.stats.duplicates.inc();
                             }
                             self.stats.ack_latency.observe(lat);
+                            if received > 0 {
+                                self.stats
+                                    .receive_ack_latency
+                                    .observe(at.wall_ns.saturating_sub(received));
+                            }
                         }
                         None
                     }
