@@ -569,7 +569,8 @@ impl Publisher {
             }
             let g = {
                 let mut q = self.queue.borrow_mut();
-                let g = q.gather(out, WRITE_BATCH, max_in_flight, self.now_ns());
+                let window = q.window(max_in_flight);
+                let g = q.gather(out, WRITE_BATCH, window, self.now_ns());
                 self.update_gauges(&q);
                 g
             };
@@ -648,7 +649,7 @@ impl Publisher {
                 if q.is_empty() {
                     self.drained.notify();
                 }
-                if q.has_unsent(self.cfg.max_in_flight) {
+                if q.has_unsent(q.window(self.cfg.max_in_flight)) {
                     self.wake_writer.notify();
                 }
             }

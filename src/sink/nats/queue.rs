@@ -159,6 +159,21 @@ impl Queue {
         &self.buf[start..start + e.len as usize]
     }
 
+    /// The in-flight limit to write under now: once the window is full, no
+    /// JetStream message is written until a quarter of it is acked, so acks
+    /// trickling in one by one do not each cost a write of one message (under
+    /// backpressure that was a send and a wake-up per few records). Below
+    /// that, `max_in_flight` (a paced flow never fills the window, so its
+    /// latency is unchanged).
+    pub fn window(&self, max_in_flight: usize) -> usize {
+        let refill = (max_in_flight / 4).max(1);
+        if self.in_flight + refill > max_in_flight {
+            self.in_flight
+        } else {
+            max_in_flight
+        }
+    }
+
     /// True when something is waiting to be written.
     pub fn has_unsent(&self, max_in_flight: usize) -> bool {
         let Some(front) = self.entries.front() else {
@@ -454,6 +469,38 @@ mod tests {
         assert_eq!(q.ack(b, 400), AckMatch::Acked(250, 0));
         assert_eq!(q.ack(a, 500), AckMatch::Acked(400, 7_000));
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_full_window_reopens_once_a_quarter_is_acked() {
+        let mut q = Queue::new(16, 1 << 10);
+        let seqs: Vec<u64> = (0..10).map(|i| push(&mut q, &format!("m{i};"), true)).collect();
+        push(&mut q, "core;", false);
+        let mut out = Vec::new();
+        q.gather(&mut out, 1 << 20, q.window(8), 0);
+        assert_eq!((q.in_flight(), out.len()), (8, 24));
+        // 7 in flight: a write would carry one message; wait for the quarter.
+        q.ack(seqs[0], 1);
+        assert_eq!(q.window(8), 7);
+        assert!(!q.has_unsent(q.window(8)));
+        out.clear();
+        let g = q.gather(&mut out, 1 << 20, q.window(8), 2);
+        assert_eq!((g.fresh, out.len()), (0, 0));
+        q.ack(seqs[1], 3);
+        assert_eq!(q.window(8), 8);
+        assert!(q.has_unsent(q.window(8)));
+        out.clear();
+        let g = q.gather(&mut out, 1 << 20, q.window(8), 4);
+        assert_eq!(out, b"m8;m9;core;");
+        assert_eq!((g.fresh, g.core, q.in_flight()), (3, 1, 8));
+        // A window of 1 is never held back.
+        let mut one = Queue::new(4, 64);
+        let a = push(&mut one, "a;", true);
+        push(&mut one, "b;", true);
+        one.gather(&mut out, 1 << 20, one.window(1), 0);
+        assert_eq!(one.window(1), 1);
+        one.ack(a, 1);
+        assert!(one.has_unsent(one.window(1)));
     }
 
     #[test]
