@@ -7,6 +7,9 @@
 
 use std::collections::VecDeque;
 
+mod ring;
+use ring::Ring;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     /// Not written on the current connection.
@@ -23,8 +26,8 @@ pub enum State {
 #[derive(Debug, Clone, Copy)]
 pub struct Entry {
     pub seq: u64,
-    /// Virtual offset of the encoded bytes (see [`Queue::base`]).
-    off: u64,
+    /// Offset of the encoded bytes in the ring.
+    off: usize,
     len: u32,
     /// JetStream publish (expects an ack) vs core-NATS PUB.
     pub ack: bool,
@@ -57,10 +60,8 @@ pub enum AckMatch {
 }
 
 pub struct Queue {
-    /// Encoded messages; `buf[0]` is at virtual offset `base`. Virtual
-    /// offsets never move, so entries survive compaction unchanged.
-    buf: Vec<u8>,
-    base: u64,
+    /// Encoded messages, in entry order.
+    ring: Ring,
     entries: VecDeque<Entry>,
     next_seq: u64,
     /// Next sequence to consider for writing on the current connection.
@@ -69,14 +70,10 @@ pub struct Queue {
     live_bytes: usize,
 }
 
-/// Compact when at least this much dead space sits at the front.
-const COMPACT_MIN: usize = 1 << 20;
-
 impl Queue {
     pub fn new(entries_cap: usize, bytes_cap: usize) -> Self {
         Queue {
-            buf: Vec::with_capacity(bytes_cap),
-            base: 0,
+            ring: Ring::new(bytes_cap),
             entries: VecDeque::with_capacity(entries_cap),
             next_seq: 1,
             cursor: 1,
@@ -128,11 +125,13 @@ impl Queue {
     ) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let off = self.base + self.buf.len() as u64;
-        let before = self.buf.len();
-        encode(&mut self.buf, seq);
-        let written = self.buf.len() - before;
-        debug_assert_eq!(written, len);
+        let head = self.entries.front().map(|e| e.off);
+        let (off, written, moved) = self.ring.push(len, head, |buf| encode(buf, seq));
+        if let Some(m) = moved {
+            for e in self.entries.iter_mut() {
+                e.off = m.apply(e.off);
+            }
+        }
         self.entries.push_back(Entry {
             seq,
             off,
@@ -155,8 +154,7 @@ impl Queue {
     }
 
     fn bytes(&self, e: &Entry) -> &[u8] {
-        let start = (e.off - self.base) as usize;
-        &self.buf[start..start + e.len as usize]
+        self.ring.bytes(e.off, e.len as usize)
     }
 
     /// The in-flight limit to write under now: once the window is full, no
@@ -352,23 +350,7 @@ impl Queue {
             self.live_bytes -= e.len as usize;
             self.entries.pop_front();
         }
-        match self.entries.front() {
-            None => {
-                // Empty: restart at the beginning of the buffer (capacity kept).
-                self.base += self.buf.len() as u64;
-                self.buf.clear();
-            }
-            Some(e) => {
-                let dead = (e.off - self.base) as usize;
-                // Move the live tail down once the dead head is both large and
-                // more than half the buffer: amortized O(1) per byte.
-                if dead >= COMPACT_MIN && dead * 2 >= self.buf.len() {
-                    self.buf.copy_within(dead.., 0);
-                    self.buf.truncate(self.buf.len() - dead);
-                    self.base += dead as u64;
-                }
-            }
-        }
+        self.ring.released(self.entries.front().map(|e| e.off));
     }
 
     /// Encoded frames not yet acked (or, for core NATS, not yet written),
@@ -390,8 +372,7 @@ impl Queue {
             if !e.ack || e.state != State::Queued {
                 continue;
             }
-            let start = (e.off - self.base) as usize;
-            if skip(e.seq, e.written, &self.buf[start..start + e.len as usize]) {
+            if skip(e.seq, e.written, self.ring.bytes(e.off, e.len as usize)) {
                 self.entries[i].state = State::Done;
                 n += 1;
             }
@@ -405,8 +386,7 @@ impl Queue {
     /// Forgets everything (after [`Queue::undelivered_frames`] were saved elsewhere).
     pub fn clear(&mut self) {
         self.entries.clear();
-        self.base += self.buf.len() as u64;
-        self.buf.clear();
+        self.ring.clear();
         self.in_flight = 0;
         self.live_bytes = 0;
         self.cursor = self.next_seq;
@@ -572,13 +552,14 @@ mod tests {
     }
 
     #[test]
-    fn core_messages_done_after_write_and_compaction_keeps_bytes() {
+    fn core_messages_done_after_write_and_the_ring_keeps_bytes() {
         let mut q = Queue::new(4, 16);
         let big = "x".repeat(300_000);
         let mut seqs = Vec::new();
         for i in 0..10 {
             seqs.push(push(&mut q, &format!("{i}{big}"), i % 2 == 0));
         }
+        let cap = q.ring.capacity();
         let mut out = Vec::new();
         let g = q.gather(&mut out, usize::MAX, 100, 0);
         assert_eq!(g.core, 5);
@@ -588,11 +569,36 @@ mod tests {
                 q.ack(s, 1);
             }
         }
-        // 8 released (≥1 MiB dead at the front → compacted), 2 left intact.
+        // 8 released, 2 left intact.
         assert_eq!(q.len(), 2);
-        assert!(q.base > 0);
         assert_eq!(q.entry_bytes(seqs[8]).unwrap()[0], b'8');
         assert_eq!(q.entry_bytes(seqs[9]).unwrap()[0], b'9');
         assert_eq!(q.undelivered(), 1);
+        // New frames fill the buffer's end, then start again at its front,
+        // below the two live ones, without moving them.
+        let mut n = 10;
+        while !q.ring.wrapped() {
+            seqs.push(push(&mut q, &format!("{n}{big}"), true));
+            n += 1;
+        }
+        assert_eq!(q.ring.capacity(), cap);
+        // Outgrowing the buffer while wrapped moves every frame, once, in order.
+        while q.ring.capacity() == cap {
+            seqs.push(push(&mut q, &format!("{n}{big}"), true));
+            n += 1;
+        }
+        assert!(!q.ring.wrapped());
+        assert_eq!(q.len(), n - 8);
+        for (i, &s) in seqs.iter().enumerate().skip(8) {
+            let b = q.entry_bytes(s).unwrap();
+            assert_eq!(b.len(), 300_000 + i.to_string().len());
+            assert!(b.starts_with(i.to_string().as_bytes()), "frame {i}");
+        }
+        let mut out = Vec::new();
+        q.gather(&mut out, usize::MAX, 1 << 20, 2);
+        // Frames 8 (sent, unacked) and 9 (core, written) are not written again.
+        let want: String = (10..n).map(|i| format!("{i}{big}")).collect();
+        assert_eq!(out.len(), want.len());
+        assert!(out == want.as_bytes());
     }
 }
