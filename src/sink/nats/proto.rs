@@ -94,6 +94,23 @@ pub fn parse_op(buf: &[u8], max_payload: usize) -> Result<Option<(Op<'_>, usize)
         None => (line, &line[line.len()..]),
     };
     let verb_is = |v: &[u8]| verb.eq_ignore_ascii_case(v);
+    // MSG first: under load nearly every op is a PubAck.
+    let msg = verb_is(b"MSG");
+    let hmsg = !msg && verb_is(b"HMSG");
+    if !msg && !hmsg {
+        return control_op(verb, rest, line, after_line);
+    }
+    msg_op(buf, hmsg, rest, line, after_line, max_payload)
+}
+
+/// A verb other than MSG and HMSG.
+fn control_op<'a>(
+    verb: &[u8],
+    rest: &'a [u8],
+    line: &[u8],
+    after_line: usize,
+) -> Result<Option<(Op<'a>, usize)>, ProtoError> {
+    let verb_is = |v: &[u8]| verb.eq_ignore_ascii_case(v);
     if verb_is(b"PING") {
         return Ok(Some((Op::Ping, after_line)));
     }
@@ -109,10 +126,18 @@ pub fn parse_op(buf: &[u8], max_payload: usize) -> Result<Option<(Op<'_>, usize)
     if verb_is(b"INFO") {
         return Ok(Some((Op::Info(trim(rest)), after_line)));
     }
-    let hmsg = verb_is(b"HMSG");
-    if !hmsg && !verb_is(b"MSG") {
-        return Err(perr("unknown operation", line));
-    }
+    Err(perr("unknown operation", line))
+}
+
+/// MSG or HMSG: its arguments and body (None until the whole body is in `buf`).
+fn msg_op<'a>(
+    buf: &'a [u8],
+    hmsg: bool,
+    rest: &'a [u8],
+    line: &[u8],
+    after_line: usize,
+    max_payload: usize,
+) -> Result<Option<(Op<'a>, usize)>, ProtoError> {
     // Up to 6 fields: subject sid [reply] [hdr_len] total_len.
     let mut f: [&[u8]; 6] = [&[]; 6];
     let mut n = 0;
