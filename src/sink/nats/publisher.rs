@@ -6,7 +6,7 @@
 //! (ack timeout, our own PINGs). Any error ends the connection; unacked
 //! messages are then resent on the next one, deduplicated by the server
 //! through `Nats-Msg-Id` and, past its window, by [`super::resend`]. What
-//! the inbox receives (acks, "no responders") is handled in [`inbox`].
+//! the inbox receives (acks, "no responders") and the reader are in [`inbox`].
 
 use super::config::{NatsSinkConfig, ServerAddr};
 use super::conn::{self, ConnError, HandshakeParams, ReadBuf};
@@ -592,68 +592,6 @@ impl Publisher {
                 }
             }
             glommio::yield_if_needed().await;
-        }
-    }
-
-    async fn reader<R: AsyncRead + Unpin>(
-        &self,
-        from: &ServerAddr,
-        rd: &mut R,
-        rbuf: &mut ReadBuf,
-        max_payload: usize,
-        ctl: &SessionCtl,
-    ) -> Result<std::convert::Infallible, ConnError> {
-        let limit = conn::read_limit(max_payload);
-        loop {
-            let mut acks = false;
-            // One clock read for all acks of one read: they all arrived by then.
-            let mut now = None;
-            while let Some((op, used)) = proto::parse_op(rbuf.data(), max_payload)? {
-                match op {
-                    Op::Msg {
-                        subject,
-                        headers,
-                        payload,
-                        ..
-                    } => {
-                        let at = *now.get_or_insert_with(|| self.ack_clock());
-                        self.on_msg(subject, headers, payload, at)?;
-                        acks = true;
-                    }
-                    Op::Ping => {
-                        ctl.pongs_due.set(ctl.pongs_due.get() + 1);
-                        self.wake_writer.notify();
-                    }
-                    Op::Pong => ctl.pings_out.set(0),
-                    Op::Ok => {}
-                    Op::Info(json) => {
-                        // Cluster topology updates: nodes joining after we
-                        // connected become failover targets too.
-                        if let Ok(i) = proto::parse_info(json) {
-                            if let Some(m) = i.max_payload {
-                                self.max_payload.set((m as usize).min(max_payload));
-                            }
-                            self.learn_servers(from, &i.connect_urls);
-                        }
-                    }
-                    Op::Err(e) => {
-                        self.stats.errors.inc();
-                        return Err(ConnError::Server(String::from_utf8_lossy(e).into_owned()));
-                    }
-                }
-                rbuf.consume(used);
-            }
-            if acks {
-                let q = self.queue.borrow();
-                self.update_gauges(&q);
-                if q.is_empty() {
-                    self.drained.notify();
-                }
-                if q.has_unsent(q.window(self.cfg.max_in_flight)) {
-                    self.wake_writer.notify();
-                }
-            }
-            rbuf.fill(rd, limit).await?;
         }
     }
 

@@ -1,6 +1,6 @@
-//! What arrives on the publisher's inbox: PubAcks (matched to the queue),
-//! error acks, and "no responders" answers (the message is parked and
-//! written again, or set aside after too many).
+//! The connection's reader and what arrives on the publisher's inbox:
+//! PubAcks (matched to the queue), error acks, and "no responders" answers
+//! (the message is parked and written again, or set aside after too many).
 
 use super::*;
 
@@ -11,6 +11,9 @@ const NO_RESPONDERS_TRIES: u8 = 20;
 const NO_RESPONDERS_RETRY: Duration = Duration::from_millis(500);
 /// JetStream "message size exceeds maximum allowed".
 const ERR_MSG_TOO_LARGE: u32 = 10054;
+
+/// Pause before reading more acks while the in-flight window is full.
+const ACK_READ_PAUSE: Duration = Duration::from_millis(1);
 
 /// A message answered "no responders" ([`Publisher::no_responders`]).
 pub(super) struct Parked {
@@ -23,6 +26,79 @@ pub(super) struct Parked {
 }
 
 impl Publisher {
+    /// The connection's reader: parses acks and server ops from one reused
+    /// buffer.
+    pub(super) async fn reader<R: AsyncRead + Unpin>(
+        &self,
+        from: &ServerAddr,
+        rd: &mut R,
+        rbuf: &mut ReadBuf,
+        max_payload: usize,
+        ctl: &SessionCtl,
+    ) -> Result<std::convert::Infallible, ConnError> {
+        let limit = conn::read_limit(max_payload);
+        loop {
+            let mut acks = false;
+            // One clock read for all acks of one read: they all arrived by then.
+            let mut now = None;
+            while let Some((op, used)) = proto::parse_op(rbuf.data(), max_payload)? {
+                match op {
+                    Op::Msg {
+                        subject,
+                        headers,
+                        payload,
+                        ..
+                    } => {
+                        let at = *now.get_or_insert_with(|| self.ack_clock());
+                        self.on_msg(subject, headers, payload, at)?;
+                        acks = true;
+                    }
+                    Op::Ping => {
+                        ctl.pongs_due.set(ctl.pongs_due.get() + 1);
+                        self.wake_writer.notify();
+                    }
+                    Op::Pong => ctl.pings_out.set(0),
+                    Op::Ok => {}
+                    Op::Info(json) => {
+                        // Cluster topology updates: nodes joining after we
+                        // connected become failover targets too.
+                        if let Ok(i) = proto::parse_info(json) {
+                            if let Some(m) = i.max_payload {
+                                self.max_payload.set((m as usize).min(max_payload));
+                            }
+                            self.learn_servers(from, &i.connect_urls);
+                        }
+                    }
+                    Op::Err(e) => {
+                        self.stats.errors.inc();
+                        return Err(ConnError::Server(String::from_utf8_lossy(e).into_owned()));
+                    }
+                }
+                rbuf.consume(used);
+            }
+            let mut held = false;
+            if acks {
+                let q = self.queue.borrow();
+                self.update_gauges(&q);
+                if q.is_empty() {
+                    self.drained.notify();
+                }
+                let window = q.window(self.cfg.max_in_flight);
+                if q.has_unsent(window) {
+                    self.wake_writer.notify();
+                }
+                held = window < self.cfg.max_in_flight;
+            }
+            if held {
+                // The window is full and the writer waits for a quarter of
+                // it: let acks gather in the socket instead of waking for
+                // every few (each wake-up and read costs more than the acks).
+                glommio::timer::sleep(ACK_READ_PAUSE).await;
+            }
+            rbuf.fill(rd, limit).await?;
+        }
+    }
+
     /// An inbox message: a PubAck, an error PubAck, or a status (503: no
     /// stream listens on the subject). Errors end the connection so the
     /// message is retried after a backoff (and a stream create) instead of
