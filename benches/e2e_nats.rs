@@ -11,7 +11,9 @@
 //!
 //! Environment: `E2E_TRADES` (per symbol, default 200000), `E2E_SYMBOLS` (default 5),
 //! `E2E_PACED_RATE` (per symbol, default 4000), `E2E_PACED_SECS` (default 5),
-//! `E2E_ROUNDS` (default 1; odd rounds reverse the order).
+//! `E2E_ROUNDS` (default 1; odd rounds reverse the order), `E2E_TARGETS`
+//! (comma-separated subset of `file,js,core`, default all three; the ratio
+//! lines need `file`).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -379,6 +381,16 @@ fn ratios(what: &str, file: f64, js: f64, core: f64) {
     );
 }
 
+/// Whether `E2E_TARGETS` (default: all) lists `t`.
+fn wanted(t: Target) -> bool {
+    let name = match t {
+        Target::File => "file",
+        Target::JetStream => "js",
+        Target::Core => "core",
+    };
+    std::env::var("E2E_TARGETS").map_or(true, |v| v.split(',').any(|x| x.trim() == name))
+}
+
 fn main() {
     let per_symbol = env_u64("E2E_TRADES", 200_000);
     let nsym = env_u64("E2E_SYMBOLS", 5).clamp(1, 8) as usize;
@@ -388,16 +400,19 @@ fn main() {
     // Rounds alternate the order (file first, then last) against drift on
     // a shared machine.
     for round in 0..env_u64("E2E_ROUNDS", 1) {
-        let mut order = [Target::File, Target::JetStream, Target::Core];
+        let mut order: Vec<Target> = [Target::File, Target::JetStream, Target::Core]
+            .into_iter()
+            .filter(|t| wanted(*t))
+            .collect();
         if round % 2 == 1 {
             order.reverse();
         }
         let mut full = [0.0; 3];
         let mut pace = [0.0; 3];
-        for t in order {
+        for &t in &order {
             full[t as usize] = scenario(t, per_symbol, nsym);
         }
-        for t in order {
+        for &t in &order {
             pace[t as usize] = paced(t, rate, nsym, secs);
         }
         ratios(
