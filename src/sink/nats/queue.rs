@@ -454,7 +454,9 @@ mod tests {
     #[test]
     fn a_full_window_reopens_once_a_quarter_is_acked() {
         let mut q = Queue::new(16, 1 << 10);
-        let seqs: Vec<u64> = (0..10).map(|i| push(&mut q, &format!("m{i};"), true)).collect();
+        let seqs: Vec<u64> = (0..10)
+            .map(|i| push(&mut q, &format!("m{i};"), true))
+            .collect();
         push(&mut q, "core;", false);
         let mut out = Vec::new();
         q.gather(&mut out, 1 << 20, q.window(8), 0);

@@ -16,10 +16,7 @@ pub fn receive_ts_ns(payload: &[u8]) -> Option<u64> {
     if let Some(at) = head.len().checked_sub(19) {
         let num = &head[at..];
         if head[..at].ends_with(KEY) && num.iter().all(u8::is_ascii_digit) {
-            return Some(
-                num.iter()
-                    .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')),
-            );
+            return Some(num.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')));
         }
     }
     // u64::MAX has 20 digits: look no further back than that.
@@ -47,7 +44,8 @@ mod tests {
 
     #[test]
     fn reads_the_stamp_from_the_tail_only() {
-        let rec = br#"{"price":"1.5","receive_ts_ns":1764950400123456789,"data_source":"marketprism"}"#;
+        let rec =
+            br#"{"price":"1.5","receive_ts_ns":1764950400123456789,"data_source":"marketprism"}"#;
         assert_eq!(receive_ts_ns(rec), Some(1_764_950_400_123_456_789));
         assert_eq!(
             receive_ts_ns(br#"{"receive_ts_ns":7,"data_source":"marketprism"}"#),
