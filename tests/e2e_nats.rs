@@ -74,6 +74,12 @@ fn every_record_exactly_once_in_jetstream() {
         "one connection per core"
     );
     assert!(metric_sum(&m, "marketprism_nats_publish_ack_seconds_count", &[]) as u64 >= total);
+    // Every acked record timed from its receive_ts_ns, on the same clock
+    // (a mixed-up clock would put the mean decades off, not under the wait).
+    let f = "marketprism_nats_receive_ack_seconds";
+    assert_eq!(metric_sum(&m, &format!("{f}_count"), &[]) as u64, total);
+    let mean = metric_sum(&m, &format!("{f}_sum"), &[]) / total as f64;
+    assert!(mean > 0.0 && mean < 90.0, "mean receive→acked {mean} s");
     assert_eq!(stream_messages(mp, STREAM), total);
     assert_eq!(
         collector
