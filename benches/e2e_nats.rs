@@ -155,7 +155,11 @@ fn scenario(t: Target, per_symbol: u64, nsym: usize) -> f64 {
             break;
         }
         assert!(Instant::now() < end, "timed out");
-        std::thread::sleep(Duration::from_millis(5));
+        // Each scrape costs the collector CPU: poll at 1 % of the elapsed span
+        // (at least 5 ms), so the span stays within about 1 % and the scrapes'
+        // share does not grow with a slow target's longer run.
+        let since = first.as_ref().map_or(Duration::ZERO, |f| f.0.elapsed());
+        std::thread::sleep((since / 100).max(Duration::from_millis(5)));
     }
     let (t0, c0, m0, d0) = first.unwrap_or((Instant::now(), cpus(), MachineCpu::now(), 0));
     let span = t0.elapsed().as_secs_f64().max(1e-9);
