@@ -329,7 +329,13 @@ mod tests {
     #[test]
     fn each_value_lands_in_the_first_bucket_whose_bound_holds_it() {
         let mut checked = 0;
-        for bounds in [LATENCY_BOUNDS_NS, PARSE_BOUNDS_NS, BATCH_BOUNDS, &[7][..], &[][..]] {
+        for bounds in [
+            LATENCY_BOUNDS_NS,
+            PARSE_BOUNDS_NS,
+            BATCH_BOUNDS,
+            &[7][..],
+            &[][..],
+        ] {
             let mut values = vec![0, 1, u64::MAX];
             for &b in bounds {
                 values.extend([b - 1, b, b + 1]);

@@ -2,9 +2,9 @@
 //! instrument list (never by guessing at suffixes) and shared read-only by the
 //! cores (each core gets its own clone: no cross-core reads on the hot path).
 
+use super::sym::{Sym, SymKey};
 use crate::model::{DataType, DataTypeSet};
 use rust_decimal::Decimal;
-use super::sym::{Sym, SymKey};
 use rustc_hash::FxHashMap;
 
 /// One listed instrument.
@@ -96,7 +96,9 @@ impl InstrumentMap {
     /// Normalized symbol for a native one (hot path: a hash lookup, no allocation).
     #[inline]
     pub fn normalize(&self, native: &str) -> Option<&str> {
-        self.by_native.get(Sym::of(native)).map(|i| i.normalized.as_str())
+        self.by_native
+            .get(Sym::of(native))
+            .map(|i| i.normalized.as_str())
     }
 
     /// Every instrument (any order).

@@ -137,7 +137,14 @@ mod tests {
     #[test]
     fn a_map_finds_its_keys_by_str() {
         let mut m: FxHashMap<SymKey, u32> = FxHashMap::default();
-        let names = ["BTCUSDT", "ETHUSDT", "BTC-USDT-SWAP", "X", "ABC", "BTCUSDTXYZ12345678"];
+        let names = [
+            "BTCUSDT",
+            "ETHUSDT",
+            "BTC-USDT-SWAP",
+            "X",
+            "ABC",
+            "BTCUSDTXYZ12345678",
+        ];
         for (i, s) in names.iter().enumerate() {
             m.insert(SymKey::new(s), i as u32);
         }
