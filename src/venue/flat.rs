@@ -83,7 +83,7 @@ pub(crate) fn trailing_digits_value(w: u64, n: usize) -> Option<u64> {
         return None;
     }
     // Masked before subtracting: no borrow from the bytes before.
-    Some(eight_values((w & keep) - (LO * u64::from(b'0') & keep)))
+    Some(eight_values((w & keep) - ((LO * u64::from(b'0')) & keep)))
 }
 
 /// Eight digit values (0..=9, the first in the lowest byte) as a number:

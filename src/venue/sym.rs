@@ -150,7 +150,9 @@ mod tests {
         }
         for (i, s) in names.iter().enumerate() {
             assert_eq!(m.get(Sym::of(s)), Some(&(i as u32)));
-            assert_eq!(m.get(Sym::of(&s.to_string())).copied(), Some(i as u32));
+            // Another copy of the text finds it too.
+            let copy = String::from(*s);
+            assert_eq!(m.get(Sym::of(copy.as_str())).copied(), Some(i as u32));
         }
         assert_eq!(m.get(Sym::of("BTCUSDX")), None);
         assert_eq!(m.get(Sym::of("")), None);
