@@ -34,23 +34,13 @@ fn special_bytes(w: u64) -> u64 {
     quote | backslash | control
 }
 
-/// Powers of ten up to 10⁸.
-pub(crate) const POW10: [u64; 9] = [
-    1,
-    10,
-    100,
-    1_000,
-    10_000,
-    100_000,
-    1_000_000,
-    10_000_000,
-    100_000_000,
-];
+/// Powers of ten below 10⁸.
+const POW10: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
 
 /// How many of the eight bytes of `w` (little-endian: the first byte
 /// lowest) are ASCII digits before the first byte that is not (0..=8).
 #[inline]
-pub(crate) fn leading_digits(w: u64) -> usize {
+fn leading_digits(w: u64) -> usize {
     // After `^ '0'` a digit byte is 0..=9: a high nibble or a carry out of
     // `+ 6` flags the others. Carries only move upwards and only out of an
     // already flagged byte, so the lowest flag is always a true one.
@@ -61,29 +51,13 @@ pub(crate) fn leading_digits(w: u64) -> usize {
 
 /// The value of the first `n` (0..=8) bytes of `w`, all ASCII digits.
 #[inline]
-pub(crate) fn digits_value(w: u64, n: usize) -> u64 {
+fn digits_value(w: u64, n: usize) -> u64 {
     if n == 0 {
         return 0;
     }
     // Digit values, the first `n` moved to the top so the bytes below are
     // leading zeros (borrows from the other bytes only move upwards, out).
     eight_values(w.wrapping_sub(LO * u64::from(b'0')) << (8 * (8 - n)))
-}
-
-/// The value of the last `n` (1..=8) bytes of `w`, or `None` unless all of
-/// them are ASCII digits (the bytes before them may be anything).
-#[inline]
-pub(crate) fn trailing_digits_value(w: u64, n: usize) -> Option<u64> {
-    let keep = u64::MAX << (8 * (8 - n.clamp(1, 8)));
-    // Flags as in `leading_digits`: a carry can only add a false flag (then
-    // the caller reads the text another way), never hide one.
-    let t = w ^ (LO * u64::from(b'0'));
-    let m = (t & (LO * 0xF0)) | (t.wrapping_add(LO * 0x06) & (LO * 0x10));
-    if m & keep != 0 {
-        return None;
-    }
-    // Masked before subtracting: no borrow from the bytes before.
-    Some(eight_values((w & keep) - ((LO * u64::from(b'0')) & keep)))
 }
 
 /// Eight digit values (0..=9, the first in the lowest byte) as a number:

@@ -71,9 +71,6 @@ fn plain_decimal(b: &[u8]) -> Option<Decimal> {
     if b.len() > 20 {
         return None;
     }
-    if let Some(d) = point_decimal_words(b) {
-        return Some(d);
-    }
     let mut m: u64 = 0;
     let mut point = None;
     for (i, &c) in b.iter().enumerate() {
@@ -95,38 +92,6 @@ fn plain_decimal(b: &[u8]) -> Option<Decimal> {
         0,
         false,
         scale,
-    ))
-}
-
-/// 8 to 16 bytes of 1–7 digits, a point and 1–8 digits (prices and
-/// quantities as venues write them, `64000.10000000`) read as two words,
-/// eight digits at a time instead of a multiply-add chain per byte;
-/// anything else is `None` (the byte loop reads it).
-#[inline]
-fn point_decimal_words(b: &[u8]) -> Option<Decimal> {
-    use crate::venue::flat::{digits_value, leading_digits, trailing_digits_value, POW10};
-    let n = b.len();
-    if !(8..=16).contains(&n) {
-        return None;
-    }
-    let w0 = u64::from_le_bytes(<[u8; 8]>::try_from(&b[..8]).ok()?);
-    let w1 = u64::from_le_bytes(<[u8; 8]>::try_from(&b[n - 8..]).ok()?);
-    let p = leading_digits(w0);
-    if p == 0 || p == 8 || b[p] != b'.' {
-        return None;
-    }
-    let frac_len = n - p - 1;
-    if !(1..=8).contains(&frac_len) {
-        return None;
-    }
-    let frac = trailing_digits_value(w1, frac_len)?;
-    let m = digits_value(w0, p) * POW10[frac_len] + frac;
-    Some(Decimal::from_parts(
-        m as u32,
-        (m >> 32) as u32,
-        0,
-        false,
-        frac_len as u32,
     ))
 }
 
