@@ -96,19 +96,21 @@ fn put(out: &mut Vec<u8>, at: usize, src: &[u8]) {
 
 /// Appends `n` with a decimal point `scale` (at most 28) digits from the
 /// right (`0.` and zeros in front when `n` has no more digits than that; no
-/// point for 0). The digits go out as [`Blocks`], like integers; the point
-/// is made by moving the fraction one byte right with one fixed 32-byte
-/// move (a variable-length copy is a `memmove` call per number).
+/// point for 0). Up to 19 fraction digits (every `u64` mantissa's point
+/// within its digits) the number is split at the point by a constant
+/// division and both parts go out as digit blocks (moving the just-written
+/// fraction one byte right to make room for the point read back fresh
+/// stores: a stall per decimal).
 #[inline]
 fn push_scaled(out: &mut Vec<u8>, n: u64, scale: usize) {
     let scale = scale.min(28);
-    let b = Blocks::of(n);
     if scale == 0 {
-        b.put(out, b.digits);
+        push_u64(out, n);
         return;
     }
-    if b.digits <= scale {
-        // `0.` and the zeros in front, then the digits.
+    let Some((int, frac)) = split_at_point(n, scale) else {
+        // Every digit is in the fraction: `0.`, the zeros in front, the digits.
+        let b = Blocks::of(n);
         out.reserve(2 + 32);
         out.extend_from_slice(b"0.");
         put(out, 0, &[b'0'; 32]);
@@ -116,22 +118,77 @@ fn push_scaled(out: &mut Vec<u8>, n: u64, scale: usize) {
         unsafe { out.set_len(out.len() + scale - b.digits) };
         b.put(out, b.digits);
         return;
+    };
+    push_u64(out, int);
+    out.push(b'.');
+    push_fixed(out, frac, scale);
+}
+
+/// `(n / 10^scale, n % 10^scale)` for `scale` 1..=19, by constants (a
+/// branch on the scale, which a venue keeps, instead of a division).
+#[inline(always)]
+fn split_at_point(n: u64, scale: usize) -> Option<(u64, u64)> {
+    macro_rules! by {
+        ($p:expr) => {
+            Some((n / $p, n % $p))
+        };
     }
-    out.reserve(b.digits + 1 + 32);
-    b.put(out, b.digits);
-    let frac_at = out.len() - scale;
-    // The fraction and the spare bytes after it (reserved above, maybe
-    // uninitialized: hence `MaybeUninit`) move one byte right as a whole.
-    let mut frac = std::mem::MaybeUninit::<[u8; 32]>::uninit();
-    let base = out.as_mut_ptr();
-    // SAFETY: `frac_at + 1 + 32` <= length + 33 - scale, within the
-    // `digits + 1 + 32` bytes reserved from the old length on.
-    unsafe {
-        std::ptr::copy_nonoverlapping(base.add(frac_at), frac.as_mut_ptr().cast::<u8>(), 32);
-        std::ptr::copy_nonoverlapping(frac.as_ptr().cast::<u8>(), base.add(frac_at + 1), 32);
-        *base.add(frac_at) = b'.';
-        out.set_len(out.len() + 1);
+    match scale {
+        1 => by!(10),
+        2 => by!(100),
+        3 => by!(1_000),
+        4 => by!(10_000),
+        5 => by!(100_000),
+        6 => by!(1_000_000),
+        7 => by!(10_000_000),
+        8 => by!(100_000_000),
+        9 => by!(1_000_000_000),
+        10 => by!(10_000_000_000),
+        11 => by!(100_000_000_000),
+        12 => by!(1_000_000_000_000),
+        13 => by!(10_000_000_000_000),
+        14 => by!(100_000_000_000_000),
+        15 => by!(1_000_000_000_000_000),
+        16 => by!(10_000_000_000_000_000),
+        17 => by!(100_000_000_000_000_000),
+        18 => by!(1_000_000_000_000_000_000),
+        19 => by!(10_000_000_000_000_000_000),
+        _ => None,
     }
+}
+
+/// `v` (< 10^`width`) as exactly `width` (1..=19) digits, zeros in front.
+#[inline]
+fn push_fixed(out: &mut Vec<u8>, v: u64, width: usize) {
+    out.reserve(24);
+    let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+    let store = |at: usize, w: u64| {
+        // SAFETY: at most three 8-byte stores ending at byte 24 of the 24
+        // reserved.
+        unsafe {
+            dst.add(at)
+                .cast::<[u8; 8]>()
+                .write_unaligned(w.to_le_bytes())
+        }
+    };
+    // The block holding the first digits is shifted so the digits beyond
+    // `width` fall off; the others are whole.
+    let lead = |w: u64, k: usize| w >> (8 * (8 - k));
+    if width <= 8 {
+        store(0, lead(eight_digits(v as u32), width));
+    } else if width <= 16 {
+        let k = width - 8;
+        store(0, lead(eight_digits((v / 100_000_000) as u32), k));
+        store(k, eight_digits((v % 100_000_000) as u32));
+    } else {
+        let k = width - 16;
+        let top = v / 100_000_000;
+        store(0, lead(eight_digits((top / 100_000_000) as u32), k));
+        store(k, eight_digits((top % 100_000_000) as u32));
+        store(k + 8, eight_digits((v % 100_000_000) as u32));
+    }
+    // SAFETY: the stores wrote `width` digits from the old length on.
+    unsafe { out.set_len(out.len() + width.min(19)) };
 }
 
 /// Decimal digits of `n` without going through `fmt` machinery.

@@ -23,6 +23,7 @@
 
 use crate::batch::{Record, Trade};
 use crate::model::{DataType, VenueId};
+use crate::venue::sym::{Sym, SymKey};
 use rustc_hash::FxHashMap;
 
 /// How a record orders its stream.
@@ -114,7 +115,7 @@ impl std::fmt::Display for GapIds {
 #[derive(Default)]
 pub struct Continuity {
     /// `[venue][data type]`: raw symbol → last kept record.
-    marks: Vec<Vec<FxHashMap<Box<str>, Mark>>>,
+    marks: Vec<Vec<FxHashMap<SymKey, Mark>>>,
     /// Connections (by epoch) currently up.
     live: Vec<u32>,
     /// (retired, replacement) pairs of rotations: a retired connection is
@@ -199,7 +200,7 @@ impl Continuity {
         // The common case, in one lookup: the stream's last record came on
         // this same connection, so this one is kept (the full rules below
         // give `Keep` too).
-        if let Some(mm) = self.marks[vi][di].get_mut(raw_symbol) {
+        if let Some(mm) = self.marks[vi][di].get_mut(Sym::of(raw_symbol)) {
             if mm.conn == conn {
                 mm.seen_ns = now_ns;
                 mm.key = k;
@@ -207,10 +208,10 @@ impl Continuity {
                 return Verdict::Keep;
             }
         }
-        let Some(m) = self.marks[vi][di].get(raw_symbol).copied() else {
+        let Some(m) = self.marks[vi][di].get(Sym::of(raw_symbol)).copied() else {
             // First record of the stream on this core: a one-time allocation.
             self.marks[vi][di].insert(
-                raw_symbol.into(),
+                SymKey::new(raw_symbol),
                 Mark {
                     key: k,
                     conn,
@@ -224,7 +225,7 @@ impl Continuity {
         if shadow && m.conn != conn && m.joined != conn {
             if k <= m.key {
                 // Behind the old connection: from here on the two overlap.
-                if let Some(mm) = self.marks[vi][di].get_mut(raw_symbol) {
+                if let Some(mm) = self.marks[vi][di].get_mut(Sym::of(raw_symbol)) {
                     mm.joined = conn;
                     mm.seen_ns = now_ns;
                 }
@@ -262,7 +263,7 @@ impl Continuity {
                 _ => Verdict::Keep,
             }
         };
-        if let Some(mm) = self.marks[vi][di].get_mut(raw_symbol) {
+        if let Some(mm) = self.marks[vi][di].get_mut(Sym::of(raw_symbol)) {
             mm.seen_ns = now_ns;
             if verdict != Verdict::Duplicate {
                 mm.key = k;
@@ -280,7 +281,7 @@ impl Continuity {
         self.marks
             .get(venue.index())?
             .get(dt.index())?
-            .get(raw_symbol)
+            .get(Sym::of(raw_symbol))
     }
 
     /// Receive time (ns) of the stream's last record; 0: none yet.
@@ -303,7 +304,7 @@ impl Continuity {
         let seen_ns = self.last_seen_ns(venue, dt, raw_symbol);
         // Epochs start at 1: 0 is never a live connection.
         self.marks[vi][di].insert(
-            raw_symbol.into(),
+            SymKey::new(raw_symbol),
             Mark {
                 key,
                 conn: 0,
@@ -323,7 +324,7 @@ impl Continuity {
             .marks
             .get_mut(venue.index())
             .and_then(|v| v.get_mut(dt.index()))
-            .and_then(|d| d.get_mut(raw_symbol))
+            .and_then(|d| d.get_mut(Sym::of(raw_symbol)))
         {
             // Epochs start at 1: 0 is never a live connection.
             m.conn = 0;

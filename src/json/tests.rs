@@ -134,6 +134,36 @@ fn decimals_print_like_display() {
         push_decimal(&mut o, &d);
         assert_eq!(String::from_utf8(o).unwrap(), d.to_string());
     }
+    // Every mantissa length against every scale, at the edges of each
+    // length (the point before, inside and after the digits), with text
+    // already in the buffer.
+    let mut checked = 0;
+    for digits in 1..=20u32 {
+        let lo = if digits == 1 {
+            0
+        } else {
+            10u64.pow(digits - 1)
+        };
+        let hi = if digits == 20 {
+            u64::MAX
+        } else {
+            10u64.pow(digits) - 1
+        };
+        for m in [lo, lo + 1, lo + (hi - lo) / 3, hi] {
+            for scale in 0..=28 {
+                let d = Decimal::from_i128_with_scale(i128::from(m), scale);
+                let mut o = b"x".to_vec();
+                push_decimal(&mut o, &d);
+                assert_eq!(
+                    String::from_utf8(o).unwrap(),
+                    format!("x{d}"),
+                    "{m} scale {scale}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 20 * 4 * 29);
 }
 
 #[test]

@@ -111,7 +111,14 @@ impl LocalHistogram {
 
     #[inline]
     pub fn observe(&self, v: u64) {
-        let i = self.bounds.partition_point(|&b| b < v);
+        // The first buckets one by one (a parse time lands there, on
+        // branches that predict), the rest by binary search: as a search
+        // from the start, each step waited on the last, per frame.
+        let head = self.bounds.len().min(4);
+        let i = match self.bounds[..head].iter().position(|&b| b >= v) {
+            Some(i) => i,
+            None => head + self.bounds[head..].partition_point(|&b| b < v),
+        };
         let b = &self.buckets[i];
         b.store(b.load(Relaxed) + 1, Relaxed);
         self.sum

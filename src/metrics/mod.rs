@@ -327,6 +327,34 @@ mod tests {
     }
 
     #[test]
+    fn each_value_lands_in_the_first_bucket_whose_bound_holds_it() {
+        let mut checked = 0;
+        for bounds in [
+            LATENCY_BOUNDS_NS,
+            PARSE_BOUNDS_NS,
+            BATCH_BOUNDS,
+            &[7][..],
+            &[][..],
+        ] {
+            let mut values = vec![0, 1, u64::MAX];
+            for &b in bounds {
+                values.extend([b - 1, b, b + 1]);
+            }
+            for v in values {
+                let h = LocalHistogram::new(bounds, 1.0);
+                h.observe(v);
+                let (_, _, buckets) = h.snapshot();
+                let want = bounds.iter().position(|&b| v <= b).unwrap_or(bounds.len());
+                let got: Vec<usize> = (0..buckets.len()).filter(|&i| buckets[i].1 == 1).collect();
+                assert_eq!(got, vec![want], "{v} in {bounds:?}");
+                checked += 1;
+            }
+        }
+        let edges = 3 * (LATENCY_BOUNDS_NS.len() + PARSE_BOUNDS_NS.len() + BATCH_BOUNDS.len() + 1);
+        assert_eq!(checked, edges + 5 * 3);
+    }
+
+    #[test]
     fn renders_openmetrics_with_prefix_and_labels() {
         let c = Arc::new(CoreStats::new(1, 3));
         c.venue(VenueId::BinanceSpot).frames_received[0].add(5);

@@ -2,6 +2,7 @@
 //! instrument list (never by guessing at suffixes) and shared read-only by the
 //! cores (each core gets its own clone: no cross-core reads on the hot path).
 
+use super::sym::{Sym, SymKey};
 use crate::model::{DataType, DataTypeSet};
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
@@ -44,7 +45,7 @@ impl Instrument {
 /// Lookup table keyed by native symbol (upper-case as the venue sends it).
 #[derive(Debug, Clone, Default)]
 pub struct InstrumentMap {
-    by_native: FxHashMap<Box<str>, Instrument>,
+    by_native: FxHashMap<SymKey, Instrument>,
 }
 
 impl InstrumentMap {
@@ -67,7 +68,7 @@ impl InstrumentMap {
             quote.to_ascii_uppercase()
         );
         self.by_native.insert(
-            native.into(),
+            SymKey::new(native),
             Instrument {
                 native: native.to_string(),
                 normalized,
@@ -82,20 +83,22 @@ impl InstrumentMap {
 
     /// Marks what is collected of `native` (no-op if it is not listed).
     pub fn set_wanted(&mut self, native: &str, wanted: DataTypeSet) {
-        if let Some(i) = self.by_native.get_mut(native) {
+        if let Some(i) = self.by_native.get_mut(Sym::of(native)) {
             i.wanted = wanted;
         }
     }
 
     #[inline]
     pub fn get(&self, native: &str) -> Option<&Instrument> {
-        self.by_native.get(native)
+        self.by_native.get(Sym::of(native))
     }
 
     /// Normalized symbol for a native one (hot path: a hash lookup, no allocation).
     #[inline]
     pub fn normalize(&self, native: &str) -> Option<&str> {
-        self.by_native.get(native).map(|i| i.normalized.as_str())
+        self.by_native
+            .get(Sym::of(native))
+            .map(|i| i.normalized.as_str())
     }
 
     /// Every instrument (any order).
@@ -114,7 +117,7 @@ impl InstrumentMap {
     /// Keeps only the given native symbols (a core needs just its own).
     pub fn retain(&mut self, keep: &[String]) {
         self.by_native
-            .retain(|k, _| keep.iter().any(|s| s.as_str() == &**k));
+            .retain(|k, _| keep.iter().any(|s| s.as_str() == k.as_str()));
     }
 }
 

@@ -207,6 +207,48 @@ mod tests {
     /// The one-pass reader gives exactly `from_str_exact`'s value and scale
     /// (trailing zeros kept), and leaves everything else to it.
     #[test]
+    fn every_point_position_and_odd_byte_reads_as_rust_decimal_reads_it() {
+        let mut checked = 0;
+        for int_len in 0..=9usize {
+            for frac_len in 0..=10usize {
+                let int: String = (0..int_len)
+                    .map(|k| char::from(b'1' + (k % 9) as u8))
+                    .collect();
+                let frac: String = (0..frac_len)
+                    .map(|k| char::from(b'9' - (k % 10) as u8))
+                    .collect();
+                let text = if frac_len == 0 {
+                    int.clone()
+                } else {
+                    format!("{int}.{frac}")
+                };
+                let mut cases = vec![text.clone(), format!("0{text}")];
+                // One byte replaced by a digit's neighbour or another odd byte.
+                for at in 0..text.len() {
+                    for odd in ['/', ':', '_', '.', 'a', ' '] {
+                        let mut t = text.clone().into_bytes();
+                        t[at] = odd as u8;
+                        cases.push(String::from_utf8(t).unwrap());
+                    }
+                }
+                for s in cases {
+                    let theirs = Decimal::from_str_exact(&s).ok().filter(|_| {
+                        s.as_bytes().first().is_some_and(u8::is_ascii_digit)
+                            && s.as_bytes().last().is_some_and(u8::is_ascii_digit)
+                    });
+                    let ours = exact_decimal(&s);
+                    assert_eq!(ours, theirs, "{s:?}");
+                    if let (Some(a), Some(b)) = (ours, theirs) {
+                        assert_eq!(a.scale(), b.scale(), "{s:?}");
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 7_090);
+    }
+
+    #[test]
     fn plain_decimals_read_as_rust_decimal_reads_them() {
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut cases: Vec<String> = [

@@ -67,6 +67,7 @@ pub mod instruments;
 pub mod json;
 pub mod nesting;
 pub mod okx;
+pub mod sym;
 pub mod table;
 
 use crate::batch::Batch;
