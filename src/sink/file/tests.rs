@@ -475,9 +475,11 @@ fn collect_landed_counts_a_finished_write_and_starts_the_next() {
     let mut sink = FileSink::open(&ring_plan(dir.path(), 1 << 30, WriteMode::Offload), 0).unwrap();
     assert_eq!(sink.collect_landed().unwrap(), WriteReport::default());
     assert_eq!(sink.write_batch(&batch_of(4, 0)).unwrap().records, 0);
-    // Queued behind the write in flight.
-    assert_eq!(sink.write_batch(&batch_of(2, 4)).unwrap().records, 0);
-    let mut total = WriteReport::default();
+    // Queued behind the write in flight; on a loaded machine the kernel's
+    // worker may already have landed it, and then this flush counts it and
+    // submits its own: either way the first four count exactly once.
+    let mut total = sink.write_batch(&batch_of(2, 4)).unwrap();
+    assert!(matches!(total.records, 0 | 4), "{total:?}");
     let t = Instant::now();
     while total.records < 4 {
         assert!(t.elapsed() < Duration::from_secs(10), "never landed");
