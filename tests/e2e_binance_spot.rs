@@ -61,6 +61,18 @@ ca_file = "{ca}"
 
 #[test]
 fn every_trade_exactly_once_over_tls_on_two_cores() {
+    every_trade_exactly_once("");
+}
+
+/// Spinning cores busy-poll their sockets (`conn/busy.rs`) and leave the
+/// task queue only when the short preempt timer fires: still every trade
+/// once, pings answered, files flushed.
+#[test]
+fn every_trade_exactly_once_on_spinning_cores() {
+    every_trade_exactly_once("spin_before_park_us = 2000\n");
+}
+
+fn every_trade_exactly_once(extra_engine: &str) {
     const N: u64 = 20_000;
     let dir = tempfile::tempdir().unwrap();
     let tls = dir.path().join("tls");
@@ -79,7 +91,7 @@ fn every_trade_exactly_once_over_tls_on_two_cores() {
         ],
     );
     // 5 streams, 2 per connection → 3 connections spread over both cores.
-    let cfg = write_config(dir.path(), mock_addr, 2, "");
+    let cfg = write_config(dir.path(), mock_addr, 2, extra_engine);
     let (mut collector, metrics) = start_collector(&cfg);
     let ca = tls.join("ca.pem");
 

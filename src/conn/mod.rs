@@ -2,6 +2,7 @@
 //! reconnect backoff. Nothing here knows a venue's JSON.
 
 pub mod backoff;
+pub mod busy;
 pub mod dns;
 pub mod tls;
 pub mod transport;

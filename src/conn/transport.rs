@@ -1,6 +1,7 @@
 //! A TCP stream, with or without TLS, behind one futures-io type so the
 //! WebSocket and HTTP layers do not care which.
 
+use super::busy::BusyTcp;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_rustls::client::TlsStream;
 use glommio::net::TcpStream;
@@ -20,12 +21,12 @@ pub struct Transport {
 }
 
 enum Io {
-    Tls(Box<TlsStream<TcpStream>>),
-    Plain(TcpStream),
+    Tls(Box<TlsStream<BusyTcp>>),
+    Plain(BusyTcp),
 }
 
 impl Transport {
-    pub fn tls(s: TlsStream<TcpStream>) -> Transport {
+    pub fn tls(s: TlsStream<BusyTcp>) -> Transport {
         Transport {
             io: Io::Tls(Box::new(s)),
             reads: 0,
@@ -34,8 +35,25 @@ impl Transport {
 
     pub fn plain(s: TcpStream) -> Transport {
         Transport {
-            io: Io::Plain(s),
+            io: Io::Plain(BusyTcp::new(s)),
             reads: 0,
+        }
+    }
+
+    /// Busy-polls the socket for `window` after each read that returned
+    /// data (a spinning core's sessions; see [`BusyTcp`]).
+    pub fn busy_poll(&mut self, window: Duration) {
+        match &mut self.io {
+            Io::Tls(s) => s.get_mut().0.busy_poll(window),
+            Io::Plain(s) => s.busy_poll(window),
+        }
+    }
+
+    /// The last read busy-polled, found nothing and woke its task again.
+    pub fn spun(&self) -> bool {
+        match &self.io {
+            Io::Tls(s) => s.get_ref().0.spun(),
+            Io::Plain(s) => s.spun(),
         }
     }
 
@@ -63,7 +81,7 @@ impl Transport {
             )
         })?;
         let connector = futures_rustls::TlsConnector::from(cfg.clone());
-        let handshake = connector.connect(name, tcp);
+        let handshake = connector.connect(name, BusyTcp::new(tcp));
         let stream = futures_lite::FutureExt::or(handshake, async {
             glommio::timer::sleep(timeout).await;
             Err(io::Error::new(

@@ -36,6 +36,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A spinning core's preempt timer: how late its timers and non-session I/O
+/// (sinks, the HTTP endpoint) may be while its sessions busy-poll.
+const SPIN_PREEMPT: Duration = Duration::from_millis(1);
+
 /// Why the engine could not run.
 #[derive(Debug)]
 pub enum EngineError {
@@ -202,8 +206,14 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
         };
         // Readers yield when the preempt timer fires; keep it well under the
         // batch age limit so the flusher is never starved by a busy socket.
-        let preempt =
+        let mut preempt =
             (engine.batch_max_delay / 2).clamp(Duration::from_millis(1), Duration::from_millis(50));
+        if !engine.spin_before_park.is_zero() {
+            // Spinning, the sessions busy-poll their sockets and the task
+            // queue never empties: the core reaps other I/O and fires its
+            // timers only when this timer preempts it.
+            preempt = preempt.min(SPIN_PREEMPT);
+        }
         let mut builder = LocalExecutorBuilder::new(Placement::Fixed(core.cpu))
             .name(&format!("core{}", core.shard))
             .preempt_timer(preempt)

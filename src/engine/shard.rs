@@ -805,6 +805,10 @@ impl Core for Shard {
         self.engine.discard_frames
     }
 
+    fn busy_poll(&self) -> Duration {
+        self.engine.spin_before_park
+    }
+
     fn venue(&self, id: VenueId) -> &VenueRuntime {
         // The engine builds a runtime for every venue in the plan.
         self.venues

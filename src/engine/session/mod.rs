@@ -70,6 +70,9 @@ pub trait Core {
     fn sessions(&self) -> &Sessions;
     /// Receive-only benchmark mode: frames are counted, not parsed.
     fn discard_frames(&self) -> bool;
+    /// How long a session's socket is busy-polled after data (0: never):
+    /// the spinning core's `spin_before_park`.
+    fn busy_poll(&self) -> Duration;
     fn venue(&self, id: VenueId) -> &VenueRuntime;
     /// After the batch changed outside the flusher: flushes it when full,
     /// else wakes the flusher when it just got its first record.
@@ -357,6 +360,7 @@ impl<C: Core> Session<'_, C> {
                 });
             }
         };
+        stream.get_mut().busy_poll(self.core.busy_poll());
         let mut requests = RequestLog::default();
         match self.subscribe(&mut stream).await {
             Ok(n) => requests.add(n, Instant::now()),

@@ -110,6 +110,15 @@ impl<C: Core> Session<'_, C> {
             };
             let next = match fast {
                 Some(ev) => ev,
+                // Busy-polling: the socket read already woke this task, so
+                // give the core back and come round again, without polling
+                // the socket a second time and the timers through the select
+                // (they are checked by frame time above; after the busy-poll
+                // window the read waits on glommio and the select runs).
+                None if stream.get_ref().spun() => {
+                    futures_lite::future::yield_now().await;
+                    continue;
+                }
                 None => next_event(stream, &mut timers.tick, stop, &mut timers.deadline).await,
             };
             let next = match next {

@@ -196,7 +196,7 @@ async fn open_inner(addr: &ServerAddr, p: &HandshakeParams<'_>) -> Result<Opened
         let name = ServerName::try_from(addr.host.clone())
             .map_err(|e| ConnError::Config(format!("bad TLS name {}: {e}", addr.host)))?;
         let tls = futures_rustls::TlsConnector::from(cfg.clone())
-            .connect(name, tcp)
+            .connect(name, crate::conn::busy::BusyTcp::new(tcp))
             .await?;
         Transport::tls(tls)
     } else {
