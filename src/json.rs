@@ -157,20 +157,27 @@ fn split_at_point(n: u64, scale: usize) -> Option<(u64, u64)> {
     }
 }
 
+/// Stores the 8 digit bytes of `w` (first digit lowest) at `dst + at`.
+///
+/// # Safety
+/// `dst + at .. dst + at + 8` must be writable (reserved spare capacity).
+#[inline(always)]
+unsafe fn store8(dst: *mut u8, at: usize, w: u64) {
+    // SAFETY: the caller guarantees the 8 bytes are writable.
+    unsafe {
+        dst.add(at)
+            .cast::<[u8; 8]>()
+            .write_unaligned(w.to_le_bytes())
+    }
+}
+
 /// `v` (< 10^`width`) as exactly `width` (1..=19) digits, zeros in front.
 #[inline]
 fn push_fixed(out: &mut Vec<u8>, v: u64, width: usize) {
     out.reserve(24);
     let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
-    let store = |at: usize, w: u64| {
-        // SAFETY: at most three 8-byte stores ending at byte 24 of the 24
-        // reserved.
-        unsafe {
-            dst.add(at)
-                .cast::<[u8; 8]>()
-                .write_unaligned(w.to_le_bytes())
-        }
-    };
+    // SAFETY: at most three 8-byte stores ending at byte 24 of the 24 reserved.
+    let store = |at: usize, w: u64| unsafe { store8(dst, at, w) };
     // The block holding the first digits is shifted so the digits beyond
     // `width` fall off; the others are whole.
     let lead = |w: u64, k: usize| w >> (8 * (8 - k));
@@ -255,15 +262,9 @@ impl Blocks {
         debug_assert!(keep >= 1 && keep <= self.digits);
         out.reserve(24);
         let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
-        let store = |at: usize, w: u64| {
-            // SAFETY: at most three 8-byte stores ending at byte 20 of the
-            // 24 reserved.
-            unsafe {
-                dst.add(at)
-                    .cast::<[u8; 8]>()
-                    .write_unaligned(w.to_le_bytes())
-            }
-        };
+        // SAFETY: at most three 8-byte stores ending at byte 20 of the 24
+        // reserved.
+        let store = |at: usize, w: u64| unsafe { store8(dst, at, w) };
         // Spelled out: as a loop, the stores became a `memcpy` call. Only the
         // blocks in use are stored (extra stores under a number that is read
         // back, as decimals are, stall store forwarding).
