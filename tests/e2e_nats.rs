@@ -129,14 +129,7 @@ fn nats_restart_mid_run_loses_and_duplicates_nothing() {
     // The mock's markets run 4 s at 2500/s per symbol; the collector joined
     // after they started, so the expected count is what the mock sent.
     let ca = dir.path().join("tls/ca.pem");
-    let mut sent = 0;
-    wait_until("markets finished", Duration::from_secs(60), || {
-        let now = json_u64(&https_get(addr, &ca, "/mock/stats"), "trades_sent_total");
-        let done = now > 0 && now == sent;
-        sent = now;
-        std::thread::sleep(Duration::from_millis(700));
-        done
-    });
+    let sent = wait_markets_finished(addr, &ca, Duration::from_secs(60));
     let written = || metric_sum(&scrape(metrics), "marketprism_messages_written_total", &[]) as u64;
     wait_until("everything written", Duration::from_secs(30), || {
         written() >= sent

@@ -178,14 +178,7 @@ fn outage_longer_than_the_duplicate_window_stores_nothing_twice() {
     proxy.set(PASS);
 
     let ca = dir.path().join("tls/ca.pem");
-    let mut sent = 0;
-    wait_until("markets finished", Duration::from_secs(90), || {
-        let now = json_u64(&https_get(addr, &ca, "/mock/stats"), "trades_sent_total");
-        let done = now > 0 && now == sent;
-        sent = now;
-        std::thread::sleep(Duration::from_millis(700));
-        done
-    });
+    let sent = wait_markets_finished(addr, &ca, Duration::from_secs(90));
     let settled = || {
         let m = scrape(metrics);
         metric_sum(&m, "marketprism_messages_written_total", &[]) as u64 >= sent

@@ -385,6 +385,11 @@ fn push_token(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// The key before a record's receive time, and the bytes every record ends
+/// with: `sink::nats::receive_ts` reads the time back by them.
+pub(crate) const RECEIVE_TS_KEY: &[u8] = b",\"receive_ts_ns\":";
+pub(crate) const RECORD_END: &[u8] = b",\"data_source\":\"marketprism\"}";
+
 /// `,"collected_ts_ms":…,"receive_ts_ns":…,"data_source":"marketprism"}`.
 #[inline]
 fn receive_tail(out: &mut Vec<u8>, receive_ts_ns: u64) {
@@ -396,9 +401,9 @@ fn receive_tail(out: &mut Vec<u8>, receive_ts_ns: u64) {
     } else {
         out.push(b'0');
     }
-    out.extend_from_slice(b",\"receive_ts_ns\":");
+    out.extend_from_slice(RECEIVE_TS_KEY);
     b.put(out, b.digits);
-    out.extend_from_slice(b",\"data_source\":\"marketprism\"}");
+    out.extend_from_slice(RECORD_END);
 }
 
 #[cfg(test)]

@@ -307,6 +307,20 @@ pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     panic!("timed out after {timeout:?} waiting for {what}");
 }
 
+/// Waits until the mock's paced markets have ended (its trade count stopped
+/// growing over 700 ms) and returns how many trades it sent.
+pub fn wait_markets_finished(mock: SocketAddr, ca: &Path, timeout: Duration) -> u64 {
+    let mut sent = 0;
+    wait_until("markets finished", timeout, || {
+        let now = json_u64(&https_get(mock, ca, "/mock/stats"), "trades_sent_total");
+        let done = now > 0 && now == sent;
+        sent = now;
+        std::thread::sleep(Duration::from_millis(700));
+        done
+    });
+    sent
+}
+
 /// Counts by key.
 pub fn counts<K: std::hash::Hash + Eq>(it: impl Iterator<Item = K>) -> HashMap<K, usize> {
     let mut m = HashMap::new();

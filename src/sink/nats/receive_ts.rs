@@ -4,8 +4,10 @@
 //! timed too. Every record's JSON ends with the same tail
 //! (`sink::encode`): `,"receive_ts_ns":<digits>,"data_source":"marketprism"}`.
 
-const TAIL: &[u8] = b",\"data_source\":\"marketprism\"}";
-const KEY: &[u8] = b"\"receive_ts_ns\":";
+use crate::sink::encode::{RECEIVE_TS_KEY, RECORD_END as TAIL};
+
+/// `"receive_ts_ns":`, without the comma the encoder writes before it.
+const KEY: &[u8] = RECEIVE_TS_KEY.split_at(1).1;
 
 /// The `receive_ts_ns` at the end of `payload`, or None when the payload
 /// does not end that way (a `gap` record, a foreign producer).
