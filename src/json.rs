@@ -26,6 +26,27 @@ pub fn push_decimal(out: &mut Vec<u8>, d: &Decimal) {
     }
 }
 
+/// Whether [`push_decimal`] writes `d` as exactly `text`, given `d` was
+/// read from `text` (`venue::json::exact_decimal`, not negative): then the
+/// text can be copied instead of printed. The two differ only where the
+/// text has characters the number drops (leading zeros, `_`), so equal
+/// lengths mean equal bytes.
+#[inline]
+pub fn prints_as(d: &Decimal, text: &str) -> bool {
+    let Ok(m) = u64::try_from(d.mantissa()) else {
+        return false;
+    };
+    let digits = digit_count(m);
+    let scale = d.scale() as usize;
+    let len = match scale {
+        0 => digits,
+        // `0.` and zeros in front.
+        s if digits <= s => s + 2,
+        _ => digits + 1,
+    };
+    len == text.len()
+}
+
 /// The rare mantissa beyond `u64` (over 19 digits): digits one division
 /// at a time through a local buffer.
 #[cold]

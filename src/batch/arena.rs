@@ -4,6 +4,10 @@
 //! Safety design: records are stored as pointers into `arena`. They are only
 //! handed out as `&Record<'a>` tied to a borrow of the batch, and the pointer
 //! list is cleared before the arena is reset, so no record outlives its memory.
+//!
+//! A parser may also write a record's JSON as it builds it (a trade while its
+//! frame is at hand: its numbers are copied rather than printed); the file
+//! sink then copies that instead of encoding the record.
 
 use super::record::Record;
 use bumpalo::Bump;
@@ -12,6 +16,11 @@ use std::ptr::NonNull;
 pub struct Batch {
     /// Points into `arena`; cleared before `arena` is reset.
     records: Vec<NonNull<Record<'static>>>,
+    /// Per record, its JSON in `json` (`start..end`), or empty: not written.
+    json_at: Vec<(u32, u32)>,
+    /// JSON written by the parsers, what `sink::encode::encode_json` would
+    /// write for the record (no newline).
+    json: Vec<u8>,
     arena: Bump,
     oldest_receive_ns: Option<u64>,
     high_water_bytes: usize,
@@ -24,6 +33,8 @@ impl Batch {
     pub fn new(max_events: usize, arena_bytes: usize) -> Batch {
         Batch {
             records: Vec::with_capacity(max_events),
+            json_at: Vec::with_capacity(max_events),
+            json: Vec::new(),
             arena: Bump::with_capacity(arena_bytes),
             oldest_receive_ns: None,
             high_water_bytes: 0,
@@ -40,14 +51,47 @@ impl Batch {
         f: impl for<'b> FnOnce(&'b Bump) -> Result<Record<'b>, E>,
     ) -> Result<(), E> {
         let rec = f(&self.arena)?;
-        let r: &mut Record<'_> = self.arena.alloc(rec);
-        // Erase the arena lifetime; see the module doc for why this is sound.
-        self.records
-            .push(NonNull::from(r).cast::<Record<'static>>());
+        let r = NonNull::from(self.arena.alloc(rec));
+        self.append(receive_ns, r.cast(), (0, 0));
+        Ok(())
+    }
+
+    /// [`Self::push_with`] where `f` also appends the record's JSON (exactly
+    /// what `sink::encode::encode_json` writes for it) to the buffer it is
+    /// given.
+    #[inline]
+    pub fn push_encoded<E>(
+        &mut self,
+        receive_ns: u64,
+        f: impl for<'b> FnOnce(&'b Bump, &mut Vec<u8>) -> Result<Record<'b>, E>,
+    ) -> Result<(), E> {
+        let start = self.json.len();
+        let rec = match f(&self.arena, &mut self.json) {
+            Ok(r) => r,
+            Err(e) => {
+                self.json.truncate(start);
+                return Err(e);
+            }
+        };
+        // Offsets past 4 GiB of one batch's JSON: encoded again at the sink.
+        let at = match (u32::try_from(start), u32::try_from(self.json.len())) {
+            (Ok(s), Ok(e)) => (s, e),
+            _ => (0, 0),
+        };
+        let r = NonNull::from(self.arena.alloc(rec));
+        self.append(receive_ns, r.cast(), at);
+        Ok(())
+    }
+
+    /// `r`: the record just allocated in the arena, its lifetime erased
+    /// (see the module doc for why this is sound).
+    #[inline(always)]
+    fn append(&mut self, receive_ns: u64, r: NonNull<Record<'static>>, json_at: (u32, u32)) {
+        self.records.push(r);
+        self.json_at.push(json_at);
         if self.oldest_receive_ns.is_none() {
             self.oldest_receive_ns = Some(receive_ns);
         }
-        Ok(())
     }
 
     #[inline]
@@ -70,6 +114,7 @@ impl Batch {
     /// the last datapoint). Their arena bytes stay until the next reset.
     pub fn truncate(&mut self, len: usize) {
         self.records.truncate(len);
+        self.json_at.truncate(len);
         if self.records.is_empty() {
             self.oldest_receive_ns = None;
         }
@@ -85,6 +130,7 @@ impl Batch {
             // SAFETY: as in `iter`; the record is read before any reset.
             if keep(unsafe { p.cast::<Record<'_>>().as_ref() }) {
                 self.records[w] = p;
+                self.json_at[w] = self.json_at[r];
                 w += 1;
             }
         }
@@ -109,6 +155,15 @@ impl Batch {
             .map(|p| unsafe { p.cast::<Record<'_>>().as_ref() })
     }
 
+    /// The records in arrival order, each with its JSON where its parser
+    /// wrote it ([`Self::push_encoded`]).
+    pub fn iter_json(&self) -> impl Iterator<Item = (&Record<'_>, Option<&[u8]>)> + '_ {
+        self.iter().zip(self.json_at.iter()).map(|(r, &(s, e))| {
+            let json = self.json.get(s as usize..e as usize).filter(|j| !j.is_empty());
+            (r, json)
+        })
+    }
+
     /// Bytes currently allocated in the arena.
     pub fn arena_bytes(&self) -> usize {
         self.arena.allocated_bytes()
@@ -127,6 +182,8 @@ impl Batch {
     pub fn reset(&mut self) {
         self.high_water_bytes = self.high_water_bytes.max(self.arena.allocated_bytes());
         self.records.clear();
+        self.json_at.clear();
+        self.json.clear();
         self.arena.reset();
         self.oldest_receive_ns = None;
         self.resets += 1;

@@ -177,3 +177,31 @@ fn numbers_and_strings() {
     json_str(&mut o, "a\"b\\c\nd\u{1}é");
     assert_eq!(String::from_utf8(o).unwrap(), "\"a\\\"b\\\\c\\nd\\u0001é\"");
 }
+
+#[test]
+fn prints_as_holds_exactly_where_the_text_is_the_printed_form() {
+    let cases = [
+        ("0", true),
+        ("0.0", true),
+        ("0.00000000", true),
+        ("0.001", true),
+        ("100", true),
+        ("64000.10000000", true),
+        ("1234567890123456789", true),
+        ("0.0000000000000000000000000001", true),
+        ("00", false),
+        ("007.50", false),
+        ("00.1", false),
+        ("1_000", false),
+        ("0.000_1", false),
+        // Beyond a `u64` mantissa: always printed.
+        ("12345678901234567890.5", false),
+    ];
+    for (text, want) in cases {
+        let d = Decimal::from_str_exact(text).unwrap();
+        assert_eq!(prints_as(&d, text), want, "{text}");
+        let mut o = Vec::new();
+        push_decimal(&mut o, &d);
+        assert_eq!(o == text.as_bytes(), want || text == "12345678901234567890.5", "{text}");
+    }
+}

@@ -321,11 +321,18 @@ impl FileSink {
         due.then(|| self.write_pending(false))
     }
 
-    /// Encodes and writes every record of `batch` (after any pending bytes).
+    /// Encodes and writes every record of `batch` (after any pending bytes);
+    /// a record whose parser wrote its JSON is copied, not encoded.
     pub fn write_batch(&mut self, batch: &Batch) -> Result<WriteReport, WriteError> {
-        for rec in batch.iter() {
+        for (rec, json) in batch.iter_json() {
             if self.admit(rec) {
-                encode_record(&mut self.pending, rec);
+                match json {
+                    Some(j) => {
+                        self.pending.extend_from_slice(j);
+                        self.pending.push(b'\n');
+                    }
+                    None => encode_record(&mut self.pending, rec),
+                }
                 self.note_line(line_kind(rec), rec.receive_ts_ns());
             }
         }

@@ -26,16 +26,21 @@ pub(super) fn trade_layout(text: &str) -> Option<(&str, Event<'_>)> {
         _ => return None,
     };
     sc.literal(br#","E":"#)?;
-    ev.event_time = Some(sc.number()?);
+    let (e, e_text) = sc.number_text()?;
+    ev.event_time = Some(e);
     sc.literal(br#","s":""#)?;
     ev.symbol = Some(sc.string_rest()?);
-    if agg {
+    let id_text = if agg {
         sc.literal(br#","a":"#)?;
-        ev.a = Field::Num(sc.number()?);
+        let (id, text) = sc.number_text()?;
+        ev.a = Field::Num(id);
+        text
     } else {
         sc.literal(br#","t":"#)?;
-        ev.trade_id = Some(sc.number()?);
-    }
+        let (id, text) = sc.number_text()?;
+        ev.trade_id = Some(id);
+        text
+    };
     sc.literal(br#","p":""#)?;
     ev.price = Some(sc.string_rest()?);
     sc.literal(br#","q":""#)?;
@@ -51,7 +56,13 @@ pub(super) fn trade_layout(text: &str) -> Option<(&str, Event<'_>)> {
         sc.number()?;
     }
     sc.literal(br#","T":"#)?;
-    ev.time = Some(sc.number()?);
+    let (t, t_text) = sc.number_text()?;
+    ev.time = Some(t);
+    ev.digits = Some(Digits {
+        id: id_text,
+        event_time: e_text,
+        time: t_text,
+    });
     sc.literal(br#","m":"#)?;
     ev.buyer_is_maker = Some(sc.boolean()?);
     if sc.literal(br#","M":"#).is_some() {
