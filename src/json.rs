@@ -302,6 +302,35 @@ impl Blocks {
     }
 }
 
+/// Appends `s`: 4 to 16 bytes (an id, a time, a price as received) as two
+/// overlapping word copies, anything else by `extend_from_slice` (a
+/// `memcpy` call per short copy cost more than building the line around it).
+#[inline(always)]
+pub fn push_bytes(out: &mut Vec<u8>, s: &[u8]) {
+    let n = s.len();
+    if let (Some(a), Some(b), true) = (s.first_chunk::<8>(), s.last_chunk::<8>(), n <= 16) {
+        out.reserve(n);
+        let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+        // SAFETY: `n` bytes reserved; the two words cover bytes 0..n.
+        unsafe {
+            dst.cast::<[u8; 8]>().write_unaligned(*a);
+            dst.add(n - 8).cast::<[u8; 8]>().write_unaligned(*b);
+            out.set_len(out.len() + n);
+        }
+    } else if let (Some(a), Some(b), true) = (s.first_chunk::<4>(), s.last_chunk::<4>(), n < 8) {
+        out.reserve(n);
+        let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+        // SAFETY: as above, with 4-byte words.
+        unsafe {
+            dst.cast::<[u8; 4]>().write_unaligned(*a);
+            dst.add(n - 4).cast::<[u8; 4]>().write_unaligned(*b);
+            out.set_len(out.len() + n);
+        }
+    } else {
+        out.extend_from_slice(s);
+    }
+}
+
 /// Whether any of the eight bytes of `w` is below 0x20, `"` or `\\`
 /// (exact as a yes/no: the zero-byte test has no false positives overall).
 #[inline]

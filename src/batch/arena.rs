@@ -16,11 +16,14 @@ use std::ptr::NonNull;
 pub struct Batch {
     /// Points into `arena`; cleared before `arena` is reset.
     records: Vec<NonNull<Record<'static>>>,
-    /// Per record, its JSON in `json` (`start..end`), or empty: not written.
+    /// Per record, its line in `json` (`start..end`, the newline included),
+    /// or empty: not written.
     json_at: Vec<(u32, u32)>,
-    /// JSON written by the parsers, what `sink::encode::encode_json` would
-    /// write for the record (no newline).
+    /// Lines written by the parsers: what `sink::encode::encode_json` would
+    /// write for the record, and a newline.
     json: Vec<u8>,
+    /// Every record has its line and `json` is exactly those lines, in order.
+    json_whole: bool,
     arena: Bump,
     oldest_receive_ns: Option<u64>,
     high_water_bytes: usize,
@@ -35,6 +38,7 @@ impl Batch {
             records: Vec::with_capacity(max_events),
             json_at: Vec::with_capacity(max_events),
             json: Vec::new(),
+            json_whole: true,
             arena: Bump::with_capacity(arena_bytes),
             oldest_receive_ns: None,
             high_water_bytes: 0,
@@ -52,6 +56,7 @@ impl Batch {
     ) -> Result<(), E> {
         let rec = f(&self.arena)?;
         let r = NonNull::from(self.arena.alloc(rec));
+        self.json_whole = false;
         self.append(receive_ns, r.cast(), (0, 0));
         Ok(())
     }
@@ -73,10 +78,14 @@ impl Batch {
                 return Err(e);
             }
         };
+        self.json.push(b'\n');
         // Offsets past 4 GiB of one batch's JSON: encoded again at the sink.
         let at = match (u32::try_from(start), u32::try_from(self.json.len())) {
             (Ok(s), Ok(e)) => (s, e),
-            _ => (0, 0),
+            _ => {
+                self.json_whole = false;
+                (0, 0)
+            }
         };
         let r = NonNull::from(self.arena.alloc(rec));
         self.append(receive_ns, r.cast(), at);
@@ -113,6 +122,11 @@ impl Batch {
     /// Drops the records from position `len` on (a polled answer that repeated
     /// the last datapoint). Their arena bytes stay until the next reset.
     pub fn truncate(&mut self, len: usize) {
+        if len < self.records.len() && self.json_whole {
+            // The lines of the records kept end where the last one's does.
+            let end = len.checked_sub(1).map_or(0, |i| self.json_at[i].1);
+            self.json.truncate(end as usize);
+        }
         self.records.truncate(len);
         self.json_at.truncate(len);
         if self.records.is_empty() {
@@ -129,6 +143,10 @@ impl Batch {
             let p = self.records[r];
             // SAFETY: as in `iter`; the record is read before any reset.
             if keep(unsafe { p.cast::<Record<'_>>().as_ref() }) {
+                if w != r {
+                    // A kept line after a dropped one: no longer one run.
+                    self.json_whole = false;
+                }
                 self.records[w] = p;
                 self.json_at[w] = self.json_at[r];
                 w += 1;
@@ -155,13 +173,34 @@ impl Batch {
             .map(|p| unsafe { p.cast::<Record<'_>>().as_ref() })
     }
 
-    /// The records in arrival order, each with its JSON where its parser
-    /// wrote it ([`Self::push_encoded`]).
+    /// The records in arrival order, each with its JSON (no newline) where
+    /// its parser wrote it ([`Self::push_encoded`]).
     pub fn iter_json(&self) -> impl Iterator<Item = (&Record<'_>, Option<&[u8]>)> + '_ {
         self.iter().zip(self.json_at.iter()).map(|(r, &(s, e))| {
-            let json = self.json.get(s as usize..e as usize).filter(|j| !j.is_empty());
-            (r, json)
+            let json = self.json.get(s as usize..(e as usize).saturating_sub(1));
+            (r, json.filter(|_| e > s))
         })
+    }
+
+    /// Every record's line ([`Self::iter_json`] and a newline each) as one
+    /// slice, when every record has one: a sink copies them at once.
+    pub fn json_lines(&self) -> Option<&[u8]> {
+        self.json_whole.then_some(&self.json[..])
+    }
+
+    /// Moves every record's line ([`Self::json_lines`]) into `into`, which
+    /// must be empty, by swapping buffers (`into`'s capacity is reused for
+    /// the next lines). `false`: not every record has its line, or `into`
+    /// holds bytes; nothing moved. The records stay, without lines.
+    pub fn take_json_lines(&mut self, into: &mut Vec<u8>) -> bool {
+        if !self.json_whole || !into.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut self.json, into);
+        self.json.clear();
+        self.json_at.fill((0, 0));
+        self.json_whole = self.records.is_empty();
+        true
     }
 
     /// Bytes currently allocated in the arena.
@@ -184,6 +223,7 @@ impl Batch {
         self.records.clear();
         self.json_at.clear();
         self.json.clear();
+        self.json_whole = true;
         self.arena.reset();
         self.oldest_receive_ns = None;
         self.resets += 1;
@@ -251,6 +291,83 @@ mod tests {
             Some(Record::Trade(t)) => assert_eq!(t.symbol, "SOL-USDT"),
             _ => panic!("not the trade pushed"),
         }
+    }
+
+    fn push_line(b: &mut Batch, sym: &str, id: u64, line: &str) {
+        b.push_encoded::<()>(id, |bump, json| {
+            json.extend_from_slice(line.as_bytes());
+            Ok(Record::Trade(Trade {
+                seq: None,
+                backfilled: false,
+                venue: VenueId::BinanceSpot,
+                symbol: bump.alloc_str(sym),
+                raw_symbol: bump.alloc_str("X"),
+                trade_id: TradeId::Num(id),
+                price: Decimal::ONE,
+                quantity: Decimal::ONE,
+                contracts: None,
+                side: Side::Buy,
+                is_maker: None,
+                trade_ts_ms: 1,
+                ts_ms: 2,
+                receive_ts_ns: id,
+            }))
+        })
+        .unwrap();
+    }
+
+    fn lines(b: &Batch) -> (Option<String>, Vec<Option<String>>) {
+        let text = |j: &[u8]| String::from_utf8(j.to_vec()).unwrap();
+        let all = b.json_lines().map(text);
+        (all, b.iter_json().map(|(_, j)| j.map(text)).collect())
+    }
+
+    #[test]
+    fn lines_follow_their_records() {
+        let mut b = Batch::new(8, 1024);
+        push_line(&mut b, "A", 1, "{1}");
+        push_line(&mut b, "A", 2, "{2}");
+        push_line(&mut b, "A", 3, "{3}");
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            lines(&b),
+            (
+                some("{1}\n{2}\n{3}\n"),
+                vec![some("{1}"), some("{2}"), some("{3}")]
+            )
+        );
+        // Dropping the last keeps one run; a failed build adds nothing.
+        b.retain_from(2, |_| false);
+        assert_eq!(
+            b.push_encoded(9, |_, j| {
+                j.extend_from_slice(b"partial");
+                Err::<Record<'_>, ()>(())
+            }),
+            Err(())
+        );
+        assert_eq!(
+            lines(&b),
+            (some("{1}\n{2}\n"), vec![some("{1}"), some("{2}")])
+        );
+        // Dropping one in the middle: each record keeps its own line only.
+        push_line(&mut b, "A", 4, "{4}");
+        b.retain_from(0, |r| r.receive_ts_ns() != 2);
+        assert_eq!(lines(&b), (None, vec![some("{1}"), some("{4}")]));
+        b.reset();
+        // A record without a line: no run either.
+        push_line(&mut b, "A", 5, "{5}");
+        push(&mut b, "B", 6, 6);
+        assert_eq!(lines(&b), (None, vec![some("{5}"), None]));
+        b.reset();
+        assert_eq!(lines(&b), (some(""), vec![]));
+        // Handed over: the lines leave, the records stay.
+        push_line(&mut b, "A", 7, "{7}");
+        let mut out = b"x".to_vec();
+        assert!(!b.take_json_lines(&mut out));
+        out.clear();
+        assert!(b.take_json_lines(&mut out));
+        assert_eq!(out, b"{7}\n");
+        assert_eq!((b.len(), lines(&b)), (1, (None, vec![None])));
     }
 
     #[test]

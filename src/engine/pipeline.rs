@@ -285,7 +285,8 @@ impl Pipeline {
         let result = if encoded {
             sink.write_queued()
         } else {
-            Sink::write(sink, &self.batch, &self.stats)
+            // The lines the parsers wrote move to the sink (no copy).
+            sink.write_batch_taking(&mut self.batch)
         };
         self.observe_written(&result, true);
         self.file_result(result, now_ns);

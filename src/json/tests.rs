@@ -202,6 +202,26 @@ fn prints_as_holds_exactly_where_the_text_is_the_printed_form() {
         assert_eq!(prints_as(&d, text), want, "{text}");
         let mut o = Vec::new();
         push_decimal(&mut o, &d);
-        assert_eq!(o == text.as_bytes(), want || text == "12345678901234567890.5", "{text}");
+        assert_eq!(
+            o == text.as_bytes(),
+            want || text == "12345678901234567890.5",
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn push_bytes_copies_every_length_exactly() {
+    let src: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+    for n in 0..=40 {
+        for pre in [0usize, 3] {
+            let mut o = vec![b'x'; pre];
+            push_bytes(&mut o, &src[..n]);
+            push_bytes(&mut o, b"|");
+            let mut want = vec![b'x'; pre];
+            want.extend_from_slice(&src[..n]);
+            want.push(b'|');
+            assert_eq!(o, want, "{n} after {pre}");
+        }
     }
 }

@@ -9,7 +9,7 @@ use crate::batch::{
     BookRecord, FundingRate, Gap, Level, Liquidation, LongShortRatio, OpenInterest, Origin, Record,
     Ticker, Trade, TradeId, VolatilityIndex,
 };
-use crate::json::{json_str, push_decimal, push_u64, Blocks};
+use crate::json::{json_str, push_bytes, push_decimal, push_u64, Blocks};
 use crate::model::{DataType, VenueId};
 use rust_decimal::Decimal;
 
@@ -267,7 +267,7 @@ fn trade_line(out: &mut Vec<u8>, t: &Trade<'_>, text: Option<&TradeText<'_>>) {
     match (t.trade_id, text) {
         (TradeId::Num(_), Some(x)) => {
             out.push(b'"');
-            out.extend_from_slice(x.trade_id.as_bytes());
+            push_bytes(out, x.trade_id.as_bytes());
             out.push(b'"');
         }
         (TradeId::Num(n), None) => {
@@ -297,12 +297,12 @@ fn trade_line(out: &mut Vec<u8>, t: &Trade<'_>, text: Option<&TradeText<'_>>) {
     }
     out.extend_from_slice(b",\"trade_ts_ms\":");
     match text {
-        Some(x) => out.extend_from_slice(x.trade_ts_ms.as_bytes()),
+        Some(x) => push_bytes(out, x.trade_ts_ms.as_bytes()),
         None => push_u64(out, t.trade_ts_ms),
     }
     out.extend_from_slice(b",\"ts_ms\":");
     match text {
-        Some(x) => out.extend_from_slice(x.ts_ms.as_bytes()),
+        Some(x) => push_bytes(out, x.ts_ms.as_bytes()),
         None => push_u64(out, t.ts_ms),
     }
     receive_tail(out, t.receive_ts_ns);
@@ -311,7 +311,7 @@ fn trade_line(out: &mut Vec<u8>, t: &Trade<'_>, text: Option<&TradeText<'_>>) {
 #[inline(always)]
 fn dec_or_text(out: &mut Vec<u8>, d: &Decimal, text: Option<&str>) {
     match text {
-        Some(s) => out.extend_from_slice(s.as_bytes()),
+        Some(s) => push_bytes(out, s.as_bytes()),
         None => push_decimal(out, d),
     }
 }

@@ -416,9 +416,20 @@ fn layout_trades_carry_their_line_equal_to_the_records_encoding() {
     // `_` are printed from the number, the rest copied; either way the
     // line is what the record encodes to. Both venues, both trade kinds.
     let prices = [
-        "0", "0.0", "0.00000000", "0.001", "100", "64000.10000000", "007.50", "00",
-        "1_000.5", "0.000_1", "1234567890.123456789", "1234567890123456789",
-        "12345678901234567890.5", "0.0000000000000000000000000001",
+        "0",
+        "0.0",
+        "0.00000000",
+        "0.001",
+        "100",
+        "64000.10000000",
+        "007.50",
+        "00",
+        "1_000.5",
+        "0.000_1",
+        "1234567890.123456789",
+        "1234567890123456789",
+        "12345678901234567890.5",
+        "0.0000000000000000000000000001",
     ];
     let ids = ["0", "7", "18446744073709551615"];
     let mut lines = 0;
@@ -427,8 +438,12 @@ fn layout_trades_carry_their_line_equal_to_the_records_encoding() {
             for id in ids {
                 for (maker, recv) in [("true", 1u64), ("false", 999_999), ("false", u64::MAX)] {
                     let frames = [
-                        format!(r#"{{"stream":"btcusdt@trade","data":{{"e":"trade","E":{id},"s":"BTCUSDT","t":{id},"p":"{p}","q":"{p}","T":5,"m":{maker},"M":true}}}}"#),
-                        format!(r#"{{"stream":"btcusdt@aggTrade","data":{{"e":"aggTrade","E":9,"s":"BTCUSDT","a":{id},"p":"{p}","q":"1.5","nq":"1","f":1,"l":2,"T":{id},"m":{maker}}}}}"#),
+                        format!(
+                            r#"{{"stream":"btcusdt@trade","data":{{"e":"trade","E":{id},"s":"BTCUSDT","t":{id},"p":"{p}","q":"{p}","T":5,"m":{maker},"M":true}}}}"#
+                        ),
+                        format!(
+                            r#"{{"stream":"btcusdt@aggTrade","data":{{"e":"aggTrade","E":9,"s":"BTCUSDT","a":{id},"p":"{p}","q":"1.5","nq":"1","f":1,"l":2,"T":{id},"m":{maker}}}}}"#
+                        ),
                     ];
                     for f in frames {
                         let mut book = BookMsg::default();
@@ -447,6 +462,9 @@ fn layout_trades_carry_their_line_equal_to_the_records_encoding() {
     // Another layout (keys reordered): the record alone, encoded at the sink.
     let f = r#"{"stream":"btcusdt@trade","data":{"e":"trade","s":"BTCUSDT","E":2,"t":9,"p":"1","q":"1","T":1,"m":false}}"#;
     let mut b = Batch::new(4, 4096);
-    assert_eq!(on_text(f, 1, &instruments(), &mut b), FrameOutcome::Records(1));
+    assert_eq!(
+        on_text(f, 1, &instruments(), &mut b),
+        FrameOutcome::Records(1)
+    );
     assert_eq!(b.iter_json().next().map(|(_, j)| j), Some(None));
 }
