@@ -24,6 +24,8 @@ pub struct Batch {
     json: Vec<u8>,
     /// Every record has its line and `json` is exactly those lines, in order.
     json_whole: bool,
+    /// Whether parsers should write lines (a file sink takes them).
+    lines_wanted: bool,
     arena: Bump,
     oldest_receive_ns: Option<u64>,
     high_water_bytes: usize,
@@ -39,6 +41,7 @@ impl Batch {
             json_at: Vec::with_capacity(max_events),
             json: Vec::new(),
             json_whole: true,
+            lines_wanted: true,
             arena: Bump::with_capacity(arena_bytes),
             oldest_receive_ns: None,
             high_water_bytes: 0,
@@ -59,6 +62,18 @@ impl Batch {
         self.json_whole = false;
         self.append(receive_ns, r.cast(), (0, 0));
         Ok(())
+    }
+
+    /// Whether the parsers' lines are used: with the file sink off, or fed
+    /// by another sink's encoding (NATS), writing them is wasted work.
+    pub fn set_lines_wanted(&mut self, wanted: bool) {
+        self.lines_wanted = wanted;
+    }
+
+    /// See [`Self::set_lines_wanted`]; a parser that can write lines checks it.
+    #[inline]
+    pub fn lines_wanted(&self) -> bool {
+        self.lines_wanted
     }
 
     /// [`Self::push_with`] where `f` also appends the record's JSON (exactly

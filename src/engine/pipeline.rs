@@ -112,6 +112,7 @@ impl Pipeline {
         if let Some(s) = self.sink.take() {
             s.abandon();
         }
+        self.batch.set_lines_wanted(false);
         self
     }
 
@@ -127,6 +128,8 @@ impl Pipeline {
     pub fn with_message_sink(mut self, net: Overflow) -> Pipeline {
         net.report(&self.stats);
         self.net = Some(net);
+        // The file gets the lines NATS encodes (`push_encoded`).
+        self.batch.set_lines_wanted(false);
         self
     }
 

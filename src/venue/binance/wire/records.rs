@@ -34,7 +34,7 @@ pub(super) fn trade(cx: &Cx<'_>, ev: &Event<'_>, id: u64, batch: &mut Batch) -> 
         ts_ms: ev.event_time.unwrap_or(t),
         receive_ts_ns: receive_ns,
     };
-    let pushed = match ev.digits {
+    let pushed = match ev.digits.filter(|_| batch.lines_wanted()) {
         // The line is written now, its numbers copied from the frame.
         Some(d) => batch.push_encoded::<()>(receive_ns, |bump, json| {
             let rec = Trade {

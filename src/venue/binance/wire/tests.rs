@@ -467,4 +467,12 @@ fn layout_trades_carry_their_line_equal_to_the_records_encoding() {
         FrameOutcome::Records(1)
     );
     assert_eq!(b.iter_json().next().map(|(_, j)| j), Some(None));
+    // No file sink to take lines: none written.
+    let mut b = Batch::new(4, 4096);
+    b.set_lines_wanted(false);
+    assert_eq!(
+        on_text(DOC_TRADE, 1, &instruments(), &mut b),
+        FrameOutcome::Records(1)
+    );
+    assert_eq!(b.iter_json().next().map(|(_, j)| j), Some(None));
 }
