@@ -26,27 +26,6 @@ pub fn push_decimal(out: &mut Vec<u8>, d: &Decimal) {
     }
 }
 
-/// Whether [`push_decimal`] writes `d` as exactly `text`, given `d` was
-/// read from `text` (`venue::json::exact_decimal`, not negative): then the
-/// text can be copied instead of printed. The two differ only where the
-/// text has characters the number drops (leading zeros, `_`), so equal
-/// lengths mean equal bytes.
-#[inline]
-pub fn prints_as(d: &Decimal, text: &str) -> bool {
-    let Ok(m) = u64::try_from(d.mantissa()) else {
-        return false;
-    };
-    let digits = digit_count(m);
-    let scale = d.scale() as usize;
-    let len = match scale {
-        0 => digits,
-        // `0.` and zeros in front.
-        s if digits <= s => s + 2,
-        _ => digits + 1,
-    };
-    len == text.len()
-}
-
 /// The rare mantissa beyond `u64` (over 19 digits): digits one division
 /// at a time through a local buffer.
 #[cold]
@@ -299,35 +278,6 @@ impl Blocks {
         // SAFETY: the stores wrote the `digits` digits from the old length
         // on; `keep` of them are kept.
         unsafe { out.set_len(out.len() + keep.min(self.digits)) };
-    }
-}
-
-/// Appends `s`: 4 to 16 bytes (an id, a time, a price as received) as two
-/// overlapping word copies, anything else by `extend_from_slice` (a
-/// `memcpy` call per short copy cost more than building the line around it).
-#[inline(always)]
-pub fn push_bytes(out: &mut Vec<u8>, s: &[u8]) {
-    let n = s.len();
-    if let (Some(a), Some(b), true) = (s.first_chunk::<8>(), s.last_chunk::<8>(), n <= 16) {
-        out.reserve(n);
-        let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
-        // SAFETY: `n` bytes reserved; the two words cover bytes 0..n.
-        unsafe {
-            dst.cast::<[u8; 8]>().write_unaligned(*a);
-            dst.add(n - 8).cast::<[u8; 8]>().write_unaligned(*b);
-            out.set_len(out.len() + n);
-        }
-    } else if let (Some(a), Some(b), true) = (s.first_chunk::<4>(), s.last_chunk::<4>(), n < 8) {
-        out.reserve(n);
-        let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
-        // SAFETY: as above, with 4-byte words.
-        unsafe {
-            dst.cast::<[u8; 4]>().write_unaligned(*a);
-            dst.add(n - 4).cast::<[u8; 4]>().write_unaligned(*b);
-            out.set_len(out.len() + n);
-        }
-    } else {
-        out.extend_from_slice(s);
     }
 }
 

@@ -112,7 +112,6 @@ impl Pipeline {
         if let Some(s) = self.sink.take() {
             s.abandon();
         }
-        self.batch.set_lines_wanted(false);
         self
     }
 
@@ -128,8 +127,6 @@ impl Pipeline {
     pub fn with_message_sink(mut self, net: Overflow) -> Pipeline {
         net.report(&self.stats);
         self.net = Some(net);
-        // The file gets the lines NATS encodes (`push_encoded`).
-        self.batch.set_lines_wanted(false);
         self
     }
 
@@ -288,8 +285,7 @@ impl Pipeline {
         let result = if encoded {
             sink.write_queued()
         } else {
-            // The lines the parsers wrote move to the sink (no copy).
-            sink.write_batch_taking(&mut self.batch)
+            Sink::write(sink, &self.batch, &self.stats)
         };
         self.observe_written(&result, true);
         self.file_result(result, now_ns);

@@ -9,7 +9,7 @@ use crate::batch::{
     BookRecord, FundingRate, Gap, Level, Liquidation, LongShortRatio, OpenInterest, Origin, Record,
     Ticker, Trade, TradeId, VolatilityIndex,
 };
-use crate::json::{json_str, push_bytes, push_decimal, push_u64, Blocks};
+use crate::json::{json_str, push_decimal, push_u64, Blocks};
 use crate::model::{DataType, VenueId};
 use rust_decimal::Decimal;
 
@@ -226,35 +226,10 @@ fn encode_gap(out: &mut Vec<u8>, g: &Gap<'_>) {
     tail(out, &g.origin);
 }
 
-/// A trade's numbers as its frame held them, each in exactly the form the
-/// encoder prints (integers without leading zeros; a decimal only where
-/// [`crate::json::prints_as`] holds, else `None` and it is printed):
-/// copying them replaces four conversions per line.
-#[derive(Debug, Clone, Copy)]
-pub struct TradeText<'a> {
-    pub trade_id: &'a str,
-    pub price: Option<&'a str>,
-    pub quantity: Option<&'a str>,
-    pub trade_ts_ms: &'a str,
-    pub ts_ms: &'a str,
-}
-
-fn encode_trade(out: &mut Vec<u8>, t: &Trade<'_>) {
-    trade_line(out, t, None);
-}
-
-/// The JSON [`encode_json`] writes for `t`, its numbers copied from `text`
-/// (the parser writes a trade's line while its frame is at hand).
-/// `text` must hold `t`'s own values (`TradeId::Num` for the id).
-pub fn encode_trade_text(out: &mut Vec<u8>, t: &Trade<'_>, text: &TradeText<'_>) {
-    trade_line(out, t, Some(text));
-}
-
 /// `{"data_type":"trade","exchange":…,"market_type":…,"symbol":` of each
 /// venue as one constant (one copy instead of five; a unit test holds it
 /// to `exchange()` / `market_type()`).
-#[inline(always)]
-fn trade_line(out: &mut Vec<u8>, t: &Trade<'_>, text: Option<&TradeText<'_>>) {
+fn encode_trade(out: &mut Vec<u8>, t: &Trade<'_>) {
     out.extend_from_slice(t.venue.trade_head());
     json_str(out, t.symbol);
     // `instrument_id` as on every record; `raw_symbol` (the same name) is
@@ -264,23 +239,18 @@ fn trade_line(out: &mut Vec<u8>, t: &Trade<'_>, text: Option<&TradeText<'_>>) {
     out.extend_from_slice(b",\"raw_symbol\":");
     json_str(out, t.raw_symbol);
     out.extend_from_slice(b",\"trade_id\":");
-    match (t.trade_id, text) {
-        (TradeId::Num(_), Some(x)) => {
-            out.push(b'"');
-            push_bytes(out, x.trade_id.as_bytes());
-            out.push(b'"');
-        }
-        (TradeId::Num(n), None) => {
+    match t.trade_id {
+        TradeId::Num(n) => {
             out.push(b'"');
             push_u64(out, n);
             out.push(b'"');
         }
-        (TradeId::Str(s), _) => json_str(out, s),
+        TradeId::Str(s) => json_str(out, s),
     }
     out.extend_from_slice(b",\"price\":\"");
-    dec_or_text(out, &t.price, text.and_then(|x| x.price));
+    push_decimal(out, &t.price);
     out.extend_from_slice(b"\",\"quantity\":\"");
-    dec_or_text(out, &t.quantity, text.and_then(|x| x.quantity));
+    push_decimal(out, &t.quantity);
     out.extend_from_slice(b"\",\"side\":\"");
     out.extend_from_slice(t.side.as_str().as_bytes());
     out.push(b'"');
@@ -296,24 +266,10 @@ fn trade_line(out: &mut Vec<u8>, t: &Trade<'_>, text: Option<&TradeText<'_>>) {
         out.extend_from_slice(b",\"backfilled\":true");
     }
     out.extend_from_slice(b",\"trade_ts_ms\":");
-    match text {
-        Some(x) => push_bytes(out, x.trade_ts_ms.as_bytes()),
-        None => push_u64(out, t.trade_ts_ms),
-    }
+    push_u64(out, t.trade_ts_ms);
     out.extend_from_slice(b",\"ts_ms\":");
-    match text {
-        Some(x) => push_bytes(out, x.ts_ms.as_bytes()),
-        None => push_u64(out, t.ts_ms),
-    }
+    push_u64(out, t.ts_ms);
     receive_tail(out, t.receive_ts_ns);
-}
-
-#[inline(always)]
-fn dec_or_text(out: &mut Vec<u8>, d: &Decimal, text: Option<&str>) {
-    match text {
-        Some(s) => push_bytes(out, s.as_bytes()),
-        None => push_decimal(out, d),
-    }
 }
 
 /// NATS subject of a record: `{data_type}.{exchange}.{market_type}.{symbol}`

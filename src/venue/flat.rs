@@ -174,16 +174,6 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// [`Self::number`] and its text: JSON forbids leading zeros, so the
-    /// text is exactly how the number prints (a trade's id and times are
-    /// copied to its output line as received).
-    #[inline]
-    pub fn number_text(&mut self) -> Option<(u64, &'a str)> {
-        let start = self.i;
-        let n = self.number()?;
-        Some((n, self.text.get(start..self.i)?))
-    }
-
     /// An unsigned integer in JSON's grammar that fits a `u64`. Up to 15
     /// digits with 16 bytes of text left (every timestamp and id of a
     /// trade) are read eight bytes at a time; longer numbers and the end of

@@ -321,60 +321,15 @@ impl FileSink {
         due.then(|| self.write_pending(false))
     }
 
-    /// Encodes and writes every record of `batch` (after any pending bytes);
-    /// a record whose parser wrote its JSON is copied, not encoded.
+    /// Encodes and writes every record of `batch` (after any pending bytes).
     pub fn write_batch(&mut self, batch: &Batch) -> Result<WriteReport, WriteError> {
-        // Every line written by the parsers and none to drop: one copy.
-        if let Some(lines) = batch.json_lines().filter(|_| self.admits_all()) {
-            self.count_lines(batch);
-            self.pending.extend_from_slice(lines);
-            return self.write_pending(false);
-        }
-        for (rec, json) in batch.iter_json() {
+        for rec in batch.iter() {
             if self.admit(rec) {
-                match json {
-                    Some(j) => {
-                        self.pending.extend_from_slice(j);
-                        self.pending.push(b'\n');
-                    }
-                    None => encode_record(&mut self.pending, rec),
-                }
+                encode_record(&mut self.pending, rec);
                 self.note_line(line_kind(rec), rec.receive_ts_ns());
             }
         }
         self.write_pending(false)
-    }
-
-    /// [`Self::write_batch`], taking the batch's lines without a copy when
-    /// every record has one and nothing else is pending (they leave the
-    /// batch; its records stay for the sinks after this one).
-    pub fn write_batch_taking(&mut self, batch: &mut Batch) -> Result<WriteReport, WriteError> {
-        if batch.json_lines().is_none() || !self.pending.is_empty() || !self.admits_all() {
-            return self.write_batch(batch);
-        }
-        self.count_lines(batch);
-        if !batch.take_json_lines(&mut self.pending) {
-            // Not reached (checked above); the lines counted must be there.
-            self.pending
-                .extend_from_slice(batch.json_lines().unwrap_or_default());
-        }
-        self.write_pending(false)
-    }
-
-    /// Nothing to drop and no drops to describe: every record goes in as is.
-    fn admits_all(&self) -> bool {
-        !self.failing && self.gaps.is_empty()
-    }
-
-    /// Counts every record of `batch` and notes its line, the lines about
-    /// to follow what is pending.
-    fn count_lines(&mut self, batch: &Batch) {
-        let mut end = self.pending.len();
-        for (rec, json) in batch.iter_json() {
-            self.count(rec);
-            end += json.map_or(0, |j| j.len() + 1);
-            self.note_line_at(line_kind(rec), end, rec.receive_ts_ns());
-        }
     }
 
     /// Queues `rec`, already encoded as JSON (no newline) for another sink;
@@ -414,14 +369,9 @@ impl FileSink {
             // The drops came before this record: describe them first.
             self.queue_drop_gaps();
         }
-        self.count(rec);
-        true
-    }
-
-    #[inline]
-    fn count(&mut self, rec: &Record<'_>) {
         self.pending_records += 1;
         self.pending_counts[rec.venue().index()][rec.data_type().index()] += 1;
+        true
     }
 
     fn failed(&mut self, error: io::Error) -> WriteError {

@@ -7,42 +7,27 @@ use rust_decimal::Decimal;
 use std::io::Write;
 use std::time::{Duration, UNIX_EPOCH};
 
-/// Trades `first_id..first_id + n`, each with its line written at push
-/// time as the Binance parser writes it.
 fn batch_of(n: u64, first_id: u64) -> Batch {
-    build_batch(n, first_id, true)
-}
-
-fn build_batch(n: u64, first_id: u64, lines: bool) -> Batch {
-    fn trade(bump: &bumpalo::Bump, id: u64) -> Record<'_> {
-        Record::Trade(Trade {
-            seq: None,
-            backfilled: false,
-            venue: VenueId::BinanceSpot,
-            symbol: bump.alloc_str("BTC-USDT"),
-            raw_symbol: bump.alloc_str("BTCUSDT"),
-            trade_id: TradeId::Num(id),
-            price: Decimal::new(12345, 2),
-            quantity: Decimal::ONE,
-            contracts: None,
-            side: Side::Buy,
-            is_maker: Some(false),
-            trade_ts_ms: id,
-            ts_ms: id,
-            receive_ts_ns: id,
-        })
-    }
     let mut b = Batch::new(n as usize, 1 << 16);
     for id in first_id..first_id + n {
-        if lines {
-            b.push_encoded::<()>(id, |bump, json| {
-                let r = trade(bump, id);
-                crate::sink::encode::encode_json(json, &r);
-                Ok(r)
-            })
-        } else {
-            b.push_with::<()>(id, |bump| Ok(trade(bump, id)))
-        }
+        b.push_with::<()>(id, |bump| {
+            Ok(Record::Trade(Trade {
+                seq: None,
+                backfilled: false,
+                venue: VenueId::BinanceSpot,
+                symbol: bump.alloc_str("BTC-USDT"),
+                raw_symbol: bump.alloc_str("BTCUSDT"),
+                trade_id: TradeId::Num(id),
+                price: Decimal::new(12345, 2),
+                quantity: Decimal::ONE,
+                contracts: None,
+                side: Side::Buy,
+                is_maker: Some(false),
+                trade_ts_ms: id,
+                ts_ms: id,
+                receive_ts_ns: id,
+            }))
+        })
         .unwrap();
     }
     b
@@ -135,15 +120,10 @@ fn pre_encoded_lines_match_batch_encoding() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a");
     let b = dir.path().join("b");
-    let c = dir.path().join("c");
-    // Records encoded by the sink, and their lines written at push time.
-    let batch = build_batch(5, 0, false);
+    let batch = batch_of(5, 0);
     let mut sa = FileSink::open(&plan(&a, 1 << 30), 0).unwrap();
     sa.write_batch(&batch).unwrap();
     sa.close().unwrap();
-    let mut sc = FileSink::open(&plan(&c, 1 << 30), 0).unwrap();
-    assert_eq!(sc.write_batch(&batch_of(5, 0)).unwrap().records, 5);
-    sc.close().unwrap();
     let mut sb = FileSink::open(&plan(&b, 1 << 30), 0).unwrap();
     let mut buf = Vec::new();
     for r in batch.iter() {
@@ -163,15 +143,6 @@ fn pre_encoded_lines_match_batch_encoding() {
         std::fs::read(f).unwrap()
     };
     assert_eq!(read(&a), read(&b));
-    assert_eq!(read(&a), read(&c));
-    let d = dir.path().join("d");
-    let mut sd = FileSink::open(&plan(&d, 1 << 30), 0).unwrap();
-    let mut taken = batch_of(5, 0);
-    assert_eq!(sd.write_batch_taking(&mut taken).unwrap().records, 5);
-    sd.close().unwrap();
-    assert_eq!((taken.len(), taken.json_lines()), (5, None));
-    assert_eq!(read(&a), read(&d));
-    assert_eq!(read(&a).iter().filter(|&&c| c == b'\n').count(), 5);
 }
 
 #[test]
@@ -379,14 +350,7 @@ fn ring_mode_writes_every_record_once(mode: WriteMode) {
     // Batch sizes that leave the file's end mid-block and cross blocks;
     // some calls find the previous write still in flight.
     for (i, n) in [1u64, 7, 40, 3, 100, 1, 250, 12].into_iter().enumerate() {
-        // Half the batches hand their lines over (the pipeline's way).
-        let mut batch = batch_of(n, next);
-        let r = if i % 2 == 0 {
-            sink.write_batch_taking(&mut batch)
-        } else {
-            sink.write_batch(&batch)
-        };
-        total.merge(r.unwrap());
+        total.merge(sink.write_batch(&batch_of(n, next)).unwrap());
         next += n;
         if i % 3 == 2 {
             wait_landed(&mut sink, &mut total);

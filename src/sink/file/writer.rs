@@ -56,15 +56,9 @@ impl FileSink {
     /// Ring mode: notes the line just appended to `pending`.
     #[inline]
     pub(super) fn note_line(&mut self, kind: u16, receive_ns: u64) {
-        self.note_line_at(kind, self.pending.len(), receive_ns);
-    }
-
-    /// [`Self::note_line`] for a line ending at `end` in `pending`.
-    #[inline]
-    pub(super) fn note_line_at(&mut self, kind: u16, end: usize, receive_ns: u64) {
         if let Some(d) = self.ring.as_mut() {
             d.lines.push(Line {
-                end,
+                end: self.pending.len(),
                 kind,
                 receive_ns,
             });

@@ -318,17 +318,6 @@ struct Event<'a> {
     funding_rate: Option<&'a str>,
     index_price: Option<&'a str>,
     order: Option<ForceOrder<'a>>,
-    /// The text of a trade's id (`t` or `a`), `E` and `T`, where the trade
-    /// layout reader read them (its line copies them).
-    digits: Option<Digits<'a>>,
-}
-
-/// See [`Event::digits`].
-#[derive(Clone, Copy)]
-struct Digits<'a> {
-    id: &'a str,
-    event_time: &'a str,
-    time: &'a str,
 }
 
 impl Event<'_> {
@@ -352,7 +341,6 @@ impl Event<'_> {
             funding_rate: None,
             index_price: None,
             order: None,
-            digits: None,
         }
     }
 }

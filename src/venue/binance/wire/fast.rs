@@ -26,21 +26,16 @@ pub(super) fn trade_layout(text: &str) -> Option<(&str, Event<'_>)> {
         _ => return None,
     };
     sc.literal(br#","E":"#)?;
-    let (e, e_text) = sc.number_text()?;
-    ev.event_time = Some(e);
+    ev.event_time = Some(sc.number()?);
     sc.literal(br#","s":""#)?;
     ev.symbol = Some(sc.string_rest()?);
-    let id_text = if agg {
+    if agg {
         sc.literal(br#","a":"#)?;
-        let (id, text) = sc.number_text()?;
-        ev.a = Field::Num(id);
-        text
+        ev.a = Field::Num(sc.number()?);
     } else {
         sc.literal(br#","t":"#)?;
-        let (id, text) = sc.number_text()?;
-        ev.trade_id = Some(id);
-        text
-    };
+        ev.trade_id = Some(sc.number()?);
+    }
     sc.literal(br#","p":""#)?;
     ev.price = Some(sc.string_rest()?);
     sc.literal(br#","q":""#)?;
@@ -56,13 +51,7 @@ pub(super) fn trade_layout(text: &str) -> Option<(&str, Event<'_>)> {
         sc.number()?;
     }
     sc.literal(br#","T":"#)?;
-    let (t, t_text) = sc.number_text()?;
-    ev.time = Some(t);
-    ev.digits = Some(Digits {
-        id: id_text,
-        event_time: e_text,
-        time: t_text,
-    });
+    ev.time = Some(sc.number()?);
     sc.literal(br#","m":"#)?;
     ev.buyer_is_maker = Some(sc.boolean()?);
     if sc.literal(br#","M":"#).is_some() {

@@ -1,8 +1,6 @@
 //! A parsed [`Event`] → one record (or the book message), per event type.
 
 use super::*;
-use crate::json::prints_as;
-use crate::sink::encode::{encode_trade_text, TradeText};
 
 pub(super) fn trade(cx: &Cx<'_>, ev: &Event<'_>, id: u64, batch: &mut Batch) -> FrameOutcome {
     let (Some(raw_symbol), Some(p), Some(q), Some(t), Some(m)) =
@@ -16,50 +14,26 @@ pub(super) fn trade(cx: &Cx<'_>, ev: &Event<'_>, id: u64, batch: &mut Batch) -> 
     let Some(symbol) = cx.instruments.normalize(raw_symbol) else {
         return FrameOutcome::Malformed(Malformed::UnknownSymbol);
     };
+    let venue = cx.venue;
     let receive_ns = cx.receive_ns;
-    // The symbols go into the arena in the push below.
-    let rec = Trade {
-        venue: cx.venue,
-        symbol: "",
-        raw_symbol: "",
-        trade_id: TradeId::Num(id),
-        price,
-        quantity,
-        side: if m { Side::Sell } else { Side::Buy },
-        contracts: None,
-        is_maker: Some(m),
-        trade_ts_ms: t,
-        seq: Some(id),
-        backfilled: false,
-        ts_ms: ev.event_time.unwrap_or(t),
-        receive_ts_ns: receive_ns,
-    };
-    let pushed = match ev.digits.filter(|_| batch.lines_wanted()) {
-        // The line is written now, its numbers copied from the frame.
-        Some(d) => batch.push_encoded::<()>(receive_ns, |bump, json| {
-            let rec = Trade {
-                symbol: bump.alloc_str(symbol),
-                raw_symbol: bump.alloc_str(raw_symbol),
-                ..rec
-            };
-            let text = TradeText {
-                trade_id: d.id,
-                price: prints_as(&price, p).then_some(p),
-                quantity: prints_as(&quantity, q).then_some(q),
-                trade_ts_ms: d.time,
-                ts_ms: d.event_time,
-            };
-            encode_trade_text(json, &rec, &text);
-            Ok(Record::Trade(rec))
-        }),
-        None => batch.push_with::<()>(receive_ns, |bump| {
-            Ok(Record::Trade(Trade {
-                symbol: bump.alloc_str(symbol),
-                raw_symbol: bump.alloc_str(raw_symbol),
-                ..rec
-            }))
-        }),
-    };
+    let pushed = batch.push_with::<()>(receive_ns, |bump| {
+        Ok(Record::Trade(Trade {
+            venue,
+            symbol: bump.alloc_str(symbol),
+            raw_symbol: bump.alloc_str(raw_symbol),
+            trade_id: TradeId::Num(id),
+            price,
+            quantity,
+            side: if m { Side::Sell } else { Side::Buy },
+            contracts: None,
+            is_maker: Some(m),
+            trade_ts_ms: t,
+            seq: Some(id),
+            backfilled: false,
+            ts_ms: ev.event_time.unwrap_or(t),
+            receive_ts_ns: receive_ns,
+        }))
+    });
     match pushed {
         Ok(()) => FrameOutcome::Records(1),
         Err(()) => FrameOutcome::Malformed(Malformed::WrongType),
