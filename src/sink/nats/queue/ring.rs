@@ -39,10 +39,8 @@ pub struct Ring {
 
 impl Ring {
     pub fn new(cap: usize) -> Ring {
-        let buf = Vec::with_capacity(cap);
-        advise_huge(&buf);
         Ring {
-            buf,
+            buf: Vec::with_capacity(cap),
             tail: 0,
             wrap_end: None,
         }
@@ -88,7 +86,6 @@ impl Ring {
                 // stay where they are).
                 self.buf.truncate(self.tail);
                 self.buf.reserve(len.max(self.buf.capacity()));
-                advise_huge(&self.buf);
                 self.write_at(self.tail, len, encode, None)
             }
         }
@@ -102,7 +99,6 @@ impl Ring {
         next.extend_from_slice(&self.buf[head..end]);
         next.extend_from_slice(&self.buf[..self.tail]);
         let moved = Moved { head, end };
-        advise_huge(&next);
         self.buf = next;
         self.tail = live;
         self.wrap_end = None;
@@ -161,25 +157,6 @@ impl Ring {
     #[cfg(test)]
     pub fn wrapped(&self) -> bool {
         self.wrap_end.is_some()
-    }
-}
-
-/// Asks for transparent huge pages on the buffer's 2 MiB-aligned part
-/// (Linux, THP in `madvise` mode). Under backpressure the ring fills tens
-/// of MiB of fresh memory: with 4 KiB pages that was a page fault per 4 KiB,
-/// about 16 000 for a 64 MiB queue. Advice only: the contents, and the
-/// memory used while the ring is small, stay as they are.
-fn advise_huge(buf: &Vec<u8>) {
-    const HUGE: usize = 2 << 20;
-    let start = buf.as_ptr() as usize;
-    let from = start.next_multiple_of(HUGE);
-    let to = (start + buf.capacity()) & !(HUGE - 1);
-    if to > from {
-        // SAFETY: `[from, to)` lies inside the Vec's allocation; MADV_HUGEPAGE
-        // changes how the kernel backs those pages, never their contents.
-        unsafe {
-            libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE);
-        }
     }
 }
 
