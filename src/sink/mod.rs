@@ -68,10 +68,4 @@ pub trait Sink {
 /// keeps the message (spills it) and retries later, in order.
 pub trait MessageSink {
     fn try_send(&self, subject: &str, msg_id: &str, payload: &[u8]) -> bool;
-
-    /// A message moved on from the spill: a sink may keep fewer of these
-    /// in memory than fresh ones (they wait on disk meanwhile).
-    fn try_send_spilled(&self, subject: &str, msg_id: &str, payload: &[u8]) -> bool {
-        self.try_send(subject, msg_id, payload)
-    }
 }

@@ -171,7 +171,7 @@ impl Overflow {
         let moved = self
             .spill
             .drain(|s, i, p| {
-                let sent = sink.try_send_spilled(ascii(s), ascii(i), p);
+                let sent = sink.try_send(ascii(s), ascii(i), p);
                 if sent {
                     subjects.count(counts, s);
                 }

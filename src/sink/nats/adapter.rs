@@ -25,19 +25,17 @@ impl NatsAdapter {
     }
 }
 
-impl NatsAdapter {
-    /// `spilled`: a record moved on from the spill ([`Publisher::try_publish_spilled`]).
-    fn send(&self, subject: &str, msg_id: &str, payload: &[u8], spilled: bool) -> bool {
-        let route = self.routes.route(subject);
-        let publish = |ack| match spilled {
-            true => self
+impl MessageSink for NatsAdapter {
+    fn try_send(&self, subject: &str, msg_id: &str, payload: &[u8]) -> bool {
+        match self.routes.route(subject) {
+            Route::Ack => self
                 .publisher
-                .try_publish_spilled(subject, msg_id, payload, ack),
-            false => self.publisher.try_publish(subject, msg_id, payload, ack),
-        };
-        match route {
-            Route::Ack => publish(true).is_ok(),
-            Route::Plain => publish(false).is_ok(),
+                .try_publish(subject, msg_id, payload, true)
+                .is_ok(),
+            Route::Plain => self
+                .publisher
+                .try_publish(subject, msg_id, payload, false)
+                .is_ok(),
             Route::DeadLetter => {
                 self.publisher.dead_letter(
                     subject,
@@ -52,16 +50,6 @@ impl NatsAdapter {
             // transports are known.
             Route::Unknown => false,
         }
-    }
-}
-
-impl MessageSink for NatsAdapter {
-    fn try_send(&self, subject: &str, msg_id: &str, payload: &[u8]) -> bool {
-        self.send(subject, msg_id, payload, false)
-    }
-
-    fn try_send_spilled(&self, subject: &str, msg_id: &str, payload: &[u8]) -> bool {
-        self.send(subject, msg_id, payload, true)
     }
 }
 

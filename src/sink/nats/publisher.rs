@@ -37,15 +37,6 @@ use inbox::Parked;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Full;
 
-/// Queued bytes up to which records from the spill are taken (fresh records
-/// fill the queue to `max_buffered_bytes`): the rest waits on disk. Frames
-/// queued this far ahead of the writer are sent soon after they are
-/// encoded, while their bytes are still in cache; a full 64 MiB queue
-/// refilled from the spill had every frame written to and copied out of
-/// cold memory (`encode_hpub` and `Queue::gather`, about 19 % of the core
-/// under backpressure).
-const SPILLED_AHEAD: usize = 8 << 20;
-
 /// Bytes gathered into one write.
 const WRITE_BATCH: usize = 256 * 1024;
 /// Our PING cadence; two unanswered PINGs end the connection.
@@ -214,32 +205,6 @@ impl Publisher {
         payload: &[u8],
         ack: bool,
     ) -> Result<(), Full> {
-        self.publish(subject, msg_id, payload, ack, self.cfg.max_buffered_bytes)
-    }
-
-    /// [`Publisher::try_publish`] for a record from the spill: taken while
-    /// the queue holds less than [`SPILLED_AHEAD`] bytes (or is empty).
-    pub fn try_publish_spilled(
-        &self,
-        subject: &str,
-        msg_id: &str,
-        payload: &[u8],
-        ack: bool,
-    ) -> Result<(), Full> {
-        let limit = SPILLED_AHEAD.min(self.cfg.max_buffered_bytes);
-        self.publish(subject, msg_id, payload, ack, limit)
-    }
-
-    /// Queues one message unless the queue's bytes would pass `limit`
-    /// (a message larger than `limit` still goes into an empty queue).
-    fn publish(
-        &self,
-        subject: &str,
-        msg_id: &str,
-        payload: &[u8],
-        ack: bool,
-        limit: usize,
-    ) -> Result<(), Full> {
         let ack = ack && self.cfg.jetstream;
         if !proto::valid_subject(subject) {
             return self.refuse("invalid subject", subject);
@@ -270,8 +235,7 @@ impl Publisher {
         } else {
             proto::pub_len(subject, None, payload.len())
         };
-        let cap = self.cfg.max_buffered_bytes;
-        if q.live_bytes() + len > cap || (q.live_bytes() > 0 && q.live_bytes() + len > limit) {
+        if q.live_bytes() + len > self.cfg.max_buffered_bytes {
             return Err(Full);
         }
         let now = self.now_ns();
