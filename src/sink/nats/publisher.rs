@@ -12,7 +12,7 @@ use super::config::{NatsSinkConfig, ServerAddr};
 use super::conn::{self, ConnError, HandshakeParams, ReadBuf};
 use super::jsapi::{ApiFail, ApiIo};
 use super::proto::{self, Op};
-use super::queue::{AckMatch, Gathered, Queue, Run};
+use super::queue::{AckMatch, Queue};
 use super::resend::{self, AckedSeqs, Floors};
 use super::route::{Routes, StreamSubjects, Want};
 use crate::conn::Backoff;
@@ -20,14 +20,11 @@ use crate::logging::RateLimit;
 pub use crate::metrics::NatsStats;
 use crate::notify::Notify;
 use crate::sink::spill::Spill;
-use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use futures_lite::io::{AsyncRead, AsyncWrite};
 use rustls::ClientConfig;
 use std::cell::{Cell, RefCell};
-use std::io;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 mod inbox;
@@ -40,7 +37,7 @@ use inbox::Parked;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Full;
 
-/// Bytes of queued messages claimed for one write.
+/// Bytes gathered into one write.
 const WRITE_BATCH: usize = 256 * 1024;
 /// Our PING cadence; two unanswered PINGs end the connection.
 const PING_INTERVAL: Duration = Duration::from_secs(10);
@@ -466,8 +463,7 @@ impl Publisher {
         }
         let (mut rd, mut wr) = futures_util::io::AsyncReadExt::split(opened.stream);
         let rbuf = &mut opened.rbuf;
-        // Protocol lines only (SUB, PING, PONG): messages go from the queue.
-        let mut out = Vec::with_capacity(256);
+        let mut out = Vec::with_capacity(WRITE_BATCH + 64 * 1024);
         proto::encode_sub(&mut out, &format!("{}.*", self.inbox), 1);
         if let Err(e) = conn::write_flush(&mut wr, &out).await {
             return e;
@@ -574,11 +570,11 @@ impl Publisher {
             let g = {
                 let mut q = self.queue.borrow_mut();
                 let window = q.window(max_in_flight);
-                let g = q.claim(WRITE_BATCH, window, self.now_ns());
+                let g = q.gather(out, WRITE_BATCH, window, self.now_ns());
                 self.update_gauges(&q);
                 g
             };
-            if out.is_empty() && g.bytes == 0 {
+            if out.is_empty() {
                 self.wake_writer.wait().await;
                 continue;
             }
@@ -586,11 +582,7 @@ impl Publisher {
             // resends on the next connection, not new publishes.
             self.stats.published.add(g.fresh);
             self.stats.resent.add(g.resent);
-            if !out.is_empty() {
-                wr.write_all(out).await?;
-            }
-            self.write_run(wr, &g).await?;
-            wr.flush().await?;
+            conn::write_flush(wr, out).await?;
             if g.core > 0 {
                 let mut q = self.queue.borrow_mut();
                 q.written(&g);
@@ -601,29 +593,6 @@ impl Publisher {
             }
             glommio::yield_if_needed().await;
         }
-    }
-
-    /// Writes a claimed run straight from the queue's ring. The queue is
-    /// borrowed only inside each poll (the socket write happens there), so
-    /// publishes may push, and move the ring, between partial writes.
-    async fn write_run<W: AsyncWrite + Unpin>(&self, wr: &mut W, g: &Gathered) -> io::Result<()> {
-        let mut run = Run::new(g);
-        while run.left > 0 {
-            let n = std::future::poll_fn(|cx| {
-                let q = self.queue.borrow();
-                match q.unsent(&run) {
-                    Some(bytes) => Pin::new(&mut *wr).poll_write(cx, bytes),
-                    // Emptied under us (only after the run task stops).
-                    None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
-                }
-            })
-            .await?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            self.queue.borrow().advance(&mut run, n);
-        }
-        Ok(())
     }
 
     async fn ticker(&self, ctl: &SessionCtl) -> Result<std::convert::Infallible, ConnError> {

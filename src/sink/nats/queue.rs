@@ -1,7 +1,6 @@
 //! The per-core publish queue: every message not yet delivered, already
 //! encoded (HPUB/PUB bytes) in one reusable byte buffer, in publish order,
-//! indexed by a ring of small entries. Sending writes a run of entries
-//! straight from the buffer;
+//! indexed by a ring of small entries. Sending copies a run of entries out;
 //! a reconnect marks every unacked entry for resending in the original order,
 //! with no re-encoding. Acks may arrive out of order: each marks its entry,
 //! and entries are released from the front only.
@@ -49,27 +48,6 @@ pub struct Gathered {
     pub fresh: u64,
     pub resent: u64,
     pub core: u64,
-    /// Bytes in the run.
-    pub bytes: usize,
-}
-
-/// Where the writer stands in a claimed run: the message it is in, bytes of
-/// it already written, and bytes of the run left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Run {
-    seq: u64,
-    skip: usize,
-    pub left: usize,
-}
-
-impl Run {
-    pub fn new(g: &Gathered) -> Run {
-        Run {
-            seq: g.first_seq,
-            skip: 0,
-            left: g.bytes,
-        }
-    }
 }
 
 /// Outcome of an ack for a sequence number.
@@ -216,38 +194,35 @@ impl Queue {
         false
     }
 
-    /// Claims the next run of queued messages for one write, in order, until
-    /// `max_bytes` or the in-flight window is reached: acked messages become
-    /// `Sent`; core messages stay `Queued` until [`Queue::written`] confirms
-    /// the write. A run is contiguous in the ring (it ends where the ring
-    /// wraps or at a message not to be written), so the writer sends it
-    /// straight from the ring ([`Queue::unsent`]) with no copy.
-    pub fn claim(&mut self, max_bytes: usize, max_in_flight: usize, now_ns: u64) -> Gathered {
+    /// Copies queued messages, in order, into `out` until `max_bytes` or the
+    /// in-flight window is reached. Acked messages become `Sent`; core
+    /// messages stay `Queued` until [`Queue::written`] confirms the write.
+    pub fn gather(
+        &mut self,
+        out: &mut Vec<u8>,
+        max_bytes: usize,
+        max_in_flight: usize,
+        now_ns: u64,
+    ) -> Gathered {
         let mut g = Gathered::default();
         let Some(front) = self.entries.front().map(|e| e.seq) else {
             return g;
         };
         self.cursor = self.cursor.max(front);
         g.first_seq = self.cursor;
-        let mut next_off = None;
-        while g.bytes < max_bytes {
+        while out.len() < max_bytes {
             let i = (self.cursor - front) as usize;
             let Some(e) = self.entries.get(i).copied() else {
                 break;
             };
             if e.state != State::Queued {
-                if g.bytes > 0 {
-                    break;
-                }
                 self.cursor += 1;
-                g.first_seq = self.cursor;
                 continue;
             }
-            if (e.ack && self.in_flight >= max_in_flight) || next_off.is_some_and(|o| o != e.off) {
+            if e.ack && self.in_flight >= max_in_flight {
                 break;
             }
-            next_off = Some(e.off + e.len as usize);
-            g.bytes += e.len as usize;
+            out.extend_from_slice(self.bytes(&e));
             let m = &mut self.entries[i];
             if m.written {
                 g.resent += 1;
@@ -266,36 +241,6 @@ impl Queue {
         }
         g.end_seq = self.cursor;
         g
-    }
-
-    /// The bytes of a claimed run still to be written, from where `run`
-    /// stands. None if the queue was emptied meanwhile ([`Queue::clear`]).
-    /// Offsets are looked up at each call: a push may have moved the ring.
-    pub fn unsent(&self, run: &Run) -> Option<&[u8]> {
-        let e = &self.entries[self.index(run.seq)?];
-        Some(self.ring.bytes(e.off + run.skip, run.left))
-    }
-
-    /// `n` more bytes of `run` reached the socket. Until a message is fully
-    /// written it cannot be acked, so the entry `run` stands in stays live.
-    pub fn advance(&self, run: &mut Run, mut n: usize) {
-        n = n.min(run.left);
-        run.left -= n;
-        let Some(mut i) = self.index(run.seq) else {
-            run.left = 0;
-            return;
-        };
-        while n > 0 {
-            let rest = self.entries[i].len as usize - run.skip;
-            if n < rest {
-                run.skip += n;
-                return;
-            }
-            n -= rest;
-            run.skip = 0;
-            run.seq += 1;
-            i += 1;
-        }
     }
 
     /// The bytes of `g` reached the socket: core messages in it are done.
@@ -461,4 +406,211 @@ impl Queue {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+
+    fn push(q: &mut Queue, s: &str, ack: bool) -> u64 {
+        q.push(s.len(), ack, 0, 0, |b, _| b.extend_from_slice(s.as_bytes()))
+    }
+
+    #[test]
+    fn parked_messages_leave_the_window_and_are_written_again() {
+        let mut q = Queue::new(16, 1 << 16);
+        let a = push(&mut q, "a", true);
+        let b = push(&mut q, "b", true);
+        let mut out = Vec::new();
+        q.gather(&mut out, 1 << 20, 16, 0);
+        assert_eq!(q.in_flight(), 2);
+        assert!(q.park(a));
+        assert!(!q.park(a));
+        assert_eq!((q.in_flight(), q.oldest_sent_ns().is_some()), (1, true));
+        assert_eq!(q.ack(b, 1), AckMatch::Acked(1, 0));
+        assert_eq!(
+            q.oldest_sent_ns(),
+            None,
+            "a parked message has no ack timeout"
+        );
+        out.clear();
+        assert_eq!(
+            q.gather(&mut out, 1 << 20, 16, 2).fresh + q.in_flight() as u64,
+            0
+        );
+        assert!(q.unpark(a));
+        out.clear();
+        let g = q.gather(&mut out, 1 << 20, 16, 3);
+        assert_eq!((g.resent, q.in_flight()), (1, 1));
+        assert_eq!(out, q.entry_bytes(a).unwrap());
+        assert!(q.park(a));
+        let mut got = Vec::new();
+        assert!(q.settle(a, |f| got.extend_from_slice(f)));
+        assert!(q.is_empty());
+        assert!(!got.is_empty());
+    }
+
+    #[test]
+    fn an_ack_hands_back_the_records_receive_time() {
+        let mut q = Queue::new(4, 64);
+        let a = q.push(2, true, 100, 7_000, |b, _| b.extend_from_slice(b"a;"));
+        let b = q.push(2, true, 150, 0, |b, _| b.extend_from_slice(b"b;"));
+        q.gather(&mut Vec::new(), 1 << 20, 4, 200);
+        assert_eq!(q.ack(b, 400), AckMatch::Acked(250, 0));
+        assert_eq!(q.ack(a, 500), AckMatch::Acked(400, 7_000));
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_full_window_reopens_once_a_quarter_is_acked() {
+        let mut q = Queue::new(16, 1 << 10);
+        let seqs: Vec<u64> = (0..10)
+            .map(|i| push(&mut q, &format!("m{i};"), true))
+            .collect();
+        push(&mut q, "core;", false);
+        let mut out = Vec::new();
+        q.gather(&mut out, 1 << 20, q.window(8), 0);
+        assert_eq!((q.in_flight(), out.len()), (8, 24));
+        assert_eq!(q.acks_to_reopen(8), 2);
+        // 7 in flight: a write would carry one message; wait for the quarter.
+        q.ack(seqs[0], 1);
+        assert_eq!(q.window(8), 7);
+        assert_eq!(q.acks_to_reopen(8), 1);
+        assert!(!q.has_unsent(q.window(8)));
+        out.clear();
+        let g = q.gather(&mut out, 1 << 20, q.window(8), 2);
+        assert_eq!((g.fresh, out.len()), (0, 0));
+        q.ack(seqs[1], 3);
+        assert_eq!(q.window(8), 8);
+        assert_eq!(q.acks_to_reopen(8), 0);
+        assert!(q.has_unsent(q.window(8)));
+        out.clear();
+        let g = q.gather(&mut out, 1 << 20, q.window(8), 4);
+        assert_eq!(out, b"m8;m9;core;");
+        assert_eq!((g.fresh, g.core, q.in_flight()), (3, 1, 8));
+        // A window of 1 is never held back.
+        let mut one = Queue::new(4, 64);
+        let a = push(&mut one, "a;", true);
+        push(&mut one, "b;", true);
+        one.gather(&mut out, 1 << 20, one.window(1), 0);
+        assert_eq!(one.window(1), 1);
+        one.ack(a, 1);
+        assert!(one.has_unsent(one.window(1)));
+    }
+
+    #[test]
+    fn skipped_entries_are_released_unwritten() {
+        let mut q = Queue::new(8, 1 << 10);
+        for i in 0..4 {
+            push(&mut q, &format!("m{i};"), true);
+        }
+        push(&mut q, "core;", false);
+        let mut out = Vec::new();
+        q.gather(&mut out, 1 << 20, 2, 0);
+        q.requeue();
+        let mut seen = Vec::new();
+        let n = q.skip_queued(|seq, written, frame| {
+            seen.push((seq, written, String::from_utf8_lossy(frame).into_owned()));
+            seq == 1 || seq == 3
+        });
+        assert_eq!(n, 2);
+        assert_eq!(
+            seen,
+            vec![
+                (1, true, "m0;".to_string()),
+                (2, true, "m1;".to_string()),
+                (3, false, "m2;".to_string()),
+                (4, false, "m3;".to_string()),
+            ],
+            "JetStream entries only, oldest first"
+        );
+        assert_eq!(q.len(), 4, "seq 1 released from the front");
+        out.clear();
+        let g = q.gather(&mut out, 1 << 20, 8, 1);
+        assert_eq!(out, b"m1;m3;core;");
+        assert_eq!((g.resent, g.fresh), (1, 2));
+    }
+
+    #[test]
+    fn window_out_of_order_acks_and_resend() {
+        let mut q = Queue::new(4, 64);
+        for i in 0..5 {
+            push(&mut q, &format!("m{i};"), true);
+        }
+        let mut out = Vec::new();
+        let g = q.gather(&mut out, 1 << 20, 3, 10);
+        assert_eq!(out, b"m0;m1;m2;");
+        assert_eq!((g.fresh, g.resent, q.in_flight()), (3, 0, 3));
+        assert!(!q.has_unsent(3));
+        // Out of order: seq 2 acked first; nothing released until seq 1.
+        assert_eq!(q.ack(2, 20), AckMatch::Acked(20, 0));
+        assert_eq!(q.ack(2, 20), AckMatch::Unknown);
+        assert_eq!(q.len(), 5);
+        assert!(q.has_unsent(3));
+        out.clear();
+        q.gather(&mut out, 1 << 20, 3, 30);
+        assert_eq!(out, b"m3;");
+        assert_eq!(q.ack(1, 40), AckMatch::Acked(40, 0));
+        assert_eq!(q.len(), 3); // 1 and 2 released
+                                // Connection lost: 3 and 4 unacked are resent in order; 4 new.
+        q.requeue();
+        out.clear();
+        let g = q.gather(&mut out, 1 << 20, 3, 50);
+        assert_eq!(out, b"m2;m3;m4;"); // m2, m3 resent; m4 fresh
+        assert_eq!((g.fresh, g.resent), (1, 2));
+        assert_eq!(q.ack(99, 0), AckMatch::Unknown);
+        q.ack(3, 60);
+        q.ack(4, 60);
+        q.ack(5, 60);
+        assert!(q.is_empty());
+        assert_eq!(q.live_bytes(), 0);
+    }
+
+    #[test]
+    fn core_messages_done_after_write_and_the_ring_keeps_bytes() {
+        let mut q = Queue::new(4, 16);
+        let big = "x".repeat(300_000);
+        let mut seqs = Vec::new();
+        for i in 0..10 {
+            seqs.push(push(&mut q, &format!("{i}{big}"), i % 2 == 0));
+        }
+        let cap = q.ring.capacity();
+        let mut out = Vec::new();
+        let g = q.gather(&mut out, usize::MAX, 100, 0);
+        assert_eq!(g.core, 5);
+        q.written(&g);
+        for (i, &s) in seqs.iter().enumerate().take(8) {
+            if i % 2 == 0 {
+                q.ack(s, 1);
+            }
+        }
+        // 8 released, 2 left intact.
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.entry_bytes(seqs[8]).unwrap()[0], b'8');
+        assert_eq!(q.entry_bytes(seqs[9]).unwrap()[0], b'9');
+        assert_eq!(q.undelivered(), 1);
+        // New frames fill the buffer's end, then start again at its front,
+        // below the two live ones, without moving them.
+        let mut n = 10;
+        while !q.ring.wrapped() {
+            seqs.push(push(&mut q, &format!("{n}{big}"), true));
+            n += 1;
+        }
+        assert_eq!(q.ring.capacity(), cap);
+        // Outgrowing the buffer while wrapped moves every frame, once, in order.
+        while q.ring.capacity() == cap {
+            seqs.push(push(&mut q, &format!("{n}{big}"), true));
+            n += 1;
+        }
+        assert!(!q.ring.wrapped());
+        assert_eq!(q.len(), n - 8);
+        for (i, &s) in seqs.iter().enumerate().skip(8) {
+            let b = q.entry_bytes(s).unwrap();
+            assert_eq!(b.len(), 300_000 + i.to_string().len());
+            assert!(b.starts_with(i.to_string().as_bytes()), "frame {i}");
+        }
+        let mut out = Vec::new();
+        q.gather(&mut out, usize::MAX, 1 << 20, 2);
+        // Frames 8 (sent, unacked) and 9 (core, written) are not written again.
+        let want: String = (10..n).map(|i| format!("{i}{big}")).collect();
+        assert_eq!(out.len(), want.len());
+        assert!(out == want.as_bytes());
+    }
+}
