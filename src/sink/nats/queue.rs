@@ -172,6 +172,13 @@ impl Queue {
         }
     }
 
+    /// Acks still needed before [`Queue::window`] reopens a full window (0
+    /// when it is open).
+    pub fn acks_to_reopen(&self, max_in_flight: usize) -> usize {
+        let refill = (max_in_flight / 4).max(1);
+        (self.in_flight + refill).saturating_sub(max_in_flight)
+    }
+
     /// True when something is waiting to be written.
     pub fn has_unsent(&self, max_in_flight: usize) -> bool {
         let Some(front) = self.entries.front() else {
@@ -461,15 +468,18 @@ mod tests {
         let mut out = Vec::new();
         q.gather(&mut out, 1 << 20, q.window(8), 0);
         assert_eq!((q.in_flight(), out.len()), (8, 24));
+        assert_eq!(q.acks_to_reopen(8), 2);
         // 7 in flight: a write would carry one message; wait for the quarter.
         q.ack(seqs[0], 1);
         assert_eq!(q.window(8), 7);
+        assert_eq!(q.acks_to_reopen(8), 1);
         assert!(!q.has_unsent(q.window(8)));
         out.clear();
         let g = q.gather(&mut out, 1 << 20, q.window(8), 2);
         assert_eq!((g.fresh, out.len()), (0, 0));
         q.ack(seqs[1], 3);
         assert_eq!(q.window(8), 8);
+        assert_eq!(q.acks_to_reopen(8), 0);
         assert!(q.has_unsent(q.window(8)));
         out.clear();
         let g = q.gather(&mut out, 1 << 20, q.window(8), 4);
