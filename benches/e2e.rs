@@ -48,7 +48,9 @@
 //!   `offload` (default: kernel io_uring workers copy into the page cache
 //!   on the CPUs the collector's core leaves free) or `direct`: put
 //!   `E2E_DATA_DIR` on a real device), `E2E_SPIN_US` (the collector's
-//!   `engine.spin_before_park_us` in the other scenarios, default 0).
+//!   `engine.spin_before_park_us` in the other scenarios, default 0),
+//!   `E2E_POLL_US` (the collector's `engine.poll_before_park_us`; unset:
+//!   the build's default).
 //! - idle: `E2E_IDLE_S` (measured seconds, default 20).
 //! - latency: `E2E_LAT_RATES` (frames/s over the four streams, default
 //!   `1000,20000`), `E2E_LAT_S` (measured seconds per run, default 5),
@@ -263,8 +265,12 @@ fn tls_ca(dir: &tempfile::TempDir) -> String {
 
 /// `[engine]` … `[sink]` of a one-core collector config.
 fn engine_toml(dir: &Path, discard: bool, spin_us: u64) -> String {
+    // Only when set, so builds from before the key run in the same harness.
+    let poll = std::env::var("E2E_POLL_US")
+        .map(|v| format!("poll_before_park_us = {v}\n"))
+        .unwrap_or_default();
     format!(
-        "[engine]\ncores = [0]\nbatch_max_events = {}\nbatch_max_delay_ms = {}\ndiscard_frames = {discard}\nspin_before_park_us = {spin_us}\n\
+        "[engine]\ncores = [0]\nbatch_max_events = {}\nbatch_max_delay_ms = {}\ndiscard_frames = {discard}\nspin_before_park_us = {spin_us}\n{poll}\
          [http]\nlisten = \"127.0.0.1:0\"\n[sink]\npath = \"{}\"\nwrite_mode = \"{}\"\n",
         env_u64("E2E_BATCH_EVENTS", 4096),
         env_u64("E2E_BATCH_DELAY_MS", 20),

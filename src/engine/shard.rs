@@ -809,6 +809,10 @@ impl Core for Shard {
         self.engine.spin_before_park
     }
 
+    fn kernel_poll(&self) -> Duration {
+        self.engine.poll_before_park
+    }
+
     fn venue(&self, id: VenueId) -> &VenueRuntime {
         // The engine builds a runtime for every venue in the plan.
         self.venues
