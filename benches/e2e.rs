@@ -56,7 +56,9 @@
 //!   `1000,20000`), `E2E_LAT_S` (measured seconds per run, default 5),
 //!   `E2E_LAT_SPIN_US` (the collector's `spin_before_park_us` when spinning,
 //!   default 10000), `E2E_LAT_FULL_TRADES` (per stream, full-speed run,
-//!   default 250000).
+//!   default 250000), `E2E_LAT_SIDE` (instead: the bare receiver and the
+//!   collector parking through glommio and waiting in `ppoll`, side by side
+//!   on one mock, CPU per frame; `e2e_latency/side.rs`).
 //! - selection: `E2E_BOOKS_ONLY`, `E2E_MIX_ONLY`, `E2E_TRADES_ONLY`,
 //!   `E2E_SPIN_ONLY`, `E2E_IDLE_ONLY`, `E2E_LATENCY_ONLY` (any set: only
 //!   those scenarios run).
@@ -1101,11 +1103,15 @@ fn main() {
             .split(',')
             .filter_map(|v| v.trim().parse().ok())
             .collect();
-        latency::latency(
-            &rates,
-            env_u64("E2E_LAT_S", 5),
-            env_u64("E2E_LAT_SPIN_US", 10_000),
-        );
+        if set("E2E_LAT_SIDE") {
+            latency::side_by_side(&rates, env_u64("E2E_LAT_S", 5));
+        } else {
+            latency::latency(
+                &rates,
+                env_u64("E2E_LAT_S", 5),
+                env_u64("E2E_LAT_SPIN_US", 10_000),
+            );
+        }
     }
     if let Some(e) = failed {
         eprintln!("e2e: mix: final books differ from the true books:\n{e}");
