@@ -36,12 +36,13 @@ pub struct BusyTcp {
 }
 
 impl BusyTcp {
+    /// With the core's `ppoll` window ([`super::kwait::window`]).
     pub fn new(tcp: TcpStream) -> BusyTcp {
         BusyTcp {
             tcp,
             window_ns: 0,
-            last_data_ns: 0,
-            kernel_window_ns: 0,
+            last_data_ns: crate::sys::now_ns(),
+            kernel_window_ns: super::kwait::window().as_nanos().min(u64::MAX as u128) as u64,
             spun: false,
             in_kernel: false,
         }

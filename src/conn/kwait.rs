@@ -13,7 +13,13 @@
 //! completions, other tasks), so: the blocker yields once before each wait,
 //! letting every task already runnable go first; a wait lasts at most
 //! [`MAX_BLOCK`]; and the core's preempt timer still ends a run of tasks, at
-//! which point glommio reaps its ring and fires its timers.
+//! which point glommio reaps its ring and fires its timers. Timers that
+//! must not wait for that (the batch flusher's) use [`sleep`], which the
+//! blocker also ends `ppoll` for.
+//!
+//! The window is the core's (`engine.poll_before_park_us`, [`set_window`]):
+//! every socket the core opens takes it, so the NATS and ClickHouse
+//! connections' replies wake the core as promptly as exchange frames.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -32,9 +38,20 @@ struct Waiter {
     until_ns: u64,
 }
 
+struct Timed {
+    id: u64,
+    waker: Waker,
+    at_ns: u64,
+}
+
 #[derive(Default)]
 struct Waiters {
     list: Vec<Waiter>,
+    /// [`sleep`]s in progress: `ppoll` ends by the first of them.
+    timed: Vec<Timed>,
+    next_id: u64,
+    /// The core's window for new sockets.
+    window: Duration,
     /// The blocker task, while it waits for a first waiter.
     blocker: Option<Waker>,
     spawned: bool,
@@ -46,6 +63,16 @@ struct Waiters {
 thread_local! {
     // One per executor thread: a core's sockets are only ever read there.
     static WAIT: RefCell<Waiters> = RefCell::new(Waiters::default());
+}
+
+/// Sets the window new sockets of this core take (0: they wait on glommio).
+pub fn set_window(window: Duration) {
+    WAIT.with(|w| w.borrow_mut().window = window);
+}
+
+/// The window new sockets of this core take.
+pub fn window() -> Duration {
+    WAIT.try_with(|w| w.borrow().window).unwrap_or_default()
 }
 
 /// Wakes `waker` once `fd` is readable (or hung up), or at `until_ns`.
@@ -181,7 +208,14 @@ fn collect(fds: &mut Vec<libc::pollfd>, wake: &mut Vec<Waker>, now: u64) -> Opti
         if fds.is_empty() {
             return None;
         }
-        Some((first_end - now).min(MAX_BLOCK.as_nanos() as u64))
+        for t in &w.timed {
+            first_end = first_end.min(t.at_ns);
+        }
+        Some(
+            first_end
+                .saturating_sub(now)
+                .min(MAX_BLOCK.as_nanos() as u64),
+        )
     })
 }
 
@@ -207,7 +241,85 @@ fn wake_ready(fds: &[libc::pollfd], ready: bool, now: u64, wake: &mut Vec<Waker>
                 true
             }
         });
+        w.timed.retain(|t| {
+            if t.at_ns <= now {
+                wake.push(t.waker.clone());
+                false
+            } else {
+                true
+            }
+        });
     });
+}
+
+/// Sleeps for `d` on glommio's timer, and, while the core waits in
+/// `ppoll`, on the blocker too, which ends its wait by the deadline: a
+/// glommio timer alone would fire only at the next pass of the executor's
+/// loop, up to a preempt period late.
+pub fn sleep(d: Duration) -> Sleep {
+    Sleep {
+        at_ns: crate::sys::now_ns().saturating_add(d.as_nanos().min(u64::MAX as u128) as u64),
+        timer: glommio::timer::Timer::new(d),
+        id: None,
+    }
+}
+
+/// See [`sleep`].
+pub struct Sleep {
+    at_ns: u64,
+    timer: glommio::timer::Timer,
+    /// Its entry in the blocker's deadlines, once polled.
+    id: Option<u64>,
+}
+
+impl Future for Sleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if crate::sys::now_ns() >= self.at_ns || Pin::new(&mut self.timer).poll(cx).is_ready() {
+            self.forget();
+            return Poll::Ready(());
+        }
+        let at_ns = self.at_ns;
+        let id = self.id;
+        self.id = Some(WAIT.with(|w| {
+            let mut w = w.borrow_mut();
+            match id.and_then(|id| w.timed.iter_mut().find(|t| t.id == id)) {
+                Some(t) => {
+                    t.waker.clone_from(cx.waker());
+                    t.id
+                }
+                None => {
+                    w.next_id += 1;
+                    let id = w.next_id;
+                    w.timed.push(Timed {
+                        id,
+                        waker: cx.waker().clone(),
+                        at_ns,
+                    });
+                    id
+                }
+            }
+        }));
+        Poll::Pending
+    }
+}
+
+impl Sleep {
+    fn forget(&mut self) {
+        if let Some(id) = self.id.take() {
+            let _ = WAIT.try_with(|w| {
+                if let Ok(mut w) = w.try_borrow_mut() {
+                    w.timed.retain(|t| t.id != id);
+                }
+            });
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.forget();
+    }
 }
 
 /// Pending once, then ready: waits for the wake-up of a registration the

@@ -759,12 +759,12 @@ impl Shard {
                 // so its records count as written (and the next write
                 // starts) about when it lands, not a batch delay later.
                 None if in_flight => {
-                    glommio::timer::sleep(REAP_EVERY).await;
+                    crate::conn::kwait::sleep(REAP_EVERY).await;
                     self.pipeline.borrow_mut().reap_sink(crate::sys::now_ns());
                 }
                 None if pending => {
                     // A failed write is retried at the batch cadence.
-                    glommio::timer::sleep(self.engine.batch_max_delay).await;
+                    crate::conn::kwait::sleep(self.engine.batch_max_delay).await;
                     self.pipeline.borrow_mut().flush(crate::sys::now_ns());
                 }
                 // A stale flag (batch flushed by size meanwhile) just loops once.
@@ -776,10 +776,10 @@ impl Shard {
                         self.pipeline.borrow_mut().flush(now);
                     } else if in_flight {
                         let wait = (deadline - now).min(REAP_EVERY.as_nanos() as u64);
-                        glommio::timer::sleep(Duration::from_nanos(wait)).await;
+                        crate::conn::kwait::sleep(Duration::from_nanos(wait)).await;
                         self.pipeline.borrow_mut().reap_sink(crate::sys::now_ns());
                     } else {
-                        glommio::timer::sleep(Duration::from_nanos(deadline - now)).await;
+                        crate::conn::kwait::sleep(Duration::from_nanos(deadline - now)).await;
                     }
                 }
             }
@@ -807,10 +807,6 @@ impl Core for Shard {
 
     fn busy_poll(&self) -> Duration {
         self.engine.spin_before_park
-    }
-
-    fn kernel_poll(&self) -> Duration {
-        self.engine.poll_before_park
     }
 
     fn venue(&self, id: VenueId) -> &VenueRuntime {

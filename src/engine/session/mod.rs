@@ -73,9 +73,6 @@ pub trait Core {
     /// How long a session's socket is busy-polled after data (0: never):
     /// the spinning core's `spin_before_park`.
     fn busy_poll(&self) -> Duration;
-    /// How long after data a session's socket waits in the core's `ppoll`
-    /// instead of glommio's park (`poll_before_park`; see `conn::kwait`).
-    fn kernel_poll(&self) -> Duration;
     fn venue(&self, id: VenueId) -> &VenueRuntime;
     /// After the batch changed outside the flusher: flushes it when full,
     /// else wakes the flusher when it just got its first record.
@@ -364,7 +361,6 @@ impl<C: Core> Session<'_, C> {
             }
         };
         stream.get_mut().busy_poll(self.core.busy_poll());
-        stream.get_mut().poll_in_kernel(self.core.kernel_poll());
         let mut requests = RequestLog::default();
         match self.subscribe(&mut stream).await {
             Ok(n) => requests.add(n, Instant::now()),
