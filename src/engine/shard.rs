@@ -759,12 +759,12 @@ impl Shard {
                 // so its records count as written (and the next write
                 // starts) about when it lands, not a batch delay later.
                 None if in_flight => {
-                    crate::conn::kwait::sleep(REAP_EVERY).await;
+                    glommio::timer::sleep(REAP_EVERY).await;
                     self.pipeline.borrow_mut().reap_sink(crate::sys::now_ns());
                 }
                 None if pending => {
                     // A failed write is retried at the batch cadence.
-                    crate::conn::kwait::sleep(self.engine.batch_max_delay).await;
+                    glommio::timer::sleep(self.engine.batch_max_delay).await;
                     self.pipeline.borrow_mut().flush(crate::sys::now_ns());
                 }
                 // A stale flag (batch flushed by size meanwhile) just loops once.
@@ -774,11 +774,15 @@ impl Shard {
                     let deadline = t.saturating_add(delay_ns);
                     if now >= deadline {
                         self.pipeline.borrow_mut().flush(now);
-                    } else if in_flight {
-                        let wait = (deadline - now).min(REAP_EVERY.as_nanos() as u64);
-                        crate::conn::kwait::sleep(Duration::from_nanos(wait)).await;
+                    } else if in_flight && deadline - now > REAP_EVERY.as_nanos() as u64 {
+                        // Looking for the landed write may be late (it only
+                        // counts records as written); the batch deadline not.
+                        glommio::timer::sleep(REAP_EVERY).await;
                         self.pipeline.borrow_mut().reap_sink(crate::sys::now_ns());
                     } else {
+                        // Also while the core waits in `ppoll`, which a
+                        // glommio timer alone would fire up to a preempt
+                        // period after.
                         crate::conn::kwait::sleep(Duration::from_nanos(deadline - now)).await;
                     }
                 }
