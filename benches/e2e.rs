@@ -48,13 +48,17 @@
 //!   `offload` (default: kernel io_uring workers copy into the page cache
 //!   on the CPUs the collector's core leaves free) or `direct`: put
 //!   `E2E_DATA_DIR` on a real device), `E2E_SPIN_US` (the collector's
-//!   `engine.spin_before_park_us` in the other scenarios, default 0).
+//!   `engine.spin_before_park_us` in the other scenarios, default 0),
+//!   `E2E_POLL_US` (the collector's `engine.poll_before_park_us`; unset:
+//!   the build's default).
 //! - idle: `E2E_IDLE_S` (measured seconds, default 20).
 //! - latency: `E2E_LAT_RATES` (frames/s over the four streams, default
 //!   `1000,20000`), `E2E_LAT_S` (measured seconds per run, default 5),
 //!   `E2E_LAT_SPIN_US` (the collector's `spin_before_park_us` when spinning,
 //!   default 10000), `E2E_LAT_FULL_TRADES` (per stream, full-speed run,
-//!   default 250000).
+//!   default 250000), `E2E_LAT_SIDE` (instead: the bare receiver and the
+//!   collector parking through glommio and waiting in `ppoll`, side by side
+//!   on one mock, CPU per frame; `e2e_latency/side.rs`).
 //! - selection: `E2E_BOOKS_ONLY`, `E2E_MIX_ONLY`, `E2E_TRADES_ONLY`,
 //!   `E2E_SPIN_ONLY`, `E2E_IDLE_ONLY`, `E2E_LATENCY_ONLY` (any set: only
 //!   those scenarios run).
@@ -263,8 +267,12 @@ fn tls_ca(dir: &tempfile::TempDir) -> String {
 
 /// `[engine]` … `[sink]` of a one-core collector config.
 fn engine_toml(dir: &Path, discard: bool, spin_us: u64) -> String {
+    // Only when set, so builds from before the key run in the same harness.
+    let poll = std::env::var("E2E_POLL_US")
+        .map(|v| format!("poll_before_park_us = {v}\n"))
+        .unwrap_or_default();
     format!(
-        "[engine]\ncores = [0]\nbatch_max_events = {}\nbatch_max_delay_ms = {}\ndiscard_frames = {discard}\nspin_before_park_us = {spin_us}\n\
+        "[engine]\ncores = [0]\nbatch_max_events = {}\nbatch_max_delay_ms = {}\ndiscard_frames = {discard}\nspin_before_park_us = {spin_us}\n{poll}\
          [http]\nlisten = \"127.0.0.1:0\"\n[sink]\npath = \"{}\"\nwrite_mode = \"{}\"\n",
         env_u64("E2E_BATCH_EVENTS", 4096),
         env_u64("E2E_BATCH_DELAY_MS", 20),
@@ -1095,11 +1103,15 @@ fn main() {
             .split(',')
             .filter_map(|v| v.trim().parse().ok())
             .collect();
-        latency::latency(
-            &rates,
-            env_u64("E2E_LAT_S", 5),
-            env_u64("E2E_LAT_SPIN_US", 10_000),
-        );
+        if set("E2E_LAT_SIDE") {
+            latency::side_by_side(&rates, env_u64("E2E_LAT_S", 5));
+        } else {
+            latency::latency(
+                &rates,
+                env_u64("E2E_LAT_S", 5),
+                env_u64("E2E_LAT_SPIN_US", 10_000),
+            );
+        }
     }
     if let Some(e) = failed {
         eprintln!("e2e: mix: final books differ from the true books:\n{e}");

@@ -61,7 +61,15 @@ ca_file = "{ca}"
 
 #[test]
 fn every_trade_exactly_once_over_tls_on_two_cores() {
-    every_trade_exactly_once("");
+    every_trade_exactly_once("", &[]);
+}
+
+/// With `poll_before_park_us = 0` an idle session waits on glommio (its
+/// io_uring poll) and the core parks, instead of waiting in the core's
+/// `ppoll` (`conn/kwait.rs`, the default).
+#[test]
+fn every_trade_exactly_once_parking_through_glommio() {
+    every_trade_exactly_once("poll_before_park_us = 0\n", &[]);
 }
 
 /// Spinning cores busy-poll their sockets (`conn/busy.rs`) and leave the
@@ -69,27 +77,27 @@ fn every_trade_exactly_once_over_tls_on_two_cores() {
 /// once, pings answered, files flushed.
 #[test]
 fn every_trade_exactly_once_on_spinning_cores() {
-    every_trade_exactly_once("spin_before_park_us = 2000\n");
+    every_trade_exactly_once("spin_before_park_us = 2000\n", &[]);
 }
 
-fn every_trade_exactly_once(extra_engine: &str) {
+fn every_trade_exactly_once(extra_engine: &str, extra_mock: &[&str]) {
     const N: u64 = 20_000;
     let dir = tempfile::tempdir().unwrap();
     let tls = dir.path().join("tls");
     let n = N.to_string();
-    let (mock, mock_addr) = start_mock(
-        &tls,
-        &[
-            "--trades-per-symbol",
-            &n,
-            "--malformed-every",
-            "1500",
-            "--ping-interval-ms",
-            "200",
-            "--time-base-ms",
-            &TIME_BASE.to_string(),
-        ],
-    );
+    let base = TIME_BASE.to_string();
+    let mut args = vec![
+        "--trades-per-symbol",
+        &n,
+        "--malformed-every",
+        "1500",
+        "--ping-interval-ms",
+        "200",
+        "--time-base-ms",
+        &base,
+    ];
+    args.extend_from_slice(extra_mock);
+    let (mock, mock_addr) = start_mock(&tls, &args);
     // 5 streams, 2 per connection → 3 connections spread over both cores.
     let cfg = write_config(dir.path(), mock_addr, 2, extra_engine);
     let (mut collector, metrics) = start_collector(&cfg);

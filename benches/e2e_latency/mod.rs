@@ -9,6 +9,9 @@
 //! the cost per frame the 20 000/s figure is held to.
 
 mod bare;
+mod side;
+
+pub use side::side_by_side;
 
 use super::*;
 use marketprism::mock::send_log::SendStamp;

@@ -190,6 +190,7 @@ impl Plan {
                 batch_max_events: e.batch_max_events,
                 batch_max_delay: Duration::from_millis(e.batch_max_delay_ms),
                 spin_before_park: Duration::from_micros(e.spin_before_park_us),
+                poll_before_park: Duration::from_micros(e.poll_before_park_us),
                 discard_frames: e.discard_frames,
                 shutdown_timeout: Duration::from_millis(e.shutdown_timeout_ms),
             },

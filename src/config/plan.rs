@@ -76,6 +76,8 @@ pub struct EnginePlan {
     pub batch_max_events: usize,
     pub batch_max_delay: Duration,
     pub spin_before_park: Duration,
+    /// How long after data a session's socket waits in the core's `ppoll`.
+    pub poll_before_park: Duration,
     /// Receive-only benchmark mode (frames counted, not parsed).
     pub discard_frames: bool,
     /// Longest a SIGTERM/SIGINT drain may take.

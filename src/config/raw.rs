@@ -101,6 +101,11 @@ pub struct EngineConfig {
     /// isolated cores; costs a full core while idle).
     #[serde(default)]
     pub spin_before_park_us: u64,
+    /// Unless spinning: for this long after a socket's last data, an idle
+    /// core waits for its sockets in `ppoll(2)` instead of parking glommio
+    /// (one syscall per wake-up instead of its park cycle); 0: always park.
+    #[serde(default = "default_poll_before_park_us")]
+    pub poll_before_park_us: u64,
     /// Benchmark switch: count received frames and drop them unparsed, to
     /// measure the receive-only ceiling (TLS + WebSocket) of a core.
     #[serde(default)]
@@ -120,6 +125,9 @@ const fn default_batch_max_events() -> usize {
 const fn default_batch_max_delay_ms() -> u64 {
     20
 }
+const fn default_poll_before_park_us() -> u64 {
+    50_000
+}
 const fn default_shutdown_timeout_ms() -> u64 {
     10_000
 }
@@ -131,6 +139,7 @@ impl Default for EngineConfig {
             batch_max_events: default_batch_max_events(),
             batch_max_delay_ms: default_batch_max_delay_ms(),
             spin_before_park_us: 0,
+            poll_before_park_us: default_poll_before_park_us(),
             discard_frames: false,
             shutdown_timeout_ms: default_shutdown_timeout_ms(),
         }

@@ -9,6 +9,10 @@
 //! so the task comes round again in the same task queue, and only after
 //! `window` without data does it wait on glommio's poll (and the core may
 //! park). Off (the default), reads go straight to glommio.
+//!
+//! Unless spinning, a read that finds nothing within `kernel_window` of the
+//! last data waits in the core's `ppoll` instead (see [`super::kwait`]):
+//! one blocking syscall per wake-up instead of glommio's park and unpark.
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
@@ -23,18 +27,39 @@ pub struct BusyTcp {
     /// Busy-poll for this long after the last data; 0: never.
     window_ns: u64,
     last_data_ns: u64,
+    /// Wait in the core's `ppoll` for this long after the last data; 0: never.
+    kernel_window_ns: u64,
     /// The last read found nothing and woke its task to poll again.
     spun: bool,
+    /// The last read found nothing and registered with the core's `ppoll`.
+    in_kernel: bool,
 }
 
 impl BusyTcp {
+    /// With the core's `ppoll` window ([`super::kwait::window`]).
     pub fn new(tcp: TcpStream) -> BusyTcp {
         BusyTcp {
             tcp,
             window_ns: 0,
-            last_data_ns: 0,
+            last_data_ns: crate::sys::now_ns(),
+            kernel_window_ns: super::kwait::window().as_nanos().min(u64::MAX as u128) as u64,
             spun: false,
+            in_kernel: false,
         }
+    }
+
+    /// Waits in the core's `ppoll` for `window` after each read that
+    /// returned data (ignored while busy-polling).
+    pub fn poll_in_kernel(&mut self, window: std::time::Duration) {
+        self.kernel_window_ns = window.as_nanos().min(u64::MAX as u128) as u64;
+        self.last_data_ns = crate::sys::now_ns();
+    }
+
+    /// Whether the last read found nothing and registered with the core's
+    /// `ppoll`, which wakes the task when the socket is readable (or the
+    /// window ends): the reader need wait for nothing else meanwhile.
+    pub fn in_kernel(&self) -> bool {
+        self.in_kernel
     }
 
     /// Busy-polls reads for `window` after each read that returned data.
@@ -72,6 +97,41 @@ impl BusyTcp {
     }
 }
 
+impl BusyTcp {
+    fn read_or_wait_in_kernel(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if let Some(r) = self.try_recv(buf) {
+            if matches!(r, Ok(n) if n > 0) {
+                self.last_data_ns = crate::sys::now_ns();
+            }
+            return Poll::Ready(r);
+        }
+        let until = self.last_data_ns.saturating_add(self.kernel_window_ns);
+        if crate::sys::now_ns() < until
+            && super::kwait::register(self.tcp.as_raw_fd(), cx.waker(), until)
+        {
+            self.in_kernel = true;
+            return Poll::Pending;
+        }
+        let r = Pin::new(&mut self.tcp).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.last_data_ns = crate::sys::now_ns();
+        }
+        r
+    }
+}
+
+impl Drop for BusyTcp {
+    fn drop(&mut self) {
+        if self.kernel_window_ns > 0 {
+            super::kwait::forget(self.tcp.as_raw_fd());
+        }
+    }
+}
+
 impl AsyncRead for BusyTcp {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -80,8 +140,12 @@ impl AsyncRead for BusyTcp {
     ) -> Poll<io::Result<usize>> {
         let s = self.get_mut();
         s.spun = false;
+        s.in_kernel = false;
         if s.window_ns == 0 {
-            return Pin::new(&mut s.tcp).poll_read(cx, buf);
+            if s.kernel_window_ns == 0 {
+                return Pin::new(&mut s.tcp).poll_read(cx, buf);
+            }
+            return s.read_or_wait_in_kernel(cx, buf);
         }
         // glommio's stream keeps no bytes of its own (only a readiness
         // poll), so reading the fd directly never reorders data.
@@ -119,5 +183,64 @@ impl AsyncWrite for BusyTcp {
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().tcp).poll_close(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_lite::AsyncWriteExt;
+    use glommio::net::TcpListener;
+    use std::time::Duration;
+
+    /// Data while the window is open is read after a wait in the core's
+    /// `ppoll`; once a quiet spell outlasts the window, after a wait on
+    /// glommio. Every byte arrives once, in order, either way.
+    #[test]
+    fn reads_every_byte_through_ppoll_and_after_the_window_through_glommio() {
+        glommio::LocalExecutorBuilder::default()
+            .preempt_timer(Duration::from_millis(5))
+            .spawn(|| async {
+                let l = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = l.local_addr().unwrap();
+                let writer = glommio::spawn_local(async move {
+                    let mut c = TcpStream::connect(addr).await.unwrap();
+                    c.write_all(b"a").await.unwrap();
+                    glommio::timer::sleep(Duration::from_millis(1)).await;
+                    c.write_all(b"b").await.unwrap();
+                    glommio::timer::sleep(Duration::from_millis(40)).await;
+                    c.write_all(b"c").await.unwrap();
+                    c
+                });
+                let mut s = BusyTcp::new(l.accept().await.unwrap());
+                s.poll_in_kernel(Duration::from_millis(10));
+                let mut got = Vec::new();
+                // (waits in ppoll, waits on glommio)
+                let mut waits = (0u32, 0u32);
+                while got.len() < 3 {
+                    let mut buf = [0u8; 8];
+                    let n = std::future::poll_fn(|cx| {
+                        let r = Pin::new(&mut s).poll_read(cx, &mut buf);
+                        if r.is_pending() {
+                            if s.in_kernel() {
+                                waits.0 += 1;
+                            } else {
+                                waits.1 += 1;
+                            }
+                        }
+                        r
+                    })
+                    .await
+                    .unwrap();
+                    got.extend_from_slice(&buf[..n]);
+                }
+                assert_eq!(got, b"abc");
+                assert!(waits.0 >= 1 && waits.1 >= 1, "{waits:?}");
+                assert_eq!(super::super::kwait::waiting(), 0);
+                drop(writer.await);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }

@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod busy;
 pub mod dns;
+pub mod kwait;
 pub mod tls;
 pub mod transport;
 pub mod ws;

@@ -49,6 +49,23 @@ impl Transport {
         }
     }
 
+    /// Waits in the core's `ppoll` for `window` after each read that
+    /// returned data (see [`super::kwait`]).
+    pub fn poll_in_kernel(&mut self, window: Duration) {
+        match &mut self.io {
+            Io::Tls(s) => s.get_mut().0.poll_in_kernel(window),
+            Io::Plain(s) => s.poll_in_kernel(window),
+        }
+    }
+
+    /// The last read found nothing and registered with the core's `ppoll`.
+    pub fn in_kernel(&self) -> bool {
+        match &self.io {
+            Io::Tls(s) => s.get_ref().0.in_kernel(),
+            Io::Plain(s) => s.in_kernel(),
+        }
+    }
+
     /// The last read busy-polled, found nothing and woke its task again.
     pub fn spun(&self) -> bool {
         match &self.io {

@@ -226,6 +226,10 @@ pub fn run(plan: Plan) -> Result<(), EngineError> {
         }
         let h = builder
             .spawn(move || async move {
+                // Spinning, sessions busy-poll instead (`conn::busy`).
+                if engine.spin_before_park.is_zero() {
+                    crate::conn::kwait::set_window(engine.poll_before_park);
+                }
                 let pipeline = Pipeline::new(
                     core.shard,
                     engine.batch_max_events,

@@ -774,12 +774,16 @@ impl Shard {
                     let deadline = t.saturating_add(delay_ns);
                     if now >= deadline {
                         self.pipeline.borrow_mut().flush(now);
-                    } else if in_flight {
-                        let wait = (deadline - now).min(REAP_EVERY.as_nanos() as u64);
-                        glommio::timer::sleep(Duration::from_nanos(wait)).await;
+                    } else if in_flight && deadline - now > REAP_EVERY.as_nanos() as u64 {
+                        // Looking for the landed write may be late (it only
+                        // counts records as written); the batch deadline not.
+                        glommio::timer::sleep(REAP_EVERY).await;
                         self.pipeline.borrow_mut().reap_sink(crate::sys::now_ns());
                     } else {
-                        glommio::timer::sleep(Duration::from_nanos(deadline - now)).await;
+                        // Also while the core waits in `ppoll`, which a
+                        // glommio timer alone would fire up to a preempt
+                        // period after.
+                        crate::conn::kwait::sleep(Duration::from_nanos(deadline - now)).await;
                     }
                 }
             }

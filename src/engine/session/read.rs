@@ -119,6 +119,13 @@ impl<C: Core> Session<'_, C> {
                     futures_lite::future::yield_now().await;
                     continue;
                 }
+                // Waiting in the core's `ppoll`, which wakes this task when
+                // the socket is readable or the window ends; timers are
+                // checked by frame time above, as when spinning.
+                None if stream.get_ref().in_kernel() => {
+                    crate::conn::kwait::woken().await;
+                    continue;
+                }
                 None => next_event(stream, &mut timers.tick, stop, &mut timers.deadline).await,
             };
             let next = match next {
