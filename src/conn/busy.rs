@@ -103,10 +103,7 @@ impl BusyTcp {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        if let Some(r) = self.try_recv(buf) {
-            if matches!(r, Ok(n) if n > 0) {
-                self.last_data_ns = crate::sys::now_ns();
-            }
+        if let Some(r) = self.recv_now(buf) {
             return Poll::Ready(r);
         }
         let until = self.last_data_ns.saturating_add(self.kernel_window_ns);
@@ -116,6 +113,25 @@ impl BusyTcp {
             self.in_kernel = true;
             return Poll::Pending;
         }
+        self.read_via_glommio(cx, buf)
+    }
+
+    /// [`Self::try_recv`], noting when data came.
+    fn recv_now(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        let r = self.try_recv(buf)?;
+        if matches!(r, Ok(n) if n > 0) {
+            self.last_data_ns = crate::sys::now_ns();
+        }
+        Some(r)
+    }
+
+    /// A read through glommio's stream (its io_uring poll), noting when
+    /// data came.
+    fn read_via_glommio(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.tcp).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.last_data_ns = crate::sys::now_ns();
@@ -149,10 +165,7 @@ impl AsyncRead for BusyTcp {
         }
         // glommio's stream keeps no bytes of its own (only a readiness
         // poll), so reading the fd directly never reorders data.
-        if let Some(r) = s.try_recv(buf) {
-            if matches!(r, Ok(n) if n > 0) {
-                s.last_data_ns = crate::sys::now_ns();
-            }
+        if let Some(r) = s.recv_now(buf) {
             return Poll::Ready(r);
         }
         if crate::sys::now_ns().saturating_sub(s.last_data_ns) < s.window_ns {
@@ -160,11 +173,7 @@ impl AsyncRead for BusyTcp {
             s.spun = true;
             return Poll::Pending;
         }
-        let r = Pin::new(&mut s.tcp).poll_read(cx, buf);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            s.last_data_ns = crate::sys::now_ns();
-        }
-        r
+        s.read_via_glommio(cx, buf)
     }
 }
 

@@ -359,6 +359,23 @@ mod tests {
     use std::os::unix::net::UnixStream;
     use std::rc::Rc;
 
+    /// A task that registers `fd` until `until`, waits for its wake-up and
+    /// counts it.
+    fn waiter(fd: RawFd, until: u64, woke: Rc<Cell<u32>>) -> glommio::Task<()> {
+        glommio::spawn_local(async move {
+            let mut first = true;
+            std::future::poll_fn(|cx| {
+                if std::mem::replace(&mut first, false) {
+                    assert!(register(fd, cx.waker(), until));
+                    return Poll::Pending;
+                }
+                Poll::Ready(())
+            })
+            .await;
+            woke.set(woke.get() + 1);
+        })
+    }
+
     #[test]
     fn wakes_exactly_the_ready_socket_and_expires_the_rest() {
         glommio::LocalExecutorBuilder::default()
@@ -370,34 +387,8 @@ mod tests {
                 let woke_b = Rc::new(Cell::new(0u32));
                 let far = crate::sys::now_ns() + 10_000_000_000;
                 let near = crate::sys::now_ns() + 300_000_000;
-                let (fa, fb) = (a_in.as_raw_fd(), b_in.as_raw_fd());
-                let (wa, wb) = (woke_a.clone(), woke_b.clone());
-                let ta = glommio::spawn_local(async move {
-                    let mut first = true;
-                    std::future::poll_fn(|cx| {
-                        if first {
-                            first = false;
-                            assert!(register(fa, cx.waker(), far));
-                            return Poll::Pending;
-                        }
-                        Poll::Ready(())
-                    })
-                    .await;
-                    wa.set(wa.get() + 1);
-                });
-                let tb = glommio::spawn_local(async move {
-                    let mut first = true;
-                    std::future::poll_fn(|cx| {
-                        if first {
-                            first = false;
-                            assert!(register(fb, cx.waker(), near));
-                            return Poll::Pending;
-                        }
-                        Poll::Ready(())
-                    })
-                    .await;
-                    wb.set(wb.get() + 1);
-                });
+                let ta = waiter(a_in.as_raw_fd(), far, woke_a.clone());
+                let tb = waiter(b_in.as_raw_fd(), near, woke_b.clone());
                 glommio::timer::sleep(Duration::from_millis(5)).await;
                 assert_eq!((woke_a.get(), woke_b.get(), waiting()), (0, 0, 2));
                 std::io::Write::write_all(&mut a_out, b"x").unwrap();
