@@ -1,5 +1,6 @@
-//! Connections: DNS off the executor, TCP + rustls, WebSocket framing, and
-//! reconnect backoff. Nothing here knows a venue's JSON.
+//! Connections: DNS off the executor, TCP + rustls, WebSocket framing,
+//! reconnect backoff, and how a core waits for its sockets (`busy`, `kwait`).
+//! Nothing here knows a venue's JSON.
 
 pub mod backoff;
 pub mod busy;
