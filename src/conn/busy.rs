@@ -42,16 +42,17 @@ impl BusyTcp {
             tcp,
             window_ns: 0,
             last_data_ns: crate::sys::now_ns(),
-            kernel_window_ns: super::kwait::window().as_nanos().min(u64::MAX as u128) as u64,
+            kernel_window_ns: crate::sys::duration_ns(super::kwait::window()),
             spun: false,
             in_kernel: false,
         }
     }
 
     /// Waits in the core's `ppoll` for `window` after each read that
-    /// returned data (ignored while busy-polling).
+    /// returned data (ignored while busy-polling); new streams take the
+    /// core's window ([`super::kwait::set_window`]).
     pub fn poll_in_kernel(&mut self, window: std::time::Duration) {
-        self.kernel_window_ns = window.as_nanos().min(u64::MAX as u128) as u64;
+        self.kernel_window_ns = crate::sys::duration_ns(window);
         self.last_data_ns = crate::sys::now_ns();
     }
 
@@ -64,7 +65,7 @@ impl BusyTcp {
 
     /// Busy-polls reads for `window` after each read that returned data.
     pub fn busy_poll(&mut self, window: std::time::Duration) {
-        self.window_ns = window.as_nanos().min(u64::MAX as u128) as u64;
+        self.window_ns = crate::sys::duration_ns(window);
         self.last_data_ns = crate::sys::now_ns();
     }
 

@@ -121,7 +121,7 @@ pub fn forget(fd: RawFd) {
     });
 }
 
-/// Registered sockets (tests and metrics).
+/// Registered sockets (for tests).
 pub fn waiting() -> usize {
     WAIT.with(|w| w.borrow().list.len())
 }
@@ -258,7 +258,7 @@ fn wake_ready(fds: &[libc::pollfd], ready: bool, now: u64, wake: &mut Vec<Waker>
 /// loop, up to a preempt period late.
 pub fn sleep(d: Duration) -> Sleep {
     Sleep {
-        at_ns: crate::sys::now_ns().saturating_add(d.as_nanos().min(u64::MAX as u128) as u64),
+        at_ns: crate::sys::now_ns().saturating_add(crate::sys::duration_ns(d)),
         timer: glommio::timer::Timer::new(d),
         id: None,
     }

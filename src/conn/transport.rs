@@ -49,15 +49,6 @@ impl Transport {
         }
     }
 
-    /// Waits in the core's `ppoll` for `window` after each read that
-    /// returned data (see [`super::kwait`]).
-    pub fn poll_in_kernel(&mut self, window: Duration) {
-        match &mut self.io {
-            Io::Tls(s) => s.get_mut().0.poll_in_kernel(window),
-            Io::Plain(s) => s.poll_in_kernel(window),
-        }
-    }
-
     /// The last read found nothing and registered with the core's `ppoll`.
     pub fn in_kernel(&self) -> bool {
         match &self.io {

@@ -124,6 +124,12 @@ pub fn thread_allocations() -> u64 {
     THREAD_ALLOCS.try_with(|c| c.get()).unwrap_or(0)
 }
 
+/// `d` in nanoseconds, saturating (for deadlines on [`now_ns`]'s scale).
+#[inline]
+pub fn duration_ns(d: std::time::Duration) -> u64 {
+    d.as_nanos().min(u64::MAX as u128) as u64
+}
+
 /// Wall-clock time in nanoseconds since the Unix epoch (vDSO, no syscall).
 #[inline]
 pub fn now_ns() -> u64 {

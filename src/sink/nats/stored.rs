@@ -212,7 +212,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> ApiIo<'_, R, W> {
             Err(e) => return Err(e),
         }
         let subject = format!("$KV.{bucket}.>");
-        let ttl_ns = ttl.as_nanos().min(u64::MAX as u128) as u64;
+        let ttl_ns = crate::sys::duration_ns(ttl);
         let body = proto::encode_json(&KvStreamConfig {
             name: &stream,
             subjects: [&subject],
