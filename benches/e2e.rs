@@ -58,7 +58,8 @@
 //!   default 10000), `E2E_LAT_FULL_TRADES` (per stream, full-speed run,
 //!   default 250000), `E2E_LAT_SIDE` (instead: the bare receiver and the
 //!   collector parking through glommio and waiting in `ppoll`, side by side
-//!   on one mock, CPU per frame; `e2e_latency/side.rs`).
+//!   on one mock, CPU per frame; `e2e_latency/side.rs`; with
+//!   `E2E_SIDE_BASE=<binary>`, that build and this one, both in `ppoll`).
 //! - selection: `E2E_BOOKS_ONLY`, `E2E_MIX_ONLY`, `E2E_TRADES_ONLY`,
 //!   `E2E_SPIN_ONLY`, `E2E_IDLE_ONLY`, `E2E_LATENCY_ONLY` (any set: only
 //!   those scenarios run).

@@ -52,14 +52,20 @@ fn mock(dir: &Path, rate: u64) -> (Proc, SocketAddr, PathBuf) {
     (m, addr, log)
 }
 
-/// (symbol, trade id) → send stamp.
-fn sent(log: &Path) -> HashMap<(String, u64), u64> {
+/// (symbol, trade id) → (send stamp, frames the mock flushed with it).
+fn sent(log: &Path) -> HashMap<(String, u64), (u64, u64)> {
     let bytes = std::fs::read(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    let stamps = SendStamp::decode_all(&bytes);
+    // Chunks of every symbol flushed together carry the same stamp.
+    let mut per_flush: HashMap<u64, u64> = HashMap::new();
+    for s in &stamps {
+        *per_flush.entry(s.sent_ns).or_default() += s.last + 1 - s.first;
+    }
     let mut out = HashMap::new();
-    for s in SendStamp::decode_all(&bytes) {
+    for s in stamps {
         let sym = SYMBOLS[s.symbol as usize].to_string();
         for id in s.first..=s.last {
-            out.insert((sym.clone(), id), s.sent_ns);
+            out.insert((sym.clone(), id), (s.sent_ns, per_flush[&s.sent_ns]));
         }
     }
     out
@@ -69,6 +75,10 @@ fn sent(log: &Path) -> HashMap<(String, u64), u64> {
 struct Side {
     /// Latencies (ns), sorted, of the frames sent in the window.
     lat: Vec<u64>,
+    /// The same, of the frames the mock flushed alone: no other frame of
+    /// the same write queued ahead of them (the rest show the work per
+    /// frame of a reader, not its wake-up).
+    alone: Vec<u64>,
     /// Frames sent in the window that were never received.
     missing: usize,
     /// Process (or bare thread) CPU over the window, ns.
@@ -77,8 +87,7 @@ struct Side {
 
 impl Side {
     fn q(&self, p: f64) -> f64 {
-        let i = ((self.lat.len() as f64 * p).ceil() as usize).clamp(1, self.lat.len()) - 1;
-        self.lat[i] as f64 / 1e3
+        quantile(&self.lat, p)
     }
 
     fn cpu_per_frame_us(&self) -> f64 {
@@ -86,9 +95,18 @@ impl Side {
     }
 }
 
+/// The `p` quantile (µs) of sorted latencies in ns (0 when there are none).
+fn quantile(lat: &[u64], p: f64) -> f64 {
+    if lat.is_empty() {
+        return 0.0;
+    }
+    let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1;
+    lat[i] as f64 / 1e3
+}
+
 /// Latencies of the frames stamped in `[from, until)`.
 fn side(
-    sent: &HashMap<(String, u64), u64>,
+    sent: &HashMap<(String, u64), (u64, u64)>,
     received: impl Iterator<Item = (String, u64, u64)>,
     from: u64,
     until: u64,
@@ -98,21 +116,28 @@ fn side(
     for (sym, id, rx) in received {
         got.insert((sym, id), rx);
     }
-    let mut lat = Vec::new();
+    let (mut lat, mut alone) = (Vec::new(), Vec::new());
     let mut missing = 0;
-    for (k, &tx) in sent {
+    for (k, &(tx, flushed_with)) in sent {
         if tx < from || tx >= until {
             continue;
         }
         match got.get(k) {
-            Some(&rx) => lat.push(rx.saturating_sub(tx)),
+            Some(&rx) => {
+                lat.push(rx.saturating_sub(tx));
+                if flushed_with == 1 {
+                    alone.push(rx.saturating_sub(tx));
+                }
+            }
             None => missing += 1,
         }
     }
     lat.sort_unstable();
+    alone.sort_unstable();
     assert!(!lat.is_empty(), "no frame received in the window");
     Side {
         lat,
+        alone,
         missing,
         cpu_ns,
     }
@@ -190,6 +215,13 @@ fn line(name: &str, s: &Side) {
         s.missing,
         s.cpu_per_frame_us()
     );
+    println!(
+        "      flushed alone ({:.0} %)  p50 {:>7.1}  p90 {:>7.1}  p99 {:>7.1} µs",
+        s.alone.len() as f64 * 100.0 / s.lat.len() as f64,
+        quantile(&s.alone, 0.5),
+        quantile(&s.alone, 0.9),
+        quantile(&s.alone, 0.99),
+    );
 }
 
 /// The scenario: `rates` frames/s (4 streams), `secs` measured per run,
@@ -236,6 +268,13 @@ pub fn latency(rates: &[u64], secs: u64, spin_us: u64) {
                 c.q(0.9) / b.q(0.9),
                 c.q(0.99) / b.q(0.99),
                 c.cpu_per_frame_us() / full_us
+            );
+            let r = |p| quantile(&c.alone, p) / quantile(&b.alone, p);
+            println!(
+                "      flushed alone     p50 {:.2}×  p90 {:.2}×  p99 {:.2}×",
+                r(0.5),
+                r(0.9),
+                r(0.99)
             );
         }
     }

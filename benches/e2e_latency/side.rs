@@ -11,6 +11,36 @@ use super::*;
 /// The collector settings compared, in print order.
 const POLLS: [(&str, u64); 2] = [("parking through glommio", 0), ("waiting in ppoll", 50_000)];
 
+/// What runs beside the bare receiver: (name, `poll_before_park_us`, the
+/// build, `None` for this one). With `E2E_SIDE_BASE=<binary>`, that build
+/// and this one, both waiting in `ppoll`, instead of the two settings: two
+/// builds compared under the same neighbours.
+fn compared() -> Vec<(String, u64, Option<String>)> {
+    match std::env::var("E2E_SIDE_BASE") {
+        Ok(base) => vec![
+            ("base build, ppoll".into(), 50_000, Some(base)),
+            ("this build, ppoll".into(), 50_000, None),
+        ],
+        Err(_) => POLLS
+            .iter()
+            .map(|&(name, poll)| (name.to_string(), poll, None))
+            .collect(),
+    }
+}
+
+/// Starts a collector on `cfg`, of `bin` if given (else as [`start_collector`]).
+fn start(cfg: &Path, bin: Option<&str>) -> Proc {
+    let Some(bin) = bin else {
+        return start_collector(cfg).0;
+    };
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(["run", "--config", cfg.to_str().unwrap()])
+        .env("MARKETPRISM_LOG", "info");
+    let p = spawn_cmd(cmd);
+    p.wait_line("metrics and health on http://", Duration::from_secs(30));
+    p
+}
+
 pub fn side_by_side(rates: &[u64], secs: u64) {
     assert!(
         std::env::var("E2E_POLL_US").is_err(),
@@ -26,8 +56,9 @@ pub fn side_by_side(rates: &[u64], secs: u64) {
         let syms: Vec<String> = SYMBOLS.iter().map(|s| s.to_string()).collect();
         let ca = dir.path().join("tls").join("ca.pem");
         let mut collectors = Vec::new();
-        for (_, poll) in POLLS {
-            let sub = dir.path().join(format!("poll{poll}"));
+        let runs = compared();
+        for (i, (_, poll, bin)) in runs.iter().enumerate() {
+            let sub = dir.path().join(format!("c{i}"));
             std::fs::create_dir_all(&sub).unwrap();
             let text = engine_toml(&sub, false, 0).replacen(
                 "[engine]\n",
@@ -43,7 +74,7 @@ pub fn side_by_side(rates: &[u64], secs: u64) {
             );
             let cfg = sub.join("collector.toml");
             std::fs::write(&cfg, text).unwrap();
-            collectors.push((start_collector(&cfg).0, sub));
+            collectors.push((start(&cfg, bin.as_deref()), sub));
         }
         std::thread::sleep(WARM_UP);
         let from = marketprism::sys::now_ns() + 50_000_000;
@@ -75,7 +106,7 @@ pub fn side_by_side(rates: &[u64], secs: u64) {
             b.frames.len()
         );
         let mut first = None;
-        for (((name, poll), (mut c, sub)), ns) in POLLS.into_iter().zip(collectors).zip(cpu) {
+        for (((name, poll, _), (mut c, sub)), ns) in runs.into_iter().zip(collectors).zip(cpu) {
             let status = c.signal_and_wait(libc::SIGTERM, Duration::from_secs(30));
             assert_eq!(
                 status.code(),
