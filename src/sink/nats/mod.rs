@@ -8,6 +8,8 @@
 //!   (INFO, CONNECT, PubAcks, API replies);
 //! - [`conn`]: connecting: TCP, INFO, TLS upgrade, CONNECT/PING/PONG;
 //! - [`queue`]: the encoded, ordered per-core queue of undelivered messages;
+//!   [`tail`]: a JetStream message as the spill keeps it, the queue's frame
+//!   but its first three fields;
 //!   [`receive_ts`]: a record's receive time read back for the receive →
 //!   acked histogram;
 //! - [`route`]: which transport each data type takes (JetStream stream, core
@@ -48,6 +50,7 @@ pub mod receive_ts;
 pub mod resend;
 pub mod route;
 pub mod stored;
+pub mod tail;
 
 pub use adapter::NatsAdapter;
 pub use config::{CoreNats, NatsSinkConfig};

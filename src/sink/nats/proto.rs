@@ -36,7 +36,7 @@ pub enum Op<'a> {
 pub(super) use super::proto_error::perr;
 pub use super::proto_error::ProtoError;
 
-fn find_crlf(buf: &[u8]) -> Option<usize> {
+pub(super) fn find_crlf(buf: &[u8]) -> Option<usize> {
     // memchr-like scan for '\n', then require the '\r' before it.
     let mut from = 0;
     while let Some(i) = buf[from..].iter().position(|&b| b == b'\n') {
@@ -49,7 +49,7 @@ fn find_crlf(buf: &[u8]) -> Option<usize> {
     None
 }
 
-fn parse_usize(s: &[u8]) -> Option<usize> {
+pub(super) fn parse_usize(s: &[u8]) -> Option<usize> {
     if s.is_empty() || s.len() > 12 {
         return None;
     }
@@ -239,7 +239,7 @@ pub fn put_u64(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&tmp[i..]);
 }
 
-fn digits(mut n: u64) -> usize {
+pub(super) fn digits(mut n: u64) -> usize {
     let mut d = 1;
     while n >= 10 {
         n /= 10;
@@ -248,8 +248,8 @@ fn digits(mut n: u64) -> usize {
     d
 }
 
-const HDR_START: &[u8] = b"NATS/1.0\r\nNats-Msg-Id: ";
-const HDR_END: &[u8] = b"\r\n\r\n";
+pub(super) const HDR_START: &[u8] = b"NATS/1.0\r\nNats-Msg-Id: ";
+pub(super) const HDR_END: &[u8] = b"\r\n\r\n";
 
 /// Length of the header block for a message id.
 #[inline]
