@@ -37,9 +37,9 @@ pub(super) use super::proto_error::perr;
 pub use super::proto_error::ProtoError;
 
 pub(super) fn find_crlf(buf: &[u8]) -> Option<usize> {
-    // memchr-like scan for '\n', then require the '\r' before it.
+    // Scan for '\n' (a word at a time), then require the '\r' before it.
     let mut from = 0;
-    while let Some(i) = buf[from..].iter().position(|&b| b == b'\n') {
+    while let Some(i) = super::scan::find(&buf[from..], b'\n') {
         let at = from + i;
         if at > 0 && buf[at - 1] == b'\r' {
             return Some(at - 1);
@@ -141,10 +141,14 @@ fn msg_op<'a>(
     // Up to 6 fields: subject sid [reply] [hdr_len] total_len.
     let mut f: [&[u8]; 6] = [&[]; 6];
     let mut n = 0;
-    for tok in rest
-        .split(|&b| b == b' ' || b == b'\t')
-        .filter(|t| !t.is_empty())
-    {
+    let mut left = rest;
+    while !left.is_empty() {
+        let end = super::scan::find_blank(left).unwrap_or(left.len());
+        let tok = &left[..end];
+        left = &left[(end + 1).min(left.len())..];
+        if tok.is_empty() {
+            continue;
+        }
         if n == f.len() {
             return Err(perr("too many fields", line));
         }
