@@ -464,7 +464,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fake = Rc::new(Framing::default());
         let stats = CoreStats::new(0, 0);
-        let mut out = Overflow::new(fake.clone(), Spill::open(dir.path(), 1 << 20, 1 << 16).unwrap());
+        let mut out = Overflow::new(
+            fake.clone(),
+            Spill::open(dir.path(), 1 << 20, 1 << 16).unwrap(),
+        );
         assert!(out.keep("trade.x", "kept:0", b"{}", &stats));
         Sink::write(&mut out, &trades(1..4), &stats);
         assert_eq!((out.spilled(), stats.spilled_total.get()), (4, 3));

@@ -53,7 +53,9 @@ impl MessageSink for NatsAdapter {
         }
     }
 
-    /// JetStream publishes (or not yet known: most are) spill as frame tails.
+    /// Spilled as frame tails whatever the route (looked up when taken
+    /// back, not twice): a record whose type goes over core NATS or to the
+    /// dead-letter store then is split back, the rare path.
     fn spill_form(
         &self,
         subject: &str,
@@ -63,17 +65,8 @@ impl MessageSink for NatsAdapter {
         meta: &mut Vec<u8>,
         head: &mut Vec<u8>,
     ) -> Option<&'static [u8]> {
-        match self.routes.route(subject) {
-            Route::Ack | Route::Unknown => self.publisher.spill_form(
-                subject,
-                msg_id,
-                payload.len(),
-                receive_ns,
-                meta,
-                head,
-            ),
-            Route::Plain | Route::DeadLetter => None,
-        }
+        self.publisher
+            .spill_form(subject, msg_id, payload.len(), receive_ns, meta, head)
     }
 
     fn try_send_framed(&self, subject: &str, meta: &[u8], frame: &[u8]) -> bool {

@@ -87,7 +87,14 @@ mod tests {
         assert_eq!(sizes(&tail), Some((40, 47)));
         assert_eq!(split(&tail), Some(("trade:x:y:Z:1", &b"{\"k\":1}"[..])));
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        proto::encode_hpub(&mut a, "t.x.y.Z", "_INBOX.a", 1234, "trade:x:y:Z:1", b"{\"k\":1}");
+        proto::encode_hpub(
+            &mut a,
+            "t.x.y.Z",
+            "_INBOX.a",
+            1234,
+            "trade:x:y:Z:1",
+            b"{\"k\":1}",
+        );
         encode_from_tail(&mut b, "t.x.y.Z", "_INBOX.a", 1234, &tail);
         assert_eq!(a, b);
         assert_eq!(b.len(), frame_len("t.x.y.Z", "_INBOX.a", 1234, tail.len()));

@@ -285,7 +285,10 @@ fn framed_entries_round_trip_with_exact_bytes() {
 fn a_segment_of_the_old_layout_is_read_as_records() {
     let dir = tempfile::tempdir().unwrap();
     let mut old = Vec::new();
-    for (id, p) in [(&b"trade:1"[..], &b"{\"n\":1}"[..]), (b"trade:2", b"{\"n\":2}")] {
+    for (id, p) in [
+        (&b"trade:1"[..], &b"{\"n\":1}"[..]),
+        (b"trade:2", b"{\"n\":2}"),
+    ] {
         let body = 5 + id.len() + p.len();
         old.extend_from_slice(&(body as u32).to_le_bytes());
         old.extend_from_slice(&5u16.to_le_bytes());
@@ -302,8 +305,18 @@ fn a_segment_of_the_old_layout_is_read_as_records() {
     assert_eq!(
         got,
         vec![
-            (false, b"t.b.c".to_vec(), b"trade:1".to_vec(), b"{\"n\":1}".to_vec()),
-            (false, b"t.b.c".to_vec(), b"trade:2".to_vec(), b"{\"n\":2}".to_vec()),
+            (
+                false,
+                b"t.b.c".to_vec(),
+                b"trade:1".to_vec(),
+                b"{\"n\":1}".to_vec()
+            ),
+            (
+                false,
+                b"t.b.c".to_vec(),
+                b"trade:2".to_vec(),
+                b"{\"n\":2}".to_vec()
+            ),
             (true, b"t.b.c".to_vec(), b"m".to_vec(), b"frame".to_vec()),
         ]
     );
@@ -318,4 +331,33 @@ fn a_journal_refuses_a_framed_entry() {
     j.push_framed_buffered(b"s", b"m", &[b"f"]).unwrap();
     let err = j.front(&mut Entry::default()).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+}
+
+/// A segment cut short behind the spill's back is an error, not a fault on
+/// the mapped window.
+#[test]
+fn a_segment_shorter_than_recorded_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spill::open(dir.path(), 1 << 20, 1 << 20).unwrap();
+    for i in 0..3 {
+        s.push(b"s", format!("{i}").as_bytes(), &[b'x'; 5000])
+            .unwrap();
+    }
+    let seg = dir.path().join("seg-0000000001.spill");
+    OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(6000)
+        .unwrap();
+    let mut ids = Vec::new();
+    let err = s
+        .drain(|_, _, id, _| {
+            ids.push(id.to_vec());
+            true
+        })
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    assert_eq!(ids, [b"0".to_vec()], "the entry the file still holds");
+    assert_eq!(s.len(), 2);
 }

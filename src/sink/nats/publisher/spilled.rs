@@ -42,7 +42,8 @@ impl Publisher {
         frame: &[u8],
         ack: bool,
     ) -> Result<(), Full> {
-        let fast = ack && self.cfg.jetstream && meta.len() == META && self.floors.borrow().is_empty();
+        let fast =
+            ack && self.cfg.jetstream && meta.len() == META && self.floors.borrow().is_empty();
         if !fast {
             let Some((id, payload)) = tail::split(frame) else {
                 return self.unreadable(subject, frame);
@@ -79,7 +80,12 @@ impl Publisher {
     /// A spilled frame whose framing does not check out (a damaged spill
     /// file): set aside as it is, so it blocks nothing and stays readable.
     fn unreadable(&self, subject: &str, frame: &[u8]) -> Result<(), Full> {
-        self.dead_letter(subject, "", frame, "spilled frame unreadable (damaged spill file)");
+        self.dead_letter(
+            subject,
+            "",
+            frame,
+            "spilled frame unreadable (damaged spill file)",
+        );
         Ok(())
     }
 }
