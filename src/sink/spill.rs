@@ -19,9 +19,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-mod map;
-use map::Window;
-
 const HEADER: usize = 8;
 /// Top bit of `rest_len`: the entry is a transport frame, not a record.
 const FRAMED: u32 = 1 << 31;
@@ -51,16 +48,16 @@ struct Segment {
     entries: u64,
 }
 
-/// A segment being read: entries are handed back from a mapped window of
-/// [`READ_CHUNK`] bytes, one `mmap` per window instead of a seek and two
-/// reads per entry (those were most of the spill's cost under
-/// backpressure), and no copy into a buffer (the `pread` that replaced
-/// them was the next largest).
+/// Bytes read from a segment ahead of time: entries are handed back from
+/// this buffer, one `pread` per [`READ_CHUNK`] instead of a seek and two
+/// reads per entry (those were most of the spill's cost under backpressure).
 struct Reader {
     file: File,
     /// Segment offset of the next entry.
     pos: u64,
-    window: Option<Window>,
+    /// Segment offset of `buf[0]`.
+    buf_pos: u64,
+    buf: Vec<u8>,
 }
 
 const READ_CHUNK: usize = 256 << 10;
@@ -72,42 +69,37 @@ const WRITE_CHUNK: usize = 256 << 10;
 
 impl Reader {
     /// The `len` bytes at segment offset `at` (< `end`, the bytes written),
-    /// mapping [`READ_CHUNK`] bytes ahead.
+    /// reading ahead up to [`READ_CHUNK`].
     fn bytes_at(&mut self, at: u64, len: usize, end: u64) -> io::Result<&[u8]> {
-        if at + len as u64 > end {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "spill entry runs past its segment",
-            ));
-        }
-        let need = at + len as u64;
-        if !self
-            .window
-            .as_ref()
-            .is_some_and(|w| w.get(at, len).is_some())
-        {
-            // Mapped bytes past the file's end would fault (SIGBUS) when
-            // read: the file's length is checked whenever an entry goes
-            // past what it was last seen to hold.
-            let file_len = self.file.metadata()?.len();
-            if file_len < need {
+        use std::os::unix::fs::FileExt;
+        let have = at >= self.buf_pos && at + len as u64 <= self.buf_pos + self.buf.len() as u64;
+        if !have {
+            let want = (end.saturating_sub(at) as usize).min(READ_CHUNK.max(len));
+            if want < len {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "spill entry runs past its segment",
+                ));
+            }
+            self.buf.resize(want, 0);
+            let mut got = 0;
+            while got < want {
+                match self.file.read_at(&mut self.buf[got..], at + got as u64)? {
+                    0 => break,
+                    n => got += n,
+                }
+            }
+            self.buf.truncate(got);
+            self.buf_pos = at;
+            if got < len {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "spill segment shorter than recorded",
                 ));
             }
-            match self.window.as_mut() {
-                Some(w) if w.covers(at, len) => w.grew(file_len),
-                _ => {
-                    self.window = None;
-                    self.window = Some(Window::map(&self.file, at, len, READ_CHUNK, file_len)?);
-                }
-            }
         }
-        self.window
-            .as_ref()
-            .and_then(|w| w.get(at, len))
-            .ok_or_else(|| io::Error::other("spill window does not hold the entry"))
+        let from = (at - self.buf_pos) as usize;
+        Ok(&self.buf[from..from + len])
     }
 
     /// The entry at the read position: (its size, framed, subject, id, payload).
@@ -516,7 +508,8 @@ impl Spill {
                 self.reader = Some(Reader {
                     file: File::open(self.path(seq))?,
                     pos: 0,
-                    window: None,
+                    buf_pos: 0,
+                    buf: Vec::new(),
                 });
             }
             if self.reader.as_ref().is_some_and(|r| r.pos >= seg_bytes) {
