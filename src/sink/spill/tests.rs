@@ -262,7 +262,12 @@ fn framed_entries_round_trip_with_exact_bytes() {
     want.extend_from_slice(&[7, 0, 0, 0, 0, 0, 0, 0]);
     want.extend_from_slice(b" 3 5\r\nab\r\n");
     assert_eq!(std::fs::read(&seg).unwrap(), want);
+    // A crash while writing the next framed entry: its head and part of it.
+    let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
+    f.write_all(&[21, 0, 0, 0x80, 3, 0, 8, 0, b't']).unwrap();
+    drop(f);
     let mut s = Spill::open(dir.path(), 1 << 20, 1 << 20).unwrap();
+    assert_eq!(std::fs::read(&seg).unwrap(), want, "the torn entry cut off");
     assert_eq!((s.len(), s.bytes()), (2, want.len() as u64));
     assert_eq!(
         tagged(&mut s),
