@@ -482,7 +482,7 @@ mod tests {
         for (i, (subject, ns, frame)) in frames.iter().enumerate() {
             let id = i as u64 + 1;
             json.clear();
-            encode_json(&mut json, &trades(id..id + 1).iter().next().unwrap());
+            encode_json(&mut json, trades(id..id + 1).iter().next().unwrap());
             assert_eq!(subject, "trade.binance.spot.BTC-USDT");
             assert_eq!(*ns, id * 1_000_000);
             assert_eq!(*frame, format!("<{}>", String::from_utf8_lossy(&json)));

@@ -228,8 +228,11 @@ fn survives_restart_and_torn_tail() {
     assert_eq!(got, (0..=10).map(|i| i.to_string()).collect::<Vec<_>>());
 }
 
+/// An entry as handed back: (framed, subject, id or meta, payload or frame).
+type Tagged = (bool, Vec<u8>, Vec<u8>, Vec<u8>);
+
 /// Every entry with its `framed` flag.
-fn tagged(s: &mut Spill) -> Vec<(bool, Vec<u8>, Vec<u8>, Vec<u8>)> {
+fn tagged(s: &mut Spill) -> Vec<Tagged> {
     let mut out = Vec::new();
     s.drain(|f, a, b, c| {
         out.push((f, a.to_vec(), b.to_vec(), c.to_vec()));
