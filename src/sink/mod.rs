@@ -68,4 +68,27 @@ pub trait Sink {
 /// keeps the message (spills it) and retries later, in order.
 pub trait MessageSink {
     fn try_send(&self, subject: &str, msg_id: &str, payload: &[u8]) -> bool;
+
+    /// The message as the transport would have the spill keep it, so taking
+    /// it back costs a copy, not a decode and an encode: its bookkeeping
+    /// into `meta`, what precedes the payload into `head`; returns what
+    /// follows the payload. None (the default): the spill keeps the record.
+    fn spill_form(
+        &self,
+        _subject: &str,
+        _msg_id: &str,
+        _payload: &[u8],
+        _receive_ns: u64,
+        _meta: &mut Vec<u8>,
+        _head: &mut Vec<u8>,
+    ) -> Option<&'static [u8]> {
+        None
+    }
+
+    /// Takes back a message the spill kept in its [`MessageSink::spill_form`]
+    /// (`frame`: head, payload and end); false: full right now, as
+    /// `try_send`. Only a transport whose `spill_form` gives one gets these.
+    fn try_send_framed(&self, _subject: &str, _meta: &[u8], _frame: &[u8]) -> bool {
+        false
+    }
 }

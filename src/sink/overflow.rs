@@ -37,6 +37,9 @@ pub struct Overflow {
     subject: Vec<u8>,
     id: Vec<u8>,
     payload: Vec<u8>,
+    /// A spilled message's transport form around `payload` ([`MessageSink::spill_form`]).
+    meta: Vec<u8>,
+    head: Vec<u8>,
     log: RateLimit,
     /// Per-subject hand-off counts (MarketPrism's published-messages series).
     subjects: SubjectIndex,
@@ -128,6 +131,8 @@ impl Overflow {
             subject: Vec::with_capacity(128),
             id: Vec::with_capacity(128),
             payload: Vec::with_capacity(1024),
+            meta: Vec::with_capacity(16),
+            head: Vec::with_capacity(256),
             log: RateLimit::new(1_000_000_000),
             subjects: SubjectIndex::default(),
         }
@@ -170,8 +175,12 @@ impl Overflow {
         let (subjects, counts) = (&mut self.subjects, &stats.subjects);
         let moved = self
             .spill
-            .drain(|s, i, p| {
-                let sent = sink.try_send(ascii(s), ascii(i), p);
+            .drain(|framed, s, i, p| {
+                let sent = if framed {
+                    sink.try_send_framed(ascii(s), i, p)
+                } else {
+                    sink.try_send(ascii(s), ascii(i), p)
+                };
                 if sent {
                     subjects.count(counts, s);
                 }
@@ -221,10 +230,26 @@ impl Overflow {
                 }
                 continue;
             }
-            match self
-                .spill
-                .push_buffered(&self.subject, &self.id, &self.payload)
-            {
+            self.meta.clear();
+            self.head.clear();
+            let stored = match self.sink.spill_form(
+                ascii(&self.subject),
+                ascii(&self.id),
+                &self.payload,
+                rec.receive_ts_ns(),
+                &mut self.meta,
+                &mut self.head,
+            ) {
+                Some(end) => self.spill.push_framed_buffered(
+                    &self.subject,
+                    &self.meta,
+                    &[&self.head, &self.payload, end],
+                ),
+                None => self
+                    .spill
+                    .push_buffered(&self.subject, &self.id, &self.payload),
+            };
+            match stored {
                 Ok(()) => {
                     if count_written {
                         written.inc();
@@ -385,6 +410,84 @@ mod tests {
                 .push((subject.to_string(), msg_id.to_string()));
             true
         }
+    }
+
+    /// A transport that spills in its own form: `<` + payload + `>`, the
+    /// record's receive time as meta; keeps what it is given back.
+    #[derive(Default)]
+    struct Framing {
+        room: Cell<usize>,
+        records: RefCell<Vec<String>>,
+        frames: RefCell<Vec<(String, u64, String)>>,
+    }
+
+    impl MessageSink for Framing {
+        fn try_send(&self, _: &str, msg_id: &str, _: &[u8]) -> bool {
+            let ok = self.room.get() > 0;
+            if ok {
+                self.room.set(self.room.get() - 1);
+                self.records.borrow_mut().push(msg_id.to_string());
+            }
+            ok
+        }
+
+        fn spill_form(
+            &self,
+            _: &str,
+            _: &str,
+            _: &[u8],
+            receive_ns: u64,
+            meta: &mut Vec<u8>,
+            head: &mut Vec<u8>,
+        ) -> Option<&'static [u8]> {
+            meta.extend_from_slice(&receive_ns.to_le_bytes());
+            head.push(b'<');
+            Some(b">")
+        }
+
+        fn try_send_framed(&self, subject: &str, meta: &[u8], frame: &[u8]) -> bool {
+            let ok = self.room.get() > 0;
+            if ok {
+                self.room.set(self.room.get() - 1);
+                let ns = u64::from_le_bytes(meta.try_into().unwrap());
+                let f = String::from_utf8(frame.to_vec()).unwrap();
+                self.frames.borrow_mut().push((subject.to_string(), ns, f));
+            }
+            ok
+        }
+    }
+
+    /// Spilled records are kept in the transport's form and handed back in
+    /// it, behind a record kept the old way (shutdown), in order.
+    #[test]
+    fn spilled_records_come_back_in_the_transports_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Rc::new(Framing::default());
+        let stats = CoreStats::new(0, 0);
+        let mut out = Overflow::new(
+            fake.clone(),
+            Spill::open(dir.path(), 1 << 20, 1 << 16).unwrap(),
+        );
+        assert!(out.keep("trade.x", "kept:0", b"{}", &stats));
+        Sink::write(&mut out, &trades(1..4), &stats);
+        assert_eq!((out.spilled(), stats.spilled_total.get()), (4, 3));
+        fake.room.set(2);
+        assert_eq!(Sink::poll(&mut out, &stats), 2);
+        assert_eq!(*fake.records.borrow(), ["kept:0"]);
+        fake.room.set(10);
+        assert_eq!(Sink::poll(&mut out, &stats), 2);
+        let frames = fake.frames.borrow();
+        assert_eq!(frames.len(), 3);
+        let mut json = Vec::new();
+        for (i, (subject, ns, frame)) in frames.iter().enumerate() {
+            let id = i as u64 + 1;
+            json.clear();
+            encode_json(&mut json, trades(id..id + 1).iter().next().unwrap());
+            assert_eq!(subject, "trade.binance.spot.BTC-USDT");
+            assert_eq!(*ns, id * 1_000_000);
+            assert_eq!(*frame, format!("<{}>", String::from_utf8_lossy(&json)));
+        }
+        assert_eq!(out.spilled(), 0);
     }
 
     fn trades(ids: std::ops::Range<u64>) -> Batch {

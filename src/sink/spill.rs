@@ -4,7 +4,11 @@
 //!
 //! Layout: `<dir>/seg-<seq>.spill` segment files of framed entries
 //! `[u32 LE rest_len][u16 LE subject_len][u16 LE id_len][subject][id][payload]`,
-//! where `rest_len` counts the bytes after the 8-byte header.
+//! where `rest_len` counts the bytes after the 8-byte header. Its top bit
+//! ([`FRAMED`]) marks an entry stored in its transport's ready-to-send form
+//! ([`Spill::push_framed_buffered`]: `id` holds the transport's bookkeeping,
+//! `payload` its frame); entries written before that form existed never
+//! have the bit set and are read as records.
 //! A segment is deleted once fully handed back. On open, leftover segments
 //! from a previous run are picked up in order (a torn last entry from a crash
 //! is cut off), so a restart resends them; the sink's message ids let the
@@ -16,6 +20,8 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 const HEADER: usize = 8;
+/// Top bit of `rest_len`: the entry is a transport frame, not a record.
+const FRAMED: u32 = 1 << 31;
 /// Entries larger than this are refused (they would not fit a NATS payload anyway).
 const MAX_ENTRY: usize = 64 << 20;
 
@@ -96,11 +102,13 @@ impl Reader {
         Ok(&self.buf[from..from + len])
     }
 
-    /// The entry at the read position: (its size, subject, id, payload).
+    /// The entry at the read position: (its size, framed, subject, id, payload).
     fn entry(&mut self, seg_bytes: u64) -> io::Result<EntryRef<'_>> {
         let pos = self.pos;
         let head = self.bytes_at(pos, HEADER, seg_bytes)?;
-        let body = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let raw = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let framed = raw & FRAMED != 0;
+        let body = (raw & !FRAMED) as usize;
         let sl = u16::from_le_bytes([head[4], head[5]]) as usize;
         let il = u16::from_le_bytes([head[6], head[7]]) as usize;
         if sl + il > body || body > MAX_ENTRY {
@@ -112,7 +120,7 @@ impl Reader {
         let entry = self.bytes_at(pos, HEADER + body, seg_bytes)?;
         let (subject, rest) = entry[HEADER..].split_at(sl);
         let (id, payload) = rest.split_at(il);
-        Ok(((HEADER + body) as u64, subject, id, payload))
+        Ok(((HEADER + body) as u64, framed, subject, id, payload))
     }
 }
 
@@ -137,8 +145,19 @@ fn write_both(w: &mut File, a: &[u8], b: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// (size, subject, id, payload) of an entry in the read buffer.
-type EntryRef<'a> = (u64, &'a [u8], &'a [u8], &'a [u8]);
+/// How [`Spill::append`] stores an entry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Written now, one `writev`.
+    Through,
+    /// Into the write buffer.
+    Buffered,
+    /// Into the write buffer, marked [`FRAMED`].
+    Framed,
+}
+
+/// (size, framed, subject, id, payload) of an entry in the read buffer.
+type EntryRef<'a> = (u64, bool, &'a [u8], &'a [u8], &'a [u8]);
 
 pub struct Spill {
     dir: PathBuf,
@@ -225,7 +244,8 @@ impl Spill {
         while pos + HEADER as u64 <= len {
             f.seek(SeekFrom::Start(pos))?;
             f.read_exact(&mut head)?;
-            let body = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as u64;
+            let raw = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+            let body = u64::from(raw & !FRAMED);
             if pos + HEADER as u64 + body > len {
                 break;
             }
@@ -260,7 +280,7 @@ impl Spill {
     /// any buffered entries).
     pub fn push(&mut self, subject: &[u8], id: &[u8], payload: &[u8]) -> Result<(), SpillError> {
         self.flush().map_err(SpillError::Io)?;
-        self.append(subject, id, payload, false)
+        self.append(subject, id, &[payload], Mode::Through)
     }
 
     /// Appends one entry at the end of the queue, buffered: written with
@@ -273,7 +293,20 @@ impl Spill {
         id: &[u8],
         payload: &[u8],
     ) -> Result<(), SpillError> {
-        self.append(subject, id, payload, true)
+        self.append(subject, id, &[payload], Mode::Buffered)
+    }
+
+    /// As [`Spill::push_buffered`], an entry in its transport's ready-to-send
+    /// form: `meta` (its bookkeeping) in the id field and `frame`, the
+    /// concatenation of `parts`, in the payload field; [`Spill::drain`] hands
+    /// it back with `framed` set.
+    pub fn push_framed_buffered(
+        &mut self,
+        subject: &[u8],
+        meta: &[u8],
+        parts: &[&[u8]],
+    ) -> Result<(), SpillError> {
+        self.append(subject, meta, parts, Mode::Framed)
     }
 
     /// Writes the buffered entries. On failure what was not written stays
@@ -310,10 +343,11 @@ impl Spill {
         &mut self,
         subject: &[u8],
         id: &[u8],
-        payload: &[u8],
-        buffered: bool,
+        parts: &[&[u8]],
+        mode: Mode,
     ) -> Result<(), SpillError> {
-        let body = subject.len() + id.len() + payload.len();
+        let payload_len: usize = parts.iter().map(|p| p.len()).sum();
+        let body = subject.len() + id.len() + payload_len;
         if subject.len() > u16::MAX as usize || id.len() > u16::MAX as usize || body > MAX_ENTRY {
             return Err(SpillError::Io(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -345,21 +379,25 @@ impl Spill {
                 entries: 0,
             });
         }
-        if buffered {
+        if mode != Mode::Through {
             if self.wbuf.len() + entry as usize > WRITE_CHUNK {
                 // Not stored if the buffer cannot be written (as `push`).
                 self.flush().map_err(SpillError::Io)?;
             }
+            let flag = if mode == Mode::Framed { FRAMED } else { 0 };
             let b = &mut self.wbuf;
-            b.extend_from_slice(&(body as u32).to_le_bytes());
+            b.extend_from_slice(&(body as u32 | flag).to_le_bytes());
             b.extend_from_slice(&(subject.len() as u16).to_le_bytes());
             b.extend_from_slice(&(id.len() as u16).to_le_bytes());
             b.extend_from_slice(subject);
             b.extend_from_slice(id);
-            b.extend_from_slice(payload);
+            for p in parts {
+                b.extend_from_slice(p);
+            }
             self.account(entry);
             return Ok(());
         }
+        let payload = parts.first().copied().unwrap_or_default();
         self.scratch.clear();
         self.scratch.extend_from_slice(&(body as u32).to_le_bytes());
         self.scratch
@@ -388,17 +426,21 @@ impl Spill {
         self.entries += 1;
     }
 
-    /// Hands entries back oldest first to `take(subject, id, payload)` until it
-    /// returns false (the receiver is full; that entry stays) or the spill is
-    /// empty. Returns how many were taken.
-    pub fn drain(&mut self, mut take: impl FnMut(&[u8], &[u8], &[u8]) -> bool) -> io::Result<u64> {
+    /// Hands entries back oldest first to `take(framed, subject, id, payload)`
+    /// until it returns false (the receiver is full; that entry stays) or the
+    /// spill is empty. `framed`: pushed by [`Spill::push_framed_buffered`]
+    /// (`id` is its meta, `payload` its frame). Returns how many were taken.
+    pub fn drain(
+        &mut self,
+        mut take: impl FnMut(bool, &[u8], &[u8], &[u8]) -> bool,
+    ) -> io::Result<u64> {
         let mut taken = 0;
         while let Some(seg_bytes) = self.front_segment()? {
             let Some(r) = self.reader.as_mut() else {
                 break;
             };
-            let (len, subject, id, payload) = r.entry(seg_bytes)?;
-            if !take(subject, id, payload) {
+            let (len, framed, subject, id, payload) = r.entry(seg_bytes)?;
+            if !take(framed, subject, id, payload) {
                 break;
             }
             r.pos += len;
@@ -496,7 +538,14 @@ impl Spill {
         let Some(r) = self.reader.as_mut() else {
             return Ok(false);
         };
-        let (len, subject, id, payload) = r.entry(seg_bytes)?;
+        let (len, framed, subject, id, payload) = r.entry(seg_bytes)?;
+        if framed {
+            // Only message sinks store frames; a journal never has them.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a transport frame in a journal",
+            ));
+        }
         out.subject.clear();
         out.subject.extend_from_slice(subject);
         out.id.clear();

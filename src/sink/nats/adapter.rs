@@ -6,6 +6,7 @@
 use super::config::NatsSinkConfig;
 use super::publisher::Publisher;
 use super::route::{Resolution, Route, Routes, Want};
+use super::tail;
 use crate::sink::spill::Spill;
 use crate::sink::MessageSink;
 use std::path::Path;
@@ -48,6 +49,49 @@ impl MessageSink for NatsAdapter {
             }
             // Not connected since start: the record waits (spill) until the
             // transports are known.
+            Route::Unknown => false,
+        }
+    }
+
+    /// Spilled as frame tails whatever the route (looked up when taken
+    /// back, not twice): a record whose type goes over core NATS or to the
+    /// dead-letter store then is split back, the rare path.
+    fn spill_form(
+        &self,
+        subject: &str,
+        msg_id: &str,
+        payload: &[u8],
+        receive_ns: u64,
+        meta: &mut Vec<u8>,
+        head: &mut Vec<u8>,
+    ) -> Option<&'static [u8]> {
+        self.publisher
+            .spill_form(subject, msg_id, payload.len(), receive_ns, meta, head)
+    }
+
+    fn try_send_framed(&self, subject: &str, meta: &[u8], frame: &[u8]) -> bool {
+        match self.routes.route(subject) {
+            Route::Ack => self
+                .publisher
+                .try_publish_framed(subject, meta, frame, true)
+                .is_ok(),
+            Route::Plain => self
+                .publisher
+                .try_publish_framed(subject, meta, frame, false)
+                .is_ok(),
+            // Rare (the stream changed since it was spilled): as a record.
+            Route::DeadLetter => match tail::split(frame) {
+                Some((id, payload)) => self.try_send(subject, id, payload),
+                None => {
+                    self.publisher.dead_letter(
+                        subject,
+                        "",
+                        frame,
+                        "spilled frame unreadable (damaged spill file)",
+                    );
+                    true
+                }
+            },
             Route::Unknown => false,
         }
     }

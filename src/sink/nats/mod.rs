@@ -5,9 +5,11 @@
 //! - [`config`]: the `[sink.nats]` TOML section, defaults, validation;
 //! - [`proto`]: protocol encoding (HPUB, PUB, CONNECT, SUB) and the
 //!   incremental parser for server operations; [`json`]: the JSON bodies
-//!   (INFO, CONNECT, PubAcks, API replies);
+//!   (INFO, CONNECT, PubAcks, API replies); [`scan`]: its byte searches;
 //! - [`conn`]: connecting: TCP, INFO, TLS upgrade, CONNECT/PING/PONG;
 //! - [`queue`]: the encoded, ordered per-core queue of undelivered messages;
+//!   [`tail`]: a JetStream message as the spill keeps it, the queue's frame
+//!   but its first three fields;
 //!   [`receive_ts`]: a record's receive time read back for the receive →
 //!   acked histogram;
 //! - [`route`]: which transport each data type takes (JetStream stream, core
@@ -47,7 +49,9 @@ pub mod queue;
 pub mod receive_ts;
 pub mod resend;
 pub mod route;
+pub mod scan;
 pub mod stored;
+pub mod tail;
 
 pub use adapter::NatsAdapter;
 pub use config::{CoreNats, NatsSinkConfig};

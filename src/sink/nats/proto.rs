@@ -36,10 +36,10 @@ pub enum Op<'a> {
 pub(super) use super::proto_error::perr;
 pub use super::proto_error::ProtoError;
 
-fn find_crlf(buf: &[u8]) -> Option<usize> {
-    // memchr-like scan for '\n', then require the '\r' before it.
+pub(super) fn find_crlf(buf: &[u8]) -> Option<usize> {
+    // Scan for '\n' (a word at a time), then require the '\r' before it.
     let mut from = 0;
-    while let Some(i) = buf[from..].iter().position(|&b| b == b'\n') {
+    while let Some(i) = super::scan::find(&buf[from..], b'\n') {
         let at = from + i;
         if at > 0 && buf[at - 1] == b'\r' {
             return Some(at - 1);
@@ -49,7 +49,7 @@ fn find_crlf(buf: &[u8]) -> Option<usize> {
     None
 }
 
-fn parse_usize(s: &[u8]) -> Option<usize> {
+pub(super) fn parse_usize(s: &[u8]) -> Option<usize> {
     if s.is_empty() || s.len() > 12 {
         return None;
     }
@@ -141,10 +141,14 @@ fn msg_op<'a>(
     // Up to 6 fields: subject sid [reply] [hdr_len] total_len.
     let mut f: [&[u8]; 6] = [&[]; 6];
     let mut n = 0;
-    for tok in rest
-        .split(|&b| b == b' ' || b == b'\t')
-        .filter(|t| !t.is_empty())
-    {
+    let mut left = rest;
+    while !left.is_empty() {
+        let end = super::scan::find_blank(left).unwrap_or(left.len());
+        let tok = &left[..end];
+        left = &left[(end + 1).min(left.len())..];
+        if tok.is_empty() {
+            continue;
+        }
         if n == f.len() {
             return Err(perr("too many fields", line));
         }
@@ -239,7 +243,7 @@ pub fn put_u64(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&tmp[i..]);
 }
 
-fn digits(mut n: u64) -> usize {
+pub(super) fn digits(mut n: u64) -> usize {
     let mut d = 1;
     while n >= 10 {
         n /= 10;
@@ -248,8 +252,8 @@ fn digits(mut n: u64) -> usize {
     d
 }
 
-const HDR_START: &[u8] = b"NATS/1.0\r\nNats-Msg-Id: ";
-const HDR_END: &[u8] = b"\r\n\r\n";
+pub(super) const HDR_START: &[u8] = b"NATS/1.0\r\nNats-Msg-Id: ";
+pub(super) const HDR_END: &[u8] = b"\r\n\r\n";
 
 /// Length of the header block for a message id.
 #[inline]

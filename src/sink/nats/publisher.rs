@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod inbox;
+mod spilled;
 use inbox::Parked;
 
 /// `try_publish` could not take the message: the queue is at

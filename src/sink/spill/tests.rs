@@ -2,7 +2,7 @@ use super::*;
 
 fn entries(s: &mut Spill, stop_after: usize) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
-    s.drain(|a, b, c| {
+    s.drain(|_, a, b, c| {
         if out.len() == stop_after {
             return false;
         }
@@ -226,4 +226,146 @@ fn survives_restart_and_torn_tail() {
         .map(|e| e.1)
         .collect();
     assert_eq!(got, (0..=10).map(|i| i.to_string()).collect::<Vec<_>>());
+}
+
+/// An entry as handed back: (framed, subject, id or meta, payload or frame).
+type Tagged = (bool, Vec<u8>, Vec<u8>, Vec<u8>);
+
+/// Every entry with its `framed` flag.
+fn tagged(s: &mut Spill) -> Vec<Tagged> {
+    let mut out = Vec::new();
+    s.drain(|f, a, b, c| {
+        out.push((f, a.to_vec(), b.to_vec(), c.to_vec()));
+        true
+    })
+    .unwrap();
+    out
+}
+
+/// A framed entry on disk, byte for byte: the flag in `rest_len`'s top bit,
+/// the parts concatenated as the payload; records around it unchanged; a
+/// restart reads both kinds back in order.
+#[test]
+fn framed_entries_round_trip_with_exact_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = Spill::open(dir.path(), 1 << 20, 1 << 20).unwrap();
+        s.push_buffered(b"t.a", b"id1", b"{}").unwrap();
+        s.push_framed_buffered(b"t.a", &7u64.to_le_bytes(), &[b" 3 5\r\n", b"ab", b"\r\n"])
+            .unwrap();
+        s.flush().unwrap();
+        assert_eq!((s.len(), s.bytes()), (2, 8 + 8 + 8 + 3 + 8 + 10));
+    }
+    let seg = dir.path().join("seg-0000000001.spill");
+    let mut want = Vec::new();
+    want.extend_from_slice(&[8, 0, 0, 0, 3, 0, 3, 0]);
+    want.extend_from_slice(b"t.aid1{}");
+    want.extend_from_slice(&[21, 0, 0, 0x80, 3, 0, 8, 0]);
+    want.extend_from_slice(b"t.a");
+    want.extend_from_slice(&[7, 0, 0, 0, 0, 0, 0, 0]);
+    want.extend_from_slice(b" 3 5\r\nab\r\n");
+    assert_eq!(std::fs::read(&seg).unwrap(), want);
+    // A crash while writing the next framed entry: its head and part of it.
+    let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
+    f.write_all(&[21, 0, 0, 0x80, 3, 0, 8, 0, b't']).unwrap();
+    drop(f);
+    let mut s = Spill::open(dir.path(), 1 << 20, 1 << 20).unwrap();
+    assert_eq!(std::fs::read(&seg).unwrap(), want, "the torn entry cut off");
+    assert_eq!((s.len(), s.bytes()), (2, want.len() as u64));
+    assert_eq!(
+        tagged(&mut s),
+        vec![
+            (false, b"t.a".to_vec(), b"id1".to_vec(), b"{}".to_vec()),
+            (
+                true,
+                b"t.a".to_vec(),
+                7u64.to_le_bytes().to_vec(),
+                b" 3 5\r\nab\r\n".to_vec()
+            ),
+        ]
+    );
+    assert!(s.is_empty());
+}
+
+/// A segment written before framed entries existed (the bytes of the old
+/// layout, no flag) is read as records, and new framed entries go behind it.
+#[test]
+fn a_segment_of_the_old_layout_is_read_as_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut old = Vec::new();
+    for (id, p) in [
+        (&b"trade:1"[..], &b"{\"n\":1}"[..]),
+        (b"trade:2", b"{\"n\":2}"),
+    ] {
+        let body = 5 + id.len() + p.len();
+        old.extend_from_slice(&(body as u32).to_le_bytes());
+        old.extend_from_slice(&5u16.to_le_bytes());
+        old.extend_from_slice(&(id.len() as u16).to_le_bytes());
+        old.extend_from_slice(b"t.b.c");
+        old.extend_from_slice(id);
+        old.extend_from_slice(p);
+    }
+    std::fs::write(dir.path().join("seg-0000000004.spill"), &old).unwrap();
+    let mut s = Spill::open(dir.path(), 1 << 20, 1 << 20).unwrap();
+    assert_eq!(s.len(), 2);
+    s.push_framed_buffered(b"t.b.c", b"m", &[b"frame"]).unwrap();
+    let got = tagged(&mut s);
+    assert_eq!(
+        got,
+        vec![
+            (
+                false,
+                b"t.b.c".to_vec(),
+                b"trade:1".to_vec(),
+                b"{\"n\":1}".to_vec()
+            ),
+            (
+                false,
+                b"t.b.c".to_vec(),
+                b"trade:2".to_vec(),
+                b"{\"n\":2}".to_vec()
+            ),
+            (true, b"t.b.c".to_vec(), b"m".to_vec(), b"frame".to_vec()),
+        ]
+    );
+}
+
+/// A journal (ClickHouse) refuses a framed entry instead of handing its
+/// frame over as a block.
+#[test]
+fn a_journal_refuses_a_framed_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = Spill::open_journal(dir.path(), 1 << 20, 1 << 20).unwrap();
+    j.push_framed_buffered(b"s", b"m", &[b"f"]).unwrap();
+    let err = j.front(&mut Entry::default()).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+}
+
+/// A segment cut short behind the spill's back is an error, not a fault on
+/// the mapped window.
+#[test]
+fn a_segment_shorter_than_recorded_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spill::open(dir.path(), 1 << 20, 1 << 20).unwrap();
+    for i in 0..3 {
+        s.push(b"s", format!("{i}").as_bytes(), &[b'x'; 5000])
+            .unwrap();
+    }
+    let seg = dir.path().join("seg-0000000001.spill");
+    OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(6000)
+        .unwrap();
+    let mut ids = Vec::new();
+    let err = s
+        .drain(|_, _, id, _| {
+            ids.push(id.to_vec());
+            true
+        })
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    assert_eq!(ids, [b"0".to_vec()], "the entry the file still holds");
+    assert_eq!(s.len(), 2);
 }

@@ -76,8 +76,13 @@ impl Ring {
             None if self.tail + len <= self.buf.capacity() => {
                 self.write_at(self.tail, len, encode, None)
             }
-            // The end is reached: start again below the oldest frame.
-            None if len <= head => {
+            // The end is reached: start again below the oldest frame when
+            // that leaves room worth having (half the buffer). Below that,
+            // the next pushes would soon meet the oldest frame and move every
+            // live one ([`Ring::grow`]: a copy of the whole backlog and a
+            // fresh buffer to fault in, 5–10 % of a JetStream burst); a
+            // larger buffer now costs neither (`realloc` moves pages).
+            None if len <= head && head >= self.buf.capacity() / 2 => {
                 self.wrap_end = Some(self.tail);
                 self.write_at(0, len, encode, None)
             }
@@ -173,18 +178,18 @@ mod tests {
     #[test]
     fn frames_wrap_below_the_oldest_and_move_only_when_outgrown() {
         let mut r = Ring::new(8);
-        assert_eq!(put(&mut r, None, b"aaa"), (0, None));
-        assert_eq!(put(&mut r, Some(0), b"bbb"), (3, None));
-        // "aaa" released; "cc" does not fit the end (6 + 3 > 8), fits below 3.
-        r.released(Some(3));
-        assert_eq!(put(&mut r, Some(3), b"ccc"), (0, None));
+        assert_eq!(put(&mut r, None, b"aaaa"), (0, None));
+        assert_eq!(put(&mut r, Some(0), b"bbb"), (4, None));
+        // "aaaa" released; "ccc" does not fit the end (7 + 3 > 8), fits below 4.
+        r.released(Some(4));
+        assert_eq!(put(&mut r, Some(4), b"ccc"), (0, None));
         assert!(r.wrapped());
-        assert_eq!(r.bytes(3, 3), b"bbb");
+        assert_eq!(r.bytes(4, 3), b"bbb");
         assert_eq!(r.bytes(0, 3), b"ccc");
         // No room below "bbb": both runs move, oldest first, into a larger buffer.
-        let (off, moved) = put(&mut r, Some(3), b"dd");
+        let (off, moved) = put(&mut r, Some(4), b"dd");
         let m = moved.unwrap();
-        assert_eq!((m.apply(3), m.apply(0), off), (0, 3, 6));
+        assert_eq!((m.apply(4), m.apply(0), off), (0, 3, 6));
         assert_eq!(r.bytes(0, 8), b"bbbcccdd");
         assert!(!r.wrapped() && r.capacity() >= 16);
         // Once the older run is released the newer one is the only run.
@@ -199,5 +204,18 @@ mod tests {
         assert_eq!(r.bytes(0, 3), b"ccd");
         r.released(None);
         assert_eq!(put(&mut r, None, b"e"), (0, None));
+    }
+
+    /// Less than half the buffer free below the oldest frame: no wrap into
+    /// the sliver, the buffer grows where it is and nothing moves.
+    #[test]
+    fn a_sliver_below_the_oldest_frame_grows_the_buffer_instead() {
+        let mut r = Ring::new(8);
+        put(&mut r, None, b"aaa");
+        put(&mut r, Some(0), b"bbbb");
+        r.released(Some(3));
+        assert_eq!(put(&mut r, Some(3), b"cc"), (7, None));
+        assert!(!r.wrapped() && r.capacity() >= 16);
+        assert_eq!(r.bytes(3, 6), b"bbbbcc");
     }
 }
