@@ -29,13 +29,9 @@ impl NatsAdapter {
 impl MessageSink for NatsAdapter {
     fn try_send(&self, subject: &str, msg_id: &str, payload: &[u8]) -> bool {
         match self.routes.route(subject) {
-            Route::Ack => self
+            r @ (Route::Ack | Route::Plain) => self
                 .publisher
-                .try_publish(subject, msg_id, payload, true)
-                .is_ok(),
-            Route::Plain => self
-                .publisher
-                .try_publish(subject, msg_id, payload, false)
+                .try_publish(subject, msg_id, payload, matches!(r, Route::Ack))
                 .is_ok(),
             Route::DeadLetter => {
                 self.publisher.dead_letter(
@@ -71,13 +67,9 @@ impl MessageSink for NatsAdapter {
 
     fn try_send_framed(&self, subject: &str, meta: &[u8], frame: &[u8]) -> bool {
         match self.routes.route(subject) {
-            Route::Ack => self
+            r @ (Route::Ack | Route::Plain) => self
                 .publisher
-                .try_publish_framed(subject, meta, frame, true)
-                .is_ok(),
-            Route::Plain => self
-                .publisher
-                .try_publish_framed(subject, meta, frame, false)
+                .try_publish_framed(subject, meta, frame, matches!(r, Route::Ack))
                 .is_ok(),
             // Rare (the stream changed since it was spilled): as a record.
             Route::DeadLetter => match tail::split(frame) {

@@ -279,6 +279,17 @@ pub fn hpub_len(subject: &str, inbox: &str, seq: u64, msg_id: &str, payload_len:
         + 2
 }
 
+/// `HPUB <subject> <inbox>.<seq>`: what every frame of a record starts
+/// with (the reply inbox carries the ack's sequence).
+pub fn put_hpub_head(out: &mut Vec<u8>, subject: &str, inbox: &str, seq: u64) {
+    out.extend_from_slice(b"HPUB ");
+    out.extend_from_slice(subject.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(inbox.as_bytes());
+    out.push(b'.');
+    put_u64(out, seq);
+}
+
 /// `HPUB <subject> <inbox>.<seq> <hdr_len> <total_len>\r\nNATS/1.0\r\nNats-Msg-Id: <id>\r\n\r\n<payload>\r\n`
 pub fn encode_hpub(
     out: &mut Vec<u8>,
@@ -289,12 +300,7 @@ pub fn encode_hpub(
     payload: &[u8],
 ) {
     let h = header_len(msg_id);
-    out.extend_from_slice(b"HPUB ");
-    out.extend_from_slice(subject.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(inbox.as_bytes());
-    out.push(b'.');
-    put_u64(out, seq);
+    put_hpub_head(out, subject, inbox, seq);
     out.push(b' ');
     put_u64(out, h as u64);
     out.push(b' ');

@@ -31,12 +31,7 @@ pub fn frame_len(subject: &str, inbox: &str, seq: u64, tail_len: usize) -> usize
 
 /// The frame [`proto::encode_hpub`] makes, from its tail.
 pub fn encode_from_tail(out: &mut Vec<u8>, subject: &str, inbox: &str, seq: u64, tail: &[u8]) {
-    out.extend_from_slice(b"HPUB ");
-    out.extend_from_slice(subject.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(inbox.as_bytes());
-    out.push(b'.');
-    put_u64(out, seq);
+    proto::put_hpub_head(out, subject, inbox, seq);
     out.extend_from_slice(tail);
 }
 
