@@ -281,15 +281,10 @@ impl Blocks {
     }
 }
 
-/// Whether any of the eight bytes of `w` is below 0x20, `"` or `\\`
-/// (exact as a yes/no: the zero-byte test has no false positives overall).
+/// Whether any of the eight bytes of `w` is below 0x20, `"` or `\\`.
 #[inline]
 fn needs_escape(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    (below_space | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')))) != 0
+    crate::swar::json_special(w) != 0
 }
 
 /// Appends `"`, the `n` bytes whose first and last `W` (`W <= n <= 2W`)

@@ -30,6 +30,7 @@ pub mod model;
 pub mod notify;
 pub mod rest;
 pub mod sink;
+pub mod swar;
 pub mod sys;
 pub mod top;
 pub mod tune;

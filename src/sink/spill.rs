@@ -397,6 +397,8 @@ impl Spill {
             self.account(entry);
             return Ok(());
         }
+        // Written through only by `push`, which passes the payload whole.
+        debug_assert_eq!(parts.len(), 1);
         let payload = parts.first().copied().unwrap_or_default();
         self.scratch.clear();
         self.scratch.extend_from_slice(&(body as u32).to_le_bytes());

@@ -5,7 +5,7 @@
 //! - [`config`]: the `[sink.nats]` TOML section, defaults, validation;
 //! - [`proto`]: protocol encoding (HPUB, PUB, CONNECT, SUB) and the
 //!   incremental parser for server operations; [`json`]: the JSON bodies
-//!   (INFO, CONNECT, PubAcks, API replies); [`scan`]: its byte searches;
+//!   (INFO, CONNECT, PubAcks, API replies);
 //! - [`conn`]: connecting: TCP, INFO, TLS upgrade, CONNECT/PING/PONG;
 //! - [`queue`]: the encoded, ordered per-core queue of undelivered messages;
 //!   [`tail`]: a JetStream message as the spill keeps it, the queue's frame
@@ -49,7 +49,6 @@ pub mod queue;
 pub mod receive_ts;
 pub mod resend;
 pub mod route;
-pub mod scan;
 pub mod stored;
 pub mod tail;
 

@@ -39,7 +39,7 @@ pub use super::proto_error::ProtoError;
 pub(super) fn find_crlf(buf: &[u8]) -> Option<usize> {
     // Scan for '\n' (a word at a time), then require the '\r' before it.
     let mut from = 0;
-    while let Some(i) = super::scan::find(&buf[from..], b'\n') {
+    while let Some(i) = crate::swar::find(&buf[from..], b'\n') {
         let at = from + i;
         if at > 0 && buf[at - 1] == b'\r' {
             return Some(at - 1);
@@ -143,7 +143,7 @@ fn msg_op<'a>(
     let mut n = 0;
     let mut left = rest;
     while !left.is_empty() {
-        let end = super::scan::find_blank(left).unwrap_or(left.len());
+        let end = crate::swar::find_blank(left).unwrap_or(left.len());
         let tok = &left[..end];
         left = &left[(end + 1).min(left.len())..];
         if tok.is_empty() {

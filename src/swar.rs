@@ -1,9 +1,11 @@
-//! Byte searches a word at a time for the protocol parser: under load it
-//! reads one `MSG` line per record (each PubAck), and the byte-by-byte
-//! loops these replace were most of `parse_op`'s time.
+//! Eight bytes at a time: the zero-byte test the hot scanners share (the
+//! flat venue scanner, the JSON string writer, the NATS protocol parser,
+//! which reads one `MSG` line per record under load).
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
+/// `0x01` in every byte: `LO * b` is `b` in every byte.
+pub const LO: u64 = 0x0101_0101_0101_0101;
+/// The high bit of every byte.
+pub const HI: u64 = 0x8080_8080_8080_8080;
 
 /// Eight bytes of `s` from `i` (which has them), little-endian.
 #[inline]
@@ -14,10 +16,22 @@ fn word(s: &[u8], i: usize) -> u64 {
 }
 
 /// High bit set in each byte of `w` that is zero; exact for the lowest such
-/// byte (a borrow can only mark bytes above a true zero).
+/// byte (a borrow can only mark bytes above a true zero), so exact as a
+/// yes/no too.
 #[inline]
-fn zeros(w: u64) -> u64 {
+pub fn zeros(w: u64) -> u64 {
     w.wrapping_sub(LO) & !w & HI
+}
+
+/// High bit set in each byte of `w` (little-endian) that is `"`, `\\` or a
+/// control byte: what a JSON string cannot hold unescaped. Exact for the
+/// lowest flagged byte, as [`zeros`].
+#[inline]
+pub fn json_special(w: u64) -> u64 {
+    let quote = zeros(w ^ (LO * u64::from(b'"')));
+    let backslash = zeros(w ^ (LO * u64::from(b'\\')));
+    let control = w.wrapping_sub(LO * 0x20) & !w & HI;
+    quote | backslash | control
 }
 
 /// Position of the first `b` in `s`.
