@@ -33,6 +33,9 @@ pub struct BusyTcp {
     spun: bool,
     /// The last read found nothing and registered with the core's `ppoll`.
     in_kernel: bool,
+    /// Reads return `Pending` without touching the socket (see
+    /// [`Self::memory_only`]).
+    memory_only: bool,
 }
 
 impl BusyTcp {
@@ -45,7 +48,17 @@ impl BusyTcp {
             kernel_window_ns: crate::sys::duration_ns(super::kwait::window()),
             spun: false,
             in_kernel: false,
+            memory_only: false,
         }
+    }
+
+    /// While set, a read returns `Pending` at once, without a `recv`, a wait
+    /// or a wake-up: the layers above (TLS, WebSocket) then hand out only
+    /// what they already hold. The reader takes the frames of one read this
+    /// way before handling any of them; it polls normally again before it
+    /// waits, so no wake-up is lost.
+    pub fn memory_only(&mut self, on: bool) {
+        self.memory_only = on;
     }
 
     /// Waits in the core's `ppoll` for `window` after each read that
@@ -156,6 +169,9 @@ impl AsyncRead for BusyTcp {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let s = self.get_mut();
+        if s.memory_only {
+            return Poll::Pending;
+        }
         s.spun = false;
         s.in_kernel = false;
         if s.window_ns == 0 {

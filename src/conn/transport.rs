@@ -13,11 +13,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-/// The stream, and how many reads returned data: the read loop knows from
-/// it whether a frame came from bytes already in memory.
+/// The stream.
 pub struct Transport {
     io: Io,
-    reads: u64,
 }
 
 enum Io {
@@ -29,14 +27,12 @@ impl Transport {
     pub fn tls(s: TlsStream<BusyTcp>) -> Transport {
         Transport {
             io: Io::Tls(Box::new(s)),
-            reads: 0,
         }
     }
 
     pub fn plain(s: TcpStream) -> Transport {
         Transport {
             io: Io::Plain(BusyTcp::new(s)),
-            reads: 0,
         }
     }
 
@@ -65,9 +61,13 @@ impl Transport {
         }
     }
 
-    /// Reads that returned data so far.
-    pub fn reads(&self) -> u64 {
-        self.reads
+    /// While set, reads hand out only bytes already decrypted and buffered,
+    /// never reading the socket ([`BusyTcp::memory_only`]).
+    pub fn memory_only(&mut self, on: bool) {
+        match &mut self.io {
+            Io::Tls(s) => s.get_mut().0.memory_only(on),
+            Io::Plain(s) => s.memory_only(on),
+        }
     }
 
     /// Connects (trying every resolved address) and, with a TLS config,
@@ -108,15 +108,10 @@ impl AsyncRead for Transport {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let t = self.get_mut();
-        let r = match &mut t.io {
+        match &mut self.get_mut().io {
             Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
-        };
-        if let Poll::Ready(Ok(n)) = r {
-            t.reads += (n > 0) as u64;
         }
-        r
     }
 }
 

@@ -247,8 +247,11 @@ impl Shard {
                 }
             }
         }
-        // Readers stop at an await point: every frame already read has been
-        // pushed into the batch synchronously, so cancelling loses nothing.
+        // Readers stop at an await point: every frame handled has been
+        // pushed into the batch synchronously. A reader waits between reads,
+        // with every frame it took handled, except while sending a reply or
+        // resubscription: then the rest of that read (at most 31 frames) is
+        // dropped with the connection, as are bytes still in the socket.
         for r in readers {
             r.cancel().await;
         }

@@ -6,6 +6,7 @@
 //! marking the books unsynced and handing reconnect gaps to the shard for
 //! backfill. Data work stays in the pipeline; REST work in the shard.
 
+mod inbox;
 mod read;
 mod rotate;
 mod signal;
@@ -165,6 +166,9 @@ struct Live {
     since: Instant,
     cstate: ConnState,
     requests: RequestLog,
+    /// Frames read but not yet handled; kept here, not in the read loop, so
+    /// a rotation's overlap goes on with them.
+    inbox: inbox::Inbox,
 }
 
 /// Why a connection could not be opened, and when the venue said to retry.
@@ -393,6 +397,7 @@ impl<C: Core> Session<'_, C> {
                 ..ConnState::default()
             },
             requests,
+            inbox: inbox::Inbox::default(),
         })
     }
 

@@ -2,6 +2,7 @@
 //! resubscriptions and snapshots, flush, reconnect gaps), heartbeats sent and
 //! silence detected on one timer.
 
+use super::inbox::{Item, Taken};
 use super::signal::Signal;
 use super::watch::Watch;
 use super::{resubscription, Core, Live, RequestLog, Session};
@@ -42,10 +43,12 @@ pub(super) enum End {
 
 /// What woke a read loop.
 enum Ev {
-    Msg(Option<Result<Message, tungstenite::Error>>),
+    Msg(Item),
     Tick,
     /// Stop signal or deadline.
     Other,
+    /// Nothing yet: the socket was found empty and the task woken again.
+    Again,
 }
 
 impl<C: Core> Session<'_, C> {
@@ -67,93 +70,84 @@ impl<C: Core> Session<'_, C> {
             Mode::Primary { rotate_at } => (None, rotate_at),
             Mode::Overlap { stop, until } => (Some(stop), until),
         };
-        // Receive time (ns) of the last frame; reuses the clock read each frame
-        // already pays for, instead of a second one.
+        // Receive time (ns) of the last frame: the timers' clock under load.
         let mut last_frame_ns = crate::sys::now_ns();
         let mut timers = Timers::new(self.v.stale_after, heartbeat, &watch, until, last_frame_ns);
         let Live {
             stream,
             cstate,
             requests,
+            inbox,
             ..
         } = live;
         let mut since_yield = 0u32;
-        // (transport reads, clock) of the last parse's clock read: a frame
-        // tungstenite decodes with no read since came from bytes in memory
-        // by then, so that read is its receive time (under load one clock
-        // read per frame instead of two: they were 6 % of the core).
-        let mut clock: Option<(u64, u64)> = None;
         loop {
-            since_yield += 1;
-            if since_yield >= YIELD_EVERY {
-                since_yield = 0;
-                glommio::yield_if_needed().await;
-            }
             if stop.is_some_and(|s| s.is_set()) {
                 return End::Stopped;
             }
-            // Under load a frame is usually buffered already: take it
-            // without building the select over the timers (a tenth of the
-            // core went to that), and check the timers by the last frame's
-            // receive time instead; idle, the select waits as before.
-            let fast = if last_frame_ns >= timers.tick_at_ns {
-                Some(Ev::Tick)
-            } else if last_frame_ns >= timers.until_ns {
-                Some(Ev::Other)
-            } else {
-                match std::future::poll_fn(|cx| std::task::Poll::Ready(stream.poll_next_unpin(cx)))
+            if inbox.is_empty() {
+                // Between reads only: a reader cancelled here (shutdown, a
+                // released symbol) has handled every frame it took.
+                if since_yield >= YIELD_EVERY {
+                    since_yield = 0;
+                    glommio::yield_if_needed().await;
+                }
+                match self
+                    .next_read(stream, &mut timers, stop, last_frame_ns)
                     .await
                 {
-                    std::task::Poll::Ready(m) => Some(Ev::Msg(m)),
-                    std::task::Poll::Pending => None,
-                }
-            };
-            let next = match fast {
-                Some(ev) => ev,
-                // Busy-polling: the socket read already woke this task, so
-                // give the core back and come round again, without polling
-                // the socket a second time and the timers through the select
-                // (they are checked by frame time above; after the busy-poll
-                // window the read waits on glommio and the select runs).
-                None if stream.get_ref().spun() => {
-                    futures_lite::future::yield_now().await;
-                    continue;
-                }
-                // Waiting in the core's `ppoll`, which wakes this task when
-                // the socket is readable or the window ends; timers are
-                // checked by frame time above, as when spinning.
-                None if stream.get_ref().in_kernel() => {
-                    crate::conn::kwait::woken().await;
-                    continue;
-                }
-                None => next_event(stream, &mut timers.tick, stop, &mut timers.deadline).await,
-            };
-            let next = match next {
-                Ev::Msg(m) => m,
-                Ev::Other => {
-                    return match mode {
-                        Mode::Primary { .. } => End::Rotate("connection age".into()),
-                        Mode::Overlap { .. } => End::Stopped,
+                    Ev::Msg(item) => {
+                        let at = crate::sys::now_ns();
+                        let mut item = Some(item);
+                        std::future::poll_fn(|cx| {
+                            if let Some(item) = item.take() {
+                                inbox.take(item, at, stream, cx);
+                            }
+                            std::task::Poll::Ready(())
+                        })
+                        .await;
                     }
+                    Ev::Other => {
+                        return match mode {
+                            Mode::Primary { .. } => End::Rotate("connection age".into()),
+                            Mode::Overlap { .. } => End::Stopped,
+                        }
+                    }
+                    Ev::Tick => {
+                        let beat = heartbeat.zip(timers.next_heartbeat.as_mut());
+                        let quiet = crate::sys::now_ns().saturating_sub(last_frame_ns);
+                        if let Err(end) = self
+                            .on_tick(stream, quiet, beat, &mut watch, requests)
+                            .await
+                        {
+                            return end;
+                        }
+                        timers.rearm();
+                    }
+                    Ev::Again => {}
                 }
-                Ev::Tick => {
-                    let beat = heartbeat.zip(timers.next_heartbeat.as_mut());
-                    let quiet = crate::sys::now_ns().saturating_sub(last_frame_ns);
+                continue;
+            }
+            since_yield += 1;
+            let (item, now) = match inbox.pop() {
+                Some(Taken::Text(text, now)) => {
+                    last_frame_ns = now;
                     if let Err(end) = self
-                        .on_tick(stream, quiet, beat, &mut watch, requests)
+                        .on_text(text, now, stream, cstate, requests, mode)
                         .await
                     {
                         return end;
                     }
-                    timers.rearm();
                     continue;
                 }
+                Some(Taken::Other(item, now)) => (item, now),
+                None => continue,
             };
-            let msg = match next {
+            last_frame_ns = now;
+            let msg = match item {
                 None => return End::Lost("stream ended".to_string()),
                 Some(Ok(m)) => m,
                 Some(Err(e)) => {
-                    let now = crate::sys::now_ns();
                     let rejected = match &e {
                         tungstenite::Error::Capacity(_) => Some(Malformed::Oversized),
                         tungstenite::Error::Utf8(_) => Some(Malformed::InvalidUtf8),
@@ -170,48 +164,27 @@ impl<C: Core> Session<'_, C> {
                     return End::Lost(format!("read error: {e}"));
                 }
             };
-            let now = match clock.take() {
-                Some((reads, at)) if reads == stream.get_ref().reads() => at,
-                _ => crate::sys::now_ns(),
-            };
-            last_frame_ns = now;
             if msg.len() > ws::MAX_MESSAGE_BYTES {
                 let frame = Frame::Rejected(Malformed::Oversized, msg.len());
                 let mut p = self.core.pipeline().borrow_mut();
                 p.on_frame(&self.src, frame, now, cstate);
                 continue;
             }
-            if self.core.discard_frames() {
-                vs.frames_received[received_slot(self.src.conn_type)].inc();
-                vs.bytes_received.add(msg.len() as u64);
-                continue;
-            }
             match msg {
+                // Only a text the inbox did not take (none today) comes here.
                 Message::Text(text) => {
-                    let frame = Frame::Text(text.as_str());
-                    let answer = self
-                        .core
-                        .pipeline()
-                        .borrow_mut()
-                        .on_frame(&self.src, frame, now, cstate);
-                    if answer.parsed_ns >= now {
-                        clock = Some((stream.get_ref().reads(), answer.parsed_ns));
-                    }
-                    self.core.batch_grew(answer.full, answer.started, now);
-                    if answer.gaps {
-                        self.core.take_gaps();
-                    }
-                    let notice = answer.outcome == FrameOutcome::Notice;
-                    if answer.book.is_some() || !answer.replies.is_empty() {
-                        if let Err(end) = self.send_back(stream, answer, requests).await {
-                            return end;
-                        }
-                    }
-                    if notice && matches!(mode, Mode::Primary { .. }) {
-                        return End::Rotate("the venue announced the close".into());
+                    if let Err(end) = self
+                        .on_text(text.as_str(), now, stream, cstate, requests, mode)
+                        .await
+                    {
+                        return end;
                     }
                 }
                 Message::Binary(b) => {
+                    if self.core.discard_frames() {
+                        self.count_discarded(b.len());
+                        continue;
+                    }
                     let mut p = self.core.pipeline().borrow_mut();
                     p.on_frame(&self.src, Frame::Binary(&b), now, cstate);
                 }
@@ -226,6 +199,89 @@ impl<C: Core> Session<'_, C> {
                 }
             }
         }
+    }
+
+    /// The next thing that happened on the connection: under load a frame
+    /// is usually buffered already, so it is taken without building the
+    /// select over the timers (a tenth of the core went to that), and the
+    /// timers are checked by the last frame's receive time instead; idle,
+    /// the select waits.
+    async fn next_read(
+        &self,
+        stream: &mut ws::WsStream,
+        timers: &mut Timers,
+        stop: Option<&Signal>,
+        last_frame_ns: u64,
+    ) -> Ev {
+        if last_frame_ns >= timers.tick_at_ns {
+            return Ev::Tick;
+        }
+        if last_frame_ns >= timers.until_ns {
+            return Ev::Other;
+        }
+        let polled =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(stream.poll_next_unpin(cx))).await;
+        if let std::task::Poll::Ready(m) = polled {
+            return Ev::Msg(m);
+        }
+        // Busy-polling: the socket read already woke this task, so give the
+        // core back and come round again, without polling the socket a
+        // second time and the timers through the select (they are checked
+        // by frame time above; after the busy-poll window the read waits on
+        // glommio and the select runs).
+        if stream.get_ref().spun() {
+            futures_lite::future::yield_now().await;
+            return Ev::Again;
+        }
+        // Waiting in the core's `ppoll`, which wakes this task when the
+        // socket is readable or the window ends; timers are checked by frame
+        // time above, as when spinning.
+        if stream.get_ref().in_kernel() {
+            crate::conn::kwait::woken().await;
+            return Ev::Again;
+        }
+        next_event(stream, &mut timers.tick, stop, &mut timers.deadline).await
+    }
+
+    /// Hands a text frame received at `now` to the pipeline and acts on its
+    /// answer (replies, book requests, a venue's close notice).
+    async fn on_text(
+        &self,
+        text: &str,
+        now: u64,
+        stream: &mut ws::WsStream,
+        cstate: &mut crate::engine::pipeline::ConnState,
+        requests: &mut RequestLog,
+        mode: Mode<'_>,
+    ) -> Result<(), End> {
+        if self.core.discard_frames() {
+            self.count_discarded(text.len());
+            return Ok(());
+        }
+        let answer =
+            self.core
+                .pipeline()
+                .borrow_mut()
+                .on_frame(&self.src, Frame::Text(text), now, cstate);
+        self.core.batch_grew(answer.full, answer.started, now);
+        if answer.gaps {
+            self.core.take_gaps();
+        }
+        let notice = answer.outcome == FrameOutcome::Notice;
+        if answer.book.is_some() || !answer.replies.is_empty() {
+            self.send_back(stream, answer, requests).await?;
+        }
+        if notice && matches!(mode, Mode::Primary { .. }) {
+            return Err(End::Rotate("the venue announced the close".into()));
+        }
+        Ok(())
+    }
+
+    /// A frame received with `discard_frames` on: counted, not parsed.
+    fn count_discarded(&self, len: usize) {
+        let vs = self.core.stats().venue(self.conn.venue);
+        vs.frames_received[received_slot(self.src.conn_type)].inc();
+        vs.bytes_received.add(len as u64);
     }
 
     /// The timer fired after `quiet_ns` without a frame: the connection is
