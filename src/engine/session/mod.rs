@@ -1,7 +1,9 @@
 //! A socket session: one connection plan's life on its core. It connects
 //! within the venue's connection-rate share, subscribes, and reads
 //! (`read`: heartbeats, stale detection, the pipeline's answer to each
-//! frame); it resubscribes streams gone silent (`watch`), rotates
+//! frame; `inbox`: a read's frames taken off the connection and stamped
+//! before any is handled; `timers`: the loop's tick and idle wait); it
+//! resubscribes streams gone silent (`watch`), rotates
 //! make-before-break (`rotate`), and on a drop backs off and reconnects,
 //! marking the books unsynced and handing reconnect gaps to the shard for
 //! backfill. Data work stays in the pipeline; REST work in the shard.
@@ -10,6 +12,7 @@ mod inbox;
 mod read;
 mod rotate;
 mod signal;
+mod timers;
 mod watch;
 
 use super::pipeline::{ConnState, FrameSource, Pipeline};

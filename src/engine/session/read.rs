@@ -2,8 +2,9 @@
 //! resubscriptions and snapshots, flush, reconnect gaps), heartbeats sent and
 //! silence detected on one timer.
 
-use super::inbox::{Item, Taken};
+use super::inbox::Taken;
 use super::signal::Signal;
+use super::timers::{next_event, Ev, Timers};
 use super::watch::Watch;
 use super::{resubscription, Core, Live, RequestLog, Session};
 use crate::book::BookAction;
@@ -13,8 +14,6 @@ use crate::model::DataType;
 use crate::venue::{self, FrameOutcome, Heartbeat, Malformed};
 use async_tungstenite::tungstenite::{self, Message};
 use futures_util::StreamExt;
-use glommio::timer::Timer;
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 /// Frames handled before offering the executor a chance to run other tasks.
@@ -39,16 +38,6 @@ pub(super) enum End {
     Lost(String),
     Rotate(String),
     Stopped,
-}
-
-/// What woke a read loop.
-enum Ev {
-    Msg(Item),
-    Tick,
-    /// Stop signal or deadline.
-    Other,
-    /// Nothing yet: the socket was found empty and the task woken again.
-    Again,
 }
 
 impl<C: Core> Session<'_, C> {
@@ -385,95 +374,4 @@ impl<C: Core> Session<'_, C> {
         }
         Ok(true)
     }
-}
-
-/// The read loop's timers: one tick that sends heartbeats and checks the
-/// connection and its watched streams for silence, and the end of the loop's
-/// time (rotation due, overlap over); with their due times on the frame
-/// clock, which the fast path checks instead of polling the timers.
-struct Timers {
-    period: Duration,
-    tick: Option<Pin<Box<Timer>>>,
-    tick_at_ns: u64,
-    deadline: Option<Pin<Box<Timer>>>,
-    until_ns: u64,
-    next_heartbeat: Option<Instant>,
-}
-
-impl Timers {
-    fn new(
-        stale_after: Duration,
-        heartbeat: Option<Heartbeat>,
-        watch: &[Watch],
-        until: Option<Instant>,
-        now_ns: u64,
-    ) -> Timers {
-        let mut period = match heartbeat {
-            Some(h) => h.every.min(stale_after / 2),
-            None => stale_after / 2,
-        };
-        if let Some(min) = watch.iter().map(|w| w.limit_ns).min() {
-            period = period.min(Duration::from_nanos(min / 2));
-        }
-        Timers {
-            period,
-            tick: Some(Box::pin(Timer::new(period))),
-            tick_at_ns: now_ns + period.as_nanos() as u64,
-            deadline: until
-                .map(|t| Box::pin(Timer::new(t.saturating_duration_since(Instant::now())))),
-            until_ns: until.map_or(u64::MAX, |t| {
-                now_ns + t.saturating_duration_since(Instant::now()).as_nanos() as u64
-            }),
-            next_heartbeat: heartbeat.map(|h| Instant::now() + h.every),
-        }
-    }
-
-    /// The tick fired and was handled: arm the next one.
-    fn rearm(&mut self) {
-        self.tick = Some(Box::pin(Timer::new(self.period)));
-        self.tick_at_ns = crate::sys::now_ns() + self.period.as_nanos() as u64;
-    }
-}
-
-/// Waits for whichever comes first: a frame, the timer, or the stop signal
-/// / deadline (the idle path; under load the loop takes buffered frames
-/// without it).
-async fn next_event(
-    stream: &mut ws::WsStream,
-    tick: &mut Option<Pin<Box<Timer>>>,
-    stop: Option<&Signal>,
-    deadline: &mut Option<Pin<Box<Timer>>>,
-) -> Ev {
-    let msg = async { Ev::Msg(stream.next().await) };
-    let tick_f = async {
-        match tick.as_mut() {
-            Some(t) => {
-                t.as_mut().await;
-                Ev::Tick
-            }
-            None => std::future::pending().await,
-        }
-    };
-    let other = async {
-        match (stop, deadline.as_mut()) {
-            (Some(s), Some(d)) => {
-                futures_lite::future::or(
-                    async {
-                        s.wait().await;
-                    },
-                    async {
-                        d.as_mut().await;
-                    },
-                )
-                .await
-            }
-            (Some(s), None) => s.wait().await,
-            (None, Some(d)) => {
-                d.as_mut().await;
-            }
-            (None, None) => std::future::pending().await,
-        }
-        Ev::Other
-    };
-    futures_lite::future::or(msg, futures_lite::future::or(tick_f, other)).await
 }

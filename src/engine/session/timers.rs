@@ -1,0 +1,113 @@
+//! The read loop's timers and its idle wait: a frame, the tick (heartbeats,
+//! silence) or the end of the loop's time, whichever comes first.
+
+use super::inbox::Item;
+use super::signal::Signal;
+use super::watch::Watch;
+use crate::conn::ws;
+use crate::venue::Heartbeat;
+use futures_util::StreamExt;
+use glommio::timer::Timer;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+/// What woke a read loop.
+pub(super) enum Ev {
+    Msg(Item),
+    Tick,
+    /// Stop signal or deadline.
+    Other,
+    /// Nothing yet: the socket was found empty and the task woken again.
+    Again,
+}
+
+/// The read loop's timers: one tick that sends heartbeats and checks the
+/// connection and its watched streams for silence, and the end of the loop's
+/// time (rotation due, overlap over); with their due times on the frame
+/// clock, which the fast path checks instead of polling the timers.
+pub(super) struct Timers {
+    pub(super) period: Duration,
+    pub(super) tick: Option<Pin<Box<Timer>>>,
+    pub(super) tick_at_ns: u64,
+    pub(super) deadline: Option<Pin<Box<Timer>>>,
+    pub(super) until_ns: u64,
+    pub(super) next_heartbeat: Option<Instant>,
+}
+
+impl Timers {
+    pub(super) fn new(
+        stale_after: Duration,
+        heartbeat: Option<Heartbeat>,
+        watch: &[Watch],
+        until: Option<Instant>,
+        now_ns: u64,
+    ) -> Timers {
+        let mut period = match heartbeat {
+            Some(h) => h.every.min(stale_after / 2),
+            None => stale_after / 2,
+        };
+        if let Some(min) = watch.iter().map(|w| w.limit_ns).min() {
+            period = period.min(Duration::from_nanos(min / 2));
+        }
+        Timers {
+            period,
+            tick: Some(Box::pin(Timer::new(period))),
+            tick_at_ns: now_ns + period.as_nanos() as u64,
+            deadline: until
+                .map(|t| Box::pin(Timer::new(t.saturating_duration_since(Instant::now())))),
+            until_ns: until.map_or(u64::MAX, |t| {
+                now_ns + t.saturating_duration_since(Instant::now()).as_nanos() as u64
+            }),
+            next_heartbeat: heartbeat.map(|h| Instant::now() + h.every),
+        }
+    }
+
+    /// The tick fired and was handled: arm the next one.
+    pub(super) fn rearm(&mut self) {
+        self.tick = Some(Box::pin(Timer::new(self.period)));
+        self.tick_at_ns = crate::sys::now_ns() + self.period.as_nanos() as u64;
+    }
+}
+
+/// Waits for whichever comes first: a frame, the timer, or the stop signal
+/// / deadline (the idle path; under load the loop takes buffered frames
+/// without it).
+pub(super) async fn next_event(
+    stream: &mut ws::WsStream,
+    tick: &mut Option<Pin<Box<Timer>>>,
+    stop: Option<&Signal>,
+    deadline: &mut Option<Pin<Box<Timer>>>,
+) -> Ev {
+    let msg = async { Ev::Msg(stream.next().await) };
+    let tick_f = async {
+        match tick.as_mut() {
+            Some(t) => {
+                t.as_mut().await;
+                Ev::Tick
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let other = async {
+        match (stop, deadline.as_mut()) {
+            (Some(s), Some(d)) => {
+                futures_lite::future::or(
+                    async {
+                        s.wait().await;
+                    },
+                    async {
+                        d.as_mut().await;
+                    },
+                )
+                .await
+            }
+            (Some(s), None) => s.wait().await,
+            (None, Some(d)) => {
+                d.as_mut().await;
+            }
+            (None, None) => std::future::pending().await,
+        }
+        Ev::Other
+    };
+    futures_lite::future::or(msg, futures_lite::future::or(tick_f, other)).await
+}
