@@ -10,7 +10,7 @@
 //! into one reused buffer, so tungstenite's read buffer is free again at
 //! once: held slices of it would make it reallocate on its next read.
 
-use crate::conn::ws::{self, WsStream};
+use crate::conn::ws::WsStream;
 use async_tungstenite::tungstenite::{self, Message};
 use futures_util::StreamExt;
 use std::task::{Context, Poll};
@@ -18,13 +18,17 @@ use std::task::{Context, Poll};
 /// What the WebSocket stream yields: a message, an error, or its end.
 pub(super) type Item = Option<Result<Message, tungstenite::Error>>;
 
-/// Frames taken per read at most (further ones are taken by the next fill).
+/// Frames taken per read at most (further ones are taken by the next round).
 const MAX_FRAMES: usize = 32;
-/// Text taken per read at most, so the buffer stays small.
-const MAX_BYTES: usize = 256 * 1024;
+/// Text copied per read at most, so each connection's buffer stays small
+/// (it keeps its largest size: no allocation per read).
+const MAX_BYTES: usize = 64 * 1024;
+/// A larger text is not copied: it ends the take and is handled from
+/// tungstenite's buffer after the texts before it.
+const MAX_COPY: usize = 16 * 1024;
 
 /// The frames of one read, handled in order: texts first, then what ended
-/// the take (anything but a text of parseable size), if anything did.
+/// the take (anything but a text of at most [`MAX_COPY`]), if anything did.
 #[derive(Default)]
 pub(super) struct Inbox {
     text: String,
@@ -82,7 +86,7 @@ impl Inbox {
     /// Queues `item`; false (and held) when it is not a text to parse.
     fn push(&mut self, item: Item, at: u64) -> bool {
         match item {
-            Some(Ok(Message::Text(t))) if t.len() <= ws::MAX_MESSAGE_BYTES => {
+            Some(Ok(Message::Text(t))) if t.len() <= MAX_COPY => {
                 let start = self.text.len() as u32;
                 self.text.push_str(t.as_str());
                 self.frames.push((start, self.text.len() as u32, at));
@@ -108,6 +112,7 @@ impl Inbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conn::ws;
     use futures_util::SinkExt;
     use glommio::net::TcpListener;
     use std::time::Duration;
@@ -127,6 +132,11 @@ mod tests {
 
     async fn take(inbox: &mut Inbox, stream: &mut WsStream, at: u64) {
         let item = stream.next().await;
+        take_read(inbox, stream, item, at).await;
+    }
+
+    /// [`Inbox::take`] of an item read before.
+    async fn take_read(inbox: &mut Inbox, stream: &mut WsStream, item: Item, at: u64) {
         let mut item = Some(item);
         std::future::poll_fn(|cx| {
             if let Some(item) = item.take() {
@@ -144,43 +154,64 @@ mod tests {
     /// after the texts before it.
     #[test]
     fn takes_what_one_read_brought_and_nothing_more() {
+        use glommio::channels::local_channel::new_unbounded;
         glommio::LocalExecutorBuilder::default()
             .spawn(|| async {
                 let l = TcpListener::bind("127.0.0.1:0").unwrap();
                 let addr = l.local_addr().unwrap();
                 let ms = Duration::from_millis;
+                // Each side waits for the other: the client says when it has
+                // read, the server when it has sent the next group.
+                let (go, server_go) = new_unbounded::<()>();
+                let (sent, client_sent) = new_unbounded::<()>();
                 let server = glommio::spawn_local(async move {
                     let tcp = l.accept().await.unwrap();
                     let mut ws = async_tungstenite::accept_async(tcp).await.unwrap();
-                    for t in ["a1", "b22", "c333"] {
-                        ws.feed(Message::text(t)).await.unwrap();
+                    let groups: [Vec<Message>; 4] = [
+                        vec![
+                            Message::text("a1"),
+                            Message::text("b22"),
+                            Message::text("c333"),
+                        ],
+                        vec![Message::text("d")],
+                        vec![
+                            Message::text("e"),
+                            Message::Ping(vec![7].into()),
+                            Message::text("f"),
+                        ],
+                        vec![
+                            Message::text("g"),
+                            Message::text("x".repeat(MAX_COPY + 1)),
+                            Message::text("h"),
+                        ],
+                    ];
+                    for group in groups {
+                        for m in group {
+                            ws.feed(m).await.unwrap();
+                        }
+                        ws.flush().await.unwrap();
+                        sent.try_send(()).unwrap();
+                        if server_go.recv().await.is_none() {
+                            break;
+                        }
                     }
-                    ws.flush().await.unwrap();
-                    glommio::timer::sleep(ms(60)).await;
-                    ws.send(Message::text("d")).await.unwrap();
-                    glommio::timer::sleep(ms(60)).await;
-                    ws.feed(Message::text("e")).await.unwrap();
-                    ws.feed(Message::Ping(vec![7].into())).await.unwrap();
-                    ws.feed(Message::text("f")).await.unwrap();
-                    ws.flush().await.unwrap();
-                    glommio::timer::sleep(ms(500)).await;
+                    ws
                 });
                 let url = Url::parse(&format!("ws://{addr}/")).unwrap();
                 let mut stream = ws::connect(&url, None, ms(5000)).await.unwrap();
-                let mut inbox = Inbox::default();
-                glommio::timer::sleep(ms(30)).await;
-                // One read brings a, b and c; d is sent while they wait.
-                let item = stream.next().await;
-                glommio::timer::sleep(ms(60)).await;
-                let mut item = Some(item);
                 let stream = &mut stream;
-                std::future::poll_fn(|cx| {
-                    if let Some(item) = item.take() {
-                        inbox.take(item, 5, stream, cx);
-                    }
-                    Poll::Ready(())
-                })
-                .await;
+                let mut inbox = Inbox::default();
+                // Sent, and (loopback) in the socket after a moment.
+                let landed = || async {
+                    client_sent.recv().await.unwrap();
+                    glommio::timer::sleep(ms(20)).await;
+                };
+                landed().await;
+                // One read brings a, b and c; then d reaches the socket.
+                let item = stream.next().await;
+                go.try_send(()).unwrap();
+                landed().await;
+                take_read(&mut inbox, stream, item, 5).await;
                 let got = drain(&mut inbox);
                 let texts: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
                 assert_eq!(texts, ["a1", "b22", "c333"]);
@@ -189,7 +220,8 @@ mod tests {
                 assert!(inbox.is_empty());
                 take(&mut inbox, stream, 9).await;
                 assert_eq!(drain(&mut inbox), [("d".to_string(), 9)]);
-                glommio::timer::sleep(ms(100)).await;
+                go.try_send(()).unwrap();
+                landed().await;
                 take(&mut inbox, stream, 11).await;
                 let got = drain(&mut inbox);
                 assert_eq!(got.len(), 2, "{got:?}");
@@ -198,6 +230,22 @@ mod tests {
                 assert!(got[1].1 > 11);
                 take(&mut inbox, stream, 13).await;
                 assert_eq!(drain(&mut inbox), [("f".to_string(), 13)]);
+                // A text too large to copy ends the take like the ping.
+                go.try_send(()).unwrap();
+                landed().await;
+                take(&mut inbox, stream, 15).await;
+                assert!(matches!(inbox.pop(), Some(Taken::Text("g", 15))));
+                match inbox.pop() {
+                    Some(Taken::Other(Some(Ok(Message::Text(t))), at)) => {
+                        assert_eq!(t.len(), MAX_COPY + 1);
+                        assert!(at > 15);
+                    }
+                    _ => panic!("the large text"),
+                }
+                assert!(inbox.pop().is_none());
+                take(&mut inbox, stream, 17).await;
+                assert_eq!(drain(&mut inbox), [("h".to_string(), 17)]);
+                drop(go);
                 server.await;
             })
             .unwrap()

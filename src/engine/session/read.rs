@@ -160,7 +160,7 @@ impl<C: Core> Session<'_, C> {
                 continue;
             }
             match msg {
-                // Only a text the inbox did not take (none today) comes here.
+                // A text the inbox did not copy (over 16 KiB).
                 Message::Text(text) => {
                     if let Err(end) = self
                         .on_text(text.as_str(), now, stream, cstate, requests, mode)
