@@ -22,9 +22,15 @@ pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// connection (memory stays bounded whatever a peer sends).
 pub const HARD_LIMIT_BYTES: usize = 16 << 20;
 
+/// tungstenite zero-fills up to this much of its buffer before every read,
+/// also before a read that finds nothing (half the reads at low rates), so
+/// it is kept to one TLS record's plaintext (16 KiB): larger reads save
+/// nothing, the bytes read and zeroed per frame being the same.
+pub const READ_BUFFER_BYTES: usize = 16 * 1024;
+
 pub fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(64 * 1024)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(Some(HARD_LIMIT_BYTES))
         .max_frame_size(Some(HARD_LIMIT_BYTES))
 }
