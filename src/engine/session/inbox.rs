@@ -50,8 +50,20 @@ impl Inbox {
     }
 
     /// Takes `item`, read at `at`, and every further frame `stream` holds in
-    /// memory. Call only when empty.
-    pub fn take(&mut self, item: Item, at: u64, stream: &mut WsStream, cx: &mut Context<'_>) {
+    /// memory. Call only when empty. Never waits: the future is ready at its
+    /// first poll, which lends the task's context to the stream.
+    pub async fn take(&mut self, item: Item, at: u64, stream: &mut WsStream) {
+        let mut item = Some(item);
+        std::future::poll_fn(|cx| {
+            if let Some(item) = item.take() {
+                self.take_in(item, at, stream, cx);
+            }
+            Poll::Ready(())
+        })
+        .await;
+    }
+
+    fn take_in(&mut self, item: Item, at: u64, stream: &mut WsStream, cx: &mut Context<'_>) {
         debug_assert!(self.is_empty());
         self.text.clear();
         self.frames.clear();
@@ -132,19 +144,7 @@ mod tests {
 
     async fn take(inbox: &mut Inbox, stream: &mut WsStream, at: u64) {
         let item = stream.next().await;
-        take_read(inbox, stream, item, at).await;
-    }
-
-    /// [`Inbox::take`] of an item read before.
-    async fn take_read(inbox: &mut Inbox, stream: &mut WsStream, item: Item, at: u64) {
-        let mut item = Some(item);
-        std::future::poll_fn(|cx| {
-            if let Some(item) = item.take() {
-                inbox.take(item, at, stream, cx);
-            }
-            Poll::Ready(())
-        })
-        .await;
+        inbox.take(item, at, stream).await;
     }
 
     /// A read's frames are taken together and in order: the first with the
@@ -211,7 +211,7 @@ mod tests {
                 let item = stream.next().await;
                 go.try_send(()).unwrap();
                 landed().await;
-                take_read(&mut inbox, stream, item, 5).await;
+                inbox.take(item, 5, stream).await;
                 let got = drain(&mut inbox);
                 let texts: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
                 assert_eq!(texts, ["a1", "b22", "c333"]);

@@ -4,7 +4,7 @@
 
 use super::inbox::Taken;
 use super::signal::Signal;
-use super::timers::{next_event, Ev, Timers};
+use super::timers::{self, Ev, Timers};
 use super::watch::Watch;
 use super::{resubscription, Core, Live, RequestLog, Session};
 use crate::book::BookAction;
@@ -13,7 +13,6 @@ use crate::engine::pipeline::{received_slot, BookRequest, Frame, FrameAnswer};
 use crate::model::DataType;
 use crate::venue::{self, FrameOutcome, Heartbeat, Malformed};
 use async_tungstenite::tungstenite::{self, Message};
-use futures_util::StreamExt;
 use std::time::{Duration, Instant};
 
 /// Frames handled before offering the executor a chance to run other tasks.
@@ -81,20 +80,9 @@ impl<C: Core> Session<'_, C> {
                     since_yield = 0;
                     glommio::yield_if_needed().await;
                 }
-                match self
-                    .next_read(stream, &mut timers, stop, last_frame_ns)
-                    .await
-                {
+                match timers::next(stream, &mut timers, stop, last_frame_ns).await {
                     Ev::Msg(item) => {
-                        let at = crate::sys::now_ns();
-                        let mut item = Some(item);
-                        std::future::poll_fn(|cx| {
-                            if let Some(item) = item.take() {
-                                inbox.take(item, at, stream, cx);
-                            }
-                            std::task::Poll::Ready(())
-                        })
-                        .await;
+                        inbox.take(item, crate::sys::now_ns(), stream).await;
                     }
                     Ev::Other => {
                         return match mode {
@@ -188,48 +176,6 @@ impl<C: Core> Session<'_, C> {
                 }
             }
         }
-    }
-
-    /// The next thing that happened on the connection: under load a frame
-    /// is usually buffered already, so it is taken without building the
-    /// select over the timers (a tenth of the core went to that), and the
-    /// timers are checked by the last frame's receive time instead; idle,
-    /// the select waits.
-    async fn next_read(
-        &self,
-        stream: &mut ws::WsStream,
-        timers: &mut Timers,
-        stop: Option<&Signal>,
-        last_frame_ns: u64,
-    ) -> Ev {
-        if last_frame_ns >= timers.tick_at_ns {
-            return Ev::Tick;
-        }
-        if last_frame_ns >= timers.until_ns {
-            return Ev::Other;
-        }
-        let polled =
-            std::future::poll_fn(|cx| std::task::Poll::Ready(stream.poll_next_unpin(cx))).await;
-        if let std::task::Poll::Ready(m) = polled {
-            return Ev::Msg(m);
-        }
-        // Busy-polling: the socket read already woke this task, so give the
-        // core back and come round again, without polling the socket a
-        // second time and the timers through the select (they are checked
-        // by frame time above; after the busy-poll window the read waits on
-        // glommio and the select runs).
-        if stream.get_ref().spun() {
-            futures_lite::future::yield_now().await;
-            return Ev::Again;
-        }
-        // Waiting in the core's `ppoll`, which wakes this task when the
-        // socket is readable or the window ends; timers are checked by frame
-        // time above, as when spinning.
-        if stream.get_ref().in_kernel() {
-            crate::conn::kwait::woken().await;
-            return Ev::Again;
-        }
-        next_event(stream, &mut timers.tick, stop, &mut timers.deadline).await
     }
 
     /// Hands a text frame received at `now` to the pipeline and acts on its

@@ -26,7 +26,7 @@ pub(super) enum Ev {
 /// time (rotation due, overlap over); with their due times on the frame
 /// clock, which the fast path checks instead of polling the timers.
 pub(super) struct Timers {
-    pub(super) period: Duration,
+    period: Duration,
     pub(super) tick: Option<Pin<Box<Timer>>>,
     pub(super) tick_at_ns: u64,
     pub(super) deadline: Option<Pin<Box<Timer>>>,
@@ -72,7 +72,7 @@ impl Timers {
 /// Waits for whichever comes first: a frame, the timer, or the stop signal
 /// / deadline (the idle path; under load the loop takes buffered frames
 /// without it).
-pub(super) async fn next_event(
+async fn next_event(
     stream: &mut ws::WsStream,
     tick: &mut Option<Pin<Box<Timer>>>,
     stop: Option<&Signal>,
@@ -110,4 +110,45 @@ pub(super) async fn next_event(
         Ev::Other
     };
     futures_lite::future::or(msg, futures_lite::future::or(tick_f, other)).await
+}
+
+/// The next thing that happened on the connection: under load a frame
+/// is usually buffered already, so it is taken without building the
+/// select over the timers (a tenth of the core went to that), and the
+/// timers are checked by the last frame's receive time instead; idle,
+/// the select waits.
+pub(super) async fn next(
+    stream: &mut ws::WsStream,
+    timers: &mut Timers,
+    stop: Option<&Signal>,
+    last_frame_ns: u64,
+) -> Ev {
+    if last_frame_ns >= timers.tick_at_ns {
+        return Ev::Tick;
+    }
+    if last_frame_ns >= timers.until_ns {
+        return Ev::Other;
+    }
+    let polled =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(stream.poll_next_unpin(cx))).await;
+    if let std::task::Poll::Ready(m) = polled {
+        return Ev::Msg(m);
+    }
+    // Busy-polling: the socket read already woke this task, so give the
+    // core back and come round again, without polling the socket a
+    // second time and the timers through the select (they are checked
+    // by frame time above; after the busy-poll window the read waits on
+    // glommio and the select runs).
+    if stream.get_ref().spun() {
+        futures_lite::future::yield_now().await;
+        return Ev::Again;
+    }
+    // Waiting in the core's `ppoll`, which wakes this task when the
+    // socket is readable or the window ends; timers are checked by frame
+    // time above, as when spinning.
+    if stream.get_ref().in_kernel() {
+        crate::conn::kwait::woken().await;
+        return Ev::Again;
+    }
+    next_event(stream, &mut timers.tick, stop, &mut timers.deadline).await
 }
