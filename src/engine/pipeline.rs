@@ -6,6 +6,7 @@
 mod frame;
 mod rest;
 mod streams;
+mod untimed;
 
 pub use frame::{received_slot, BookRequest, ConnState, Frame, FrameAnswer, FrameSource};
 
@@ -49,8 +50,8 @@ pub struct Pipeline {
     raw_log: RateLimit,
     /// Receive times are now (live) rather than recorded (replay).
     live: bool,
-    /// The clock read that timed the last frame's parse (live, 0 before).
-    parsed_ns: u64,
+    /// Frames parsed since the last clock read (live): timed together.
+    untimed: untimed::Untimed,
     /// This core's order books.
     books: Books,
     /// Reused book message the parsers fill.
@@ -92,7 +93,7 @@ impl Pipeline {
             raw_venues: [false; VenueId::COUNT],
             raw_log: RateLimit::new(1_000_000_000),
             live: true,
-            parsed_ns: 0,
+            untimed: untimed::Untimed::default(),
             books: Books::new(venue::book_rule, &[]),
             book_msg: BookMsg::default(),
             continuity: Continuity::default(),
@@ -229,6 +230,7 @@ impl Pipeline {
 
     /// Writes the batch (and anything pending) to the sinks and resets the arena.
     pub fn flush(&mut self, now_ns: u64) {
+        self.parsed_through();
         if self.batch.is_empty() && !self.has_pending() {
             return;
         }

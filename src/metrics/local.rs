@@ -111,6 +111,12 @@ impl LocalHistogram {
 
     #[inline]
     pub fn observe(&self, v: u64) {
+        self.observe_n(v, 1);
+    }
+
+    /// Observes `v` `n` times (frames that share one measured latency).
+    #[inline]
+    pub fn observe_n(&self, v: u64, n: u64) {
         // The first buckets one by one (a parse time lands there, on
         // branches that predict), the rest by binary search: as a search
         // from the start, each step waited on the last, per frame.
@@ -120,10 +126,10 @@ impl LocalHistogram {
             None => head + self.bounds[head..].partition_point(|&b| b < v),
         };
         let b = &self.buckets[i];
-        b.store(b.load(Relaxed) + 1, Relaxed);
+        b.store(b.load(Relaxed) + n, Relaxed);
         self.sum
-            .store(self.sum.load(Relaxed).wrapping_add(v), Relaxed);
-        self.count.store(self.count.load(Relaxed) + 1, Relaxed);
+            .store(self.sum.load(Relaxed).wrapping_add(v * n), Relaxed);
+        self.count.store(self.count.load(Relaxed) + n, Relaxed);
     }
 
     pub fn count(&self) -> u64 {

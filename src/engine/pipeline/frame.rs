@@ -68,15 +68,11 @@ pub struct FrameAnswer {
     pub started: bool,
     /// Reconnect gaps are waiting ([`Pipeline::take_stream_gaps`]).
     pub gaps: bool,
-    /// The clock read that ended the last parse (0: none yet, or replay).
-    /// The read loop reuses it as the receive time of a frame already in
-    /// memory then, instead of reading the clock again.
-    pub parsed_ns: u64,
 }
 
 impl FrameAnswer {
     #[inline]
-    fn nothing(outcome: FrameOutcome, parsed_ns: u64) -> FrameAnswer {
+    fn nothing(outcome: FrameOutcome) -> FrameAnswer {
         FrameAnswer {
             outcome,
             replies: Vec::new(),
@@ -84,7 +80,6 @@ impl FrameAnswer {
             full: false,
             started: false,
             gaps: false,
-            parsed_ns,
         }
     }
 }
@@ -106,11 +101,11 @@ impl Pipeline {
                 self.record_raw(receive_ns, src.conn_id, src.venue, FrameKind::Binary, b);
                 let r = Malformed::NonText;
                 self.on_rejected(src.venue, src.conn_type, r, b.len(), receive_ns);
-                return FrameAnswer::nothing(FrameOutcome::Malformed(r), self.parsed_ns);
+                return FrameAnswer::nothing(FrameOutcome::Malformed(r));
             }
             Frame::Rejected(r, bytes) => {
                 self.on_rejected(src.venue, src.conn_type, r, bytes, receive_ns);
-                return FrameAnswer::nothing(FrameOutcome::Malformed(r), self.parsed_ns);
+                return FrameAnswer::nothing(FrameOutcome::Malformed(r));
             }
         };
         self.record_raw(
@@ -127,7 +122,7 @@ impl Pipeline {
         self.frames_since_look += 1;
         if self.frames_since_look >= LOOK_FOR_WRITES_EVERY {
             self.frames_since_look = 0;
-            self.collect_landed(self.parsed_ns.max(receive_ns));
+            self.collect_landed(receive_ns);
         }
         let book = (action != BookAction::None).then(|| BookRequest {
             action,
@@ -145,7 +140,6 @@ impl Pipeline {
             full: self.is_full(),
             started: was_empty && !self.batch.is_empty(),
             gaps: !self.stream_gaps.is_empty(),
-            parsed_ns: self.parsed_ns,
         }
     }
 
@@ -304,11 +298,24 @@ impl Pipeline {
             vs.parsed[dt].inc();
             vs.last_record_ns[dt].set(rec.receive_ts_ns() as i64);
         }
-        if self.live {
-            self.parsed_ns = crate::sys::now_ns();
+        if self.live && !self.untimed.note(receive_ns) {
+            self.parsed_through();
+            self.untimed.note(receive_ns);
+        }
+    }
+
+    /// Times every frame parsed since the last call with one clock read
+    /// (`receive_to_parsed`). The read loop calls it once it has handled
+    /// all the frames a read brought; a flush calls it too.
+    pub fn parsed_through(&mut self) {
+        if self.untimed.is_empty() {
+            return;
+        }
+        let now = crate::sys::now_ns();
+        for (receive_ns, n) in self.untimed.take() {
             self.stats
                 .receive_to_parsed
-                .observe(self.parsed_ns.saturating_sub(receive_ns));
+                .observe_n(now.saturating_sub(receive_ns), u64::from(n));
         }
     }
 

@@ -69,11 +69,16 @@ impl<C: Core> Session<'_, C> {
             ..
         } = live;
         let mut since_yield = 0u32;
+        // Frames handled since the pipeline last timed their parse.
+        let mut untimed = false;
         loop {
             if stop.is_some_and(|s| s.is_set()) {
                 return End::Stopped;
             }
             if inbox.is_empty() {
+                if std::mem::take(&mut untimed) {
+                    self.core.pipeline().borrow_mut().parsed_through();
+                }
                 // Between reads only: a reader cancelled here (shutdown, a
                 // released symbol) has handled every frame it took.
                 if since_yield >= YIELD_EVERY {
@@ -106,6 +111,7 @@ impl<C: Core> Session<'_, C> {
                 continue;
             }
             since_yield += 1;
+            untimed = true;
             let (item, now) = match inbox.pop() {
                 Some(Taken::Text(text, now)) => {
                     last_frame_ns = now;
