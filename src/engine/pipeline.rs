@@ -245,11 +245,10 @@ impl Pipeline {
             self.write_file(now_ns, encoded);
         } else if self.live {
             let written_ns = crate::sys::now_ns();
-            for rec in self.batch.iter() {
-                self.stats
-                    .receive_to_written
-                    .observe(written_ns.saturating_sub(rec.receive_ts_ns()));
-            }
+            let stamps = self.batch.iter().map(|r| r.receive_ts_ns());
+            self.stats
+                .receive_to_written
+                .observe_ages(written_ns, stamps);
         }
         // After the file: a crash in between leaves ClickHouse a subset of the files.
         if let Some(ch) = self.clickhouse.as_mut() {
@@ -348,17 +347,15 @@ impl Pipeline {
         }
         let written_ns = crate::sys::now_ns();
         if sink.is_ring() {
-            for &r in sink.written_receive_ns() {
-                self.stats
-                    .receive_to_written
-                    .observe(written_ns.saturating_sub(r));
-            }
+            let stamps = sink.written_receive_ns().iter().copied();
+            self.stats
+                .receive_to_written
+                .observe_ages(written_ns, stamps);
         } else if with_batch {
-            for rec in self.batch.iter() {
-                self.stats
-                    .receive_to_written
-                    .observe(written_ns.saturating_sub(rec.receive_ts_ns()));
-            }
+            let stamps = self.batch.iter().map(|r| r.receive_ts_ns());
+            self.stats
+                .receive_to_written
+                .observe_ages(written_ns, stamps);
         }
     }
 

@@ -114,6 +114,26 @@ impl LocalHistogram {
         self.observe_n(v, 1);
     }
 
+    /// Observes `now - stamp` for each stamp, one bucket search per run of
+    /// equal stamps (the records of one socket read share a receive stamp).
+    #[inline]
+    pub fn observe_ages(&self, now: u64, stamps: impl IntoIterator<Item = u64>) {
+        let mut run: Option<(u64, u64)> = None;
+        for t in stamps {
+            run = match run {
+                Some((r, n)) if r == t => Some((r, n + 1)),
+                Some((r, n)) => {
+                    self.observe_n(now.saturating_sub(r), n);
+                    Some((t, 1))
+                }
+                None => Some((t, 1)),
+            };
+        }
+        if let Some((r, n)) = run {
+            self.observe_n(now.saturating_sub(r), n);
+        }
+    }
+
     /// Observes `v` `n` times (frames that share one measured latency).
     #[inline]
     pub fn observe_n(&self, v: u64, n: u64) {

@@ -355,6 +355,26 @@ mod tests {
     }
 
     #[test]
+    fn ages_observed_by_runs_count_every_stamp() {
+        let runs = LocalHistogram::new(PARSE_BOUNDS_NS, 1.0);
+        let one_by_one = LocalHistogram::new(PARSE_BOUNDS_NS, 1.0);
+        let stamps = [900, 900, 900, 100, 100, 800, 900, 5_000];
+        runs.observe_ages(10_000, stamps);
+        for s in stamps {
+            one_by_one.observe(10_000 - s);
+        }
+        assert_eq!(runs.snapshot(), one_by_one.snapshot());
+        assert_eq!(runs.count(), 8);
+        // 9 100 ns four times, 9 900 twice, 9 200 once, 5 000 once.
+        assert_eq!(
+            runs.snapshot().0,
+            4.0 * 9_100.0 + 2.0 * 9_900.0 + 9_200.0 + 5_000.0
+        );
+        runs.observe_ages(1, std::iter::empty());
+        assert_eq!(runs.count(), 8);
+    }
+
+    #[test]
     fn renders_openmetrics_with_prefix_and_labels() {
         let c = Arc::new(CoreStats::new(1, 3));
         c.venue(VenueId::BinanceSpot).frames_received[0].add(5);
