@@ -198,7 +198,7 @@ pub const CORE: &[Family] = &[
     ),
     Family::core_histogram(
         "receive_to_parsed_seconds",
-        "Latency from frame receive to record in the batch (parse)",
+        "Latency from frame receive to its records in the batch (parse), per frame; a read's frames timed together",
         |c| Some(&c.receive_to_parsed),
     ),
     Family::core_counter(
