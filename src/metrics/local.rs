@@ -89,6 +89,37 @@ pub const LATENCY_BOUNDS_NS: &[u64] = &[
     10_000_000_000,
 ];
 
+/// Equal values observed in a row, held as one (value, count) until a
+/// different one comes or [`Run::flush`]: one bucket search per run. Values
+/// repeat where one clock read serves several events (the acks of one
+/// read, the records of one socket read).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Run {
+    v: u64,
+    n: u64,
+}
+
+impl Run {
+    #[inline]
+    pub fn add(&mut self, h: &LocalHistogram, v: u64) {
+        if self.n > 0 && self.v == v {
+            self.n += 1;
+            return;
+        }
+        self.flush(h);
+        *self = Run { v, n: 1 };
+    }
+
+    /// Observes the held run, if any, into `h`.
+    #[inline]
+    pub fn flush(&mut self, h: &LocalHistogram) {
+        if self.n > 0 {
+            h.observe_n(self.v, self.n);
+            self.n = 0;
+        }
+    }
+}
+
 /// Parse-latency buckets in ns: 100 ns … 10 ms (the target is p99 < 5 µs).
 pub const PARSE_BOUNDS_NS: &[u64] = &[
     100, 250, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 10_000, 25_000, 100_000, 1_000_000,
@@ -118,20 +149,11 @@ impl LocalHistogram {
     /// equal stamps (the records of one socket read share a receive stamp).
     #[inline]
     pub fn observe_ages(&self, now: u64, stamps: impl IntoIterator<Item = u64>) {
-        let mut run: Option<(u64, u64)> = None;
+        let mut run = Run::default();
         for t in stamps {
-            run = match run {
-                Some((r, n)) if r == t => Some((r, n + 1)),
-                Some((r, n)) => {
-                    self.observe_n(now.saturating_sub(r), n);
-                    Some((t, 1))
-                }
-                None => Some((t, 1)),
-            };
+            run.add(self, now.saturating_sub(t));
         }
-        if let Some((r, n)) = run {
-            self.observe_n(now.saturating_sub(r), n);
-        }
+        run.flush(self);
     }
 
     /// Observes `v` `n` times (frames that share one measured latency).

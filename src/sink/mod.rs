@@ -91,4 +91,8 @@ pub trait MessageSink {
     fn try_send_framed(&self, _subject: &str, _meta: &[u8], _frame: &[u8]) -> bool {
         false
     }
+
+    /// A synchronous run of sends begins (`true`) or ends: a transport may
+    /// share clock reads among its messages (see `Publisher::hand_off`).
+    fn hand_off(&self, _on: bool) {}
 }

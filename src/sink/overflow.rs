@@ -173,6 +173,7 @@ impl Overflow {
         }
         let sink = self.sink.clone();
         let (subjects, counts) = (&mut self.subjects, &stats.subjects);
+        sink.hand_off(true);
         let moved = self
             .spill
             .drain(|framed, s, i, p| {
@@ -193,6 +194,7 @@ impl Overflow {
                 }
                 0
             });
+        sink.hand_off(false);
         if !self.gaps.is_empty() {
             self.emit_gaps(stats);
         }
@@ -210,6 +212,7 @@ impl Overflow {
     where
         F: FnMut(&Record<'_>, &[u8]),
     {
+        self.sink.hand_off(true);
         for rec in batch.iter() {
             let written = &stats.venue(rec.venue()).written[rec.data_type().index()];
             self.subject.clear();
@@ -273,6 +276,7 @@ impl Overflow {
                 }
             }
         }
+        self.sink.hand_off(false);
         // Spilled records of this batch reach the file before the core
         // yields (one write for the batch, not one per record). On failure
         // they stay buffered, counted, and are written at the next try.

@@ -71,7 +71,7 @@ impl Hash for SymKey {
 impl PartialEq for Sym {
     #[inline]
     fn eq(&self, other: &Sym) -> bool {
-        same(self.0.as_bytes(), other.0.as_bytes())
+        crate::swar::same(self.0.as_bytes(), other.0.as_bytes())
     }
 }
 
@@ -81,28 +81,6 @@ impl Hash for Sym {
     #[inline]
     fn hash<H: Hasher>(&self, h: &mut H) {
         self.0.hash(h)
-    }
-}
-
-/// `a == b`; lengths of 4 to 16 bytes as two overlapping loads a side.
-#[inline(always)]
-fn same(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if (8..=16).contains(&n) {
-        let w = |s: &[u8], at: usize| {
-            u64::from_le_bytes(<[u8; 8]>::try_from(&s[at..at + 8]).unwrap_or_default())
-        };
-        (w(a, 0) ^ w(b, 0)) | (w(a, n - 8) ^ w(b, n - 8)) == 0
-    } else if (4..8).contains(&n) {
-        let w = |s: &[u8], at: usize| {
-            u32::from_le_bytes(<[u8; 4]>::try_from(&s[at..at + 4]).unwrap_or_default())
-        };
-        (w(a, 0) ^ w(b, 0)) | (w(a, n - 4) ^ w(b, n - 4)) == 0
-    } else {
-        a == b
     }
 }
 

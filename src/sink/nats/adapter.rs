@@ -65,6 +65,10 @@ impl MessageSink for NatsAdapter {
             .spill_form(subject, msg_id, payload.len(), receive_ns, meta, head)
     }
 
+    fn hand_off(&self, on: bool) {
+        self.publisher.hand_off(on);
+    }
+
     fn try_send_framed(&self, subject: &str, meta: &[u8], frame: &[u8]) -> bool {
         match self.routes.route(subject) {
             r @ (Route::Ack | Route::Plain) => self

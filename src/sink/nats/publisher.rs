@@ -18,6 +18,7 @@ use super::route::{Routes, StreamSubjects, Want};
 use crate::conn::Backoff;
 use crate::logging::RateLimit;
 pub use crate::metrics::NatsStats;
+use crate::metrics::Run;
 use crate::notify::Notify;
 use crate::sink::spill::Spill;
 use futures_lite::io::{AsyncRead, AsyncWrite};
@@ -86,7 +87,16 @@ pub struct Publisher {
     /// Subjects whose next records may already be stored ([`resend`]).
     floors: RefCell<Floors>,
     warn_resend: RefCell<RateLimit>,
+    /// Inside a hand-off ([`Publisher::hand_off`]): the clock read that
+    /// times queued messages, and how many it has timed.
+    hand_off: Cell<Option<(u64, u32)>>,
+    /// The latencies of one read's acks, observed as runs ([`Run`]).
+    ack_runs: Cell<(Run, Run)>,
 }
+
+/// Messages one clock read times inside a hand-off: their queue → ack
+/// latency is at most this many encodes (about 1 µs each) early.
+const CLOCK_REUSE: u32 = 64;
 
 impl Publisher {
     /// `dead_letter`: where records no transport can carry are set aside
@@ -129,6 +139,8 @@ impl Publisher {
             acked_seqs: RefCell::new(AckedSeqs::default()),
             floors: RefCell::new(Floors::default()),
             warn_resend: RefCell::new(RateLimit::new(1_000_000_000)),
+            hand_off: Cell::new(None),
+            ack_runs: Cell::new((Run::default(), Run::default())),
             cfg,
         })
     }
@@ -178,6 +190,49 @@ impl Publisher {
 
     fn now_ns(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// A run of messages handed to the queue begins (`true`) or ends: the
+    /// overflow policy's batch or spill drain, synchronous in between. Inside
+    /// one, a clock read times up to [`CLOCK_REUSE`] messages (a read per
+    /// message was 2 % of a JetStream core); outside, each reads the clock.
+    pub fn hand_off(&self, on: bool) {
+        self.hand_off.set(on.then_some((0, CLOCK_REUSE)));
+    }
+
+    /// The queue time of a message being queued now.
+    fn queue_clock(&self) -> u64 {
+        match self.hand_off.get() {
+            None => self.now_ns(),
+            Some((ns, n)) if n < CLOCK_REUSE => {
+                self.hand_off.set(Some((ns, n + 1)));
+                ns
+            }
+            Some(_) => {
+                let ns = self.now_ns();
+                self.hand_off.set(Some((ns, 1)));
+                ns
+            }
+        }
+    }
+
+    /// One acked message's latencies (queued → acked, received → acked),
+    /// held as runs until [`Publisher::observe_acks`].
+    fn note_ack(&self, queued_to_ack: u64, receive_to_ack: Option<u64>) {
+        let (mut lat, mut recv) = self.ack_runs.get();
+        lat.add(&self.stats.ack_latency, queued_to_ack);
+        if let Some(v) = receive_to_ack {
+            recv.add(&self.stats.receive_ack_latency, v);
+        }
+        self.ack_runs.set((lat, recv));
+    }
+
+    /// Observes the held ack latencies (after each read of acks).
+    fn observe_acks(&self) {
+        let (mut lat, mut recv) = self.ack_runs.get();
+        lat.flush(&self.stats.ack_latency);
+        recv.flush(&self.stats.receive_ack_latency);
+        self.ack_runs.set((lat, recv));
     }
 
     /// When acks arrived: the queue's clock and the wall clock (for the
@@ -239,7 +294,7 @@ impl Publisher {
         if q.live_bytes() + len > self.cfg.max_buffered_bytes {
             return Err(Full);
         }
-        let now = self.now_ns();
+        let now = self.queue_clock();
         let receive_ns = if ack {
             super::receive_ts::receive_ts_ns(payload).unwrap_or(0)
         } else {
@@ -632,4 +687,41 @@ struct SessionCtl {
     pongs_due: Cell<u32>,
     ping_due: Cell<bool>,
     pings_out: Cell<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hand_off_shares_one_clock_read_among_clock_reuse_messages() {
+        let p = Publisher::new(
+            NatsSinkConfig::default(),
+            0,
+            Vec::new(),
+            Default::default(),
+            None,
+        );
+        let pause = || std::thread::sleep(Duration::from_micros(20));
+        p.hand_off(true);
+        let n = CLOCK_REUSE as usize;
+        let stamps: Vec<u64> = (0..2 * n + 1)
+            .map(|_| {
+                pause();
+                p.queue_clock()
+            })
+            .collect();
+        p.hand_off(false);
+        assert!(stamps[..n].iter().all(|&s| s == stamps[0]));
+        assert!(stamps[n..2 * n].iter().all(|&s| s == stamps[n]));
+        assert!(stamps[0] < stamps[n] && stamps[n] < stamps[2 * n]);
+        // Outside a hand-off every message reads the clock.
+        let a = p.queue_clock();
+        pause();
+        assert!(p.queue_clock() > a);
+        // A new hand-off starts with a fresh read.
+        pause();
+        p.hand_off(true);
+        assert!(p.queue_clock() > a);
+    }
 }

@@ -378,7 +378,11 @@ impl Routes {
         // `split('.')` (a memchr searcher per call) showed in the profile.
         let b = subject.as_bytes();
         let dt = &b[..b.iter().position(|&c| c == b'.').unwrap_or(b.len())];
-        if let Some((_, r)) = t.types.iter().find(|(d, _)| d.as_bytes() == dt) {
+        if let Some((_, r)) = t
+            .types
+            .iter()
+            .find(|(d, _)| crate::swar::same(d.as_bytes(), dt))
+        {
             return *r;
         }
         let captured = t

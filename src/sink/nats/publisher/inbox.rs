@@ -100,6 +100,7 @@ impl Publisher {
                 }
                 rbuf.consume(used);
             }
+            self.observe_acks();
             let mut held = None;
             if acks {
                 let q = self.queue.borrow();
@@ -184,12 +185,9 @@ impl Publisher {
                             if a.duplicate {
                                 self.stats.duplicates.inc();
                             }
-                            self.stats.ack_latency.observe(lat);
-                            if received > 0 {
-                                self.stats
-                                    .receive_ack_latency
-                                    .observe(at.wall_ns.saturating_sub(received));
-                            }
+                            let from_receive =
+                                (received > 0).then(|| at.wall_ns.saturating_sub(received));
+                            self.note_ack(lat, from_receive);
                         }
                         None
                     }

@@ -66,7 +66,7 @@ impl Publisher {
         }
         let mut ns = [0u8; META];
         ns.copy_from_slice(meta);
-        let now = self.now_ns();
+        let now = self.queue_clock();
         let inbox = &self.inbox;
         q.push(len, true, now, u64::from_le_bytes(ns), |buf, seq| {
             tail::encode_from_tail(buf, subject, inbox, seq, frame);
