@@ -169,8 +169,10 @@ impl LocalHistogram {
         };
         let b = &self.buckets[i];
         b.store(b.load(Relaxed) + n, Relaxed);
-        self.sum
-            .store(self.sum.load(Relaxed).wrapping_add(v * n), Relaxed);
+        self.sum.store(
+            self.sum.load(Relaxed).wrapping_add(v.wrapping_mul(n)),
+            Relaxed,
+        );
         self.count.store(self.count.load(Relaxed) + n, Relaxed);
     }
 

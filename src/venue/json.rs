@@ -75,7 +75,9 @@ fn plain_decimal(b: &[u8]) -> Option<Decimal> {
     let mut point = None;
     for (i, &c) in b.iter().enumerate() {
         match c {
-            b'0'..=b'9' => m = m * 10 + u64::from(c - b'0'),
+            // Wraps past 19 digits, which are refused below anyway (a
+            // debug build must not panic on a 20-digit text).
+            b'0'..=b'9' => m = m.wrapping_mul(10).wrapping_add(u64::from(c - b'0')),
             b'.' if point.is_none() => point = Some(i),
             _ => return None,
         }
