@@ -94,8 +94,8 @@ pub struct Publisher {
     ack_runs: Cell<(Run, Run)>,
 }
 
-/// Messages one clock read times inside a hand-off: their queue → ack
-/// latency is at most this many encodes (about 1 µs each) early.
+/// Messages one clock read times inside a hand-off: a queue → ack latency
+/// is overstated by at most this many encodes (about 1 µs each).
 const CLOCK_REUSE: u32 = 64;
 
 impl Publisher {
