@@ -33,7 +33,8 @@
 //!   `--okx-extra-pairs`), `E2E_BOOK_UPDATES` (per book, default 25000),
 //!   `E2E_BOOK_PUBLISH_MS` (`book_publish_interval_ms`, default the config's).
 //! - mix: `E2E_MIX_TRADES` (trades per stream, default 50000),
-//!   `E2E_MIX_BOOK_UPDATES` (diffs per book, default 20000).
+//!   `E2E_MIX_BOOK_UPDATES` (diffs per book, default 20000),
+//!   `E2E_BOOK_PUBLISH_MS` (as for books).
 //! - trades: `E2E_TRADES` (per symbol, default 400000), `E2E_SYMBOLS`
 //!   (default 5), `E2E_SKIP_RSS` (skip the RSS runs), `E2E_PAIRS` (ceiling
 //!   and end-to-end runs, default 1: with more, each pair is printed, the
@@ -657,6 +658,13 @@ fn mix_run(trades: u64, updates: u64, discard: bool) -> MixRun {
     );
     let ca = tls_ca(&dir);
     let mut text = engine_toml(dir.path(), discard, env_u64("E2E_SPIN_US", 0));
+    // Books publish by exchange time, which the mock advances 10 ms per
+    // update: the default 100 ms publishes every tenth update (200-level
+    // records). A long interval gives builds that published by wall time
+    // the same work to compare.
+    let interval = std::env::var("E2E_BOOK_PUBLISH_MS")
+        .map(|ms| format!("book_publish_interval_ms = {ms}\n"))
+        .unwrap_or_default();
     for (key, path, syms) in MIX {
         let syms: Vec<String> = syms.iter().map(|s| s.to_string()).collect();
         text += &venue_toml(
@@ -667,6 +675,7 @@ fn mix_run(trades: u64, updates: u64, discard: bool) -> MixRun {
             &syms,
             "\"trade\", \"orderbook\"",
         );
+        text += &interval;
     }
     let cfg = dir.path().join("mix.toml");
     std::fs::write(&cfg, text).unwrap();
