@@ -305,6 +305,14 @@ fn two_symbol_trades(dir: &tempfile::TempDir, port: u16, spin_us: u64, name: &st
     cfg
 }
 
+/// `book_publish_interval_ms` from `E2E_BOOK_PUBLISH_MS`, for a venue
+/// table (empty when unset: the config's default).
+fn book_interval_toml() -> String {
+    std::env::var("E2E_BOOK_PUBLISH_MS")
+        .map(|ms| format!("book_publish_interval_ms = {ms}\n"))
+        .unwrap_or_default()
+}
+
 fn venue_toml(key: &str, path: &str, port: u16, ca: &str, syms: &[String], types: &str) -> String {
     let quoted: Vec<String> = syms.iter().map(|s| format!("\"{s}\"")).collect();
     format!(
@@ -508,9 +516,7 @@ fn books(updates: u64, n: usize) {
     let book = "\"orderbook\"";
     // The mock stamps update n at base + 10 n ms, far ahead of the wall clock
     // at flood rate: a longer interval keeps records per update realistic.
-    let interval = std::env::var("E2E_BOOK_PUBLISH_MS")
-        .map(|ms| format!("book_publish_interval_ms = {ms}\n"))
-        .unwrap_or_default();
+    let interval = book_interval_toml();
     if !spot.is_empty() {
         cfg_text += &venue_toml("okx_spot", "/ws/v5/public", p, &ca, &spot, book);
         cfg_text += &interval;
@@ -662,9 +668,7 @@ fn mix_run(trades: u64, updates: u64, discard: bool) -> MixRun {
     // update: the default 100 ms publishes every tenth update (200-level
     // records). A long interval gives builds that published by wall time
     // the same work to compare.
-    let interval = std::env::var("E2E_BOOK_PUBLISH_MS")
-        .map(|ms| format!("book_publish_interval_ms = {ms}\n"))
-        .unwrap_or_default();
+    let interval = book_interval_toml();
     for (key, path, syms) in MIX {
         let syms: Vec<String> = syms.iter().map(|s| s.to_string()).collect();
         text += &venue_toml(
